@@ -1,0 +1,190 @@
+// The one pybind11 file: turns numpy buffers into pointers, releases the GIL
+// around every kernel, and hands results back without copying. Validation with
+// friendly messages lives in the Python layer; the checks here only guard memory.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "nash_index/flat_index.hpp"
+#include "nash_index/index_file.hpp"
+#include "nash_index/simd.hpp"
+#include "nash_index/thread_pool.hpp"
+
+namespace py = pybind11;
+namespace ni = nash_index;
+
+namespace {
+
+// Codes: uint8, C-contiguous, shape (n, code_size). Never converted or copied.
+const uint8_t* code_rows(const py::array& a, size_t code_size, const char* name, size_t* n) {
+  if (!a.dtype().is(py::dtype::of<uint8_t>())) throw py::type_error(std::string(name) + " must have dtype uint8");
+  if (a.ndim() != 2 || static_cast<size_t>(a.shape(1)) != code_size)
+    throw py::value_error(std::string(name) + " must have shape (n, " + std::to_string(code_size) + ")");
+  if (!(a.flags() & py::array::c_style)) throw py::value_error(std::string(name) + " must be C-contiguous");
+  *n = static_cast<size_t>(a.shape(0));
+  return static_cast<const uint8_t*>(a.data());
+}
+
+const ni::idx_t* id_values(const py::array& a, size_t expected, const char* name) {
+  if (!a.dtype().is(py::dtype::of<int64_t>())) throw py::type_error(std::string(name) + " must have dtype int64");
+  if (a.ndim() != 1 || static_cast<size_t>(a.shape(0)) != expected)
+    throw py::value_error(std::string(name) + " must have shape (" + std::to_string(expected) + ",)");
+  if (!(a.flags() & py::array::c_style)) throw py::value_error(std::string(name) + " must be contiguous");
+  return static_cast<const ni::idx_t*>(a.data());
+}
+
+// Moves a vector into a numpy array that owns it (no copy).
+template <class T>
+py::array_t<T> to_numpy(std::vector<T>&& v) {
+  auto* heap = new std::vector<T>(std::move(v));
+  py::capsule owner(heap, [](void* p) { delete static_cast<std::vector<T>*>(p); });
+  return py::array_t<T>({heap->size()}, {sizeof(T)}, heap->data(), owner);
+}
+
+py::tuple range_tuple(ni::RangeResult&& r) {
+  std::vector<int64_t> lims(r.lims.begin(), r.lims.end());
+  return py::make_tuple(to_numpy(std::move(lims)), to_numpy(std::move(r.distances)), to_numpy(std::move(r.ids)));
+}
+
+// An index plus a reader/writer lock: searches run concurrently, mutations alone.
+template <class Index>
+struct Guarded {
+  std::unique_ptr<Index> index;
+  mutable std::shared_mutex lock;
+  explicit Guarded(std::unique_ptr<Index> i) : index(std::move(i)) {}
+};
+
+using PyFlat = Guarded<ni::FlatIndex>;
+
+py::tuple flat_search(const PyFlat& self, const py::array& queries, size_t k, int num_threads) {
+  size_t nq = 0;
+  const uint8_t* q = code_rows(queries, self.index->code_size(), "queries", &nq);
+  py::array_t<ni::dist_t> distances({nq, k});
+  py::array_t<ni::idx_t> ids({nq, k});
+  ni::dist_t* d = distances.mutable_data();
+  ni::idx_t* i = ids.mutable_data();
+  {
+    py::gil_scoped_release release;
+    std::shared_lock<std::shared_mutex> guard(self.lock);
+    self.index->search(q, nq, k, d, i, num_threads);
+  }
+  return py::make_tuple(distances, ids);
+}
+
+py::tuple flat_range(const PyFlat& self, const py::array& queries, int radius, int num_threads) {
+  size_t nq = 0;
+  const uint8_t* q = code_rows(queries, self.index->code_size(), "queries", &nq);
+  ni::RangeResult r;
+  {
+    py::gil_scoped_release release;
+    std::shared_lock<std::shared_mutex> guard(self.lock);
+    r = self.index->range_search(q, nq, radius, num_threads);
+  }
+  return range_tuple(std::move(r));
+}
+
+void flat_add(PyFlat& self, const py::array& codes, const py::object& ids) {
+  size_t n = 0;
+  const uint8_t* c = code_rows(codes, self.index->code_size(), "codes", &n);
+  const ni::idx_t* id = ids.is_none() ? nullptr : id_values(ids.cast<py::array>(), n, "ids");
+  py::gil_scoped_release release;
+  std::unique_lock<std::shared_mutex> guard(self.lock);
+  self.index->add(c, n, id);
+}
+
+size_t flat_remove(PyFlat& self, const py::array& ids) {
+  const ni::idx_t* id = id_values(ids, static_cast<size_t>(ids.shape(0)), "ids");
+  const size_t n = static_cast<size_t>(ids.shape(0));
+  py::gil_scoped_release release;
+  std::unique_lock<std::shared_mutex> guard(self.lock);
+  return self.index->remove(id, n);
+}
+
+// Zero-copy read-only view of the stored codes; keeps the index alive.
+py::array codes_view(const py::object& owner, const ni::CodeStore& store) {
+  py::array_t<uint8_t> view({store.size(), store.code_size()}, {store.code_size(), size_t(1)}, store.codes(), owner);
+  py::detail::array_proxy(view.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
+  return view;
+}
+
+void bind_flat(py::module_& m) {
+  py::class_<PyFlat>(m, "FlatIndex")
+      .def(py::init([](int nbits) { return new PyFlat(std::make_unique<ni::FlatIndex>(nbits)); }), py::arg("nbits"))
+      .def_property_readonly("nbits", [](const PyFlat& s) { return s.index->nbits(); })
+      .def_property_readonly("code_size", [](const PyFlat& s) { return s.index->code_size(); })
+      .def_property_readonly("ntotal", [](const PyFlat& s) { return s.index->ntotal(); })
+      .def_property_readonly("is_mapped", [](const PyFlat& s) { return s.index->store().is_mapped(); })
+      .def("add", &flat_add, py::arg("codes"), py::arg("ids") = py::none())
+      .def("search", &flat_search, py::arg("queries"), py::arg("k"), py::arg("num_threads") = 0)
+      .def("range_search", &flat_range, py::arg("queries"), py::arg("radius"), py::arg("num_threads") = 0)
+      .def("remove", &flat_remove, py::arg("ids"))
+      .def("reset", [](PyFlat& s) { std::unique_lock<std::shared_mutex> g(s.lock); s.index->reset(); })
+      .def("codes", [](py::object self) { return codes_view(self, self.cast<const PyFlat&>().index->store()); })
+      .def("ids", [](const PyFlat& s) { return to_numpy(s.index->store().ids_copy()); })
+      .def("save", [](const PyFlat& s, const std::string& path) {
+        py::gil_scoped_release release;
+        std::shared_lock<std::shared_mutex> g(s.lock);
+        s.index->save(path);
+      })
+      .def("serialize", [](const PyFlat& s) {
+        std::vector<uint8_t> bytes;
+        {
+          py::gil_scoped_release release;
+          std::shared_lock<std::shared_mutex> g(s.lock);
+          bytes = s.index->serialize();
+        }
+        return py::bytes(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+      })
+      .def_static("from_file", [](const std::shared_ptr<ni::IndexFile>& f) { return new PyFlat(ni::FlatIndex::load(f)); });
+}
+
+void bind_files(py::module_& m) {
+  py::class_<ni::IndexFile, std::shared_ptr<ni::IndexFile>>(m, "IndexFile")
+      .def_property_readonly("kind", [](const ni::IndexFile& f) { return static_cast<uint32_t>(f.info().kind); })
+      .def_property_readonly("nbits", [](const ni::IndexFile& f) { return f.info().nbits; })
+      .def_property_readonly("ntotal", [](const ni::IndexFile& f) { return f.info().ntotal; })
+      .def_property_readonly("is_mapped", &ni::IndexFile::is_mapped);
+  m.def("open_index_file", [](const std::string& path, bool mmap, bool verify) {
+    py::gil_scoped_release release;
+    return ni::IndexFile::open(path, mmap, verify);
+  }, py::arg("path"), py::arg("mmap") = false, py::arg("verify") = true);
+  m.def("index_file_from_bytes", [](const py::bytes& data) {
+    std::string s = data;
+    return ni::IndexFile::from_bytes(std::vector<uint8_t>(s.begin(), s.end()));
+  });
+  m.attr("KIND_FLAT") = static_cast<uint32_t>(ni::IndexKind::Flat);
+  m.attr("KIND_MIH") = static_cast<uint32_t>(ni::IndexKind::MultiIndexHashing);
+  m.attr("FORMAT_VERSION") = ni::kFormatVersion;
+}
+
+void bind_runtime(py::module_& m) {
+  m.def("simd_level", [] { return std::string(ni::simd_level_name(ni::active_simd_level())); });
+  m.def("detected_simd_level", [] { return std::string(ni::simd_level_name(ni::detected_simd_level())); });
+  m.def("set_simd_level", [](const std::string& name) { ni::set_simd_level(ni::parse_simd_level(name)); });
+  m.def("get_num_threads", [] { return ni::ThreadPool::global().num_threads(); });
+  m.def("set_num_threads", [](int n) {
+    py::gil_scoped_release release;
+    ni::ThreadPool::global().set_num_threads(n);
+  });
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "nash_index C++ core (private; use the nash_index package)";
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const ni::IoError& e) {
+      PyErr_SetString(PyExc_OSError, e.what());
+    }
+  });
+  bind_runtime(m);
+  bind_files(m);
+  bind_flat(m);
+}

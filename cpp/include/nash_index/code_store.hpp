@@ -1,0 +1,65 @@
+// Packed codes and their external ids, owned or borrowed from a mapped file.
+// Shared by FlatIndex and MultiIndexHashing.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "nash_index/common.hpp"
+#include "nash_index/index_file.hpp"
+#include "nash_index/scan_search.hpp"
+
+namespace nash_index {
+
+class CodeStore {
+ public:
+  explicit CodeStore(int nbits);
+
+  int nbits() const { return nbits_; }
+  size_t code_size() const { return code_size_; }
+  size_t size() const { return ntotal_; }
+  const uint8_t* codes() const { return codes_; }
+  // Id of the code at `pos`.
+  idx_t id_at(size_t pos) const { return identity_ids() ? static_cast<idx_t>(pos) : ids_[pos]; }
+  bool identity_ids() const { return ids_ == nullptr; }
+  CodesView view() const;
+
+  // Appends codes; ids == nullptr continues after the largest id so far.
+  // Throws std::invalid_argument on an id already present or repeated.
+  void add(const uint8_t* codes, size_t n, const idx_t* ids);
+  // Removes every code whose id is listed (unknown ids are ignored); keeps the
+  // order of the rest. Returns the number removed.
+  size_t remove(const idx_t* ids, size_t n);
+  void reset();
+
+  // Ids of every code in position order (materialised when they are the identity).
+  std::vector<idx_t> ids_copy() const;
+
+  // Persistence: the sections this store contributes, and the inverse.
+  std::vector<SectionData> sections() const;
+  static CodeStore from_file(const std::shared_ptr<IndexFile>& file);
+  bool is_mapped() const { return file_ != nullptr; }
+
+  size_t memory_bytes() const { return owned_codes_.capacity() + owned_ids_.capacity() * sizeof(idx_t); }
+
+ private:
+  void make_owned();
+  void materialize_ids();
+  void check_new_ids(const idx_t* ids, size_t n) const;
+  void refresh_pointers();
+
+  int nbits_;
+  size_t code_size_;
+  size_t ntotal_ = 0;
+  idx_t next_id_ = 0;              // default id of the next code added
+  bool ids_increasing_ = true;
+  std::vector<uint8_t> owned_codes_;
+  std::vector<idx_t> owned_ids_;   // empty while ids are 0..n-1
+  bool owned_identity_ = true;
+  const uint8_t* codes_ = nullptr;
+  const idx_t* ids_ = nullptr;     // nullptr: ids are positions
+  std::shared_ptr<IndexFile> file_;  // keeps a mapping alive
+};
+
+}  // namespace nash_index

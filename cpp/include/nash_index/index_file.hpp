@@ -1,0 +1,81 @@
+// On-disk format shared by every index kind.
+//
+// A fixed header (magic, format version, index kind, nbits, count, a table of
+// sections with offsets, sizes and checksums, and a checksum of the header
+// itself) followed by the sections, each aligned to 4096 bytes so that a code
+// block can be memory-mapped in place. Writes go to a temporary file that is
+// renamed over the target, so a crash never leaves a half-written index.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace nash_index {
+
+constexpr uint32_t kFormatVersion = 1;
+constexpr size_t kMaxSections = 8;
+
+enum class IndexKind : uint32_t { Flat = 1, MultiIndexHashing = 2 };
+
+// I/O failure (missing file, permissions, disk full): mapped to OSError.
+struct IoError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+// The bytes are not a valid index (truncated, corrupted, wrong kind/version): ValueError.
+struct FormatError : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+
+struct SectionData {
+  uint32_t tag;
+  const void* data;
+  uint64_t bytes;
+};
+
+struct IndexHeaderInfo {
+  IndexKind kind;
+  uint32_t nbits;
+  uint64_t ntotal;
+  uint32_t flags;
+};
+
+uint64_t checksum64(const void* data, size_t bytes, uint64_t seed = 0);
+
+void write_index_file(const std::string& path, const IndexHeaderInfo& info, const std::vector<SectionData>& sections);
+std::vector<uint8_t> serialize_index(const IndexHeaderInfo& info, const std::vector<SectionData>& sections);
+
+// A parsed index file; keeps its bytes alive (a mapping or an owned buffer).
+class IndexFile {
+ public:
+  static std::shared_ptr<IndexFile> open(const std::string& path, bool use_mmap, bool verify);
+  static std::shared_ptr<IndexFile> from_bytes(std::vector<uint8_t> bytes);
+  ~IndexFile();
+  IndexFile(const IndexFile&) = delete;
+  IndexFile& operator=(const IndexFile&) = delete;
+
+  const IndexHeaderInfo& info() const { return info_; }
+  bool has_section(uint32_t tag) const;
+  // Pointer and size of a section; throws FormatError when it is missing.
+  const uint8_t* section(uint32_t tag, uint64_t* bytes) const;
+  bool is_mapped() const { return mapping_ != nullptr; }
+
+ private:
+  IndexFile() = default;
+  void parse(bool verify, const std::string& origin);
+
+  IndexHeaderInfo info_{};
+  struct Entry {
+    uint32_t tag;
+    uint64_t offset, bytes, checksum;
+  };
+  std::vector<Entry> entries_;
+  std::vector<uint8_t> owned_;
+  void* mapping_ = nullptr;
+  size_t size_ = 0;
+  const uint8_t* base_ = nullptr;
+};
+
+}  // namespace nash_index

@@ -1,0 +1,58 @@
+// Kernel interface: xor + popcount over packed codes, one table per ISA level.
+//
+// The scan kernel compares a tile of queries against a block of codes and only
+// calls into the sink for codes whose distance is <= the query's current
+// threshold, which the sink may lower as it learns more (top-k) or keep fixed
+// (range search). Hits are rare, so the sink call is an out-of-line function:
+// inline code shared between ISA translation units would risk the linker
+// keeping an AVX-512 copy for everyone.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "nash_index/common.hpp"
+
+namespace nash_index {
+
+class HitSink {
+ public:
+  virtual ~HitSink() = default;
+  // Distance threshold per query (indexed by the query's position in the scan).
+  dist_t* thresholds = nullptr;
+  // Called for code `pos` (database position) with distance d <= thresholds[q].
+  virtual void hit(size_t q, dist_t d, size_t pos) = 0;
+};
+
+struct ScanBlock {
+  const uint8_t* queries;  // nq * code_size bytes
+  size_t nq;
+  const uint8_t* codes;    // n * code_size bytes
+  size_t n;
+  size_t code_size;
+  size_t base;             // database position of codes[0]
+  size_t query_base;       // sink index of queries[0]
+};
+
+// Distances of one query to `count` codes picked by position (MIH verification).
+struct GatherBlock {
+  const uint8_t* query;
+  const uint8_t* codes;    // the whole database
+  const uint32_t* positions;
+  size_t count;
+  size_t code_size;
+  dist_t* out;
+};
+
+struct KernelTable {
+  void (*scan)(const ScanBlock& block, HitSink& sink);
+  void (*gather_distances)(const GatherBlock& block);
+  dist_t (*distance)(const uint8_t* a, const uint8_t* b, size_t code_size);
+};
+
+// One table per level; each lives in its own translation unit.
+const KernelTable& scalar_kernels();
+const KernelTable& popcnt_kernels();
+const KernelTable& avx2_kernels();
+const KernelTable& avx512_kernels();
+
+}  // namespace nash_index

@@ -1,0 +1,54 @@
+"""Packing 0/1 bit arrays into the index's uint8 code format and back.
+
+Bit order (the same as ``np.packbits(bits, axis=1)``, "big" bit order): bit j
+of a code is stored in byte ``j // 8``, at bit position ``7 - j % 8`` (the most
+significant bit of byte 0 is bit 0). ``nbits`` must be a multiple of 8.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._validation import check_nbits
+
+__all__ = ["pack_bits", "unpack_bits"]
+
+
+def _as_bit_array(bits: Any) -> np.ndarray:
+    if type(bits).__module__.startswith("torch"):
+        bits = bits.detach().to("cpu").numpy()
+    arr = np.asarray(bits)
+    if arr.dtype == np.bool_:
+        return arr
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise TypeError(f"bits must be a 0/1 or boolean array, got dtype {arr.dtype}")
+    if arr.size and not np.isin(arr, (0, 1)).all():
+        raise ValueError("bits must contain only 0 and 1 (threshold probabilities first)")
+    return arr.astype(np.bool_)
+
+
+def pack_bits(bits: Any) -> np.ndarray:
+    """Packs a (n, nbits) or (nbits,) array of 0/1 (numpy or torch) into uint8 codes.
+
+    Returns a C-contiguous ``uint8`` array of shape ``(n, nbits // 8)`` (or
+    ``(nbits // 8,)`` for a 1-D input).
+    """
+    arr = _as_bit_array(bits)
+    if arr.ndim not in (1, 2):
+        raise ValueError(f"bits must be 1-D or 2-D, got {arr.ndim} dimensions")
+    check_nbits(arr.shape[-1])
+    return np.ascontiguousarray(np.packbits(arr, axis=-1))
+
+
+def unpack_bits(codes: Any, nbits: int) -> np.ndarray:
+    """Inverse of :func:`pack_bits`: uint8 codes (n, nbits // 8) -> uint8 0/1 array (n, nbits)."""
+    nbits = check_nbits(nbits)
+    if type(codes).__module__.startswith("torch"):
+        codes = codes.detach().to("cpu").numpy()
+    arr = np.asarray(codes)
+    if arr.dtype != np.uint8:
+        raise TypeError(f"codes must have dtype uint8, got {arr.dtype}")
+    if arr.shape[-1] != nbits // 8:
+        raise ValueError(f"codes must have {nbits // 8} bytes per row for {nbits} bits, got {arr.shape}")
+    return np.unpackbits(arr, axis=-1)
