@@ -12,6 +12,7 @@
 
 #include "nash_index/flat_index.hpp"
 #include "nash_index/index_file.hpp"
+#include "nash_index/mih.hpp"
 #include "nash_index/simd.hpp"
 #include "nash_index/thread_pool.hpp"
 
@@ -143,6 +144,159 @@ void bind_flat(py::module_& m) {
       .def_static("from_file", [](const std::shared_ptr<ni::IndexFile>& f) { return new PyFlat(ni::FlatIndex::load(f)); });
 }
 
+using PyMih = Guarded<ni::MultiIndexHashing>;
+
+// Per-query work of a MIH search as numpy arrays (probes, candidates, scanned).
+py::tuple work_arrays(const std::vector<ni::QueryWork>& work) {
+  std::vector<int64_t> probes, candidates;
+  std::vector<uint8_t> scanned;
+  for (const ni::QueryWork& w : work) {
+    probes.push_back(static_cast<int64_t>(w.probes));
+    candidates.push_back(static_cast<int64_t>(w.candidates));
+    scanned.push_back(w.scanned ? 1 : 0);
+  }
+  return py::make_tuple(to_numpy(std::move(probes)), to_numpy(std::move(candidates)), to_numpy(std::move(scanned)));
+}
+
+py::tuple mih_search(const PyMih& self, const py::array& queries, size_t k, int num_threads, bool with_work) {
+  size_t nq = 0;
+  const uint8_t* q = code_rows(queries, self.index->code_size(), "queries", &nq);
+  py::array_t<ni::dist_t> distances({nq, k});
+  py::array_t<ni::idx_t> ids({nq, k});
+  ni::dist_t* d = distances.mutable_data();
+  ni::idx_t* i = ids.mutable_data();
+  std::vector<ni::QueryWork> work(nq);
+  {
+    py::gil_scoped_release release;
+    std::shared_lock<std::shared_mutex> guard(self.lock);
+    self.index->search(q, nq, k, d, i, num_threads, work.data());
+  }
+  if (!with_work) return py::make_tuple(distances, ids);
+  return py::make_tuple(distances, ids, work_arrays(work));
+}
+
+py::tuple mih_range(const PyMih& self, const py::array& queries, int radius, int num_threads, bool with_work) {
+  size_t nq = 0;
+  const uint8_t* q = code_rows(queries, self.index->code_size(), "queries", &nq);
+  ni::RangeResult r;
+  std::vector<ni::QueryWork> work(nq);
+  {
+    py::gil_scoped_release release;
+    std::shared_lock<std::shared_mutex> guard(self.lock);
+    r = self.index->range_search(q, nq, radius, num_threads, work.data());
+  }
+  py::tuple out = range_tuple(std::move(r));
+  if (!with_work) return out;
+  return py::make_tuple(out[0], out[1], out[2], work_arrays(work));
+}
+
+const char* fallback_name(ni::ScanFallback f) {
+  return f == ni::ScanFallback::Auto ? "auto" : (f == ni::ScanFallback::Never ? "never" : "always");
+}
+
+ni::ScanFallback parse_fallback(const std::string& s) {
+  if (s == "auto") return ni::ScanFallback::Auto;
+  if (s == "never") return ni::ScanFallback::Never;
+  if (s == "always") return ni::ScanFallback::Always;
+  throw py::value_error("fallback must be 'auto', 'never' or 'always', got '" + s + "'");
+}
+
+py::dict mih_params(const PyMih& s) {
+  const ni::MihParams p = s.index->params();
+  py::dict d;
+  d["fallback"] = fallback_name(p.fallback);
+  d["probe_cost"] = p.probe_cost;
+  d["scan_cost_single"] = p.scan_cost_single;
+  d["scan_cost_batch"] = p.scan_cost_batch;
+  return d;
+}
+
+void mih_set_params(PyMih& s, const std::string& fallback, double probe_cost, double scan_single, double scan_batch) {
+  ni::MihParams p;
+  p.fallback = parse_fallback(fallback);
+  p.probe_cost = probe_cost;
+  p.scan_cost_single = scan_single;
+  p.scan_cost_batch = scan_batch;
+  std::unique_lock<std::shared_mutex> guard(s.lock);
+  s.index->set_params(p);
+}
+
+void bind_mih(py::module_& m) {
+  py::class_<PyMih>(m, "MultiIndexHashing")
+      .def(py::init([](int nbits, int mm) { return new PyMih(std::make_unique<ni::MultiIndexHashing>(nbits, mm)); }),
+           py::arg("nbits"), py::arg("m") = 0)
+      .def_property_readonly("nbits", [](const PyMih& s) { return s.index->nbits(); })
+      .def_property_readonly("code_size", [](const PyMih& s) { return s.index->code_size(); })
+      .def_property_readonly("ntotal", [](const PyMih& s) { return s.index->ntotal(); })
+      .def_property_readonly("is_mapped", [](const PyMih& s) { return s.index->store().is_mapped(); })
+      .def_property_readonly("m", [](const PyMih& s) { return s.index->m(); })
+      .def_property_readonly("m_is_auto", [](const PyMih& s) { return s.index->m_is_auto(); })
+      .def_property_readonly("indexed", [](const PyMih& s) { return s.index->indexed(); })
+      .def_property_readonly("table_bytes", [](const PyMih& s) { return s.index->table_bytes(); })
+      .def("substring_bits", [](const PyMih& s) {
+        std::vector<int> bits;
+        for (int j = 0; j < s.index->m(); ++j) bits.push_back(s.index->substring_bits(j));
+        return bits;
+      })
+      .def_static("auto_m", &ni::MultiIndexHashing::auto_m, py::arg("nbits"), py::arg("n"))
+      .def("get_params", &mih_params)
+      .def("set_params", &mih_set_params, py::arg("fallback"), py::arg("probe_cost"), py::arg("scan_cost_single"),
+           py::arg("scan_cost_batch"))
+      .def("add", [](PyMih& s, const py::array& codes, const py::object& ids) {
+        size_t n = 0;
+        const uint8_t* c = code_rows(codes, s.index->code_size(), "codes", &n);
+        const ni::idx_t* id = ids.is_none() ? nullptr : id_values(ids.cast<py::array>(), n, "ids");
+        py::gil_scoped_release release;
+        std::unique_lock<std::shared_mutex> guard(s.lock);
+        s.index->add(c, n, id);
+      }, py::arg("codes"), py::arg("ids") = py::none())
+      .def("search", &mih_search, py::arg("queries"), py::arg("k"), py::arg("num_threads") = 0,
+           py::arg("with_work") = false)
+      .def("range_search", &mih_range, py::arg("queries"), py::arg("radius"), py::arg("num_threads") = 0,
+           py::arg("with_work") = false)
+      .def("remove", [](PyMih& s, const py::array& ids) {
+        const size_t n = static_cast<size_t>(ids.shape(0));
+        const ni::idx_t* id = id_values(ids, n, "ids");
+        py::gil_scoped_release release;
+        std::unique_lock<std::shared_mutex> guard(s.lock);
+        return s.index->remove(id, n);
+      }, py::arg("ids"))
+      .def("reset", [](PyMih& s) {
+        py::gil_scoped_release release;
+        std::unique_lock<std::shared_mutex> g(s.lock);
+        s.index->reset();
+      })
+      .def("optimize", [](PyMih& s, int mm) {
+        py::gil_scoped_release release;
+        std::unique_lock<std::shared_mutex> g(s.lock);
+        s.index->optimize(mm);
+      }, py::arg("m") = -1)
+      .def("codes", [](py::object self) { return codes_view(self, self.cast<const PyMih&>().index->store()); })
+      .def("ids", [](const PyMih& s) { return to_numpy(s.index->store().ids_copy()); })
+      .def("save", [](const PyMih& s, const std::string& path) {
+        py::gil_scoped_release release;
+        std::shared_lock<std::shared_mutex> g(s.lock);
+        s.index->save(path);
+      })
+      .def("serialize", [](const PyMih& s) {
+        std::vector<uint8_t> bytes;
+        {
+          py::gil_scoped_release release;
+          std::shared_lock<std::shared_mutex> g(s.lock);
+          bytes = s.index->serialize();
+        }
+        return py::bytes(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+      })
+      .def_static("from_file", [](const std::shared_ptr<ni::IndexFile>& f) {
+        std::unique_ptr<ni::MultiIndexHashing> index;
+        {
+          py::gil_scoped_release release;
+          index = ni::MultiIndexHashing::load(f);
+        }
+        return new PyMih(std::move(index));
+      });
+}
+
 void bind_files(py::module_& m) {
   py::class_<ni::IndexFile, std::shared_ptr<ni::IndexFile>>(m, "IndexFile")
       .def_property_readonly("kind", [](const ni::IndexFile& f) { return static_cast<uint32_t>(f.info().kind); })
@@ -187,4 +341,5 @@ PYBIND11_MODULE(_core, m) {
   bind_runtime(m);
   bind_files(m);
   bind_flat(m);
+  bind_mih(m);
 }

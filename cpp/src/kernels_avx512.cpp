@@ -1,6 +1,8 @@
 // AVX-512 kernels with VPOPCNTDQ: 8 x 64-bit popcounts per instruction.
 #include <immintrin.h>
 
+#include <cstring>
+
 #include "nash_index/kernels.hpp"
 
 namespace {
@@ -27,45 +29,103 @@ inline __m512i code_distances(__m512i x) {
   return p;
 }
 
-// W in {1, 2, 4}: 8 / W codes per vector; a masked load handles the tail.
+// Codes of W words (W in {1, 2, 4}) are handled 8 at a time as W "word planes":
+// plane j holds word j of each of the 8 codes, so lane i is code i. The
+// transposition costs a few shuffles per 8 codes and is shared by a tile of T
+// queries; per query a group then costs W xor + W popcnt + (W-1) add + 1 compare,
+// with the query words and thresholds held in registers across the block.
 template <int W>
-void scan_vector(const nash_index::ScanBlock& b, nash_index::HitSink& sink) {
-  constexpr size_t kTile = 8;
-  constexpr size_t kCodesPerVec = 8 / W;
-  constexpr __mmask8 kLaneMask = W == 1 ? 0xFF : (W == 2 ? 0x55 : 0x11);
-  const size_t cs = b.code_size;
-  for (size_t q0 = 0; q0 < b.nq; q0 += kTile) {
-    const size_t qt = (b.nq - q0 < kTile) ? b.nq - q0 : kTile;
-    __m512i bq[kTile];
-    for (size_t t = 0; t < qt; ++t) bq[t] = broadcast_query<W>(b.queries + (q0 + t) * cs);
-    for (size_t j = 0; j < b.n; j += kCodesPerVec) {
-      const size_t left = b.n - j;
-      __mmask8 valid = kLaneMask;
-      __m512i c;
-      if (left >= kCodesPerVec) {
-        c = _mm512_loadu_si512(b.codes + j * cs);
-      } else {
-        const __mmask8 load_mask = static_cast<__mmask8>((1u << (left * W)) - 1);
-        c = _mm512_maskz_loadu_epi64(load_mask, b.codes + j * cs);
-        valid &= load_mask;
-      }
-      for (size_t t = 0; t < qt; ++t) {
+inline void load_planes(const uint8_t* p, __m512i* planes) {
+  if (W == 1) {
+    planes[0] = _mm512_loadu_si512(p);
+  } else if (W == 2) {
+    const __m512i a = _mm512_loadu_si512(p), b = _mm512_loadu_si512(p + 64);
+    planes[0] = _mm512_permutex2var_epi64(a, _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14), b);
+    planes[1] = _mm512_permutex2var_epi64(a, _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15), b);
+  } else {
+    const __m512i v0 = _mm512_loadu_si512(p), v1 = _mm512_loadu_si512(p + 64);
+    const __m512i v2 = _mm512_loadu_si512(p + 128), v3 = _mm512_loadu_si512(p + 192);
+    const __m512i i01 = _mm512_setr_epi64(0, 4, 8, 12, 1, 5, 9, 13), i23 = _mm512_setr_epi64(2, 6, 10, 14, 3, 7, 11, 15);
+    // a01: words 0 and 1 of codes 0..3, a23: words 2 and 3; b*: codes 4..7.
+    const __m512i a01 = _mm512_permutex2var_epi64(v0, i01, v1), a23 = _mm512_permutex2var_epi64(v0, i23, v1);
+    const __m512i b01 = _mm512_permutex2var_epi64(v2, i01, v3), b23 = _mm512_permutex2var_epi64(v2, i23, v3);
+    planes[0] = _mm512_shuffle_i64x2(a01, b01, _MM_SHUFFLE(1, 0, 1, 0));
+    planes[1] = _mm512_shuffle_i64x2(a01, b01, _MM_SHUFFLE(3, 2, 3, 2));
+    planes[2] = _mm512_shuffle_i64x2(a23, b23, _MM_SHUFFLE(1, 0, 1, 0));
+    planes[3] = _mm512_shuffle_i64x2(a23, b23, _MM_SHUFFLE(3, 2, 3, 2));
+  }
+}
+
+template <int W>
+inline __m512i group_distances(const __m512i* planes, const __m512i* q) {
+  __m512i s = _mm512_popcnt_epi64(_mm512_xor_si512(planes[0], q[0]));
+  for (int w = 1; w < W; ++w) s = _mm512_add_epi64(s, _mm512_popcnt_epi64(_mm512_xor_si512(planes[w], q[w])));
+  return s;
+}
+
+// Rare path, kept out of the loop: passes each lane in `mask` to the sink.
+__attribute__((noinline)) void deliver(nash_index::HitSink& sink, size_t q, unsigned mask, __m512i dist,
+                                       size_t pos0) {
+  alignas(64) uint64_t lanes[8];
+  _mm512_store_si512(lanes, dist);
+  while (mask) {
+    const int lane = __builtin_ctz(mask);
+    mask &= mask - 1;
+    const nash_index::dist_t d = static_cast<nash_index::dist_t>(lanes[lane]);
+    if (d <= sink.thresholds[q]) sink.hit(q, d, pos0 + static_cast<size_t>(lane));
+  }
+}
+
+// T queries (compile time, so that their words and limits stay in registers)
+// against every code of the block.
+template <int W, int T>
+void scan_tile(const nash_index::ScanBlock& b, size_t q0, nash_index::HitSink& sink) {
+  __m512i qw[T][W], limit[T];
+  for (int t = 0; t < T; ++t) {
+    const uint8_t* qp = b.queries + (q0 + t) * b.code_size;
+    for (int w = 0; w < W; ++w) qw[t][w] = _mm512_set1_epi64(static_cast<long long>(load_word(qp + 8 * w)));
+    limit[t] = _mm512_set1_epi64(sink.thresholds[b.query_base + q0 + t]);
+  }
+  auto run_group = [&](const __m512i* planes, size_t j, __mmask8 valid) {
+    for (int t = 0; t < T; ++t) {
+      const __m512i dist = group_distances<W>(planes, qw[t]);
+      const unsigned mask = _mm512_mask_cmple_epi64_mask(valid, dist, limit[t]);
+      if (__builtin_expect(mask != 0, 0)) {
         const size_t q = b.query_base + q0 + t;
-        const __m512i p = code_distances<W>(_mm512_xor_si512(c, bq[t]));
-        const __m512i limit = _mm512_set1_epi64(sink.thresholds[q]);
-        unsigned mask = _mm512_mask_cmple_epi64_mask(valid, p, limit);
-        if (__builtin_expect(mask != 0, 0)) {
-          alignas(64) uint64_t lanes[8];
-          _mm512_store_si512(lanes, p);
-          while (mask) {
-            const int lane = __builtin_ctz(mask);
-            mask &= mask - 1;
-            const nash_index::dist_t d = static_cast<nash_index::dist_t>(lanes[lane]);
-            if (d <= sink.thresholds[q]) sink.hit(q, d, b.base + j + lane / W);
-          }
-        }
+        deliver(sink, q, mask, dist, b.base + j);
+        limit[t] = _mm512_set1_epi64(sink.thresholds[q]);
       }
     }
+  };
+  const size_t full = b.n & ~size_t(7);
+  __m512i planes[W];
+  for (size_t j = 0; j < full; j += 8) {
+    load_planes<W>(b.codes + j * 8 * W, planes);
+    run_group(planes, j, 0xFF);
+  }
+  if (full < b.n) {  // last 1..7 codes: zero-padded copy, padding lanes masked off
+    alignas(64) uint8_t tail[8 * 8 * W] = {};
+    std::memcpy(tail, b.codes + full * 8 * W, (b.n - full) * 8 * W);
+    load_planes<W>(tail, planes);
+    run_group(planes, full, static_cast<__mmask8>((1u << (b.n - full)) - 1));
+  }
+}
+
+template <int W>
+void scan_vector(const nash_index::ScanBlock& b, nash_index::HitSink& sink) {
+  // Register budget: T * W query vectors + T limits + W planes out of 32.
+  constexpr size_t kTile = W == 4 ? 4 : 8;
+  size_t q0 = 0;
+  for (; q0 + kTile <= b.nq; q0 += kTile) scan_tile<W, kTile>(b, q0, sink);
+  switch (b.nq - q0) {
+    case 0: return;
+    case 1: return scan_tile<W, 1>(b, q0, sink);
+    case 2: return scan_tile<W, 2>(b, q0, sink);
+    case 3: return scan_tile<W, 3>(b, q0, sink);
+    case 4: return scan_tile<W, 4>(b, q0, sink);
+    case 5: return scan_tile<W, 5>(b, q0, sink);
+    case 6: return scan_tile<W, 6>(b, q0, sink);
+    default: return scan_tile<W, 7>(b, q0, sink);
   }
 }
 

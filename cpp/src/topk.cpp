@@ -13,26 +13,30 @@ TopK::TopK(size_t k, int nbits)
       histogram_(static_cast<size_t>(nbits) + 1),
       threshold_(nbits),
       boundary_distance_(nbits + 1),
-      boundary_id_(std::numeric_limits<idx_t>::max()) {
+      boundary_id_(std::numeric_limits<idx_t>::max()),
+      cut_(nbits) {
   buffer_.reserve(std::min<size_t>(capacity_, 1 << 20));
 }
 
 dist_t TopK::offer(dist_t d, idx_t id, bool monotonic_ids) {
-  if (d > boundary_distance_ || (d == boundary_distance_ && id >= boundary_id_)) return threshold_;
+  if (d > threshold_ || (d == boundary_distance_ && id >= boundary_id_)) return threshold_;
   monotonic_ = monotonic_ids;
   buffer_.push_back({d, id});
+  ++histogram_[static_cast<size_t>(d)];
+  // Lower the cut as soon as k candidates lie at or below a smaller distance,
+  // so the scan tightens its threshold now rather than at the next compaction.
+  ++below_cut_;
+  while (below_cut_ - histogram_[static_cast<size_t>(cut_)] >= k_) below_cut_ -= histogram_[static_cast<size_t>(cut_--)];
+  if (below_cut_ >= k_) threshold_ = monotonic_ ? cut_ - 1 : cut_;
   if (buffer_.size() >= capacity_) compact();
   return threshold_;
 }
 
 void TopK::compact() {
   if (buffer_.size() <= k_) return;
-  std::fill(histogram_.begin(), histogram_.end(), 0);
-  for (const Neighbor& n : buffer_) ++histogram_[static_cast<size_t>(n.distance)];
-  size_t below = 0;
-  dist_t boundary = 0;
-  while (below + histogram_[static_cast<size_t>(boundary)] < k_) below += histogram_[static_cast<size_t>(boundary++)];
-  const size_t need_at_boundary = k_ - below;
+  // histogram_ counts every buffered distance, so the k-th one is cut_.
+  const dist_t boundary = cut_;
+  const size_t need_at_boundary = k_ - (below_cut_ - histogram_[static_cast<size_t>(boundary)]);
 
   // Keep everything closer than the boundary and the smallest ids at it.
   auto at_boundary = std::partition(buffer_.begin(), buffer_.end(),
@@ -43,11 +47,15 @@ void TopK::compact() {
   std::nth_element(at_boundary, keep_end - 1, end,
                    [](const Neighbor& a, const Neighbor& b) { return a.id < b.id; });
   boundary_id_ = (keep_end - 1)->id;
+  for (auto it = keep_end; it != buffer_.end(); ++it) --histogram_[static_cast<size_t>(it->distance)];
   buffer_.erase(keep_end, buffer_.end());
+  below_cut_ = k_;
   boundary_distance_ = boundary;
   // With increasing ids a later tie loses, so the scan may skip the boundary.
   threshold_ = monotonic_ ? boundary - 1 : boundary;
 }
+
+dist_t TopK::kth_distance() { return below_cut_ >= k_ ? cut_ : nbits_ + 1; }
 
 std::vector<Neighbor> TopK::finish() {
   compact();

@@ -27,6 +27,9 @@ class TopK {
   // Offers a candidate; returns the new threshold. `monotonic_ids` says ids
   // arrive in increasing order, so a tie at the boundary can never win.
   dist_t offer(dist_t d, idx_t id, bool monotonic_ids);
+  // k-th smallest distance offered so far, or nbits + 1 while fewer than k
+  // were offered (O(1); used by searches that stop early).
+  dist_t kth_distance();
   // Sorted result, at most k entries.
   std::vector<Neighbor> finish();
   // Writes exactly k entries, padding with (kPadDistance, kPadId).
@@ -39,11 +42,13 @@ class TopK {
   int nbits_;
   size_t capacity_;
   std::vector<Neighbor> buffer_;
-  std::vector<uint32_t> histogram_;
+  std::vector<uint32_t> histogram_;  // distances of every buffered candidate
   dist_t threshold_;
   dist_t boundary_distance_;  // after a compaction: the k-th distance
   idx_t boundary_id_;         // and the largest id kept at that distance
   bool monotonic_ = false;
+  dist_t cut_;             // smallest distance with >= k candidates at or below it (else nbits)
+  size_t below_cut_ = 0;   // candidates at distance <= cut_
 };
 
 // Merges per-part results (each sorted) into the k best, written with padding.

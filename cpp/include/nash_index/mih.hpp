@@ -1,0 +1,116 @@
+// Exact Hamming k-NN and range search by multi-index hashing (Norouzi, Punjani
+// & Fleet, CVPR 2012): each code is split into m substrings, one table per
+// substring; a query probes the buckets of each table at substring radius
+// 0, 1, 2, ... and verifies the codes found with a full-code popcount. A code
+// not yet found after radius r of tables 0..j (and r - 1 of the others) is at
+// distance >= m*r + j + 1, so the search stops once the k-th best verified
+// distance is within m*r + j: every code that could still enter, ties included,
+// has been verified.
+//
+// Codes added after the last table build form a "tail" that every query scans
+// linearly; the tables are rebuilt (with a revised automatic m) once the tail
+// outgrows an eighth of the index, and right after a removal.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "nash_index/code_store.hpp"
+#include "nash_index/mih_table.hpp"
+#include "nash_index/scan_search.hpp"
+
+namespace nash_index {
+
+// When a query batch goes to the flat scan instead of the tables.
+enum class ScanFallback : int { Auto = 0, Never = 1, Always = 2 };
+
+// Tunables of the scan fallback (see MultiIndexHashing::search).
+struct MihParams {
+  ScanFallback fallback = ScanFallback::Auto;
+  // Cost model in "candidate units" (one verified candidate = 1): the cost of
+  // one bucket probe, and of one code read by the scan per query, single
+  // query and inside a batch (a blocked scan reuses each code across queries).
+  double probe_cost = 0.5;
+  double scan_cost_single = 0.02;
+  double scan_cost_batch = 0.006;
+};
+
+// Work done by one query (for benchmarks and the fallback rule).
+struct QueryWork {
+  uint64_t probes = 0;
+  uint64_t candidates = 0;  // distinct codes verified (the tail included)
+  bool scanned = false;     // answered by the flat scan
+};
+
+class MultiIndexHashing {
+ public:
+  // m == 0: automatic (see auto_m).
+  explicit MultiIndexHashing(int nbits, int m = 0);
+  ~MultiIndexHashing();  // out of line: Scratch is complete only in the sources
+
+  int nbits() const { return store_.nbits(); }
+  size_t code_size() const { return store_.code_size(); }
+  size_t ntotal() const { return store_.size(); }
+  const CodeStore& store() const { return store_; }
+  int m() const { return layout_.m(); }
+  bool m_is_auto() const { return m_requested_ == 0; }
+  int substring_bits(int j) const { return layout_.length(j); }
+  size_t indexed() const { return indexed_; }
+  // Bytes held by the tables (codes and ids excluded).
+  size_t table_bytes() const;
+
+  MihParams params() const;
+  void set_params(const MihParams& p);
+
+  void add(const uint8_t* codes, size_t n, const idx_t* ids);
+  size_t remove(const idx_t* ids, size_t n);
+  void reset();
+  // Rebuilds every table over all codes, with m revised when automatic (0) or
+  // set to `m` otherwise (m < 0 keeps the current request).
+  void optimize(int m = -1);
+
+  // `work`, when given, receives nq entries.
+  void search(const uint8_t* queries, size_t nq, size_t k, dist_t* distances, idx_t* ids, int num_threads,
+              QueryWork* work = nullptr) const;
+  RangeResult range_search(const uint8_t* queries, size_t nq, dist_t radius, int num_threads,
+                           QueryWork* work = nullptr) const;
+
+  void save(const std::string& path) const;
+  std::vector<uint8_t> serialize() const;
+  static std::unique_ptr<MultiIndexHashing> load(const std::shared_ptr<IndexFile>& file);
+
+  // Substrings of about log2(n) bits (each bucket then holds ~1 code on
+  // uniform data): m = round(nbits / log2(n)), at least ceil(nbits / 32),
+  // at most nbits / 8 (n counts as >= 256).
+  static int auto_m(int nbits, size_t n);
+
+  struct Scratch;  // per-thread query state (visited bitmap, candidate list)
+
+ private:
+  MultiIndexHashing(CodeStore store, int m_requested);
+  void rebuild();
+  bool tail_too_long() const;
+  std::vector<SectionData> sections(std::vector<uint32_t>& meta) const;
+  bool scan_everything(size_t k) const;
+  double query_budget() const;
+  bool skip_tables_for_single_query() const;
+  void note_single_query(bool completed) const;
+
+  CodeStore store_;
+  int m_requested_;
+  SubstringLayout layout_;
+  std::vector<BucketTable> tables_;
+  size_t indexed_ = 0;  // positions [0, indexed_) are in the tables
+  MihParams params_;
+  // Single queries that passed their budget in a row: after a few, queries go
+  // straight to the scan except one in kReprobeEvery (the data may change).
+  mutable std::atomic<int> abort_streak_{0};
+  mutable std::atomic<uint32_t> skipped_{0};
+  mutable std::mutex scratch_mutex_;
+  mutable std::vector<std::unique_ptr<Scratch>> scratch_pool_;
+};
+
+}  // namespace nash_index

@@ -1,0 +1,195 @@
+#include "mih_probe.hpp"
+
+#include <algorithm>
+
+#include "nash_index/kernels.hpp"
+#include "nash_index/simd.hpp"
+
+namespace nash_index {
+namespace {
+
+constexpr size_t kVerifyChunk = 256;  // candidates gathered before a verification pass
+constexpr size_t kProbeBlock = 256;   // bucket values generated per block
+constexpr size_t kProbeAhead = 8;     // bucket-start prefetch distance
+
+// Every `len`-bit mask of popcount r, in increasing order (Gosper's hack).
+class MaskWalk {
+ public:
+  MaskWalk(int len, int r) : end_(uint64_t{1} << len), mask_(r == 0 ? 0 : (uint64_t{1} << r) - 1), zero_(r == 0) {}
+  bool valid() const { return mask_ < end_; }
+  uint32_t value() const { return static_cast<uint32_t>(mask_); }
+  void next() {
+    if (zero_) {
+      mask_ = end_;
+      return;
+    }
+    const uint64_t low = mask_ & (~mask_ + 1);
+    const uint64_t ripple = mask_ + low;
+    mask_ = (((ripple ^ mask_) >> 2) / low) | ripple;
+  }
+
+ private:
+  uint64_t end_, mask_;
+  bool zero_;
+};
+
+double binomial(int n, int r) {
+  double c = 1;
+  for (int i = 1; i <= r; ++i) c = c * double(n - r + i) / double(i);
+  return c;
+}
+
+// Lower the tail scan's threshold as the collector learns.
+template <class Collector>
+class TailSink final : public HitSink {
+ public:
+  explicit TailSink(Collector& c) : c_(c), limit_(c.limit()) { thresholds = &limit_; }
+  void hit(size_t, dist_t d, size_t pos) override {
+    c_.take(d, pos);
+    limit_ = c_.limit();
+  }
+
+ private:
+  Collector& c_;
+  dist_t limit_;
+};
+
+template <class Collector>
+class Walk {
+ public:
+  Walk(const MihTables& t, const uint8_t* query, Collector& out, MultiIndexHashing::Scratch& s, double budget,
+       double probe_cost, QueryWork& work)
+      : t_(t), q_(query), out_(out), s_(s), budget_(budget), probe_cost_(probe_cost), work_(work),
+        kt_(kernels()) {}
+
+  bool run() {
+    prepare_scratch();
+    scan_tail();
+    const bool completed = walk_tables();
+    for (uint32_t pos : s_.found) s_.visited[pos >> 6] &= ~(uint64_t{1} << (pos & 63));
+    work_.candidates += s_.found.size();
+    s_.found.clear();
+    return completed;
+  }
+
+ private:
+  void prepare_scratch() {
+    const size_t words = (t_.indexed + 63) / 64;
+    if (s_.visited.size() < words) s_.visited.resize(words, 0);
+    s_.distances.resize(kVerifyChunk);
+    s_.values.resize(kProbeBlock);
+    s_.found.clear();
+    verified_ = 0;
+  }
+
+  void scan_tail() {
+    const size_t tail = t_.db.ntotal - t_.indexed;
+    if (tail == 0) return;
+    TailSink<Collector> sink(out_);
+    const size_t cs = t_.db.code_size;
+    kt_.scan(ScanBlock{q_, 1, t_.db.codes + t_.indexed * cs, tail, cs, t_.indexed, 0}, sink);
+    work_.candidates += tail;
+  }
+
+  // Substring radius r over table j, for r = 0, 1, ...; after (r, j) every
+  // code not found is at distance >= m*r + j + 1.
+  bool walk_tables() {
+    const SubstringLayout& layout = *t_.layout;
+    const int m = layout.m();
+    s_.query_values.resize(static_cast<size_t>(m));
+    for (int j = 0; j < m; ++j) s_.query_values[static_cast<size_t>(j)] = layout.extract(q_, t_.db.code_size, j);
+    for (int r = 0; r <= layout.max_length(); ++r) {
+      for (int j = 0; j < m; ++j) {
+        if (r <= layout.length(j) && !probe_radius(j, r)) return false;
+        verify_pending();
+        if (out_.done(static_cast<dist_t>(m * r + j))) return true;
+        if (s_.found.size() == t_.indexed) return true;  // every indexed code verified
+      }
+    }
+    return true;
+  }
+
+  bool probe_radius(int j, int r) {
+    const BucketTable& table = (*t_.tables)[static_cast<size_t>(j)];
+    const uint32_t base = s_.query_values[static_cast<size_t>(j)];
+    // C(len, r) grows to 6e8 for 32-bit substrings: past the table's own
+    // size, one pass over its values is cheaper than enumerating masks.
+    if (binomial(t_.layout->length(j), r) > double(table.value_slots())) return sweep_radius(table, base, r);
+    MaskWalk masks(t_.layout->length(j), r);
+    while (masks.valid()) {
+      size_t n = 0;
+      for (; n < kProbeBlock && masks.valid(); masks.next()) s_.values[n++] = base ^ masks.value();
+      for (size_t i = 0; i < std::min(n, kProbeAhead); ++i) table.prefetch(s_.values[i]);
+      for (size_t i = 0; i < n; ++i) {
+        if (i + kProbeAhead < n) table.prefetch(s_.values[i + kProbeAhead]);
+        collect(table.bucket(s_.values[i]));
+      }
+      work_.probes += n;
+      if (probe_cost_ * double(work_.probes) + double(s_.found.size()) > budget_) return false;
+    }
+    return true;
+  }
+
+  bool sweep_radius(const BucketTable& table, uint32_t base, int r) {
+    table.for_each_value([&](uint32_t value, BucketTable::Bucket b) {
+      if (__builtin_popcount(value ^ base) == r) collect(b);
+    });
+    work_.probes += table.value_slots();
+    return probe_cost_ * double(work_.probes) + double(s_.found.size()) <= budget_;
+  }
+
+  // Marks the bucket's unseen codes visited, queues them and starts their fetch.
+  void collect(BucketTable::Bucket b) {
+    const uint8_t* codes = t_.db.codes;
+    const size_t cs = t_.db.code_size;
+    uint64_t* visited = s_.visited.data();
+    for (const uint32_t* p = b.begin; p != b.end; ++p) {
+      const uint32_t pos = *p;
+      uint64_t& word = visited[pos >> 6];
+      const uint64_t bit = uint64_t{1} << (pos & 63);
+      if (word & bit) continue;
+      word |= bit;
+      __builtin_prefetch(codes + size_t{pos} * cs);
+      s_.found.push_back(pos);
+    }
+    if (s_.found.size() - verified_ >= kVerifyChunk) verify_pending();
+  }
+
+  // Full-code distances of the queued candidates, in chunks, into the collector.
+  void verify_pending() {
+    const size_t cs = t_.db.code_size;
+    while (verified_ < s_.found.size()) {
+      const size_t n = std::min(kVerifyChunk, s_.found.size() - verified_);
+      const uint32_t* positions = s_.found.data() + verified_;
+      kt_.gather_distances(GatherBlock{q_, t_.db.codes, positions, n, cs, s_.distances.data()});
+      for (size_t i = 0; i < n; ++i) {
+        const dist_t d = s_.distances[i];
+        if (d <= out_.limit()) out_.take(d, positions[i]);
+      }
+      verified_ += n;
+    }
+  }
+
+  const MihTables& t_;
+  const uint8_t* q_;
+  Collector& out_;
+  MultiIndexHashing::Scratch& s_;
+  double budget_, probe_cost_;
+  QueryWork& work_;
+  const KernelTable& kt_;
+  size_t verified_ = 0;
+};
+
+}  // namespace
+
+bool probe_knn(const MihTables& t, const uint8_t* query, KnnCollector& out, MultiIndexHashing::Scratch& scratch,
+               double budget, double probe_cost, QueryWork& work) {
+  return Walk<KnnCollector>(t, query, out, scratch, budget, probe_cost, work).run();
+}
+
+bool probe_range(const MihTables& t, const uint8_t* query, RangeCollector& out,
+                 MultiIndexHashing::Scratch& scratch, double budget, double probe_cost, QueryWork& work) {
+  return Walk<RangeCollector>(t, query, out, scratch, budget, probe_cost, work).run();
+}
+
+}  // namespace nash_index

@@ -1,0 +1,218 @@
+// MultiIndexHashing queries: table walks, and the rule that sends a query or
+// a batch to the flat scan over the same codes instead.
+//
+// Costs are counted in "candidate units" (verifying one candidate = 1; a
+// bucket probe = params.probe_cost; one code read by a scan = scan_cost_single
+// for a lone query, scan_cost_batch inside a batch). Defaults were measured by
+// bench/bench_mih.py (--calibrate) on the 2-core reference machine.
+//  - single query: walk with a budget of ntotal * scan_cost_single units; past
+//    it, the walk stops and the query is scanned (worst case ~2x a scan). After
+//    kAbortStreak such queries in a row, queries are scanned directly, except
+//    one in kReprobeEvery that walks again (so uniform data costs ~1/16 extra).
+//  - batch: a sample of queries walks first; when their mean cost exceeds a
+//    scan's cost per query, the rest goes to the blocked scan (scan_knn).
+//  - k >= ntotal / 16 (most codes would be verified anyway): scan.
+#include <algorithm>
+#include <limits>
+
+#include "mih_probe.hpp"
+#include "nash_index/mih.hpp"
+#include "nash_index/thread_pool.hpp"
+
+namespace nash_index {
+namespace {
+
+constexpr int kAbortStreak = 4;
+constexpr uint32_t kReprobeEvery = 16;
+constexpr size_t kMinBatchForBlockedScan = 32;  // below this a scan pays nearly the single-query cost
+constexpr double kMinBudget = 4096;
+
+int resolve_threads(int num_threads) {
+  const int pool = ThreadPool::global().num_threads();
+  return num_threads <= 0 ? pool : std::min(num_threads, pool);
+}
+
+double walk_cost(const QueryWork& w, const MihParams& p) {
+  return p.probe_cost * double(w.probes) + double(w.candidates);
+}
+
+// A table walk's scratch, borrowed from the index's pool for one query.
+class ScratchLease {
+ public:
+  ScratchLease(std::mutex& mu, std::vector<std::unique_ptr<MultiIndexHashing::Scratch>>& pool)
+      : mu_(mu), pool_(pool) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (pool_.empty()) {
+      s_ = std::make_unique<MultiIndexHashing::Scratch>();
+    } else {
+      s_ = std::move(pool_.back());
+      pool_.pop_back();
+    }
+  }
+  ~ScratchLease() {
+    std::lock_guard<std::mutex> lock(mu_);
+    pool_.push_back(std::move(s_));
+  }
+  MultiIndexHashing::Scratch& get() { return *s_; }
+
+ private:
+  std::mutex& mu_;
+  std::vector<std::unique_ptr<MultiIndexHashing::Scratch>>& pool_;
+  std::unique_ptr<MultiIndexHashing::Scratch> s_;
+};
+
+}  // namespace
+
+bool MultiIndexHashing::scan_everything(size_t k) const {
+  if (params_.fallback == ScanFallback::Always || indexed_ == 0) return true;
+  return params_.fallback == ScanFallback::Auto && k * 16 >= store_.size();
+}
+
+double MultiIndexHashing::query_budget() const {
+  if (params_.fallback != ScanFallback::Auto) return std::numeric_limits<double>::infinity();
+  return std::max(kMinBudget, double(store_.size()) * params_.scan_cost_single);
+}
+
+bool MultiIndexHashing::skip_tables_for_single_query() const {
+  if (params_.fallback != ScanFallback::Auto || abort_streak_.load() < kAbortStreak) return false;
+  return skipped_.fetch_add(1) % kReprobeEvery != 0;
+}
+
+void MultiIndexHashing::note_single_query(bool completed) const {
+  if (completed) abort_streak_.store(0);
+  else abort_streak_.fetch_add(1);
+}
+
+namespace {
+
+// Shared shape of k-NN and range batches: `walk(q, work)` tries the tables
+// and returns false when over budget, `scan(q0, n, threads)` answers queries
+// [q0, q0 + n) by the flat scan.
+template <class WalkFn, class ScanFn>
+void run_batch(size_t nq, int threads, const MihParams& p, size_t ntotal, QueryWork* work, WalkFn walk,
+               ScanFn scan) {
+  auto walk_or_scan = [&](size_t q) {
+    if (!walk(q, work[q])) {
+      scan(q, 1, 1);
+      work[q].scanned = true;
+    }
+  };
+  const size_t sample = std::min(nq, std::max<size_t>(8, 2 * size_t(threads)));
+  ThreadPool::global().parallel_for(sample, threads, walk_or_scan);
+  const size_t rest = nq - sample;
+  if (rest == 0) return;
+  if (p.fallback == ScanFallback::Auto) {
+    double walked = 0;
+    for (size_t q = 0; q < sample; ++q)
+      walked += walk_cost(work[q], p) + (work[q].scanned ? double(ntotal) * p.scan_cost_single : 0.0);
+    const double scan_unit = rest >= kMinBatchForBlockedScan ? p.scan_cost_batch : p.scan_cost_single;
+    if (walked / double(sample) > double(ntotal) * scan_unit) {
+      scan(sample, rest, threads);
+      for (size_t q = sample; q < nq; ++q) work[q].scanned = true;
+      return;
+    }
+  }
+  ThreadPool::global().parallel_for(rest, threads, [&](size_t i) { walk_or_scan(sample + i); });
+}
+
+}  // namespace
+
+void MultiIndexHashing::search(const uint8_t* queries, size_t nq, size_t k, dist_t* distances, idx_t* ids,
+                               int num_threads, QueryWork* work) const {
+  require(k > 0, "k must be > 0");
+  if (nq == 0) return;
+  std::vector<QueryWork> own;
+  if (!work) {
+    own.resize(nq);
+    work = own.data();
+  }
+  std::fill(work, work + nq, QueryWork{});
+  const CodesView db = store_.view();
+  const size_t cs = db.code_size;
+  const int threads = resolve_threads(num_threads);
+  auto scan = [&](size_t q0, size_t n, int t) {
+    scan_knn(db, queries + q0 * cs, n, k, distances + q0 * k, ids + q0 * k, t);
+  };
+  const bool single = nq == 1;
+  if (scan_everything(k) || (single && skip_tables_for_single_query())) {
+    scan(0, nq, threads);
+    for (size_t q = 0; q < nq; ++q) work[q].scanned = true;
+    return;
+  }
+  const MihTables tables{db, &layout_, &tables_, indexed_};
+  const double budget = query_budget();
+  auto walk = [&](size_t q, QueryWork& w) {
+    KnnCollector top(db, k);
+    ScratchLease scratch(scratch_mutex_, scratch_pool_);
+    if (!probe_knn(tables, queries + q * cs, top, scratch.get(), budget, params_.probe_cost, w)) return false;
+    top.topk().finish_into(distances + q * k, ids + q * k);
+    return true;
+  };
+  if (single) {
+    const bool completed = walk(0, work[0]);
+    note_single_query(completed);
+    if (!completed) {
+      scan(0, 1, threads);
+      work[0].scanned = true;
+    }
+    return;
+  }
+  run_batch(nq, threads, params_, db.ntotal, work, walk, scan);
+}
+
+RangeResult MultiIndexHashing::range_search(const uint8_t* queries, size_t nq, dist_t radius, int num_threads,
+                                            QueryWork* work) const {
+  require(radius >= 0, "radius must be >= 0");
+  std::vector<QueryWork> own;
+  if (!work) {
+    own.resize(nq);
+    work = own.data();
+  }
+  std::fill(work, work + nq, QueryWork{});
+  const CodesView db = store_.view();
+  const size_t cs = db.code_size;
+  const int threads = resolve_threads(num_threads);
+  if (nq == 0 || scan_everything(1)) {
+    for (size_t q = 0; q < nq; ++q) work[q].scanned = true;
+    return scan_range(db, queries, nq, radius, threads);
+  }
+  std::vector<std::vector<Neighbor>> found(nq);
+  auto scan = [&](size_t q0, size_t n, int t) {
+    RangeResult r = scan_range(db, queries + q0 * cs, n, radius, t);
+    for (size_t i = 0; i < n; ++i) {
+      found[q0 + i].clear();
+      for (size_t e = r.lims[i]; e < r.lims[i + 1]; ++e) found[q0 + i].push_back({r.distances[e], r.ids[e]});
+    }
+  };
+  const MihTables tables{db, &layout_, &tables_, indexed_};
+  const double budget = query_budget();
+  auto walk = [&](size_t q, QueryWork& w) {
+    RangeCollector within(db, radius);
+    ScratchLease scratch(scratch_mutex_, scratch_pool_);
+    if (!probe_range(tables, queries + q * cs, within, scratch.get(), budget, params_.probe_cost, w)) return false;
+    std::sort(within.found().begin(), within.found().end());
+    found[q] = std::move(within.found());
+    return true;
+  };
+  if (nq == 1) {
+    if (!walk(0, work[0])) {
+      scan(0, 1, threads);
+      work[0].scanned = true;
+    }
+  } else {
+    run_batch(nq, threads, params_, db.ntotal, work, walk, scan);
+  }
+  RangeResult result;
+  result.lims.assign(nq + 1, 0);
+  for (size_t q = 0; q < nq; ++q) result.lims[q + 1] = result.lims[q] + found[q].size();
+  result.distances.reserve(result.lims[nq]);
+  result.ids.reserve(result.lims[nq]);
+  for (const auto& f : found)
+    for (const Neighbor& n : f) {
+      result.distances.push_back(n.distance);
+      result.ids.push_back(n.id);
+    }
+  return result;
+}
+
+}  // namespace nash_index

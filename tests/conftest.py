@@ -1,0 +1,128 @@
+"""Shared fixtures and helpers.
+
+Index-test helpers (FlatIndex suite): an independent numpy oracle for exact
+Hamming k-NN / range search and code generators. Other suites may append below.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nash_index as ni
+
+PAD_DISTANCE = np.iinfo(np.int32).max
+PAD_ID = -1
+
+
+# ---------------------------------------------------------------- index oracle
+def oracle_distances(db: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """(nq, n) Hamming distances by numpy xor + bitwise_count (no nash_index code)."""
+    if db.shape[0] == 0:
+        return np.zeros((queries.shape[0], 0), dtype=np.int64)
+    x = np.bitwise_xor(queries[:, None, :], db[None, :, :])
+    return np.bitwise_count(x).sum(axis=2, dtype=np.int64)
+
+
+def oracle_knn(db: np.ndarray, ids: np.ndarray, queries: np.ndarray, k: int):
+    """k best (distance, id) per query, padded like faiss (INT32_MAX, -1)."""
+    nq = queries.shape[0]
+    dist = np.full((nq, k), PAD_DISTANCE, dtype=np.int64)
+    out_ids = np.full((nq, k), PAD_ID, dtype=np.int64)
+    all_d = oracle_distances(db, queries)
+    m = min(k, db.shape[0])
+    for q in range(nq):
+        order = np.lexsort((ids, all_d[q]))[:m]  # primary key: distance, then id
+        dist[q, :m] = all_d[q, order]
+        out_ids[q, :m] = ids[order]
+    return dist, out_ids
+
+
+def oracle_range(db: np.ndarray, ids: np.ndarray, queries: np.ndarray, radius: int):
+    """faiss-style CSR (lims, distances, ids), each query sorted by (distance, id)."""
+    all_d = oracle_distances(db, queries)
+    lims, ds, js = [0], [], []
+    for q in range(queries.shape[0]):
+        hit = np.nonzero(all_d[q] <= radius)[0]
+        order = hit[np.lexsort((ids[hit], all_d[q, hit]))]
+        ds.append(all_d[q, order])
+        js.append(ids[order])
+        lims.append(lims[-1] + order.size)
+    cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)  # noqa: E731
+    return np.asarray(lims), cat(ds), cat(js)
+
+
+def assert_knn_matches(result, db, ids, queries, k):
+    d_ref, i_ref = oracle_knn(db, ids, queries, k)
+    assert result.distances.dtype == np.int32 and result.ids.dtype == np.int64
+    assert result.distances.shape == (queries.shape[0], k)
+    np.testing.assert_array_equal(result.distances, d_ref)
+    np.testing.assert_array_equal(result.ids, i_ref)
+
+
+def assert_range_matches(result, db, ids, queries, radius):
+    lims, d, i = oracle_range(db, ids, queries, radius)
+    np.testing.assert_array_equal(result.lims, lims)
+    np.testing.assert_array_equal(result.distances, d)
+    np.testing.assert_array_equal(result.ids, i)
+
+
+# ------------------------------------------------------------ code generators
+def uniform_codes(rng: np.random.Generator, n: int, nbits: int) -> np.ndarray:
+    return rng.integers(0, 256, size=(n, nbits // 8), dtype=np.uint8)
+
+
+def clustered_codes(rng: np.random.Generator, n: int, nbits: int, centres: int = 4, p: float = 0.05) -> np.ndarray:
+    """`centres` random codes, each bit of every member flipped with probability p: many ties."""
+    c = rng.integers(0, 2, size=(centres, nbits), dtype=np.uint8)
+    bits = c[rng.integers(0, centres, size=n)] ^ (rng.random((n, nbits)) < p).astype(np.uint8)
+    return np.packbits(bits, axis=1)
+
+
+def scrambled_ids(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Unique, non-monotonic ids, so that the tie rule by id is really exercised."""
+    return rng.permutation(np.arange(n, dtype=np.int64) * 7 + 3)
+
+
+@pytest.fixture
+def flat_rng() -> np.random.Generator:
+    return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def flat_restore_runtime():
+    """Restores the SIMD level and pool size a test changes."""
+    level, threads = ni.simd_level(), ni.get_num_threads()
+    yield
+    ni.set_simd_level(level)
+    ni.set_num_threads(threads)
+
+
+# ---------------------------------------------------------------- corpora (datasets suite)
+def _shared_data_dir():
+    """$NASH_INDEX_DATA, else <repo>/../shared/data (the CI layout), else None."""
+    import os
+    from pathlib import Path
+
+    env = os.environ.get("NASH_INDEX_DATA")
+    if env:
+        return Path(env.split(os.pathsep)[0])
+    shared = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    return shared if shared.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir():
+    """Folder with the real corpus archives; skips the test when it is absent."""
+    path = _shared_data_dir()
+    if path is None or not path.is_dir():
+        pytest.skip("real corpora not found (set NASH_INDEX_DATA or put ../shared/data beside the repo)")
+    return path
+
+
+@pytest.fixture
+def datasets_tmp_cache(tmp_path, monkeypatch):
+    """Point the nash_index cache (and per-user data folder) at a fresh temporary folder."""
+    cache = tmp_path / "nash_cache"
+    monkeypatch.setenv("NASH_INDEX_CACHE", str(cache))
+    monkeypatch.delenv("NASH_INDEX_DATA", raising=False)
+    return cache
