@@ -1,0 +1,41 @@
+"""Centred PCA that keeps sparse input sparse (implicit centring via ARPACK)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.decomposition import PCA
+
+from .base import ArrayLike
+
+
+@dataclass
+class Projection:
+    """``transform(X) = (X - mean) @ components.T`` without densifying a sparse ``X``."""
+
+    mean: np.ndarray          # (d,)
+    components: np.ndarray    # (n_components, d)
+
+    def transform(self, X: ArrayLike) -> np.ndarray:
+        proj = X @ self.components.T
+        return np.asarray(proj, dtype=np.float64) - self.mean @ self.components.T
+
+
+def fit_pca(X: ArrayLike, n_components: int, random_state: int | None) -> Projection:
+    """Top ``n_components`` principal directions of the rows of ``X``.
+
+    Sparse input uses scikit-learn's ARPACK solver, which centres implicitly; it needs
+    ``n_components < min(n_samples, n_features)``.
+    """
+    limit = min(X.shape) - (1 if sp.issparse(X) else 0)
+    if n_components > limit:
+        raise ValueError(
+            f"cannot take {n_components} principal components of a {X.shape[0]}×{X.shape[1]} matrix "
+            f"(at most {limit}); use fewer bits or more documents/features"
+        )
+    seed = None if random_state is None else int(random_state)
+    solver = "arpack" if sp.issparse(X) else "full"
+    pca = PCA(n_components=n_components, svd_solver=solver, random_state=seed).fit(X)
+    return Projection(mean=np.asarray(pca.mean_, dtype=np.float64), components=np.asarray(pca.components_, dtype=np.float64))
