@@ -1,0 +1,202 @@
+"""Reproduce the NASH paper's tables: NASH, NASH-N, NASH-DN, NASH-DN-S and VDSH.
+
+Every model is trained with the library defaults (``NASH(nbits=b, variant=...)``): database =
+train split, early stopping on the validation split's precision@100 against the database, and
+one evaluation of the test queries at the end. Cells show ``index order / expected`` precision@k
+(ties by ascending database id / exact expectation under random tie order) and the training
+time. Results go to ``bench/results/models.{md,json}``, beside the baselines table written by
+``bench/quality.py`` (whose rows are copied in when ``quality.json`` exists).
+
+Usage::
+
+    python bench/reproduce.py                                  # everything (hours on 2 CPUs)
+    python bench/reproduce.py --datasets reuters --bits 32 --models NASH-DN
+    python bench/reproduce.py --resume                         # skip cells already in the JSON
+
+Corpora are looked for in ``--data``, then ``$NASH_INDEX_DATA``, then ``<repo>/../shared/data``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+
+from nash_index.datasets import load_corpus
+from nash_index.evaluate import precision_at_k
+
+REPO = Path(__file__).resolve().parents[1]
+BITS = (8, 16, 32, 64, 128)
+
+
+def _nash(variant: str, supervised: bool = False) -> Callable[..., Any]:
+    def make(nbits: int, seed: int, device: str) -> Any:
+        from nash_index.models import NASH
+        return NASH(nbits=nbits, variant=variant, supervised=supervised, seed=seed,
+                    device=device, verbose=False)
+    return make
+
+
+def _vdsh(nbits: int, seed: int, device: str) -> Any:
+    from nash_index.models import VDSH
+    return VDSH(nbits=nbits, seed=seed, device=device, verbose=False)
+
+
+MODELS: Dict[str, Callable[..., Any]] = {
+    "VDSH": _vdsh,
+    "NASH": _nash("nash"),
+    "NASH-N": _nash("nash-n"),
+    "NASH-DN": _nash("nash-dn"),
+    "NASH-DN-S": _nash("nash-dn", supervised=True),
+}
+
+# NASH paper, unsupervised Reuters (Table 1) and 20 Newsgroups (Table 2; recalled, unverified).
+# Provenance of every row: docs/nash-notes.md, section 1.
+PAPER = {
+    "reuters": {
+        "VDSH": (0.6859, 0.7165, 0.7753, 0.7456, 0.7318),
+        "NASH": (0.7113, 0.7624, 0.7993, 0.7812, 0.7559),
+        "NASH-N": (0.7352, 0.7904, 0.8297, 0.8086, 0.7867),
+        "NASH-DN": (0.7470, 0.8013, 0.8418, 0.8297, 0.7924),
+    },
+    "20ng": {
+        "VDSH": (0.3643, 0.3904, 0.4327, 0.1731, 0.0522),
+        "NASH": (0.3786, 0.5108, 0.5671, 0.5071, 0.4664),
+        "NASH-N": (0.3903, 0.5213, 0.5987, 0.5143, 0.4776),
+        "NASH-DN": (0.4040, 0.5310, 0.6225, 0.5377, 0.4945),
+    },
+}
+
+
+def default_data_dir() -> Optional[Path]:
+    """``$NASH_INDEX_DATA`` if set (read by the library), else ``<repo>/../shared/data``."""
+    if os.environ.get("NASH_INDEX_DATA"):
+        return None
+    shared = REPO.parent / "shared" / "data"
+    return shared if shared.is_dir() else None
+
+
+def run_cell(make: Callable[..., Any], bits: int, corpus: Any, seed: int, device: str,
+             k: int) -> Dict[str, Any]:
+    """Train one model (early stopping on validation), then score the test queries once."""
+    model = make(bits, seed, device)
+    t0 = time.perf_counter()
+    model.fit(corpus.X_train, corpus.y_train, corpus.X_val, corpus.y_val)
+    train_s = time.perf_counter() - t0
+    db, queries = model.encode(corpus.X_train), model.encode(corpus.X_test)
+    p = precision_at_k(db, corpus.y_train, queries, corpus.y_test, k=k)
+    return {"p_index": round(p.index_order, 4), "p_expected": round(p.expected, 4),
+            "val": round(model.result_.best_score, 4), "best_epoch": model.result_.best_epoch,
+            "epochs": len(model.history_), "seconds": round(train_s, 1),
+            "device": str(model.device_)}
+
+
+def _baseline_rows(out: Path, ds: str) -> Dict[str, Dict[str, Any]]:
+    """Rows of ``quality.json`` (the classic baselines) for dataset ``ds``, if present."""
+    path = out / "quality.json"
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text()).get("results", {}).get(ds, {})
+
+
+def _row(name: str, cells: List[Optional[Dict[str, Any]]], time_col: bool) -> str:
+    vals = " | ".join(f"{c['p_index']:.4f} / {c['p_expected']:.4f}" if c else "–" for c in cells)
+    if time_col:
+        secs = [f"{c['seconds']:.0f}" for c in cells if c]
+        vals += " | " + (" / ".join(secs) if secs else "–")
+    return f"| {name} | {vals} |"
+
+
+def markdown(report: Dict[str, Any], out: Path) -> str:
+    """One table per dataset: our models, the baselines from quality.json, the paper rows."""
+    meta, bits = report["meta"], report["meta"]["bits"]
+    lines = [f"# NASH reproduction: precision@{meta['k']} (database = train, queries = test)", "",
+             "Cells: `index order / expected` (ties by ascending id / expectation under random "
+             "tie order). Models use the library defaults; early stopping on validation "
+             f"precision@{meta['k']}. Train time in seconds per bit length. Seed {meta['seed']}. "
+             f"{meta['environment']}.", "", f"Command: `{meta['command']}`", ""]
+    header = "| method | " + " | ".join(str(b) for b in bits)
+    for ds, info in report["datasets"].items():
+        s = info["sizes"]
+        lines += [f"## {ds}", "", f"Splits train/val/test: {s['train']:,} / {s['val']:,} / "
+                  f"{s['test']:,}.", "", header + " | train s |", "|---|" + "---|" * (len(bits) + 1)]
+        for name, cells in report["results"].get(ds, {}).items():
+            lines.append(_row(name, [cells.get(str(b)) for b in bits], True))
+        for name, cells in _baseline_rows(out, ds).items():
+            lines.append(_row(name + " (baseline)", [cells.get(str(b)) for b in bits], True))
+        for name, row in PAPER.get(ds, {}).items():
+            vals = dict(zip(BITS, row))
+            lines.append(f"| {name} (paper) | " + " | ".join(
+                f"{vals[b]:.4f}" if b in vals else "–" for b in bits) + " | |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _write(report: Dict[str, Any], out: Path, name: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out / f"{name}.md").write_text(markdown(report, out) + "\n")
+
+
+def _load_previous(path: Path) -> Dict[str, Any]:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, default=None, help="folder holding the corpus archives")
+    ap.add_argument("--datasets", nargs="+", default=["reuters", "20ng"])
+    ap.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    ap.add_argument("--bits", nargs="+", type=int, default=list(BITS))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--k", type=int, default=100)
+    ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
+    ap.add_argument("--resume", action="store_true", help="keep and skip cells already written")
+    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results", help="output folder")
+    ap.add_argument("--name", default="models", help="output file stem")
+    args = ap.parse_args(argv)
+
+    import torch  # the benchmark trains models; the library itself imports torch lazily
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data = args.data or default_data_dir()
+    env = (f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, "
+           f"Python {platform.python_version()}, {platform.machine()}")
+    previous = _load_previous(args.out / f"{args.name}.json") if args.resume else {}
+    report: Dict[str, Any] = {
+        "meta": {"k": args.k, "seed": args.seed, "bits": args.bits, "models": args.models,
+                 "environment": env, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+                 "command": "python bench/reproduce.py " + " ".join(argv or sys.argv[1:])},
+        "datasets": previous.get("datasets", {}), "results": previous.get("results", {}),
+        "paper": PAPER,
+    }
+    for ds in args.datasets:
+        corpus = load_corpus(ds, data, seed=args.seed)
+        report["datasets"][ds] = {"sizes": corpus.sizes, "n_terms": len(corpus.vocabulary),
+                                  "n_labels": len(corpus.label_names)}
+        print(f"{ds}: {corpus}", flush=True)
+        for name in args.models:
+            cells = report["results"].setdefault(ds, {}).setdefault(name, {})
+            for bits in args.bits:
+                if args.resume and str(bits) in cells:
+                    continue
+                cell = run_cell(MODELS[name], bits, corpus, args.seed, args.device, args.k)
+                cells[str(bits)] = cell
+                print(f"  {name:9s} {bits:4d} bits: index {cell['p_index']:.4f}  expected "
+                      f"{cell['p_expected']:.4f}  val {cell['val']:.4f}  "
+                      f"({cell['seconds']} s, {cell['epochs']} epochs)", flush=True)
+                _write(report, args.out, args.name)  # after every cell: long runs are resumable
+    _write(report, args.out, args.name)
+    print("\n" + markdown(report, args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

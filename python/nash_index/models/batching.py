@@ -1,0 +1,90 @@
+"""Input validation and mini-batching for sparse (bag-of-words) and dense inputs.
+
+Batches are built from row slices of the caller's matrix, so a scipy.sparse corpus is
+never densified as a whole: sparse batches stay sparse all the way into the first
+layer (an ``EmbeddingBag`` sum), dense batches are plain float tensors.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Optional, Union
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+ArrayLike = Union[np.ndarray, sp.spmatrix, "sp.sparray"]
+
+
+@dataclass
+class SparseBatch:
+    """One CSR mini-batch as flat torch tensors (the layout ``EmbeddingBag`` wants)."""
+
+    cols: torch.Tensor      # int64 (nnz,) column (word) ids
+    offsets: torch.Tensor   # int64 (n,) start of each row in ``cols``
+    rows: torch.Tensor      # int64 (nnz,) row id of each entry
+    values: torch.Tensor    # float32 (nnz,) entries of X
+    n_rows: int
+    n_cols: int
+
+    def to(self, device: torch.device) -> "SparseBatch":
+        """Move every tensor to ``device``."""
+        return SparseBatch(self.cols.to(device), self.offsets.to(device), self.rows.to(device),
+                           self.values.to(device), self.n_rows, self.n_cols)
+
+
+Batch = Union[SparseBatch, torch.Tensor]
+
+
+def check_matrix(X: object, name: str = "X", n_features: Optional[int] = None) -> ArrayLike:
+    """Validate a 2-D numeric matrix; return it as CSR (sparse) or float32 ndarray."""
+    if sp.issparse(X):
+        M = sp.csr_matrix(X, dtype=np.float32)
+        M.sort_indices()
+        data = M.data
+    elif isinstance(X, np.ndarray) or hasattr(X, "__array__"):
+        M = np.asarray(X)
+        if M.dtype == object or not np.issubdtype(M.dtype, np.number):
+            raise TypeError(f"{name} must be numeric, got dtype {M.dtype}")
+        M = np.ascontiguousarray(M, dtype=np.float32)
+        data = M
+    else:
+        raise TypeError(f"{name} must be a numpy array or scipy.sparse matrix, got {type(X).__name__}")
+    if M.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (documents x features), got shape {M.shape}")
+    if M.shape[0] == 0:
+        raise ValueError(f"{name} has no rows")
+    if n_features is not None and M.shape[1] != n_features:
+        raise ValueError(f"{name} has {M.shape[1]} features, the model expects {n_features}")
+    if not np.all(np.isfinite(data)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return M
+
+
+def to_batch(M: ArrayLike) -> Batch:
+    """Convert a CSR slice or a dense float32 block into a torch batch."""
+    if sp.issparse(M):
+        indptr = M.indptr.astype(np.int64)
+        counts = np.diff(indptr)
+        return SparseBatch(
+            cols=torch.from_numpy(M.indices.astype(np.int64)),
+            offsets=torch.from_numpy(indptr[:-1].copy()),
+            rows=torch.from_numpy(np.repeat(np.arange(M.shape[0], dtype=np.int64), counts)),
+            values=torch.from_numpy(M.data.astype(np.float32)),
+            n_rows=M.shape[0], n_cols=M.shape[1])
+    return torch.from_numpy(np.ascontiguousarray(M, dtype=np.float32))
+
+
+def iterate_batches(M: ArrayLike, batch_size: int, order: Optional[np.ndarray] = None,
+                    ) -> Iterator[tuple[np.ndarray, Batch]]:
+    """Yield ``(row_ids, batch)`` over ``M`` in ``order`` (default: natural order)."""
+    n = M.shape[0]
+    ids = np.arange(n) if order is None else order
+    for start in range(0, n, batch_size):
+        rows = ids[start:start + batch_size]
+        yield rows, to_batch(M[rows])
+
+
+def batch_size_of(batch: Batch) -> int:
+    """Number of documents in a batch."""
+    return batch.n_rows if isinstance(batch, SparseBatch) else int(batch.shape[0])

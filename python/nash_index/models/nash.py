@@ -1,0 +1,104 @@
+"""NASH (Shen et al., ACL 2018): end-to-end binary codes from a Bernoulli VAE.
+
+Variants: ``"nash"`` (no noise), ``"nash-n"`` (fixed Gaussian noise on z before the decoder)
+and ``"nash-dn"`` (learned, data-dependent noise; see ``noise.py`` for the form). With
+``supervised=True`` a label head on z adds ``alpha * cross-entropy`` to -ELBO (NASH-DN-S).
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from .base import BaseHasher
+from .batching import ArrayLike
+from .network import NASHNet
+from .noise import NOISE_FORMS
+
+VARIANTS = ("nash", "nash-n", "nash-dn")
+
+
+class NASH(BaseHasher):
+    """Neural architecture for generative semantic hashing.
+
+    Parameters
+    ----------
+    nbits : code length, a positive multiple of 8.
+    variant : ``"nash"``, ``"nash-n"`` or ``"nash-dn"``.
+    supervised : add the label head and classification loss (needs ``y`` in ``fit``).
+    hidden : widths of the encoder's ReLU layers; ``()`` gives a linear encoder.
+    dropout : dropout after each hidden layer (training only).
+    noise_sigma : NASH-N's fixed sigma; NASH-DN's initial sigma (its range is (0, 2 sigma)).
+    noise_form : NASH-DN's form, ``"per-bit"`` (default) or ``"per-document"``.
+    decoder : ``"softmax"`` (bag of words), ``"gaussian"`` (dense input, ||x - Ez||^2) or
+        ``"auto"`` (softmax for scipy.sparse X, Gaussian for dense X).
+    target : words summed by the softmax likelihood: ``"presence"`` (each distinct word once;
+        the default, far better than weighting), ``"counts"`` or ``"tfidf"`` (weight each word
+        by its entry in X).
+    gamma : Bernoulli prior mean of every bit.
+    kl_weight, kl_anneal_steps : weight of the KL term, linearly warmed up over that many steps.
+    alpha, label_hidden : classification-loss weight and label-MLP width (supervised only).
+    distortion_weight : beta = 1 / (2 sigma^2) of the Gaussian decoder; None uses X's variance.
+    epochs, batch_size, lr, patience, grad_clip : Adam training and early stopping.
+    eval_k : precision@k used for early stopping when validation labels are given.
+    seed, device, verbose : random seed, ``"auto"``/``"cpu"``/``"cuda"``, progress bar.
+    """
+
+    def __init__(self, nbits: int = 32, variant: str = "nash-dn", supervised: bool = False,
+                 hidden: Sequence[int] = (500, 500), dropout: float = 0.1,
+                 noise_sigma: float = 0.2, noise_form: str = "per-bit",
+                 decoder: str = "auto", target: str = "presence", gamma: float = 0.5,
+                 kl_weight: float = 1.0, kl_anneal_steps: int = 0, alpha: float = 1.0,
+                 label_hidden: int = 500, distortion_weight: Optional[float] = None,
+                 epochs: int = 100, batch_size: int = 64, lr: float = 1e-3, patience: int = 6,
+                 grad_clip: Optional[float] = 10.0, eval_k: int = 100, seed: int = 0,
+                 device: Union[str, torch.device] = "auto", verbose: bool = True) -> None:
+        self.nbits = nbits
+        self.variant = variant
+        self.supervised = supervised
+        self.hidden = tuple(hidden)
+        self.dropout = dropout
+        self.noise_sigma = noise_sigma
+        self.noise_form = noise_form
+        self.decoder = decoder
+        self.target = target
+        self.gamma = gamma
+        self.kl_weight = kl_weight
+        self.kl_anneal_steps = kl_anneal_steps
+        self.alpha = alpha
+        self.label_hidden = label_hidden
+        self.distortion_weight = distortion_weight
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.patience = patience
+        self.grad_clip = grad_clip
+        self.eval_k = eval_k
+        self.seed = seed
+        self.device = device
+        self.verbose = verbose
+
+    def _check_params(self) -> None:
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+        if self.noise_form not in NOISE_FORMS:
+            raise ValueError(f"noise_form must be one of {NOISE_FORMS}, got {self.noise_form!r}")
+        if self.variant != "nash" and not self.noise_sigma > 0:
+            raise ValueError(f"noise_sigma must be positive, got {self.noise_sigma}")
+        if not 0.0 < self.gamma < 1.0:
+            raise ValueError(f"gamma must lie in (0, 1), got {self.gamma}")
+        if self.kl_weight < 0 or self.alpha < 0:
+            raise ValueError("kl_weight and alpha must be non-negative")
+
+    def _build_net(self, n_features: int, n_labels: int) -> nn.Module:
+        return NASHNet(n_features, int(self.nbits), self.hidden, float(self.dropout),
+                       self.variant, float(self.noise_sigma), self.noise_form, self.decoder_,
+                       self.target, float(self.gamma), self.distortion_weight_,
+                       n_labels=n_labels, multilabel=bool(self.multilabel_),
+                       label_hidden=int(self.label_hidden))
+
+    def _thresholds(self, X: ArrayLike) -> np.ndarray:
+        """Bits are 1 where the logit is positive (h > 0.5): a zero threshold on logits."""
+        return np.zeros(int(self.nbits), dtype=np.float32)

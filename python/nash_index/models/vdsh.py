@@ -1,0 +1,63 @@
+"""VDSH (Chaidaroon & Fang, SIGIR 2017): the Gaussian-VAE baseline NASH improves on.
+
+A continuous Gaussian latent is trained as a VAE (with the same linear softmax decoder), then
+binarised after training: bit k is 1 when mu_k(x) exceeds the median of mu_k over the database.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from .base import BaseHasher
+from .batching import ArrayLike
+from .network import VDSHNet
+
+
+class VDSH(BaseHasher):
+    """Variational deep semantic hashing (unsupervised); parameters as in ``NASH``.
+
+    ``kl_anneal_steps`` defaults to 5000 (VDSH warms the KL weight up by 1/5000 per step).
+    """
+
+    def __init__(self, nbits: int = 32, hidden: Sequence[int] = (500, 500),
+                 dropout: float = 0.1, decoder: str = "auto", target: str = "presence",
+                 kl_weight: float = 1.0, kl_anneal_steps: int = 5000,
+                 distortion_weight: Optional[float] = None, epochs: int = 100,
+                 batch_size: int = 64, lr: float = 1e-3, patience: int = 6,
+                 grad_clip: Optional[float] = 10.0, eval_k: int = 100, seed: int = 0,
+                 device: Union[str, torch.device] = "auto", verbose: bool = True) -> None:
+        self.nbits = nbits
+        self.hidden = tuple(hidden)
+        self.dropout = dropout
+        self.decoder = decoder
+        self.target = target
+        self.kl_weight = kl_weight
+        self.kl_anneal_steps = kl_anneal_steps
+        self.distortion_weight = distortion_weight
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.patience = patience
+        self.grad_clip = grad_clip
+        self.eval_k = eval_k
+        self.seed = seed
+        self.device = device
+        self.verbose = verbose
+
+    def _check_params(self) -> None:
+        if self.kl_weight < 0:
+            raise ValueError(f"kl_weight must be non-negative, got {self.kl_weight}")
+
+    def _build_net(self, n_features: int, n_labels: int) -> nn.Module:
+        return VDSHNet(n_features, int(self.nbits), self.hidden, float(self.dropout),
+                       self.decoder_, self.target, self.distortion_weight_)
+
+    def _thresholds_from_scores(self, scores: np.ndarray) -> np.ndarray:
+        return np.median(scores, axis=0).astype(np.float32)
+
+    def _thresholds(self, X: ArrayLike) -> np.ndarray:
+        """Per-bit medians of the posterior means over the training (database) documents."""
+        return self._thresholds_from_scores(self._scores(X))
