@@ -1,0 +1,147 @@
+"""What a ``--corpus`` argument names: a benchmark corpus, the docstring corpus, or user files.
+
+Accepted, in order:
+
+* an existing path: a named corpus's archive or folder (``reuters21578.tar.gz``,
+  ``20news-bydate``, ...), a ``.csv`` / ``.jsonl`` / ``.json`` file (a text column and optional
+  label column), a ``.txt`` file (one unlabelled document per line), or a folder with one
+  subfolder per label;
+* ``docstrings`` (also ``default``, ``pydoc``): the embedded corpus of Python docstrings;
+* a corpus name (``reuters``, ``20ng``, ``tmc`` and their aliases), looked up in ``data_dir``,
+  ``$NASH_INDEX_DATA`` and the per-user cache.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional
+
+from .datasets.corpus import RawCorpus
+
+__all__ = ["CorpusOptions", "load_source", "available_named_corpus", "DOCSTRING_NAMES"]
+
+DOCSTRING_NAMES = ("docstrings", "default", "pydoc")
+_LABEL_GUESSES = ("label", "labels", "category", "topic", "class")
+
+
+@dataclass(frozen=True)
+class CorpusOptions:
+    """How to read user files and how much of the docstring corpus to take."""
+
+    data_dir: Optional[str] = None
+    text_column: str = "text"
+    label_column: Optional[str] = None
+    test_fraction: float = 0.2
+    max_docs: int = 8000
+    seed: int = 0
+
+
+def load_source(spec: str, opts: CorpusOptions = CorpusOptions()) -> RawCorpus:
+    """The corpus a ``--corpus`` value names (see the module docstring)."""
+    from . import datasets
+
+    path = Path(spec).expanduser()
+    if path.exists():
+        return _load_path(path, opts)
+    if spec.strip().lower() in DOCSTRING_NAMES:
+        from .demo_corpus import docstring_corpus
+
+        return docstring_corpus(max_docs=opts.max_docs, test_fraction=min(0.5, opts.test_fraction), seed=opts.seed)
+    try:
+        name = datasets.canonical_name(spec)
+    except ValueError:
+        raise ValueError(f"unknown corpus {spec!r}: not an existing file or folder, and not one of "
+                         f"{', '.join(datasets.CORPORA + DOCSTRING_NAMES[:1])}") from None
+    return datasets.load_raw(name, opts.data_dir)
+
+
+def _named_archive(path: Path) -> Optional[str]:
+    for name in ("reuters", "20ng", "tmc"):
+        if path.name in _archive_names(name):
+            return name
+    return None
+
+
+def _load_path(path: Path, opts: CorpusOptions) -> RawCorpus:
+    from . import datasets
+
+    named = _named_archive(path)
+    if named is not None:
+        return datasets.load_raw(named, path)
+    kw = dict(test_fraction=opts.test_fraction, seed=opts.seed)
+    suffix = path.suffix.lower()
+    if path.is_dir():
+        return datasets.load_folder(path, **kw)
+    if suffix == ".csv":
+        label = opts.label_column or _guess_label(_csv_header(path))
+        return datasets.load_csv(path, text_column=opts.text_column, label_columns=label, **kw)
+    if suffix in (".jsonl", ".json", ".ndjson"):
+        label = opts.label_column or _guess_label(_jsonl_fields(path))
+        return datasets.load_jsonl(path, text_column=opts.text_column, label_columns=label, **kw)
+    if suffix == ".txt":
+        return _load_lines(path, opts)
+    raise ValueError(f"cannot read corpus {path}: expected a folder, .csv, .jsonl or .txt file")
+
+
+def _guess_label(fields: List[str]) -> Optional[str]:
+    return next((f for f in _LABEL_GUESSES if f in fields), None)
+
+
+def _csv_header(path: Path) -> List[str]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return next(csv.reader(fh), [])
+
+
+def _jsonl_fields(path: Path) -> List[str]:
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    return []  # the loader reports the bad line
+                return list(rec) if isinstance(rec, dict) else []
+    return []
+
+
+def _load_lines(path: Path, opts: CorpusOptions) -> RawCorpus:
+    """A text file with one document per non-empty line (no labels)."""
+    import numpy as np
+
+    lines = [ln.strip() for ln in path.read_text(encoding="utf-8", errors="replace").splitlines()]
+    keyed = [(f"{path.name}:{i}", ln) for i, ln in enumerate(lines, start=1) if ln]
+    if len(keyed) < 2:
+        raise ValueError(f"{path}: need at least 2 non-empty lines (one document per line)")
+    order = np.random.default_rng(opts.seed).permutation(len(keyed))
+    n_test = min(max(1, round(len(keyed) * opts.test_fraction)), len(keyed) - 1)
+    test, train = sorted(order[:n_test]), sorted(order[n_test:])
+    empty = np.zeros((0, 0), dtype=bool)
+    return RawCorpus(name=path.stem, train_texts=[keyed[i][1] for i in train],
+                     train_labels=np.zeros((len(train), 0), dtype=bool) if train else empty,
+                     test_texts=[keyed[i][1] for i in test], test_labels=np.zeros((len(test), 0), dtype=bool),
+                     label_names=[], train_keys=[keyed[i][0] for i in train],
+                     test_keys=[keyed[i][0] for i in test], source=str(path))
+
+
+def available_named_corpus(data_dir: Optional[str] = None, names: tuple = ("reuters", "20ng")) -> Optional[str]:
+    """The first of ``names`` whose files are found (explicit folder, ``$NASH_INDEX_DATA``, cache)."""
+    from .datasets import CorpusNotFoundError
+    from .datasets.locate import locate
+
+    for name in names:
+        archive = _archive_names(name)
+        try:
+            locate(name, archive, data_dir)
+            return name
+        except CorpusNotFoundError:
+            continue
+    return None
+
+
+def _archive_names(name: str) -> tuple:
+    from .datasets import newsgroups, reuters, tmc
+
+    module = {"reuters": reuters, "20ng": newsgroups, "tmc": tmc}[name]
+    return tuple(getattr(module, "ARCHIVE_NAMES", ())) or tuple(getattr(module, "FOLDER_NAMES", ()))

@@ -1,0 +1,187 @@
+"""``nash-index demo``: the whole job end to end, in about a minute on a laptop CPU.
+
+Fit TF-IDF, train NASH, build the index, run the test queries, and report precision@100 next to
+an LSH baseline on the same vectors, query latency and throughput, a few example queries with
+their nearest documents, and a plot (precision vs bits, latency breakdown) saved as PNG.
+
+Data: ``--corpus`` if given; else Reuters-21578 or 20 Newsgroups when their files are found
+(``--data-dir``, ``$NASH_INDEX_DATA``, the per-user cache); else the embedded default, the
+docstrings of the installed Python standard library, numpy, scipy, scikit-learn and matplotlib
+(:mod:`nash_index.demo_corpus`), which needs no download.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Sequence
+
+import numpy as np
+
+from .demo_report import example_queries, plot_demo, print_examples, print_summary
+
+__all__ = ["add_demo_parser", "run_demo", "DemoConfig", "choose_corpus"]
+
+MAX_QUERIES = 1000     # test documents used as queries
+LATENCY_QUERIES = 200  # single-query calls timed
+LSH_BITS = (8, 16, 32, 64, 128)
+
+
+def add_demo_parser(sub: Any) -> None:
+    """Registers ``demo`` on the ``nash-index`` subparsers."""
+    from .cli import _add_corpus_options, _bits, _int_list, _positive_int
+
+    p = sub.add_parser("demo", help="end-to-end demo: train NASH, index, search, compare with LSH",
+                       description=__doc__.split("\n\n")[1])
+    _add_corpus_options(p, required=False)
+    p.add_argument("--bits", type=_int_list(_bits), default=[64],
+                   help="NASH code length(s); several give several points on the plot (default: 64)")
+    p.add_argument("--epochs", type=_positive_int, default=40, help="maximum NASH epochs (default: 40)")
+    p.add_argument("--patience", type=_positive_int, default=4, help="early-stopping patience (default: 4)")
+    p.add_argument("--k", type=_positive_int, default=100, help="precision cut-off (default: 100)")
+    p.add_argument("--baselines", default="lsh", help="baselines to compare (default: lsh)")
+    p.add_argument("--query", action="append", metavar="TEXT", help="an example query (repeatable)")
+    p.add_argument("--out", default="nash_index_demo", metavar="DIR",
+                   help="where demo.png, demo.json and the pipeline go (default: ./nash_index_demo)")
+    p.add_argument("--torch-threads", type=_positive_int, default=1,
+                   help="CPU threads for training (default: 1, robust on shared machines)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--no-plot", action="store_true", help="skip the PNG")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def choose_corpus(args: argparse.Namespace):
+    """(RawCorpus, description): ``--corpus``, else a named corpus found on disk, else docstrings."""
+    from .commands import corpus_options
+    from .corpus_source import available_named_corpus, load_source
+
+    opts = corpus_options(args)
+    if args.corpus:
+        raw = load_source(args.corpus, opts)
+        return raw, f"{raw.name} ({raw.source})"
+    named = available_named_corpus(args.data_dir)
+    if named is not None:
+        raw = load_source(named, opts)
+        return raw, f"{raw.name}, a real corpus found at {raw.source}"
+    raw = load_source("docstrings", opts)
+    return raw, (f"the embedded default corpus: {raw.source}, labelled by module "
+                 f"(no real corpus found; pass --corpus or set NASH_INDEX_DATA)")
+
+
+def _queries(raw) -> tuple:
+    n = min(MAX_QUERIES, len(raw.test_texts))
+    return list(raw.test_texts[:n]), raw.test_labels[:n]
+
+
+def _precision(encoder: Any, X_db: Any, y_db: np.ndarray, X_q: Any, y_q: np.ndarray, k: int) -> Dict[str, float]:
+    from .evaluate import precision_at_k
+
+    p = precision_at_k(encoder.encode(X_db), y_db, encoder.encode(X_q), y_q, k)
+    return {"index_order": p.index_order, "expected": p.expected}
+
+
+def _train_nash(raw, bits: int, args: argparse.Namespace):
+    from .pipeline import HashingPipeline
+
+    pipe = HashingPipeline(nbits=bits, hasher="nash", seed=args.seed, verbose=not args.quiet,
+                           hasher_params={"epochs": args.epochs, "patience": args.patience})
+    labels = raw.train_labels if raw.label_names else None
+    pipe.fit(raw.train_texts, labels)
+    return pipe
+
+
+def _baseline_rows(names: Sequence[str], X_db: Any, X_q: Any, raw, y_q: np.ndarray, k: int, seed: int
+                   ) -> List[Dict[str, Any]]:
+    from .hashers import make_hasher
+
+    rows = []
+    for name in names:
+        for bits in LSH_BITS if name == "lsh" else (32, 64):
+            t0 = time.perf_counter()
+            hasher = make_hasher(name, bits, seed=seed).fit(X_db)
+            p = _precision(hasher, X_db, raw.train_labels, X_q, y_q, k)
+            rows.append({"method": name, "bits": bits, "train_s": time.perf_counter() - t0, **p})
+    return rows
+
+
+def _latency(pipe: Any, queries: List[str], k: int = 10) -> Dict[str, float]:
+    """Single-query latency split into vectorize / encode / search, and batch throughput."""
+    count = min(LATENCY_QUERIES, len(queries))
+    parts = np.zeros((count, 3))
+    for i in range(count):
+        t0 = time.perf_counter()
+        X = pipe.transform(queries[i:i + 1])
+        t1 = time.perf_counter()
+        codes = pipe.encoder.encode(X)
+        t2 = time.perf_counter()
+        pipe.index.search(codes, k)
+        parts[i] = (t1 - t0, t2 - t1, time.perf_counter() - t2)
+    total = parts.sum(axis=1)
+    t0 = time.perf_counter()
+    pipe.search(queries, k=k)
+    batch_s = time.perf_counter() - t0
+    return {"queries": count, "p50_ms": float(np.percentile(total, 50) * 1e3),
+            "p99_ms": float(np.percentile(total, 99) * 1e3),
+            "vectorize_ms": float(np.median(parts[:, 0]) * 1e3), "encode_ms": float(np.median(parts[:, 1]) * 1e3),
+            "search_ms": float(np.median(parts[:, 2]) * 1e3), "batch_queries": len(queries),
+            "batch_qps": len(queries) / batch_s}
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """The ``demo`` subcommand."""
+    from .commands import _set_torch_threads
+    from .hashers import canonical_hasher
+
+    _set_torch_threads(args.torch_threads)
+    baselines = [canonical_hasher(b) for b in args.baselines.split(",") if b.strip() and b.strip() != "none"]
+    t_start = time.perf_counter()
+    raw, description = choose_corpus(args)
+    if not raw.label_names or not raw.train_labels.any():
+        raise ValueError("the demo needs a labelled corpus to measure precision")
+    print(f"data: {description}")
+    print(f"      {len(raw.train_texts)} documents to index, {len(raw.test_texts)} held-out queries, "
+          f"{len(raw.label_names)} labels  (loaded in {time.perf_counter() - t_start:.1f} s)")
+    queries, y_q = _queries(raw)
+    report: Dict[str, Any] = {"data": description, "n_db": len(raw.train_texts), "n_queries": len(queries),
+                              "labels": len(raw.label_names), "k": args.k, "nash": [], "baselines": []}
+    pipes = {}
+    for bits in args.bits:
+        pipe = _train_nash(raw, bits, args)
+        t0 = time.perf_counter()
+        pipe.add(raw.train_texts, keys=raw.train_keys)
+        build_s = time.perf_counter() - t0
+        X_db, X_q = pipe.transform(raw.train_texts), pipe.transform(queries)
+        p = _precision(pipe.encoder, X_db, raw.train_labels, X_q, y_q, args.k)
+        report["nash"].append({"bits": bits, **p, "train_s": pipe.train_info["train_seconds"],
+                               "epochs": pipe.train_info.get("epochs_run"), "build_s": build_s,
+                               "n_features": pipe.vectorizer.n_features})
+        pipes[bits] = pipe
+        print(f"NASH {bits:3d} bits: trained in {pipe.train_info['train_seconds']:.1f} s "
+              f"({pipe.train_info.get('epochs_run')} epochs), indexed {pipe.ntotal} documents in "
+              f"{build_s:.2f} s, precision@{args.k} = {p['index_order']:.3f}")
+    main_pipe = pipes[args.bits[0]]
+    X_db, X_q = main_pipe.transform(raw.train_texts), main_pipe.transform(queries)
+    report["baselines"] = _baseline_rows(baselines, X_db, X_q, raw, y_q, args.k, args.seed)
+    report["latency"] = _latency(main_pipe, queries)
+    report["latency"]["bits"] = args.bits[0]
+    report["index"] = type(main_pipe.index).__name__
+    print_summary(report)
+    texts = dict(zip(range(len(raw.train_texts)), raw.train_texts))
+    examples = example_queries(raw.name, args.query, queries)
+    print_examples(main_pipe, examples, texts)
+    _write_outputs(args, report, main_pipe)
+    print(f"total time {time.perf_counter() - t_start:.1f} s")
+    return 0
+
+
+def _write_outputs(args: argparse.Namespace, report: Dict[str, Any], pipe: Any) -> None:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    pipe.save(out / "pipeline")
+    (out / "demo.json").write_text(json.dumps(report, indent=2, default=float))
+    written = [str(out / "demo.json"), str(out / "pipeline")]
+    if not args.no_plot and plot_demo(report, out / "demo.png"):
+        written.insert(0, str(out / "demo.png"))
+    print(f"wrote {', '.join(written)}")
+    print(f"try:  nash-index search --index {out / 'pipeline'} \"your query\"")

@@ -1,0 +1,180 @@
+"""Hashers behind one interface for the pipeline: NASH (torch) or a classic baseline (numpy).
+
+A hasher turns TF-IDF rows into packed codes. This module creates them by name, trains them, and
+writes / reads them inside a pipeline directory:
+
+* ``nash``: the torch model (``model/``: ``config.json`` + ``weights.pt``, for further training
+  or GPU encoding) and its numpy export ``encoder.npz``. Encoding always goes through the numpy
+  export, so a loaded pipeline needs neither torch nor a GPU and gives bit-identical codes.
+* baselines (``lsh``, ``sph``, ``sth``, ``itq``): their fitted attributes, ``hasher.npz``
+  (arrays) + the manifest (scalars). No pickle: only classes of ``nash_index.baselines`` load.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import numpy as np
+
+__all__ = ["HASHERS", "canonical_hasher", "make_hasher", "fit_hasher", "encoder_of", "save_hasher",
+           "load_hasher"]
+
+#: Accepted names -> canonical name.
+HASHERS = {"nash": "nash", "lsh": "lsh", "sph": "sph", "spectral": "sph", "sth": "sth",
+           "itq": "itq", "pca-itq": "itq", "pcaitq": "itq"}
+_BASELINE_KEYS = {"lsh": "LSH", "sph": "SpH", "sth": "STH", "itq": "PCA-ITQ"}
+_ALLOWED_PREFIX = "nash_index.baselines."
+
+
+def canonical_hasher(name: str) -> str:
+    """``"NASH"`` -> ``"nash"``, ``"PCA-ITQ"`` -> ``"itq"``; ValueError for unknown names."""
+    key = str(name).strip().lower()
+    if key not in HASHERS:
+        raise ValueError(f"unknown hasher {name!r}; choose one of {sorted(set(HASHERS.values()))}")
+    return HASHERS[key]
+
+
+def make_hasher(name: str, nbits: int, params: Optional[Dict[str, Any]] = None, seed: int = 0,
+                verbose: bool = True) -> Any:
+    """An unfitted hasher. ``params`` go to the constructor (e.g. ``variant``, ``epochs``)."""
+    kind = canonical_hasher(name)
+    params = dict(params or {})
+    if kind == "nash":
+        from .models import NASH  # imports torch
+
+        params.setdefault("seed", seed)
+        params.setdefault("verbose", verbose)
+        return NASH(nbits=nbits, **params)
+    from .baselines import BASELINES
+
+    params.setdefault("random_state", seed)
+    return BASELINES[_BASELINE_KEYS[kind]](nbits=nbits, **params)
+
+
+def fit_hasher(hasher: Any, X: Any, y: Optional[Any] = None, X_val: Any = None,
+               y_val: Optional[Any] = None) -> Any:
+    """Trains ``hasher``; labels and validation data are used by NASH (model selection) only."""
+    if _is_nash(hasher):
+        hasher.fit(X, y, X_val=X_val, y_val=y_val if X_val is not None else None)
+    else:
+        hasher.fit(X)
+    return hasher
+
+
+def encoder_of(hasher: Any) -> Any:
+    """The object whose ``encode(X)`` the pipeline calls: NASH's numpy export, else the hasher."""
+    return hasher.export_numpy_encoder() if _is_nash(hasher) else hasher
+
+
+def _is_nash(hasher: Any) -> bool:
+    return hasattr(hasher, "export_numpy_encoder")
+
+
+# ---- persistence --------------------------------------------------------------------------
+def save_hasher(kind: str, hasher: Any, encoder: Any, out: Path,
+                model_files: Optional[Dict[str, bytes]] = None) -> Dict[str, Any]:
+    """Writes the hasher into directory ``out``; returns its manifest entry.
+
+    For NASH, ``hasher`` may be None when the pipeline was loaded torch-free: ``model_files``
+    (the bytes of the ``model/`` files read at load time) are then written back unchanged.
+    """
+    if kind == "nash":
+        encoder.save(out / "encoder.npz")
+        model_dir = out / "model"
+        if hasher is not None:
+            hasher.save(model_dir)
+        elif model_files:
+            model_dir.mkdir()
+            for name, data in model_files.items():
+                (model_dir / name).write_bytes(data)
+        return {"kind": "nash", "encoder": "encoder.npz",
+                "model": "model" if (model_dir / "config.json").exists() else None}
+    arrays, scalars = _split_state(vars(hasher))
+    with open(out / "hasher.npz", "wb") as fh:
+        np.savez(fh, **arrays)
+    return {"kind": kind, "class": _class_path(type(hasher)), "state": scalars,
+            "arrays": "hasher.npz"}
+
+
+def _split_state(state: Dict[str, Any]) -> tuple:
+    """Attributes -> (arrays for the .npz, JSON scalars); dataclass attributes (e.g. a PCA
+    projection) are stored field by field as ``name.field`` and listed under ``__dataclasses__``."""
+    arrays: Dict[str, np.ndarray] = {}
+    scalars: Dict[str, Any] = {}
+    nested: Dict[str, str] = {}
+    for name, value in state.items():
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            nested[name] = _class_path(type(value))
+            sub_arrays, sub_scalars = _split_state(
+                {f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
+            arrays.update({f"{name}.{k}": v for k, v in sub_arrays.items()})
+            scalars.update({f"{name}.{k}": v for k, v in sub_scalars.items()})
+        elif isinstance(value, np.ndarray):
+            if value.dtype == object:
+                raise TypeError(f"cannot save attribute {name!r}: object array")
+            arrays[name] = value
+        elif isinstance(value, np.generic):
+            scalars[name] = value.item()
+        else:
+            try:
+                json.dumps(value)
+            except TypeError as exc:
+                raise TypeError(f"cannot save hasher attribute {name!r} of type {type(value).__name__}") from exc
+            scalars[name] = value
+    if nested:
+        scalars["__dataclasses__"] = nested
+    return arrays, scalars
+
+
+def _class_path(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _import_class(path: str) -> type:
+    module_name, _, qualname = str(path).partition(":")
+    if not module_name.startswith(_ALLOWED_PREFIX):
+        raise ValueError(f"refusing to load class {path!r} (not part of nash_index.baselines)")
+    return getattr(importlib.import_module(module_name), qualname)
+
+
+def load_hasher(entry: Dict[str, Any], src: Path, use_torch: bool = False) -> tuple:
+    """Reads a hasher saved by :func:`save_hasher`.
+
+    Returns ``(hasher or None, encoder, model_files)``: for NASH the torch model is loaded only
+    with ``use_torch=True``; otherwise its files are kept as bytes so a later save keeps them.
+    """
+    kind = entry["kind"]
+    if kind == "nash":
+        from .models.numpy_encoder import NumpyEncoder  # torch-free
+
+        encoder = NumpyEncoder.load(src / entry["encoder"])
+        model_dir = src / entry["model"] if entry.get("model") else None
+        files = {p.name: p.read_bytes() for p in sorted(model_dir.iterdir())} if model_dir else {}
+        model = None
+        if use_torch:
+            if model_dir is None:
+                raise ValueError(f"{src} holds no torch model (only its numpy export)")
+            from .models import NASH
+
+            model = NASH.load(model_dir)
+        return model, encoder, files
+    hasher = _restore_baseline(entry, src)
+    return hasher, hasher, {}
+
+
+def _restore_baseline(entry: Dict[str, Any], src: Path) -> Any:
+    cls = _import_class(entry["class"])
+    obj = cls.__new__(cls)
+    state: Dict[str, Any] = dict(entry.get("state", {}))
+    nested = state.pop("__dataclasses__", {})
+    with np.load(src / entry["arrays"], allow_pickle=False) as z:
+        state.update({name: z[name] for name in z.files})
+    for name, path in nested.items():
+        prefix = name + "."
+        fields = {k[len(prefix):]: state.pop(k) for k in list(state) if k.startswith(prefix)}
+        state[name] = _import_class(path)(**fields)
+    obj.__dict__.update(state)
+    return obj

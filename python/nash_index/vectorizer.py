@@ -1,0 +1,145 @@
+"""Text -> TF-IDF rows with a fitted vocabulary, stored as plain arrays (no pickle).
+
+The weighting is scikit-learn's ``TfidfVectorizer`` default, as in the VDSH recipe the NASH
+paper's numbers were produced with: raw term counts times the smoothed idf
+``ln((1 + n) / (1 + df)) + 1``, rows L2-normalised. Tokens are scikit-learn's (lower-cased runs
+of two or more word characters, English stop words removed). Once fitted, the vocabulary and the
+idf vector fully define the transform, so a saved vectorizer is two arrays and a few parameters.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["TextVectorizer", "VectorizerParams"]
+
+PathLike = Union[str, "Path"]
+
+
+@dataclass(frozen=True)
+class VectorizerParams:
+    """Vocabulary selection. ``min_df=None`` adapts to the corpus: 3 documents (the VDSH
+    recipe) from 150 documents up, fewer for tiny corpora so that a vocabulary remains."""
+
+    max_features: int = 10000
+    min_df: Optional[int] = None
+    max_df: float = 0.8
+    stop_words: Optional[str] = "english"
+
+    def __post_init__(self) -> None:
+        if self.max_features < 1:
+            raise ValueError(f"max_features must be >= 1, got {self.max_features}")
+        if self.min_df is not None and self.min_df < 1:
+            raise ValueError(f"min_df must be >= 1, got {self.min_df}")
+        if not 0.0 < self.max_df <= 1.0:
+            raise ValueError(f"max_df must be in (0, 1], got {self.max_df}")
+
+    def resolved_min_df(self, n_docs: int) -> int:
+        """The document-frequency floor used for a corpus of ``n_docs`` documents."""
+        if self.min_df is not None:
+            return self.min_df
+        return max(1, min(3, n_docs // 50))
+
+
+class TextVectorizer:
+    """Fits a vocabulary and idf weights on texts; turns texts into CSR float32 TF-IDF rows."""
+
+    def __init__(self, params: Optional[VectorizerParams] = None) -> None:
+        self.params = params or VectorizerParams()
+        self.terms: Optional[List[str]] = None
+        self.idf: Optional[np.ndarray] = None
+        self._counter: Any = None
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.terms is not None
+
+    @property
+    def n_features(self) -> int:
+        """Vocabulary size (columns of the transform)."""
+        self._check_fitted()
+        return len(self.terms)  # type: ignore[arg-type]
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise RuntimeError("the vectorizer is not fitted; call fit first")
+
+    def fit(self, texts: Sequence[str]) -> "TextVectorizer":
+        """Chooses the vocabulary and idf weights from ``texts``."""
+        from sklearn.feature_extraction.text import CountVectorizer
+
+        texts = _check_texts(texts)
+        p = self.params
+        min_df = p.resolved_min_df(len(texts))
+        max_df = p.max_df if p.max_df * len(texts) >= min_df else 1.0
+        counter = CountVectorizer(stop_words=p.stop_words, max_features=p.max_features,
+                                  min_df=min_df, max_df=max_df, dtype=np.float32)
+        try:
+            counts = counter.fit_transform(texts).tocsr()
+        except ValueError as exc:  # "empty vocabulary", "After pruning, no terms remain"
+            raise ValueError(f"cannot build a vocabulary from {len(texts)} texts: {exc}") from exc
+        df = np.bincount(counts.indices, minlength=counts.shape[1])
+        self.terms = counter.get_feature_names_out().tolist()
+        self.idf = (np.log((1.0 + len(texts)) / (1.0 + df)) + 1.0).astype(np.float32)
+        self._counter = counter
+        return self
+
+    def _get_counter(self) -> Any:
+        if self._counter is None:
+            from sklearn.feature_extraction.text import CountVectorizer
+
+            vocab = {t: i for i, t in enumerate(self.terms or [])}
+            self._counter = CountVectorizer(stop_words=self.params.stop_words, vocabulary=vocab,
+                                            dtype=np.float32)
+        return self._counter
+
+    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """TF-IDF rows (CSR float32, L2-normalised; a text with no known word is a zero row)."""
+        self._check_fitted()
+        counts = sp.csr_matrix(self._get_counter().transform(_check_texts(texts, allow_empty=True)),
+                               dtype=np.float32)
+        X = counts.multiply(self.idf[None, :]).tocsr().astype(np.float32)
+        norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+        norms[norms == 0] = 1.0
+        return sp.csr_matrix(sp.diags((1.0 / norms).astype(np.float32)) @ X, dtype=np.float32)
+
+    def fit_transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        return self.fit(texts).transform(texts)
+
+    # ---- persistence ------------------------------------------------------------------
+    def save(self, path: PathLike) -> None:
+        """Writes the vocabulary and idf weights to one ``.npz`` file."""
+        self._check_fitted()
+        with open(path, "wb") as fh:
+            np.savez(fh, terms=np.asarray(self.terms, dtype=str), idf=self.idf)
+
+    def to_manifest(self) -> Dict[str, Any]:
+        """Parameters for the pipeline manifest."""
+        return {"params": asdict(self.params), "n_features": self.n_features}
+
+    @classmethod
+    def load(cls, path: PathLike, manifest: Dict[str, Any]) -> "TextVectorizer":
+        """Inverse of :meth:`save` + :meth:`to_manifest`."""
+        vec = cls(VectorizerParams(**manifest["params"]))
+        with np.load(path, allow_pickle=False) as z:
+            vec.terms = z["terms"].tolist()
+            vec.idf = z["idf"].astype(np.float32)
+        if len(vec.terms) != vec.idf.shape[0] or len(vec.terms) != manifest.get("n_features", len(vec.terms)):
+            raise ValueError(f"{path}: vocabulary and idf sizes disagree")
+        return vec
+
+
+def _check_texts(texts: Any, allow_empty: bool = False) -> List[str]:
+    if isinstance(texts, str):
+        raise TypeError("texts must be a sequence of strings, not one string (wrap it in a list)")
+    out = list(texts)
+    bad = next((t for t in out if not isinstance(t, str)), None)
+    if bad is not None:
+        raise TypeError(f"texts must be strings, got {type(bad).__name__}")
+    if not out and not allow_empty:
+        raise ValueError("need at least one text")
+    return out
