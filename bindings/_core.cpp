@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cstring>
 #include <memory>
 #include <shared_mutex>
 #include <string>
@@ -106,11 +107,26 @@ size_t flat_remove(PyFlat& self, const py::array& ids) {
   return self.index->remove(id, n);
 }
 
-// Zero-copy read-only view of the stored codes; keeps the index alive.
-py::array codes_view(const py::object& owner, const ni::CodeStore& store) {
-  py::array_t<uint8_t> view({store.size(), store.code_size()}, {store.code_size(), size_t(1)}, store.codes(), owner);
-  py::detail::array_proxy(view.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
-  return view;
+// A copy of the stored codes, taken under the read lock: a view would dangle
+// once add() grows (reallocates) the store.
+template <class Index>
+py::array codes_copy(const Guarded<Index>& self) {
+  std::shared_lock<std::shared_mutex> guard(self.lock);
+  const ni::CodeStore& store = self.index->store();
+  py::array_t<uint8_t> out({store.size(), store.code_size()});
+  if (store.size() > 0) std::memcpy(out.mutable_data(), store.codes(), store.size() * store.code_size());
+  return out;
+}
+
+template <class Index>
+py::array ids_copy(const Guarded<Index>& self) {
+  std::vector<ni::idx_t> ids;
+  {
+    py::gil_scoped_release release;
+    std::shared_lock<std::shared_mutex> guard(self.lock);
+    ids = self.index->store().ids_copy();
+  }
+  return to_numpy(std::move(ids));
 }
 
 void bind_flat(py::module_& m) {
@@ -125,8 +141,8 @@ void bind_flat(py::module_& m) {
       .def("range_search", &flat_range, py::arg("queries"), py::arg("radius"), py::arg("num_threads") = 0)
       .def("remove", &flat_remove, py::arg("ids"))
       .def("reset", [](PyFlat& s) { std::unique_lock<std::shared_mutex> g(s.lock); s.index->reset(); })
-      .def("codes", [](py::object self) { return codes_view(self, self.cast<const PyFlat&>().index->store()); })
-      .def("ids", [](const PyFlat& s) { return to_numpy(s.index->store().ids_copy()); })
+      .def("codes", &codes_copy<ni::FlatIndex>)
+      .def("ids", &ids_copy<ni::FlatIndex>)
       .def("save", [](const PyFlat& s, const std::string& path) {
         py::gil_scoped_release release;
         std::shared_lock<std::shared_mutex> g(s.lock);
@@ -271,8 +287,8 @@ void bind_mih(py::module_& m) {
         std::unique_lock<std::shared_mutex> g(s.lock);
         s.index->optimize(mm);
       }, py::arg("m") = -1)
-      .def("codes", [](py::object self) { return codes_view(self, self.cast<const PyMih&>().index->store()); })
-      .def("ids", [](const PyMih& s) { return to_numpy(s.index->store().ids_copy()); })
+      .def("codes", &codes_copy<ni::MultiIndexHashing>)
+      .def("ids", &ids_copy<ni::MultiIndexHashing>)
       .def("save", [](const PyMih& s, const std::string& path) {
         py::gil_scoped_release release;
         std::shared_lock<std::shared_mutex> g(s.lock);

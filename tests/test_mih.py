@@ -235,3 +235,14 @@ def test_bad_input():
     with pytest.raises(ValueError):
         mih.optimize(m=100)
     assert "MultiIndexHashing(nbits=64" in repr(mih)
+
+
+def test_top_level_exports():
+    import nash_index
+    from nash_index import factory
+
+    assert nash_index.MultiIndexHashing is MultiIndexHashing
+    assert nash_index.make_index is factory.make_index
+    assert {"MultiIndexHashing", "make_index"} <= set(nash_index.__all__)
+    assert isinstance(nash_index.make_index(64, n_expected=1_000_000), MultiIndexHashing)
+    assert isinstance(nash_index.make_index(64, n_expected=1000), FlatIndex)

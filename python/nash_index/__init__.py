@@ -1,6 +1,6 @@
 """nash_index: semantic hashing (NASH) and exact Hamming search.
 
-The index side (FlatIndex, MultiIndexHashing, pack_bits, load) needs only
+The index side (FlatIndex, MultiIndexHashing, make_index, pack_bits, load) needs only
 numpy; the models (``nash_index.NASH``, ``nash_index.models``) import torch
 lazily, on first use.
 """
@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from .codes import pack_bits, unpack_bits
+from .factory import make_index
 from .flat import FlatIndex
+from .mih import MultiIndexHashing
 from .persistence import load
 from .results import RangeSearchResult, SearchResult
 from .runtime import detected_simd_level, get_num_threads, set_num_threads, set_simd_level, simd_level
@@ -18,11 +20,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "FlatIndex",
+    "MultiIndexHashing",
     "RangeSearchResult",
     "SearchResult",
     "detected_simd_level",
     "get_num_threads",
     "load",
+    "make_index",
     "pack_bits",
     "set_num_threads",
     "set_simd_level",

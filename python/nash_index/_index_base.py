@@ -83,7 +83,7 @@ class BaseIndex:
         self._impl.reset()
 
     def codes(self) -> np.ndarray:
-        """Read-only view (no copy) of the stored codes in storage order."""
+        """A copy of the stored codes in storage order (a view would dangle after ``add``)."""
         return self._impl.codes()
 
     def ids(self) -> np.ndarray:
