@@ -2,15 +2,18 @@
 // a batch to the flat scan over the same codes instead.
 //
 // Costs are counted in "candidate units" (verifying one candidate = 1; a
-// bucket probe = params.probe_cost; one code read by a scan = scan_cost_single
-// for a lone query, scan_cost_batch inside a batch). Defaults were measured by
-// bench/bench_mih.py (--calibrate) on the 2-core reference machine.
-//  - single query: walk with a budget of ntotal * scan_cost_single units; past
+// bucket probe = params.probe_cost; one 64-bit code read by a scan =
+// scan_cost_single for a lone query, scan_cost_batch inside a batch; a scan
+// reads code_size / 8 times as much per code, a candidate one cache line
+// whatever its size). Defaults were measured by bench/bench_mih.py
+// (--calibrate) on the 2-core reference machine.
+//  - single query: walk with a budget of the scan's cost; past
 //    it, the walk stops and the query is scanned (worst case ~2x a scan). After
 //    kAbortStreak such queries in a row, queries are scanned directly, except
 //    one in kReprobeEvery that walks again (so uniform data costs ~1/16 extra).
 //  - batch: a sample of queries walks first; when their mean cost exceeds a
 //    scan's cost per query, the rest goes to the blocked scan (scan_knn).
+//    Queries whose walk passed its budget are gathered into one blocked scan.
 //  - k >= ntotal / 16 (most codes would be verified anyway): scan.
 #include <algorithm>
 #include <limits>
@@ -30,6 +33,11 @@ constexpr double kMinBudget = 4096;
 int resolve_threads(int num_threads) {
   const int pool = ThreadPool::global().num_threads();
   return num_threads <= 0 ? pool : std::min(num_threads, pool);
+}
+
+// Cost of scanning n codes of code_size bytes at `per_word` units per 64-bit code.
+double scan_units(size_t n, size_t code_size, double per_word) {
+  return double(n) * per_word * (double(code_size) / 8.0);
 }
 
 double walk_cost(const QueryWork& w, const MihParams& p) {
@@ -68,9 +76,11 @@ bool MultiIndexHashing::scan_everything(size_t k) const {
   return params_.fallback == ScanFallback::Auto && k * 16 >= store_.size();
 }
 
-double MultiIndexHashing::query_budget() const {
+double MultiIndexHashing::query_budget(size_t nq) const {
   if (params_.fallback != ScanFallback::Auto) return std::numeric_limits<double>::infinity();
-  return std::max(kMinBudget, double(store_.size()) * params_.scan_cost_single);
+  // Inside a batch an abandoned walk joins the blocked scan, which is cheaper per query.
+  const double per_word = nq >= kMinBatchForBlockedScan ? params_.scan_cost_batch : params_.scan_cost_single;
+  return std::max(kMinBudget, scan_units(store_.size(), store_.code_size(), per_word));
 }
 
 bool MultiIndexHashing::skip_tables_for_single_query() const {
@@ -86,33 +96,36 @@ void MultiIndexHashing::note_single_query(bool completed) const {
 namespace {
 
 // Shared shape of k-NN and range batches: `walk(q, work)` tries the tables
-// and returns false when over budget, `scan(q0, n, threads)` answers queries
-// [q0, q0 + n) by the flat scan.
+// and returns false when over budget; `scan(list, threads)` answers the listed
+// queries together by the blocked flat scan.
 template <class WalkFn, class ScanFn>
-void run_batch(size_t nq, int threads, const MihParams& p, size_t ntotal, QueryWork* work, WalkFn walk,
-               ScanFn scan) {
-  auto walk_or_scan = [&](size_t q) {
-    if (!walk(q, work[q])) {
-      scan(q, 1, 1);
-      work[q].scanned = true;
-    }
+void run_batch(size_t nq, int threads, const MihParams& p, size_t ntotal, size_t code_size, QueryWork* work,
+               WalkFn walk, ScanFn scan) {
+  std::vector<char> walked_ok(nq, 0);
+  auto walk_range = [&](size_t q0, size_t n) {
+    ThreadPool::global().parallel_for(n, threads, [&](size_t i) { walked_ok[q0 + i] = walk(q0 + i, work[q0 + i]); });
+  };
+  auto scan_failed_and = [&](size_t from) {  // failed walks, then queries [from, nq)
+    std::vector<size_t> list;
+    for (size_t q = 0; q < nq; ++q)
+      if (q >= from || !walked_ok[q]) {
+        list.push_back(q);
+        work[q].scanned = true;
+      }
+    if (!list.empty()) scan(list, threads);
   };
   const size_t sample = std::min(nq, std::max<size_t>(8, 2 * size_t(threads)));
-  ThreadPool::global().parallel_for(sample, threads, walk_or_scan);
+  walk_range(0, sample);
   const size_t rest = nq - sample;
-  if (rest == 0) return;
-  if (p.fallback == ScanFallback::Auto) {
+  if (rest > 0 && p.fallback == ScanFallback::Auto) {
     double walked = 0;
     for (size_t q = 0; q < sample; ++q)
-      walked += walk_cost(work[q], p) + (work[q].scanned ? double(ntotal) * p.scan_cost_single : 0.0);
+      walked += walk_cost(work[q], p) + (walked_ok[q] ? 0.0 : scan_units(ntotal, code_size, p.scan_cost_batch));
     const double scan_unit = rest >= kMinBatchForBlockedScan ? p.scan_cost_batch : p.scan_cost_single;
-    if (walked / double(sample) > double(ntotal) * scan_unit) {
-      scan(sample, rest, threads);
-      for (size_t q = sample; q < nq; ++q) work[q].scanned = true;
-      return;
-    }
+    if (walked / double(sample) > scan_units(ntotal, code_size, scan_unit)) return scan_failed_and(sample);
   }
-  ThreadPool::global().parallel_for(rest, threads, [&](size_t i) { walk_or_scan(sample + i); });
+  walk_range(sample, rest);
+  scan_failed_and(nq);
 }
 
 }  // namespace
@@ -130,17 +143,25 @@ void MultiIndexHashing::search(const uint8_t* queries, size_t nq, size_t k, dist
   const CodesView db = store_.view();
   const size_t cs = db.code_size;
   const int threads = resolve_threads(num_threads);
-  auto scan = [&](size_t q0, size_t n, int t) {
-    scan_knn(db, queries + q0 * cs, n, k, distances + q0 * k, ids + q0 * k, t);
-  };
   const bool single = nq == 1;
   if (scan_everything(k) || (single && skip_tables_for_single_query())) {
-    scan(0, nq, threads);
+    scan_knn(db, queries, nq, k, distances, ids, threads);
     for (size_t q = 0; q < nq; ++q) work[q].scanned = true;
     return;
   }
+  auto scan = [&](const std::vector<size_t>& list, int t) {  // gathered, scanned together, scattered back
+    std::vector<uint8_t> qbuf(list.size() * cs);
+    std::vector<dist_t> dbuf(list.size() * k);
+    std::vector<idx_t> ibuf(list.size() * k);
+    for (size_t i = 0; i < list.size(); ++i) std::copy_n(queries + list[i] * cs, cs, qbuf.data() + i * cs);
+    scan_knn(db, qbuf.data(), list.size(), k, dbuf.data(), ibuf.data(), t);
+    for (size_t i = 0; i < list.size(); ++i) {
+      std::copy_n(dbuf.data() + i * k, k, distances + list[i] * k);
+      std::copy_n(ibuf.data() + i * k, k, ids + list[i] * k);
+    }
+  };
   const MihTables tables{db, &layout_, &tables_, indexed_};
-  const double budget = query_budget();
+  const double budget = query_budget(nq);
   auto walk = [&](size_t q, QueryWork& w) {
     KnnCollector top(db, k);
     ScratchLease scratch(scratch_mutex_, scratch_pool_);
@@ -152,12 +173,12 @@ void MultiIndexHashing::search(const uint8_t* queries, size_t nq, size_t k, dist
     const bool completed = walk(0, work[0]);
     note_single_query(completed);
     if (!completed) {
-      scan(0, 1, threads);
+      scan_knn(db, queries, 1, k, distances, ids, threads);
       work[0].scanned = true;
     }
     return;
   }
-  run_batch(nq, threads, params_, db.ntotal, work, walk, scan);
+  run_batch(nq, threads, params_, db.ntotal, cs, work, walk, scan);
 }
 
 RangeResult MultiIndexHashing::range_search(const uint8_t* queries, size_t nq, dist_t radius, int num_threads,
@@ -177,15 +198,18 @@ RangeResult MultiIndexHashing::range_search(const uint8_t* queries, size_t nq, d
     return scan_range(db, queries, nq, radius, threads);
   }
   std::vector<std::vector<Neighbor>> found(nq);
-  auto scan = [&](size_t q0, size_t n, int t) {
-    RangeResult r = scan_range(db, queries + q0 * cs, n, radius, t);
-    for (size_t i = 0; i < n; ++i) {
-      found[q0 + i].clear();
-      for (size_t e = r.lims[i]; e < r.lims[i + 1]; ++e) found[q0 + i].push_back({r.distances[e], r.ids[e]});
+  auto scan = [&](const std::vector<size_t>& list, int t) {
+    std::vector<uint8_t> qbuf(list.size() * cs);
+    for (size_t i = 0; i < list.size(); ++i) std::copy_n(queries + list[i] * cs, cs, qbuf.data() + i * cs);
+    RangeResult r = scan_range(db, qbuf.data(), list.size(), radius, t);
+    for (size_t i = 0; i < list.size(); ++i) {
+      std::vector<Neighbor>& out = found[list[i]];
+      out.clear();
+      for (size_t e = r.lims[i]; e < r.lims[i + 1]; ++e) out.push_back({r.distances[e], r.ids[e]});
     }
   };
   const MihTables tables{db, &layout_, &tables_, indexed_};
-  const double budget = query_budget();
+  const double budget = query_budget(nq);
   auto walk = [&](size_t q, QueryWork& w) {
     RangeCollector within(db, radius);
     ScratchLease scratch(scratch_mutex_, scratch_pool_);
@@ -196,11 +220,11 @@ RangeResult MultiIndexHashing::range_search(const uint8_t* queries, size_t nq, d
   };
   if (nq == 1) {
     if (!walk(0, work[0])) {
-      scan(0, 1, threads);
+      scan({0}, threads);
       work[0].scanned = true;
     }
   } else {
-    run_batch(nq, threads, params_, db.ntotal, work, walk, scan);
+    run_batch(nq, threads, params_, db.ntotal, cs, work, walk, scan);
   }
   RangeResult result;
   result.lims.assign(nq + 1, 0);

@@ -95,7 +95,7 @@ class MultiIndexHashing {
   bool tail_too_long() const;
   std::vector<SectionData> sections(std::vector<uint32_t>& meta) const;
   bool scan_everything(size_t k) const;
-  double query_budget() const;
+  double query_budget(size_t nq) const;  // candidate units a walk may spend in a batch of nq
   bool skip_tables_for_single_query() const;
   void note_single_query(bool completed) const;
 
