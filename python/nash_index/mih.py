@@ -131,11 +131,13 @@ class MultiIndexHashing(BaseIndex):
 
         ``"never"``: always walk the tables; ``"always"``: always scan;
         ``"auto"``: compare costs in units of one verified candidate: a bucket
-        probe costs ``probe_cost``, scanning one code costs
+        probe costs ``probe_cost``, scanning one 64-bit word of a code costs
         ``scan_cost_single`` for a lone query (a walk is abandoned for the scan
-        past ``ntotal * scan_cost_single``) and ``scan_cost_batch`` per query
-        in a batch of >= 32 (a sample of the batch walks first; if its mean cost
-        is higher, the rest is scanned). ``k >= ntotal / 16`` always scans.
+        past the scan's cost) and ``scan_cost_batch`` per query in a batch of
+        >= 32 (a sample of the batch walks first; if its mean cost is higher,
+        the rest is scanned; walks past their budget join one blocked scan).
+        ``k >= ntotal / 16`` always scans. Defaults come from
+        ``bench/bench_mih.py --calibrate --n 10M``.
         """
         if fallback not in _FALLBACKS:
             raise ValueError(f"fallback must be one of {_FALLBACKS}, got {fallback!r}")
