@@ -170,8 +170,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     env = (f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, "
            f"Python {platform.python_version()}, {platform.machine()}")
     previous = _load_previous(args.out / f"{args.name}.json") if args.resume else {}
+    # A resumed run keeps the columns and rows written before (e.g. --bits 32, then --bits 16 64).
+    old_cells = [c for rows in previous.get("results", {}).values() for cells in rows.values() for c in cells]
+    bits = sorted(set(args.bits) | {int(b) for b in old_cells})
+    models = list(dict.fromkeys(previous.get("meta", {}).get("models", []) + args.models))
     report: Dict[str, Any] = {
-        "meta": {"k": args.k, "seed": args.seed, "bits": args.bits, "models": args.models,
+        "meta": {"k": args.k, "seed": args.seed, "bits": bits, "models": models,
                  "environment": env, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
                  "command": "python bench/reproduce.py " + " ".join(argv or sys.argv[1:])},
         "datasets": previous.get("datasets", {}), "results": previous.get("results", {}),

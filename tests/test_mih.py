@@ -246,3 +246,14 @@ def test_top_level_exports():
     assert {"MultiIndexHashing", "make_index"} <= set(nash_index.__all__)
     assert isinstance(nash_index.make_index(64, n_expected=1_000_000), MultiIndexHashing)
     assert isinstance(nash_index.make_index(64, n_expected=1000), FlatIndex)
+
+
+@pytest.mark.parametrize("nbits,m", [(128, 4), (64, 2), (96, 3)])
+def test_wide_substrings_reach_every_code(nbits, m):
+    # 32-bit substrings at radius up to 16 have C(32, 16) = 6e8 masks: the walk must
+    # sweep the table's values instead (this case used to run for hours).
+    rng = np.random.default_rng(11)
+    db, queries = uniform(rng, 400, nbits), uniform(rng, 6, nbits)
+    flat, mih = build_pair(db, nbits, m=m, fallback="never")
+    assert_same_knn(flat, mih, queries, 450)
+    assert_same_range(flat, mih, queries, nbits // 2)
