@@ -73,7 +73,8 @@ class Corpus:
     the seed, and the published sizes where known; for corpora built by
     :func:`~nash_index.datasets.vdsh_preprocess`, ``info["rows"][split]`` gives each row's index
     in the :class:`RawCorpus` (``train`` rows index the raw train split, ``val``/``test`` the raw
-    test split), so the original texts can be shown next to search results.
+    test split), so the original texts can be shown next to search results; :meth:`split_texts`
+    does that mapping.
     """
 
     name: str
@@ -110,6 +111,30 @@ class Corpus:
     def sizes(self) -> Dict[str, int]:
         """Number of documents per split."""
         return {"train": self.X_train.shape[0], "val": self.X_val.shape[0], "test": self.X_test.shape[0]}
+
+    def split_texts(self, raw: RawCorpus) -> Dict[str, List[str]]:
+        """The texts of every split, row-aligned with ``X_train``/``X_val``/``X_test``.
+
+        ``raw`` must be the :class:`RawCorpus` this corpus was built from (e.g.
+        ``load_raw(name, path)`` for ``load_corpus(name, path)``); rows are mapped through
+        ``info["rows"]`` and checked against the document keys. Returns ``{"train": [...],
+        "val": [...], "test": [...]}``. Raises ``ValueError`` for corpora without row
+        provenance (such as VDSH ``.mat`` files) or when ``raw`` does not match.
+        """
+        rows = self.info.get("rows")
+        if not isinstance(rows, dict) or any(s not in rows for s in ("train", "val", "test")):
+            raise ValueError(f"corpus {self.name!r} does not record the raw rows of its documents "
+                             "(only corpora built by vdsh_preprocess do)")
+        out: Dict[str, List[str]] = {}
+        for split, source in (("train", "train"), ("val", "test"), ("test", "test")):
+            texts, keys = getattr(raw, f"{source}_texts"), getattr(raw, f"{source}_keys")
+            idx = [int(r) for r in rows[split]]
+            if any(not 0 <= r < len(texts) for r in idx) or \
+                    [keys[r] for r in idx] != list(getattr(self, f"keys_{split}")):
+                raise ValueError(f"the raw corpus {raw.name!r} does not match the {split} split of "
+                                 f"corpus {self.name!r} (different source or loader version)")
+            out[split] = [texts[r] for r in idx]
+        return out
 
     def __repr__(self) -> str:
         s = self.sizes
