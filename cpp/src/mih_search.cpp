@@ -95,6 +95,30 @@ void MultiIndexHashing::note_single_query(bool completed) const {
 
 namespace {
 
+// Per-query work counters: the caller's array, or our own; zeroed.
+class WorkSlots {
+ public:
+  WorkSlots(QueryWork* given, size_t nq) : ptr_(given) {
+    if (!ptr_) {
+      own_.resize(nq);
+      ptr_ = own_.data();
+    }
+    std::fill(ptr_, ptr_ + nq, QueryWork{});
+  }
+  QueryWork* get() const { return ptr_; }
+
+ private:
+  std::vector<QueryWork> own_;
+  QueryWork* ptr_;
+};
+
+// The listed rows of a row-major array, contiguous (the scan takes a block of queries).
+std::vector<uint8_t> gather_rows(const uint8_t* rows, size_t row_size, const std::vector<size_t>& list) {
+  std::vector<uint8_t> out(list.size() * row_size);
+  for (size_t i = 0; i < list.size(); ++i) std::copy_n(rows + list[i] * row_size, row_size, out.data() + i * row_size);
+  return out;
+}
+
 // Shared shape of k-NN and range batches: `walk(q, work)` tries the tables
 // and returns false when over budget; `scan(list, threads)` answers the listed
 // queries together by the blocked flat scan.
@@ -134,12 +158,8 @@ void MultiIndexHashing::search(const uint8_t* queries, size_t nq, size_t k, dist
                                int num_threads, QueryWork* work) const {
   require(k > 0, "k must be > 0");
   if (nq == 0) return;
-  std::vector<QueryWork> own;
-  if (!work) {
-    own.resize(nq);
-    work = own.data();
-  }
-  std::fill(work, work + nq, QueryWork{});
+  WorkSlots slots(work, nq);
+  work = slots.get();
   const CodesView db = store_.view();
   const size_t cs = db.code_size;
   const int threads = resolve_threads(num_threads);
@@ -150,10 +170,9 @@ void MultiIndexHashing::search(const uint8_t* queries, size_t nq, size_t k, dist
     return;
   }
   auto scan = [&](const std::vector<size_t>& list, int t) {  // gathered, scanned together, scattered back
-    std::vector<uint8_t> qbuf(list.size() * cs);
+    const std::vector<uint8_t> qbuf = gather_rows(queries, cs, list);
     std::vector<dist_t> dbuf(list.size() * k);
     std::vector<idx_t> ibuf(list.size() * k);
-    for (size_t i = 0; i < list.size(); ++i) std::copy_n(queries + list[i] * cs, cs, qbuf.data() + i * cs);
     scan_knn(db, qbuf.data(), list.size(), k, dbuf.data(), ibuf.data(), t);
     for (size_t i = 0; i < list.size(); ++i) {
       std::copy_n(dbuf.data() + i * k, k, distances + list[i] * k);
@@ -184,12 +203,8 @@ void MultiIndexHashing::search(const uint8_t* queries, size_t nq, size_t k, dist
 RangeResult MultiIndexHashing::range_search(const uint8_t* queries, size_t nq, dist_t radius, int num_threads,
                                             QueryWork* work) const {
   require(radius >= 0, "radius must be >= 0");
-  std::vector<QueryWork> own;
-  if (!work) {
-    own.resize(nq);
-    work = own.data();
-  }
-  std::fill(work, work + nq, QueryWork{});
+  WorkSlots slots(work, nq);
+  work = slots.get();
   const CodesView db = store_.view();
   const size_t cs = db.code_size;
   const int threads = resolve_threads(num_threads);
@@ -199,8 +214,7 @@ RangeResult MultiIndexHashing::range_search(const uint8_t* queries, size_t nq, d
   }
   std::vector<std::vector<Neighbor>> found(nq);
   auto scan = [&](const std::vector<size_t>& list, int t) {
-    std::vector<uint8_t> qbuf(list.size() * cs);
-    for (size_t i = 0; i < list.size(); ++i) std::copy_n(queries + list[i] * cs, cs, qbuf.data() + i * cs);
+    const std::vector<uint8_t> qbuf = gather_rows(queries, cs, list);
     RangeResult r = scan_range(db, qbuf.data(), list.size(), radius, t);
     for (size_t i = 0; i < list.size(); ++i) {
       std::vector<Neighbor>& out = found[list[i]];
