@@ -129,6 +129,24 @@ py::array ids_copy(const Guarded<Index>& self) {
   return to_numpy(std::move(ids));
 }
 
+template <class Index>
+void save_index(const Guarded<Index>& self, const std::string& path) {
+  py::gil_scoped_release release;
+  std::shared_lock<std::shared_mutex> guard(self.lock);
+  self.index->save(path);
+}
+
+template <class Index>
+py::bytes serialize_index(const Guarded<Index>& self) {
+  std::vector<uint8_t> bytes;
+  {
+    py::gil_scoped_release release;
+    std::shared_lock<std::shared_mutex> guard(self.lock);
+    bytes = self.index->serialize();
+  }
+  return py::bytes(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+
 void bind_flat(py::module_& m) {
   py::class_<PyFlat>(m, "FlatIndex")
       .def(py::init([](int nbits) { return new PyFlat(std::make_unique<ni::FlatIndex>(nbits)); }), py::arg("nbits"))
@@ -143,20 +161,8 @@ void bind_flat(py::module_& m) {
       .def("reset", [](PyFlat& s) { std::unique_lock<std::shared_mutex> g(s.lock); s.index->reset(); })
       .def("codes", &codes_copy<ni::FlatIndex>)
       .def("ids", &ids_copy<ni::FlatIndex>)
-      .def("save", [](const PyFlat& s, const std::string& path) {
-        py::gil_scoped_release release;
-        std::shared_lock<std::shared_mutex> g(s.lock);
-        s.index->save(path);
-      })
-      .def("serialize", [](const PyFlat& s) {
-        std::vector<uint8_t> bytes;
-        {
-          py::gil_scoped_release release;
-          std::shared_lock<std::shared_mutex> g(s.lock);
-          bytes = s.index->serialize();
-        }
-        return py::bytes(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-      })
+      .def("save", &save_index<ni::FlatIndex>)
+      .def("serialize", &serialize_index<ni::FlatIndex>)
       .def_static("from_file", [](const std::shared_ptr<ni::IndexFile>& f) { return new PyFlat(ni::FlatIndex::load(f)); });
 }
 
@@ -289,20 +295,8 @@ void bind_mih(py::module_& m) {
       }, py::arg("m") = -1)
       .def("codes", &codes_copy<ni::MultiIndexHashing>)
       .def("ids", &ids_copy<ni::MultiIndexHashing>)
-      .def("save", [](const PyMih& s, const std::string& path) {
-        py::gil_scoped_release release;
-        std::shared_lock<std::shared_mutex> g(s.lock);
-        s.index->save(path);
-      })
-      .def("serialize", [](const PyMih& s) {
-        std::vector<uint8_t> bytes;
-        {
-          py::gil_scoped_release release;
-          std::shared_lock<std::shared_mutex> g(s.lock);
-          bytes = s.index->serialize();
-        }
-        return py::bytes(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-      })
+      .def("save", &save_index<ni::MultiIndexHashing>)
+      .def("serialize", &serialize_index<ni::MultiIndexHashing>)
       .def_static("from_file", [](const std::shared_ptr<ni::IndexFile>& f) {
         std::unique_ptr<ni::MultiIndexHashing> index;
         {
