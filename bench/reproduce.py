@@ -154,7 +154,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--datasets", nargs="+", default=["reuters", "20ng"])
     ap.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     ap.add_argument("--bits", nargs="+", type=int, default=list(BITS))
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="model seed (weights, sampling, batches)")
+    ap.add_argument("--split-seed", type=int, default=0,
+                    help="corpus split seed; keep 0 so that runs with other --seed share queries")
     ap.add_argument("--k", type=int, default=100)
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
@@ -175,14 +177,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     bits = sorted(set(args.bits) | {int(b) for b in old_cells})
     models = list(dict.fromkeys(previous.get("meta", {}).get("models", []) + args.models))
     report: Dict[str, Any] = {
-        "meta": {"k": args.k, "seed": args.seed, "bits": bits, "models": models,
+        "meta": {"k": args.k, "seed": args.seed, "split_seed": args.split_seed, "bits": bits,
+                 "models": models,
                  "environment": env, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
                  "command": "python bench/reproduce.py " + " ".join(argv or sys.argv[1:])},
         "datasets": previous.get("datasets", {}), "results": previous.get("results", {}),
         "paper": PAPER,
     }
     for ds in args.datasets:
-        corpus = load_corpus(ds, data, seed=args.seed)
+        corpus = load_corpus(ds, data, seed=args.split_seed)
         report["datasets"][ds] = {"sizes": corpus.sizes, "n_terms": len(corpus.vocabulary),
                                   "n_labels": len(corpus.label_names)}
         print(f"{ds}: {corpus}", flush=True)
