@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from reproduce import REPO
+from reproduce import MODELS, REPO
 
 Runs = Dict[str, Dict[str, Dict[str, Dict[int, float]]]]  # ds -> model -> bits -> seed -> p
 
@@ -52,11 +52,16 @@ def _cell(by_seed: Optional[Dict[int, float]]) -> str:
     return f"{vals.mean():.4f} ± {vals.std(ddof=1):.4f} (n={len(vals)})"
 
 
+def _order(model: str) -> int:
+    return list(MODELS).index(model) if model in MODELS else len(MODELS)
+
+
 def markdown(runs: Runs) -> str:
     lines = ["# NASH reproduction over model seeds", "",
              "Test precision@100 (index-order ties), mean ± sample standard deviation over model "
              "seeds; the corpus split is the same for every seed. Source: `models*.json`.", ""]
     for ds, models in runs.items():
+        models = dict(sorted(models.items(), key=lambda kv: _order(kv[0])))
         bits = sorted({int(b) for cells in models.values() for b in cells})
         lines += [f"## {ds}", "", "| model | " + " | ".join(map(str, bits)) + " |",
                   "|---|" + "---|" * len(bits)]

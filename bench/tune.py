@@ -43,18 +43,45 @@ def parse_vary(items: List[str]) -> List[Change]:
     return changes
 
 
-def trial_key(ds: str, bits: int, variant: str, seed: int, change: Change) -> str:
-    return json.dumps([ds, bits, variant, seed, change[0], repr(change[1])])
+def parse_base(items: List[str]) -> Dict[str, Any]:
+    """``["hidden=()", "lr=3e-3"]`` -> the settings every trial starts from."""
+    base = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        if not value:
+            raise SystemExit(f"--base expects name=value, got {item!r}")
+        base[name] = ast.literal_eval(value)
+    return base
 
 
-def run_trial(corpus: Any, bits: int, variant: str, seed: int, change: Change) -> Dict[str, Any]:
+def trial_key(ds: str, bits: int, variant: str, seed: int, change: Change,
+              base: Dict[str, Any]) -> str:
+    key = [ds, bits, variant, seed, change[0], repr(change[1])]
+    return json.dumps(key + [repr(sorted(base.items()))] if base else key)
+
+
+def run_trial(corpus: Any, bits: int, variant: str, seed: int, change: Change,
+              base: Dict[str, Any]) -> Dict[str, Any]:
     from nash_index.models import NASH
-    params = {} if change[0] == "default" else {change[0]: change[1]}
+    params = dict(base) if change[0] == "default" else {**base, change[0]: change[1]}
     model = NASH(nbits=bits, variant=variant, seed=seed, verbose=False, **params)
     t0 = time.perf_counter()
     model.fit(corpus.X_train, corpus.y_train, corpus.X_val, corpus.y_val)
     return {"val": round(model.result_.best_score, 4), "best_epoch": model.result_.best_epoch,
             "epochs": len(model.history_), "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def _same_trial(done: Dict[str, Dict[str, Any]], ds: str, bits: int, variant: str, seed: int,
+                change: Change, base: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """A finished trial with the same settings under another description (a one-setting base's
+    reference is that setting's one-factor trial from the defaults): reused, not retrained."""
+    if change[0] != "default" or len(base) != 1:
+        return None
+    (name, value), = base.items()
+    rec = done.get(trial_key(ds, bits, variant, seed, (name, value), {}))
+    if rec is None:
+        return None
+    return {k: rec[k] for k in ("val", "best_epoch", "epochs", "seconds")}
 
 
 def load_done(path: Path) -> Dict[str, Dict[str, Any]]:
@@ -69,26 +96,38 @@ def load_done(path: Path) -> Dict[str, Dict[str, Any]]:
 
 def summarise(records: List[Dict[str, Any]]) -> str:
     """Mean change in validation precision against the default trial of the same cell."""
-    ref = {(r["dataset"], r["bits"], r["variant"], r["seed"]): r["val"]
-           for r in records if r["param"] == "default"}
-    deltas: Dict[Tuple[str, str, str], List[float]] = {}
+    def cell_of(r: Dict[str, Any]) -> Tuple[str, int, str, int, str]:
+        return (r["dataset"], r["bits"], r["variant"], r["seed"], r.get("base", ""))
+
+    ref = {cell_of(r): r["val"] for r in records if r["param"] == "default"}
+    deltas: Dict[Tuple[str, str, str, str], List[float]] = {}
     for r in records:
-        cell = (r["dataset"], r["bits"], r["variant"], r["seed"])
-        if r["param"] == "default" or cell not in ref:
+        if r["param"] == "default" or cell_of(r) not in ref:
             continue
-        deltas.setdefault((r["param"], r["value"], r["variant"]), []).append(r["val"] - ref[cell])
+        deltas.setdefault((r.get("base", ""), r["param"], r["value"], r["variant"]),
+                          []).append(r["val"] - ref[cell_of(r)])
     lines = ["# NASH hyper-parameter study (validation precision@100 only)", "",
-             "Change from the library defaults; delta = trial minus default trial of the same "
-             "dataset, bits, variant and seed. Command lines: see `tune.jsonl`.", "",
-             "| parameter | value | variant | cells | mean delta | min | max |",
-             "|---|---|---|---|---|---|---|"]
-    for (param, value, variant), ds in sorted(deltas.items()):
-        lines.append(f"| {param} | {value} | {variant} | {len(ds)} | {np.mean(ds):+.4f} | "
-                     f"{min(ds):+.4f} | {max(ds):+.4f} |")
-    lines += ["", "Default trials (validation precision@100):", "",
-              "| dataset | bits | variant | seed | val |", "|---|---|---|---|---|"]
-    for (ds, bits, variant, seed), val in sorted(ref.items()):
-        lines.append(f"| {ds} | {bits} | {variant} | {seed} | {val:.4f} |")
+             "Change from a base (the library defaults unless a base is named); delta = trial "
+             "minus the base trial of the same dataset, bits, variant and seed. Every trial: "
+             "`tune.jsonl`.", "",
+             "| base | parameter | value | variant | cells | mean delta | min | max |",
+             "|---|---|---|---|---|---|---|---|"]
+    for (base, param, value, variant), ds in sorted(deltas.items()):
+        lines.append(f"| {base or 'defaults'} | {param} | {value} | {variant} | {len(ds)} | "
+                     f"{np.mean(ds):+.4f} | {min(ds):+.4f} | {max(ds):+.4f} |")
+    spread: Dict[Tuple[str, int, str, str], List[float]] = {}
+    for (ds, bits, variant, _seed, base), val in ref.items():
+        spread.setdefault((ds, bits, variant, base), []).append(val)
+    lines += ["", "Seed-to-seed spread of the base trials (a mean delta inside it is noise):", "",
+              "| dataset | bits | variant | base | seeds | mean | std |", "|---|---|---|---|---|---|---|"]
+    for (ds, bits, variant, base), vals in sorted(spread.items()):
+        if len(vals) > 1:
+            lines.append(f"| {ds} | {bits} | {variant} | {base or 'defaults'} | {len(vals)} | "
+                         f"{np.mean(vals):.4f} | {np.std(vals, ddof=1):.4f} |")
+    lines += ["", "Base trials (validation precision@100):", "",
+              "| dataset | bits | variant | seed | base | val |", "|---|---|---|---|---|---|"]
+    for (ds, bits, variant, seed, base), val in sorted(ref.items()):
+        lines.append(f"| {ds} | {bits} | {variant} | {seed} | {base or 'defaults'} | {val:.4f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -99,6 +138,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--bits", nargs="+", type=int, default=[16, 32])
     ap.add_argument("--variants", nargs="+", default=["nash-dn"])
     ap.add_argument("--vary", nargs="*", default=[], help="name=v1,v2 (Python literals)")
+    ap.add_argument("--base", nargs="*", default=[],
+                    help="name=value settings every trial starts from (default: library defaults)")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results")
@@ -108,6 +149,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     changes = [("default", None)] + parse_vary(args.vary)
+    base = parse_base(args.base)
+    base_label = ", ".join(f"{k}={v!r}" for k, v in base.items())
     log_path, md_path = args.out / "tune.jsonl", args.out / "tune.md"
     done = load_done(log_path)
     data = args.data or default_data_dir()
@@ -117,17 +160,19 @@ def main(argv: Optional[List[str]] = None) -> int:
             for variant in args.variants:
                 for seed in args.seeds:
                     for change in changes:
-                        key = trial_key(ds, bits, variant, seed, change)
+                        key = trial_key(ds, bits, variant, seed, change, base)
                         if key in done:
                             continue
+                        same = _same_trial(done, ds, bits, variant, seed, change, base)
                         rec = {"key": key, "dataset": ds, "bits": bits, "variant": variant,
-                               "seed": seed, "param": change[0], "value": repr(change[1]),
-                               **run_trial(corpus, bits, variant, seed, change)}
+                               "seed": seed, "base": base_label, "param": change[0],
+                               "value": repr(change[1]),
+                               **(same or run_trial(corpus, bits, variant, seed, change, base))}
                         done[key] = rec
                         with log_path.open("a") as f:
                             f.write(json.dumps(rec) + "\n")
-                        print(f"{ds} {bits:3d} {variant:8s} seed {seed} {change[0]}="
-                              f"{change[1]!r}: val {rec['val']:.4f} ({rec['seconds']} s, "
+                        print(f"{ds} {bits:3d} {variant:8s} seed {seed} [{base_label}] "
+                              f"{change[0]}={change[1]!r}: val {rec['val']:.4f} ({rec['seconds']} s, "
                               f"best epoch {rec['best_epoch']})", flush=True)
                         md_path.write_text(summarise(list(done.values())))
     md_path.write_text(summarise(list(done.values())))

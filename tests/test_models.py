@@ -165,6 +165,39 @@ def test_learned_noise_shape_range_and_eval_identity(form, width):
     assert torch.equal(FixedNoise(1.0).eval()(z, h), z)
 
 
+@pytest.mark.parametrize("form", ["per-bit", "per-document"])
+def test_noise_rate_is_the_gaussian_kl_to_the_prior_width(form):
+    noise = LearnedNoise(6, sigma0=0.3, form=form, charge_rate=True)
+    h = torch.rand(4, 6)
+    assert torch.allclose(noise.rate(h), torch.zeros(4))  # sigma == sigma0 at the start
+    with torch.no_grad():
+        noise.net[-1].bias.fill_(-1.5)  # sigma = 0.6 * sigmoid(-1.5), below the prior width
+    sigma = noise.sigma(h).expand(4, 6)
+    by_hand = (np.log(0.3 / sigma.detach().numpy()) + sigma.detach().numpy() ** 2 / (2 * 0.09)
+               - 0.5).sum(axis=1)
+    assert np.allclose(noise.rate(h).detach().numpy(), by_hand, rtol=1e-5)
+    assert (noise.rate(h) > 0).all()
+    assert torch.equal(LearnedNoise(6, 0.3, form).rate(h), torch.zeros(4))  # not charged
+
+
+def test_noise_kl_adds_the_rate_to_the_training_loss(corpus):
+    X = corpus[0]
+    kw = {**FAST, "epochs": 1}
+    plain = NASH(nbits=8, **kw).fit(X)
+    charged = NASH(nbits=8, noise_kl=True, **kw).fit(X)
+    assert charged.net_.noise.charge_rate and not plain.net_.noise.charge_rate
+    with torch.no_grad():
+        charged.net_.noise.net[-1].bias.fill_(-1.0)
+    batch = to_batch(X[:64])
+    charged.net_.train()
+    torch.manual_seed(0)
+    _, with_rate = charged.net_.loss(batch, None, kl_weight=1.0, alpha=0.0)
+    charged.net_.noise.charge_rate = False
+    torch.manual_seed(0)
+    _, without = charged.net_.loss(batch, None, kl_weight=1.0, alpha=0.0)
+    assert with_rate["kl"] > without["kl"]
+
+
 def test_input_layer_sparse_path_equals_dense_matmul():
     layer = InputLayer(30, 7)
     X = sp.random(9, 30, density=0.2, format="csr", random_state=1, dtype=np.float32)

@@ -58,10 +58,11 @@ class NASHNet(nn.Module):
     def __init__(self, n_features: int, nbits: int, hidden: Sequence[int], dropout: float,
                  variant: str, noise_sigma: float, noise_form: str, decoder: str, target: str,
                  gamma: float, distortion_weight: float, n_labels: int = 0,
-                 multilabel: bool = False, label_hidden: int = 500) -> None:
+                 multilabel: bool = False, label_hidden: int = 500,
+                 noise_kl: bool = False) -> None:
         super().__init__()
         self.encoder = MLPEncoder(n_features, nbits, hidden, dropout)
-        self.noise = make_noise(variant, nbits, noise_sigma, noise_form)
+        self.noise = make_noise(variant, nbits, noise_sigma, noise_form, charge_rate=noise_kl)
         self.recon = _Reconstruction(nbits, n_features, decoder, target, distortion_weight)
         self.gamma = float(gamma)
         self.multilabel = multilabel
@@ -78,6 +79,8 @@ class NASHNet(nn.Module):
         z = straight_through_sample(h, stochastic=self.training)
         recon = self.recon(self.noise(z, h), x).mean()
         kl = bernoulli_kl(h, self.gamma).mean()
+        if hasattr(self.noise, "rate") and self.training:
+            kl = kl + self.noise.rate(h).mean()  # the learned noise's own rate (noise_kl=True)
         total = recon + kl_weight * kl
         parts = {"recon": float(recon.detach()), "kl": float(kl.detach())}
         if self.label_head is not None and y is not None:

@@ -9,6 +9,12 @@ is an explicit choice here:
   every sigma starts at ``sigma0`` and stays in (0, 2 * sigma0): bounded, hence stable.
 * ``"per-document"``: the same network with a single output, one sigma per document.
 
+Nothing in -ELBO rewards noise, so a learned sigma drifts down towards plain NASH. With
+``noise_kl=True`` the noise pays its rate instead: the loss gains, per bit,
+``KL(N(0, sigma(x)^2) || N(0, sigma0^2)) = log(sigma0 / sigma) + sigma^2 / (2 sigma0^2) - 1/2``
+(the KL of the Gaussian part of the relaxed latent z + eps against a prior of width sigma0), so
+each input settles where a little less distortion stops paying for a little more rate.
+
 Noise is never applied in eval mode, so encoded codes are noise-free by construction (and the
 encoding path does not call these modules at all).
 """
@@ -43,8 +49,10 @@ class FixedNoise(nn.Module):
 class LearnedNoise(nn.Module):
     """Data-dependent, learned noise level (NASH-DN); see the module docstring."""
 
-    def __init__(self, nbits: int, sigma0: float, form: str = "per-bit", hidden: int = 64) -> None:
+    def __init__(self, nbits: int, sigma0: float, form: str = "per-bit", hidden: int = 64,
+                 charge_rate: bool = False) -> None:
         super().__init__()
+        self.charge_rate = charge_rate
         if form not in NOISE_FORMS:
             raise ValueError(f"noise form must be one of {NOISE_FORMS}, got {form!r}")
         self.sigma0 = float(sigma0)
@@ -63,13 +71,22 @@ class LearnedNoise(nn.Module):
             return z
         return z + self.sigma(h) * torch.randn_like(z)
 
+    def rate(self, h: torch.Tensor) -> torch.Tensor:
+        """Per-document ``sum_k KL(N(0, sigma_k^2) || N(0, sigma0^2))`` (0 unless charged)."""
+        if not self.charge_rate:
+            return torch.zeros(h.shape[0], dtype=h.dtype, device=h.device)
+        ratio = self.sigma(h) / self.sigma0
+        kl = -torch.log(ratio) + 0.5 * ratio.pow(2) - 0.5
+        return kl.expand(h.shape[0], h.shape[1]).sum(dim=-1)  # a per-document sigma covers all bits
 
-def make_noise(variant: str, nbits: int, sigma: float, form: str) -> nn.Module:
+
+def make_noise(variant: str, nbits: int, sigma: float, form: str,
+               charge_rate: bool = False) -> nn.Module:
     """Noise module for a NASH variant (``"nash"``, ``"nash-n"`` or ``"nash-dn"``)."""
     if variant == "nash":
         return NoNoise()
     if variant == "nash-n":
         return FixedNoise(sigma)
     if variant == "nash-dn":
-        return LearnedNoise(nbits, sigma, form)
+        return LearnedNoise(nbits, sigma, form, charge_rate=charge_rate)
     raise ValueError(f"unknown variant {variant!r}")
