@@ -79,7 +79,7 @@ class NASHNet(nn.Module):
         z = straight_through_sample(h, stochastic=self.training)
         recon = self.recon(self.noise(z, h), x).mean()
         kl = bernoulli_kl(h, self.gamma).mean()
-        if hasattr(self.noise, "rate") and self.training:
+        if self.training and getattr(self.noise, "charge_rate", False):
             kl = kl + self.noise.rate(h).mean()  # the learned noise's own rate (noise_kl=True)
         total = recon + kl_weight * kl
         parts = {"recon": float(recon.detach()), "kl": float(kl.detach())}

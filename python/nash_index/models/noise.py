@@ -72,9 +72,8 @@ class LearnedNoise(nn.Module):
         return z + self.sigma(h) * torch.randn_like(z)
 
     def rate(self, h: torch.Tensor) -> torch.Tensor:
-        """Per-document ``sum_k KL(N(0, sigma_k^2) || N(0, sigma0^2))`` (0 unless charged)."""
-        if not self.charge_rate:
-            return torch.zeros(h.shape[0], dtype=h.dtype, device=h.device)
+        """Per-document ``sum_k KL(N(0, sigma_k^2) || N(0, sigma0^2))``; the loss adds it only
+        when ``charge_rate`` is set."""
         ratio = self.sigma(h) / self.sigma0
         kl = -torch.log(ratio) + 0.5 * ratio.pow(2) - 0.5
         return kl.expand(h.shape[0], h.shape[1]).sum(dim=-1)  # a per-document sigma covers all bits
