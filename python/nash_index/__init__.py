@@ -1,28 +1,45 @@
 """nash_index: semantic hashing (NASH) and exact Hamming search.
 
-The index side (FlatIndex, MultiIndexHashing, make_index, pack_bits, load) needs only
-numpy; the models (``nash_index.NASH``, ``nash_index.models``) import torch
-lazily, on first use.
+Layers, each a subpackage (dependencies run one way, top to bottom):
+
+* ``cli``: the ``nash-index`` command line;
+* ``pipeline``: :class:`HashingPipeline`, text to neighbours, saved as one directory;
+* ``datasets``, ``text``: corpora; the TF-IDF vectorizer and the hasher registry;
+* ``models`` (NASH, VDSH: the only torch users), ``baselines`` (LSH, SpH, STH, PCA-ITQ);
+* ``evaluation``: precision@k and the label conversions;
+* ``index``: FlatIndex, MultiIndexHashing, make_index, load (numpy only).
+
+The index side needs only numpy; the models (``nash_index.NASH``) import torch lazily, on first use.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from .codes import pack_bits, unpack_bits
-from .factory import make_index
-from .flat import FlatIndex
-from .mih import MultiIndexHashing
-from .persistence import load
-from .results import RangeSearchResult, SearchResult
-from .runtime import detected_simd_level, get_num_threads, set_num_threads, set_simd_level, simd_level
-
-__version__ = "0.1.0"
+from .index import (
+    FlatIndex,
+    MultiIndexHashing,
+    RangeSearchResult,
+    SearchResult,
+    detected_simd_level,
+    get_num_threads,
+    load,
+    make_index,
+    pack_bits,
+    set_num_threads,
+    set_simd_level,
+    simd_level,
+    unpack_bits,
+)
+from .pipeline import HashingPipeline
+from .version import __version__
 
 __all__ = [
     "FlatIndex",
+    "HashingPipeline",
     "MultiIndexHashing",
     "RangeSearchResult",
     "SearchResult",
+    "__version__",
     "detected_simd_level",
     "get_num_threads",
     "load",

@@ -6,7 +6,7 @@
 * :class:`PCAITQ`: PCA followed by iterative quantization.
 """
 
-from .base import HashingBaseline, check_nbits, pack
+from .base import HashingBaseline, pack
 from .itq import PCAITQ
 from .lsh import LSH
 from .sph import SpectralHashing
@@ -14,4 +14,4 @@ from .sth import STH
 
 BASELINES = {"LSH": LSH, "SpH": SpectralHashing, "STH": STH, "PCA-ITQ": PCAITQ}
 
-__all__ = ["BASELINES", "HashingBaseline", "LSH", "PCAITQ", "STH", "SpectralHashing", "check_nbits", "pack"]
+__all__ = ["BASELINES", "HashingBaseline", "LSH", "PCAITQ", "STH", "SpectralHashing", "pack"]

@@ -14,16 +14,9 @@ from typing import Any, Optional, Union
 import numpy as np
 import scipy.sparse as sp
 
+from ..index.validation import check_nbits
+
 ArrayLike = Union[np.ndarray, sp.spmatrix]
-
-
-def check_nbits(nbits: Any) -> int:
-    """``nbits`` must be a positive multiple of 8 (the index stores whole bytes)."""
-    if isinstance(nbits, bool) or not isinstance(nbits, (int, np.integer)):
-        raise TypeError(f"nbits must be an int, got {type(nbits).__name__}")
-    if nbits <= 0 or nbits % 8:
-        raise ValueError(f"nbits must be a positive multiple of 8, got {nbits}")
-    return int(nbits)
 
 
 def check_input(X: Any, n_features: Optional[int] = None) -> ArrayLike:

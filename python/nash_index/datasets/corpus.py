@@ -3,25 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List
 
 import numpy as np
 import scipy.sparse as sp
-
-
-def labels_to_indicator(label_sets: Sequence[Sequence[str]], label_names: Sequence[str]) -> np.ndarray:
-    """Turn per-document label lists into a dense bool indicator matrix (n_docs, n_labels).
-
-    Labels not in ``label_names`` are ignored (e.g. Reuters topics outside the 20 kept ones).
-    """
-    column = {name: j for j, name in enumerate(label_names)}
-    out = np.zeros((len(label_sets), len(label_names)), dtype=bool)
-    for i, labels in enumerate(label_sets):
-        for name in labels:
-            j = column.get(name)
-            if j is not None:
-                out[i, j] = True
-    return out
 
 
 @dataclass

@@ -31,7 +31,7 @@ import numpy as np
 
 from .corpus import RawCorpus
 from .locate import PathLike, locate
-from ._archive import iter_members
+from .archive import iter_members
 
 ARCHIVE_NAMES = ("20news-bydate.tar.gz", "20news-bydate")
 _SPLIT_DIRS = {"train": "20news-bydate-train", "test": "20news-bydate-test"}

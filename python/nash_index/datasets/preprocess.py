@@ -10,7 +10,8 @@ Steps, in order (all fitted on the official *train* split only):
    ``min_tokens`` (5) or more than ``max_tokens`` (500) tokens are dropped from every split.
    (VDSH's own script keeps ``5 < count``; the issue's rule, used here, keeps ``5 <= count``.)
 3. Test documents without any label are dropped (they could never retrieve anything relevant).
-4. TF-IDF: ``TfidfTransformer`` (smooth idf, l2 row norm) fitted on the kept train counts.
+4. TF-IDF (:func:`nash_index.text.vectorizer.tfidf_rows`: smooth idf, l2 row norm, the same
+   weighting as scikit-learn's ``TfidfTransformer``) with the idf of the kept train counts.
 5. The official test split is shuffled with ``seed`` and halved: the first ``ceil(n/2)`` become
    validation, the rest test. The train split (the retrieval database) is shuffled with the same
    generator, so that the index's ascending-id tie rule carries no label information (the raw
@@ -25,8 +26,7 @@ from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
-
+from ..text.vectorizer import count_vectorizer, idf_weights, tfidf_rows
 from .corpus import Corpus, RawCorpus
 
 PUBLISHED_SIZES: Dict[str, Dict[str, int]] = {
@@ -75,8 +75,7 @@ def vdsh_preprocess(raw: RawCorpus, recipe: Optional[Recipe] = None) -> Corpus:
     recipe = recipe or Recipe()
     if len(raw.train_texts) == 0 or len(raw.test_texts) == 0:
         raise ValueError(f"{raw.name}: both the train and the test split need documents")
-    vec = CountVectorizer(stop_words="english", max_features=recipe.max_features,
-                          min_df=recipe.min_df, max_df=recipe.max_df, dtype=np.float32)
+    vec = count_vectorizer(recipe.max_features, recipe.min_df, recipe.max_df)
     try:
         c_train = vec.fit_transform(raw.train_texts).tocsr()
     except ValueError as exc:  # sklearn: "After pruning, no terms remain" etc.
@@ -98,12 +97,10 @@ def vdsh_preprocess(raw: RawCorpus, recipe: Optional[Recipe] = None) -> Corpus:
     n_val = math.ceil(test_perm.size / 2)
     val_idx, test_idx = test_perm[:n_val], test_perm[n_val:]
 
-    tfidf = TfidfTransformer().fit(c_train[keep_train])
+    idf = idf_weights(c_train[keep_train])
 
     def tf(c: sp.csr_matrix, idx: np.ndarray) -> sp.csr_matrix:
-        if idx.size == 0:  # sklearn refuses empty input; an empty split is still a valid result
-            return sp.csr_matrix((0, c.shape[1]), dtype=np.float32)
-        return sp.csr_matrix(tfidf.transform(c[idx]), dtype=np.float32)
+        return tfidf_rows(c[idx], idf)
 
     sizes = {"train": int(train_perm.size), "val": int(val_idx.size), "test": int(test_idx.size)}
     info: Dict[str, Any] = {

@@ -13,7 +13,7 @@ from .locate import locate
 from .newsgroups import ARCHIVE_NAMES as NG_NAMES, load_20newsgroups
 from .preprocess import Recipe, vdsh_preprocess
 from .reuters import ARCHIVE_NAMES as REUTERS_NAMES, load_reuters
-from .tmc import _tmc_folder, load_tmc
+from .tmc import tmc_folder, load_tmc
 
 _LOADERS: Dict[str, Callable[[Optional[PathLike]], RawCorpus]] = {
     "reuters": load_reuters,
@@ -25,7 +25,7 @@ _ALIASES = {"reuters21578": "reuters", "ng20": "20ng", "20newsgroups": "20ng", "
 _SOURCES: Dict[str, Callable[[Optional[PathLike]], Path]] = {
     "reuters": lambda p: locate("Reuters-21578", REUTERS_NAMES, p),
     "20ng": lambda p: locate("20 Newsgroups (bydate)", NG_NAMES, p),
-    "tmc": _tmc_folder,
+    "tmc": tmc_folder,
 }
 # The VDSH TMC file has a 20,000-term vocabulary; the others 10,000.
 _DEFAULT_RECIPES = {"reuters": Recipe(), "20ng": Recipe(), "tmc": Recipe(max_features=20000)}

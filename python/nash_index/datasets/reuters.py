@@ -38,9 +38,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from .corpus import RawCorpus, labels_to_indicator
+from ..evaluation.labels import indicator_from_label_sets
+from .corpus import RawCorpus
 from .locate import PathLike, locate
-from ._archive import iter_members
+from .archive import iter_members
 
 ARCHIVE_NAMES = ("reuters21578.tar.gz", "reuters21578")
 N_TOPICS = 20
@@ -125,9 +126,9 @@ def load_reuters(path: Optional[PathLike] = None, n_topics: int = N_TOPICS) -> R
     return RawCorpus(
         name="reuters",
         train_texts=parts["TRAIN"][0],
-        train_labels=labels_to_indicator(parts["TRAIN"][1], names),
+        train_labels=indicator_from_label_sets(parts["TRAIN"][1], names),
         test_texts=parts["TEST"][0],
-        test_labels=labels_to_indicator(parts["TEST"][1], names),
+        test_labels=indicator_from_label_sets(parts["TEST"][1], names),
         label_names=names,
         train_keys=parts["TRAIN"][2],
         test_keys=parts["TEST"][2],

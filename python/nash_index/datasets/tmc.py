@@ -59,7 +59,7 @@ def read_tmc_labels(path: Path) -> np.ndarray:
     return np.asarray(rows, dtype=bool).reshape(len(rows), widths.pop() if widths else 0)
 
 
-def _tmc_folder(path: Optional[PathLike]) -> Path:
+def tmc_folder(path: Optional[PathLike]) -> Path:
     if path is not None and all((Path(path) / f).exists() for f in (*TEXT_FILES.values(), *LABEL_FILES.values())):
         return Path(path)
     return locate("TMC (SIAM 2007)", FOLDER_NAMES, path)
@@ -67,7 +67,7 @@ def _tmc_folder(path: Optional[PathLike]) -> Path:
 
 def load_tmc(path: Optional[PathLike] = None) -> RawCorpus:
     """Load TMC from a folder holding the two text files and the two label CSVs."""
-    folder = _tmc_folder(path)
+    folder = tmc_folder(path)
     parts: dict = {}
     for split in ("train", "test"):
         text_path, label_path = folder / TEXT_FILES[split], folder / LABEL_FILES[split]

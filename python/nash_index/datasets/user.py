@@ -15,7 +15,8 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from .corpus import RawCorpus, labels_to_indicator
+from ..evaluation.labels import indicator_from_label_sets
+from .corpus import RawCorpus
 from .locate import PathLike
 
 LabelSpec = Union[None, str, Sequence[str]]
@@ -56,7 +57,7 @@ def _split_records(name: str, texts: List[str], label_sets: List[List[str]], key
             raise ValueError(f"{source}: split values must be 'train' or 'test', found {bad}")
         is_test = np.asarray([s == "test" for s in splits], dtype=bool)
     names = sorted({lab for labs in label_sets for lab in labs})
-    y = labels_to_indicator(label_sets, names)
+    y = indicator_from_label_sets(label_sets, names)
     tr, te = np.flatnonzero(~is_test), np.flatnonzero(is_test)
     return RawCorpus(
         name=name,

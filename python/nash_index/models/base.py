@@ -10,8 +10,9 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from ..evaluation import labels_to_indicator, precision_at_k
+from ..index.validation import check_choice, check_nbits
 from .batching import ArrayLike, check_matrix, iterate_batches
-from .retrieval import labels_to_indicator, precision_at_k
 from .training import TrainConfig, TrainResult, select_device, train
 
 DECODERS = ("auto", "softmax", "gaussian")
@@ -61,12 +62,9 @@ class BaseHasher:
 
     # ---- validation helpers -----------------------------------------------------------------
     def _check_common_params(self) -> None:
-        if not isinstance(self.nbits, (int, np.integer)) or self.nbits <= 0 or self.nbits % 8:
-            raise ValueError(f"nbits must be a positive multiple of 8, got {self.nbits!r}")
-        if self.decoder not in DECODERS:
-            raise ValueError(f"decoder must be one of {DECODERS}, got {self.decoder!r}")
-        if self.target not in TARGETS:
-            raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
+        check_nbits(self.nbits)
+        check_choice(self.decoder, DECODERS, "decoder")
+        check_choice(self.target, TARGETS, "target")
         if any(int(w) <= 0 for w in self.hidden):
             raise ValueError(f"hidden widths must be positive, got {self.hidden!r}")
         if not 0.0 <= self.dropout < 1.0:
@@ -188,9 +186,10 @@ class BaseHasher:
         def score() -> float:
             db_scores = self._scores(X)
             thresholds = self._thresholds_from_scores(db_scores)
-            db_bits = db_scores > thresholds
-            q_bits = self._scores(X_val) > thresholds
-            return precision_at_k(db_bits, db_lab, q_bits, q_lab, int(self.eval_k))
+            db_codes = np.packbits(db_scores > thresholds, axis=1)
+            q_codes = np.packbits(self._scores(X_val) > thresholds, axis=1)
+            k = min(int(self.eval_k), len(db_lab))  # a small database: score all of it
+            return precision_at_k(db_codes, db_lab, q_codes, q_lab, k).index_order
         return score
 
     def _thresholds_from_scores(self, scores: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..index.validation import check_choice
 from .base import BaseHasher
 from .batching import ArrayLike
 from .network import NASHNet
@@ -85,10 +86,8 @@ class NASH(BaseHasher):
         self.verbose = verbose
 
     def _check_params(self) -> None:
-        if self.variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
-        if self.noise_form not in NOISE_FORMS:
-            raise ValueError(f"noise_form must be one of {NOISE_FORMS}, got {self.noise_form!r}")
+        check_choice(self.variant, VARIANTS, "variant")
+        check_choice(self.noise_form, NOISE_FORMS, "noise_form")
         if self.variant != "nash" and not self.noise_sigma > 0:
             raise ValueError(f"noise_sigma must be positive, got {self.noise_sigma}")
         if not 0.0 < self.gamma < 1.0:

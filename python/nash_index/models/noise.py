@@ -23,6 +23,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..index.validation import check_choice
+
 NOISE_FORMS = ("per-bit", "per-document")
 
 
@@ -53,8 +55,7 @@ class LearnedNoise(nn.Module):
                  charge_rate: bool = False) -> None:
         super().__init__()
         self.charge_rate = charge_rate
-        if form not in NOISE_FORMS:
-            raise ValueError(f"noise form must be one of {NOISE_FORMS}, got {form!r}")
+        check_choice(form, NOISE_FORMS, "noise form")
         self.sigma0 = float(sigma0)
         self.form = form
         out = nbits if form == "per-bit" else 1

@@ -1,15 +1,14 @@
 """Exact Hamming search by brute force (SIMD xor + popcount over every code)."""
 from __future__ import annotations
 
-from typing import Any
-
-from . import _core
-from ._index_base import BaseIndex
-from ._validation import check_nbits
+from .. import _core
+from .base import BaseIndex, register_kind
+from .validation import check_nbits
 
 __all__ = ["FlatIndex"]
 
 
+@register_kind(_core.KIND_FLAT, _core.FlatIndex)
 class FlatIndex(BaseIndex):
     """Exact k-NN / range search over packed binary codes by a full scan.
 
@@ -24,9 +23,3 @@ class FlatIndex(BaseIndex):
 
     def __init__(self, nbits: int) -> None:
         self._impl = _core.FlatIndex(check_nbits(nbits))
-
-    @classmethod
-    def _wrap(cls, impl: Any) -> "FlatIndex":
-        obj = cls.__new__(cls)
-        obj._impl = impl
-        return obj

@@ -1,4 +1,5 @@
-"""Saving and loading a :class:`~nash_index.pipeline.HashingPipeline` directory.
+"""The directory format of a saved :class:`~nash_index.pipeline.HashingPipeline`: atomic writes,
+the manifest, checksums. Each component writes and reads its own files (the pipeline says which).
 
 Layout (format ``nash_index.pipeline``, version 1)::
 
@@ -14,7 +15,7 @@ Atomicity: everything is written to a fresh sibling ``.<name>.tmp-*`` directory,
 then renamed into place; an existing pipeline is first renamed to ``.<name>.previous`` and
 deleted only once the new one is in place. If a save is interrupted, ``path`` still holds the old
 pipeline, or (in the instant between the two renames) only ``.<name>.previous`` does, which
-:func:`load_pipeline` then reads. A half-written directory never carries the ``path`` name.
+:func:`open_directory` then reads. A half-written directory never carries the ``path`` name.
 """
 from __future__ import annotations
 
@@ -26,20 +27,15 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Callable, Dict, Tuple
 
 import numpy as np
 
-from ._index_base import PathLike
-from .hashers import load_hasher, save_hasher
-from .vectorizer import TextVectorizer
+from ..index.base import PathLike
 
 FORMAT = "nash_index.pipeline"
 VERSION = 1
 MANIFEST = "manifest.json"
-INDEX_FILE = "index.nidx"
-KEYS_FILE = "keys.npz"
-VECTORIZER_FILE = "vectorizer.npz"
 
 
 class PipelineFormatError(ValueError):
@@ -50,16 +46,25 @@ def _backup_of(path: Path) -> Path:
     return path.parent / f".{path.name}.previous"
 
 
+__all__ = ["FORMAT", "MANIFEST", "PipelineFormatError", "VERSION", "open_directory", "read_manifest",
+           "save_directory"]
+
+
 # ---- save --------------------------------------------------------------------------------
-def save_pipeline(pipe: Any, path: PathLike) -> None:
-    """Writes ``pipe`` to directory ``path`` atomically (see the module docstring)."""
+def save_directory(path: PathLike, write_contents: Callable[[Path], Dict[str, Any]]) -> None:
+    """Writes a pipeline directory at ``path`` atomically (see the module docstring).
+
+    ``write_contents(out)`` writes the components' files into the fresh directory ``out`` and
+    returns the manifest's entries; the format, version, date and every file's checksum are added.
+    """
     final = Path(path).expanduser().absolute()
     if final.exists() and not final.is_dir():
         raise FileExistsError(f"{final} exists and is not a directory")
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
     try:
-        _write_contents(pipe, tmp)
+        manifest = _jsonable(write_contents(tmp))
+        _write_manifest(tmp, manifest)
         _fsync_tree(tmp)
         _swap_into_place(tmp, final)
     except BaseException:
@@ -67,40 +72,13 @@ def save_pipeline(pipe: Any, path: PathLike) -> None:
         raise
 
 
-def _write_contents(pipe: Any, out: Path) -> None:
-    files: Dict[str, Any] = {}
-    pipe.vectorizer.save(out / VECTORIZER_FILE)
-    hasher_entry = save_hasher(pipe.hasher_kind, pipe.hasher, pipe.encoder, out, pipe._model_files)
-    index_entry = _write_index(pipe, out)
-    _write_keys(pipe._keys, out / KEYS_FILE)
-    for p in sorted(out.rglob("*")):
-        if p.is_file():
-            files[p.relative_to(out).as_posix()] = _sha256(p)
-    from . import __version__
+def _write_manifest(out: Path, entries: Dict[str, Any]) -> None:
+    from ..version import __version__
 
-    manifest = {
-        "format": FORMAT, "version": VERSION, "nash_index_version": __version__,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "nbits": pipe.nbits, "hasher_kind": pipe.hasher_kind, "index_kind": pipe.index_kind,
-        "hasher_params": _jsonable(pipe.hasher_params), "validation_fraction": pipe.validation_fraction,
-        "seed": pipe.seed, "vectorizer": pipe.vectorizer.to_manifest(), "hasher": hasher_entry,
-        "index": index_entry, "train_info": _jsonable(pipe.train_info), "files": files,
-    }
+    files = {p.relative_to(out).as_posix(): _sha256(p) for p in sorted(out.rglob("*")) if p.is_file()}
+    manifest = {"format": FORMAT, "version": VERSION, "nash_index_version": __version__,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **entries, "files": files}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
-
-
-def _write_index(pipe: Any, out: Path) -> Dict[str, Any]:
-    if pipe.index is None:
-        return {"file": None, "ntotal": 0, "type": None}
-    pipe.index.save(out / INDEX_FILE)
-    return {"file": INDEX_FILE, "ntotal": pipe.index.ntotal, "type": type(pipe.index).__name__}
-
-
-def _write_keys(keys: Dict[int, str], path: Path) -> None:
-    ids = np.fromiter(keys.keys(), dtype=np.int64, count=len(keys))
-    values = np.asarray(list(keys.values()), dtype=str) if keys else np.zeros(0, dtype="<U1")
-    with open(path, "wb") as fh:
-        np.savez(fh, ids=ids, keys=values)
 
 
 def _fsync_tree(root: Path) -> None:
@@ -133,29 +111,14 @@ def _jsonable(value: Any) -> Any:
 
 
 # ---- load --------------------------------------------------------------------------------
-def load_pipeline(cls: type, path: PathLike, *, use_torch: bool = False, mmap: bool = False,
-                  verify: bool = True) -> Any:
-    """Reads a pipeline directory written by :func:`save_pipeline`."""
+def open_directory(path: PathLike, verify: bool = True) -> Tuple[Path, Dict[str, Any]]:
+    """``(directory, manifest)`` of a saved pipeline, after format, version and (with ``verify``)
+    checksum checks; the backup of an interrupted save is read when ``path`` is missing."""
     src = _resolve(Path(path).expanduser())
     manifest = read_manifest(src)
     if verify:
         _verify_files(src, manifest)
-    pipe = cls(nbits=manifest["nbits"], hasher=manifest["hasher_kind"], index=manifest["index_kind"],
-               hasher_params=manifest.get("hasher_params"),
-               validation_fraction=manifest.get("validation_fraction", 0.1),
-               seed=manifest.get("seed", 0), verbose=False)
-    pipe.vectorizer = TextVectorizer.load(src / VECTORIZER_FILE, manifest["vectorizer"])
-    pipe.hasher, pipe.encoder, pipe._model_files = load_hasher(manifest["hasher"], src, use_torch)
-    pipe.train_info = manifest.get("train_info", {})
-    if manifest["index"].get("file"):
-        from .persistence import load as load_index
-
-        pipe.index = load_index(src / manifest["index"]["file"], mmap=mmap, verify=verify)
-    with np.load(src / KEYS_FILE, allow_pickle=False) as z:
-        pipe._keys = dict(zip(z["ids"].tolist(), z["keys"].tolist()))
-    if pipe.ntotal != len(pipe._keys):
-        raise PipelineFormatError(f"{src}: the index holds {pipe.ntotal} codes but {len(pipe._keys)} keys")
-    return pipe
+    return src, manifest
 
 
 def _resolve(path: Path) -> Path:

@@ -18,7 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional
 
-from .datasets.corpus import RawCorpus
+from . import newsgroups, reuters, tmc
+from .corpus import RawCorpus
+from .locate import CorpusNotFoundError, locate
+from .registry import CORPORA, canonical_name, load_raw
+from .user import load_csv, load_folder, load_jsonl
 
 __all__ = ["CorpusOptions", "load_source", "available_named_corpus", "DOCSTRING_NAMES"]
 
@@ -40,21 +44,19 @@ class CorpusOptions:
 
 def load_source(spec: str, opts: CorpusOptions = CorpusOptions()) -> RawCorpus:
     """The corpus a ``--corpus`` value names (see the module docstring)."""
-    from . import datasets
-
     path = Path(spec).expanduser()
     if path.exists():
         return _load_path(path, opts)
     if spec.strip().lower() in DOCSTRING_NAMES:
-        from .demo_corpus import docstring_corpus
+        from .docstrings import docstring_corpus
 
         return docstring_corpus(max_docs=opts.max_docs, test_fraction=min(0.5, opts.test_fraction), seed=opts.seed)
     try:
-        name = datasets.canonical_name(spec)
+        name = canonical_name(spec)
     except ValueError:
         raise ValueError(f"unknown corpus {spec!r}: not an existing file or folder, and not one of "
-                         f"{', '.join(datasets.CORPORA + DOCSTRING_NAMES[:1])}") from None
-    return datasets.load_raw(name, opts.data_dir)
+                         f"{', '.join(CORPORA + DOCSTRING_NAMES[:1])}") from None
+    return load_raw(name, opts.data_dir)
 
 
 def _named_archive(path: Path) -> Optional[str]:
@@ -65,21 +67,19 @@ def _named_archive(path: Path) -> Optional[str]:
 
 
 def _load_path(path: Path, opts: CorpusOptions) -> RawCorpus:
-    from . import datasets
-
     named = _named_archive(path)
     if named is not None:
-        return datasets.load_raw(named, path)
+        return load_raw(named, path)
     kw = dict(test_fraction=opts.test_fraction, seed=opts.seed)
     suffix = path.suffix.lower()
     if path.is_dir():
-        return datasets.load_folder(path, **kw)
+        return load_folder(path, **kw)
     if suffix == ".csv":
         label = opts.label_column or _guess_label(_csv_header(path))
-        return datasets.load_csv(path, text_column=opts.text_column, label_columns=label, **kw)
+        return load_csv(path, text_column=opts.text_column, label_columns=label, **kw)
     if suffix in (".jsonl", ".json", ".ndjson"):
         label = opts.label_column or _guess_label(_jsonl_fields(path))
-        return datasets.load_jsonl(path, text_column=opts.text_column, label_columns=label, **kw)
+        return load_jsonl(path, text_column=opts.text_column, label_columns=label, **kw)
     if suffix == ".txt":
         return _load_lines(path, opts)
     raise ValueError(f"cannot read corpus {path}: expected a folder, .csv, .jsonl or .txt file")
@@ -127,9 +127,6 @@ def _load_lines(path: Path, opts: CorpusOptions) -> RawCorpus:
 
 def available_named_corpus(data_dir: Optional[str] = None, names: tuple = ("reuters", "20ng")) -> Optional[str]:
     """The first of ``names`` whose files are found (explicit folder, ``$NASH_INDEX_DATA``, cache)."""
-    from .datasets import CorpusNotFoundError
-    from .datasets.locate import locate
-
     for name in names:
         archive = _archive_names(name)
         try:
@@ -141,7 +138,5 @@ def available_named_corpus(data_dir: Optional[str] = None, names: tuple = ("reut
 
 
 def _archive_names(name: str) -> tuple:
-    from .datasets import newsgroups, reuters, tmc
-
     module = {"reuters": reuters, "20ng": newsgroups, "tmc": tmc}[name]
     return tuple(getattr(module, "ARCHIVE_NAMES", ())) or tuple(getattr(module, "FOLDER_NAMES", ()))

@@ -1,6 +1,6 @@
-"""Child-process docstring collector for :mod:`nash_index.demo_corpus` (not a public API).
+"""Child-process docstring collector for :mod:`nash_index.datasets.docstrings` (not a public API).
 
-``python -m nash_index._docstrings OUT.json.gz MODULE...`` imports each module (and its public
+``python -m nash_index.datasets.docstring_collector OUT.json.gz MODULE...`` imports each module (and its public
 submodules), gathers the docstrings of the public objects it defines, and writes
 ``[[key, label, text], ...]`` sorted by key. Run it in a throw-away process: importing modules
 can print, warn, or register handlers.

@@ -13,10 +13,10 @@ from typing import Any, Dict, NamedTuple, Optional
 
 import numpy as np
 
-from . import _core
-from ._index_base import BaseIndex
-from ._validation import as_code_rows, check_nbits, check_num_threads, check_positive_int
-from .results import RangeSearchResult, SearchResult
+from .. import _core
+from .base import BaseIndex, register_kind
+from .results import SearchResult
+from .validation import as_code_rows, check_choice, check_int, check_nbits, check_num_threads, check_positive_int
 
 __all__ = ["MultiIndexHashing", "SearchWork"]
 
@@ -33,11 +33,9 @@ class SearchWork(NamedTuple):
 
 
 def _check_m(m: Any, nbits: int) -> int:
+    m = check_int(m, "m", allow_none=True)
     if m is None:
         return 0
-    if isinstance(m, bool) or not isinstance(m, (int, np.integer)):
-        raise TypeError(f"m must be an int or None, got {type(m).__name__}")
-    m = int(m)
     lowest = -(-nbits // 32)
     if m < lowest or m > nbits:
         raise ValueError(
@@ -46,6 +44,7 @@ def _check_m(m: Any, nbits: int) -> int:
     return m
 
 
+@register_kind(_core.KIND_MIH, _core.MultiIndexHashing)
 class MultiIndexHashing(BaseIndex):
     """Exact k-NN / range search, sub-linear on clustered codes.
 
@@ -74,12 +73,6 @@ class MultiIndexHashing(BaseIndex):
     def __init__(self, nbits: int, m: Optional[int] = None) -> None:
         nbits = check_nbits(nbits)
         self._impl = _core.MultiIndexHashing(nbits, _check_m(m, nbits))
-
-    @classmethod
-    def _wrap(cls, impl: Any) -> "MultiIndexHashing":
-        obj = cls.__new__(cls)
-        obj._impl = impl
-        return obj
 
     @property
     def m(self) -> int:
@@ -139,8 +132,7 @@ class MultiIndexHashing(BaseIndex):
         ``k >= ntotal / 16`` always scans. Defaults come from
         ``bench/bench_mih.py --calibrate --n 10M``.
         """
-        if fallback not in _FALLBACKS:
-            raise ValueError(f"fallback must be one of {_FALLBACKS}, got {fallback!r}")
+        check_choice(fallback, _FALLBACKS, "fallback")
         p = self._impl.get_params()
         values = {"probe_cost": probe_cost, "scan_cost_single": scan_cost_single, "scan_cost_batch": scan_cost_batch}
         for name, value in values.items():

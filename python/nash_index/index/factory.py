@@ -1,24 +1,28 @@
-"""Choosing an index for a workload: flat scan or multi-index hashing."""
+"""Choosing an index for a workload: flat scan or multi-index hashing (the only ``make_index``)."""
 from __future__ import annotations
 
-from typing import Any, Optional, Union
+from typing import Optional, Union
 
-import numpy as np
-
-from ._validation import check_nbits
 from .flat import FlatIndex
 from .mih import MultiIndexHashing
+from .validation import check_choice, check_int, check_nbits
 
-__all__ = ["make_index", "MIH_MIN_CODES", "MIH_MAX_BITS"]
+__all__ = ["INDEX_KINDS", "MIH_MAX_BITS", "MIH_MIN_BITS", "MIH_MIN_CODES", "check_index_kind", "make_index"]
 
-# Measured by bench/bench_mih.py on the 2-core reference machine (see its
-# README section / results JSON): below ~200k codes a flat scan answers a
-# query in well under 100 us and MIH's edge does not pay for its tables
-# (up to ~5x the code bytes at 1M codes); at 64-256 bits and >= 1M clustered
-# codes MIH answers k = 10 queries 4-30x faster.
+#: What ``make_index(kind=...)`` (and the pipeline's and the CLI's index option) accept.
+INDEX_KINDS = ("auto", "flat", "mih")
+
+# Measured by bench/bench_mih.py (bench/results/mih.json): below ~200k codes a flat scan answers
+# a query in well under 100 us and MIH's edge does not pay for its tables; at 64-256 bits and
+# >= 1M clustered codes MIH answers k = 10 queries several times faster.
 MIH_MIN_CODES = 200_000
 MIH_MIN_BITS = 64   # 32-bit codes: m <= 2 substrings of 16 bits, buckets too crowded
 MIH_MAX_BITS = 256  # beyond, m >= nbits / 32 substrings make the pigeonhole bound too weak
+
+
+def check_index_kind(kind: str, name: str = "kind") -> str:
+    """``kind`` if it is one of :data:`INDEX_KINDS`."""
+    return check_choice(kind, INDEX_KINDS, name)
 
 
 def make_index(
@@ -39,13 +43,10 @@ def make_index(
     ``m`` (only with ``kind="mih"``) is passed to :class:`MultiIndexHashing`.
     """
     nbits = check_nbits(nbits)
-    if kind not in ("auto", "flat", "mih"):
-        raise ValueError(f"kind must be 'auto', 'flat' or 'mih', got {kind!r}")
-    if n_expected is not None:
-        if isinstance(n_expected, bool) or not isinstance(n_expected, (int, np.integer)):
-            raise TypeError(f"n_expected must be an int or None, got {type(n_expected).__name__}")
-        if n_expected < 0:
-            raise ValueError(f"n_expected must be >= 0, got {n_expected}")
+    check_index_kind(kind)
+    n_expected = check_int(n_expected, "n_expected", allow_none=True)
+    if n_expected is not None and n_expected < 0:
+        raise ValueError(f"n_expected must be >= 0, got {n_expected}")
     if m is not None and kind != "mih":
         raise ValueError("m applies to kind='mih' only")
     if kind == "auto":
@@ -53,5 +54,5 @@ def make_index(
     return MultiIndexHashing(nbits, m) if kind == "mih" else FlatIndex(nbits)
 
 
-def _mih_pays(nbits: int, n_expected: Any) -> bool:
+def _mih_pays(nbits: int, n_expected: Optional[int]) -> bool:
     return n_expected is not None and n_expected >= MIH_MIN_CODES and MIH_MIN_BITS <= nbits <= MIH_MAX_BITS

@@ -62,7 +62,7 @@ def _stdlib_names() -> List[str]:
 
 
 def _cache_file(modules: Sequence[str]) -> Path:
-    from .datasets.locate import cache_dir
+    from .locate import cache_dir
 
     from importlib import metadata
 
@@ -82,9 +82,9 @@ def _cache_file(modules: Sequence[str]) -> Path:
 
 
 def _collect_in_child(modules: Sequence[str], out: Path, timeout: float) -> None:
-    """Runs :mod:`nash_index._docstrings` in a child process, writing JSON to ``out``."""
+    """Runs :mod:`nash_index.datasets.docstring_collector` in a child process, writing JSON to ``out``."""
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONWARNINGS="ignore", DISPLAY="")
-    cmd = [sys.executable, "-m", "nash_index._docstrings", str(out), *modules]
+    cmd = [sys.executable, "-m", "nash_index.datasets.docstring_collector", str(out), *modules]
     try:
         proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, env=env, timeout=timeout, text=True)
@@ -161,7 +161,8 @@ def docstring_corpus(modules: Optional[Sequence[str]] = None, *, packages: Seque
     top 100, so its documents stay in the database, where they can still be found. Falls back to
     all labels when too few documents qualify.
     """
-    from .datasets.corpus import RawCorpus, labels_to_indicator
+    from ..evaluation.labels import indicator_from_label_sets
+    from .corpus import RawCorpus
 
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
@@ -174,7 +175,7 @@ def docstring_corpus(modules: Optional[Sequence[str]] = None, *, packages: Seque
 
     def part(idx: np.ndarray):
         recs = [records[i] for i in idx]
-        return [r.text for r in recs], labels_to_indicator([[r.label] for r in recs], names), [r.key for r in recs]
+        return [r.text for r in recs], indicator_from_label_sets([[r.label] for r in recs], names), [r.key for r in recs]
 
     (tr_t, tr_y, tr_k), (te_t, te_y, te_k) = part(train_idx), part(test_idx)
     return RawCorpus(name="docstrings", train_texts=tr_t, train_labels=tr_y, test_texts=te_t,

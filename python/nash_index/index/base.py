@@ -1,23 +1,46 @@
-"""Behaviour shared by FlatIndex and MultiIndexHashing (the typed Python layer).
+"""Behaviour shared by every index kind, the registry of kinds, and loading saved indexes.
 
-Subclasses set ``self._impl`` to a ``_core`` index exposing add / search /
-range_search / remove / reset / save / serialize / codes / ids.
+Each index class wraps a ``_core`` index (``self._impl``) exposing add / search / range_search /
+remove / reset / save / serialize / codes / ids, and registers itself under the kind tag that the
+file format records, so that :func:`load` and unpickling can rebuild any kind.
 """
 from __future__ import annotations
 
 import os
-from typing import Any, Optional, Union
+from typing import Any, Callable, Dict, Optional, Type, TypeVar, Union
 
 import numpy as np
 
-from ._validation import as_code_rows, as_ids, check_num_threads, check_positive_int
+from .. import _core
 from .results import RangeSearchResult, SearchResult
+from .validation import as_code_rows, as_ids, check_num_threads, check_positive_int, check_radius
+
+__all__ = ["BaseIndex", "PathLike", "from_bytes", "load", "register_kind"]
 
 PathLike = Union[str, "os.PathLike[str]"]
+IndexT = TypeVar("IndexT", bound="BaseIndex")
+
+# file-format kind tag -> (Python class, _core class)
+_KINDS: Dict[int, tuple] = {}
+
+
+def register_kind(kind_tag: int, core_class: Any) -> Callable[[Type[IndexT]], Type[IndexT]]:
+    """Class decorator: ``cls`` wraps ``core_class`` and is what files of ``kind_tag`` load as."""
+    def register(cls: Type[IndexT]) -> Type[IndexT]:
+        _KINDS[kind_tag] = (cls, core_class)
+        return cls
+    return register
 
 
 class BaseIndex:
     _impl: Any
+
+    @classmethod
+    def from_impl(cls: Type[IndexT], impl: Any) -> IndexT:
+        """Wraps an existing ``_core`` index (as loaded from a file) without copying it."""
+        obj = cls.__new__(cls)
+        obj._impl = impl
+        return obj
 
     @property
     def nbits(self) -> int:
@@ -64,11 +87,8 @@ class BaseIndex:
     def range_search(self, queries: Any, radius: int, *, num_threads: Optional[int] = None) -> RangeSearchResult:
         """All codes within Hamming distance ``radius`` (inclusive) of each query."""
         q = as_code_rows(queries, self.code_size, "queries", allow_1d=True)
-        if isinstance(radius, bool) or not isinstance(radius, (int, np.integer)):
-            raise TypeError(f"radius must be an int, got {type(radius).__name__}")
-        if radius < 0:
-            raise ValueError(f"radius must be >= 0, got {radius}")
-        lims, distances, ids = self._impl.range_search(q, int(min(radius, self.nbits)), check_num_threads(num_threads))
+        radius = min(check_radius(radius), self.nbits)
+        lims, distances, ids = self._impl.range_search(q, radius, check_num_threads(num_threads))
         return RangeSearchResult(lims, distances, ids)
 
     def remove(self, ids: Any) -> int:
@@ -95,9 +115,34 @@ class BaseIndex:
         self._impl.save(os.fspath(path))
 
     def __reduce__(self):
-        from .persistence import _from_bytes
-
-        return (_from_bytes, (self._impl.serialize(),))
+        return (from_bytes, (self._impl.serialize(),))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(nbits={self.nbits}, ntotal={self.ntotal})"
+
+
+def _wrap_file(file: Any) -> BaseIndex:
+    if file.kind not in _KINDS:
+        raise ValueError(f"unknown index kind {file.kind} in file")
+    cls, core_class = _KINDS[file.kind]
+    return cls.from_impl(core_class.from_file(file))
+
+
+def load(path: PathLike, mmap: bool = False, *, verify: bool = True) -> BaseIndex:
+    """Loads an index written by ``save``.
+
+    ``mmap=True`` maps the code block instead of reading it (the index then
+    shares pages with the OS cache; the first ``add``/``remove`` copies it into
+    memory). ``verify`` checks every section's checksum (reads the whole file).
+    Raises OSError when the file cannot be read and ValueError when it is not a
+    valid index (truncated, corrupted, another format version).
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no index file at '{path}'")
+    return _wrap_file(_core.open_index_file(path, bool(mmap), bool(verify)))
+
+
+def from_bytes(data: Union[bytes, bytearray]) -> BaseIndex:
+    """Rebuilds an index from the bytes of its file (what pickling an index stores)."""
+    return _wrap_file(_core.index_file_from_bytes(bytes(data)))

@@ -1,8 +1,8 @@
 """Process-wide settings of the C++ core: SIMD level and thread pool."""
 from __future__ import annotations
 
-from . import _core
-from ._validation import check_positive_int
+from .. import _core
+from .validation import check_choice, check_positive_int
 
 __all__ = ["simd_level", "detected_simd_level", "set_simd_level", "get_num_threads", "set_num_threads"]
 
@@ -25,9 +25,7 @@ def detected_simd_level() -> str:
 
 def set_simd_level(level: str) -> None:
     """Switches kernels (for tests and benchmarks); ValueError above what the CPU supports."""
-    if level not in SIMD_LEVELS:
-        raise ValueError(f"level must be one of {SIMD_LEVELS}, got {level!r}")
-    _core.set_simd_level(level)
+    _core.set_simd_level(check_choice(level, SIMD_LEVELS, "level"))
 
 
 def get_num_threads() -> int:

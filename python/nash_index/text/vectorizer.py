@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["TextVectorizer", "VectorizerParams"]
+__all__ = ["TextVectorizer", "VectorizerParams", "check_texts", "count_vectorizer", "idf_weights", "tfidf_rows"]
 
 PathLike = Union[str, "Path"]
 
@@ -45,6 +45,32 @@ class VectorizerParams:
         return max(1, min(3, n_docs // 50))
 
 
+def count_vectorizer(max_features: Optional[int] = None, min_df: int = 1, max_df: float = 1.0,
+                     stop_words: Optional[str] = "english", vocabulary: Optional[Dict[str, int]] = None) -> Any:
+    """scikit-learn's ``CountVectorizer`` with the tokenizer every TF-IDF here uses (float32 counts)."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    if vocabulary is not None:
+        return CountVectorizer(stop_words=stop_words, vocabulary=vocabulary, dtype=np.float32)
+    return CountVectorizer(stop_words=stop_words, max_features=max_features, min_df=min_df, max_df=max_df,
+                           dtype=np.float32)
+
+
+def idf_weights(counts: Any) -> np.ndarray:
+    """Smoothed idf of a (documents x terms) count matrix: ``ln((1 + n) / (1 + df)) + 1``."""
+    counts = sp.csr_matrix(counts)
+    df = np.bincount(counts.indices, minlength=counts.shape[1])
+    return (np.log((1.0 + counts.shape[0]) / (1.0 + df)) + 1.0).astype(np.float32)
+
+
+def tfidf_rows(counts: Any, idf: np.ndarray) -> sp.csr_matrix:
+    """Counts times idf, rows L2-normalised (a row with no known term stays zero); CSR float32."""
+    X = sp.csr_matrix(counts, dtype=np.float32).multiply(idf[None, :]).tocsr().astype(np.float32)
+    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    return sp.csr_matrix(sp.diags((1.0 / norms).astype(np.float32)) @ X, dtype=np.float32)
+
+
 class TextVectorizer:
     """Fits a vocabulary and idf weights on texts; turns texts into CSR float32 TF-IDF rows."""
 
@@ -70,42 +96,31 @@ class TextVectorizer:
 
     def fit(self, texts: Sequence[str]) -> "TextVectorizer":
         """Chooses the vocabulary and idf weights from ``texts``."""
-        from sklearn.feature_extraction.text import CountVectorizer
-
-        texts = _check_texts(texts)
+        texts = check_texts(texts)
         p = self.params
         min_df = p.resolved_min_df(len(texts))
         max_df = p.max_df if p.max_df * len(texts) >= min_df else 1.0
-        counter = CountVectorizer(stop_words=p.stop_words, max_features=p.max_features,
-                                  min_df=min_df, max_df=max_df, dtype=np.float32)
+        counter = count_vectorizer(p.max_features, min_df, max_df, p.stop_words)
         try:
             counts = counter.fit_transform(texts).tocsr()
         except ValueError as exc:  # "empty vocabulary", "After pruning, no terms remain"
             raise ValueError(f"cannot build a vocabulary from {len(texts)} texts: {exc}") from exc
-        df = np.bincount(counts.indices, minlength=counts.shape[1])
         self.terms = counter.get_feature_names_out().tolist()
-        self.idf = (np.log((1.0 + len(texts)) / (1.0 + df)) + 1.0).astype(np.float32)
+        self.idf = idf_weights(counts)
         self._counter = counter
         return self
 
     def _get_counter(self) -> Any:
         if self._counter is None:
-            from sklearn.feature_extraction.text import CountVectorizer
-
             vocab = {t: i for i, t in enumerate(self.terms or [])}
-            self._counter = CountVectorizer(stop_words=self.params.stop_words, vocabulary=vocab,
-                                            dtype=np.float32)
+            self._counter = count_vectorizer(stop_words=self.params.stop_words, vocabulary=vocab)
         return self._counter
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """TF-IDF rows (CSR float32, L2-normalised; a text with no known word is a zero row)."""
         self._check_fitted()
-        counts = sp.csr_matrix(self._get_counter().transform(_check_texts(texts, allow_empty=True)),
-                               dtype=np.float32)
-        X = counts.multiply(self.idf[None, :]).tocsr().astype(np.float32)
-        norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
-        norms[norms == 0] = 1.0
-        return sp.csr_matrix(sp.diags((1.0 / norms).astype(np.float32)) @ X, dtype=np.float32)
+        counts = self._get_counter().transform(check_texts(texts, allow_empty=True))
+        return tfidf_rows(counts, self.idf)
 
     def fit_transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         return self.fit(texts).transform(texts)
@@ -133,7 +148,8 @@ class TextVectorizer:
         return vec
 
 
-def _check_texts(texts: Any, allow_empty: bool = False) -> List[str]:
+def check_texts(texts: Any, allow_empty: bool = False) -> List[str]:
+    """``texts`` as a list of strings (one string alone is refused: it would be read as characters)."""
     if isinstance(texts, str):
         raise TypeError("texts must be a sequence of strings, not one string (wrap it in a list)")
     out = list(texts)

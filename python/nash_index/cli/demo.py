@@ -7,7 +7,7 @@ their nearest documents, and a plot (precision vs bits, latency breakdown) saved
 Data: ``--corpus`` if given; else Reuters-21578 or 20 Newsgroups when their files are found
 (``--data-dir``, ``$NASH_INDEX_DATA``, the per-user cache); else the embedded default, the
 docstrings of the installed Python standard library, numpy, scipy, scikit-learn and matplotlib
-(:mod:`nash_index.demo_corpus`), which needs no download.
+(:mod:`nash_index.datasets.docstrings`), which needs no download.
 """
 from __future__ import annotations
 
@@ -19,32 +19,36 @@ from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
+from ..datasets import available_named_corpus, load_source
+from ..evaluation import precision_at_k
+from ..pipeline import HashingPipeline
+from ..text import canonical_hasher, make_hasher
+from .args import add_corpus_options, bits, list_of, positive_int
+from .common import corpus_options, set_torch_threads
 from .demo_report import example_queries, plot_demo, print_examples, print_summary
 
-__all__ = ["add_demo_parser", "run_demo", "DemoConfig", "choose_corpus"]
+__all__ = ["add_parser", "choose_corpus", "run"]
 
 MAX_QUERIES = 1000     # test documents used as queries
 LATENCY_QUERIES = 200  # single-query calls timed
 LSH_BITS = (8, 16, 32, 64, 128)
 
 
-def add_demo_parser(sub: Any) -> None:
+def add_parser(sub: Any) -> None:
     """Registers ``demo`` on the ``nash-index`` subparsers."""
-    from .cli import _add_corpus_options, _bits, _int_list, _positive_int
-
     p = sub.add_parser("demo", help="end-to-end demo: train NASH, index, search, compare with LSH",
                        description=__doc__.split("\n\n")[1])
-    _add_corpus_options(p, required=False)
-    p.add_argument("--bits", type=_int_list(_bits), default=[64],
+    add_corpus_options(p, required=False)
+    p.add_argument("--bits", type=list_of(bits), default=[64],
                    help="NASH code length(s); several give several points on the plot (default: 64)")
-    p.add_argument("--epochs", type=_positive_int, default=40, help="maximum NASH epochs (default: 40)")
-    p.add_argument("--patience", type=_positive_int, default=4, help="early-stopping patience (default: 4)")
-    p.add_argument("--k", type=_positive_int, default=100, help="precision cut-off (default: 100)")
+    p.add_argument("--epochs", type=positive_int, default=40, help="maximum NASH epochs (default: 40)")
+    p.add_argument("--patience", type=positive_int, default=4, help="early-stopping patience (default: 4)")
+    p.add_argument("--k", type=positive_int, default=100, help="precision cut-off (default: 100)")
     p.add_argument("--baselines", default="lsh", help="baselines to compare (default: lsh)")
     p.add_argument("--query", action="append", metavar="TEXT", help="an example query (repeatable)")
     p.add_argument("--out", default="nash_index_demo", metavar="DIR",
                    help="where demo.png, demo.json and the pipeline go (default: ./nash_index_demo)")
-    p.add_argument("--torch-threads", type=_positive_int, default=1,
+    p.add_argument("--torch-threads", type=positive_int, default=1,
                    help="CPU threads for training (default: 1, robust on shared machines)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
@@ -53,9 +57,6 @@ def add_demo_parser(sub: Any) -> None:
 
 def choose_corpus(args: argparse.Namespace):
     """(RawCorpus, description): ``--corpus``, else a named corpus found on disk, else docstrings."""
-    from .commands import corpus_options
-    from .corpus_source import available_named_corpus, load_source
-
     opts = corpus_options(args)
     if args.corpus:
         raw = load_source(args.corpus, opts)
@@ -75,15 +76,11 @@ def _queries(raw) -> tuple:
 
 
 def _precision(encoder: Any, X_db: Any, y_db: np.ndarray, X_q: Any, y_q: np.ndarray, k: int) -> Dict[str, float]:
-    from .evaluate import precision_at_k
-
     p = precision_at_k(encoder.encode(X_db), y_db, encoder.encode(X_q), y_q, k)
     return {"index_order": p.index_order, "expected": p.expected}
 
 
 def _train_nash(raw, bits: int, args: argparse.Namespace):
-    from .pipeline import HashingPipeline
-
     pipe = HashingPipeline(nbits=bits, hasher="nash", seed=args.seed, verbose=not args.quiet,
                            hasher_params={"epochs": args.epochs, "patience": args.patience})
     labels = raw.train_labels if raw.label_names else None
@@ -93,8 +90,6 @@ def _train_nash(raw, bits: int, args: argparse.Namespace):
 
 def _baseline_rows(names: Sequence[str], X_db: Any, X_q: Any, raw, y_q: np.ndarray, k: int, seed: int
                    ) -> List[Dict[str, Any]]:
-    from .hashers import make_hasher
-
     rows = []
     for name in names:
         for bits in LSH_BITS if name == "lsh" else (32, 64):
@@ -128,12 +123,9 @@ def _latency(pipe: Any, queries: List[str], k: int = 10) -> Dict[str, float]:
             "batch_qps": len(queries) / batch_s}
 
 
-def run_demo(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """The ``demo`` subcommand."""
-    from .commands import _set_torch_threads
-    from .hashers import canonical_hasher
-
-    _set_torch_threads(args.torch_threads)
+    set_torch_threads(args.torch_threads)
     baselines = [canonical_hasher(b) for b in args.baselines.split(",") if b.strip() and b.strip() != "none"]
     t_start = time.perf_counter()
     raw, description = choose_corpus(args)

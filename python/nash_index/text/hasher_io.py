@@ -1,13 +1,10 @@
-"""Hashers behind one interface for the pipeline: NASH (torch) or a classic baseline (numpy).
-
-A hasher turns TF-IDF rows into packed codes. This module creates them by name, trains them, and
-writes / reads them inside a pipeline directory:
+"""Writing and reading a fitted hasher inside a pipeline directory (no pickle).
 
 * ``nash``: the torch model (``model/``: ``config.json`` + ``weights.pt``, for further training
   or GPU encoding) and its numpy export ``encoder.npz``. Encoding always goes through the numpy
   export, so a loaded pipeline needs neither torch nor a GPU and gives bit-identical codes.
 * baselines (``lsh``, ``sph``, ``sth``, ``itq``): their fitted attributes, ``hasher.npz``
-  (arrays) + the manifest (scalars). No pickle: only classes of ``nash_index.baselines`` load.
+  (arrays) + the manifest entry (scalars). Only classes of ``nash_index.baselines`` load.
 """
 from __future__ import annotations
 
@@ -19,61 +16,11 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-__all__ = ["HASHERS", "canonical_hasher", "make_hasher", "fit_hasher", "encoder_of", "save_hasher",
-           "load_hasher"]
+__all__ = ["load_hasher", "save_hasher"]
 
-#: Accepted names -> canonical name.
-HASHERS = {"nash": "nash", "lsh": "lsh", "sph": "sph", "spectral": "sph", "sth": "sth",
-           "itq": "itq", "pca-itq": "itq", "pcaitq": "itq"}
-_BASELINE_KEYS = {"lsh": "LSH", "sph": "SpH", "sth": "STH", "itq": "PCA-ITQ"}
 _ALLOWED_PREFIX = "nash_index.baselines."
 
 
-def canonical_hasher(name: str) -> str:
-    """``"NASH"`` -> ``"nash"``, ``"PCA-ITQ"`` -> ``"itq"``; ValueError for unknown names."""
-    key = str(name).strip().lower()
-    if key not in HASHERS:
-        raise ValueError(f"unknown hasher {name!r}; choose one of {sorted(set(HASHERS.values()))}")
-    return HASHERS[key]
-
-
-def make_hasher(name: str, nbits: int, params: Optional[Dict[str, Any]] = None, seed: int = 0,
-                verbose: bool = True) -> Any:
-    """An unfitted hasher. ``params`` go to the constructor (e.g. ``variant``, ``epochs``)."""
-    kind = canonical_hasher(name)
-    params = dict(params or {})
-    if kind == "nash":
-        from .models import NASH  # imports torch
-
-        params.setdefault("seed", seed)
-        params.setdefault("verbose", verbose)
-        return NASH(nbits=nbits, **params)
-    from .baselines import BASELINES
-
-    params.setdefault("random_state", seed)
-    return BASELINES[_BASELINE_KEYS[kind]](nbits=nbits, **params)
-
-
-def fit_hasher(hasher: Any, X: Any, y: Optional[Any] = None, X_val: Any = None,
-               y_val: Optional[Any] = None) -> Any:
-    """Trains ``hasher``; labels and validation data are used by NASH (model selection) only."""
-    if _is_nash(hasher):
-        hasher.fit(X, y, X_val=X_val, y_val=y_val if X_val is not None else None)
-    else:
-        hasher.fit(X)
-    return hasher
-
-
-def encoder_of(hasher: Any) -> Any:
-    """The object whose ``encode(X)`` the pipeline calls: NASH's numpy export, else the hasher."""
-    return hasher.export_numpy_encoder() if _is_nash(hasher) else hasher
-
-
-def _is_nash(hasher: Any) -> bool:
-    return hasattr(hasher, "export_numpy_encoder")
-
-
-# ---- persistence --------------------------------------------------------------------------
 def save_hasher(kind: str, hasher: Any, encoder: Any, out: Path,
                 model_files: Optional[Dict[str, bytes]] = None) -> Dict[str, Any]:
     """Writes the hasher into directory ``out``; returns its manifest entry.
@@ -148,7 +95,7 @@ def load_hasher(entry: Dict[str, Any], src: Path, use_torch: bool = False) -> tu
     """
     kind = entry["kind"]
     if kind == "nash":
-        from .models.numpy_encoder import NumpyEncoder  # torch-free
+        from ..models.numpy_encoder import NumpyEncoder  # torch-free
 
         encoder = NumpyEncoder.load(src / entry["encoder"])
         model_dir = src / entry["model"] if entry.get("model") else None
@@ -157,7 +104,7 @@ def load_hasher(entry: Dict[str, Any], src: Path, use_torch: bool = False) -> tu
         if use_torch:
             if model_dir is None:
                 raise ValueError(f"{src} holds no torch model (only its numpy export)")
-            from .models import NASH
+            from ..models import NASH
 
             model = NASH.load(model_dir)
         return model, encoder, files

@@ -1,28 +1,55 @@
-"""Argument checks shared by the index classes: clear errors, never a silent copy."""
+"""Every argument check of the package: one home each, clear errors, never a silent copy.
+
+The other layers (models, baselines, text, pipeline, cli) call these instead of writing their own.
+"""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["as_code_rows", "as_ids", "check_nbits", "check_positive_int", "check_num_threads"]
+__all__ = ["as_code_rows", "as_ids", "as_numpy", "check_choice", "check_int", "check_nbits", "check_num_threads",
+           "check_positive_int", "check_radius"]
+
+
+def check_int(value: Any, name: str, *, allow_none: bool = False) -> Any:
+    """``value`` as a Python int (bools refused); ``None`` passes when allowed."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        expected = "an int or None" if allow_none else "an int"
+        raise TypeError(f"{name} must be {expected}, got {type(value).__name__}")
+    return int(value)
+
+
+def check_choice(value: Any, choices: Sequence[str], name: str) -> str:
+    """``value`` if it is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+    return value
 
 
 def check_nbits(nbits: Any) -> int:
-    if isinstance(nbits, bool) or not isinstance(nbits, (int, np.integer)):
-        raise TypeError(f"nbits must be an int, got {type(nbits).__name__}")
-    nbits = int(nbits)
+    """Code length: a positive multiple of 8 (codes are whole bytes) up to 65536."""
+    nbits = check_int(nbits, "nbits")
     if nbits <= 0 or nbits % 8 != 0 or nbits > 65536:
         raise ValueError(f"nbits must be a positive multiple of 8 up to 65536, got {nbits}")
     return nbits
 
 
 def check_positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    value = check_int(value, name)
     if value <= 0:
         raise ValueError(f"{name} must be > 0, got {value}")
-    return int(value)
+    return value
+
+
+def check_radius(radius: Any) -> int:
+    """A Hamming radius: an int >= 0."""
+    radius = check_int(radius, "radius")
+    if radius < 0:
+        raise ValueError(f"radius must be >= 0, got {radius}")
+    return radius
 
 
 def check_num_threads(num_threads: Any) -> int:
@@ -31,7 +58,7 @@ def check_num_threads(num_threads: Any) -> int:
     return check_positive_int(num_threads, "num_threads")
 
 
-def _to_numpy(array: Any, name: str) -> np.ndarray:
+def as_numpy(array: Any, name: str) -> np.ndarray:
     """numpy arrays pass through; CPU torch tensors are viewed without a copy."""
     if isinstance(array, np.ndarray):
         return array
@@ -48,7 +75,7 @@ def as_code_rows(codes: Any, code_size: int, name: str, *, allow_1d: bool = Fals
     Small arrays (queries) that are not C-contiguous are copied; the database
     side (``allow_1d=False``) is never copied or cast.
     """
-    arr = _to_numpy(codes, name)
+    arr = as_numpy(codes, name)
     if arr.dtype != np.uint8:
         raise TypeError(
             f"{name} must have dtype uint8 (packed codes, see nash_index.pack_bits), got {arr.dtype}"
@@ -70,7 +97,7 @@ def as_code_rows(codes: Any, code_size: int, name: str, *, allow_1d: bool = Fals
 
 
 def as_ids(ids: Any, n: int, name: str = "ids") -> np.ndarray:
-    arr = _to_numpy(ids, name) if not isinstance(ids, (list, tuple, range)) else np.asarray(ids)
+    arr = as_numpy(ids, name) if not isinstance(ids, (list, tuple, range)) else np.asarray(ids)
     if arr.ndim != 1 or arr.shape[0] != n:
         raise ValueError(f"{name} must be a 1-D array of length {n}, got shape {arr.shape}")
     if arr.dtype != np.int64:

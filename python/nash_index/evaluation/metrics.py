@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Optional, Tuple
 
 import numpy as np
-import scipy.sparse as sp
-
-from .flat import FlatIndex
+from ..index import FlatIndex
+from ..index.validation import check_positive_int, check_radius
+from .labels import as_indicator
 
 __all__ = [
     "PrecisionAtK",
@@ -81,27 +81,6 @@ def _check_codes(codes: Any, name: str) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def _check_labels(labels: Any, n: int, name: str) -> np.ndarray:
-    """Labels as a dense bool indicator matrix (n, n_labels)."""
-    if sp.issparse(labels):
-        arr = labels.toarray()
-    else:
-        arr = np.asarray(labels)
-    if arr.ndim == 1:
-        if not np.issubdtype(arr.dtype, np.integer):
-            raise TypeError(f"1-D {name} must hold integer class ids, got dtype {arr.dtype}")
-        n_classes = int(arr.max()) + 1 if arr.size and arr.max() >= 0 else 0
-        onehot = np.zeros((arr.shape[0], n_classes), dtype=bool)
-        has = arr >= 0
-        onehot[np.flatnonzero(has), arr[has]] = True
-        arr = onehot
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be 1-D class ids or a 2-D indicator matrix, got shape {arr.shape}")
-    if arr.shape[0] != n:
-        raise ValueError(f"{name} has {arr.shape[0]} rows but there are {n} codes")
-    return arr.astype(bool, copy=False)
-
-
 def _prepare(db_codes: Any, db_labels: Any, query_codes: Any, query_labels: Any
              ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     db = _check_codes(db_codes, "db_codes")
@@ -110,21 +89,13 @@ def _prepare(db_codes: Any, db_labels: Any, query_codes: Any, query_labels: Any
         raise ValueError(f"db_codes have {db.shape[1]} bytes per code but query_codes {q.shape[1]}")
     if db.shape[0] == 0:
         raise ValueError("the database (db_codes) is empty")
-    dbl = _check_labels(db_labels, db.shape[0], "db_labels")
-    ql = _check_labels(query_labels, q.shape[0], "query_labels")
+    dbl = as_indicator(db_labels, db.shape[0], "db_labels")
+    ql = as_indicator(query_labels, q.shape[0], "query_labels")
     # 1-D class ids may yield different widths; pad both to the same number of label columns
     width = max(dbl.shape[1], ql.shape[1])
     dbl = np.pad(dbl, ((0, 0), (0, width - dbl.shape[1])))
     ql = np.pad(ql, ((0, 0), (0, width - ql.shape[1])))
     return db, dbl, q, ql
-
-
-def _check_k(k: Any) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"k must be an int, got {type(k).__name__}")
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    return int(k)
 
 
 def _build_index(db: np.ndarray) -> FlatIndex:
@@ -193,7 +164,7 @@ def precision_at_k(db_codes: Any, db_labels: Any, query_codes: Any, query_labels
 
     Returns a :class:`PrecisionAtK`; ``p_index, p_expected = precision_at_k(...)`` also works.
     """
-    k = _check_k(k)
+    k = check_positive_int(k, "k")
     db, dbl, q, ql = _prepare(db_codes, db_labels, query_codes, query_labels)
     if q.shape[0] == 0:
         raise ValueError("no queries (query_codes is empty)")
@@ -231,7 +202,7 @@ def mean_average_precision(db_codes: Any, db_labels: Any, query_codes: Any, quer
     db, dbl, q, ql = _prepare(db_codes, db_labels, query_codes, query_labels)
     if q.shape[0] == 0:
         raise ValueError("no queries (query_codes is empty)")
-    depth = db.shape[0] if k is None else min(_check_k(k), db.shape[0])
+    depth = db.shape[0] if k is None else min(check_positive_int(k, "k"), db.shape[0])
     index = _build_index(db)
     ranks = np.arange(1, depth + 1, dtype=np.float64)
     total = 0.0
@@ -258,10 +229,7 @@ def precision_recall_within_radius(db_codes: Any, db_labels: Any, query_codes: A
     convention, which penalises long codes whose balls are empty); recall = relevant retrieved /
     relevant in the database (0 when the database holds none). Both are averaged over all queries.
     """
-    if isinstance(radius, bool) or not isinstance(radius, (int, np.integer)):
-        raise TypeError(f"radius must be an int, got {type(radius).__name__}")
-    if radius < 0:
-        raise ValueError(f"radius must be >= 0, got {radius}")
+    radius = check_radius(radius)
     db, dbl, q, ql = _prepare(db_codes, db_labels, query_codes, query_labels)
     if q.shape[0] == 0:
         raise ValueError("no queries (query_codes is empty)")

@@ -18,93 +18,44 @@ from typing import Any, Dict, Iterator, List, Optional
 
 import numpy as np
 
-__all__ = ["add_bench_parser", "run_bench", "make_codes", "parse_count"]
+from ..index import get_num_threads, make_index, simd_level
+from ..index.factory import check_index_kind
+from ..index.synthetic import CODE_KINDS, random_centres, synthetic_codes
+from ..version import __version__
+from .args import bits, count, list_of, threads as thread_count
 
-_SUFFIX = {"k": 1_000, "m": 1_000_000, "g": 1_000_000_000}
+__all__ = ["add_parser", "run"]
+
 _LATENCY_QUERIES = 200  # single-query calls timed per configuration
 
 
-def parse_count(text: str) -> int:
-    """``"1M"`` -> 1000000, ``"250k"`` -> 250000, ``"5000"`` -> 5000."""
-    t = text.strip().lower().replace("_", "")
-    mult = _SUFFIX.get(t[-1:], 1)
-    try:
-        value = int(float(t[:-1] if mult > 1 else t) * mult)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a count like 100000, 250k or 1M, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive count, got {text!r}")
-    return value
-
-
-def _list_of(parse):
-    def parse_list(text: str) -> list:
-        items = [s.strip() for s in text.split(",") if s.strip()]
-        if not items:
-            raise argparse.ArgumentTypeError("expected a comma-separated list")
-        return [parse(s) for s in items]
-    return parse_list
-
-
-def _bits(text: str) -> int:
-    value = parse_count(text)
-    if value % 8:
-        raise argparse.ArgumentTypeError(f"bits must be a multiple of 8, got {value}")
-    return value
-
-
-def _threads(text: str) -> Optional[int]:
-    return None if text.lower() == "all" else parse_count(text)
-
-
 def _index_kind(text: str) -> str:
-    if text not in ("flat", "mih", "auto"):
-        raise argparse.ArgumentTypeError(f"index must be flat, mih or auto, got {text!r}")
-    return text
+    try:
+        return check_index_kind(text, "index")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def add_bench_parser(sub: Any) -> None:
+def add_parser(sub: Any) -> None:
     """Registers ``bench`` on the ``nash-index`` subparsers."""
     p = sub.add_parser("bench", help="index throughput benchmark (table, JSON, PNG)",
                        description=__doc__.split("\n\n")[1])
-    p.add_argument("--n", type=_list_of(parse_count), default=[1_000_000], help="database sizes (default: 1M)")
-    p.add_argument("--bits", type=_list_of(_bits), default=[64], help="code lengths (default: 64)")
-    p.add_argument("--k", type=_list_of(parse_count), default=[10], help="neighbours per query (default: 10)")
-    p.add_argument("--batch", type=_list_of(parse_count), default=[1, 1000],
+    p.add_argument("--n", type=list_of(count), default=[1_000_000], help="database sizes (default: 1M)")
+    p.add_argument("--bits", type=list_of(bits), default=[64], help="code lengths (default: 64)")
+    p.add_argument("--k", type=list_of(count), default=[10], help="neighbours per query (default: 10)")
+    p.add_argument("--batch", type=list_of(count), default=[1, 1000],
                    help="queries per search call (default: 1,1000)")
-    p.add_argument("--threads", type=_list_of(_threads), default=[1, None],
+    p.add_argument("--threads", type=list_of(thread_count), default=[1, None],
                    help="threads per search; 'all' = the pool (default: 1,all)")
-    p.add_argument("--index", type=_list_of(_index_kind), default=["flat", "mih"],
+    p.add_argument("--index", type=list_of(_index_kind), default=["flat", "mih"],
                    help="index kinds: flat, mih, auto (default: flat,mih)")
-    p.add_argument("--data", choices=("clustered", "uniform"), default="clustered",
+    p.add_argument("--data", choices=CODE_KINDS, default="clustered",
                    help="synthetic codes (default: clustered)")
-    p.add_argument("--repeat", type=parse_count, default=3, help="timed calls per batch measurement (default: 3)")
+    p.add_argument("--repeat", type=count, default=3, help="timed calls per batch measurement (default: 3)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--out", default="nash_index_bench", metavar="DIR",
                    help="where bench.json and bench.png go (default: ./nash_index_bench)")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
-
-
-# ---- data --------------------------------------------------------------------------------
-def make_codes(n: int, nbits: int, kind: str = "clustered", seed: int = 0, flip: float = 0.1,
-               centres: Optional[np.ndarray] = None) -> np.ndarray:
-    """Packed random codes: uniform, or each a centre with every bit flipped with prob. ``flip``."""
-    rng = np.random.default_rng(seed)
-    nbytes = nbits // 8
-    if kind == "uniform":
-        return rng.integers(0, 256, size=(n, nbytes), dtype=np.uint8)
-    if centres is None:
-        centres = rng.integers(0, 256, size=(max(1, n // 1000), nbytes), dtype=np.uint8)
-    out = np.empty((n, nbytes), dtype=np.uint8)
-    for s in range(0, n, 65536):
-        rows = min(65536, n - s)
-        noise = np.packbits(rng.random((rows, nbits), dtype=np.float32) < flip, axis=1)
-        out[s:s + rows] = centres[rng.integers(0, centres.shape[0], size=rows)] ^ noise
-    return out
-
-
-def _centres(n: int, nbits: int, seed: int) -> np.ndarray:
-    return np.random.default_rng(seed + 7).integers(0, 256, size=(max(1, n // 1000), nbits // 8), dtype=np.uint8)
 
 
 # ---- measuring ---------------------------------------------------------------------------
@@ -159,12 +110,10 @@ def _configs(args: argparse.Namespace) -> Iterator[tuple]:
 
 
 def _bench_one(args: argparse.Namespace, n: int, nbits: int, bar: Any) -> List[Dict[str, Any]]:
-    from .pipeline import make_index
-
-    centres = _centres(n, nbits, args.seed)
-    db = make_codes(n, nbits, args.data, args.seed, centres=centres)
+    centres = random_centres(n // 1000, nbits, args.seed + 7)
+    db = synthetic_codes(n, nbits, args.data, args.seed, centres=centres)
     n_q = max(max(args.batch), _LATENCY_QUERIES)
-    queries = make_codes(n_q, nbits, args.data, args.seed + 1, centres=centres)
+    queries = synthetic_codes(n_q, nbits, args.data, args.seed + 1, centres=centres)
     rows: List[Dict[str, Any]] = []
     reference = None
     for kind in args.index:
@@ -186,16 +135,14 @@ def _bench_one(args: argparse.Namespace, n: int, nbits: int, bar: Any) -> List[D
 
 
 def _check_against(index: Any, queries: np.ndarray, k: int, reference: Optional[tuple]) -> tuple:
-    """Every index kind must return the flat scan's distances (ids may differ only within ties)."""
+    """Every index kind must return exactly the first kind's result (ties broken by id alike)."""
     distances, ids = index.search(queries, k)
-    if reference is not None and not np.array_equal(reference[0], distances):
-        raise RuntimeError(f"{type(index).__name__} returned other distances than the first index")
+    if reference is not None and not (np.array_equal(reference[0], distances) and np.array_equal(reference[1], ids)):
+        raise RuntimeError(f"{type(index).__name__} returned another result than the first index")
     return distances, ids
 
 
 def _all_threads() -> int:
-    from .runtime import get_num_threads
-
     return get_num_threads()
 
 
@@ -212,9 +159,6 @@ def _print_table(rows: List[Dict[str, Any]]) -> None:
 
 
 def _environment() -> Dict[str, Any]:
-    from . import __version__
-    from .runtime import simd_level
-
     return {"nash_index": __version__, "simd_level": simd_level(), "threads": _all_threads(),
             "machine": platform.machine(), "processor": platform.processor(), "python": platform.python_version()}
 
@@ -242,7 +186,7 @@ def _plot(rows: List[Dict[str, Any]], path: Path) -> bool:
     return True
 
 
-def run_bench(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """The ``bench`` subcommand."""
     if "mih" in args.index and min(args.bits) < 32:
         raise ValueError("multi-index hashing needs codes of at least 32 bits")

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_nbits
+from .validation import check_nbits
 
 __all__ = ["pack_bits", "unpack_bits"]
 

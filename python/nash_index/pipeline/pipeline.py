@@ -7,52 +7,46 @@
 >>> pipe.save("my_index")                     # one directory, written atomically
 >>> pipe = HashingPipeline.load("my_index")   # serving: needs neither torch nor a GPU
 
-A saved pipeline is a directory (see :mod:`nash_index.pipeline_io` for the layout); ``load``
+A saved pipeline is a directory (see :mod:`nash_index.pipeline.storage` for the layout); ``load``
 encodes queries with the numpy export of the NASH encoder, so the serving process imports no torch.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ._index_base import BaseIndex, PathLike
-from .hashers import canonical_hasher, encoder_of, fit_hasher, make_hasher
-from .vectorizer import TextVectorizer, VectorizerParams, _check_texts
+from ..index import BaseIndex, load as load_index, make_index
+from ..index.base import PathLike
+from ..index.factory import check_index_kind
+from ..index.validation import check_nbits
+from ..text import TextVectorizer, TrainedHasher, VectorizerParams, canonical_hasher, check_texts
+from .keys import DocumentKeys
+from .labels import training_label_arrays
+from .storage import PipelineFormatError, open_directory, save_directory
 
-__all__ = ["HashingPipeline", "TextSearchResult", "make_index"]
+__all__ = ["HashingPipeline", "TextSearchResult"]
 
-INDEX_KINDS = ("auto", "flat", "mih")
-_MIN_VALIDATION_DOCS = 50  # below this many held-out documents, train without validation
-
-
-def make_index(nbits: int, n_expected: int = 0, kind: str = "auto") -> BaseIndex:
-    """An empty index: ``nash_index.factory.make_index`` (flat or multi-index hashing by the
-    auto rule) when available, else a :class:`FlatIndex`."""
-    if kind not in INDEX_KINDS:
-        raise ValueError(f"index must be one of {INDEX_KINDS}, got {kind!r}")
-    try:
-        from .factory import make_index as factory_make_index
-    except ImportError:
-        if kind == "mih":
-            raise ValueError("multi-index hashing is not available in this build") from None
-        from .flat import FlatIndex
-
-        return FlatIndex(nbits)
-    return factory_make_index(nbits, n_expected=n_expected, kind=kind)
+#: Below this many held-out documents NASH trains without validation (early stopping needs some).
+MIN_VALIDATION_DOCS = 50
+VECTORIZER_FILE = "vectorizer.npz"
+INDEX_FILE = "index.nidx"
+KEYS_FILE = "keys.npz"
 
 
 @dataclass
 class TextSearchResult:
     """Search result of :meth:`HashingPipeline.search` for ``nq`` queries.
 
-    ``ids`` int64 (nq, k) and ``distances`` int32 (nq, k), each row by (distance, id); ``keys``
-    the stored key of each id (``None`` where a row is padded with id -1 because k > ntotal).
+    ``distances`` int32 (nq, k) and ``ids`` int64 (nq, k), each row by (distance, id), in the
+    order of :class:`nash_index.SearchResult`; ``keys`` the stored key of each id (``None`` where
+    a row is padded with id -1 because k > ntotal).
     """
 
-    ids: np.ndarray
     distances: np.ndarray
+    ids: np.ndarray
     keys: List[List[Optional[str]]]
 
     def __len__(self) -> int:
@@ -85,10 +79,7 @@ class HashingPipeline:
                  hasher_params: Optional[Dict[str, Any]] = None, max_features: int = 10000,
                  min_df: Optional[int] = None, max_df: float = 0.8, validation_fraction: float = 0.1,
                  seed: int = 0, verbose: bool = True) -> None:
-        from ._validation import check_nbits
-
-        if index not in INDEX_KINDS:
-            raise ValueError(f"index must be one of {INDEX_KINDS}, got {index!r}")
+        check_index_kind(index, "index")
         if not 0.0 <= validation_fraction < 1.0:
             raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
         self.nbits = check_nbits(nbits)
@@ -99,18 +90,26 @@ class HashingPipeline:
         self.validation_fraction = float(validation_fraction)
         self.seed = int(seed)
         self.verbose = bool(verbose)
-        self.hasher: Any = None          # the trainable model (None when loaded torch-free)
-        self.encoder: Any = None         # what encodes: NASH's numpy export, or the baseline
+        self.trained: Optional[TrainedHasher] = None
         self.index: Optional[BaseIndex] = None
-        self._keys: Dict[int, str] = {}
-        self._model_files: Dict[str, bytes] = {}
+        self._keys = DocumentKeys()
         self.train_info: Dict[str, Any] = {}
 
     # ---- state --------------------------------------------------------------------------
     @property
+    def hasher(self) -> Any:
+        """The trainable model (None when a NASH pipeline was loaded without torch)."""
+        return None if self.trained is None else self.trained.model
+
+    @property
+    def encoder(self) -> Any:
+        """What encodes: NASH's numpy export, or the baseline itself."""
+        return None if self.trained is None else self.trained.encoder
+
+    @property
     def is_fitted(self) -> bool:
         """True after :meth:`fit` or :meth:`load`."""
-        return self.encoder is not None
+        return self.trained is not None
 
     @property
     def ntotal(self) -> int:
@@ -140,9 +139,9 @@ class HashingPipeline:
         """
         import time
 
-        texts = _check_texts(texts)
-        val_texts = None if val_texts is None else _check_texts(val_texts)
-        y, y_val = _label_arrays(labels, len(texts), val_labels, len(val_texts or []))
+        texts = check_texts(texts)
+        val_texts = None if val_texts is None else check_texts(val_texts)
+        y, y_val = training_label_arrays(labels, len(texts), val_labels, len(val_texts or []))
         t0 = time.perf_counter()
         X = self.vectorizer.fit_transform(texts)
         X_val = None
@@ -151,14 +150,12 @@ class HashingPipeline:
         elif self.hasher_kind == "nash":
             X, y, X_val, y_val = self._hold_out(X, y)
         t1 = time.perf_counter()
-        hasher = make_hasher(self.hasher_kind, self.nbits, self.hasher_params, self.seed, self.verbose)
-        fit_hasher(hasher, X, y, X_val, y_val)
-        self.hasher, self.encoder = hasher, encoder_of(hasher)
-        self._model_files = {}
+        self.trained = TrainedHasher.train(self.hasher_kind, self.nbits, self.hasher_params, self.seed,
+                                           self.verbose, X, y, X_val, y_val)
         self.train_info = {"n_train": int(X.shape[0]), "n_val": 0 if X_val is None else int(X_val.shape[0]),
                            "n_features": self.vectorizer.n_features,
                            "vectorize_seconds": t1 - t0, "train_seconds": time.perf_counter() - t1}
-        result = getattr(hasher, "result_", None)
+        result = getattr(self.hasher, "result_", None)
         if result is not None:
             self.train_info.update(best_epoch=int(result.best_epoch), epochs_run=len(result.history),
                                    criterion=result.criterion, best_score=float(result.best_score))
@@ -166,7 +163,7 @@ class HashingPipeline:
 
     def _hold_out(self, X: Any, y: Optional[np.ndarray]) -> tuple:
         n_val = int(round(X.shape[0] * self.validation_fraction))
-        if n_val < _MIN_VALIDATION_DOCS or X.shape[0] - n_val < _MIN_VALIDATION_DOCS:
+        if n_val < MIN_VALIDATION_DOCS or X.shape[0] - n_val < MIN_VALIDATION_DOCS:
             return X, y, None, None
         perm = np.random.default_rng(self.seed).permutation(X.shape[0])
         val, train = np.sort(perm[:n_val]), np.sort(perm[n_val:])
@@ -196,8 +193,8 @@ class HashingPipeline:
         ``keys`` (e.g. titles or file names, returned by :meth:`search`) default to ``str(id)``.
         """
         self._check_fitted()
-        texts = _check_texts(texts, allow_empty=True)
-        id_arr = self._new_ids(len(texts), ids)
+        texts = check_texts(texts, allow_empty=True)
+        id_arr = self._keys.next_ids(len(texts)) if ids is None else self._keys.check_new(ids, len(texts))
         if keys is not None:
             keys = [str(k) for k in keys]
             if len(keys) != len(texts):
@@ -206,28 +203,22 @@ class HashingPipeline:
         if self.index is None:
             self.index = make_index(self.nbits, n_expected=len(texts), kind=self.index_kind)
         self.index.add(codes, id_arr)
-        for j, i in enumerate(id_arr.tolist()):
-            self._keys[i] = keys[j] if keys is not None else str(i)
+        self._keys.add(id_arr.tolist(), keys)
         return id_arr
+
+    def attach_index(self, index: BaseIndex) -> None:
+        """Searches ``index`` (codes of this pipeline's encoder, e.g. built elsewhere) from now on;
+        its ids become the keys."""
+        if index.nbits != self.nbits:
+            raise ValueError(f"the index has {index.nbits}-bit codes but this pipeline makes {self.nbits}-bit codes")
+        self.index, self._keys = index, DocumentKeys({int(i): str(i) for i in index.ids()})
 
     def reset(self, index: Optional[str] = None) -> None:
         """Empties the index (the model stays); ``index`` optionally changes its kind."""
-        if index is not None and index not in INDEX_KINDS:
-            raise ValueError(f"index must be one of {INDEX_KINDS}, got {index!r}")
-        self.index, self._keys = None, {}
+        if index is not None:
+            check_index_kind(index, "index")
+        self.index, self._keys = None, DocumentKeys()
         self.index_kind = index or self.index_kind
-
-    def _new_ids(self, n: int, ids: Any) -> np.ndarray:
-        if ids is None:
-            start = (max(self._keys) + 1) if self._keys else 0
-            return np.arange(start, start + n, dtype=np.int64)
-        arr = np.asarray(ids)
-        if arr.shape != (n,) or not np.issubdtype(arr.dtype, np.integer):
-            raise ValueError(f"ids must be {n} integers, got shape {arr.shape} and dtype {arr.dtype}")
-        arr = arr.astype(np.int64)
-        if np.unique(arr).size != n or any(i in self._keys for i in arr.tolist()):
-            raise ValueError("ids must be unique and not already in the index")
-        return arr
 
     def _encode_batches(self, texts: List[str], batch_size: int) -> np.ndarray:
         out = np.empty((len(texts), self.nbits // 8), dtype=np.uint8)
@@ -262,10 +253,22 @@ class HashingPipeline:
     def save(self, path: PathLike) -> None:
         """Writes the pipeline to directory ``path`` atomically (temporary directory + rename):
         an interrupted save leaves the previous pipeline at ``path`` loadable."""
-        from .pipeline_io import save_pipeline
-
         self._check_fitted()
-        save_pipeline(self, path)
+        save_directory(path, self._write_files)
+
+    def _write_files(self, out: Path) -> Dict[str, Any]:
+        """Each component writes its own files; returns the manifest entries."""
+        self.vectorizer.save(out / VECTORIZER_FILE)
+        hasher_entry = self.trained.save(out)  # type: ignore[union-attr]
+        index_entry: Dict[str, Any] = {"file": None, "ntotal": 0, "type": None}
+        if self.index is not None:
+            self.index.save(out / INDEX_FILE)
+            index_entry = {"file": INDEX_FILE, "ntotal": self.index.ntotal, "type": type(self.index).__name__}
+        self._keys.save(out / KEYS_FILE)
+        return {"nbits": self.nbits, "hasher_kind": self.hasher_kind, "index_kind": self.index_kind,
+                "hasher_params": self.hasher_params, "validation_fraction": self.validation_fraction,
+                "seed": self.seed, "vectorizer": self.vectorizer.to_manifest(), "hasher": hasher_entry,
+                "index": index_entry, "train_info": self.train_info}
 
     @classmethod
     def load(cls, path: PathLike, *, use_torch: bool = False, mmap: bool = False, verify: bool = True
@@ -275,35 +278,17 @@ class HashingPipeline:
         Queries are encoded with numpy; ``use_torch=True`` also loads the torch model (to train
         further). ``mmap`` maps the index file; ``verify`` checks every file's checksum.
         """
-        from .pipeline_io import load_pipeline
-
-        return load_pipeline(cls, path, use_torch=use_torch, mmap=mmap, verify=verify)
-
-
-def _label_arrays(labels: Any, n: int, val_labels: Any, n_val: int) -> tuple:
-    """Training and validation labels as NASH takes them: 1-D class values or 2-D bool
-    indicators (lists of labels per text become indicators over the union of both label sets)."""
-    if labels is None:
-        return None, None
-    both = [labels] if val_labels is None else [labels, val_labels]
-    if all(isinstance(b, np.ndarray) for b in both):
-        arrs = [b.astype(bool) if b.ndim == 2 else b for b in both]
-    else:
-        lists = [list(b) for b in both]
-        if any(items and isinstance(items[0], (list, tuple, set, frozenset)) for items in lists):
-            names = sorted({str(lab) for items in lists for labs in items for lab in labs})
-            arrs = [_indicator(items, names) for items in lists]
-        else:
-            arrs = [np.asarray(items) for items in lists]
-    for arr, count, name in zip(arrs, (n, n_val), ("labels", "val_labels")):
-        if arr.shape[0] != count:
-            raise ValueError(f"{name} has {arr.shape[0]} entries for {count} texts")
-    return arrs[0], (arrs[1] if len(arrs) > 1 else None)
-
-
-def _indicator(items: List[Any], names: List[str]) -> np.ndarray:
-    col = {lab: j for j, lab in enumerate(names)}
-    arr = np.zeros((len(items), len(names)), dtype=bool)
-    for i, labs in enumerate(items):
-        arr[i, [col[str(lab)] for lab in labs]] = True
-    return arr
+        src, manifest = open_directory(path, verify)
+        pipe = cls(nbits=manifest["nbits"], hasher=manifest["hasher_kind"], index=manifest["index_kind"],
+                   hasher_params=manifest.get("hasher_params"),
+                   validation_fraction=manifest.get("validation_fraction", 0.1),
+                   seed=manifest.get("seed", 0), verbose=False)
+        pipe.vectorizer = TextVectorizer.load(src / VECTORIZER_FILE, manifest["vectorizer"])
+        pipe.trained = TrainedHasher.load(manifest["hasher"], src, use_torch)
+        pipe.train_info = manifest.get("train_info", {})
+        if manifest["index"].get("file"):
+            pipe.index = load_index(src / manifest["index"]["file"], mmap=mmap, verify=verify)
+        pipe._keys = DocumentKeys.load(src / KEYS_FILE)
+        if pipe.ntotal != len(pipe._keys):
+            raise PipelineFormatError(f"{src}: the index holds {pipe.ntotal} codes but {len(pipe._keys)} keys")
+        return pipe

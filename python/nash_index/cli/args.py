@@ -1,0 +1,98 @@
+"""Argument types of the ``nash-index`` command line: a leaf (imports nothing of the package).
+
+A user error is a :class:`CLIError` (one line on stderr, exit status 1); a bad option value is
+an ``argparse.ArgumentTypeError`` (one line, exit status 2).
+"""
+from __future__ import annotations
+
+import argparse
+from typing import Callable, List, NoReturn, Optional, TypeVar
+
+__all__ = ["CLIError", "Parser", "add_corpus_options", "bits", "count", "fraction", "list_of", "positive_int",
+           "threads"]
+
+T = TypeVar("T")
+_SUFFIX = {"k": 1_000, "m": 1_000_000, "g": 1_000_000_000}
+
+
+class CLIError(Exception):
+    """A user-facing error: reported as one line, exit status 1."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage block) and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def count(text: str) -> int:
+    """A positive count: ``"1M"`` -> 1000000, ``"250k"`` -> 250000, ``"5000"`` -> 5000."""
+    t = text.strip().lower().replace("_", "")
+    mult = _SUFFIX.get(t[-1:], 1)
+    try:
+        value = int(float(t[:-1] if mult > 1 else t) * mult)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer (or 250k, 1M), got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """A positive integer, written out."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def bits(text: str) -> int:
+    """A code length: a positive multiple of 8."""
+    value = count(text)
+    if value % 8:
+        raise argparse.ArgumentTypeError(f"bits must be a multiple of 8, got {value}")
+    return value
+
+
+def threads(text: str) -> Optional[int]:
+    """A thread count, or ``all`` (None: the whole pool)."""
+    return None if text.strip().lower() == "all" else count(text)
+
+
+def list_of(parse: Callable[[str], T]) -> Callable[[str], List[T]]:
+    """A comma-separated list of what ``parse`` reads."""
+    def parse_list(text: str) -> List[T]:
+        items = [s.strip() for s in text.split(",") if s.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError("expected a comma-separated list")
+        return [parse(s) for s in items]
+    return parse_list
+
+
+def fraction(text: str) -> float:
+    """A number strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {value}")
+    return value
+
+
+def add_corpus_options(p: argparse.ArgumentParser, required: bool = True) -> None:
+    """``--corpus`` and the options of reading it (train, build, evaluate, demo)."""
+    p.add_argument("--corpus", required=required, metavar="PATH|NAME",
+                   help="reuters, 20ng, tmc, docstrings, or a folder / .csv / .jsonl / .txt file")
+    p.add_argument("--data-dir", metavar="DIR", help="where named corpora are looked for first "
+                   "(then $NASH_INDEX_DATA, then the per-user cache)")
+    p.add_argument("--text-column", default="text", help="text field of a .csv/.jsonl corpus (default: text)")
+    p.add_argument("--label-column", help="label field of a .csv/.jsonl corpus (default: label/labels if present)")
+    p.add_argument("--test-fraction", type=fraction, default=0.2,
+                   help="share of an unsplit user corpus held out as queries (default: 0.2)")
+    p.add_argument("--max-docs", type=positive_int, default=8000,
+                   help="cap on the docstring corpus (default: 8000)")

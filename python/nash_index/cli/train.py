@@ -1,0 +1,81 @@
+"""``nash-index train``: fit TF-IDF and a hasher on a corpus; writes a model directory."""
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any, Dict
+
+from ..datasets import RawCorpus
+from ..pipeline import HashingPipeline
+from .args import add_corpus_options, bits, positive_int
+from .common import load_corpus_arg, say, set_torch_threads, validation_size
+
+__all__ = ["add_parser", "run"]
+
+def add_parser(sub: Any) -> None:
+    """Registers the subcommand on the ``nash-index`` subparsers."""
+    p = sub.add_parser("train", help="fit TF-IDF and train a hasher; writes a model directory",
+                       description="Fit the TF-IDF vocabulary and train NASH (or a baseline) on the "
+                                   "corpus's training split; the model directory can then build indexes.")
+    add_corpus_options(p)
+    p.add_argument("--out", required=True, metavar="DIR", help="model directory to write")
+    p.add_argument("--bits", type=bits, default=64, help="code length (default: 64)")
+    p.add_argument("--hasher", default="nash", help="nash (default), lsh, sph, sth or itq")
+    p.add_argument("--variant", default="nash-dn", choices=("nash", "nash-n", "nash-dn"),
+                   help="NASH variant (default: nash-dn)")
+    p.add_argument("--epochs", type=positive_int, default=100, help="maximum epochs (default: 100)")
+    p.add_argument("--patience", type=positive_int, default=6, help="early-stopping patience (default: 6)")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="mini-batch size (default: 64)")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 1e-3)")
+    p.add_argument("--max-features", type=positive_int, default=10000, help="vocabulary size (default: 10000)")
+    p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
+    p.add_argument("--torch-threads", type=positive_int, help="CPU threads for training (default: torch's)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Fits TF-IDF + hasher on the training split; the first half of the test split validates."""
+    set_torch_threads(args.torch_threads)
+    raw = load_corpus_arg(args)
+    params: Dict[str, Any] = {}
+    kind = args.hasher.strip().lower()
+    if kind == "nash":
+        params = dict(variant=args.variant, epochs=args.epochs, patience=args.patience,
+                      batch_size=args.batch_size, lr=args.lr, device=args.device)
+    pipe = HashingPipeline(nbits=args.bits, hasher=kind, hasher_params=params,
+                           max_features=args.max_features, seed=args.seed, verbose=not args.quiet)
+    labels, val_texts, val_labels = _training_labels(raw)
+    t0 = time.perf_counter()
+    pipe.fit(raw.train_texts, labels, val_texts=val_texts, val_labels=val_labels)
+    _print_history(pipe, args.quiet)
+    pipe.save(args.out)
+    say(f"trained {pipe.hasher_kind} ({args.bits} bits) on {len(raw.train_texts)} documents, "
+         f"{pipe.vectorizer.n_features} terms, in {time.perf_counter() - t0:.1f} s; model written to {args.out}",
+         args.quiet)
+    return 0
+
+
+def _training_labels(raw: RawCorpus) -> tuple:
+    """(labels, val_texts, val_labels): labels only when the corpus has any; validation = the
+    first half of the test split (the second half stays unseen for evaluation)."""
+    if not raw.label_names or not raw.train_labels.any():
+        return None, None, None
+    n_val = validation_size(raw)
+    if n_val == 0:
+        return raw.train_labels, None, None
+    return raw.train_labels, raw.test_texts[:n_val], raw.test_labels[:n_val]
+
+
+def _print_history(pipe: HashingPipeline, quiet: bool) -> None:
+    history = getattr(pipe.hasher, "history_", None)
+    if quiet or not history:
+        return
+    print(f"{'epoch':>5}  {'loss':>10}  {'val loss':>10}  {'val P@100':>9}")
+    for rec in history:
+        vl = f"{rec['val_loss']:10.3f}" if "val_loss" in rec else f"{'-':>10}"
+        vs = f"{rec['val_score']:9.4f}" if "val_score" in rec else f"{'-':>9}"
+        print(f"{rec['epoch']:5d}  {rec['loss']:10.3f}  {vl}  {vs}")
+    info = pipe.train_info
+    if "best_epoch" in info:
+        print(f"kept epoch {info['best_epoch']} of {info['epochs_run']} (criterion: {info['criterion']})")

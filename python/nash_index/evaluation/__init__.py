@@ -1,0 +1,23 @@
+"""Retrieval evaluation like the paper's: precision@k (both tie rules), mAP, P/R within a radius,
+and the label conversions they share."""
+from __future__ import annotations
+
+from .labels import as_indicator, indicator_from_label_sets, labels_to_indicator
+from .metrics import (
+    PrecisionAtK,
+    PrecisionRecall,
+    mean_average_precision,
+    precision_at_k,
+    precision_recall_within_radius,
+)
+
+__all__ = [
+    "PrecisionAtK",
+    "PrecisionRecall",
+    "as_indicator",
+    "indicator_from_label_sets",
+    "labels_to_indicator",
+    "mean_average_precision",
+    "precision_at_k",
+    "precision_recall_within_radius",
+]

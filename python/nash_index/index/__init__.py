@@ -1,0 +1,36 @@
+"""The index layer: exact Hamming search over packed binary codes (numpy only, no torch).
+
+:class:`FlatIndex` (SIMD scan) and :class:`MultiIndexHashing` (sub-linear on clustered codes)
+share :class:`~nash_index.index.base.BaseIndex`; :func:`make_index` chooses between them;
+:func:`load` reads any saved kind. Every argument check of the package lives in
+:mod:`nash_index.index.validation`.
+"""
+from __future__ import annotations
+
+from .base import BaseIndex, from_bytes, load
+from .codes import pack_bits, unpack_bits
+from .factory import INDEX_KINDS, make_index
+from .flat import FlatIndex
+from .mih import MultiIndexHashing, SearchWork
+from .results import RangeSearchResult, SearchResult
+from .runtime import detected_simd_level, get_num_threads, set_num_threads, set_simd_level, simd_level
+
+__all__ = [
+    "INDEX_KINDS",
+    "BaseIndex",
+    "FlatIndex",
+    "MultiIndexHashing",
+    "RangeSearchResult",
+    "SearchResult",
+    "SearchWork",
+    "detected_simd_level",
+    "from_bytes",
+    "get_num_threads",
+    "load",
+    "make_index",
+    "pack_bits",
+    "set_num_threads",
+    "set_simd_level",
+    "simd_level",
+    "unpack_bits",
+]

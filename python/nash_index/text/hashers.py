@@ -1,0 +1,96 @@
+"""Hashers behind one interface: NASH (torch) or a classic baseline (numpy), chosen by name.
+
+A hasher turns TF-IDF rows into packed codes (``fit(X)``, ``encode(X)``). This module is the
+registry of hasher names, creates and trains hashers, and holds a trained one as
+:class:`TrainedHasher`, which saves and loads itself (:mod:`nash_index.text.hasher_io`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from .hasher_io import load_hasher, save_hasher
+
+__all__ = ["HASHERS", "TrainedHasher", "canonical_hasher", "encoder_of", "fit_hasher", "make_hasher"]
+
+#: Accepted names -> canonical name.
+HASHERS = {"nash": "nash", "lsh": "lsh", "sph": "sph", "spectral": "sph", "sth": "sth",
+           "itq": "itq", "pca-itq": "itq", "pcaitq": "itq"}
+_BASELINE_KEYS = {"lsh": "LSH", "sph": "SpH", "sth": "STH", "itq": "PCA-ITQ"}
+
+
+def canonical_hasher(name: str) -> str:
+    """``"NASH"`` -> ``"nash"``, ``"PCA-ITQ"`` -> ``"itq"``; ValueError for unknown names."""
+    key = str(name).strip().lower()
+    if key not in HASHERS:
+        raise ValueError(f"unknown hasher {name!r}; choose one of {sorted(set(HASHERS.values()))}")
+    return HASHERS[key]
+
+
+def make_hasher(name: str, nbits: int, params: Optional[Dict[str, Any]] = None, seed: int = 0,
+                verbose: bool = True) -> Any:
+    """An unfitted hasher. ``params`` go to the constructor (e.g. ``variant``, ``epochs``)."""
+    kind = canonical_hasher(name)
+    params = dict(params or {})
+    if kind == "nash":
+        from ..models import NASH  # imports torch
+
+        params.setdefault("seed", seed)
+        params.setdefault("verbose", verbose)
+        return NASH(nbits=nbits, **params)
+    from ..baselines import BASELINES
+
+    params.setdefault("random_state", seed)
+    return BASELINES[_BASELINE_KEYS[kind]](nbits=nbits, **params)
+
+
+def fit_hasher(hasher: Any, X: Any, y: Optional[Any] = None, X_val: Any = None,
+               y_val: Optional[Any] = None) -> Any:
+    """Trains ``hasher``; labels and validation data are used by NASH (model selection) only."""
+    if _is_nash(hasher):
+        hasher.fit(X, y, X_val=X_val, y_val=y_val if X_val is not None else None)
+    else:
+        hasher.fit(X)
+    return hasher
+
+
+def encoder_of(hasher: Any) -> Any:
+    """The object whose ``encode(X)`` the pipeline calls: NASH's numpy export, else the hasher."""
+    return hasher.export_numpy_encoder() if _is_nash(hasher) else hasher
+
+
+def _is_nash(hasher: Any) -> bool:
+    return hasattr(hasher, "export_numpy_encoder")
+
+
+@dataclass
+class TrainedHasher:
+    """A fitted hasher as a pipeline holds it.
+
+    ``model`` is what trains (None when a NASH pipeline was loaded torch-free), ``encoder`` what
+    encodes (NASH's numpy export, else the baseline itself); ``model_files`` keep the bytes of a
+    torch model that was not loaded, so that saving again keeps it.
+    """
+
+    kind: str
+    model: Any
+    encoder: Any
+    model_files: Dict[str, bytes] = field(default_factory=dict)
+
+    @classmethod
+    def train(cls, kind: str, nbits: int, params: Optional[Dict[str, Any]], seed: int, verbose: bool,
+              X: Any, y: Any = None, X_val: Any = None, y_val: Any = None) -> "TrainedHasher":
+        """Creates hasher ``kind`` and fits it (labels and validation data: NASH only)."""
+        model = fit_hasher(make_hasher(kind, nbits, params, seed, verbose), X, y, X_val, y_val)
+        return cls(canonical_hasher(kind), model, encoder_of(model))
+
+    def save(self, out: Path) -> Dict[str, Any]:
+        """Writes the hasher's files into directory ``out``; returns its manifest entry."""
+        return save_hasher(self.kind, self.model, self.encoder, out, self.model_files)
+
+    @classmethod
+    def load(cls, entry: Dict[str, Any], src: Path, use_torch: bool = False) -> "TrainedHasher":
+        """Inverse of :meth:`save` (the torch model is loaded only with ``use_torch=True``)."""
+        model, encoder, files = load_hasher(entry, src, use_torch)
+        return cls(str(entry["kind"]), model, encoder, files)
