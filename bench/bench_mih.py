@@ -60,7 +60,6 @@ if "--omp-active" not in sys.argv:
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-
 import nash_index as ni  # noqa: E402
 
 try:

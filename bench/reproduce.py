@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-
 from nash_index.datasets import load_corpus
 from nash_index.evaluate import precision_at_k
 

@@ -24,7 +24,7 @@ rm -rf "$STAGE"
 mkdir -p "$STAGE"
 cp -r "$ROOT/python/nash_index" "$STAGE/nash_index"
 find "$STAGE/nash_index" -name '_core*.so' -delete
-cp "$BUILD"/_core*.so "$STAGE/nash_index/"
+cp "$BUILD"/_core*.so "$STAGE/nash_index/index/"
 cat > "$STAGE/sitecustomize.py" <<'PYEOF'
 import sys
 sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "ScikitBuildRedirectingFinder"]
@@ -35,7 +35,7 @@ TESTS=(test_flat.py test_flat_io.py test_validation.py test_codes.py test_concur
 for extra in "$ROOT"/tests/test_mih*.py; do [ -e "$extra" ] && TESTS+=("$(basename "$extra")"); done
 
 # (grep without -q reads all of nm's output: no SIGPIPE under pipefail)
-nm -D "$STAGE"/nash_index/_core*.so | grep __asan_report >/dev/null || { echo "module is not instrumented" >&2; exit 1; }
+nm -D "$STAGE"/nash_index/index/_core*.so | grep __asan_report >/dev/null || { echo "module is not instrumented" >&2; exit 1; }
 
 cd "$ROOT/tests"
 export LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)"
@@ -43,5 +43,5 @@ export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:strict_init_order=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export PYTHONPATH="$STAGE"
 # Refuse to report a clean run that did not use the sanitized module.
-"$PY" -c "import nash_index._core as c, sys; sys.exit(0 if c.__file__.startswith('$STAGE/') else 'not the sanitized module: ' + c.__file__)"
+"$PY" -c "import nash_index.index._core as c, sys; sys.exit(0 if c.__file__.startswith('$STAGE/') else 'not the sanitized module: ' + c.__file__)"
 "$PY" -m pytest -q -p no:cacheprovider --rootdir="$ROOT" "${TESTS[@]}" "$@"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from typing import Callable, List, NoReturn, Optional, TypeVar
 
-__all__ = ["CLIError", "Parser", "add_corpus_options", "bits", "count", "fraction", "list_of", "positive_int",
+__all__ = ["CLIError", "Parser", "add_corpus_options", "code_length", "count", "fraction", "list_of", "positive_int",
            "threads"]
 
 T = TypeVar("T")
@@ -50,7 +50,7 @@ def positive_int(text: str) -> int:
     return value
 
 
-def bits(text: str) -> int:
+def code_length(text: str) -> int:
     """A code length: a positive multiple of 8."""
     value = count(text)
     if value % 8:

@@ -22,7 +22,8 @@ from ..index import get_num_threads, make_index, simd_level
 from ..index.factory import check_index_kind
 from ..index.synthetic import CODE_KINDS, random_centres, synthetic_codes
 from ..version import __version__
-from .args import bits, count, list_of, threads as thread_count
+from .args import code_length, count, list_of
+from .args import threads as thread_count
 
 __all__ = ["add_parser", "run"]
 
@@ -41,7 +42,7 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("bench", help="index throughput benchmark (table, JSON, PNG)",
                        description=__doc__.split("\n\n")[1])
     p.add_argument("--n", type=list_of(count), default=[1_000_000], help="database sizes (default: 1M)")
-    p.add_argument("--bits", type=list_of(bits), default=[64], help="code lengths (default: 64)")
+    p.add_argument("--bits", type=list_of(code_length), default=[64], help="code lengths (default: 64)")
     p.add_argument("--k", type=list_of(count), default=[10], help="neighbours per query (default: 10)")
     p.add_argument("--batch", type=list_of(count), default=[1, 1000],
                    help="queries per search call (default: 1,1000)")

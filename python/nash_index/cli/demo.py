@@ -23,7 +23,7 @@ from ..datasets import available_named_corpus, load_source
 from ..evaluation import precision_at_k
 from ..pipeline import HashingPipeline
 from ..text import canonical_hasher, make_hasher
-from .args import add_corpus_options, bits, list_of, positive_int
+from .args import add_corpus_options, code_length, list_of, positive_int
 from .common import corpus_options, set_torch_threads
 from .demo_report import example_queries, plot_demo, print_examples, print_summary
 
@@ -39,7 +39,7 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("demo", help="end-to-end demo: train NASH, index, search, compare with LSH",
                        description=__doc__.split("\n\n")[1])
     add_corpus_options(p, required=False)
-    p.add_argument("--bits", type=list_of(bits), default=[64],
+    p.add_argument("--bits", type=list_of(code_length), default=[64],
                    help="NASH code length(s); several give several points on the plot (default: 64)")
     p.add_argument("--epochs", type=positive_int, default=40, help="maximum NASH epochs (default: 40)")
     p.add_argument("--patience", type=positive_int, default=4, help="early-stopping patience (default: 4)")

@@ -7,7 +7,7 @@ from typing import Any, Dict
 
 from ..datasets import RawCorpus
 from ..pipeline import HashingPipeline
-from .args import add_corpus_options, bits, positive_int
+from .args import add_corpus_options, code_length, positive_int
 from .common import load_corpus_arg, say, set_torch_threads, validation_size
 
 __all__ = ["add_parser", "run"]
@@ -19,7 +19,7 @@ def add_parser(sub: Any) -> None:
                                    "corpus's training split; the model directory can then build indexes.")
     add_corpus_options(p)
     p.add_argument("--out", required=True, metavar="DIR", help="model directory to write")
-    p.add_argument("--bits", type=bits, default=64, help="code length (default: 64)")
+    p.add_argument("--bits", type=code_length, default=64, help="code length (default: 64)")
     p.add_argument("--hasher", default="nash", help="nash (default), lsh, sph, sth or itq")
     p.add_argument("--variant", default="nash-dn", choices=("nash", "nash-n", "nash-dn"),
                    help="NASH variant (default: nash-dn)")

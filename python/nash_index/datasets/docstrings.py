@@ -62,9 +62,9 @@ def _stdlib_names() -> List[str]:
 
 
 def _cache_file(modules: Sequence[str]) -> Path:
-    from .locate import cache_dir
-
     from importlib import metadata
+
+    from .locate import cache_dir
 
     try:
         dists = metadata.packages_distributions()

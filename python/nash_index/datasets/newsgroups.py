@@ -29,9 +29,9 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from .archive import iter_members
 from .corpus import RawCorpus
 from .locate import PathLike, locate
-from .archive import iter_members
 
 ARCHIVE_NAMES = ("20news-bydate.tar.gz", "20news-bydate")
 _SPLIT_DIRS = {"train": "20news-bydate-train", "test": "20news-bydate-test"}

@@ -26,6 +26,7 @@ from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 import scipy.sparse as sp
+
 from ..text.vectorizer import count_vectorizer, idf_weights, tfidf_rows
 from .corpus import Corpus, RawCorpus
 

@@ -8,12 +8,13 @@ from typing import Callable, Dict, Optional
 
 from .cache import cache_key, cache_path, cached, save_corpus
 from .corpus import Corpus, RawCorpus
-from .locate import PathLike
-from .locate import locate
-from .newsgroups import ARCHIVE_NAMES as NG_NAMES, load_20newsgroups
+from .locate import PathLike, locate
+from .newsgroups import ARCHIVE_NAMES as NG_NAMES
+from .newsgroups import load_20newsgroups
 from .preprocess import Recipe, vdsh_preprocess
-from .reuters import ARCHIVE_NAMES as REUTERS_NAMES, load_reuters
-from .tmc import tmc_folder, load_tmc
+from .reuters import ARCHIVE_NAMES as REUTERS_NAMES
+from .reuters import load_reuters
+from .tmc import load_tmc, tmc_folder
 
 _LOADERS: Dict[str, Callable[[Optional[PathLike]], RawCorpus]] = {
     "reuters": load_reuters,

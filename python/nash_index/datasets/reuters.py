@@ -39,9 +39,9 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from ..evaluation.labels import indicator_from_label_sets
+from .archive import iter_members
 from .corpus import RawCorpus
 from .locate import PathLike, locate
-from .archive import iter_members
 
 ARCHIVE_NAMES = ("reuters21578.tar.gz", "reuters21578")
 N_TOPICS = 20

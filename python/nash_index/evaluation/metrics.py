@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Optional, Tuple
 
 import numpy as np
+
 from ..index import FlatIndex
 from ..index.validation import check_positive_int, check_radius
 from .labels import as_indicator

@@ -11,7 +11,7 @@ from typing import Any, Callable, Dict, Optional, Type, TypeVar, Union
 
 import numpy as np
 
-from .. import _core
+from . import _core
 from .results import RangeSearchResult, SearchResult
 from .validation import as_code_rows, as_ids, check_num_threads, check_positive_int, check_radius
 

@@ -1,7 +1,7 @@
 """Exact Hamming search by brute force (SIMD xor + popcount over every code)."""
 from __future__ import annotations
 
-from .. import _core
+from . import _core
 from .base import BaseIndex, register_kind
 from .validation import check_nbits
 

@@ -13,7 +13,7 @@ from typing import Any, Dict, NamedTuple, Optional
 
 import numpy as np
 
-from .. import _core
+from . import _core
 from .base import BaseIndex, register_kind
 from .results import SearchResult
 from .validation import as_code_rows, check_choice, check_int, check_nbits, check_num_threads, check_positive_int

@@ -1,7 +1,7 @@
 """Process-wide settings of the C++ core: SIMD level and thread pool."""
 from __future__ import annotations
 
-from .. import _core
+from . import _core
 from .validation import check_choice, check_positive_int
 
 __all__ = ["simd_level", "detected_simd_level", "set_simd_level", "get_num_threads", "set_num_threads"]

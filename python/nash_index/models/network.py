@@ -13,8 +13,7 @@ from torch import nn
 from .batching import Batch
 from .decoder import GaussianDecoder, LabelHead, SoftmaxDecoder
 from .encoder import MLPEncoder
-from .losses import (bernoulli_kl, gaussian_kl, label_loss, softmax_nll,
-                     squared_distortion)
+from .losses import bernoulli_kl, gaussian_kl, label_loss, softmax_nll, squared_distortion
 from .noise import make_noise
 
 

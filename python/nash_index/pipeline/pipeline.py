@@ -18,7 +18,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..index import BaseIndex, load as load_index, make_index
+from ..index import BaseIndex, make_index
+from ..index import load as load_index
 from ..index.base import PathLike
 from ..index.factory import check_index_kind
 from ..index.validation import check_nbits
