@@ -15,43 +15,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .index import (
-    FlatIndex,
-    MultiIndexHashing,
-    RangeSearchResult,
-    SearchResult,
-    detected_simd_level,
-    get_num_threads,
-    load,
-    make_index,
-    pack_bits,
-    set_num_threads,
-    set_simd_level,
-    simd_level,
-    unpack_bits,
-)
+from . import index
+from .index import *  # noqa: F403 -- the index layer's API is the package's API
 from .pipeline import HashingPipeline
 from .version import __version__
 
-__all__ = [
-    "FlatIndex",
-    "HashingPipeline",
-    "MultiIndexHashing",
-    "RangeSearchResult",
-    "SearchResult",
-    "__version__",
-    "detected_simd_level",
-    "get_num_threads",
-    "load",
-    "make_index",
-    "pack_bits",
-    "set_num_threads",
-    "set_simd_level",
-    "simd_level",
-    "unpack_bits",
-    "NASH",
-    "VDSH",
-]
+__all__ = [*index.__all__, "HashingPipeline", "NASH", "VDSH", "__version__"]  # noqa: F405 (NASH, VDSH: lazy)
 
 _LAZY = {"NASH": "nash_index.models", "VDSH": "nash_index.models"}
 

@@ -26,28 +26,31 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def count(text: str) -> int:
-    """A positive count: ``"1M"`` -> 1000000, ``"250k"`` -> 250000, ``"5000"`` -> 5000."""
+def _checked(text: str, convert: Callable[[str], T], valid: Callable[[T], bool], expected: str) -> T:
+    """``convert(text)`` if it converts and is ``valid``; else one clear ArgumentTypeError."""
+    try:
+        value = convert(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    if not valid(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {value}")
+    return value
+
+
+def _with_suffix(text: str) -> int:
     t = text.strip().lower().replace("_", "")
     mult = _SUFFIX.get(t[-1:], 1)
-    try:
-        value = int(float(t[:-1] if mult > 1 else t) * mult)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer (or 250k, 1M), got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+    return int(float(t[:-1] if mult > 1 else t) * mult)
+
+
+def count(text: str) -> int:
+    """A positive count: ``"1M"`` -> 1000000, ``"250k"`` -> 250000, ``"5000"`` -> 5000."""
+    return _checked(text, _with_suffix, lambda v: v > 0, "a positive count like 5000, 250k or 1M")
 
 
 def positive_int(text: str) -> int:
     """A positive integer, written out."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+    return _checked(text, int, lambda v: v > 0, "a positive integer")
 
 
 def code_length(text: str) -> int:
@@ -75,13 +78,7 @@ def list_of(parse: Callable[[str], T]) -> Callable[[str], List[T]]:
 
 def fraction(text: str) -> float:
     """A number strictly between 0 and 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {value}")
-    return value
+    return _checked(text, float, lambda v: 0.0 < v < 1.0, "a number in (0, 1)")
 
 
 def add_corpus_options(p: argparse.ArgumentParser, required: bool = True) -> None:

@@ -32,6 +32,12 @@ class BaseHasher:
         sig = inspect.signature(cls.__init__)
         return [p for p in sig.parameters if p != "self"]
 
+    def _store_params(self, arguments: dict[str, Any]) -> None:
+        """Keeps every constructor argument as an attribute of the same name (``locals()`` of
+        ``__init__``), as scikit-learn estimators do."""
+        for name in self._param_names():
+            setattr(self, name, arguments[name])
+
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Constructor arguments of this estimator."""
         return {name: getattr(self, name) for name in self._param_names()}

@@ -29,23 +29,8 @@ class VDSH(BaseHasher):
                  batch_size: int = 64, lr: float = 1e-3, patience: int = 6,
                  grad_clip: Optional[float] = 10.0, eval_k: int = 100, seed: int = 0,
                  device: Union[str, torch.device] = "auto", verbose: bool = True) -> None:
-        self.nbits = nbits
+        self._store_params(locals())
         self.hidden = tuple(hidden)
-        self.dropout = dropout
-        self.decoder = decoder
-        self.target = target
-        self.kl_weight = kl_weight
-        self.kl_anneal_steps = kl_anneal_steps
-        self.distortion_weight = distortion_weight
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.patience = patience
-        self.grad_clip = grad_clip
-        self.eval_k = eval_k
-        self.seed = seed
-        self.device = device
-        self.verbose = verbose
 
     def _check_params(self) -> None:
         if self.kl_weight < 0:
