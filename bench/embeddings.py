@@ -49,7 +49,7 @@ import numpy as np  # noqa: E402
 
 from nash_index.baselines import LSH, PCAITQ  # noqa: E402
 from nash_index.datasets import cache_dir, load_corpus, load_raw  # noqa: E402
-from nash_index.evaluate import precision_at_k  # noqa: E402
+from nash_index.evaluation import precision_at_k  # noqa: E402
 from reproduce import REPO, add_run_args, default_data_dir, torch_with_threads  # noqa: E402
 
 BITS = (16, 32, 64)

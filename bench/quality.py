@@ -31,7 +31,7 @@ import sklearn
 
 from nash_index.baselines import BASELINES
 from nash_index.datasets import PUBLISHED_SIZES, load_corpus
-from nash_index.evaluate import precision_at_k
+from nash_index.evaluation import precision_at_k
 
 REPO = Path(__file__).resolve().parents[1]
 BITS = (8, 16, 32, 64, 128)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 from nash_index.datasets import load_corpus
-from nash_index.evaluate import precision_at_k
+from nash_index.evaluation import precision_at_k
 
 REPO = Path(__file__).resolve().parents[1]
 BITS = (8, 16, 32, 64, 128)
