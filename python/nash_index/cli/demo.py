@@ -1,4 +1,4 @@
-"""``nash-index demo``: the whole job end to end, in about a minute on a laptop CPU.
+"""``nash-index demo``: the whole job end to end, on a CPU, in minutes at most.
 
 Fit TF-IDF, train NASH, build the index, run the test queries, and report precision@100 next to
 an LSH baseline on the same vectors, query latency and throughput, a few example queries with

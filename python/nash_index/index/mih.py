@@ -60,8 +60,8 @@ class MultiIndexHashing(BaseIndex):
 
     Memory beyond codes and ids: 4 bytes per code per table, plus per table
     either ``4 * 2**bits`` bytes of bucket offsets (when ``2**bits <= 4 n``) or
-    a hash of the distinct substring values. At 10M x 64 bits (m = 3) this is
-    about 1.9x the code bytes.
+    a hash of the distinct substring values (``table_bytes`` tells; measured
+    sizes are in ``bench/results/mih.json``).
 
     Codes added after the last build are scanned by every query until they
     exceed 1/16 of the index, then the tables are rebuilt. Removals rebuild

@@ -59,7 +59,8 @@ class BaseHasher:
     def _check_params(self) -> None:
         raise NotImplementedError
 
-    def _build_net(self, n_features: int, n_labels: int) -> nn.Module:
+    def build_net(self, n_features: int, n_labels: int) -> nn.Module:
+        """The untrained network for these parameters (``fit`` trains it, ``load`` fills it)."""
         raise NotImplementedError
 
     def _thresholds(self, X: ArrayLike) -> np.ndarray:
@@ -136,7 +137,7 @@ class BaseHasher:
         self.device_ = select_device(self.device)
         targets, n_labels = self._label_targets(y)
         torch.manual_seed(int(self.seed))
-        self.net_ = self._build_net(self.n_features_, n_labels).to(self.device_)
+        self.net_ = self.build_net(self.n_features_, n_labels).to(self.device_)
         scorer = self._make_scorer(X, y, X_val, y_val)
         loss_data = None
         if X_val is not None:

@@ -72,7 +72,7 @@ class NASH(BaseHasher):
         if self.kl_weight < 0 or self.alpha < 0:
             raise ValueError("kl_weight and alpha must be non-negative")
 
-    def _build_net(self, n_features: int, n_labels: int) -> nn.Module:
+    def build_net(self, n_features: int, n_labels: int) -> nn.Module:
         return NASHNet(n_features, int(self.nbits), self.hidden, float(self.dropout),
                        self.variant, float(self.noise_sigma), self.noise_form, self.decoder_,
                        self.target, float(self.gamma), self.distortion_weight_,

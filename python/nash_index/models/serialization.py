@@ -68,7 +68,7 @@ def load_estimator(cls, path: str | os.PathLike, device: str = "auto"):
     est.thresholds_ = np.asarray(fitted["thresholds"], dtype=np.float32)
     est.device_ = select_device(device)
     n_labels = 0 if est.classes_ is None else len(est.classes_)
-    est.net_ = est._build_net(est.n_features_, n_labels)
+    est.net_ = est.build_net(est.n_features_, n_labels)
     state = torch.load(src / "weights.pt", map_location="cpu", weights_only=True)
     est.net_.load_state_dict(state)
     est.net_.to(est.device_).eval()

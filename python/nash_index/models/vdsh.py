@@ -36,7 +36,7 @@ class VDSH(BaseHasher):
         if self.kl_weight < 0:
             raise ValueError(f"kl_weight must be non-negative, got {self.kl_weight}")
 
-    def _build_net(self, n_features: int, n_labels: int) -> nn.Module:
+    def build_net(self, n_features: int, n_labels: int) -> nn.Module:
         return VDSHNet(n_features, int(self.nbits), self.hidden, float(self.dropout),
                        self.decoder_, self.target, self.distortion_weight_)
 
