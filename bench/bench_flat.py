@@ -7,8 +7,8 @@
 Prints queries/s, p50/p99 latency, the SIMD level, faiss and numpy figures from
 the same run, the speed-up over faiss, and the ratio of nash_index's time to the
 memory-bandwidth bound (database bytes / measured read bandwidth of a buffer of
-the same size, with the same thread count). Writes bench/results/flat.json and
-flat.png. Distances are checked against faiss for every configuration.
+the same size, with the same thread count). Writes flat.json and flat.png to
+--out (default bench/results/). Distances are checked against faiss for every configuration.
 """
 from __future__ import annotations
 
@@ -16,23 +16,17 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-# faiss uses OpenMP. Its default active spin-waiting collapses on a shared machine
-# (other processes on the cores: x5 to x100 slower with 2 threads), so give it the
-# passive policy unless told otherwise; this only ever helps faiss.
-if "--omp-active" not in sys.argv:
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-import nash_index as ni  # noqa: E402
 
-try:
-    import faiss
-except ImportError:  # faiss is the `bench` extra
-    faiss = None
+faiss = harness.import_faiss()  # before nash_index: sets faiss's OpenMP wait policy (see harness)
+
+import nash_index as ni  # noqa: E402
+from nash_index.index.synthetic import clustered_codes, random_centres, uniform_codes  # noqa: E402
 
 QUICK = dict(n=[1_000_000, 10_000_000], nbits=[64, 128], k=[10, 100], batch=[1, 1000], threads=["1", "all"])
 
@@ -55,17 +49,6 @@ def as_words(codes: np.ndarray) -> np.ndarray:
     return codes
 
 
-def measure(search, queries: np.ndarray, batch: int, repeats: int, budget: float) -> harness.Timing:
-    """Batch 1: one call per query (per-query latency). Otherwise: whole-batch calls."""
-    if batch == 1:
-        return harness.time_each(lambda i: search(queries[i : i + 1]), count=queries.shape[0], budget=budget)
-    return harness.time_calls(lambda: search(queries[:batch]), repeats=repeats, warmup=1, budget=budget)
-
-
-def qps(t: harness.Timing, batch: int) -> float:
-    return batch / t.median
-
-
 def run(args) -> list:
     records = []
     level = ni.simd_level()
@@ -76,13 +59,15 @@ def run(args) -> list:
         for nbits in args.nbits:
             cs = nbits // 8
             gen_seed = 1 + nbits
+            nq = max(args.batch + [args.single_queries])
             if args.dist == "uniform":
-                db = harness.uniform_codes(n, nbits, seed=gen_seed)
-                queries = harness.uniform_codes(max(args.batch + [args.single_queries]), nbits, seed=99)
-            else:
-                db = harness.clustered_codes(n, nbits, c=args.centres, p=args.flip, seed=gen_seed)
-                queries = harness.clustered_codes(max(args.batch + [args.single_queries]), nbits,
-                                                  c=args.centres, p=args.flip, seed=gen_seed)
+                db = uniform_codes(n, nbits, seed=gen_seed)
+                queries = uniform_codes(nq, nbits, seed=99)
+            else:  # queries: fresh draws around the database's centres
+                rng = np.random.default_rng(gen_seed)
+                centres = random_centres(args.centres, nbits, rng)
+                db = clustered_codes(n, nbits, centres=centres, flip=args.flip, seed=rng)
+                queries = clustered_codes(nq, nbits, centres=centres, flip=args.flip, seed=rng)
             rss0 = harness.rss_bytes()
             index = ni.FlatIndex(nbits)
             index.add(db)
@@ -119,8 +104,8 @@ def bench_one(index, fidx, db, queries, n, nbits, k, batch, nth, bw, args) -> di
     q = queries[:nq]
     reps = args.repeats if n * batch <= 2_000_000_000 else max(1, args.repeats // 2)
     res = index.search(q, k, num_threads=nth)
-    t_nash = measure(lambda x: index.search(x, k, num_threads=nth), q, batch, reps, args.budget)
-    rec = dict(nash_qps=qps(t_nash, batch), nash_p50_ms=t_nash.p50 * 1e3, nash_p99_ms=t_nash.p99 * 1e3)
+    t_nash = harness.time_search(lambda x: index.search(x, k, num_threads=nth), q, batch == 1, reps, args.budget)
+    rec = dict(nash_qps=harness.qps(t_nash, batch), nash_p50_ms=t_nash.p50 * 1e3, nash_p99_ms=t_nash.p99 * 1e3)
     # Lower bound: each batch streams the database once per call (queries in one pass).
     bound = db.nbytes / bw
     rec["bound_ms"] = bound * 1e3
@@ -130,8 +115,8 @@ def bench_one(index, fidx, db, queries, n, nbits, k, batch, nth, bw, args) -> di
         fd, _ = fidx.search(q, k)
         if not np.array_equal(fd.astype(np.int64), np.where(res.ids < 0, fd, res.distances).astype(np.int64)):
             raise SystemExit(f"distance mismatch against faiss at n={n} nbits={nbits} k={k}")
-        t_f = measure(lambda x: fidx.search(x, k), q, batch, reps, args.budget)
-        rec.update(faiss_qps=qps(t_f, batch), faiss_p50_ms=t_f.p50 * 1e3, faiss_p99_ms=t_f.p99 * 1e3)
+        t_f = harness.time_search(lambda x: fidx.search(x, k), q, batch == 1, reps, args.budget)
+        rec.update(faiss_qps=harness.qps(t_f, batch), faiss_p50_ms=t_f.p50 * 1e3, faiss_p99_ms=t_f.p99 * 1e3)
         rec["speedup_vs_faiss"] = rec["nash_qps"] / rec["faiss_qps"]
     if not args.no_numpy and nth == 1:
         # numpy is single-threaded: a few queries give its rate (it scans per query).
@@ -144,10 +129,10 @@ def bench_one(index, fidx, db, queries, n, nbits, k, batch, nth, bw, args) -> di
 
 
 def row_of(r: dict) -> list:
-    f = lambda key, fmt: (fmt % r[key]) if key in r else "-"  # noqa: E731
-    return [r["batch"], r["threads"], r["k"], f("nash_qps", "%.0f"), f("nash_p50_ms", "%.3f"), f("nash_p99_ms", "%.3f"),
-            f("faiss_qps", "%.0f"), f("faiss_p50_ms", "%.3f"), f("speedup_vs_faiss", "%.2f"), f("numpy_qps", "%.1f"),
-            f("bound_ms", "%.2f"), f("x_bound", "%.2f")]
+    cells = [("nash_qps", "%.0f"), ("nash_p50_ms", "%.3f"), ("nash_p99_ms", "%.3f"), ("faiss_qps", "%.0f"),
+             ("faiss_p50_ms", "%.3f"), ("speedup_vs_faiss", "%.2f"), ("numpy_qps", "%.1f"), ("bound_ms", "%.2f"),
+             ("x_bound", "%.2f")]
+    return [r["batch"], r["threads"], r["k"]] + [harness.cell(r, key, fmt) for key, fmt in cells]
 
 
 def main(argv=None) -> None:
@@ -167,7 +152,8 @@ def main(argv=None) -> None:
     p.add_argument("--omp-active", action="store_true", help="keep OpenMP's default (active) wait policy for faiss")
     p.add_argument("--no-faiss", action="store_true")
     p.add_argument("--no-numpy", action="store_true")
-    p.add_argument("--name", default="flat", help="output name under bench/results/")
+    p.add_argument("--name", default="flat", help="output file stem (in --out)")
+    p.add_argument("--out", type=Path, default=harness.RESULTS_DIR, help="output folder (default bench/results)")
     a = p.parse_args(argv)
     if a.quick:
         a.n, a.nbits, a.k, a.batch, a.threads = (",".join(map(str, QUICK[x])) for x in ("n", "nbits", "k", "batch", "threads"))
@@ -178,9 +164,9 @@ def main(argv=None) -> None:
     meta = dict(machine=harness.machine_info(), simd=ni.simd_level(), argv=sys.argv[1:], seconds=time.time() - t0,
                 omp_wait_policy=os.environ.get("OMP_WAIT_POLICY"),
                 peak_rss_mb=harness.peak_rss_bytes() / 1e6)
-    path = harness.save_json(a.name, dict(meta=meta, records=records))
+    path = harness.save_json(a.name, out=a.out, payload=dict(meta=meta, records=records))
     png = harness.plot_bars(a.name, records, ["n", "nbits", "k", "batch", "threads"], "speedup_vs_faiss", "simd",
-                            title="nash_index FlatIndex speed-up over faiss IndexBinaryFlat") \
+                            title="nash_index FlatIndex speed-up over faiss IndexBinaryFlat", out=a.out) \
         if records and "speedup_vs_faiss" in records[0] else None
     print(f"\n# wrote {path}" + (f" and {png}" if png else "") + f"; peak RSS {meta['peak_rss_mb']:.0f} MB; "
           f"load average now {os.getloadavg()}")

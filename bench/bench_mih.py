@@ -41,7 +41,8 @@ probe_cost = t_probe / t_cand; scan_cost_single = scan time per code of one
 query / t_cand; scan_cost_batch = scan thread-time per code per query in a
 batch / t_cand (walks of a batch run on all threads, like the scan).
 
-Writes bench/results/mih.json and mih.png (--calibrate: mih_calibration.json).
+Writes mih.json and mih.png (--calibrate: mih_calibration.json) to --out (default bench/results/).
+The code sets, recall, checks and calibration live in mih_tools.py.
 """
 from __future__ import annotations
 
@@ -49,129 +50,20 @@ import argparse
 import os
 import sys
 import time
-from typing import Dict, List, Optional, Tuple
+from pathlib import Path
+from typing import List, Tuple
 
 import numpy as np
 
-# faiss uses OpenMP; its default active spin-waiting collapses on a shared machine
-# (see bench_flat.py), so give it the passive policy unless told otherwise.
-if "--omp-active" not in sys.argv:
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+
+faiss = harness.import_faiss()  # before nash_index: sets faiss's OpenMP wait policy (see harness)
+
 import nash_index as ni  # noqa: E402
+from mih_tools import DIST_LABEL, DISTS, QUICK_CASES, calibrate, check_equal, data_seed, fmt_us, make_data, tune_nflip  # noqa: E402
 
-try:
-    import faiss
-except ImportError:  # faiss is the `bench` extra
-    faiss = None
-
-# name -> (centres, flip probability); None: uniform codes
-DISTS: Dict[str, Optional[Tuple[int, float]]] = {
-    "uniform": None,
-    "c50": (50, 1 / 8),
-    "c200": (200, 0.08),
-}
-DIST_LABEL = {"uniform": "uniform", "c50": "clustered(50,1/8)", "c200": "clustered(200,0.08)"}
-# The issue's target configurations: (codes, nbits); k = 10, single query and a batch of 1000.
-QUICK_CASES = [("c50", 64), ("c200", 64), ("c50", 128), ("uniform", 64)]
 AUTO_TOLERANCE = 0.10  # make_index's choice may be at most 10% slower than FlatIndex on uniform codes
-
-
-# ------------------------------------------------------------------ data
-def make_data(dist: str, n: int, nq: int, nbits: int, seed: int) -> Tuple[np.ndarray, np.ndarray]:
-    """n database codes and nq queries, independent draws from the same distribution."""
-    spec = DISTS[dist]
-    if spec is None:
-        allc = harness.uniform_codes(n + nq, nbits, seed=seed)
-    else:
-        allc = harness.clustered_codes(n + nq, nbits, c=spec[0], p=spec[1], seed=seed)
-    # Rows are i.i.d., so the last nq are queries that are not database members.
-    return np.ascontiguousarray(allc[:n]), np.ascontiguousarray(allc[n:])
-
-
-def settled_rss() -> int:
-    """RSS after handing freed heap memory back to the OS (glibc), so that an
-    index built after another one was freed does not reuse its pages unseen."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-    return harness.rss_bytes()
-
-
-def data_seed(dist: str, nbits: int) -> int:
-    return 1000 * list(DISTS).index(dist) + nbits
-
-
-# ------------------------------------------------------------- measuring
-def measure(search, queries: np.ndarray, mode: str, args, warmup: int = 1) -> harness.Timing:
-    """single: one call per query (latency samples); batch: repeated calls over the whole batch.
-
-    `warmup=0` for the batch of a slow baseline already called once (check or tuning).
-    """
-    if mode == "single":
-        return harness.time_each(lambda i: search(queries[i : i + 1]), count=queries.shape[0], budget=args.budget)
-    return harness.time_calls(lambda: search(queries), repeats=args.repeats, warmup=warmup, budget=args.budget)
-
-
-def qps_of(t: harness.Timing, nq: int, mode: str) -> float:
-    return 1.0 / t.median if mode == "single" else nq / t.median
-
-
-def recall_at_k(found_d: np.ndarray, found_i: np.ndarray, exact_d: np.ndarray, nbits: int) -> float:
-    """Tie-aware recall@k: per query, the multiset intersection of returned and exact distances, over k.
-
-    Equals id recall when distances have no ties at the k-th place, and does
-    not penalise a different (equally correct) choice among tied codes.
-    Missing results (id -1) count as misses.
-    """
-    nq, k = exact_d.shape
-    top = nbits + 1  # bin for "missing"
-    fd = np.where(found_i >= 0, np.clip(found_d, 0, nbits), top).astype(np.int64)
-    ed = np.clip(exact_d, 0, top).astype(np.int64)
-    rows = np.repeat(np.arange(nq), k)
-    cf = np.zeros((nq, top + 1), dtype=np.int64)
-    ce = np.zeros((nq, top + 1), dtype=np.int64)
-    np.add.at(cf, (rows, fd.ravel()), 1)
-    np.add.at(ce, (rows, ed.ravel()), 1)
-    return float(np.minimum(cf[:, :top], ce[:, :top]).sum() / (nq * k))
-
-
-def check_equal(where: str, ref, got_d: np.ndarray, got_i: np.ndarray) -> None:
-    ref_d, ref_i = ref
-    if np.array_equal(ref_d, got_d) and np.array_equal(ref_i, got_i):
-        return
-    bad = np.nonzero(~(np.all(ref_d == got_d, axis=1) & np.all(ref_i == got_i, axis=1)))[0]
-    q = int(bad[0])
-    raise SystemExit(
-        f"MISMATCH: MultiIndexHashing != FlatIndex at {where}: {bad.size} queries differ; first is query {q}:\n"
-        f"  flat d={ref_d[q][:10].tolist()} ids={ref_i[q][:10].tolist()}\n"
-        f"  mih  d={got_d[q][:10].tolist()} ids={got_i[q][:10].tolist()}"
-    )
-
-
-def tune_nflip(fmh, queries: np.ndarray, k: int, exact_d: np.ndarray, nbits: int, args) -> Tuple[int, float, list]:
-    """Raises faiss multi-hash's nflip from 0 until recall@k >= target (or a limit); keeps the best."""
-    tried = []
-    best_nflip, best_recall = 0, -1.0
-    max_nflip = min(args.max_nflip, fmh.b)
-    for nflip in range(0, max_nflip + 1):
-        fmh.nflip = nflip
-        t0 = time.perf_counter()
-        d, i = fmh.search(queries, k)
-        dt = time.perf_counter() - t0
-        r = recall_at_k(d, i, exact_d, nbits)
-        tried.append(dict(nflip=nflip, recall=r, seconds=dt))
-        if r > best_recall:
-            best_nflip, best_recall = nflip, r
-        if r >= args.target_recall or dt > args.budget:
-            break
-    fmh.nflip = best_nflip
-    return best_nflip, best_recall, tried
 
 
 # ----------------------------------------------------------------- sweep
@@ -193,17 +85,17 @@ def build_case(n: int, dist: str, nbits: int, args) -> dict:
     c = dict(n=n, dist=dist, nbits=nbits, db=db, queries=queries, gen_s=gen_s, code_bytes=n * cs,
              ids_bytes=n * 8)
 
-    rss0 = settled_rss()
+    rss0 = harness.settled_rss()
     t0 = time.perf_counter()
     flat = ni.FlatIndex(nbits)
     flat.add(db)
-    c.update(flat=flat, flat_build_s=time.perf_counter() - t0, flat_rss=settled_rss() - rss0)
+    c.update(flat=flat, flat_build_s=time.perf_counter() - t0, flat_rss=harness.settled_rss() - rss0)
 
-    rss0 = settled_rss()
+    rss0 = harness.settled_rss()
     t0 = time.perf_counter()
     mih = ni.MultiIndexHashing(nbits)
     mih.add(db)
-    c.update(mih=mih, mih_build_s=time.perf_counter() - t0, mih_rss=settled_rss() - rss0)
+    c.update(mih=mih, mih_build_s=time.perf_counter() - t0, mih_rss=harness.settled_rss() - rss0)
     if mih._impl.indexed != n:
         raise SystemExit(f"MultiIndexHashing indexed {mih._impl.indexed} of {n} codes after add")
     c.update(m=mih.m, substring_bits=mih.substring_bits, table_bytes=mih.table_bytes,
@@ -213,18 +105,18 @@ def build_case(n: int, dist: str, nbits: int, args) -> dict:
     c["fflat"] = c["fmh"] = None
     if faiss is not None and not args.no_faiss:
         faiss.omp_set_num_threads(args.nthreads)
-        rss0 = settled_rss()
+        rss0 = harness.settled_rss()
         t0 = time.perf_counter()
         fflat = faiss.IndexBinaryFlat(nbits)
         fflat.add(db)
-        c.update(fflat=fflat, fflat_build_s=time.perf_counter() - t0, fflat_rss=settled_rss() - rss0)
+        c.update(fflat=fflat, fflat_build_s=time.perf_counter() - t0, fflat_rss=harness.settled_rss() - rss0)
         nhash = args.faiss_nhash or mih.m
         b = nbits // nhash
-        rss0 = settled_rss()
+        rss0 = harness.settled_rss()
         t0 = time.perf_counter()
         fmh = faiss.IndexBinaryMultiHash(nbits, nhash, b)
         fmh.add(db)
-        c.update(fmh=fmh, fmh_build_s=time.perf_counter() - t0, fmh_rss=settled_rss() - rss0,
+        c.update(fmh=fmh, fmh_build_s=time.perf_counter() - t0, fmh_rss=harness.settled_rss() - rss0,
                  fmh_nhash=nhash, fmh_b=b, fmh_keys=int(fmh.hashtable_size()))
     del c["db"], db  # every index holds its own copy
     return c
@@ -233,7 +125,9 @@ def build_case(n: int, dist: str, nbits: int, args) -> dict:
 def bench_config(c: dict, k: int, mode: str, ref_all, args) -> dict:
     """One (k, mode) of a code set: every engine timed, the MIH checked against FlatIndex."""
     nbits, n = c["nbits"], c["n"]
-    nq = args.single_queries if mode == "single" else args.batch
+    single = mode == "single"
+    nq = args.single_queries if single else args.batch
+    per_call = 1 if single else nq  # queries answered per timed call
     q = c["queries"][:nq]
     ref = (ref_all[0][:nq], ref_all[1][:nq])
     flat, mih, nth = c["flat"], c["mih"], args.nthreads
@@ -241,7 +135,7 @@ def bench_config(c: dict, k: int, mode: str, ref_all, args) -> dict:
     rec = dict(n=n, dist=DIST_LABEL[c["dist"]], nbits=nbits, k=k, mode=mode, nq=nq, threads=nth, m=c["m"])
 
     # Correctness and work counters (untimed): the path the timed calls take.
-    if mode == "single":
+    if single:
         probes, cands, scanned = np.empty(nq, np.int64), np.empty(nq, np.int64), np.empty(nq, bool)
         for i in range(nq):
             res, w = mih.search_with_work(q[i : i + 1], k, num_threads=nth)
@@ -257,12 +151,12 @@ def bench_config(c: dict, k: int, mode: str, ref_all, args) -> dict:
         rec.update(probes_median=float(np.median(probes[walked])), cand_median=float(np.median(cands[walked])),
                    cand_mean=float(cands[walked].mean()))
 
-    t = measure(lambda x: mih.search(x, k, num_threads=nth), q, mode, args)
-    rec.update(mih_qps=qps_of(t, nq, mode), mih_p50_us=t.p50 * 1e6, mih_p99_us=t.p99 * 1e6, mih_calls=len(t.times))
+    t = harness.time_search(lambda x: mih.search(x, k, num_threads=nth), q, single, args.repeats, args.budget)
+    rec.update(mih_qps=harness.qps(t, per_call), mih_p50_us=t.p50 * 1e6, mih_p99_us=t.p99 * 1e6, mih_calls=len(t.times))
     # Time over candidates verified (probes and call overhead included). Single: median over the timed
     # calls of the queries answered from the tables (times[i] is query i; the median resists load
     # spikes); batch: thread time of the whole batch.
-    if mode == "single":
+    if single:
         timed = walked[: len(t.times)] & (cands[: len(t.times)] > 0)
         if timed.any():
             per = np.asarray(t.times)[timed] / cands[: len(t.times)][timed]
@@ -270,8 +164,8 @@ def bench_config(c: dict, k: int, mode: str, ref_all, args) -> dict:
     elif scanned.mean() <= 0.05 and cands.sum() > 0:
         rec["ns_per_cand"] = float(t.median * nth * 1e9 / cands.sum())
 
-    t = measure(lambda x: flat.search(x, k, num_threads=nth), q, mode, args)
-    rec.update(flat_qps=qps_of(t, nq, mode), flat_p50_us=t.p50 * 1e6, flat_p99_us=t.p99 * 1e6)
+    t = harness.time_search(lambda x: flat.search(x, k, num_threads=nth), q, single, args.repeats, args.budget)
+    rec.update(flat_qps=harness.qps(t, per_call), flat_p50_us=t.p50 * 1e6, flat_p99_us=t.p99 * 1e6)
     rec["x_flat"] = rec["mih_qps"] / rec["flat_qps"]
 
     if c["fflat"] is not None:
@@ -279,17 +173,17 @@ def bench_config(c: dict, k: int, mode: str, ref_all, args) -> dict:
         fd, _ = c["fflat"].search(q, k)
         if not np.array_equal(fd.astype(np.int64), ref[0].astype(np.int64)):
             raise SystemExit(f"faiss IndexBinaryFlat distances differ from FlatIndex at {where}")
-        t = measure(lambda x: c["fflat"].search(x, k), q, mode, args, warmup=0)
-        rec.update(faiss_flat_qps=qps_of(t, nq, mode), faiss_flat_p50_us=t.p50 * 1e6,
-                   faiss_flat_p99_us=t.p99 * 1e6, x_faiss_flat=rec["mih_qps"] / qps_of(t, nq, mode))
+        t = harness.time_search(lambda x: c["fflat"].search(x, k), q, single, args.repeats, args.budget, warmup=0)
+        rec.update(faiss_flat_qps=harness.qps(t, per_call), faiss_flat_p50_us=t.p50 * 1e6,
+                   faiss_flat_p99_us=t.p99 * 1e6, x_faiss_flat=rec["mih_qps"] / harness.qps(t, per_call))
     if c["fmh"] is not None:
         fmh = c["fmh"]
         nflip, recall = c["nflip"][k]
         fmh.nflip = nflip
-        t = measure(lambda x: fmh.search(x, k), q, mode, args, warmup=0)
-        rec.update(faiss_mh_qps=qps_of(t, nq, mode), faiss_mh_p50_us=t.p50 * 1e6, faiss_mh_p99_us=t.p99 * 1e6,
+        t = harness.time_search(lambda x: fmh.search(x, k), q, single, args.repeats, args.budget, warmup=0)
+        rec.update(faiss_mh_qps=harness.qps(t, per_call), faiss_mh_p50_us=t.p50 * 1e6, faiss_mh_p99_us=t.p99 * 1e6,
                    faiss_mh_nflip=nflip, faiss_mh_recall=recall, faiss_mh_nhash=c["fmh_nhash"],
-                   faiss_mh_b=c["fmh_b"], x_faiss_mh=rec["mih_qps"] / qps_of(t, nq, mode))
+                   faiss_mh_b=c["fmh_b"], x_faiss_mh=rec["mih_qps"] / harness.qps(t, per_call))
 
     if c["dist"] == "uniform" and nbits == 64:
         # make_index's choice for this N: a MultiIndexHashing (the same as `mih`) or a FlatIndex.
@@ -297,8 +191,8 @@ def bench_config(c: dict, k: int, mode: str, ref_all, args) -> dict:
         ratio = auto_qps / rec["flat_qps"]
         if ratio < 1 - AUTO_TOLERANCE and c["auto_kind"] == "MultiIndexHashing":
             # Measure both once more before calling it: the machine may be shared.
-            t_f = measure(lambda x: flat.search(x, k, num_threads=nth), q, mode, args)
-            t_m = measure(lambda x: mih.search(x, k, num_threads=nth), q, mode, args)
+            t_f = harness.time_search(lambda x: flat.search(x, k, num_threads=nth), q, single, args.repeats, args.budget)
+            t_m = harness.time_search(lambda x: mih.search(x, k, num_threads=nth), q, single, args.repeats, args.budget)
             ratio = max(ratio, t_f.median / t_m.median)
         rec.update(auto_kind=c["auto_kind"], auto_vs_flat=ratio, auto_ok=bool(ratio >= 1 - AUTO_TOLERANCE))
     return rec
@@ -353,15 +247,8 @@ HEADER = ["mode", "k", "MIH q/s", "p50", "p99", "cand", "probes", "ns/cand", "sc
           "flat p50", "faiss q/s", "mh q/s", "nflip", "mh rec", "x flat", "x faiss", "x mh"]
 
 
-def fmt_us(us: float) -> str:
-    """A latency with its unit: 42.8us, 84.5ms, 1.23s."""
-    if us < 1e3:
-        return f"{us:.1f}us"
-    return f"{us / 1e3:.1f}ms" if us < 1e6 else f"{us / 1e6:.2f}s"
-
-
 def row_of(r: dict) -> list:
-    f = lambda key, fmt: (fmt % r[key]) if key in r else "-"  # noqa: E731
+    f = lambda key, fmt: harness.cell(r, key, fmt)  # noqa: E731
     return [r["mode"], r["k"], f("mih_qps", "%.0f"), fmt_us(r["mih_p50_us"]), fmt_us(r["mih_p99_us"]),
             f("cand_median", "%.0f"), f("probes_median", "%.0f"), f("ns_per_cand", "%.1f"),
             "%.0f" % (100 * r["scanned_frac"]), f("flat_qps", "%.0f"), fmt_us(r["flat_p50_us"]),
@@ -392,92 +279,6 @@ def summary(records: list) -> bool:
     return ok
 
 
-# ------------------------------------------------------------- calibrate
-def calibrate(args) -> dict:
-    """Fits the MihParams cost model (see the module docstring) at N = max(--n)."""
-    n = max(args.n)
-    nth = args.nthreads
-    rows, fit_rows, labels = [], [], []
-    scan_single, scan_batch = {}, {}
-    print(f"# calibrating at N={n:,}; threads {nth}; SIMD {ni.simd_level()}; load average {os.getloadavg()}")
-    print(f"# current defaults: {ni.MultiIndexHashing(64).fallback_params()}")
-    for dist, nbits in QUICK_CASES:
-        nq = args.calib_queries if DISTS[dist] is not None else max(5, args.calib_queries // 5)
-        db, queries = make_data(dist, n, max(nq, args.batch), nbits, data_seed(dist, nbits))
-        m_auto = ni.MultiIndexHashing.auto_m(nbits, n)
-        for m in (m_auto, m_auto + 1):
-            mih = ni.MultiIndexHashing(nbits, m)
-            mih.add(db)
-            mih.set_fallback("never")
-            for k in (1, 10, 100):
-                for i in range(nq):
-                    best = np.inf
-                    for _ in range(3):
-                        t0 = time.perf_counter()
-                        _, w = mih.search_with_work(queries[i : i + 1], k, num_threads=1)
-                        best = min(best, time.perf_counter() - t0)
-                    fit_rows.append((best, float(w.probes[0]), float(w.candidates[0])))
-                    labels.append(f"{DIST_LABEL[dist]} {nbits}b m={m}")
-            if m == m_auto:
-                mih.set_fallback("always")
-                k = 10
-                ts = harness.time_each(lambda i: mih.search(queries[i : i + 1], k, num_threads=nth),
-                                       count=min(args.single_queries, queries.shape[0]), budget=args.budget)
-                tb = harness.time_calls(lambda: mih.search(queries[:args.batch], k, num_threads=nth),
-                                        repeats=args.repeats, warmup=1, budget=args.budget)
-                scan_single.setdefault(nbits, []).append(ts.median / n)
-                scan_batch.setdefault(nbits, []).append(tb.median * nth / (args.batch * n))
-            del mih
-        print(f"#  {DIST_LABEL[dist]} {nbits} bits: {len(fit_rows)} timed walks so far")
-        del db, queries
-
-    data = np.array(fit_rows)
-    t, probes, cands = data[:, 0], data[:, 1], data[:, 2]
-    design = np.column_stack([np.ones_like(t), probes, cands])
-    # Weighted by 1/t so that fast queries count as much as slow ones (relative error).
-    wts = 1.0 / np.maximum(t, 1e-7)
-    coef, *_ = np.linalg.lstsq(design * wts[:, None], t * wts, rcond=None)
-    c0, t_probe, t_cand = (float(x) for x in coef)
-    pred = design @ coef
-    r2 = 1 - float(np.sum((t - pred) ** 2) / np.sum((t - t.mean()) ** 2))
-    out = dict(n=n, threads=nth, simd=ni.simd_level(), walks=len(fit_rows), overhead_us=c0 * 1e6,
-               ns_per_probe=t_probe * 1e9, ns_per_candidate=t_cand * 1e9, r2=r2)
-    # How well the two-term model fits each code set (measured vs predicted median time per walk).
-    lab = np.array(labels)
-    check_rows = []
-    for name in dict.fromkeys(labels):
-        sel = lab == name
-        check_rows.append([name, int(sel.sum()), "%.0f" % np.median(probes[sel]), "%.0f" % np.median(cands[sel]),
-                           "%.1f" % (np.median(t[sel]) * 1e6), "%.1f" % (np.median(pred[sel]) * 1e6),
-                           "%.2f" % np.median(t[sel] / pred[sel])])
-    out["fit_check"] = [dict(zip(["set", "walks", "probes", "candidates", "us", "pred_us", "ratio"], r))
-                        for r in check_rows]
-    per_bits = {}
-    for nbits in sorted(scan_single):
-        ss, sb = float(np.median(scan_single[nbits])), float(np.median(scan_batch[nbits]))
-        per_bits[nbits] = dict(scan_ns_per_code_single=ss * 1e9, scan_thread_ns_per_code_batch=sb * 1e9,
-                               scan_cost_single=ss / t_cand, scan_cost_batch=sb / t_cand)
-        rows.append([nbits, "%.3f" % (ss * 1e9), "%.3f" % (sb * 1e9), "%.4f" % (ss / t_cand), "%.4f" % (sb / t_cand)])
-    out["per_nbits"] = per_bits
-    ref_bits = 64 if 64 in per_bits else min(per_bits)
-    out["params"] = dict(probe_cost=t_probe / t_cand, scan_cost_single=per_bits[ref_bits]["scan_cost_single"],
-                         scan_cost_batch=per_bits[ref_bits]["scan_cost_batch"], from_nbits=ref_bits)
-    print(f"\n## walk cost fit over {len(fit_rows)} single-threaded walks (fallback off): "
-          f"time = {c0 * 1e6:.2f} us + {t_probe * 1e9:.2f} ns x probes + {t_cand * 1e9:.2f} ns x candidates "
-          f"(R^2 {r2:.3f})")
-    print(harness.table(check_rows, ["set", "walks", "med probes", "med cands", "med us", "pred us",
-                                     "med measured/pred"]))
-    print()
-    print(harness.table(rows, ["nbits", "scan ns/code (1 query)", "scan thread-ns/code (batch)",
-                               "scan_cost_single", "scan_cost_batch"]))
-    p = out["params"]
-    print(f"\n## MihParams (candidate units, {ref_bits}-bit scan costs):\n"
-          f"  double probe_cost = {p['probe_cost']:.3g};\n"
-          f"  double scan_cost_single = {p['scan_cost_single']:.3g};\n"
-          f"  double scan_cost_batch = {p['scan_cost_batch']:.3g};")
-    return out
-
-
 # ------------------------------------------------------------------ main
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -500,7 +301,8 @@ def main(argv=None) -> None:
     p.add_argument("--omp-active", action="store_true", help="keep OpenMP's default (active) wait policy for faiss")
     p.add_argument("--no-faiss", action="store_true")
     p.add_argument("--no-plot", action="store_true")
-    p.add_argument("--name", default="mih", help="output name under bench/results/")
+    p.add_argument("--name", default="mih", help="output file stem (in --out)")
+    p.add_argument("--out", type=Path, default=harness.RESULTS_DIR, help="output folder (default bench/results)")
     a = p.parse_args(argv)
     a.n = harness.parse_list(a.n or ("10M" if a.quick else "1M,10M"))
     a.nbits = harness.parse_list(a.nbits)
@@ -521,13 +323,13 @@ def main(argv=None) -> None:
     if a.calibrate:
         cal = calibrate(a)
         meta = dict(meta_base, seconds=time.time() - t0, peak_rss_mb=harness.peak_rss_bytes() / 1e6)
-        path = harness.save_json(f"{a.name}_calibration", dict(meta=meta, calibration=cal))
+        path = harness.save_json(f"{a.name}_calibration", out=a.out, payload=dict(meta=meta, calibration=cal))
         print(f"\n# wrote {path}; load average now {os.getloadavg()}")
         return
     records, builds = run(a)
     ok = summary(records)
     meta = dict(meta_base, seconds=time.time() - t0, peak_rss_mb=harness.peak_rss_bytes() / 1e6, auto_check_ok=ok)
-    path = harness.save_json(a.name, dict(meta=meta, builds=builds, records=records))
+    path = harness.save_json(a.name, out=a.out, payload=dict(meta=meta, builds=builds, records=records))
     png = None
     if records and not a.no_plot:
         engines = [("MIH", "mih_qps"), ("FlatIndex", "flat_qps"), ("faiss flat", "faiss_flat_qps"),
@@ -535,7 +337,7 @@ def main(argv=None) -> None:
         cfg = lambda r: f"{r['n'] / 1e6:g}M {r['dist']} {r['nbits']}b k{r['k']} {r['mode']}"  # noqa: E731
         long = [dict(config=cfg(r), engine=e, qps=r[key]) for r in records for e, key in engines if key in r]
         png = harness.plot_bars(a.name, long, ["config"], "qps", "engine",
-                                title=f"exact Hamming k-NN, queries/s ({a.nthreads} threads; MIH = MultiIndexHashing)")
+                                title=f"exact Hamming k-NN, queries/s ({a.nthreads} threads; MIH = MultiIndexHashing)", out=a.out)
     print(f"\n# wrote {path}" + (f" and {png}" if png else "") + f"; {time.time() - t0:.0f} s; peak RSS "
           f"{meta['peak_rss_mb']:.0f} MB; load average now {os.getloadavg()}")
     if not ok:

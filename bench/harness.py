@@ -1,8 +1,10 @@
-"""Shared benchmark harness (flat scan, multi-index hashing, ...).
+"""Shared benchmark harness (flat scan, multi-index hashing, quality studies).
 
 Timing with medians of repeated runs and latency percentiles, resident memory,
-code generators (uniform, clustered), a memory-read-bandwidth measurement, and
-JSON + PNG output under bench/results/. No nash_index import here, so any
+faiss loading, a memory-read-bandwidth measurement, JSON + PNG output under
+bench/results/, and the report helpers of the quality studies (data folder,
+precision cells, Markdown tables). Synthetic codes come from the library's one
+generator, ``nash_index.index.synthetic``. No nash_index import here, so any
 benchmark can use it.
 """
 from __future__ import annotations
@@ -10,15 +12,34 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sys
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+REPO = Path(__file__).resolve().parents[1]
+RESULTS_DIR = REPO / "bench" / "results"
+
+
+def import_faiss() -> Any:
+    """faiss (the `bench` extra), or None when it is missing.
+
+    faiss uses OpenMP. Its default active spin-waiting collapses on a shared machine
+    (other processes on the cores: x5 to x100 slower with 2 threads), so give it the
+    passive policy unless the command line says --omp-active; this only ever helps faiss.
+    Call it before importing nash_index, so that the policy is set before any OpenMP runtime starts.
+    """
+    if "--omp-active" not in sys.argv:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    try:
+        import faiss
+    except ImportError:
+        return None
+    return faiss
 
 
 # ------------------------------------------------------------------ timing
@@ -83,6 +104,22 @@ def time_each(fn: Callable[[int], object], count: int, warmup: int = 3, budget: 
     return Timing(times)
 
 
+def time_search(search: Callable[[np.ndarray], object], queries: np.ndarray, single: bool, repeats: int,
+                budget: Optional[float], warmup: int = 1) -> Timing:
+    """Single: one call per query (latency samples, `time_each`); else repeated calls over all of `queries`.
+
+    `warmup=0` for the batch of a slow baseline already called once (check or tuning).
+    """
+    if single:
+        return time_each(lambda i: search(queries[i : i + 1]), count=queries.shape[0], budget=budget)
+    return time_calls(lambda: search(queries), repeats=repeats, warmup=warmup, budget=budget)
+
+
+def qps(t: Timing, per_call: int) -> float:
+    """Queries per second of calls that answer `per_call` queries each (1: single queries)."""
+    return per_call / t.median
+
+
 # ------------------------------------------------------------------ memory
 def _status_kib(key: str) -> int:
     with open("/proc/self/status") as f:
@@ -101,25 +138,16 @@ def peak_rss_bytes() -> int:
     return _status_kib("VmHWM") * 1024
 
 
-# -------------------------------------------------------------- generators
-def uniform_codes(n: int, nbits: int, seed: int = 0) -> np.ndarray:
-    """n uniformly random packed codes (uint8, (n, nbits // 8))."""
-    return np.random.default_rng(seed).integers(0, 256, size=(n, nbits // 8), dtype=np.uint8)
+def settled_rss() -> int:
+    """RSS after handing freed heap memory back to the OS (glibc), so that an
+    index built after another one was freed does not reuse its pages unseen."""
+    try:
+        import ctypes
 
-
-def clustered_codes(n: int, nbits: int, c: int, p: float, seed: int = 0, chunk: int = 1 << 18) -> np.ndarray:
-    """c random centres; each code is a centre with every bit flipped with probability p.
-
-    Built in chunks so that 10M codes never need a (n, nbits) bit array.
-    """
-    rng = np.random.default_rng(seed)
-    centres = np.packbits(rng.integers(0, 2, size=(c, nbits), dtype=np.uint8), axis=1)
-    out = np.empty((n, nbits // 8), dtype=np.uint8)
-    for lo in range(0, n, chunk):
-        m = min(chunk, n - lo)
-        flips = np.packbits(rng.random((m, nbits), dtype=np.float32) < p, axis=1)
-        out[lo : lo + m] = centres[rng.integers(0, c, size=m)] ^ flips
-    return out
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+    return rss_bytes()
 
 
 # -------------------------------------------------------------- bandwidth
@@ -164,15 +192,15 @@ def machine_info() -> Dict[str, object]:
     return info
 
 
-def save_json(name: str, payload: Dict[str, object]) -> Path:
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"{name}.json"
+def save_json(name: str, payload: Dict[str, object], out: Path = RESULTS_DIR) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2, default=float))
     return path
 
 
 def plot_bars(name: str, records: Sequence[Dict[str, object]], label_keys: Sequence[str], value_key: str,
-              series_key: str, title: str = "", log: bool = True) -> Optional[Path]:
+              series_key: str, title: str = "", log: bool = True, out: Path = RESULTS_DIR) -> Optional[Path]:
     """Grouped bar chart: one group per distinct `label_keys`, one bar per `series_key`."""
     try:
         import matplotlib
@@ -206,8 +234,8 @@ def plot_bars(name: str, records: Sequence[Dict[str, object]], label_keys: Seque
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"{name}.png"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
@@ -231,3 +259,8 @@ def table(rows: Iterable[Sequence[object]], header: Sequence[str]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
     line = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths))  # noqa: E731
     return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def cell(record: Dict[str, object], key: str, fmt: str) -> str:
+    """``fmt % record[key]`` for a table, or "-" when the record lacks the key."""
+    return (fmt % record[key]) if key in record else "-"
