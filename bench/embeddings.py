@@ -47,10 +47,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple  # noqa:
 
 import numpy as np  # noqa: E402
 
+from harness import REPO, default_data_dir, fmt_precision, md_table_head, precision_cell, write_report  # noqa: E402
 from nash_index.baselines import LSH, PCAITQ  # noqa: E402
 from nash_index.datasets import cache_dir, load_corpus, load_raw  # noqa: E402
 from nash_index.evaluation import precision_at_k  # noqa: E402
-from reproduce import REPO, add_run_args, default_data_dir, torch_with_threads  # noqa: E402
+from reproduce import add_run_args, torch_with_threads  # noqa: E402
 
 BITS = (16, 32, 64)
 SPLITS = ("train", "val", "test")
@@ -158,7 +159,7 @@ def cosine_precision(db: Any, db_labels: np.ndarray, queries: Any, q_labels: np.
 def score(db_codes: np.ndarray, queries: np.ndarray, corpus: Any, k: int,
           val_codes: Optional[np.ndarray] = None) -> Dict[str, Any]:
     p = precision_at_k(db_codes, corpus.y_train, queries, corpus.y_test, k=k)
-    cell: Dict[str, Any] = {"p_index": round(p.index_order, 4), "p_expected": round(p.expected, 4)}
+    cell: Dict[str, Any] = precision_cell(p)
     if val_codes is not None:
         cell["val"] = round(precision_at_k(db_codes, corpus.y_train, val_codes, corpus.y_val,
                                            k=k).expected, 4)
@@ -234,15 +235,13 @@ def markdown(report: Dict[str, Any]) -> str:
         lines += [f"## {ds}", "", f"Splits train/val/test: {s['train']:,} / {s['val']:,} / "
                   f"{s['test']:,}. Embedding the {sum(s.values()):,} documents took "
                   f"{info.get('embed_seconds', 0):.0f} s (0: cached before this report).", "",
-                  "| method | " + " | ".join(f"{b} bits" for b in bits) + " | train s |",
-                  "|---|" + "---|" * (len(bits) + 1)]
+                  *md_table_head("method", [*(f"{b} bits" for b in bits), "train s"])]
         for name in ROWS:
             cells = res.get(name, {})
             if not cells:
                 continue
             vals = [cells.get(str(b)) for b in bits]
-            txt = " | ".join(f"{c['p_index']:.4f} / {c['p_expected']:.4f}"
-                             + (" ¹" if c.get("source") else "") if c else "–" for c in vals)
+            txt = " | ".join(fmt_precision(c) + (" ¹" if c and c.get("source") else "") for c in vals)
             secs = " / ".join(f"{c['seconds']:.0f}" for c in vals if c)
             lines.append(f"| {name} | {txt} | {secs or '–'} |")
         for name, p in info.get("float_reference", {}).items():
@@ -250,8 +249,7 @@ def markdown(report: Dict[str, Any]) -> str:
                          + " | ".join(f"{p:.4f}" for _ in bits) + " | |")
         val_rows = [(n, res[n]) for n in ROWS if res.get(n)]
         lines += ["", f"Validation precision@{k} (expected; NASH: the early-stopping score):", "",
-                  "| method | " + " | ".join(f"{b} bits" for b in bits) + " |",
-                  "|---|" + "---|" * len(bits)]
+                  *md_table_head("method", (f"{b} bits" for b in bits))]
         for name, cells in val_rows:
             lines.append(f"| {name} | " + " | ".join(
                 f"{cells[str(b)]['val']:.4f}" if str(b) in cells and "val" in cells[str(b)]
@@ -264,9 +262,7 @@ def markdown(report: Dict[str, Any]) -> str:
 
 
 def _write(report: Dict[str, Any], out: Path, name: str) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.json").write_text(json.dumps(report, indent=1) + "\n")
-    (out / f"{name}.md").write_text(markdown(report) + "\n")
+    write_report(report, out, name, markdown(report))
 
 
 def main(argv: Optional[List[str]] = None) -> int:

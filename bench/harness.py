@@ -264,3 +264,46 @@ def table(rows: Iterable[Sequence[object]], header: Sequence[str]) -> str:
 def cell(record: Dict[str, object], key: str, fmt: str) -> str:
     """``fmt % record[key]`` for a table, or "-" when the record lacks the key."""
     return (fmt % record[key]) if key in record else "-"
+
+
+# ------------------------------------------------------ quality studies
+def default_data_dir() -> Optional[Path]:
+    """``$NASH_INDEX_DATA`` if set (None: the library reads the variable itself), else
+    ``<repo>/../shared/data`` if it exists."""
+    if os.environ.get("NASH_INDEX_DATA"):
+        return None
+    shared = REPO.parent / "shared" / "data"
+    return shared if shared.is_dir() else None
+
+
+def precision_cell(p: Any) -> Dict[str, Any]:
+    """A report cell of a ``nash_index.evaluation.PrecisionAtK``: both tie rules, 4 places."""
+    return {"p_index": round(p.index_order, 4), "p_expected": round(p.expected, 4)}
+
+
+def fmt_precision(c: Optional[Dict[str, Any]]) -> str:
+    """A precision cell in Markdown: ``index order / expected``, or "–" where there is none."""
+    return f"{c['p_index']:.4f} / {c['p_expected']:.4f}" if c else "–"
+
+
+def md_table_head(first: str, columns: Iterable[object]) -> List[str]:
+    """The header and rule lines of a Markdown table."""
+    cells = [first, *map(str, columns)]
+    return ["| " + " | ".join(cells) + " |", "|---|" + "---|" * (len(cells) - 1)]
+
+
+def paper_rows(paper: Dict[str, Sequence[float]], paper_bits: Sequence[int], bits: Sequence[int],
+               tail: str = "") -> List[str]:
+    """A Markdown row per published method: its figure at each of `bits`, "–" where the paper has none."""
+    lines = []
+    for name, row in paper.items():
+        vals = dict(zip(paper_bits, row))
+        lines.append(f"| {name} (paper) | " + " | ".join(f"{vals[b]:.4f}" if b in vals else "–" for b in bits) + " |" + tail)
+    return lines
+
+
+def write_report(report: Dict[str, Any], out: Path, name: str, markdown: str) -> None:
+    """``<out>/<name>.json`` (the report) and ``<out>/<name>.md`` (its rendering)."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out / f"{name}.md").write_text(markdown + "\n")

@@ -17,8 +17,6 @@ then the per-user data folder.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import platform
 import sys
 import time
@@ -29,11 +27,11 @@ import numpy as np
 import scipy
 import sklearn
 
+from harness import RESULTS_DIR, default_data_dir, fmt_precision, md_table_head, paper_rows, precision_cell, write_report
 from nash_index.baselines import BASELINES
 from nash_index.datasets import PUBLISHED_SIZES, load_corpus
 from nash_index.evaluation import precision_at_k
 
-REPO = Path(__file__).resolve().parents[1]
 BITS = (8, 16, 32, 64, 128)
 # NASH paper, Table 1 (Reuters, VDSH .mat data); see docs/nash-notes.md for provenance.
 PAPER = {
@@ -50,14 +48,6 @@ PAPER = {
 }
 
 
-def default_data_dir() -> Optional[Path]:
-    """``$NASH_INDEX_DATA`` if set, else ``<repo>/../shared/data`` if it exists."""
-    if os.environ.get("NASH_INDEX_DATA"):
-        return None  # the library reads the variable itself
-    shared = REPO.parent / "shared" / "data"
-    return shared if shared.is_dir() else None
-
-
 def run_cell(model_cls: Any, bits: int, seed: int, corpus: Any, k: int) -> Dict[str, Any]:
     """Fit one baseline on the database, encode both splits, score the test queries."""
     t0 = time.perf_counter()
@@ -65,7 +55,7 @@ def run_cell(model_cls: Any, bits: int, seed: int, corpus: Any, k: int) -> Dict[
     db, queries = model.encode(corpus.X_train), model.encode(corpus.X_test)
     fit_s = time.perf_counter() - t0
     p = precision_at_k(db, corpus.y_train, queries, corpus.y_test, k=k)
-    return {"p_index": round(p.index_order, 4), "p_expected": round(p.expected, 4), "seconds": round(fit_s, 1)}
+    return dict(precision_cell(p), seconds=round(fit_s, 1))
 
 
 def markdown(report: Dict[str, Any]) -> str:
@@ -85,15 +75,11 @@ def markdown(report: Dict[str, Any]) -> str:
                   f"Splits train/val/test: {s['train']:,} / {s['val']:,} / {s['test']:,}"
                   + (f" (VDSH .mat: {pub['train']:,} / {pub['val']:,} / {pub['test']:,})" if pub else "")
                   + f"; {info['n_terms']:,} terms, {info['n_labels']} labels.", "",
-                  "| method | " + " | ".join(str(b) for b in bits) + " |",
-                  "|---|" + "---|" * len(bits)]
+                  *md_table_head("method", bits)]
         for method in meta["methods"]:
             cells = [report["results"][ds][method].get(str(b)) for b in bits]
-            lines.append(f"| {method} | " + " | ".join(
-                f"{c['p_index']:.4f} / {c['p_expected']:.4f}" if c else "–" for c in cells) + " |")
-        for method, row in PAPER.get(ds, {}).items():
-            vals = dict(zip(BITS, row))
-            lines.append(f"| {method} (paper) | " + " | ".join(f"{vals[b]:.4f}" if b in vals else "–" for b in bits) + " |")
+            lines.append(f"| {method} | " + " | ".join(fmt_precision(c) for c in cells) + " |")
+        lines += paper_rows(PAPER.get(ds, {}), BITS, bits)
         lines.append("")
     return "\n".join(lines)
 
@@ -106,7 +92,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--bits", nargs="+", type=int, default=list(BITS))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--k", type=int, default=100)
-    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results", help="output folder")
+    ap.add_argument("--out", type=Path, default=RESULTS_DIR, help="output folder")
     ap.add_argument("--name", default="quality", help="output file stem")
     args = ap.parse_args(argv)
 
@@ -134,10 +120,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                 report["results"][ds][method][str(bits)] = cell
                 print(f"  {method:8s} {bits:4d} bits: index {cell['p_index']:.4f}  expected "
                       f"{cell['p_expected']:.4f}  ({cell['seconds']} s)", flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
     md = markdown(report)
-    (args.out / f"{args.name}.json").write_text(json.dumps(report, indent=1) + "\n")
-    (args.out / f"{args.name}.md").write_text(md + "\n")
+    write_report(report, args.out, args.name, md)
     print("\n" + md)
     print(f"wrote {args.out / (args.name + '.md')} and .json")
     return 0

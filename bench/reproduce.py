@@ -19,17 +19,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
+from harness import RESULTS_DIR, default_data_dir, fmt_precision, md_table_head, paper_rows, precision_cell, write_report
 from nash_index.datasets import load_corpus
 from nash_index.evaluation import precision_at_k
 
-REPO = Path(__file__).resolve().parents[1]
 BITS = (8, 16, 32, 64, 128)
 
 
@@ -72,14 +71,6 @@ PAPER = {
 }
 
 
-def default_data_dir() -> Optional[Path]:
-    """``$NASH_INDEX_DATA`` if set (read by the library), else ``<repo>/../shared/data``."""
-    if os.environ.get("NASH_INDEX_DATA"):
-        return None
-    shared = REPO.parent / "shared" / "data"
-    return shared if shared.is_dir() else None
-
-
 def run_cell(make: Callable[..., Any], bits: int, corpus: Any, seed: int, device: str,
              k: int) -> Dict[str, Any]:
     """Train one model (early stopping on validation), then score the test queries once."""
@@ -89,8 +80,7 @@ def run_cell(make: Callable[..., Any], bits: int, corpus: Any, seed: int, device
     train_s = time.perf_counter() - t0
     db, queries = model.encode(corpus.X_train), model.encode(corpus.X_test)
     p = precision_at_k(db, corpus.y_train, queries, corpus.y_test, k=k)
-    return {"p_index": round(p.index_order, 4), "p_expected": round(p.expected, 4),
-            "val": round(model.result_.best_score, 4), "best_epoch": model.result_.best_epoch,
+    return {**precision_cell(p), "val": round(model.result_.best_score, 4), "best_epoch": model.result_.best_epoch,
             "epochs": len(model.history_), "seconds": round(train_s, 1),
             "device": str(model.device_)}
 
@@ -104,7 +94,7 @@ def _baseline_rows(out: Path, ds: str) -> Dict[str, Dict[str, Any]]:
 
 
 def _row(name: str, cells: List[Optional[Dict[str, Any]]], time_col: bool) -> str:
-    vals = " | ".join(f"{c['p_index']:.4f} / {c['p_expected']:.4f}" if c else "–" for c in cells)
+    vals = " | ".join(fmt_precision(c) for c in cells)
     if time_col:
         secs = [f"{c['seconds']:.0f}" for c in cells if c]
         vals += " | " + (" / ".join(secs) if secs else "–")
@@ -119,27 +109,21 @@ def markdown(report: Dict[str, Any], out: Path) -> str:
              "tie order). Models use the library defaults; early stopping on validation "
              f"precision@{meta['k']}. Train time in seconds per bit length. Seed {meta['seed']}. "
              f"{meta['environment']}.", "", f"Command: `{meta['command']}`", ""]
-    header = "| method | " + " | ".join(str(b) for b in bits)
     for ds, info in report["datasets"].items():
         s = info["sizes"]
         lines += [f"## {ds}", "", f"Splits train/val/test: {s['train']:,} / {s['val']:,} / "
-                  f"{s['test']:,}.", "", header + " | train s |", "|---|" + "---|" * (len(bits) + 1)]
+                  f"{s['test']:,}.", "", *md_table_head("method", [*bits, "train s"])]
         for name, cells in report["results"].get(ds, {}).items():
             lines.append(_row(name, [cells.get(str(b)) for b in bits], True))
         for name, cells in _baseline_rows(out, ds).items():
             lines.append(_row(name + " (baseline)", [cells.get(str(b)) for b in bits], True))
-        for name, row in PAPER.get(ds, {}).items():
-            vals = dict(zip(BITS, row))
-            lines.append(f"| {name} (paper) | " + " | ".join(
-                f"{vals[b]:.4f}" if b in vals else "–" for b in bits) + " | |")
+        lines += paper_rows(PAPER.get(ds, {}), BITS, bits, tail=" |")
         lines.append("")
     return "\n".join(lines)
 
 
 def _write(report: Dict[str, Any], out: Path, name: str) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.json").write_text(json.dumps(report, indent=1) + "\n")
-    (out / f"{name}.md").write_text(markdown(report, out) + "\n")
+    write_report(report, out, name, markdown(report, out))
 
 
 def _load_previous(path: Path) -> Dict[str, Any]:
@@ -151,7 +135,7 @@ def add_run_args(ap: argparse.ArgumentParser, name: Optional[str] = None) -> Non
     with ``name`` (the default output stem), ``--resume`` and ``--name``."""
     ap.add_argument("--data", type=Path, default=None, help="folder holding the corpus archives")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
-    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results", help="output folder")
+    ap.add_argument("--out", type=Path, default=RESULTS_DIR, help="output folder")
     if name is not None:
         ap.add_argument("--resume", action="store_true", help="keep and skip cells already written")
         ap.add_argument("--name", default=name, help="output file stem")

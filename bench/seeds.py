@@ -21,7 +21,8 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from reproduce import MODELS, REPO
+from harness import RESULTS_DIR, md_table_head
+from reproduce import MODELS
 
 Runs = Dict[str, Dict[str, Dict[str, Dict[int, float]]]]  # ds -> model -> bits -> seed -> p
 
@@ -63,8 +64,7 @@ def markdown(runs: Runs) -> str:
     for ds, models in runs.items():
         models = dict(sorted(models.items(), key=lambda kv: _order(kv[0])))
         bits = sorted({int(b) for cells in models.values() for b in cells})
-        lines += [f"## {ds}", "", "| model | " + " | ".join(map(str, bits)) + " |",
-                  "|---|" + "---|" * len(bits)]
+        lines += [f"## {ds}", "", *md_table_head("model", bits)]
         for model, cells in models.items():
             lines.append(f"| {model} | " + " | ".join(_cell(cells.get(str(b))) for b in bits)
                          + " |")
@@ -81,7 +81,7 @@ def markdown(runs: Runs) -> str:
 
 def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--results", type=Path, default=REPO / "bench" / "results")
+    ap.add_argument("--results", type=Path, default=RESULTS_DIR)
     args = ap.parse_args(argv)
     text = markdown(collect(args.results))
     (args.results / "seeds.md").write_text(text + "\n")

@@ -24,8 +24,9 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from harness import default_data_dir
 from nash_index.datasets import load_corpus
-from reproduce import add_run_args, default_data_dir, torch_with_threads
+from reproduce import add_run_args, torch_with_threads
 
 Change = Tuple[str, Any]  # (parameter, value); ("default", None) is the reference trial
 
