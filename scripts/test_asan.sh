@@ -30,9 +30,9 @@ import sys
 sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "ScikitBuildRedirectingFinder"]
 PYEOF
 
-TESTS=(test_flat.py test_flat_io.py test_validation.py test_codes.py test_concurrency.py
-       test_flat_properties.py test_simd_levels.py test_import.py test_bench_kernels.py)
-for extra in "$ROOT"/tests/test_mih*.py; do [ -e "$extra" ] && TESTS+=("$(basename "$extra")"); done
+# every file of tests/index/ (the index layer: FlatIndex, MIH, codes, validation, threads, SIMD)
+TESTS=()
+for f in "$ROOT"/tests/index/test_*.py; do TESTS+=("index/$(basename "$f")"); done
 
 # (grep without -q reads all of nm's output: no SIGPIPE under pipefail)
 nm -D "$STAGE"/nash_index/index/_core*.so | grep __asan_report >/dev/null || { echo "module is not instrumented" >&2; exit 1; }

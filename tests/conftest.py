@@ -1,7 +1,8 @@
-"""Shared fixtures and helpers.
+"""Shared fixtures and helpers for every folder of the suite (tests/<layer>/ mirrors nash_index/<layer>/).
 
-Index-test helpers (FlatIndex suite): an independent numpy oracle for exact
-Hamming k-NN / range search and code generators. Other suites may append below.
+Index helpers: an independent numpy oracle for exact Hamming k-NN / range search (popcount by a
+256-entry lookup table, so it runs on numpy 1.24 too) and the code generators, which wrap
+:mod:`nash_index.index.synthetic` (one generator for the whole repository).
 """
 from __future__ import annotations
 
@@ -9,18 +10,32 @@ import numpy as np
 import pytest
 
 import nash_index as ni
+from nash_index.index import synthetic
 
 PAD_DISTANCE = np.iinfo(np.int32).max
 PAD_ID = -1
 
 
 # ---------------------------------------------------------------- index oracle
+#: Set bits of every byte value (np.bitwise_count needs numpy >= 2; the package allows 1.24).
+POPCOUNT8 = np.array([bin(v).count("1") for v in range(256)], dtype=np.uint8)
+
+
+def popcount(codes: np.ndarray) -> np.ndarray:
+    """Set bits of each uint8 element (same shape), by table lookup."""
+    return POPCOUNT8[np.asarray(codes, dtype=np.uint8)]
+
+
+def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamming distances between broadcastable packed codes (last axis: bytes), int64."""
+    return popcount(np.bitwise_xor(a, b)).sum(axis=-1, dtype=np.int64)
+
+
 def oracle_distances(db: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    """(nq, n) Hamming distances by numpy xor + bitwise_count (no nash_index code)."""
+    """(nq, n) Hamming distances by numpy xor + a popcount table (no nash_index code)."""
     if db.shape[0] == 0:
         return np.zeros((queries.shape[0], 0), dtype=np.int64)
-    x = np.bitwise_xor(queries[:, None, :], db[None, :, :])
-    return np.bitwise_count(x).sum(axis=2, dtype=np.int64)
+    return hamming(queries[:, None, :], db[None, :, :])
 
 
 def oracle_knn(db: np.ndarray, ids: np.ndarray, queries: np.ndarray, k: int):
@@ -68,14 +83,14 @@ def assert_range_matches(result, db, ids, queries, radius):
 
 # ------------------------------------------------------------ code generators
 def uniform_codes(rng: np.random.Generator, n: int, nbits: int) -> np.ndarray:
-    return rng.integers(0, 256, size=(n, nbits // 8), dtype=np.uint8)
+    """``n`` uniformly random packed codes (:func:`nash_index.index.synthetic.uniform_codes`)."""
+    return synthetic.uniform_codes(n, nbits, seed=rng)
 
 
-def clustered_codes(rng: np.random.Generator, n: int, nbits: int, centres: int = 4, p: float = 0.05) -> np.ndarray:
-    """`centres` random codes, each bit of every member flipped with probability p: many ties."""
-    c = rng.integers(0, 2, size=(centres, nbits), dtype=np.uint8)
-    bits = c[rng.integers(0, centres, size=n)] ^ (rng.random((n, nbits)) < p).astype(np.uint8)
-    return np.packbits(bits, axis=1)
+def clustered_codes(rng: np.random.Generator, n: int, nbits: int, centres=4, p: float = 0.05) -> np.ndarray:
+    """Codes around ``centres`` random codes (a count, or packed codes), each bit of every member
+    flipped with probability p: many ties (:func:`nash_index.index.synthetic.clustered_codes`)."""
+    return synthetic.clustered_codes(n, nbits, centres=centres, flip=p, seed=rng)
 
 
 def scrambled_ids(rng: np.random.Generator, n: int) -> np.ndarray:

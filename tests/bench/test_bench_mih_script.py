@@ -1,5 +1,5 @@
-"""bench/bench_mih.py (the MIH benchmark script): tie-aware recall, loud mismatches, and an end-to-end
-smoke run on a few thousand codes, writing into a temporary directory."""
+"""bench/bench_mih.py (the MIH benchmark script) and bench/mih_tools.py: tie-aware recall, loud
+mismatches, and an end-to-end smoke run on a few thousand codes, writing into a temporary directory."""
 from __future__ import annotations
 
 import json
@@ -25,18 +25,26 @@ def bench_mih(tmp_path, monkeypatch):
     sys.modules.pop("bench_mih", None)
 
 
-def test_recall_is_tie_aware(bench_mih):
+@pytest.fixture
+def mih_tools(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+    import mih_tools
+
+    return mih_tools
+
+
+def test_recall_is_tie_aware(mih_tools):
     exact = np.array([[1, 2, 2]])
-    assert bench_mih.recall_at_k(np.array([[1, 2, 2]]), np.array([[5, 7, 9]]), exact, 64) == 1.0
-    assert bench_mih.recall_at_k(np.array([[2, 2, 2]]), np.array([[5, 7, 9]]), exact, 64) == pytest.approx(2 / 3)
-    assert bench_mih.recall_at_k(np.array([[1, 2, 0]]), np.array([[5, 7, -1]]), exact, 64) == pytest.approx(2 / 3)
+    assert mih_tools.recall_at_k(np.array([[1, 2, 2]]), np.array([[5, 7, 9]]), exact, 64) == 1.0
+    assert mih_tools.recall_at_k(np.array([[2, 2, 2]]), np.array([[5, 7, 9]]), exact, 64) == pytest.approx(2 / 3)
+    assert mih_tools.recall_at_k(np.array([[1, 2, 0]]), np.array([[5, 7, -1]]), exact, 64) == pytest.approx(2 / 3)
 
 
-def test_mismatch_fails_loudly(bench_mih):
+def test_mismatch_fails_loudly(mih_tools):
     d, i = np.zeros((2, 3), np.int32), np.arange(6).reshape(2, 3)
-    bench_mih.check_equal("same", (d, i), d.copy(), i.copy())
+    mih_tools.check_equal("same", (d, i), d.copy(), i.copy())
     with pytest.raises(SystemExit, match="MISMATCH"):
-        bench_mih.check_equal("swapped", (d, i), d, i[:, ::-1])
+        mih_tools.check_equal("swapped", (d, i), d, i[:, ::-1])
 
 
 def test_bench_mih_quick_smoke(bench_mih, tmp_path, capsys):

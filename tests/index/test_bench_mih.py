@@ -1,28 +1,19 @@
 """MultiIndexHashing benchmark at small N.
 
 The pytest-benchmark tests run once as correctness checks under the default
---benchmark-disable (`--benchmark-enable` times them). The smoke test runs
-bench/bench_mih.py end to end on a few thousand codes, writing into a
-temporary directory. Speed targets are checked by bench/bench_mih.py, never here.
+--benchmark-disable (`--benchmark-enable` times them). Speed targets are checked by
+bench/bench_mih.py (its own tests: tests/bench/test_bench_mih_script.py), never here.
 """
 from __future__ import annotations
-
-import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import nash_index as ni
+from conftest import clustered_codes, oracle_knn
+from nash_index.index import synthetic
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
 N = 20000
-
-
-def clustered(rng, n, nbits, centre_bits, p):
-    bits = centre_bits[rng.integers(0, len(centre_bits), n)] ^ (rng.random((n, nbits)) < p).astype(np.uint8)
-    return np.packbits(bits, axis=1)
 
 
 @pytest.fixture(scope="module")
@@ -30,63 +21,26 @@ def mih_data():
     rng = np.random.default_rng(17)
     out = {}
     for nbits in (64, 128):
-        centres = rng.integers(0, 2, (50, nbits), dtype=np.uint8)
-        db = clustered(rng, N, nbits, centres, 1 / 8)
-        queries = clustered(rng, 100, nbits, centres, 1 / 8)
+        centres = synthetic.random_centres(50, nbits, rng)
+        db = clustered_codes(rng, N, nbits, centres=centres, p=1 / 8)
+        queries = clustered_codes(rng, 100, nbits, centres=centres, p=1 / 8)
         flat, mih = ni.FlatIndex(nbits), ni.MultiIndexHashing(nbits)
         flat.add(db)
         mih.add(db)
-        out[nbits] = (flat, mih, queries)
+        out[nbits] = (flat, mih, queries, db)
     return out
 
 
 @pytest.mark.parametrize("nbits", [64, 128])
 @pytest.mark.parametrize("nq", [1, 100])
 def test_bench_mih_knn(benchmark, mih_data, nbits, nq):
-    flat, mih, queries = mih_data[nbits]
+    flat, mih, queries, db = mih_data[nbits]
     q = queries[:nq]
     benchmark.group = f"mih knn nbits={nbits} nq={nq} k=10"
     result = benchmark(mih.search, q, 10)
     expected = flat.search(q, 10)
     np.testing.assert_array_equal(result.distances, expected.distances)
     np.testing.assert_array_equal(result.ids, expected.ids)
-
-
-@pytest.fixture
-def bench_mih(tmp_path, monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCH))
-    import harness
-
-    monkeypatch.setattr(harness, "RESULTS_DIR", tmp_path)
-    sys.modules.pop("bench_mih", None)
-    import bench_mih
-
-    yield bench_mih
-    sys.modules.pop("bench_mih", None)
-
-
-def test_recall_is_tie_aware(bench_mih):
-    exact = np.array([[1, 2, 2]])
-    assert bench_mih.recall_at_k(np.array([[1, 2, 2]]), np.array([[5, 7, 9]]), exact, 64) == 1.0
-    assert bench_mih.recall_at_k(np.array([[2, 2, 2]]), np.array([[5, 7, 9]]), exact, 64) == pytest.approx(2 / 3)
-    assert bench_mih.recall_at_k(np.array([[1, 2, 0]]), np.array([[5, 7, -1]]), exact, 64) == pytest.approx(2 / 3)
-
-
-def test_mismatch_fails_loudly(bench_mih):
-    d, i = np.zeros((2, 3), np.int32), np.arange(6).reshape(2, 3)
-    bench_mih.check_equal("same", (d, i), d.copy(), i.copy())
-    with pytest.raises(SystemExit, match="MISMATCH"):
-        bench_mih.check_equal("swapped", (d, i), d, i[:, ::-1])
-
-
-def test_bench_mih_quick_smoke(bench_mih, tmp_path, capsys):
-    bench_mih.main(["--quick", "--n", "3000", "--single-queries", "10", "--batch", "40", "--repeats", "1",
-                    "--max-nflip", "2", "--no-plot", "--name", "smoke"])
-    out = capsys.readouterr().out
-    assert "MIH speed-up" in out and "auto choice" in out
-    payload = json.loads((tmp_path / "smoke.json").read_text())
-    records = payload["records"]
-    assert len(records) == 8  # 4 target code sets x (single, batch) at k = 10
-    assert all(r["checked_equal"] and r["k"] == 10 for r in records)
-    assert {r["nbits"] for r in records} == {64, 128}
-    assert all(b["table_bytes"] > 0 and b["m"] >= 2 for b in payload["builds"])
+    d_ref, i_ref = oracle_knn(db, np.arange(N), q[:5], 10)  # a few rows against the numpy oracle
+    np.testing.assert_array_equal(result.distances[:5], d_ref)
+    np.testing.assert_array_equal(result.ids[:5], i_ref)

@@ -87,8 +87,10 @@ def test_padding_when_k_exceeds_ntotal(flat_rng):
 
 @pytest.mark.parametrize("threads", [1, 2, 4])
 @pytest.mark.parametrize("nq", [1, 3, 64])
-def test_thread_counts_and_both_parallel_paths(flat_rng, threads, nq):
-    # n >= 2 * 16384 so that few queries take the database-parallel path.
+def test_thread_counts_and_both_parallel_paths(flat_rng, flat_restore_runtime, threads, nq):
+    # The pool is resized to `threads` (a search never uses more threads than the pool has), and
+    # n >= 2 * 16384 so that nq < 2 * threads queries take the database-parallel path.
+    ni.set_num_threads(threads)
     n = 2 * 16384 + 1234
     db = clustered_codes(flat_rng, n, 64, centres=8, p=0.1)
     ids = scrambled_ids(flat_rng, n)
@@ -97,6 +99,31 @@ def test_thread_counts_and_both_parallel_paths(flat_rng, threads, nq):
     for k in (1, 10, 100):
         assert_knn_matches(index.search(queries, k, num_threads=threads), db, ids, queries, k)
     assert_range_matches(index.range_search(queries, 12, num_threads=threads), db, ids, queries, 12)
+
+
+# The scan splits the database when nq < 2 * threads and there are >= 16384 codes per part
+# (cpp/src/scan_search.cpp: database_parts); `threads` is min(num_threads, pool size).
+SPLIT_MIN_CODES_PER_THREAD = 16384
+
+
+@pytest.mark.parametrize("pool", [2, 4])
+@pytest.mark.parametrize("nq", [1, 3])
+def test_database_split_path_is_forced(flat_rng, flat_restore_runtime, pool, nq):
+    """Whatever the machine's CPU count: a pool of `pool` threads, a database above the split
+    threshold for every thread and fewer than 2 * pool queries take the database-split path
+    (k-NN: per-part top-k then merge; range: per-part hits then merge), checked by the oracle."""
+    ni.set_num_threads(pool)
+    assert ni.get_num_threads() == pool
+    n = pool * SPLIT_MIN_CODES_PER_THREAD + 77  # every part gets > 16384 codes
+    assert nq < 2 * pool
+    db = clustered_codes(flat_rng, n, 64, centres=5, p=0.08)
+    ids = scrambled_ids(flat_rng, n)
+    queries = np.concatenate([db[n - nq + 1:], clustered_codes(flat_rng, 1, 64, centres=5, p=0.08)])
+    index = build(db, ids)
+    for k in (1, 10, 257):  # k = 257: a part's top-k spans several distances
+        assert_knn_matches(index.search(queries, k), db, ids, queries, k)
+        assert_knn_matches(index.search(queries, k, num_threads=pool), db, ids, queries, k)
+    assert_range_matches(index.range_search(queries, 10), db, ids, queries, 10)
 
 
 def test_set_num_threads_gives_same_answers(flat_rng, flat_restore_runtime):

@@ -133,16 +133,19 @@ def test_corrupted_file_detected(tmp_path, flat_rng, where):
         ni.load(path)
 
 
-def test_corrupted_bytes_in_pickle_payload_detected(flat_rng):
-    from nash_index.persistence import _from_bytes
+def test_from_bytes_round_trip_and_corruption_detected(flat_rng):
+    from nash_index.index.base import from_bytes
 
-    index, _, _ = make_index(flat_rng, n=100, nbits=64)
+    index, db, ids = make_index(flat_rng, n=100, nbits=64)
     data = bytearray(index._impl.serialize())
+    clone = from_bytes(bytes(data))
+    assert isinstance(clone, ni.FlatIndex)
+    assert_knn_matches(clone.search(db[:4], 6), db, ids, db[:4], 6)
     data[4096 + 5] ^= 1
     with pytest.raises(ValueError, match="corrupted"):
-        _from_bytes(bytes(data))
+        from_bytes(bytes(data))
     with pytest.raises(ValueError, match="too short"):
-        _from_bytes(bytes(data[:50]))
+        from_bytes(bytes(data[:50]))
 
 
 def test_not_an_index_file(tmp_path):

@@ -6,22 +6,22 @@ import pickle
 import numpy as np
 import pytest
 
-from nash_index import _core
-from nash_index.flat import FlatIndex
-from nash_index.mih import MultiIndexHashing
-from nash_index.persistence import load
+from nash_index.index import _core, synthetic
+from nash_index.index.base import load
+from nash_index.index.flat import FlatIndex
+from nash_index.index.mih import MultiIndexHashing
 
 
 def clustered(rng, n, nbits, centres=8, p=0.08, centre_codes=None):
-    """Codes near a few centres (each bit flipped with probability p)."""
+    """Codes near a few packed centres (each bit flipped with probability p); returns the centres
+    too, so that queries can be drawn around the database's own centres."""
     if centre_codes is None:
-        centre_codes = rng.integers(0, 2, (centres, nbits), dtype=np.uint8)
-    bits = centre_codes[rng.integers(0, len(centre_codes), n)] ^ (rng.random((n, nbits)) < p).astype(np.uint8)
-    return np.packbits(bits, axis=1), centre_codes
+        centre_codes = synthetic.random_centres(centres, nbits, rng)
+    return synthetic.clustered_codes(n, nbits, centres=centre_codes, flip=p, seed=rng), centre_codes
 
 
 def uniform(rng, n, nbits):
-    return rng.integers(0, 256, (n, nbits // 8), dtype=np.uint8)
+    return synthetic.uniform_codes(n, nbits, seed=rng)
 
 
 def with_duplicates(rng, n, nbits):
@@ -239,7 +239,7 @@ def test_bad_input():
 
 def test_top_level_exports():
     import nash_index
-    from nash_index import factory
+    from nash_index.index import factory
 
     assert nash_index.MultiIndexHashing is MultiIndexHashing
     assert nash_index.make_index is factory.make_index

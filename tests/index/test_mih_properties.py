@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nash_index.factory import MIH_MIN_CODES, make_index
-from nash_index.flat import FlatIndex
-from nash_index.mih import MultiIndexHashing
+from nash_index.index.factory import MIH_MIN_CODES, make_index
+from nash_index.index.flat import FlatIndex
+from nash_index.index.mih import MultiIndexHashing
 
 
 @st.composite
