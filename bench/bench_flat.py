@@ -16,7 +16,6 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -68,10 +67,7 @@ def run(args) -> list:
                 centres = random_centres(args.centres, nbits, rng)
                 db = clustered_codes(n, nbits, centres=centres, flip=args.flip, seed=rng)
                 queries = clustered_codes(nq, nbits, centres=centres, flip=args.flip, seed=rng)
-            rss0 = harness.rss_bytes()
-            index = ni.FlatIndex(nbits)
-            index.add(db)
-            rss_index = harness.rss_bytes() - rss0
+            index, _, rss_index = harness.timed_add(ni.FlatIndex(nbits), db)
             fidx = None
             if faiss is not None and not args.no_faiss:
                 fidx = faiss.IndexBinaryFlat(nbits)
@@ -143,17 +139,12 @@ def main(argv=None) -> None:
     p.add_argument("--batch", default="1,1000")
     p.add_argument("--threads", default="1,all", help="comma list of counts or 'all'")
     p.add_argument("--quick", action="store_true", help="only the target configurations (N, 64/128 bits, k 10/100)")
-    p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--single-queries", type=int, default=50, help="queries timed one by one for batch=1")
     p.add_argument("--dist", choices=["uniform", "clustered"], default="uniform")
     p.add_argument("--centres", type=int, default=64)
     p.add_argument("--flip", type=float, default=0.1)
-    p.add_argument("--budget", type=float, default=20.0, help="seconds per measurement before stopping early")
-    p.add_argument("--omp-active", action="store_true", help="keep OpenMP's default (active) wait policy for faiss")
-    p.add_argument("--no-faiss", action="store_true")
     p.add_argument("--no-numpy", action="store_true")
-    p.add_argument("--name", default="flat", help="output file stem (in --out)")
-    p.add_argument("--out", type=Path, default=harness.RESULTS_DIR, help="output folder (default bench/results)")
+    harness.add_speed_args(p, name="flat")
     a = p.parse_args(argv)
     if a.quick:
         a.n, a.nbits, a.k, a.batch, a.threads = (",".join(map(str, QUICK[x])) for x in ("n", "nbits", "k", "batch", "threads"))

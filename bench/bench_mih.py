@@ -50,7 +50,6 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 from typing import List, Tuple
 
 import numpy as np
@@ -85,17 +84,9 @@ def build_case(n: int, dist: str, nbits: int, args) -> dict:
     c = dict(n=n, dist=dist, nbits=nbits, db=db, queries=queries, gen_s=gen_s, code_bytes=n * cs,
              ids_bytes=n * 8)
 
-    rss0 = harness.settled_rss()
-    t0 = time.perf_counter()
-    flat = ni.FlatIndex(nbits)
-    flat.add(db)
-    c.update(flat=flat, flat_build_s=time.perf_counter() - t0, flat_rss=harness.settled_rss() - rss0)
-
-    rss0 = harness.settled_rss()
-    t0 = time.perf_counter()
-    mih = ni.MultiIndexHashing(nbits)
-    mih.add(db)
-    c.update(mih=mih, mih_build_s=time.perf_counter() - t0, mih_rss=harness.settled_rss() - rss0)
+    c["flat"], c["flat_build_s"], c["flat_rss"] = harness.timed_add(ni.FlatIndex(nbits), db)
+    mih, c["mih_build_s"], c["mih_rss"] = harness.timed_add(ni.MultiIndexHashing(nbits), db)
+    c["mih"] = mih
     if mih._impl.indexed != n:
         raise SystemExit(f"MultiIndexHashing indexed {mih._impl.indexed} of {n} codes after add")
     c.update(m=mih.m, substring_bits=mih.substring_bits, table_bytes=mih.table_bytes,
@@ -105,19 +96,11 @@ def build_case(n: int, dist: str, nbits: int, args) -> dict:
     c["fflat"] = c["fmh"] = None
     if faiss is not None and not args.no_faiss:
         faiss.omp_set_num_threads(args.nthreads)
-        rss0 = harness.settled_rss()
-        t0 = time.perf_counter()
-        fflat = faiss.IndexBinaryFlat(nbits)
-        fflat.add(db)
-        c.update(fflat=fflat, fflat_build_s=time.perf_counter() - t0, fflat_rss=harness.settled_rss() - rss0)
+        c["fflat"], c["fflat_build_s"], c["fflat_rss"] = harness.timed_add(faiss.IndexBinaryFlat(nbits), db)
         nhash = args.faiss_nhash or mih.m
         b = nbits // nhash
-        rss0 = harness.settled_rss()
-        t0 = time.perf_counter()
-        fmh = faiss.IndexBinaryMultiHash(nbits, nhash, b)
-        fmh.add(db)
-        c.update(fmh=fmh, fmh_build_s=time.perf_counter() - t0, fmh_rss=harness.settled_rss() - rss0,
-                 fmh_nhash=nhash, fmh_b=b, fmh_keys=int(fmh.hashtable_size()))
+        fmh, c["fmh_build_s"], c["fmh_rss"] = harness.timed_add(faiss.IndexBinaryMultiHash(nbits, nhash, b), db)
+        c.update(fmh=fmh, fmh_nhash=nhash, fmh_b=b, fmh_keys=int(fmh.hashtable_size()))
     del c["db"], db  # every index holds its own copy
     return c
 
@@ -293,16 +276,11 @@ def main(argv=None) -> None:
     p.add_argument("--quick", action="store_true", help="only the issue's target configurations")
     p.add_argument("--calibrate", action="store_true", help="measure MihParams' cost-model constants instead")
     p.add_argument("--calib-queries", type=int, default=60, help="--calibrate: clustered queries per (m, k)")
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--budget", type=float, default=20.0, help="seconds per measurement before stopping early")
     p.add_argument("--target-recall", type=float, default=0.99, help="faiss multi-hash: raise nflip up to this")
     p.add_argument("--max-nflip", type=int, default=8)
     p.add_argument("--faiss-nhash", type=int, default=0, help="faiss multi-hash tables (default: the MIH's m)")
-    p.add_argument("--omp-active", action="store_true", help="keep OpenMP's default (active) wait policy for faiss")
-    p.add_argument("--no-faiss", action="store_true")
     p.add_argument("--no-plot", action="store_true")
-    p.add_argument("--name", default="mih", help="output file stem (in --out)")
-    p.add_argument("--out", type=Path, default=harness.RESULTS_DIR, help="output folder (default bench/results)")
+    harness.add_speed_args(p, name="mih")
     a = p.parse_args(argv)
     a.n = harness.parse_list(a.n or ("10M" if a.quick else "1M,10M"))
     a.nbits = harness.parse_list(a.nbits)

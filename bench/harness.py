@@ -17,12 +17,23 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO / "bench" / "results"
+T = TypeVar("T")
+
+
+def add_speed_args(p: Any, name: str) -> None:
+    """The options every speed benchmark shares: timing, faiss and where the results go."""
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--budget", type=float, default=20.0, help="seconds per measurement before stopping early")
+    p.add_argument("--omp-active", action="store_true", help="keep OpenMP's default (active) wait policy for faiss")
+    p.add_argument("--no-faiss", action="store_true")
+    p.add_argument("--name", default=name, help="output file stem (in --out)")
+    p.add_argument("--out", type=Path, default=RESULTS_DIR, help="output folder (default bench/results)")
 
 
 def import_faiss() -> Any:
@@ -136,6 +147,16 @@ def rss_bytes() -> int:
 
 def peak_rss_bytes() -> int:
     return _status_kib("VmHWM") * 1024
+
+
+def timed_add(index: T, codes: np.ndarray) -> Tuple[T, float, int]:
+    """An empty index (nash_index or faiss) after ``index.add(codes)``, the wall seconds of the add
+    and the resident memory it added (bytes, `settled_rss`)."""
+    rss0 = settled_rss()
+    t0 = time.perf_counter()
+    index.add(codes)
+    seconds = time.perf_counter() - t0
+    return index, seconds, settled_rss() - rss0
 
 
 def settled_rss() -> int:
