@@ -213,7 +213,8 @@ def machine_info() -> Dict[str, object]:
     return info
 
 
-def save_json(name: str, payload: Dict[str, object], out: Path = RESULTS_DIR) -> Path:
+def save_json(name: str, payload: Dict[str, object], out: Optional[Path] = None) -> Path:
+    out = out or RESULTS_DIR
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2, default=float))
@@ -221,7 +222,7 @@ def save_json(name: str, payload: Dict[str, object], out: Path = RESULTS_DIR) ->
 
 
 def plot_bars(name: str, records: Sequence[Dict[str, object]], label_keys: Sequence[str], value_key: str,
-              series_key: str, title: str = "", log: bool = True, out: Path = RESULTS_DIR) -> Optional[Path]:
+              series_key: str, title: str = "", log: bool = True, out: Optional[Path] = None) -> Optional[Path]:
     """Grouped bar chart: one group per distinct `label_keys`, one bar per `series_key`."""
     try:
         import matplotlib
@@ -255,6 +256,7 @@ def plot_bars(name: str, records: Sequence[Dict[str, object]], label_keys: Seque
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
+    out = out or RESULTS_DIR
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.png"
     fig.savefig(path, dpi=110)
