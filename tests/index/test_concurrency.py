@@ -1,13 +1,24 @@
-"""Several Python threads on one index: identical answers, and mutations are safe."""
+"""Several Python threads on one index (FlatIndex and MultiIndexHashing): identical answers, and
+mutations are safe."""
 from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pytest
 
 import nash_index as ni
-from conftest import assert_knn_matches, clustered_codes, scrambled_ids, uniform_codes
+from conftest import (
+    assert_knn_matches,
+    assert_range_matches,
+    clustered_codes,
+    oracle_knn,
+    oracle_range,
+    scrambled_ids,
+    uniform_codes,
+)
+from nash_index.index import synthetic
 
 
 def test_concurrent_searches_identical(flat_rng):
@@ -97,3 +108,53 @@ def test_set_num_threads_while_searching(flat_rng, flat_restore_runtime):
     stop.set()
     t.join()
     assert not errors, errors[0]
+
+
+@pytest.mark.parametrize("fallback", ["never", "auto"])
+def test_concurrent_mih_searches_match_oracle(flat_rng, fallback):
+    """MultiIndexHashing keeps per-query scratch (visited bitmaps, candidate lists) in a shared pool
+    and counts work with atomics: many Python threads searching one index at once (k-NN and range,
+    single queries and batches, with and without the internal pool) must each get the numpy
+    brute-force answer."""
+    nbits, n = 64, 20000
+    centres = synthetic.random_centres(12, nbits, flat_rng)
+    db = clustered_codes(flat_rng, n, nbits, centres=centres, p=0.06)
+    ids = scrambled_ids(flat_rng, n)
+    mih = ni.MultiIndexHashing(nbits)
+    mih.add(db, ids)
+    mih.set_fallback(fallback)  # "never": every query walks the tables and uses the scratch pool
+    # single queries (1-D and one row) and batches (the >= 32 batch path samples and may scan)
+    singles = [clustered_codes(flat_rng, 1, nbits, centres=centres, p=0.06) for _ in range(4)]
+    batches = [clustered_codes(flat_rng, nq, nbits, centres=centres, p=0.06) for nq in (3, 40)]
+    cases = []
+    for q in singles + batches:
+        for k in (1, 10, 64):
+            cases.append(("knn", q, k, oracle_knn(db, ids, q, k)))
+        for radius in (3, 9):
+            cases.append(("range", q, radius, oracle_range(db, ids, q, radius)))
+    start = threading.Barrier(8)
+
+    def work(i):
+        if i < 8:
+            start.wait()  # the first round really starts together
+        kind, q, arg, expected = cases[i % len(cases)]
+        query = q[0] if (q.shape[0] == 1 and i % 2) else q  # 1-D single query on odd tasks
+        threads = None if i % 3 == 0 else 1
+        if kind == "knn":
+            res = mih.search(query, arg, num_threads=threads)
+            return kind, (res.distances, res.ids), expected
+        res = mih.range_search(query, arg, num_threads=threads)
+        return kind, (res.lims, res.distances, res.ids), expected
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(work, range(4 * len(cases))))
+    assert len(answers) == 4 * len(cases)
+    for kind, got, expected in answers:
+        for g, e in zip(got, expected):
+            np.testing.assert_array_equal(g, e)
+    # the index is intact afterwards, and "never" really walked the tables
+    q = batches[1]
+    _, work = mih.search_with_work(q, 10)
+    assert fallback != "never" or not work.scanned.any()
+    assert_knn_matches(mih.search(q, 10), db, ids, q, 10)
+    assert_range_matches(mih.range_search(q, 9), db, ids, q, 9)

@@ -21,8 +21,22 @@ def test_import_does_not_import_torch():
 def test_public_api_present():
     code = (
         "import nash_index as ni\n"
-        "names = ['FlatIndex', 'load', 'pack_bits', 'unpack_bits', 'simd_level', 'set_simd_level',\n"
-        "         'get_num_threads', 'set_num_threads', 'SearchResult', 'RangeSearchResult']\n"
+        "names = ['FlatIndex', 'MultiIndexHashing', 'make_index', 'load', 'pack_bits', 'unpack_bits',\n"
+        "         'simd_level', 'set_simd_level', 'get_num_threads', 'set_num_threads', 'SearchResult',\n"
+        "         'RangeSearchResult', 'HashingPipeline', '__version__']\n"
         "print(all(hasattr(ni, n) for n in names), ni.simd_level() in ('scalar', 'popcnt', 'avx2', 'avx512'))"
     )
     assert _run(code) == "True True"
+
+
+def test_layers_reexport_the_same_objects():
+    code = (
+        "import sys, nash_index as ni\n"
+        "from nash_index import index, version\n"
+        "from nash_index.index import _core\n"
+        "from nash_index.pipeline import HashingPipeline\n"
+        "same = (ni.FlatIndex is index.FlatIndex and ni.make_index is index.make_index and ni.load is index.load\n"
+        "        and ni.HashingPipeline is HashingPipeline and ni.__version__ == version.__version__)\n"
+        "print(same, _core.__name__, 'torch' in sys.modules)"
+    )
+    assert _run(code) == "True nash_index.index._core False"

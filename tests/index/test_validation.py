@@ -134,3 +134,45 @@ def test_torch_tensor_queries_without_copy_semantics(flat_rng):
     np.testing.assert_array_equal(res_t.ids[:, 0], [0, 1, 2])
     with pytest.raises(TypeError, match="uint8"):
         index.add(torch.zeros((2, 8), dtype=torch.int32))
+
+
+# ---- the shared checks of nash_index.index.validation: every message names its argument
+def test_check_int_names_the_argument():
+    from nash_index.index.validation import check_int
+
+    assert check_int(np.int64(7), "batch") == 7 and type(check_int(np.int64(7), "batch")) is int
+    assert check_int(None, "limit", allow_none=True) is None
+    for bad in (1.5, "3", True, None):
+        with pytest.raises(TypeError, match=r"^batch must be an int, got "):
+            check_int(bad, "batch")
+    with pytest.raises(TypeError, match=r"^limit must be an int or None, got float"):
+        check_int(2.0, "limit", allow_none=True)
+
+
+def test_check_choice_names_the_argument_and_the_choices():
+    from nash_index.index.validation import check_choice
+
+    assert check_choice("b", ("a", "b"), "mode") == "b"
+    with pytest.raises(ValueError, match=r"^mode must be one of \('a', 'b'\), got 'c'$"):
+        check_choice("c", ("a", "b"), "mode")
+    # through the public API
+    with pytest.raises(ValueError, match=r"^kind must be one of \('auto', 'flat', 'mih'\), got 'ivf'"):
+        ni.make_index(64, kind="ivf")
+    with pytest.raises(ValueError, match=r"^fallback must be one of"):
+        ni.MultiIndexHashing(64).set_fallback("sometimes")
+    with pytest.raises(ValueError, match=r"^level must be one of"):
+        ni.set_simd_level("sse9")
+
+
+def test_check_radius_and_positive_int_name_the_argument():
+    from nash_index.index.validation import check_positive_int, check_radius
+
+    assert check_radius(0) == 0 and check_radius(np.int32(5)) == 5
+    with pytest.raises(ValueError, match=r"^radius must be >= 0, got -3$"):
+        check_radius(-3)
+    with pytest.raises(TypeError, match=r"^radius must be an int, got float"):
+        check_radius(2.5)
+    with pytest.raises(ValueError, match=r"^n_trials must be > 0, got 0$"):
+        check_positive_int(0, "n_trials")
+    with pytest.raises(TypeError, match=r"^n_trials must be an int"):
+        check_positive_int("4", "n_trials")
