@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from nash_index.evaluate import mean_average_precision, precision_at_k, precision_recall_within_radius
+from nash_index.evaluation import mean_average_precision, precision_at_k, precision_recall_within_radius
 
 
 def codes8(*values: int) -> np.ndarray:
@@ -258,7 +258,7 @@ def test_bad_inputs_raise_clear_errors():
 
 
 def test_retrieval_goes_through_flat_index(monkeypatch):
-    import nash_index.evaluate as ev
+    import nash_index.evaluation.metrics as ev
 
     calls = []
 

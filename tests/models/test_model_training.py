@@ -1,7 +1,7 @@
-"""Tests for nash_index.models: loss terms, sampling, training, encoding, persistence, export."""
+"""nash_index.models, training: learning planted topics, encoding, persistence and the numpy export,
+validation retrieval, model selection, errors (the parts: test_model_parts.py)."""
 from __future__ import annotations
 
-import itertools
 import subprocess
 import sys
 import textwrap
@@ -12,17 +12,13 @@ import scipy.sparse as sp
 
 torch = pytest.importorskip("torch")
 
+from planted import FAST, SUP, brute_precision, planted_corpus  # noqa: E402
+
+import nash_index as ni  # noqa: E402
+from nash_index.evaluation import labels_to_indicator, precision_at_k  # noqa: E402
 from nash_index.models import NASH, VDSH, NumpyEncoder, random_search  # noqa: E402
 from nash_index.models.base import NotFittedError  # noqa: E402
-from nash_index.models.batching import SparseBatch, to_batch  # noqa: E402
-from nash_index.models.encoder import InputLayer  # noqa: E402
-from nash_index.models.losses import bernoulli_kl, gaussian_kl, softmax_nll  # noqa: E402
-from nash_index.models.network import straight_through_sample  # noqa: E402
-from nash_index.models.noise import FixedNoise, LearnedNoise  # noqa: E402
-from nash_index.models.retrieval import _top_k_numpy, precision_at_k  # noqa: E402
-
-FAST = dict(hidden=(64,), epochs=15, batch_size=32, lr=3e-3, verbose=False, device="cpu")
-SUP = dict(label_hidden=32)
+from nash_index.models.batching import to_batch  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -32,36 +28,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
-
-
-def planted_corpus(n: int, seed: int, vocab: int = 400, topics: int = 5, length: int = 30,
-                   purity: float = 0.7):
-    """Bag-of-words documents: ``purity`` of the words come from the topic's own vocabulary
-    block, the rest uniformly from the whole vocabulary. Returns (CSR log-counts, topic ids)."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, topics, n)
-    block = vocab // topics
-    rows, cols = [], []
-    for i, t in enumerate(y):
-        own = rng.random(length) < purity
-        words = np.where(own, t * block + rng.integers(0, block, length),
-                         rng.integers(0, vocab, length))
-        rows.extend([i] * length)
-        cols.extend(words.tolist())
-    X = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n, vocab))
-    X.sum_duplicates()
-    X.data = np.log1p(X.data)
-    return X, y
-
-
-def brute_precision(db_bits, db_y, q_bits, q_y, k):
-    """Oracle precision@k for single-label data: per-query stable argsort of Hamming distances."""
-    total = 0.0
-    for q, label in zip(q_bits, q_y):
-        dist = (db_bits != q).sum(axis=1)
-        top = np.argsort(dist, kind="stable")[:k]
-        total += np.mean(db_y[top] == label)
-    return total / len(q_bits)
 
 
 @pytest.fixture(scope="module")
@@ -76,134 +42,6 @@ def fitted(corpus):
     X, y, Xv, yv = corpus
     torch.set_num_threads(1)
     return NASH(nbits=16, variant="nash-dn", noise_sigma=0.5, **FAST).fit(X, y, Xv, yv)
-
-
-# ---- loss terms ---------------------------------------------------------------------------
-
-@pytest.mark.parametrize("gamma", [0.5, 0.2])
-def test_bernoulli_kl_matches_sum_over_all_codes(gamma):
-    rng = np.random.default_rng(0)
-    h = rng.uniform(0.01, 0.99, size=(3, 4))
-    got = bernoulli_kl(torch.tensor(h), gamma).numpy()
-    for row, value in zip(h, got):
-        expected = 0.0
-        for z in itertools.product((0, 1), repeat=4):  # enumerate the joint distribution
-            z = np.array(z)
-            q = np.prod(np.where(z, row, 1 - row))
-            p = np.prod(np.where(z, gamma, 1 - gamma))
-            expected += q * np.log(q / p)
-        assert value == pytest.approx(expected, rel=1e-9, abs=1e-12)
-
-
-def test_bernoulli_kl_is_finite_and_zero_at_the_prior():
-    h = torch.tensor([[0.0, 1.0, 0.5]], dtype=torch.float64)
-    assert torch.isfinite(bernoulli_kl(h)).all()
-    assert float(bernoulli_kl(torch.full((1, 8), 0.5))) == pytest.approx(0.0, abs=1e-6)
-    with pytest.raises(ValueError, match="gamma"):
-        bernoulli_kl(h, gamma=1.0)
-
-
-def test_gaussian_kl_matches_torch_distributions():
-    mu, logvar = torch.randn(5, 3), torch.randn(5, 3)
-    q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
-    p = torch.distributions.Normal(torch.zeros(3), torch.ones(3))
-    expected = torch.distributions.kl_divergence(q, p).sum(-1)
-    assert torch.allclose(gaussian_kl(mu, logvar), expected, atol=1e-5)
-
-
-def test_softmax_nll_sparse_equals_dense_for_each_target():
-    X = sp.random(6, 20, density=0.3, format="csr", random_state=0, dtype=np.float32)
-    logp = torch.log_softmax(torch.randn(6, 20), -1)
-    dense = torch.from_numpy(X.toarray())
-    presence = -(dense.ne(0).float() * logp).sum(-1)
-    for target in ("presence", "tfidf"):
-        sparse_loss = softmax_nll(logp, to_batch(X), target)
-        assert torch.allclose(sparse_loss, softmax_nll(logp, dense, target), atol=1e-5)
-    assert torch.allclose(softmax_nll(logp, to_batch(X), "presence"), presence, atol=1e-5)
-
-
-# ---- sampling, noise, layers ----------------------------------------------------------------
-
-def test_straight_through_gradient_is_identity_and_nonzero():
-    h = torch.rand(4, 8, requires_grad=True)
-    z = straight_through_sample(h, stochastic=True)
-    assert set(torch.unique(z.detach()).tolist()) <= {0.0, 1.0}
-    w = torch.randn(4, 8)
-    (z * w).sum().backward()
-    assert torch.equal(h.grad, w)
-
-
-def test_stochastic_sampling_matches_bernoulli_means():
-    torch.manual_seed(0)
-    h = torch.tensor([0.1, 0.5, 0.9]).expand(20000, 3)
-    freq = straight_through_sample(h, stochastic=True).mean(0)
-    assert torch.allclose(freq, torch.tensor([0.1, 0.5, 0.9]), atol=0.02)
-    det = straight_through_sample(h, stochastic=False)
-    assert torch.equal(det[0], torch.tensor([0.0, 0.0, 1.0]))
-
-
-def test_encoder_receives_gradient_through_the_binary_code(corpus):
-    X, y, _, _ = corpus
-    model = NASH(nbits=8, **FAST)
-    model.decoder_, model.distortion_weight_, model.multilabel_ = "softmax", 1.0, False
-    net = model._build_net(X.shape[1], 0).train()
-    loss, _ = net.loss(to_batch(X[:32]), None, kl_weight=0.0, alpha=0.0)  # reconstruction only
-    loss.backward()
-    assert net.encoder.input.weight.grad.abs().sum() > 0
-
-
-@pytest.mark.parametrize("form,width", [("per-bit", 8), ("per-document", 1)])
-def test_learned_noise_shape_range_and_eval_identity(form, width):
-    noise = LearnedNoise(8, sigma0=0.3, form=form)
-    h = torch.rand(5, 8)
-    sigma = noise.sigma(h)
-    assert sigma.shape == (5, width)
-    assert torch.allclose(sigma, torch.full_like(sigma, 0.3))  # starts at sigma0
-    z = torch.randint(0, 2, (5, 8)).float()
-    assert not torch.equal(noise.train()(z, h), z)
-    assert torch.equal(noise.eval()(z, h), z)
-    assert torch.equal(FixedNoise(1.0).eval()(z, h), z)
-
-
-@pytest.mark.parametrize("form", ["per-bit", "per-document"])
-def test_noise_rate_is_the_gaussian_kl_to_the_prior_width(form):
-    noise = LearnedNoise(6, sigma0=0.3, form=form, charge_rate=True)
-    h = torch.rand(4, 6)
-    assert torch.allclose(noise.rate(h), torch.zeros(4))  # sigma == sigma0 at the start
-    with torch.no_grad():
-        noise.net[-1].bias.fill_(-1.5)  # sigma = 0.6 * sigmoid(-1.5), below the prior width
-    sigma = noise.sigma(h).expand(4, 6)
-    by_hand = (np.log(0.3 / sigma.detach().numpy()) + sigma.detach().numpy() ** 2 / (2 * 0.09)
-               - 0.5).sum(axis=1)
-    assert np.allclose(noise.rate(h).detach().numpy(), by_hand, rtol=1e-5)
-    assert (noise.rate(h) > 0).all()
-
-
-def test_noise_kl_adds_the_rate_to_the_training_loss(corpus):
-    X = corpus[0]
-    kw = {**FAST, "epochs": 1}
-    plain = NASH(nbits=8, **kw).fit(X)
-    charged = NASH(nbits=8, noise_kl=True, **kw).fit(X)
-    assert charged.net_.noise.charge_rate and not plain.net_.noise.charge_rate
-    with torch.no_grad():
-        charged.net_.noise.net[-1].bias.fill_(-1.0)
-    batch = to_batch(X[:64])
-    charged.net_.train()
-    torch.manual_seed(0)
-    _, with_rate = charged.net_.loss(batch, None, kl_weight=1.0, alpha=0.0)
-    charged.net_.noise.charge_rate = False
-    torch.manual_seed(0)
-    _, without = charged.net_.loss(batch, None, kl_weight=1.0, alpha=0.0)
-    assert with_rate["kl"] > without["kl"]
-
-
-def test_input_layer_sparse_path_equals_dense_matmul():
-    layer = InputLayer(30, 7)
-    X = sp.random(9, 30, density=0.2, format="csr", random_state=1, dtype=np.float32)
-    batch = to_batch(X)
-    assert isinstance(batch, SparseBatch)
-    expected = torch.from_numpy(X.toarray()) @ layer.weight + layer.bias
-    assert torch.allclose(layer(batch), expected, atol=1e-6)
 
 
 # ---- training and encoding ----------------------------------------------------------------
@@ -333,18 +171,50 @@ def test_numpy_encoder_runs_without_torch(fitted, corpus, tmp_path):
 
 # ---- retrieval used for validation ----------------------------------------------------------
 
+def oracle_multilabel_precision(db_bits, db_ind, q_bits, q_ind, k):
+    """Precision@k, ties by database id (stable argsort), relevant = label sets intersect."""
+    total = 0.0
+    for bits, labels in zip(q_bits, q_ind):
+        top = np.argsort((db_bits != bits).sum(axis=1), kind="stable")[:k]
+        total += np.mean((db_ind[top] & labels).any(axis=1))
+    return total / len(q_bits)
+
+
 def test_validation_retrieval_matches_brute_force_with_index_order_ties():
+    """What early stopping scores (models.retrieval is gone): evaluation.precision_at_k(...).index_order
+    on packed codes, labels through evaluation.labels_to_indicator, equals a stable-argsort brute force."""
     rng = np.random.default_rng(0)
-    db = rng.integers(0, 2, (300, 16)).astype(np.uint8)
+    db = rng.integers(0, 2, (300, 16)).astype(np.uint8)  # 16 bits, 300 codes: ties at every k
     q = rng.integers(0, 2, (40, 16)).astype(np.uint8)
-    ids = _top_k_numpy(db, q, 25)
+    db_codes, q_codes = np.packbits(db, axis=1), np.packbits(q, axis=1)
+    # the retrieved ids are the stable argsort's (ties by database id)
+    index = ni.FlatIndex(16)
+    index.add(db_codes)
+    ids = index.search(q_codes, 25).ids
     for row, qi in zip(ids, q):
-        dist = (db != qi).sum(1)
-        assert np.array_equal(row, np.argsort(dist, kind="stable")[:25])
+        assert np.array_equal(row, np.argsort((db != qi).sum(1), kind="stable")[:25])
     ydb, yq = rng.integers(0, 3, 300), rng.integers(0, 3, 40)
-    eye = np.eye(3, dtype=bool)
-    assert precision_at_k(db, eye[ydb], q, eye[yq], 25) == pytest.approx(
-        brute_precision(db, ydb, q, yq, 25))
+    ind, multilabel, classes = labels_to_indicator(np.concatenate([ydb, yq]))
+    assert not multilabel and classes.tolist() == [0, 1, 2]
+    for k in (1, 25, 300):
+        got = precision_at_k(db_codes, ind[:300], q_codes, ind[300:], k).index_order
+        assert got == pytest.approx(brute_precision(db, ydb, q, yq, k))
+    Y = rng.random((340, 4)) < 0.3  # multi-label: relevant when label sets intersect
+    ind, multilabel, _ = labels_to_indicator(Y.astype(np.uint8))
+    assert multilabel
+    for k in (1, 25, 300):
+        got = precision_at_k(db_codes, ind[:300], q_codes, ind[300:], k).index_order
+        assert got == pytest.approx(oracle_multilabel_precision(db, Y[:300], q, Y[300:], k))
+
+
+def test_best_score_is_the_validation_precision_of_the_kept_model(corpus):
+    """The model kept by early stopping scores result_.best_score: its codes' precision@eval_k."""
+    X, y, Xv, yv = corpus
+    model = NASH(nbits=16, **{**FAST, "epochs": 3}).fit(X, y, Xv, yv)
+    assert model.result_.criterion != "none"
+    db_bits, q_bits = model.encode_bits(X), model.encode_bits(Xv)
+    k = min(int(model.eval_k), X.shape[0])
+    assert model.result_.best_score == pytest.approx(brute_precision(db_bits, y, q_bits, yv, k), abs=1e-6)
 
 
 def test_random_search_returns_the_best_trial(corpus):
