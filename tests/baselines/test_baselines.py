@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfTransformer
 
 from nash_index.baselines import BASELINES, LSH, PCAITQ, STH, SpectralHashing
-from nash_index.evaluate import precision_at_k
+from nash_index.evaluation import precision_at_k
 
 N_TOPICS = 6
 

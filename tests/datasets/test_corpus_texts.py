@@ -8,6 +8,7 @@ import pytest
 
 from nash_index import datasets as nd
 from nash_index.datasets.cache import load_corpus_file, save_corpus
+from nash_index.evaluation.labels import indicator_from_label_sets
 
 
 def _raw() -> nd.RawCorpus:
@@ -18,8 +19,8 @@ def _raw() -> nd.RawCorpus:
     names = ["a", "b"]
     return nd.RawCorpus(
         name="toy", train_texts=train, test_texts=test,
-        train_labels=nd.labels_to_indicator([[names[i % 2]] for i in range(30)], names),
-        test_labels=nd.labels_to_indicator([[names[i % 2]] for i in range(14)], names),
+        train_labels=indicator_from_label_sets([[names[i % 2]] for i in range(30)], names),
+        test_labels=indicator_from_label_sets([[names[i % 2]] for i in range(14)], names),
         label_names=names, train_keys=[f"tr{i}" for i in range(30)],
         test_keys=[f"te{i}" for i in range(14)])
 

@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from nash_index import datasets as nd
 from nash_index.datasets import registry
 from nash_index.datasets.reuters import read_reuters_documents
+from nash_index.evaluation.labels import indicator_from_label_sets
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -76,8 +77,8 @@ def raw_corpus(train, train_labels, test, test_labels, n_labels=2) -> nd.RawCorp
     names = [f"l{j}" for j in range(n_labels)]
     return nd.RawCorpus(
         name="toy", train_texts=list(train), test_texts=list(test),
-        train_labels=nd.labels_to_indicator([[names[j] for j in labs] for labs in train_labels], names),
-        test_labels=nd.labels_to_indicator([[names[j] for j in labs] for labs in test_labels], names),
+        train_labels=indicator_from_label_sets([[names[j] for j in labs] for labs in train_labels], names),
+        test_labels=indicator_from_label_sets([[names[j] for j in labs] for labs in test_labels], names),
         label_names=names, train_keys=[f"tr{i}" for i in range(len(train))],
         test_keys=[f"te{i}" for i in range(len(test))],
     )
