@@ -141,3 +141,16 @@ def datasets_tmp_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("NASH_INDEX_CACHE", str(cache))
     monkeypatch.delenv("NASH_INDEX_DATA", raising=False)
     return cache
+
+
+# ---------------------------------------------------------------- texts (text, pipeline suites)
+@pytest.fixture(scope="session")
+def docstring_raw(tmp_path_factory):
+    """The demo's embedded corpus (docstrings of a few standard-library modules), collected once
+    into a session cache; a labelled RawCorpus with train/test texts and keys."""
+    from nash_index.datasets.docstrings import DEMO_MODULES, docstring_corpus
+
+    cache = tmp_path_factory.mktemp("docstring_cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NASH_INDEX_CACHE", str(cache))
+        return docstring_corpus(DEMO_MODULES, packages=(), min_query_label=5)

@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("sklearn")
 pytest.importorskip("scipy")
 
-from nash_index.demo_corpus import DEMO_MODULES, docstring_corpus  # noqa: E402
+from nash_index.datasets.docstrings import DEMO_MODULES, docstring_corpus  # noqa: E402
 
 TIMEOUT = 300
 

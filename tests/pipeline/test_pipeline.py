@@ -1,15 +1,15 @@
-"""HashingPipeline: fit / add / search, save / load round trips, atomic saves, torch-free serving.
+"""HashingPipeline: fit / add / search, the index it chooses or is given, NASH end to end.
 
-Data: the docstrings of a few standard-library modules (the demo's embedded corpus, small).
+Data: the docstrings of a few standard-library modules (the demo's embedded corpus, small; the
+session fixture ``docstring_raw`` of tests/conftest.py). Saving and loading: test_pipeline_storage.py.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
-import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,22 +17,17 @@ import pytest
 pytest.importorskip("sklearn")
 pytest.importorskip("scipy")
 
-from nash_index import pipeline_io  # noqa: E402
-from nash_index.demo_corpus import DEMO_MODULES, docstring_corpus  # noqa: E402
-from nash_index.pipeline import HashingPipeline, make_index  # noqa: E402
-from nash_index.pipeline_io import PipelineFormatError  # noqa: E402
-from nash_index.vectorizer import TextVectorizer, VectorizerParams  # noqa: E402
+from pipeline_checks import QUERIES, assert_same_results  # noqa: E402
 
-QUERIES = ["parse a date string", "compress data with gzip", "read rows from a csv file",
-           "regular expression match", "zzzz unknown words only"]
+import nash_index as ni  # noqa: E402
+from nash_index.index.factory import MIH_MAX_BITS, MIH_MIN_BITS, MIH_MIN_CODES  # noqa: E402
+from nash_index.pipeline import HashingPipeline, TextSearchResult  # noqa: E402
+from nash_index.pipeline import pipeline as pipeline_module  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("NASH_INDEX_CACHE", str(cache))
-        return docstring_corpus(DEMO_MODULES, packages=(), min_query_label=5)
+def corpus(docstring_raw):
+    return docstring_raw
 
 
 @pytest.fixture(scope="module")
@@ -50,38 +45,6 @@ def nash_pipe(corpus):
     pipe.fit(corpus.train_texts, corpus.train_labels)
     pipe.add(corpus.train_texts, keys=corpus.train_keys)
     return pipe
-
-
-def assert_same_results(a: HashingPipeline, b: HashingPipeline, k: int = 10) -> None:
-    ra, rb = a.search(QUERIES, k=k), b.search(QUERIES, k=k)
-    np.testing.assert_array_equal(ra.ids, rb.ids)
-    np.testing.assert_array_equal(ra.distances, rb.distances)
-    assert ra.keys == rb.keys
-
-
-# ---- vectorizer ----------------------------------------------------------------------------
-def test_vectorizer_matches_sklearn_tfidf(corpus):
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    vec = TextVectorizer(VectorizerParams(min_df=2)).fit(corpus.train_texts)
-    ref = TfidfVectorizer(stop_words="english", min_df=2, max_df=0.8, max_features=10000).fit(corpus.train_texts)
-    assert vec.terms == ref.get_feature_names_out().tolist()
-    np.testing.assert_allclose(vec.transform(corpus.test_texts).toarray(),
-                               ref.transform(corpus.test_texts).toarray(), rtol=1e-5, atol=1e-6)
-
-
-def test_vectorizer_save_load(tmp_path, corpus):
-    vec = TextVectorizer().fit(corpus.train_texts)
-    vec.save(tmp_path / "v.npz")
-    back = TextVectorizer.load(tmp_path / "v.npz", vec.to_manifest())
-    assert (back.transform(QUERIES) != vec.transform(QUERIES)).nnz == 0
-
-
-def test_vectorizer_errors():
-    with pytest.raises(ValueError, match="vocabulary"):
-        TextVectorizer().fit(["the and of", "a an the"])  # stop words only
-    with pytest.raises(TypeError, match="not one string"):
-        TextVectorizer().fit("one string")
 
 
 # ---- fit / add / search ----------------------------------------------------------------------
@@ -132,31 +95,88 @@ def test_usage_errors(corpus):
     with pytest.raises(ValueError, match="index"):
         HashingPipeline(index="tree")
 
+def test_text_search_result_field_order():
+    """(distances, ids, keys): the order of nash_index.SearchResult, then the keys."""
+    assert [f.name for f in dataclasses.fields(TextSearchResult)] == ["distances", "ids", "keys"]
+    assert list(ni.SearchResult._fields) == ["distances", "ids"]
+    d, i = np.array([[0, 3]], dtype=np.int32), np.array([[7, -1]])
+    res = TextSearchResult(d, i, [["seven", None]])
+    assert res.distances is d and res.ids is i and len(res) == 1
+    assert res.hits(0) == [("seven", 0, 7)]
 
-def test_make_index_auto_rule():
-    assert type(make_index(64, n_expected=100)).__name__ == "FlatIndex"
-    assert type(make_index(64, n_expected=10_000_000)).__name__ in ("MultiIndexHashing", "FlatIndex")
-    assert type(make_index(32, kind="flat")).__name__ == "FlatIndex"
+
+def test_search_result_is_the_index_answer(lsh_pipe, corpus):
+    res = lsh_pipe.search(QUERIES, k=6)
+    direct = lsh_pipe.index.search(lsh_pipe.encode(QUERIES), 6)
+    np.testing.assert_array_equal(res.distances, direct.distances)
+    np.testing.assert_array_equal(res.ids, direct.ids)
 
 
+@pytest.mark.parametrize("nbits,n,kind", [(64, 100, "FlatIndex"), (32, 100, "FlatIndex"),
+                                          (64, MIH_MIN_CODES - 1, "FlatIndex"),
+                                          (64, MIH_MIN_CODES, "MultiIndexHashing"),
+                                          (128, 10_000_000, "MultiIndexHashing"), (256, 10_000_000, "MultiIndexHashing"),
+                                          (32, 10_000_000, "FlatIndex"), (512, 10_000_000, "FlatIndex")])
+def test_make_index_auto_rule(nbits, n, kind):
+    """kind="auto": MIH from MIH_MIN_CODES codes at MIH_MIN_BITS..MIH_MAX_BITS bits, else flat."""
+    assert (MIH_MIN_CODES, MIH_MIN_BITS, MIH_MAX_BITS) == (200_000, 64, 256)
+    assert type(ni.make_index(nbits, n_expected=n)).__name__ == kind
+    assert type(ni.make_index(nbits, n_expected=n, kind="flat")).__name__ == "FlatIndex"
+    assert type(ni.make_index(nbits, n_expected=n, kind="mih")).__name__ == "MultiIndexHashing"
+
+
+@pytest.mark.parametrize("index,n_texts,kind", [("auto", 40, "FlatIndex"), ("flat", 40, "FlatIndex"),
+                                                ("mih", 40, "MultiIndexHashing")])
+def test_pipeline_index_kind(corpus, monkeypatch, index, n_texts, kind):
+    """The pipeline asks nash_index.make_index for the size of its first batch and its code length."""
+    calls = []
+    real = pipeline_module.make_index
+
+    def spy(nbits, n_expected=None, kind="auto", **kw):
+        calls.append((nbits, n_expected, kind))
+        return real(nbits, n_expected=n_expected, kind=kind, **kw)
+
+    monkeypatch.setattr(pipeline_module, "make_index", spy)
+    pipe = HashingPipeline(nbits=64, hasher="lsh", index=index, verbose=False).fit(corpus.train_texts)
+    pipe.add(corpus.train_texts[:n_texts])
+    assert calls == [(64, n_texts, index)]
+    assert type(pipe.index).__name__ == kind
+    pipe.add(corpus.train_texts[n_texts:n_texts + 5])  # later adds go to the same index
+    assert len(calls) == 1 and pipe.ntotal == n_texts + 5
+
+
+def test_attach_index(corpus, tmp_path):
+    pipe = HashingPipeline(nbits=32, hasher="lsh", verbose=False).fit(corpus.train_texts)
+    codes = pipe.encode(corpus.train_texts)
+    ids = np.arange(codes.shape[0], dtype=np.int64) * 3 + 1000
+    index = ni.MultiIndexHashing(32)
+    index.add(codes, ids)
+    pipe.attach_index(index)
+    assert pipe.index is index and pipe.ntotal == codes.shape[0]
+    res = pipe.search(QUERIES, k=5)
+    direct = index.search(pipe.encode(QUERIES), 5)
+    np.testing.assert_array_equal(res.ids, direct.ids)
+    np.testing.assert_array_equal(res.distances, direct.distances)
+    assert res.keys == [[str(i) for i in row] for row in direct.ids]  # its ids become the keys
+    assert pipe.key_of(1003) == "1003"
+    # adding continues after the attached index's largest id, and the whole thing saves
+    new = pipe.add(["one more document about dates"], keys=["extra"])
+    assert new.tolist() == [int(ids.max()) + 1] and pipe.ntotal == codes.shape[0] + 1
+    pipe.save(tmp_path / "p")
+    back = HashingPipeline.load(tmp_path / "p")
+    assert type(back.index).__name__ == "MultiIndexHashing"
+    assert_same_results(pipe, back)
+    with pytest.raises(ValueError, match="64-bit codes but this pipeline makes 32-bit"):
+        pipe.attach_index(ni.FlatIndex(64))
+
+
+# ---- NASH end to end ---------------------------------------------------------------------------
 def test_nash_pipeline_trains_and_finds_neighbours(nash_pipe, corpus):
     info = nash_pipe.train_info
     assert info["n_train"] + info["n_val"] == len(corpus.train_texts) or info["n_val"] == 0
     assert info["epochs_run"] >= 1
     res = nash_pipe.search(corpus.train_texts[:20], k=1)
     assert np.all(res.distances[:, 0] == 0)  # each document's own code is in the index
-
-
-# ---- save / load -----------------------------------------------------------------------------
-@pytest.mark.parametrize("hasher", ["lsh", "itq", "sph", "sth"])
-def test_baseline_round_trip(tmp_path, corpus, hasher):
-    pipe = HashingPipeline(nbits=16, hasher=hasher, verbose=False).fit(corpus.train_texts)
-    pipe.add(corpus.train_texts, keys=corpus.train_keys)
-    pipe.save(tmp_path / "p")
-    back = HashingPipeline.load(tmp_path / "p")
-    assert back.hasher_kind == hasher and back.ntotal == pipe.ntotal
-    np.testing.assert_array_equal(back.encode(corpus.test_texts), pipe.encode(corpus.test_texts))
-    assert_same_results(pipe, back)
 
 
 def test_nash_round_trip_identical_results(tmp_path, nash_pipe):
@@ -198,105 +218,3 @@ def test_loaded_pipeline_needs_no_torch(tmp_path, nash_pipe):
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == expected
-
-
-def test_empty_pipeline_round_trip(tmp_path, corpus):
-    pipe = HashingPipeline(nbits=16, hasher="lsh", verbose=False).fit(corpus.train_texts)
-    pipe.save(tmp_path / "p")
-    back = HashingPipeline.load(tmp_path / "p")
-    assert back.ntotal == 0 and back.is_fitted
-    np.testing.assert_array_equal(back.encode(QUERIES), pipe.encode(QUERIES))
-
-
-# ---- atomic save -------------------------------------------------------------------------------
-def _leftovers(parent: Path) -> list:
-    return sorted(p.name for p in parent.iterdir() if p.name.startswith("."))
-
-
-def test_interrupted_save_keeps_previous_pipeline(tmp_path, monkeypatch, corpus, lsh_pipe):
-    lsh_pipe.save(tmp_path / "p")
-    before = lsh_pipe.search(QUERIES, k=5)
-    bigger = HashingPipeline(nbits=32, hasher="lsh", seed=1, verbose=False).fit(corpus.train_texts)
-    bigger.add(corpus.train_texts[:10])
-
-    def fail(*args, **kwargs):
-        raise OSError("disk full (simulated)")
-
-    monkeypatch.setattr(pipeline_io, "_write_keys", fail)  # fails after the index file is written
-    with pytest.raises(OSError, match="simulated"):
-        bigger.save(tmp_path / "p")
-    back = HashingPipeline.load(tmp_path / "p")
-    assert back.ntotal == lsh_pipe.ntotal
-    np.testing.assert_array_equal(back.search(QUERIES, k=5).ids, before.ids)
-    assert _leftovers(tmp_path) == []  # the temporary directory was removed
-
-
-def test_killed_save_leaves_previous_pipeline_loadable(tmp_path, lsh_pipe):
-    """A process killed mid-save (no cleanup at all) leaves a stray temp dir, never a broken pipeline."""
-    lsh_pipe.save(tmp_path / "p")
-    script = textwrap.dedent(f"""
-        import os
-        from nash_index import pipeline_io
-        from nash_index.pipeline import HashingPipeline
-        pipe = HashingPipeline.load({str(tmp_path / 'p')!r})
-        pipe.add(["one more"])
-        pipeline_io._write_keys = lambda *a: os._exit(9)
-        pipe.save({str(tmp_path / 'p')!r})
-    """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 9, proc.stderr
-    assert any(name.startswith(".p.tmp-") for name in _leftovers(tmp_path))
-    back = HashingPipeline.load(tmp_path / "p")
-    assert back.ntotal == lsh_pipe.ntotal
-
-
-def test_crash_between_renames_recovers_backup(tmp_path, monkeypatch, lsh_pipe):
-    lsh_pipe.save(tmp_path / "p")
-    real_replace = os.replace
-    calls = []
-
-    def replace_then_crash(src, dst):
-        calls.append(dst)
-        if len(calls) == 2:  # the old pipeline is already moved aside
-            raise OSError("power cut (simulated)")
-        real_replace(src, dst)
-
-    monkeypatch.setattr(pipeline_io.os, "replace", replace_then_crash)
-    with pytest.raises(OSError):
-        lsh_pipe.save(tmp_path / "p")
-    monkeypatch.setattr(pipeline_io.os, "replace", real_replace)
-    assert not (tmp_path / "p").exists()
-    with pytest.warns(RuntimeWarning, match="interrupted save"):
-        back = HashingPipeline.load(tmp_path / "p")
-    assert back.ntotal == lsh_pipe.ntotal
-    lsh_pipe.save(tmp_path / "p")  # the next save completes and cleans up
-    assert (tmp_path / "p").is_dir() and _leftovers(tmp_path) == []
-
-
-def test_corrupted_or_foreign_directories_are_rejected(tmp_path, lsh_pipe):
-    lsh_pipe.save(tmp_path / "p")
-    with open(tmp_path / "p" / "index.nidx", "r+b") as fh:
-        fh.seek(-1, os.SEEK_END)
-        last = fh.read(1)
-        fh.seek(-1, os.SEEK_END)
-        fh.write(bytes([last[0] ^ 0xFF]))
-    with pytest.raises(PipelineFormatError, match="corrupted"):
-        HashingPipeline.load(tmp_path / "p")
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(PipelineFormatError, match="no manifest"):
-        HashingPipeline.load(tmp_path / "empty")
-    with pytest.raises(FileNotFoundError):
-        HashingPipeline.load(tmp_path / "missing")
-    lsh_pipe.save(tmp_path / "q")
-    manifest = json.loads((tmp_path / "q" / "manifest.json").read_text())
-    manifest["version"] = 99
-    (tmp_path / "q" / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(PipelineFormatError, match="version 99"):
-        HashingPipeline.load(tmp_path / "q")
-
-
-def test_save_refuses_to_replace_a_file(tmp_path, lsh_pipe):
-    (tmp_path / "f").write_text("not a pipeline")
-    with pytest.raises(FileExistsError):
-        lsh_pipe.save(tmp_path / "f")
-    assert (tmp_path / "f").read_text() == "not a pipeline"

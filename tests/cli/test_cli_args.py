@@ -1,0 +1,62 @@
+"""The command line in process: argument types (nash_index.cli.args), the parser and the dispatcher
+(nash_index.cli.app). The subcommands end to end: test_cli.py."""
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+import nash_index
+from nash_index.cli import app, args
+
+
+@pytest.mark.parametrize("text,value", [("5000", 5000), ("250k", 250_000), ("1M", 1_000_000), ("1_000", 1000),
+                                        ("1.5k", 1500)])
+def test_count(text, value):
+    assert args.count(text) == value
+
+
+@pytest.mark.parametrize("parse,text,message", [
+    (args.count, "-5", "positive count"), (args.count, "abc", "positive count"),
+    (args.positive_int, "0", "positive integer"), (args.positive_int, "1k", "positive integer"),
+    (args.code_length, "12", "multiple of 8"), (args.fraction, "1.0", "(0, 1)"), (args.fraction, "x", "(0, 1)"),
+    (args.threads, "two", "count"), (args.list_of(args.count), " , ", "comma-separated"),
+])
+def test_bad_values_are_argument_type_errors(parse, text, message):
+    with pytest.raises(argparse.ArgumentTypeError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse(text)
+
+
+def test_lists_threads_and_code_lengths():
+    assert args.list_of(args.code_length)("32, 64,128") == [32, 64, 128]
+    assert args.threads("all") is None and args.threads("4") == 4
+    assert args.fraction("0.25") == 0.25
+
+
+def test_parser_knows_every_command_and_each_module_runs_it():
+    assert list(app.COMMANDS) == ["train", "build", "search", "evaluate", "bench", "demo", "info"]
+    parser = app.build_parser()
+    for name, module in app.COMMANDS.items():
+        assert callable(module.add_parser) and callable(module.run)
+        assert parser.parse_args([name, *_required(name)]).command == name
+
+
+def _required(name):
+    return {"train": ["--corpus", "c", "--out", "o"], "build": ["--model", "m", "--corpus", "c", "--out", "o"],
+            "search": ["--index", "i", "q"], "evaluate": ["--model", "m", "--corpus", "c"],
+            "bench": [], "demo": []}.get(name, [])
+
+
+def test_main_version_and_user_errors(capsys, monkeypatch):
+    assert app.main(["--version"]) == 0
+    assert capsys.readouterr().out == f"nash_index {nash_index.__version__}\n"
+    with pytest.raises(SystemExit) as exit_info:
+        app.main(["frobnicate"])
+    assert exit_info.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+    def failing_run(parsed):
+        raise args.CLIError("no model directory at 'x'")
+
+    monkeypatch.setattr(app.COMMANDS["info"], "run", failing_run)
+    assert app.main(["info"]) == 1
+    assert capsys.readouterr().err == "nash-index info: error: no model directory at 'x'\n"

@@ -1,0 +1,44 @@
+"""DocumentKeys (nash_index.pipeline.keys): the id -> key map a pipeline saves next to its index."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nash_index.pipeline.keys import DocumentKeys
+
+
+def test_round_trip_keeps_every_id_and_key(tmp_path):
+    keys = DocumentKeys()
+    keys.add([0, 1, 2])  # default keys: str(id)
+    keys.add([10**12, -5], ["zeit: Größe ✓", ""])  # large and negative ids, unicode and empty keys
+    keys.add(np.array([7], dtype=np.int64), ["x" * 300])
+    keys.save(tmp_path / "keys.npz")
+    back = DocumentKeys.load(tmp_path / "keys.npz")
+    assert len(back) == len(keys) == 6
+    for doc_id, key in [(0, "0"), (1, "1"), (2, "2"), (10**12, "zeit: Größe ✓"), (-5, ""), (7, "x" * 300)]:
+        assert back.get(doc_id) == key and doc_id in back
+    assert back.get(3) is None and 3 not in back
+    assert back.next_ids(2).tolist() == [10**12 + 1, 10**12 + 2]
+
+
+def test_empty_round_trip(tmp_path):
+    DocumentKeys().save(tmp_path / "k.npz")
+    back = DocumentKeys.load(tmp_path / "k.npz")
+    assert len(back) == 0 and back.next_ids(3).tolist() == [0, 1, 2]
+    with np.load(tmp_path / "k.npz", allow_pickle=False) as z:  # plain arrays, no pickle
+        assert z["ids"].dtype == np.int64 and z["ids"].shape == (0,)
+
+
+def test_check_new_ids():
+    keys = DocumentKeys({4: "four", 9: "nine"})
+    out = keys.check_new([1, 2, 3], 3)
+    assert out.dtype == np.int64 and out.tolist() == [1, 2, 3]
+    assert keys.next_ids(1).tolist() == [10]
+    with pytest.raises(ValueError, match="unique and not already"):
+        keys.check_new([1, 9], 2)
+    with pytest.raises(ValueError, match="unique and not already"):
+        keys.check_new([1, 1], 2)
+    with pytest.raises(ValueError, match="ids must be 2 integers"):
+        keys.check_new([1.0, 2.0], 2)
+    with pytest.raises(ValueError, match="ids must be 3 integers"):
+        keys.check_new([1, 2], 3)
