@@ -192,7 +192,7 @@ def test_version_and_console_script(workdir, env):
     (["train", "--corpus", "missing.jsonl", "--out", "x"], 1, "unknown corpus 'missing.jsonl'"),
     (["train", "--corpus", "reuters", "--out", "x"], 1, "corpus not found"),
     (["train", "--corpus", "corpus.jsonl", "--bits", "12", "--out", "x"], 2, "multiple of 8"),
-    (["train", "--corpus", "corpus.jsonl", "--bits", "abc", "--out", "x"], 2, "positive integer"),
+    (["train", "--corpus", "corpus.jsonl", "--bits", "abc", "--out", "x"], 2, "--bits: expected a positive"),
     (["train", "--corpus", "corpus.jsonl", "--hasher", "magic", "--out", "x"], 1, "unknown hasher"),
     (["train", "--out", "x"], 2, "--corpus"),
     (["build", "--model", "nowhere", "--corpus", "corpus.jsonl", "--out", "x"], 1, "no model directory"),
