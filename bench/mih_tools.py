@@ -117,7 +117,6 @@ def time_fallback_scan(mih: ni.MultiIndexHashing, queries: np.ndarray, k: int, n
 
 
 # ------------------------------------------------------------- calibrate
-# ------------------------------------------------------------- calibrate
 def calibrate(args) -> dict:
     """Fits the MihParams cost model (see the module docstring) at N = max(--n)."""
     n = max(args.n)
