@@ -55,7 +55,7 @@ def positive_int(text: str) -> int:
 
 def code_length(text: str) -> int:
     """A code length: a positive multiple of 8."""
-    value = count(text)
+    value = positive_int(text)
     if value % 8:
         raise argparse.ArgumentTypeError(f"bits must be a multiple of 8, got {value}")
     return value
