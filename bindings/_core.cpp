@@ -169,10 +169,10 @@ void bind_flat(py::module_& m) {
 using PyMih = Guarded<ni::MultiIndexHashing>;
 
 // Per-query work of a MIH search as numpy arrays (probes, candidates, scanned).
-py::tuple work_arrays(const std::vector<ni::QueryWork>& work) {
+py::tuple work_arrays(const std::vector<ni::SearchWork>& work) {
   std::vector<int64_t> probes, candidates;
   std::vector<uint8_t> scanned;
-  for (const ni::QueryWork& w : work) {
+  for (const ni::SearchWork& w : work) {
     probes.push_back(static_cast<int64_t>(w.probes));
     candidates.push_back(static_cast<int64_t>(w.candidates));
     scanned.push_back(w.scanned ? 1 : 0);
@@ -187,7 +187,7 @@ py::tuple mih_search(const PyMih& self, const py::array& queries, size_t k, int 
   py::array_t<ni::idx_t> ids({nq, k});
   ni::dist_t* d = distances.mutable_data();
   ni::idx_t* i = ids.mutable_data();
-  std::vector<ni::QueryWork> work(nq);
+  std::vector<ni::SearchWork> work(nq);
   {
     py::gil_scoped_release release;
     std::shared_lock<std::shared_mutex> guard(self.lock);
@@ -201,7 +201,7 @@ py::tuple mih_range(const PyMih& self, const py::array& queries, int radius, int
   size_t nq = 0;
   const uint8_t* q = code_rows(queries, self.index->code_size(), "queries", &nq);
   ni::RangeResult r;
-  std::vector<ni::QueryWork> work(nq);
+  std::vector<ni::SearchWork> work(nq);
   {
     py::gil_scoped_release release;
     std::shared_lock<std::shared_mutex> guard(self.lock);

@@ -4,11 +4,8 @@
 #include "nash_index/kernels.hpp"
 
 namespace {
+#include "pop_hw.hpp"
 #include "scan_common.hpp"
-
-struct PopHw {
-  uint64_t operator()(uint64_t x) const { return static_cast<uint64_t>(__builtin_popcountll(x)); }
-};
 
 inline __m256i popcount_epi64(__m256i v) {
   const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,

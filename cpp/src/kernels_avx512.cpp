@@ -6,11 +6,8 @@
 #include "nash_index/kernels.hpp"
 
 namespace {
+#include "pop_hw.hpp"
 #include "scan_common.hpp"
-
-struct PopHw {
-  uint64_t operator()(uint64_t x) const { return static_cast<uint64_t>(__builtin_popcountll(x)); }
-};
 
 // Broadcast one query of W words to every code slot of a vector.
 template <int W>

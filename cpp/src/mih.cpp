@@ -14,6 +14,12 @@ namespace {
 constexpr uint32_t kSectionMihMeta = 16;  // uint32 {meta version, m requested (0 = auto), m in use, 0}
 constexpr uint32_t kMihMetaVersion = 1;
 constexpr size_t kMaxPositions = 0xFFFFFFFFu;  // tables hold uint32 positions
+// The tail is scanned by every query: the tables are rebuilt once it passes
+// 1/16 of the indexed codes (a query then pays at most ~6% of a flat scan for
+// it, and n adds of one code cost O(n) rebuilds of geometrically growing size,
+// O(n log n) overall), or 256 codes on a small index.
+constexpr size_t kTailFraction = 16;
+constexpr size_t kMinTailRebuild = 256;
 
 IndexHeaderInfo header_of(const CodeStore& store) {
   return {IndexKind::MultiIndexHashing, static_cast<uint32_t>(store.nbits()), store.size(), 0};
@@ -75,12 +81,9 @@ void MultiIndexHashing::rebuild() {
   scratch_pool_.clear();  // bitmaps were sized for the old count
 }
 
-// The tail is scanned by every query: rebuild once it passes 1/16 of the index
-// (a query then pays at most ~6% of a flat scan for it, and n adds of one
-// code cost O(n) rebuilds of geometrically growing size, O(n log n) overall).
 bool MultiIndexHashing::tail_too_long() const {
   const size_t tail = store_.size() - indexed_;
-  return tail > 0 && (indexed_ == 0 || tail > std::max<size_t>(256, indexed_ / 16));
+  return tail > 0 && (indexed_ == 0 || tail > std::max<size_t>(kMinTailRebuild, indexed_ / kTailFraction));
 }
 
 void MultiIndexHashing::add(const uint8_t* codes, size_t n, const idx_t* ids) {

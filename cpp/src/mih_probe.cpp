@@ -58,7 +58,7 @@ template <class Collector>
 class Walk {
  public:
   Walk(const MihTables& t, const uint8_t* query, Collector& out, MultiIndexHashing::Scratch& s, double budget,
-       double probe_cost, QueryWork& work)
+       double probe_cost, SearchWork& work)
       : t_(t), q_(query), out_(out), s_(s), budget_(budget), probe_cost_(probe_cost), work_(work),
         kt_(kernels()) {}
 
@@ -175,7 +175,7 @@ class Walk {
   Collector& out_;
   MultiIndexHashing::Scratch& s_;
   double budget_, probe_cost_;
-  QueryWork& work_;
+  SearchWork& work_;
   const KernelTable& kt_;
   size_t verified_ = 0;
 };
@@ -183,12 +183,12 @@ class Walk {
 }  // namespace
 
 bool probe_knn(const MihTables& t, const uint8_t* query, KnnCollector& out, MultiIndexHashing::Scratch& scratch,
-               double budget, double probe_cost, QueryWork& work) {
+               double budget, double probe_cost, SearchWork& work) {
   return Walk<KnnCollector>(t, query, out, scratch, budget, probe_cost, work).run();
 }
 
 bool probe_range(const MihTables& t, const uint8_t* query, RangeCollector& out,
-                 MultiIndexHashing::Scratch& scratch, double budget, double probe_cost, QueryWork& work) {
+                 MultiIndexHashing::Scratch& scratch, double budget, double probe_cost, SearchWork& work) {
   return Walk<RangeCollector>(t, query, out, scratch, budget, probe_cost, work).run();
 }
 

@@ -29,7 +29,7 @@ class KnnCollector {
  public:
   KnnCollector(const CodesView& db, size_t k) : db_(db), top_(k, db.nbits) {}
   dist_t limit() const { return top_.threshold(); }
-  void take(dist_t d, size_t pos) { top_.offer(d, db_.ids ? db_.ids[pos] : static_cast<idx_t>(pos), false); }
+  void take(dist_t d, size_t pos) { top_.offer(d, db_.id_at(pos), false); }
   // Every unverified code is at distance > guaranteed: done once the k-th best is within it.
   bool done(dist_t guaranteed) { return top_.kth_distance() <= guaranteed; }
   TopK& topk() { return top_; }
@@ -44,7 +44,7 @@ class RangeCollector {
  public:
   RangeCollector(const CodesView& db, dist_t radius) : db_(db), radius_(radius) {}
   dist_t limit() const { return radius_; }
-  void take(dist_t d, size_t pos) { found_.push_back({d, db_.ids ? db_.ids[pos] : static_cast<idx_t>(pos)}); }
+  void take(dist_t d, size_t pos) { found_.push_back({d, db_.id_at(pos)}); }
   bool done(dist_t guaranteed) const { return guaranteed >= radius_; }
   std::vector<Neighbor>& found() { return found_; }
 
@@ -59,8 +59,8 @@ class RangeCollector {
 // candidate units, counting a bucket probe as `probe_cost`. `scratch` is clean
 // again on return.
 bool probe_knn(const MihTables& t, const uint8_t* query, KnnCollector& out, MultiIndexHashing::Scratch& scratch,
-               double budget, double probe_cost, QueryWork& work);
+               double budget, double probe_cost, SearchWork& work);
 bool probe_range(const MihTables& t, const uint8_t* query, RangeCollector& out,
-                 MultiIndexHashing::Scratch& scratch, double budget, double probe_cost, QueryWork& work);
+                 MultiIndexHashing::Scratch& scratch, double budget, double probe_cost, SearchWork& work);
 
 }  // namespace nash_index

@@ -30,17 +30,12 @@ constexpr uint32_t kReprobeEvery = 16;
 constexpr size_t kMinBatchForBlockedScan = 32;  // below this a scan pays nearly the single-query cost
 constexpr double kMinBudget = 4096;
 
-int resolve_threads(int num_threads) {
-  const int pool = ThreadPool::global().num_threads();
-  return num_threads <= 0 ? pool : std::min(num_threads, pool);
-}
-
 // Cost of scanning n codes of code_size bytes at `per_word` units per 64-bit code.
 double scan_units(size_t n, size_t code_size, double per_word) {
   return double(n) * per_word * (double(code_size) / 8.0);
 }
 
-double walk_cost(const QueryWork& w, const MihParams& p) {
+double walk_cost(const SearchWork& w, const MihParams& p) {
   return p.probe_cost * double(w.probes) + double(w.candidates);
 }
 
@@ -98,18 +93,18 @@ namespace {
 // Per-query work counters: the caller's array, or our own; zeroed.
 class WorkSlots {
  public:
-  WorkSlots(QueryWork* given, size_t nq) : ptr_(given) {
+  WorkSlots(SearchWork* given, size_t nq) : ptr_(given) {
     if (!ptr_) {
       own_.resize(nq);
       ptr_ = own_.data();
     }
-    std::fill(ptr_, ptr_ + nq, QueryWork{});
+    std::fill(ptr_, ptr_ + nq, SearchWork{});
   }
-  QueryWork* get() const { return ptr_; }
+  SearchWork* get() const { return ptr_; }
 
  private:
-  std::vector<QueryWork> own_;
-  QueryWork* ptr_;
+  std::vector<SearchWork> own_;
+  SearchWork* ptr_;
 };
 
 // The listed rows of a row-major array, contiguous (the scan takes a block of queries).
@@ -123,7 +118,7 @@ std::vector<uint8_t> gather_rows(const uint8_t* rows, size_t row_size, const std
 // and returns false when over budget; `scan(list, threads)` answers the listed
 // queries together by the blocked flat scan.
 template <class WalkFn, class ScanFn>
-void run_batch(size_t nq, int threads, const MihParams& p, size_t ntotal, size_t code_size, QueryWork* work,
+void run_batch(size_t nq, int threads, const MihParams& p, size_t ntotal, size_t code_size, SearchWork* work,
                WalkFn walk, ScanFn scan) {
   std::vector<char> walked_ok(nq, 0);
   auto walk_range = [&](size_t q0, size_t n) {
@@ -155,7 +150,7 @@ void run_batch(size_t nq, int threads, const MihParams& p, size_t ntotal, size_t
 }  // namespace
 
 void MultiIndexHashing::search(const uint8_t* queries, size_t nq, size_t k, dist_t* distances, idx_t* ids,
-                               int num_threads, QueryWork* work) const {
+                               int num_threads, SearchWork* work) const {
   require(k > 0, "k must be > 0");
   if (nq == 0) return;
   WorkSlots slots(work, nq);
@@ -181,7 +176,7 @@ void MultiIndexHashing::search(const uint8_t* queries, size_t nq, size_t k, dist
   };
   const MihTables tables{db, &layout_, &tables_, indexed_};
   const double budget = query_budget(nq);
-  auto walk = [&](size_t q, QueryWork& w) {
+  auto walk = [&](size_t q, SearchWork& w) {
     KnnCollector top(db, k);
     ScratchLease scratch(scratch_mutex_, scratch_pool_);
     if (!probe_knn(tables, queries + q * cs, top, scratch.get(), budget, params_.probe_cost, w)) return false;
@@ -201,7 +196,7 @@ void MultiIndexHashing::search(const uint8_t* queries, size_t nq, size_t k, dist
 }
 
 RangeResult MultiIndexHashing::range_search(const uint8_t* queries, size_t nq, dist_t radius, int num_threads,
-                                            QueryWork* work) const {
+                                            SearchWork* work) const {
   require(radius >= 0, "radius must be >= 0");
   WorkSlots slots(work, nq);
   work = slots.get();
@@ -224,7 +219,7 @@ RangeResult MultiIndexHashing::range_search(const uint8_t* queries, size_t nq, d
   };
   const MihTables tables{db, &layout_, &tables_, indexed_};
   const double budget = query_budget(nq);
-  auto walk = [&](size_t q, QueryWork& w) {
+  auto walk = [&](size_t q, SearchWork& w) {
     RangeCollector within(db, radius);
     ScratchLease scratch(scratch_mutex_, scratch_pool_);
     if (!probe_range(tables, queries + q * cs, within, scratch.get(), budget, params_.probe_cost, w)) return false;

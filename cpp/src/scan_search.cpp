@@ -24,8 +24,7 @@ class KnnSink final : public HitSink {
     thresholds = limits_.data();
   }
   void hit(size_t q, dist_t d, size_t pos) override {
-    const idx_t id = db_.ids ? db_.ids[pos] : static_cast<idx_t>(pos);
-    limits_[q] = heaps_[q].offer(d, id, db_.ids_increasing);
+    limits_[q] = heaps_[q].offer(d, db_.id_at(pos), db_.ids_increasing);
   }
   TopK& topk(size_t q) { return heaps_[q]; }
 
@@ -41,7 +40,7 @@ class RangeSink final : public HitSink {
     thresholds = limits_.data();
   }
   void hit(size_t q, dist_t d, size_t pos) override {
-    found_[q].push_back({d, db_.ids ? db_.ids[pos] : static_cast<idx_t>(pos)});
+    found_[q].push_back({d, db_.id_at(pos)});
   }
   std::vector<Neighbor>& found(size_t q) { return found_[q]; }
 
@@ -52,7 +51,7 @@ class RangeSink final : public HitSink {
 };
 
 // Runs the kernel over codes [begin, end) for queries [0, nq) of `queries`.
-void scan_range_of_codes(const CodesView& db, const uint8_t* queries, size_t nq, size_t begin, size_t end,
+void scan_positions(const CodesView& db, const uint8_t* queries, size_t nq, size_t begin, size_t end,
                          HitSink& sink) {
   const KernelTable& kt = kernels();
   const size_t step = block_codes(db.code_size);
@@ -60,11 +59,6 @@ void scan_range_of_codes(const CodesView& db, const uint8_t* queries, size_t nq,
     const size_t n = std::min(step, end - b);
     kt.scan(ScanBlock{queries, nq, db.codes + b * db.code_size, n, db.code_size, b, 0}, sink);
   }
-}
-
-int resolve_threads(int num_threads) {
-  const int pool = ThreadPool::global().num_threads();
-  return num_threads <= 0 ? pool : std::min(num_threads, pool);
 }
 
 // Few queries: split the database, every part keeps its own top-k, then merge.
@@ -75,7 +69,7 @@ void knn_database_parallel(const CodesView& db, const uint8_t* queries, size_t n
   ThreadPool::global().parallel_for(parts, static_cast<int>(parts), [&](size_t p) {
     const size_t begin = p * per, end = std::min(db.ntotal, begin + per);
     KnnSink sink(db, nq, k);
-    if (begin < end) scan_range_of_codes(db, queries, nq, begin, end, sink);
+    if (begin < end) scan_positions(db, queries, nq, begin, end, sink);
     for (size_t q = 0; q < nq; ++q) partial[q][p] = sink.topk(q).finish();
   });
   for (size_t q = 0; q < nq; ++q) merge_topk(partial[q], k, distances + q * k, ids + q * k);
@@ -98,7 +92,7 @@ void scan_knn(const CodesView& db, const uint8_t* queries, size_t nq, size_t k, 
   ThreadPool::global().parallel_for(ntasks, threads, [&](size_t t) {
     const size_t q0 = t * kQueriesPerTask, qn = std::min(kQueriesPerTask, nq - q0);
     KnnSink sink(db, qn, k);
-    scan_range_of_codes(db, queries + q0 * db.code_size, qn, 0, db.ntotal, sink);
+    scan_positions(db, queries + q0 * db.code_size, qn, 0, db.ntotal, sink);
     for (size_t q = 0; q < qn; ++q) sink.topk(q).finish_into(distances + (q0 + q) * k, ids + (q0 + q) * k);
   });
 }
@@ -113,7 +107,7 @@ RangeResult scan_range(const CodesView& db, const uint8_t* queries, size_t nq, d
     ThreadPool::global().parallel_for(parts, static_cast<int>(parts), [&](size_t p) {
       const size_t begin = p * per, end = std::min(db.ntotal, begin + per);
       RangeSink sink(db, nq, radius);
-      if (begin < end) scan_range_of_codes(db, queries, nq, begin, end, sink);
+      if (begin < end) scan_positions(db, queries, nq, begin, end, sink);
       std::lock_guard<std::mutex> lock(merge_mutex);
       for (size_t q = 0; q < nq; ++q) found[q].insert(found[q].end(), sink.found(q).begin(), sink.found(q).end());
     });
@@ -122,7 +116,7 @@ RangeResult scan_range(const CodesView& db, const uint8_t* queries, size_t nq, d
     ThreadPool::global().parallel_for(ntasks, threads, [&](size_t t) {
       const size_t q0 = t * kQueriesPerTask, qn = std::min(kQueriesPerTask, nq - q0);
       RangeSink sink(db, qn, radius);
-      scan_range_of_codes(db, queries + q0 * db.code_size, qn, 0, db.ntotal, sink);
+      scan_positions(db, queries + q0 * db.code_size, qn, 0, db.ntotal, sink);
       for (size_t q = 0; q < qn; ++q) found[q0 + q] = std::move(sink.found(q));
     });
   }

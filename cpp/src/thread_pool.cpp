@@ -34,6 +34,11 @@ int default_num_threads() {
   return hw == 0 ? 1 : static_cast<int>(hw);
 }
 
+int resolve_threads(int num_threads) {
+  const int pool = ThreadPool::global().num_threads();
+  return num_threads <= 0 ? pool : std::min(num_threads, pool);
+}
+
 ThreadPool& ThreadPool::global() {
   static ThreadPool pool(default_num_threads());
   return pool;

@@ -9,7 +9,7 @@
 //
 // Codes added after the last table build form a "tail" that every query scans
 // linearly; the tables are rebuilt (with a revised automatic m) once the tail
-// outgrows an eighth of the index, and right after a removal.
+// grows too long (see tail_too_long) and right after a removal.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -40,7 +40,7 @@ struct MihParams {
 };
 
 // Work done by one query (for benchmarks and the fallback rule).
-struct QueryWork {
+struct SearchWork {
   uint64_t probes = 0;
   uint64_t candidates = 0;  // distinct codes verified (the tail included)
   bool scanned = false;     // answered by the flat scan
@@ -75,9 +75,9 @@ class MultiIndexHashing {
 
   // `work`, when given, receives nq entries.
   void search(const uint8_t* queries, size_t nq, size_t k, dist_t* distances, idx_t* ids, int num_threads,
-              QueryWork* work = nullptr) const;
+              SearchWork* work = nullptr) const;
   RangeResult range_search(const uint8_t* queries, size_t nq, dist_t radius, int num_threads,
-                           QueryWork* work = nullptr) const;
+                           SearchWork* work = nullptr) const;
 
   void save(const std::string& path) const;
   std::vector<uint8_t> serialize() const;

@@ -17,6 +17,8 @@ struct CodesView {
   int nbits = 0;
   size_t code_size = 0;
   bool ids_increasing = false;  // ids[pos] strictly increasing with pos
+
+  idx_t id_at(size_t pos) const { return ids ? ids[pos] : static_cast<idx_t>(pos); }
 };
 
 // CSR result of a range search (faiss layout): query i owns [lims[i], lims[i+1]).

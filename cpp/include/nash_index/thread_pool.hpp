@@ -45,4 +45,7 @@ class ThreadPool {
 
 int default_num_threads();
 
+// Threads a job gets when it asks for `num_threads` (<= 0: the whole global pool).
+int resolve_threads(int num_threads);
+
 }  // namespace nash_index
