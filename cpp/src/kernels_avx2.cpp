@@ -39,8 +39,9 @@ void scan_vector(const nash_index::ScanBlock& b, nash_index::HitSink& sink) {
         const size_t q = b.query_base + q0 + t;
         __m256i p = popcount_epi64(_mm256_xor_si256(c, bq[t]));
         if (W == 2) p = _mm256_add_epi64(p, _mm256_shuffle_epi32(p, 0x4E));
-        const __m256i limit = _mm256_set1_epi64x(static_cast<long long>(sink.thresholds[q]) + 1);
-        int mask = _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(limit, p))) & kLaneMask;
+        // d <= threshold as threshold + 1 > d: AVX2 has only a signed greater-than.
+        const __m256i above = _mm256_set1_epi64x(static_cast<long long>(sink.thresholds[q]) + 1);
+        int mask = _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(above, p))) & kLaneMask;
         if (__builtin_expect(mask != 0, 0)) {
           alignas(32) uint64_t lanes[4];
           _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), p);

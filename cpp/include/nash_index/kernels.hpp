@@ -16,8 +16,12 @@ namespace nash_index {
 
 class HitSink {
  public:
+  HitSink() = default;
+  HitSink(const HitSink&) = delete;  // `thresholds` points into the derived object
+  HitSink& operator=(const HitSink&) = delete;
   virtual ~HitSink() = default;
-  // Distance threshold per query (indexed by the query's position in the scan).
+  // Threshold per query (indexed by the query's position in the scan): the
+  // largest distance that can still enter its result.
   dist_t* thresholds = nullptr;
   // Called for code `pos` (database position) with distance d <= thresholds[q].
   virtual void hit(size_t q, dist_t d, size_t pos) = 0;

@@ -99,6 +99,8 @@ class MultiIndexHashing {
   double query_budget(size_t nq) const;  // candidate units a walk may spend in a batch of nq
   bool skip_tables_for_single_query() const;
   void note_single_query(bool completed) const;
+  template <class Queries>
+  void answer(Queries& queries, size_t nq, int num_threads, SearchWork* work) const;  // mih_search.cpp
 
   CodeStore store_;
   int m_requested_;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "nash_index/common.hpp"
+#include "nash_index/topk.hpp"
 
 namespace nash_index {
 
@@ -31,6 +32,10 @@ struct RangeResult {
 // k nearest by (distance, id) for each query; writes nq * k entries, padded.
 void scan_knn(const CodesView& db, const uint8_t* queries, size_t nq, size_t k, dist_t* distances,
               idx_t* ids, int num_threads);
+
+// All codes within `radius` (inclusive) of each query, unsorted.
+std::vector<std::vector<Neighbor>> scan_range_lists(const CodesView& db, const uint8_t* queries, size_t nq,
+                                                    dist_t radius, int num_threads);
 
 // All codes within `radius` (inclusive), each query's results sorted by (distance, id).
 RangeResult scan_range(const CodesView& db, const uint8_t* queries, size_t nq, dist_t radius,
