@@ -1,7 +1,7 @@
 // AVX2 kernels: nibble-table popcount (vpshufb + vpsadbw), 4 x 64-bit lanes.
 #include <immintrin.h>
 
-#include "nash_index/kernels.hpp"
+#include "kernels.hpp"
 
 namespace {
 #include "pop_hw.hpp"

@@ -3,7 +3,7 @@
 
 #include <cstring>
 
-#include "nash_index/kernels.hpp"
+#include "kernels.hpp"
 
 namespace {
 #include "pop_hw.hpp"

@@ -1,5 +1,5 @@
 // Kernels using the POPCNT instruction (compiled with -mpopcnt).
-#include "nash_index/kernels.hpp"
+#include "kernels.hpp"
 
 namespace {
 #include "pop_hw.hpp"

@@ -1,5 +1,5 @@
 // Portable kernels: SWAR popcount, no special instructions.
-#include "nash_index/kernels.hpp"
+#include "kernels.hpp"
 
 namespace {
 #include "scan_common.hpp"

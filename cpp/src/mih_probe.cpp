@@ -2,8 +2,7 @@
 
 #include <algorithm>
 
-#include "nash_index/kernels.hpp"
-#include "nash_index/simd.hpp"
+#include "kernels.hpp"
 
 namespace nash_index {
 namespace {

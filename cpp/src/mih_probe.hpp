@@ -3,10 +3,16 @@
 #include <cstdint>
 #include <vector>
 
+#include "mih_table.hpp"
 #include "nash_index/mih.hpp"
 #include "result_handler.hpp"
 
 namespace nash_index {
+
+struct MultiIndexHashing::Tables {
+  SubstringLayout layout;
+  std::vector<BucketTable> by_substring;
+};
 
 struct MultiIndexHashing::Scratch {
   std::vector<uint64_t> visited;  // one bit per indexed position; all clear between queries

@@ -18,9 +18,10 @@
 #include <algorithm>
 #include <limits>
 
+#include "code_store.hpp"
 #include "mih_probe.hpp"
 #include "nash_index/mih.hpp"
-#include "nash_index/thread_pool.hpp"
+#include "thread_pool.hpp"
 #include "result_handler.hpp"
 
 namespace nash_index {
@@ -69,14 +70,14 @@ class ScratchLease {
 
 bool MultiIndexHashing::scan_everything(size_t k) const {
   if (params_.fallback == ScanFallback::Always || indexed_ == 0) return true;
-  return params_.fallback == ScanFallback::Auto && k * 16 >= store_.size();
+  return params_.fallback == ScanFallback::Auto && k * 16 >= store_->size();
 }
 
 double MultiIndexHashing::query_budget(size_t nq) const {
   if (params_.fallback != ScanFallback::Auto) return std::numeric_limits<double>::infinity();
   // Inside a batch an abandoned walk joins the blocked scan, which is cheaper per query.
   const double per_word = nq >= kMinBatchForBlockedScan ? params_.scan_cost_batch : params_.scan_cost_single;
-  return std::max(kMinBudget, scan_units(store_.size(), store_.code_size(), per_word));
+  return std::max(kMinBudget, scan_units(store_->size(), store_->code_size(), per_word));
 }
 
 bool MultiIndexHashing::skip_tables_for_single_query() const {
@@ -239,7 +240,7 @@ void MultiIndexHashing::answer(Queries& queries, size_t nq, int num_threads, Sea
     for (size_t q = 0; q < nq; ++q) work[q].scanned = true;
     return;
   }
-  const Walker walker{MihTables{store_.view(), &layout_, &tables_, indexed_}, query_budget(nq), params_.probe_cost,
+  const Walker walker{MihTables{store_->view(), &tables_->layout, &tables_->by_substring, indexed_}, query_budget(nq), params_.probe_cost,
                       scratch_mutex_, scratch_pool_};
   auto walk = [&](size_t q, SearchWork& w) { return queries.walk(walker, q, w); };
   if (single) {
@@ -252,13 +253,13 @@ void MultiIndexHashing::answer(Queries& queries, size_t nq, int num_threads, Sea
     return;
   }
   auto scan = [&](const std::vector<size_t>& list, int t) { queries.scan(list, t); };
-  run_batch(nq, threads, params_, store_.size(), store_.code_size(), work, walk, scan);
+  run_batch(nq, threads, params_, store_->size(), store_->code_size(), work, walk, scan);
 }
 
 void MultiIndexHashing::search(const uint8_t* queries, size_t nq, size_t k, dist_t* distances, idx_t* ids,
                                int num_threads, SearchWork* work) const {
   require(k > 0, "k must be > 0");
-  const CodesView db = store_.view();
+  const CodesView db = store_->view();
   KnnQueries knn(db, queries, k, distances, ids);
   answer(knn, nq, num_threads, work);
 }
@@ -266,7 +267,7 @@ void MultiIndexHashing::search(const uint8_t* queries, size_t nq, size_t k, dist
 RangeResult MultiIndexHashing::range_search(const uint8_t* queries, size_t nq, dist_t radius, int num_threads,
                                             SearchWork* work) const {
   require(radius >= 0, "radius must be >= 0");
-  const CodesView db = store_.view();
+  const CodesView db = store_->view();
   RangeQueries range(db, queries, nq, radius);
   answer(range, nq, num_threads, work);
   return range.result();

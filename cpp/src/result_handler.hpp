@@ -9,9 +9,9 @@
 #include <cstddef>
 #include <vector>
 
-#include "nash_index/kernels.hpp"
-#include "nash_index/scan_search.hpp"
-#include "nash_index/topk.hpp"
+#include "kernels.hpp"
+#include "scan_search.hpp"
+#include "topk.hpp"
 
 namespace nash_index {
 

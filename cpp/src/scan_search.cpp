@@ -1,10 +1,9 @@
-#include "nash_index/scan_search.hpp"
+#include "scan_search.hpp"
 
 #include <algorithm>
 #include <mutex>
 
-#include "nash_index/simd.hpp"
-#include "nash_index/thread_pool.hpp"
+#include "thread_pool.hpp"
 #include "result_handler.hpp"
 
 namespace nash_index {

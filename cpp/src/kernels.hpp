@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "nash_index/common.hpp"
+#include "nash_index/simd.hpp"
 
 namespace nash_index {
 
@@ -58,5 +59,9 @@ const KernelTable& scalar_kernels();
 const KernelTable& popcnt_kernels();
 const KernelTable& avx2_kernels();
 const KernelTable& avx512_kernels();
+
+// Kernel table of the active SIMD level (simd.hpp), and of a given one.
+const KernelTable& kernels();
+const KernelTable& kernels_for(SimdLevel level);
 
 }  // namespace nash_index

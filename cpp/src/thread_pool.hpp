@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "nash_index/threads.hpp"
+
 namespace nash_index {
 
 class ThreadPool {

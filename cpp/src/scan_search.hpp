@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "nash_index/common.hpp"
-#include "nash_index/topk.hpp"
+#include "topk.hpp"
 
 namespace nash_index {
 
@@ -20,13 +20,6 @@ struct CodesView {
   bool ids_increasing = false;  // ids[pos] strictly increasing with pos
 
   idx_t id_at(size_t pos) const { return ids ? ids[pos] : static_cast<idx_t>(pos); }
-};
-
-// CSR result of a range search (faiss layout): query i owns [lims[i], lims[i+1]).
-struct RangeResult {
-  std::vector<size_t> lims;
-  std::vector<dist_t> distances;
-  std::vector<idx_t> ids;
 };
 
 // k nearest by (distance, id) for each query; writes nq * k entries, padded.
