@@ -7,9 +7,5 @@ namespace {
 }  // namespace
 
 namespace nash_index {
-const KernelTable& popcnt_kernels() {
-  static const KernelTable table{&scan_dispatch_words<PopHw>, &gather_words<PopHw>,
-                                 &distance_fn<PopHw>};
-  return table;
-}
+const KernelTable& popcnt_kernels() { return word_kernels<PopHw>(); }
 }  // namespace nash_index

@@ -78,7 +78,7 @@ class Walk {
   // Substring radius r over table j, for r = 0, 1, ...; after (r, j) every
   // code within m*r + j has been verified (one not found is at least m*r + j + 1 away).
   bool walk_tables() {
-    const SubstringLayout& layout = *t_.layout;
+    const SubstringLayout& layout = t_.tables->layout;
     const int m = layout.m();
     s_.query_values.resize(static_cast<size_t>(m));
     for (int j = 0; j < m; ++j) s_.query_values[static_cast<size_t>(j)] = layout.extract(q_, t_.db.code_size, j);
@@ -94,12 +94,12 @@ class Walk {
   }
 
   bool probe_radius(int j, int r) {
-    const BucketTable& table = (*t_.tables)[static_cast<size_t>(j)];
+    const BucketTable& table = t_.tables->by_substring[static_cast<size_t>(j)];
     const uint32_t base = s_.query_values[static_cast<size_t>(j)];
     // C(len, r) grows to 6e8 for 32-bit substrings: past the table's own
     // size, one pass over its values is cheaper than enumerating masks.
-    if (binomial(t_.layout->length(j), r) > double(table.value_slots())) return sweep_radius(table, base, r);
-    MaskWalk masks(t_.layout->length(j), r);
+    if (binomial(t_.tables->layout.length(j), r) > double(table.value_slots())) return sweep_radius(table, base, r);
+    MaskWalk masks(t_.tables->layout.length(j), r);
     while (masks.valid()) {
       size_t n = 0;
       for (; n < kProbeBlock && masks.valid(); masks.next()) s_.values[n++] = base ^ masks.value();

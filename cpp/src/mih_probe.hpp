@@ -25,8 +25,7 @@ struct MultiIndexHashing::Scratch {
 // What a probe walk reads: the codes, the tables and their layout.
 struct MihTables {
   CodesView db;
-  const SubstringLayout* layout;
-  const std::vector<BucketTable>* tables;
+  const MultiIndexHashing::Tables* tables;
   size_t indexed;  // positions [indexed, db.ntotal) are the tail, scanned linearly
 };
 

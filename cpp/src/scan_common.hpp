@@ -109,3 +109,10 @@ template <class Pop>
 nash_index::dist_t distance_fn(const uint8_t* a, const uint8_t* b, size_t code_size) {
   return distance_any<Pop>(a, b, code_size);
 }
+
+// Kernel table of a level without vector kernels: the word loops above.
+template <class Pop>
+const nash_index::KernelTable& word_kernels() {
+  static const nash_index::KernelTable table{&scan_dispatch_words<Pop>, &gather_words<Pop>, &distance_fn<Pop>};
+  return table;
+}
