@@ -286,7 +286,8 @@ void bind_files(py::module_& m) {
 void bind_runtime(py::module_& m) {
   m.def("simd_level", [] { return std::string(ni::simd_level_name(ni::active_simd_level())); });
   m.def("detected_simd_level", [] { return std::string(ni::simd_level_name(ni::detected_simd_level())); });
-  m.def("set_simd_level", [](const std::string& name) { ni::set_simd_level(ni::parse_simd_level(name)); });
+  m.def("set_simd_level", [](const std::string& name) { ni::set_simd_level(ni::parse_simd_level(name)); },
+        py::arg("name"));
   m.def("get_num_threads", [] { return ni::num_threads(); });
   m.def("set_num_threads", [](int n) {
     py::gil_scoped_release release;

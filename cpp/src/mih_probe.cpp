@@ -139,7 +139,7 @@ class Walk {
     if (s_.found.size() - verified_ >= kVerifyChunk) verify_pending();
   }
 
-  // Full-code distances of the queued candidates, in chunks, into the collector.
+  // Full-code distances of the queued candidates, in chunks, into the handler.
   void verify_pending() {
     const size_t cs = t_.db.code_size;
     while (verified_ < s_.found.size()) {
