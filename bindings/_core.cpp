@@ -5,7 +5,6 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <cstring>
 #include <memory>
 #include <shared_mutex>
 #include <string>
@@ -15,7 +14,7 @@
 #include "nash_index/index_file.hpp"
 #include "nash_index/mih.hpp"
 #include "nash_index/simd.hpp"
-#include "nash_index/thread_pool.hpp"
+#include "nash_index/threads.hpp"
 
 namespace py = pybind11;
 namespace ni = nash_index;
@@ -40,17 +39,30 @@ const ni::idx_t* id_values(const py::array& a, size_t expected, const char* name
   return static_cast<const ni::idx_t*>(a.data());
 }
 
-// Moves a vector into a numpy array that owns it (no copy).
+// Moves a vector into a numpy array that owns it (no copy); `shape` defaults to 1-D.
 template <class T>
-py::array_t<T> to_numpy(std::vector<T>&& v) {
+py::array_t<T> to_numpy(std::vector<T>&& v, std::vector<py::ssize_t> shape = {}) {
   auto* heap = new std::vector<T>(std::move(v));
   py::capsule owner(heap, [](void* p) { delete static_cast<std::vector<T>*>(p); });
-  return py::array_t<T>({heap->size()}, {sizeof(T)}, heap->data(), owner);
+  if (shape.empty()) shape = {static_cast<py::ssize_t>(heap->size())};
+  return py::array_t<T>(shape, heap->data(), owner);
 }
 
 py::tuple range_tuple(ni::RangeResult&& r) {
   std::vector<int64_t> lims(r.lims.begin(), r.lims.end());
   return py::make_tuple(to_numpy(std::move(lims)), to_numpy(std::move(r.distances)), to_numpy(std::move(r.ids)));
+}
+
+// Per-query work of a MIH search as numpy arrays (probes, candidates, scanned).
+py::tuple work_arrays(const std::vector<ni::SearchWork>& work) {
+  std::vector<int64_t> probes, candidates;
+  std::vector<uint8_t> scanned;
+  for (const ni::SearchWork& w : work) {
+    probes.push_back(static_cast<int64_t>(w.probes));
+    candidates.push_back(static_cast<int64_t>(w.candidates));
+    scanned.push_back(w.scanned ? 1 : 0);
+  }
+  return py::make_tuple(to_numpy(std::move(probes)), to_numpy(std::move(candidates)), to_numpy(std::move(scanned)));
 }
 
 // An index plus a reader/writer lock: searches run concurrently, mutations alone.
@@ -61,155 +73,138 @@ struct Guarded {
   explicit Guarded(std::unique_ptr<Index> i) : index(std::move(i)) {}
 };
 
-using PyFlat = Guarded<ni::FlatIndex>;
+// Runs fn(index) without the GIL, under the read (shared) or write lock.
+template <class Index, class Fn>
+auto read_locked(const Guarded<Index>& self, Fn&& fn) {
+  py::gil_scoped_release release;
+  std::shared_lock<std::shared_mutex> guard(self.lock);
+  return fn(static_cast<const Index&>(*self.index));
+}
+template <class Index, class Fn>
+auto write_locked(Guarded<Index>& self, Fn&& fn) {
+  py::gil_scoped_release release;
+  std::unique_lock<std::shared_mutex> guard(self.lock);
+  return fn(*self.index);
+}
 
-py::tuple flat_search(const PyFlat& self, const py::array& queries, size_t k, int num_threads) {
+// Only MultiIndexHashing reports per-query work; the flat scan ignores `work`.
+void run_search(const ni::FlatIndex& ix, const uint8_t* q, size_t nq, size_t k, ni::dist_t* d, ni::idx_t* i, int t,
+                ni::SearchWork*) {
+  ix.search(q, nq, k, d, i, t);
+}
+void run_search(const ni::MultiIndexHashing& ix, const uint8_t* q, size_t nq, size_t k, ni::dist_t* d, ni::idx_t* i,
+                int t, ni::SearchWork* work) {
+  ix.search(q, nq, k, d, i, t, work);
+}
+ni::RangeResult run_range(const ni::FlatIndex& ix, const uint8_t* q, size_t nq, int radius, int t, ni::SearchWork*) {
+  return ix.range_search(q, nq, radius, t);
+}
+ni::RangeResult run_range(const ni::MultiIndexHashing& ix, const uint8_t* q, size_t nq, int radius, int t,
+                          ni::SearchWork* work) {
+  return ix.range_search(q, nq, radius, t, work);
+}
+
+template <class Index>
+py::tuple knn_search(const Guarded<Index>& self, const py::array& queries, size_t k, int num_threads, bool with_work) {
   size_t nq = 0;
   const uint8_t* q = code_rows(queries, self.index->code_size(), "queries", &nq);
   py::array_t<ni::dist_t> distances({nq, k});
   py::array_t<ni::idx_t> ids({nq, k});
   ni::dist_t* d = distances.mutable_data();
   ni::idx_t* i = ids.mutable_data();
-  {
-    py::gil_scoped_release release;
-    std::shared_lock<std::shared_mutex> guard(self.lock);
-    self.index->search(q, nq, k, d, i, num_threads);
-  }
-  return py::make_tuple(distances, ids);
+  std::vector<ni::SearchWork> work(with_work ? nq : 0);
+  ni::SearchWork* w = with_work ? work.data() : nullptr;
+  read_locked(self, [&](const Index& ix) { run_search(ix, q, nq, k, d, i, num_threads, w); });
+  if (!with_work) return py::make_tuple(distances, ids);
+  return py::make_tuple(distances, ids, work_arrays(work));
 }
 
-py::tuple flat_range(const PyFlat& self, const py::array& queries, int radius, int num_threads) {
+template <class Index>
+py::tuple range_search(const Guarded<Index>& self, const py::array& queries, int radius, int num_threads,
+                       bool with_work) {
   size_t nq = 0;
   const uint8_t* q = code_rows(queries, self.index->code_size(), "queries", &nq);
-  ni::RangeResult r;
-  {
-    py::gil_scoped_release release;
-    std::shared_lock<std::shared_mutex> guard(self.lock);
-    r = self.index->range_search(q, nq, radius, num_threads);
-  }
-  return range_tuple(std::move(r));
+  std::vector<ni::SearchWork> work(with_work ? nq : 0);
+  ni::SearchWork* w = with_work ? work.data() : nullptr;
+  py::tuple out = range_tuple(
+      read_locked(self, [&](const Index& ix) { return run_range(ix, q, nq, radius, num_threads, w); }));
+  if (!with_work) return out;
+  return py::make_tuple(out[0], out[1], out[2], work_arrays(work));
 }
 
-void flat_add(PyFlat& self, const py::array& codes, const py::object& ids) {
+template <class Index>
+void add_codes(Guarded<Index>& self, const py::array& codes, const py::object& ids) {
   size_t n = 0;
   const uint8_t* c = code_rows(codes, self.index->code_size(), "codes", &n);
   const ni::idx_t* id = ids.is_none() ? nullptr : id_values(ids.cast<py::array>(), n, "ids");
-  py::gil_scoped_release release;
-  std::unique_lock<std::shared_mutex> guard(self.lock);
-  self.index->add(c, n, id);
+  write_locked(self, [&](Index& ix) { ix.add(c, n, id); });
 }
 
-size_t flat_remove(PyFlat& self, const py::array& ids) {
-  const ni::idx_t* id = id_values(ids, static_cast<size_t>(ids.shape(0)), "ids");
+template <class Index>
+size_t remove_ids(Guarded<Index>& self, const py::array& ids) {
   const size_t n = static_cast<size_t>(ids.shape(0));
-  py::gil_scoped_release release;
-  std::unique_lock<std::shared_mutex> guard(self.lock);
-  return self.index->remove(id, n);
+  const ni::idx_t* id = id_values(ids, n, "ids");
+  return write_locked(self, [&](Index& ix) { return ix.remove(id, n); });
 }
 
 // A copy of the stored codes, taken under the read lock: a view would dangle
 // once add() grows (reallocates) the store.
 template <class Index>
 py::array codes_copy(const Guarded<Index>& self) {
-  std::shared_lock<std::shared_mutex> guard(self.lock);
-  const ni::CodeStore& store = self.index->store();
-  py::array_t<uint8_t> out({store.size(), store.code_size()});
-  if (store.size() > 0) std::memcpy(out.mutable_data(), store.codes(), store.size() * store.code_size());
-  return out;
+  size_t n = 0, cs = 0;
+  std::vector<uint8_t> codes = read_locked(self, [&](const Index& ix) {
+    n = ix.ntotal();
+    cs = ix.code_size();
+    return std::vector<uint8_t>(ix.codes(), ix.codes() + n * cs);
+  });
+  return to_numpy(std::move(codes), {static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(cs)});
 }
 
 template <class Index>
-py::array ids_copy(const Guarded<Index>& self) {
-  std::vector<ni::idx_t> ids;
-  {
-    py::gil_scoped_release release;
-    std::shared_lock<std::shared_mutex> guard(self.lock);
-    ids = self.index->store().ids_copy();
-  }
-  return to_numpy(std::move(ids));
-}
-
-template <class Index>
-void save_index(const Guarded<Index>& self, const std::string& path) {
-  py::gil_scoped_release release;
-  std::shared_lock<std::shared_mutex> guard(self.lock);
-  self.index->save(path);
-}
-
-template <class Index>
-py::bytes serialize_index(const Guarded<Index>& self) {
-  std::vector<uint8_t> bytes;
-  {
-    py::gil_scoped_release release;
-    std::shared_lock<std::shared_mutex> guard(self.lock);
-    bytes = self.index->serialize();
-  }
+py::bytes serialize(const Guarded<Index>& self) {
+  const std::vector<uint8_t> bytes = read_locked(self, [](const Index& ix) { return ix.serialize(); });
   return py::bytes(reinterpret_cast<const char*>(bytes.data()), bytes.size());
 }
 
-void bind_flat(py::module_& m) {
-  py::class_<PyFlat>(m, "FlatIndex")
-      .def(py::init([](int nbits) { return new PyFlat(std::make_unique<ni::FlatIndex>(nbits)); }), py::arg("nbits"))
-      .def_property_readonly("nbits", [](const PyFlat& s) { return s.index->nbits(); })
-      .def_property_readonly("code_size", [](const PyFlat& s) { return s.index->code_size(); })
-      .def_property_readonly("ntotal", [](const PyFlat& s) { return s.index->ntotal(); })
-      .def_property_readonly("is_mapped", [](const PyFlat& s) { return s.index->store().is_mapped(); })
-      .def("add", &flat_add, py::arg("codes"), py::arg("ids") = py::none())
-      .def("search", &flat_search, py::arg("queries"), py::arg("k"), py::arg("num_threads") = 0)
-      .def("range_search", &flat_range, py::arg("queries"), py::arg("radius"), py::arg("num_threads") = 0)
-      .def("remove", &flat_remove, py::arg("ids"))
-      .def("reset", [](PyFlat& s) { std::unique_lock<std::shared_mutex> g(s.lock); s.index->reset(); })
-      .def("codes", &codes_copy<ni::FlatIndex>)
-      .def("ids", &ids_copy<ni::FlatIndex>)
-      .def("save", &save_index<ni::FlatIndex>)
-      .def("serialize", &serialize_index<ni::FlatIndex>)
-      .def_static("from_file", [](const std::shared_ptr<ni::IndexFile>& f) { return new PyFlat(ni::FlatIndex::load(f)); });
+// What FlatIndex and MultiIndexHashing share, bound once.
+template <class Index>
+void bind_common(py::class_<Guarded<Index>>& cls) {
+  using G = Guarded<Index>;
+  cls.def_property_readonly("nbits", [](const G& s) { return s.index->nbits(); })
+      .def_property_readonly("code_size", [](const G& s) { return s.index->code_size(); })
+      .def_property_readonly("ntotal", [](const G& s) { return s.index->ntotal(); })
+      .def_property_readonly("is_mapped", [](const G& s) { return s.index->is_mapped(); })
+      .def("add", &add_codes<Index>, py::arg("codes"), py::arg("ids") = py::none())
+      .def("remove", &remove_ids<Index>, py::arg("ids"))
+      .def("reset", [](G& s) { write_locked(s, [](Index& ix) { ix.reset(); }); })
+      .def("codes", &codes_copy<Index>)
+      .def("ids", [](const G& s) { return to_numpy(read_locked(s, [](const Index& ix) { return ix.ids(); })); })
+      .def("save", [](const G& s, const std::string& path) { read_locked(s, [&](const Index& ix) { ix.save(path); }); },
+           py::arg("path"))
+      .def("serialize", &serialize<Index>)
+      .def_static("from_file", [](const std::shared_ptr<ni::IndexFile>& f) {
+        std::unique_ptr<Index> index;
+        {
+          py::gil_scoped_release release;
+          index = Index::load(f);
+        }
+        return new G(std::move(index));
+      }, py::arg("file"));
 }
 
+using PyFlat = Guarded<ni::FlatIndex>;
 using PyMih = Guarded<ni::MultiIndexHashing>;
 
-// Per-query work of a MIH search as numpy arrays (probes, candidates, scanned).
-py::tuple work_arrays(const std::vector<ni::QueryWork>& work) {
-  std::vector<int64_t> probes, candidates;
-  std::vector<uint8_t> scanned;
-  for (const ni::QueryWork& w : work) {
-    probes.push_back(static_cast<int64_t>(w.probes));
-    candidates.push_back(static_cast<int64_t>(w.candidates));
-    scanned.push_back(w.scanned ? 1 : 0);
-  }
-  return py::make_tuple(to_numpy(std::move(probes)), to_numpy(std::move(candidates)), to_numpy(std::move(scanned)));
-}
-
-py::tuple mih_search(const PyMih& self, const py::array& queries, size_t k, int num_threads, bool with_work) {
-  size_t nq = 0;
-  const uint8_t* q = code_rows(queries, self.index->code_size(), "queries", &nq);
-  py::array_t<ni::dist_t> distances({nq, k});
-  py::array_t<ni::idx_t> ids({nq, k});
-  ni::dist_t* d = distances.mutable_data();
-  ni::idx_t* i = ids.mutable_data();
-  std::vector<ni::QueryWork> work(nq);
-  {
-    py::gil_scoped_release release;
-    std::shared_lock<std::shared_mutex> guard(self.lock);
-    self.index->search(q, nq, k, d, i, num_threads, work.data());
-  }
-  if (!with_work) return py::make_tuple(distances, ids);
-  return py::make_tuple(distances, ids, work_arrays(work));
-}
-
-py::tuple mih_range(const PyMih& self, const py::array& queries, int radius, int num_threads, bool with_work) {
-  size_t nq = 0;
-  const uint8_t* q = code_rows(queries, self.index->code_size(), "queries", &nq);
-  ni::RangeResult r;
-  std::vector<ni::QueryWork> work(nq);
-  {
-    py::gil_scoped_release release;
-    std::shared_lock<std::shared_mutex> guard(self.lock);
-    r = self.index->range_search(q, nq, radius, num_threads, work.data());
-  }
-  py::tuple out = range_tuple(std::move(r));
-  if (!with_work) return out;
-  return py::make_tuple(out[0], out[1], out[2], work_arrays(work));
+void bind_flat(py::module_& m) {
+  py::class_<PyFlat> cls(m, "FlatIndex");
+  cls.def(py::init([](int nbits) { return new PyFlat(std::make_unique<ni::FlatIndex>(nbits)); }), py::arg("nbits"))
+      .def("search", [](const PyFlat& s, const py::array& queries, size_t k, int num_threads) {
+        return knn_search(s, queries, k, num_threads, false);
+      }, py::arg("queries"), py::arg("k"), py::arg("num_threads") = 0)
+      .def("range_search", [](const PyFlat& s, const py::array& queries, int radius, int num_threads) {
+        return range_search(s, queries, radius, num_threads, false);
+      }, py::arg("queries"), py::arg("radius"), py::arg("num_threads") = 0);
+  bind_common(cls);
 }
 
 const char* fallback_name(ni::ScanFallback f) {
@@ -239,18 +234,13 @@ void mih_set_params(PyMih& s, const std::string& fallback, double probe_cost, do
   p.probe_cost = probe_cost;
   p.scan_cost_single = scan_single;
   p.scan_cost_batch = scan_batch;
-  std::unique_lock<std::shared_mutex> guard(s.lock);
-  s.index->set_params(p);
+  write_locked(s, [&](ni::MultiIndexHashing& ix) { ix.set_params(p); });
 }
 
 void bind_mih(py::module_& m) {
-  py::class_<PyMih>(m, "MultiIndexHashing")
-      .def(py::init([](int nbits, int mm) { return new PyMih(std::make_unique<ni::MultiIndexHashing>(nbits, mm)); }),
-           py::arg("nbits"), py::arg("m") = 0)
-      .def_property_readonly("nbits", [](const PyMih& s) { return s.index->nbits(); })
-      .def_property_readonly("code_size", [](const PyMih& s) { return s.index->code_size(); })
-      .def_property_readonly("ntotal", [](const PyMih& s) { return s.index->ntotal(); })
-      .def_property_readonly("is_mapped", [](const PyMih& s) { return s.index->store().is_mapped(); })
+  py::class_<PyMih> cls(m, "MultiIndexHashing");
+  cls.def(py::init([](int nbits, int mm) { return new PyMih(std::make_unique<ni::MultiIndexHashing>(nbits, mm)); }),
+          py::arg("nbits"), py::arg("m") = 0)
       .def_property_readonly("m", [](const PyMih& s) { return s.index->m(); })
       .def_property_readonly("m_is_auto", [](const PyMih& s) { return s.index->m_is_auto(); })
       .def_property_readonly("indexed", [](const PyMih& s) { return s.index->indexed(); })
@@ -264,47 +254,13 @@ void bind_mih(py::module_& m) {
       .def("get_params", &mih_params)
       .def("set_params", &mih_set_params, py::arg("fallback"), py::arg("probe_cost"), py::arg("scan_cost_single"),
            py::arg("scan_cost_batch"))
-      .def("add", [](PyMih& s, const py::array& codes, const py::object& ids) {
-        size_t n = 0;
-        const uint8_t* c = code_rows(codes, s.index->code_size(), "codes", &n);
-        const ni::idx_t* id = ids.is_none() ? nullptr : id_values(ids.cast<py::array>(), n, "ids");
-        py::gil_scoped_release release;
-        std::unique_lock<std::shared_mutex> guard(s.lock);
-        s.index->add(c, n, id);
-      }, py::arg("codes"), py::arg("ids") = py::none())
-      .def("search", &mih_search, py::arg("queries"), py::arg("k"), py::arg("num_threads") = 0,
+      .def("search", &knn_search<ni::MultiIndexHashing>, py::arg("queries"), py::arg("k"), py::arg("num_threads") = 0,
            py::arg("with_work") = false)
-      .def("range_search", &mih_range, py::arg("queries"), py::arg("radius"), py::arg("num_threads") = 0,
-           py::arg("with_work") = false)
-      .def("remove", [](PyMih& s, const py::array& ids) {
-        const size_t n = static_cast<size_t>(ids.shape(0));
-        const ni::idx_t* id = id_values(ids, n, "ids");
-        py::gil_scoped_release release;
-        std::unique_lock<std::shared_mutex> guard(s.lock);
-        return s.index->remove(id, n);
-      }, py::arg("ids"))
-      .def("reset", [](PyMih& s) {
-        py::gil_scoped_release release;
-        std::unique_lock<std::shared_mutex> g(s.lock);
-        s.index->reset();
-      })
-      .def("optimize", [](PyMih& s, int mm) {
-        py::gil_scoped_release release;
-        std::unique_lock<std::shared_mutex> g(s.lock);
-        s.index->optimize(mm);
-      }, py::arg("m") = -1)
-      .def("codes", &codes_copy<ni::MultiIndexHashing>)
-      .def("ids", &ids_copy<ni::MultiIndexHashing>)
-      .def("save", &save_index<ni::MultiIndexHashing>)
-      .def("serialize", &serialize_index<ni::MultiIndexHashing>)
-      .def_static("from_file", [](const std::shared_ptr<ni::IndexFile>& f) {
-        std::unique_ptr<ni::MultiIndexHashing> index;
-        {
-          py::gil_scoped_release release;
-          index = ni::MultiIndexHashing::load(f);
-        }
-        return new PyMih(std::move(index));
-      });
+      .def("range_search", &range_search<ni::MultiIndexHashing>, py::arg("queries"), py::arg("radius"),
+           py::arg("num_threads") = 0, py::arg("with_work") = false)
+      .def("optimize", [](PyMih& s, int mm) { write_locked(s, [&](ni::MultiIndexHashing& ix) { ix.optimize(mm); }); },
+           py::arg("m") = -1);
+  bind_common(cls);
 }
 
 void bind_files(py::module_& m) {
@@ -319,8 +275,9 @@ void bind_files(py::module_& m) {
   }, py::arg("path"), py::arg("mmap") = false, py::arg("verify") = true);
   m.def("index_file_from_bytes", [](const py::bytes& data) {
     std::string s = data;
+    py::gil_scoped_release release;  // parsing verifies every checksum
     return ni::IndexFile::from_bytes(std::vector<uint8_t>(s.begin(), s.end()));
-  });
+  }, py::arg("data"));
   m.attr("KIND_FLAT") = static_cast<uint32_t>(ni::IndexKind::Flat);
   m.attr("KIND_MIH") = static_cast<uint32_t>(ni::IndexKind::MultiIndexHashing);
   m.attr("FORMAT_VERSION") = ni::kFormatVersion;
@@ -329,12 +286,13 @@ void bind_files(py::module_& m) {
 void bind_runtime(py::module_& m) {
   m.def("simd_level", [] { return std::string(ni::simd_level_name(ni::active_simd_level())); });
   m.def("detected_simd_level", [] { return std::string(ni::simd_level_name(ni::detected_simd_level())); });
-  m.def("set_simd_level", [](const std::string& name) { ni::set_simd_level(ni::parse_simd_level(name)); });
-  m.def("get_num_threads", [] { return ni::ThreadPool::global().num_threads(); });
+  m.def("set_simd_level", [](const std::string& name) { ni::set_simd_level(ni::parse_simd_level(name)); },
+        py::arg("name"));
+  m.def("get_num_threads", [] { return ni::num_threads(); });
   m.def("set_num_threads", [](int n) {
     py::gil_scoped_release release;
-    ni::ThreadPool::global().set_num_threads(n);
-  });
+    ni::set_num_threads(n);
+  }, py::arg("n"));
 }
 
 }  // namespace

@@ -1,14 +1,12 @@
-#include "nash_index/code_store.hpp"
+#include "code_store.hpp"
 
 #include <algorithm>
 #include <cstring>
 #include <unordered_set>
 
+#include "nash_index/code_index.hpp"
+
 namespace nash_index {
-namespace {
-constexpr uint32_t kSectionCodes = 1;
-constexpr uint32_t kSectionIds = 2;
-}  // namespace
 
 CodeStore::CodeStore(int nbits) : nbits_(nbits), code_size_(code_size_for(nbits)) {}
 
@@ -150,5 +148,14 @@ CodeStore CodeStore::from_file(const std::shared_ptr<IndexFile>& file) {
   if (!file->is_mapped()) store.make_owned();
   return store;
 }
+
+CodeIndex::CodeIndex(std::unique_ptr<CodeStore> store) : store_(std::move(store)) {}
+CodeIndex::~CodeIndex() = default;
+int CodeIndex::nbits() const { return store_->nbits(); }
+size_t CodeIndex::code_size() const { return store_->code_size(); }
+size_t CodeIndex::ntotal() const { return store_->size(); }
+bool CodeIndex::is_mapped() const { return store_->is_mapped(); }
+const uint8_t* CodeIndex::codes() const { return store_->codes(); }
+std::vector<idx_t> CodeIndex::ids() const { return store_->ids_copy(); }
 
 }  // namespace nash_index

@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "file_sections.hpp"
+
 namespace nash_index {
 namespace {
 

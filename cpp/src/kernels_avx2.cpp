@@ -1,14 +1,11 @@
 // AVX2 kernels: nibble-table popcount (vpshufb + vpsadbw), 4 x 64-bit lanes.
 #include <immintrin.h>
 
-#include "nash_index/kernels.hpp"
+#include "kernels.hpp"
 
 namespace {
+#include "pop_hw.hpp"
 #include "scan_common.hpp"
-
-struct PopHw {
-  uint64_t operator()(uint64_t x) const { return static_cast<uint64_t>(__builtin_popcountll(x)); }
-};
 
 inline __m256i popcount_epi64(__m256i v) {
   const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
@@ -42,8 +39,9 @@ void scan_vector(const nash_index::ScanBlock& b, nash_index::HitSink& sink) {
         const size_t q = b.query_base + q0 + t;
         __m256i p = popcount_epi64(_mm256_xor_si256(c, bq[t]));
         if (W == 2) p = _mm256_add_epi64(p, _mm256_shuffle_epi32(p, 0x4E));
-        const __m256i limit = _mm256_set1_epi64x(static_cast<long long>(sink.thresholds[q]) + 1);
-        int mask = _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(limit, p))) & kLaneMask;
+        // d <= threshold as threshold + 1 > d: AVX2 has only a signed greater-than.
+        const __m256i above = _mm256_set1_epi64x(static_cast<long long>(sink.thresholds[q]) + 1);
+        int mask = _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(above, p))) & kLaneMask;
         if (__builtin_expect(mask != 0, 0)) {
           alignas(32) uint64_t lanes[4];
           _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), p);

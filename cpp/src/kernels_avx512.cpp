@@ -3,14 +3,11 @@
 
 #include <cstring>
 
-#include "nash_index/kernels.hpp"
+#include "kernels.hpp"
 
 namespace {
+#include "pop_hw.hpp"
 #include "scan_common.hpp"
-
-struct PopHw {
-  uint64_t operator()(uint64_t x) const { return static_cast<uint64_t>(__builtin_popcountll(x)); }
-};
 
 // Broadcast one query of W words to every code slot of a vector.
 template <int W>
@@ -76,24 +73,24 @@ __attribute__((noinline)) void deliver(nash_index::HitSink& sink, size_t q, unsi
   }
 }
 
-// T queries (compile time, so that their words and limits stay in registers)
+// T queries (compile time, so that their words and thresholds stay in registers)
 // against every code of the block.
 template <int W, int T>
 void scan_tile(const nash_index::ScanBlock& b, size_t q0, nash_index::HitSink& sink) {
-  __m512i qw[T][W], limit[T];
+  __m512i qw[T][W], threshold[T];
   for (int t = 0; t < T; ++t) {
     const uint8_t* qp = b.queries + (q0 + t) * b.code_size;
     for (int w = 0; w < W; ++w) qw[t][w] = _mm512_set1_epi64(static_cast<long long>(load_word(qp + 8 * w)));
-    limit[t] = _mm512_set1_epi64(sink.thresholds[b.query_base + q0 + t]);
+    threshold[t] = _mm512_set1_epi64(sink.thresholds[b.query_base + q0 + t]);
   }
   auto run_group = [&](const __m512i* planes, size_t j, __mmask8 valid) {
     for (int t = 0; t < T; ++t) {
       const __m512i dist = group_distances<W>(planes, qw[t]);
-      const unsigned mask = _mm512_mask_cmple_epi64_mask(valid, dist, limit[t]);
+      const unsigned mask = _mm512_mask_cmple_epi64_mask(valid, dist, threshold[t]);
       if (__builtin_expect(mask != 0, 0)) {
         const size_t q = b.query_base + q0 + t;
         deliver(sink, q, mask, dist, b.base + j);
-        limit[t] = _mm512_set1_epi64(sink.thresholds[q]);
+        threshold[t] = _mm512_set1_epi64(sink.thresholds[q]);
       }
     }
   };
@@ -113,7 +110,7 @@ void scan_tile(const nash_index::ScanBlock& b, size_t q0, nash_index::HitSink& s
 
 template <int W>
 void scan_vector(const nash_index::ScanBlock& b, nash_index::HitSink& sink) {
-  // Register budget: T * W query vectors + T limits + W planes out of 32.
+  // Register budget: T * W query vectors + T thresholds + W planes out of 32.
   constexpr size_t kTile = W == 4 ? 4 : 8;
   size_t q0 = 0;
   for (; q0 + kTile <= b.nq; q0 += kTile) scan_tile<W, kTile>(b, q0, sink);

@@ -1,5 +1,5 @@
 // Portable kernels: SWAR popcount, no special instructions.
-#include "nash_index/kernels.hpp"
+#include "kernels.hpp"
 
 namespace {
 #include "scan_common.hpp"
@@ -15,9 +15,5 @@ struct PopSwar {
 }  // namespace
 
 namespace nash_index {
-const KernelTable& scalar_kernels() {
-  static const KernelTable table{&scan_dispatch_words<PopSwar>, &gather_words<PopSwar>,
-                                 &distance_fn<PopSwar>};
-  return table;
-}
+const KernelTable& scalar_kernels() { return word_kernels<PopSwar>(); }
 }  // namespace nash_index

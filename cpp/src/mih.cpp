@@ -5,18 +5,30 @@
 #include <algorithm>
 #include <cmath>
 
+#include "code_store.hpp"
 #include "mih_probe.hpp"
-#include "nash_index/thread_pool.hpp"
+#include "thread_pool.hpp"
 
 namespace nash_index {
 namespace {
 
-constexpr uint32_t kSectionMihMeta = 16;  // uint32 {meta version, m requested (0 = auto), m in use, 0}
 constexpr uint32_t kMihMetaVersion = 1;
 constexpr size_t kMaxPositions = 0xFFFFFFFFu;  // tables hold uint32 positions
+// The tail is scanned by every query: the tables are rebuilt once it passes
+// 1/16 of the indexed codes (a query then pays at most ~6% of a flat scan for
+// it, and n adds of one code cost O(n) rebuilds of geometrically growing size,
+// O(n log n) overall), or 256 codes on a small index.
+constexpr size_t kTailFraction = 16;
+constexpr size_t kMinTailRebuild = 256;
 
 IndexHeaderInfo header_of(const CodeStore& store) {
   return {IndexKind::MultiIndexHashing, static_cast<uint32_t>(store.nbits()), store.size(), 0};
+}
+
+std::vector<SectionData> sections_of(const CodeStore& store, const std::vector<uint32_t>& meta) {
+  std::vector<SectionData> out = store.sections();
+  out.push_back({kSectionMihMeta, meta.data(), meta.size() * sizeof(uint32_t)});
+  return out;
 }
 
 int min_m(int nbits) { return (nbits + kMaxSubstringBits - 1) / kMaxSubstringBits; }
@@ -35,19 +47,23 @@ int MultiIndexHashing::auto_m(int nbits, size_t n) {
   return std::max(min_m(nbits), std::min(m, nbits));
 }
 
-MultiIndexHashing::MultiIndexHashing(int nbits, int m) : store_(nbits), m_requested_(m) {
+MultiIndexHashing::MultiIndexHashing(int nbits, int m)
+    : CodeIndex(std::make_unique<CodeStore>(nbits)), m_requested_(m), tables_(std::make_unique<Tables>()) {
   check_m(nbits, m);
   rebuild();
 }
 
 MultiIndexHashing::~MultiIndexHashing() = default;
 
-MultiIndexHashing::MultiIndexHashing(CodeStore store, int m_requested)
-    : store_(std::move(store)), m_requested_(m_requested) {}
+MultiIndexHashing::MultiIndexHashing(std::unique_ptr<CodeStore> store, int m_requested)
+    : CodeIndex(std::move(store)), m_requested_(m_requested), tables_(std::make_unique<Tables>()) {}
+
+int MultiIndexHashing::m() const { return tables_->layout.m(); }
+int MultiIndexHashing::substring_bits(int j) const { return tables_->layout.length(j); }
 
 size_t MultiIndexHashing::table_bytes() const {
   size_t total = 0;
-  for (const BucketTable& t : tables_) total += t.memory_bytes();
+  for (const BucketTable& t : tables_->by_substring) total += t.memory_bytes();
   return total;
 }
 
@@ -60,14 +76,15 @@ void MultiIndexHashing::set_params(const MihParams& p) {
 }
 
 void MultiIndexHashing::rebuild() {
-  const int m = m_requested_ > 0 ? m_requested_ : auto_m(nbits(), store_.size());
-  if (layout_.m() != m) layout_ = SubstringLayout(nbits(), m);
-  tables_.assign(static_cast<size_t>(m), BucketTable());
-  const uint8_t* codes = store_.codes();
-  const size_t n = store_.size(), cs = store_.code_size();
+  const int m = m_requested_ > 0 ? m_requested_ : auto_m(nbits(), store_->size());
+  SubstringLayout& layout = tables_->layout;
+  if (layout.m() != m) layout = SubstringLayout(nbits(), m);
+  tables_->by_substring.assign(static_cast<size_t>(m), BucketTable());
+  const uint8_t* codes = store_->codes();
+  const size_t n = store_->size(), cs = store_->code_size();
   if (n > 0) {
     ThreadPool::global().parallel_for(static_cast<size_t>(m), 0, [&](size_t j) {
-      tables_[j].build(codes, cs, n, layout_, static_cast<int>(j));
+      tables_->by_substring[j].build(codes, cs, n, layout, static_cast<int>(j));
     });
   }
   indexed_ = n;
@@ -75,29 +92,26 @@ void MultiIndexHashing::rebuild() {
   scratch_pool_.clear();  // bitmaps were sized for the old count
 }
 
-// The tail is scanned by every query: rebuild once it passes 1/16 of the index
-// (a query then pays at most ~6% of a flat scan for it, and n adds of one
-// code cost O(n) rebuilds of geometrically growing size, O(n log n) overall).
 bool MultiIndexHashing::tail_too_long() const {
-  const size_t tail = store_.size() - indexed_;
-  return tail > 0 && (indexed_ == 0 || tail > std::max<size_t>(256, indexed_ / 16));
+  const size_t tail = store_->size() - indexed_;
+  return tail > 0 && (indexed_ == 0 || tail > std::max<size_t>(kMinTailRebuild, indexed_ / kTailFraction));
 }
 
 void MultiIndexHashing::add(const uint8_t* codes, size_t n, const idx_t* ids) {
-  require(store_.size() + n <= kMaxPositions,
+  require(store_->size() + n <= kMaxPositions,
           "MultiIndexHashing holds at most 2^32 - 1 codes (uint32 positions)");
-  store_.add(codes, n, ids);
+  store_->add(codes, n, ids);
   if (tail_too_long()) rebuild();
 }
 
 size_t MultiIndexHashing::remove(const idx_t* ids, size_t n) {
-  const size_t removed = store_.remove(ids, n);
+  const size_t removed = store_->remove(ids, n);
   if (removed > 0) rebuild();  // positions shifted
   return removed;
 }
 
 void MultiIndexHashing::reset() {
-  store_.reset();
+  store_->reset();
   rebuild();
 }
 
@@ -109,21 +123,18 @@ void MultiIndexHashing::optimize(int m) {
   rebuild();
 }
 
-std::vector<SectionData> MultiIndexHashing::sections(std::vector<uint32_t>& meta) const {
-  meta = {kMihMetaVersion, static_cast<uint32_t>(m_requested_), static_cast<uint32_t>(layout_.m()), 0};
-  std::vector<SectionData> out = store_.sections();
-  out.push_back({kSectionMihMeta, meta.data(), meta.size() * sizeof(uint32_t)});
-  return out;
+std::vector<uint32_t> MultiIndexHashing::meta() const {
+  return {kMihMetaVersion, static_cast<uint32_t>(m_requested_), static_cast<uint32_t>(m()), 0};
 }
 
 void MultiIndexHashing::save(const std::string& path) const {
-  std::vector<uint32_t> meta;
-  write_index_file(path, header_of(store_), sections(meta));
+  const std::vector<uint32_t> meta_words = meta();
+  write_index_file(path, header_of(*store_), sections_of(*store_, meta_words));
 }
 
 std::vector<uint8_t> MultiIndexHashing::serialize() const {
-  std::vector<uint32_t> meta;
-  return serialize_index(header_of(store_), sections(meta));
+  const std::vector<uint32_t> meta_words = meta();
+  return serialize_index(header_of(*store_), sections_of(*store_, meta_words));
 }
 
 // Tables are rebuilt rather than stored: building is a counting sort per
@@ -146,7 +157,7 @@ std::unique_ptr<MultiIndexHashing> MultiIndexHashing::load(const std::shared_ptr
     throw FormatError(std::string("index file: bad multi-index metadata: ") + e.what());
   }
   if (in_use == 0) throw FormatError("index file: bad multi-index metadata: m = 0");
-  std::unique_ptr<MultiIndexHashing> index(new MultiIndexHashing(CodeStore::from_file(file), requested));
+  std::unique_ptr<MultiIndexHashing> index(new MultiIndexHashing(std::make_unique<CodeStore>(CodeStore::from_file(file)), requested));
   // Keep the saved split: the same tables as before saving.
   const int saved_request = index->m_requested_;
   index->m_requested_ = in_use;

@@ -2,8 +2,7 @@
 
 #include <algorithm>
 
-#include "nash_index/kernels.hpp"
-#include "nash_index/simd.hpp"
+#include "kernels.hpp"
 
 namespace nash_index {
 namespace {
@@ -39,26 +38,12 @@ double binomial(int n, int r) {
   return c;
 }
 
-// Lower the tail scan's threshold as the collector learns.
-template <class Collector>
-class TailSink final : public HitSink {
- public:
-  explicit TailSink(Collector& c) : c_(c), limit_(c.limit()) { thresholds = &limit_; }
-  void hit(size_t, dist_t d, size_t pos) override {
-    c_.take(d, pos);
-    limit_ = c_.limit();
-  }
-
- private:
-  Collector& c_;
-  dist_t limit_;
-};
-
-template <class Collector>
+// The handler holds this one query, at index 0.
+template <class Handler>
 class Walk {
  public:
-  Walk(const MihTables& t, const uint8_t* query, Collector& out, MultiIndexHashing::Scratch& s, double budget,
-       double probe_cost, QueryWork& work)
+  Walk(const MihTables& t, const uint8_t* query, Handler& out, MultiIndexHashing::Scratch& s, double budget,
+       double probe_cost, SearchWork& work)
       : t_(t), q_(query), out_(out), s_(s), budget_(budget), probe_cost_(probe_cost), work_(work),
         kt_(kernels()) {}
 
@@ -85,16 +70,15 @@ class Walk {
   void scan_tail() {
     const size_t tail = t_.db.ntotal - t_.indexed;
     if (tail == 0) return;
-    TailSink<Collector> sink(out_);
     const size_t cs = t_.db.code_size;
-    kt_.scan(ScanBlock{q_, 1, t_.db.codes + t_.indexed * cs, tail, cs, t_.indexed, 0}, sink);
+    kt_.scan(ScanBlock{q_, 1, t_.db.codes + t_.indexed * cs, tail, cs, t_.indexed, 0}, out_);
     work_.candidates += tail;
   }
 
   // Substring radius r over table j, for r = 0, 1, ...; after (r, j) every
-  // code not found is at distance >= m*r + j + 1.
+  // code within m*r + j has been verified (one not found is at least m*r + j + 1 away).
   bool walk_tables() {
-    const SubstringLayout& layout = *t_.layout;
+    const SubstringLayout& layout = t_.tables->layout;
     const int m = layout.m();
     s_.query_values.resize(static_cast<size_t>(m));
     for (int j = 0; j < m; ++j) s_.query_values[static_cast<size_t>(j)] = layout.extract(q_, t_.db.code_size, j);
@@ -102,7 +86,7 @@ class Walk {
       for (int j = 0; j < m; ++j) {
         if (r <= layout.length(j) && !probe_radius(j, r)) return false;
         verify_pending();
-        if (out_.done(static_cast<dist_t>(m * r + j))) return true;
+        if (out_.complete(0, static_cast<dist_t>(m * r + j))) return true;
         if (s_.found.size() == t_.indexed) return true;  // every indexed code verified
       }
     }
@@ -110,12 +94,12 @@ class Walk {
   }
 
   bool probe_radius(int j, int r) {
-    const BucketTable& table = (*t_.tables)[static_cast<size_t>(j)];
+    const BucketTable& table = t_.tables->by_substring[static_cast<size_t>(j)];
     const uint32_t base = s_.query_values[static_cast<size_t>(j)];
     // C(len, r) grows to 6e8 for 32-bit substrings: past the table's own
     // size, one pass over its values is cheaper than enumerating masks.
-    if (binomial(t_.layout->length(j), r) > double(table.value_slots())) return sweep_radius(table, base, r);
-    MaskWalk masks(t_.layout->length(j), r);
+    if (binomial(t_.tables->layout.length(j), r) > double(table.value_slots())) return sweep_radius(table, base, r);
+    MaskWalk masks(t_.tables->layout.length(j), r);
     while (masks.valid()) {
       size_t n = 0;
       for (; n < kProbeBlock && masks.valid(); masks.next()) s_.values[n++] = base ^ masks.value();
@@ -155,7 +139,7 @@ class Walk {
     if (s_.found.size() - verified_ >= kVerifyChunk) verify_pending();
   }
 
-  // Full-code distances of the queued candidates, in chunks, into the collector.
+  // Full-code distances of the queued candidates, in chunks, into the handler.
   void verify_pending() {
     const size_t cs = t_.db.code_size;
     while (verified_ < s_.found.size()) {
@@ -164,7 +148,7 @@ class Walk {
       kt_.gather_distances(GatherBlock{q_, t_.db.codes, positions, n, cs, s_.distances.data()});
       for (size_t i = 0; i < n; ++i) {
         const dist_t d = s_.distances[i];
-        if (d <= out_.limit()) out_.take(d, positions[i]);
+        if (d <= out_.threshold(0)) out_.hit(0, d, positions[i]);
       }
       verified_ += n;
     }
@@ -172,24 +156,24 @@ class Walk {
 
   const MihTables& t_;
   const uint8_t* q_;
-  Collector& out_;
+  Handler& out_;
   MultiIndexHashing::Scratch& s_;
   double budget_, probe_cost_;
-  QueryWork& work_;
+  SearchWork& work_;
   const KernelTable& kt_;
   size_t verified_ = 0;
 };
 
 }  // namespace
 
-bool probe_knn(const MihTables& t, const uint8_t* query, KnnCollector& out, MultiIndexHashing::Scratch& scratch,
-               double budget, double probe_cost, QueryWork& work) {
-  return Walk<KnnCollector>(t, query, out, scratch, budget, probe_cost, work).run();
+bool probe(const MihTables& t, const uint8_t* query, KnnHandler& out, MultiIndexHashing::Scratch& scratch,
+           double budget, double probe_cost, SearchWork& work) {
+  return Walk<KnnHandler>(t, query, out, scratch, budget, probe_cost, work).run();
 }
 
-bool probe_range(const MihTables& t, const uint8_t* query, RangeCollector& out,
-                 MultiIndexHashing::Scratch& scratch, double budget, double probe_cost, QueryWork& work) {
-  return Walk<RangeCollector>(t, query, out, scratch, budget, probe_cost, work).run();
+bool probe(const MihTables& t, const uint8_t* query, RangeHandler& out, MultiIndexHashing::Scratch& scratch,
+           double budget, double probe_cost, SearchWork& work) {
+  return Walk<RangeHandler>(t, query, out, scratch, budget, probe_cost, work).run();
 }
 
 }  // namespace nash_index

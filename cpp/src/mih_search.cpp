@@ -18,9 +18,11 @@
 #include <algorithm>
 #include <limits>
 
+#include "code_store.hpp"
 #include "mih_probe.hpp"
 #include "nash_index/mih.hpp"
-#include "nash_index/thread_pool.hpp"
+#include "thread_pool.hpp"
+#include "result_handler.hpp"
 
 namespace nash_index {
 namespace {
@@ -30,17 +32,12 @@ constexpr uint32_t kReprobeEvery = 16;
 constexpr size_t kMinBatchForBlockedScan = 32;  // below this a scan pays nearly the single-query cost
 constexpr double kMinBudget = 4096;
 
-int resolve_threads(int num_threads) {
-  const int pool = ThreadPool::global().num_threads();
-  return num_threads <= 0 ? pool : std::min(num_threads, pool);
-}
-
 // Cost of scanning n codes of code_size bytes at `per_word` units per 64-bit code.
 double scan_units(size_t n, size_t code_size, double per_word) {
   return double(n) * per_word * (double(code_size) / 8.0);
 }
 
-double walk_cost(const QueryWork& w, const MihParams& p) {
+double walk_cost(const SearchWork& w, const MihParams& p) {
   return p.probe_cost * double(w.probes) + double(w.candidates);
 }
 
@@ -73,14 +70,14 @@ class ScratchLease {
 
 bool MultiIndexHashing::scan_everything(size_t k) const {
   if (params_.fallback == ScanFallback::Always || indexed_ == 0) return true;
-  return params_.fallback == ScanFallback::Auto && k * 16 >= store_.size();
+  return params_.fallback == ScanFallback::Auto && k * 16 >= store_->size();
 }
 
 double MultiIndexHashing::query_budget(size_t nq) const {
   if (params_.fallback != ScanFallback::Auto) return std::numeric_limits<double>::infinity();
   // Inside a batch an abandoned walk joins the blocked scan, which is cheaper per query.
   const double per_word = nq >= kMinBatchForBlockedScan ? params_.scan_cost_batch : params_.scan_cost_single;
-  return std::max(kMinBudget, scan_units(store_.size(), store_.code_size(), per_word));
+  return std::max(kMinBudget, scan_units(store_->size(), store_->code_size(), per_word));
 }
 
 bool MultiIndexHashing::skip_tables_for_single_query() const {
@@ -98,18 +95,18 @@ namespace {
 // Per-query work counters: the caller's array, or our own; zeroed.
 class WorkSlots {
  public:
-  WorkSlots(QueryWork* given, size_t nq) : ptr_(given) {
+  WorkSlots(SearchWork* given, size_t nq) : ptr_(given) {
     if (!ptr_) {
       own_.resize(nq);
       ptr_ = own_.data();
     }
-    std::fill(ptr_, ptr_ + nq, QueryWork{});
+    std::fill(ptr_, ptr_ + nq, SearchWork{});
   }
-  QueryWork* get() const { return ptr_; }
+  SearchWork* get() const { return ptr_; }
 
  private:
-  std::vector<QueryWork> own_;
-  QueryWork* ptr_;
+  std::vector<SearchWork> own_;
+  SearchWork* ptr_;
 };
 
 // The listed rows of a row-major array, contiguous (the scan takes a block of queries).
@@ -123,7 +120,7 @@ std::vector<uint8_t> gather_rows(const uint8_t* rows, size_t row_size, const std
 // and returns false when over budget; `scan(list, threads)` answers the listed
 // queries together by the blocked flat scan.
 template <class WalkFn, class ScanFn>
-void run_batch(size_t nq, int threads, const MihParams& p, size_t ntotal, size_t code_size, QueryWork* work,
+void run_batch(size_t nq, int threads, const MihParams& p, size_t ntotal, size_t code_size, SearchWork* work,
                WalkFn walk, ScanFn scan) {
   std::vector<char> walked_ok(nq, 0);
   auto walk_range = [&](size_t q0, size_t n) {
@@ -152,105 +149,128 @@ void run_batch(size_t nq, int threads, const MihParams& p, size_t ntotal, size_t
   scan_failed_and(nq);
 }
 
+// How the shared driver walks one query: the tables, the budget, and a
+// scratch borrowed from the index's pool for the walk.
+struct Walker {
+  MihTables tables;
+  double budget, probe_cost;
+  std::mutex& scratch_mutex;
+  std::vector<std::unique_ptr<MultiIndexHashing::Scratch>>& scratch_pool;
+
+  template <class Handler>
+  bool probe(const uint8_t* query, Handler& out, SearchWork& work) const {
+    ScratchLease scratch(scratch_mutex, scratch_pool);
+    return nash_index::probe(tables, query, out, scratch.get(), budget, probe_cost, work);
+  }
+};
+
+// k-NN queries as the driver sees them: walk one, scan some or all.
+class KnnQueries {
+ public:
+  KnnQueries(const CodesView& db, const uint8_t* queries, size_t k, dist_t* distances, idx_t* ids)
+      : db_(db), queries_(queries), k_(k), distances_(distances), ids_(ids) {}
+  size_t k() const { return k_; }
+  bool walk(const Walker& walker, size_t q, SearchWork& work) {
+    KnnHandler top(db_, 1, k_, false);  // the walk meets ids out of order
+    if (!walker.probe(queries_ + q * db_.code_size, top, work)) return false;
+    top.topk(0).finish_into(distances_ + q * k_, ids_ + q * k_);
+    return true;
+  }
+  void scan_all(size_t nq, int threads) { scan_knn(db_, queries_, nq, k_, distances_, ids_, threads); }
+  // The listed queries, gathered, scanned together and scattered back.
+  void scan(const std::vector<size_t>& list, int threads) {
+    const std::vector<uint8_t> rows = gather_rows(queries_, db_.code_size, list);
+    std::vector<dist_t> dbuf(list.size() * k_);
+    std::vector<idx_t> ibuf(list.size() * k_);
+    scan_knn(db_, rows.data(), list.size(), k_, dbuf.data(), ibuf.data(), threads);
+    for (size_t i = 0; i < list.size(); ++i) {
+      std::copy_n(dbuf.data() + i * k_, k_, distances_ + list[i] * k_);
+      std::copy_n(ibuf.data() + i * k_, k_, ids_ + list[i] * k_);
+    }
+  }
+
+ private:
+  const CodesView& db_;
+  const uint8_t* queries_;
+  size_t k_;
+  dist_t* distances_;
+  idx_t* ids_;
+};
+
+// Range queries as the driver sees them; result() assembles the CSR.
+class RangeQueries {
+ public:
+  RangeQueries(const CodesView& db, const uint8_t* queries, size_t nq, dist_t radius)
+      : db_(db), queries_(queries), radius_(radius), found_(nq) {}
+  size_t k() const { return 1; }  // for the k >= ntotal / 16 rule: nothing to add
+  bool walk(const Walker& walker, size_t q, SearchWork& work) {
+    RangeHandler within(db_, 1, radius_);
+    if (!walker.probe(queries_ + q * db_.code_size, within, work)) return false;
+    found_[q] = std::move(within.found(0));
+    return true;
+  }
+  void scan_all(size_t nq, int threads) { found_ = scan_range_lists(db_, queries_, nq, radius_, threads); }
+  void scan(const std::vector<size_t>& list, int threads) {
+    const std::vector<uint8_t> rows = gather_rows(queries_, db_.code_size, list);
+    std::vector<std::vector<Neighbor>> lists = scan_range_lists(db_, rows.data(), list.size(), radius_, threads);
+    for (size_t i = 0; i < list.size(); ++i) found_[list[i]] = std::move(lists[i]);
+  }
+  RangeResult result() { return to_range_result(found_); }
+
+ private:
+  const CodesView& db_;
+  const uint8_t* queries_;
+  dist_t radius_;
+  std::vector<std::vector<Neighbor>> found_;
+};
+
 }  // namespace
 
-void MultiIndexHashing::search(const uint8_t* queries, size_t nq, size_t k, dist_t* distances, idx_t* ids,
-                               int num_threads, QueryWork* work) const {
-  require(k > 0, "k must be > 0");
+// Set-up and routing shared by search and range_search: work slots, threads,
+// and the choice between the tables and the scan (see the top of this file).
+template <class Queries>
+void MultiIndexHashing::answer(Queries& queries, size_t nq, int num_threads, SearchWork* given) const {
   if (nq == 0) return;
-  WorkSlots slots(work, nq);
-  work = slots.get();
-  const CodesView db = store_.view();
-  const size_t cs = db.code_size;
+  WorkSlots slots(given, nq);
+  SearchWork* work = slots.get();
   const int threads = resolve_threads(num_threads);
   const bool single = nq == 1;
-  if (scan_everything(k) || (single && skip_tables_for_single_query())) {
-    scan_knn(db, queries, nq, k, distances, ids, threads);
+  if (scan_everything(queries.k()) || (single && skip_tables_for_single_query())) {
+    queries.scan_all(nq, threads);
     for (size_t q = 0; q < nq; ++q) work[q].scanned = true;
     return;
   }
-  auto scan = [&](const std::vector<size_t>& list, int t) {  // gathered, scanned together, scattered back
-    const std::vector<uint8_t> qbuf = gather_rows(queries, cs, list);
-    std::vector<dist_t> dbuf(list.size() * k);
-    std::vector<idx_t> ibuf(list.size() * k);
-    scan_knn(db, qbuf.data(), list.size(), k, dbuf.data(), ibuf.data(), t);
-    for (size_t i = 0; i < list.size(); ++i) {
-      std::copy_n(dbuf.data() + i * k, k, distances + list[i] * k);
-      std::copy_n(ibuf.data() + i * k, k, ids + list[i] * k);
-    }
-  };
-  const MihTables tables{db, &layout_, &tables_, indexed_};
-  const double budget = query_budget(nq);
-  auto walk = [&](size_t q, QueryWork& w) {
-    KnnCollector top(db, k);
-    ScratchLease scratch(scratch_mutex_, scratch_pool_);
-    if (!probe_knn(tables, queries + q * cs, top, scratch.get(), budget, params_.probe_cost, w)) return false;
-    top.topk().finish_into(distances + q * k, ids + q * k);
-    return true;
-  };
+  const Walker walker{MihTables{store_->view(), tables_.get(), indexed_}, query_budget(nq), params_.probe_cost,
+                      scratch_mutex_, scratch_pool_};
+  auto walk = [&](size_t q, SearchWork& w) { return queries.walk(walker, q, w); };
   if (single) {
     const bool completed = walk(0, work[0]);
     note_single_query(completed);
     if (!completed) {
-      scan_knn(db, queries, 1, k, distances, ids, threads);
+      queries.scan_all(1, threads);
       work[0].scanned = true;
     }
     return;
   }
-  run_batch(nq, threads, params_, db.ntotal, cs, work, walk, scan);
+  auto scan = [&](const std::vector<size_t>& list, int t) { queries.scan(list, t); };
+  run_batch(nq, threads, params_, store_->size(), store_->code_size(), work, walk, scan);
+}
+
+void MultiIndexHashing::search(const uint8_t* queries, size_t nq, size_t k, dist_t* distances, idx_t* ids,
+                               int num_threads, SearchWork* work) const {
+  require(k > 0, "k must be > 0");
+  const CodesView db = store_->view();
+  KnnQueries knn(db, queries, k, distances, ids);
+  answer(knn, nq, num_threads, work);
 }
 
 RangeResult MultiIndexHashing::range_search(const uint8_t* queries, size_t nq, dist_t radius, int num_threads,
-                                            QueryWork* work) const {
+                                            SearchWork* work) const {
   require(radius >= 0, "radius must be >= 0");
-  WorkSlots slots(work, nq);
-  work = slots.get();
-  const CodesView db = store_.view();
-  const size_t cs = db.code_size;
-  const int threads = resolve_threads(num_threads);
-  if (nq == 0 || scan_everything(1)) {
-    for (size_t q = 0; q < nq; ++q) work[q].scanned = true;
-    return scan_range(db, queries, nq, radius, threads);
-  }
-  std::vector<std::vector<Neighbor>> found(nq);
-  auto scan = [&](const std::vector<size_t>& list, int t) {
-    const std::vector<uint8_t> qbuf = gather_rows(queries, cs, list);
-    RangeResult r = scan_range(db, qbuf.data(), list.size(), radius, t);
-    for (size_t i = 0; i < list.size(); ++i) {
-      std::vector<Neighbor>& out = found[list[i]];
-      out.clear();
-      for (size_t e = r.lims[i]; e < r.lims[i + 1]; ++e) out.push_back({r.distances[e], r.ids[e]});
-    }
-  };
-  const MihTables tables{db, &layout_, &tables_, indexed_};
-  const double budget = query_budget(nq);
-  auto walk = [&](size_t q, QueryWork& w) {
-    RangeCollector within(db, radius);
-    ScratchLease scratch(scratch_mutex_, scratch_pool_);
-    if (!probe_range(tables, queries + q * cs, within, scratch.get(), budget, params_.probe_cost, w)) return false;
-    std::sort(within.found().begin(), within.found().end());
-    found[q] = std::move(within.found());
-    return true;
-  };
-  if (nq == 1) {
-    if (!walk(0, work[0])) {
-      scan({0}, threads);
-      work[0].scanned = true;
-    }
-  } else {
-    run_batch(nq, threads, params_, db.ntotal, cs, work, walk, scan);
-  }
-  RangeResult result;
-  result.lims.assign(nq + 1, 0);
-  for (size_t q = 0; q < nq; ++q) result.lims[q + 1] = result.lims[q] + found[q].size();
-  result.distances.reserve(result.lims[nq]);
-  result.ids.reserve(result.lims[nq]);
-  for (const auto& f : found)
-    for (const Neighbor& n : f) {
-      result.distances.push_back(n.distance);
-      result.ids.push_back(n.id);
-    }
-  return result;
+  const CodesView db = store_->view();
+  RangeQueries range(db, queries, nq, radius);
+  answer(range, nq, num_threads, work);
+  return range.result();
 }
 
 }  // namespace nash_index

@@ -1,4 +1,4 @@
-#include "nash_index/mih_table.hpp"
+#include "mih_table.hpp"
 
 #include <algorithm>
 #include <cstring>

@@ -31,7 +31,7 @@ inline nash_index::dist_t distance_any(const uint8_t* a, const uint8_t* b, size_
   return static_cast<nash_index::dist_t>(total);
 }
 
-// T queries (compile time: their words and limits stay in registers) against
+// T queries (compile time: their words and thresholds stay in registers) against
 // every code of the block; each code is loaded once per tile. W > 0: codes of
 // exactly W words; W == 0: any size.
 template <class Pop, int W, int T>
@@ -40,11 +40,11 @@ void scan_tile_words(const nash_index::ScanBlock& b, size_t q0, nash_index::HitS
   const size_t cs = b.code_size;
   const uint8_t* qp[T];
   uint64_t qw[T][kWords];
-  nash_index::dist_t limit[T];
+  nash_index::dist_t threshold[T];
   for (int t = 0; t < T; ++t) {
     qp[t] = b.queries + (q0 + t) * cs;
     for (int w = 0; w < kWords; ++w) qw[t][w] = W > 0 ? load_word(qp[t] + 8 * w) : 0;
-    limit[t] = sink.thresholds[b.query_base + q0 + t];
+    threshold[t] = sink.thresholds[b.query_base + q0 + t];
   }
   for (size_t j = 0; j < b.n; ++j) {
     const uint8_t* code = b.codes + j * cs;
@@ -59,10 +59,10 @@ void scan_tile_words(const nash_index::ScanBlock& b, size_t q0, nash_index::HitS
       } else {
         d = distance_any<Pop>(qp[t], code, cs);
       }
-      if (__builtin_expect(d <= limit[t], 0)) {
+      if (__builtin_expect(d <= threshold[t], 0)) {
         const size_t q = b.query_base + q0 + t;
         sink.hit(q, d, b.base + j);
-        limit[t] = sink.thresholds[q];
+        threshold[t] = sink.thresholds[q];
       }
     }
   }
@@ -108,4 +108,11 @@ void gather_words(const nash_index::GatherBlock& g) {
 template <class Pop>
 nash_index::dist_t distance_fn(const uint8_t* a, const uint8_t* b, size_t code_size) {
   return distance_any<Pop>(a, b, code_size);
+}
+
+// Kernel table of a level without vector kernels: the word loops above.
+template <class Pop>
+const nash_index::KernelTable& word_kernels() {
+  static const nash_index::KernelTable table{&scan_dispatch_words<Pop>, &gather_words<Pop>, &distance_fn<Pop>};
+  return table;
 }

@@ -1,11 +1,10 @@
-#include "nash_index/scan_search.hpp"
+#include "scan_search.hpp"
 
 #include <algorithm>
 #include <mutex>
 
-#include "nash_index/simd.hpp"
-#include "nash_index/thread_pool.hpp"
-#include "nash_index/topk.hpp"
+#include "thread_pool.hpp"
+#include "result_handler.hpp"
 
 namespace nash_index {
 namespace {
@@ -15,45 +14,9 @@ size_t block_codes(size_t code_size) { return std::max<size_t>(64, (32u << 10) /
 constexpr size_t kQueriesPerTask = 32;
 constexpr size_t kMinCodesPerThread = 16384;  // below this a database split costs more than it saves
 
-class KnnSink final : public HitSink {
- public:
-  KnnSink(const CodesView& db, size_t nq, size_t k) : db_(db) {
-    heaps_.reserve(nq);
-    for (size_t q = 0; q < nq; ++q) heaps_.emplace_back(k, db.nbits);
-    limits_.assign(nq, db.nbits);
-    thresholds = limits_.data();
-  }
-  void hit(size_t q, dist_t d, size_t pos) override {
-    const idx_t id = db_.ids ? db_.ids[pos] : static_cast<idx_t>(pos);
-    limits_[q] = heaps_[q].offer(d, id, db_.ids_increasing);
-  }
-  TopK& topk(size_t q) { return heaps_[q]; }
-
- private:
-  const CodesView& db_;
-  std::vector<TopK> heaps_;
-  std::vector<dist_t> limits_;
-};
-
-class RangeSink final : public HitSink {
- public:
-  RangeSink(const CodesView& db, size_t nq, dist_t radius) : db_(db), found_(nq), limits_(nq, radius) {
-    thresholds = limits_.data();
-  }
-  void hit(size_t q, dist_t d, size_t pos) override {
-    found_[q].push_back({d, db_.ids ? db_.ids[pos] : static_cast<idx_t>(pos)});
-  }
-  std::vector<Neighbor>& found(size_t q) { return found_[q]; }
-
- private:
-  const CodesView& db_;
-  std::vector<std::vector<Neighbor>> found_;
-  std::vector<dist_t> limits_;
-};
-
-// Runs the kernel over codes [begin, end) for queries [0, nq) of `queries`.
-void scan_range_of_codes(const CodesView& db, const uint8_t* queries, size_t nq, size_t begin, size_t end,
-                         HitSink& sink) {
+// Runs the kernel over the codes at positions [begin, end) for queries [0, nq) of `queries`.
+void scan_positions(const CodesView& db, const uint8_t* queries, size_t nq, size_t begin, size_t end,
+                    HitSink& sink) {
   const KernelTable& kt = kernels();
   const size_t step = block_codes(db.code_size);
   for (size_t b = begin; b < end; b += step) {
@@ -62,28 +25,36 @@ void scan_range_of_codes(const CodesView& db, const uint8_t* queries, size_t nq,
   }
 }
 
-int resolve_threads(int num_threads) {
-  const int pool = ThreadPool::global().num_threads();
-  return num_threads <= 0 ? pool : std::min(num_threads, pool);
-}
-
-// Few queries: split the database, every part keeps its own top-k, then merge.
-void knn_database_parallel(const CodesView& db, const uint8_t* queries, size_t nq, size_t k, dist_t* distances,
-                           idx_t* ids, size_t parts) {
-  std::vector<std::vector<std::vector<Neighbor>>> partial(nq, std::vector<std::vector<Neighbor>>(parts));
-  const size_t per = (db.ntotal + parts - 1) / parts;
-  ThreadPool::global().parallel_for(parts, static_cast<int>(parts), [&](size_t p) {
-    const size_t begin = p * per, end = std::min(db.ntotal, begin + per);
-    KnnSink sink(db, nq, k);
-    if (begin < end) scan_range_of_codes(db, queries, nq, begin, end, sink);
-    for (size_t q = 0; q < nq; ++q) partial[q][p] = sink.topk(q).finish();
-  });
-  for (size_t q = 0; q < nq; ++q) merge_topk(partial[q], k, distances + q * k, ids + q * k);
-}
-
 size_t database_parts(const CodesView& db, size_t nq, int threads) {
   if (nq >= static_cast<size_t>(threads) * 2) return 1;  // query-parallel is better
   return std::max<size_t>(1, std::min<size_t>(threads, db.ntotal / kMinCodesPerThread));
+}
+
+// The two ways to share a scan between threads. parts > 1 (few queries): one
+// slice of the database per part, each with a handler over every query;
+// otherwise tasks of kQueriesPerTask queries over the whole database.
+// make(n) builds a handler for n queries; done(handler, q0, n, part) takes
+// its results for queries [q0, q0 + n).
+template <class Make, class Done>
+void run_scan(const CodesView& db, const uint8_t* queries, size_t nq, size_t parts, int threads, Make make,
+              Done done) {
+  if (parts > 1) {
+    const size_t per = (db.ntotal + parts - 1) / parts;
+    ThreadPool::global().parallel_for(parts, static_cast<int>(parts), [&](size_t p) {
+      const size_t begin = p * per, end = std::min(db.ntotal, begin + per);
+      auto handler = make(nq);
+      if (begin < end) scan_positions(db, queries, nq, begin, end, handler);
+      done(handler, 0, nq, p);
+    });
+    return;
+  }
+  const size_t ntasks = (nq + kQueriesPerTask - 1) / kQueriesPerTask;
+  ThreadPool::global().parallel_for(ntasks, threads, [&](size_t t) {
+    const size_t q0 = t * kQueriesPerTask, qn = std::min(kQueriesPerTask, nq - q0);
+    auto handler = make(qn);
+    scan_positions(db, queries + q0 * db.code_size, qn, 0, db.ntotal, handler);
+    done(handler, q0, qn, 0);
+  });
 }
 
 }  // namespace
@@ -93,52 +64,42 @@ void scan_knn(const CodesView& db, const uint8_t* queries, size_t nq, size_t k, 
   if (nq == 0) return;
   const int threads = resolve_threads(num_threads);
   const size_t parts = database_parts(db, nq, threads);
-  if (parts > 1) return knn_database_parallel(db, queries, nq, k, distances, ids, parts);
-  const size_t ntasks = (nq + kQueriesPerTask - 1) / kQueriesPerTask;
-  ThreadPool::global().parallel_for(ntasks, threads, [&](size_t t) {
-    const size_t q0 = t * kQueriesPerTask, qn = std::min(kQueriesPerTask, nq - q0);
-    KnnSink sink(db, qn, k);
-    scan_range_of_codes(db, queries + q0 * db.code_size, qn, 0, db.ntotal, sink);
-    for (size_t q = 0; q < qn; ++q) sink.topk(q).finish_into(distances + (q0 + q) * k, ids + (q0 + q) * k);
+  auto make = [&](size_t n) { return KnnHandler(db, n, k, db.ids_increasing); };
+  if (parts == 1) {
+    return run_scan(db, queries, nq, parts, threads, make, [&](KnnHandler& h, size_t q0, size_t n, size_t) {
+      for (size_t q = 0; q < n; ++q) h.topk(q).finish_into(distances + (q0 + q) * k, ids + (q0 + q) * k);
+    });
+  }
+  // Every part keeps its own top-k of every query; merged at the end.
+  std::vector<std::vector<std::vector<Neighbor>>> partial(nq, std::vector<std::vector<Neighbor>>(parts));
+  run_scan(db, queries, nq, parts, threads, make, [&](KnnHandler& h, size_t, size_t n, size_t p) {
+    for (size_t q = 0; q < n; ++q) partial[q][p] = h.topk(q).finish();
   });
+  for (size_t q = 0; q < nq; ++q) merge_topk(partial[q], k, distances + q * k, ids + q * k);
+}
+
+std::vector<std::vector<Neighbor>> scan_range_lists(const CodesView& db, const uint8_t* queries, size_t nq,
+                                                    dist_t radius, int num_threads) {
+  std::vector<std::vector<Neighbor>> found(nq);
+  if (nq == 0) return found;
+  const int threads = resolve_threads(num_threads);
+  std::mutex merge_mutex;  // database parts add to the same queries
+  auto make = [&](size_t n) { return RangeHandler(db, n, radius); };
+  run_scan(db, queries, nq, database_parts(db, nq, threads), threads, make,
+           [&](RangeHandler& h, size_t q0, size_t n, size_t) {
+             std::lock_guard<std::mutex> lock(merge_mutex);
+             for (size_t q = 0; q < n; ++q) {
+               std::vector<Neighbor>& to = found[q0 + q];
+               if (to.empty()) to = std::move(h.found(q));
+               else to.insert(to.end(), h.found(q).begin(), h.found(q).end());
+             }
+           });
+  return found;
 }
 
 RangeResult scan_range(const CodesView& db, const uint8_t* queries, size_t nq, dist_t radius, int num_threads) {
-  std::vector<std::vector<Neighbor>> found(nq);
-  const int threads = resolve_threads(num_threads);
-  const size_t parts = database_parts(db, nq, threads);
-  std::mutex merge_mutex;
-  if (parts > 1) {
-    const size_t per = (db.ntotal + parts - 1) / parts;
-    ThreadPool::global().parallel_for(parts, static_cast<int>(parts), [&](size_t p) {
-      const size_t begin = p * per, end = std::min(db.ntotal, begin + per);
-      RangeSink sink(db, nq, radius);
-      if (begin < end) scan_range_of_codes(db, queries, nq, begin, end, sink);
-      std::lock_guard<std::mutex> lock(merge_mutex);
-      for (size_t q = 0; q < nq; ++q) found[q].insert(found[q].end(), sink.found(q).begin(), sink.found(q).end());
-    });
-  } else {
-    const size_t ntasks = (nq + kQueriesPerTask - 1) / kQueriesPerTask;
-    ThreadPool::global().parallel_for(ntasks, threads, [&](size_t t) {
-      const size_t q0 = t * kQueriesPerTask, qn = std::min(kQueriesPerTask, nq - q0);
-      RangeSink sink(db, qn, radius);
-      scan_range_of_codes(db, queries + q0 * db.code_size, qn, 0, db.ntotal, sink);
-      for (size_t q = 0; q < qn; ++q) found[q0 + q] = std::move(sink.found(q));
-    });
-  }
-  RangeResult result;
-  result.lims.resize(nq + 1, 0);
-  for (size_t q = 0; q < nq; ++q) result.lims[q + 1] = result.lims[q] + found[q].size();
-  result.distances.resize(result.lims[nq]);
-  result.ids.resize(result.lims[nq]);
-  for (size_t q = 0; q < nq; ++q) {
-    std::sort(found[q].begin(), found[q].end());
-    for (size_t i = 0; i < found[q].size(); ++i) {
-      result.distances[result.lims[q] + i] = found[q][i].distance;
-      result.ids[result.lims[q] + i] = found[q][i].id;
-    }
-  }
-  return result;
+  std::vector<std::vector<Neighbor>> found = scan_range_lists(db, queries, nq, radius, num_threads);
+  return to_range_result(found);
 }
 
 }  // namespace nash_index

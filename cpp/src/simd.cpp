@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#include "kernels.hpp"
+
 namespace nash_index {
 
 const char* simd_level_name(SimdLevel level) {

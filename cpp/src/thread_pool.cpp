@@ -1,4 +1,4 @@
-#include "nash_index/thread_pool.hpp"
+#include "thread_pool.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -32,6 +32,14 @@ struct ThreadPool::Job {
 int default_num_threads() {
   const unsigned hw = std::thread::hardware_concurrency();
   return hw == 0 ? 1 : static_cast<int>(hw);
+}
+
+int num_threads() { return ThreadPool::global().num_threads(); }
+void set_num_threads(int num_threads) { ThreadPool::global().set_num_threads(num_threads); }
+
+int resolve_threads(int num_threads) {
+  const int pool = ThreadPool::global().num_threads();
+  return num_threads <= 0 ? pool : std::min(num_threads, pool);
 }
 
 ThreadPool& ThreadPool::global() {

@@ -1,4 +1,4 @@
-#include "nash_index/topk.hpp"
+#include "topk.hpp"
 
 #include <algorithm>
 #include <limits>

@@ -5,6 +5,7 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace nash_index {
 
@@ -19,6 +20,13 @@ constexpr int kMaxBits = 1 << 16;
 inline void require(bool ok, const std::string& what) {
   if (!ok) throw std::invalid_argument(what);
 }
+
+// CSR result of a range search (faiss layout): query i owns [lims[i], lims[i+1]).
+struct RangeResult {
+  std::vector<size_t> lims;
+  std::vector<dist_t> distances;
+  std::vector<idx_t> ids;
+};
 
 inline size_t code_size_for(int nbits) {
   require(nbits > 0 && nbits % 8 == 0 && nbits <= kMaxBits,

@@ -1,4 +1,5 @@
-// On-disk format shared by every index kind.
+// On-disk format shared by every index kind: reading a file (the writing side
+// and the section tags are in src/file_sections.hpp).
 //
 // A fixed header (magic, format version, index kind, nbits, count, a table of
 // sections with offsets, sizes and checksums, and a checksum of the header
@@ -16,7 +17,6 @@
 namespace nash_index {
 
 constexpr uint32_t kFormatVersion = 1;
-constexpr size_t kMaxSections = 8;
 
 enum class IndexKind : uint32_t { Flat = 1, MultiIndexHashing = 2 };
 
@@ -29,23 +29,12 @@ struct FormatError : std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
-struct SectionData {
-  uint32_t tag;
-  const void* data;
-  uint64_t bytes;
-};
-
 struct IndexHeaderInfo {
   IndexKind kind;
   uint32_t nbits;
   uint64_t ntotal;
   uint32_t flags;
 };
-
-uint64_t checksum64(const void* data, size_t bytes, uint64_t seed = 0);
-
-void write_index_file(const std::string& path, const IndexHeaderInfo& info, const std::vector<SectionData>& sections);
-std::vector<uint8_t> serialize_index(const IndexHeaderInfo& info, const std::vector<SectionData>& sections);
 
 // A parsed index file; keeps its bytes alive (a mapping or an owned buffer).
 class IndexFile {

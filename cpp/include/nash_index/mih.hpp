@@ -9,7 +9,7 @@
 //
 // Codes added after the last table build form a "tail" that every query scans
 // linearly; the tables are rebuilt (with a revised automatic m) once the tail
-// outgrows an eighth of the index, and right after a removal.
+// grows too long (see tail_too_long) and right after a removal.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -18,9 +18,8 @@
 #include <string>
 #include <vector>
 
-#include "nash_index/code_store.hpp"
-#include "nash_index/mih_table.hpp"
-#include "nash_index/scan_search.hpp"
+#include "nash_index/code_index.hpp"
+#include "nash_index/index_file.hpp"
 
 namespace nash_index {
 
@@ -40,25 +39,21 @@ struct MihParams {
 };
 
 // Work done by one query (for benchmarks and the fallback rule).
-struct QueryWork {
+struct SearchWork {
   uint64_t probes = 0;
   uint64_t candidates = 0;  // distinct codes verified (the tail included)
   bool scanned = false;     // answered by the flat scan
 };
 
-class MultiIndexHashing {
+class MultiIndexHashing : public CodeIndex {
  public:
   // m == 0: automatic (see auto_m).
   explicit MultiIndexHashing(int nbits, int m = 0);
-  ~MultiIndexHashing();  // out of line: Scratch is complete only in the sources
+  ~MultiIndexHashing();  // out of line: Tables and Scratch are complete only in the sources
 
-  int nbits() const { return store_.nbits(); }
-  size_t code_size() const { return store_.code_size(); }
-  size_t ntotal() const { return store_.size(); }
-  const CodeStore& store() const { return store_; }
-  int m() const { return layout_.m(); }
+  int m() const;
   bool m_is_auto() const { return m_requested_ == 0; }
-  int substring_bits(int j) const { return layout_.length(j); }
+  int substring_bits(int j) const;
   size_t indexed() const { return indexed_; }
   // Bytes held by the tables (codes and ids excluded).
   size_t table_bytes() const;
@@ -75,9 +70,9 @@ class MultiIndexHashing {
 
   // `work`, when given, receives nq entries.
   void search(const uint8_t* queries, size_t nq, size_t k, dist_t* distances, idx_t* ids, int num_threads,
-              QueryWork* work = nullptr) const;
+              SearchWork* work = nullptr) const;
   RangeResult range_search(const uint8_t* queries, size_t nq, dist_t radius, int num_threads,
-                           QueryWork* work = nullptr) const;
+                           SearchWork* work = nullptr) const;
 
   void save(const std::string& path) const;
   std::vector<uint8_t> serialize() const;
@@ -88,22 +83,23 @@ class MultiIndexHashing {
   // at most nbits / 8 (n counts as >= 256).
   static int auto_m(int nbits, size_t n);
 
+  struct Tables;   // the substring layout and one bucket table per substring
   struct Scratch;  // per-thread query state (visited bitmap, candidate list)
 
  private:
-  MultiIndexHashing(CodeStore store, int m_requested);
+  MultiIndexHashing(std::unique_ptr<CodeStore> store, int m_requested);
   void rebuild();
   bool tail_too_long() const;
-  std::vector<SectionData> sections(std::vector<uint32_t>& meta) const;
+  std::vector<uint32_t> meta() const;  // the metadata section
   bool scan_everything(size_t k) const;
   double query_budget(size_t nq) const;  // candidate units a walk may spend in a batch of nq
   bool skip_tables_for_single_query() const;
   void note_single_query(bool completed) const;
+  template <class Queries>
+  void answer(Queries& queries, size_t nq, int num_threads, SearchWork* work) const;  // mih_search.cpp
 
-  CodeStore store_;
   int m_requested_;
-  SubstringLayout layout_;
-  std::vector<BucketTable> tables_;
+  std::unique_ptr<Tables> tables_;
   size_t indexed_ = 0;  // positions [0, indexed_) are in the tables
   MihParams params_;
   // Single queries that passed their budget in a row: after a few, queries go

@@ -2,8 +2,6 @@
 #pragma once
 #include <string>
 
-#include "nash_index/kernels.hpp"
-
 namespace nash_index {
 
 enum class SimdLevel : int { Scalar = 0, Popcnt = 1, Avx2 = 2, Avx512 = 3 };
@@ -18,9 +16,5 @@ SimdLevel detected_simd_level();
 // or by set_simd_level(). Requests above the detected level are clamped.
 SimdLevel active_simd_level();
 void set_simd_level(SimdLevel level);
-
-// Kernel table of the active level.
-const KernelTable& kernels();
-const KernelTable& kernels_for(SimdLevel level);
 
 }  // namespace nash_index

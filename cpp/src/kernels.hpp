@@ -11,13 +11,18 @@
 #include <cstdint>
 
 #include "nash_index/common.hpp"
+#include "nash_index/simd.hpp"
 
 namespace nash_index {
 
 class HitSink {
  public:
+  HitSink() = default;
+  HitSink(const HitSink&) = delete;  // `thresholds` points into the derived object
+  HitSink& operator=(const HitSink&) = delete;
   virtual ~HitSink() = default;
-  // Distance threshold per query (indexed by the query's position in the scan).
+  // Threshold per query (indexed by the query's position in the scan): the
+  // largest distance that can still enter its result.
   dist_t* thresholds = nullptr;
   // Called for code `pos` (database position) with distance d <= thresholds[q].
   virtual void hit(size_t q, dist_t d, size_t pos) = 0;
@@ -54,5 +59,9 @@ const KernelTable& scalar_kernels();
 const KernelTable& popcnt_kernels();
 const KernelTable& avx2_kernels();
 const KernelTable& avx512_kernels();
+
+// Kernel table of the active SIMD level (simd.hpp), and of a given one.
+const KernelTable& kernels();
+const KernelTable& kernels_for(SimdLevel level);
 
 }  // namespace nash_index

@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "nash_index/threads.hpp"
+
 namespace nash_index {
 
 class ThreadPool {
@@ -44,5 +46,8 @@ class ThreadPool {
 };
 
 int default_num_threads();
+
+// Threads a job gets when it asks for `num_threads` (<= 0: the whole global pool).
+int resolve_threads(int num_threads);
 
 }  // namespace nash_index

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "nash_index/common.hpp"
+#include "topk.hpp"
 
 namespace nash_index {
 
@@ -17,18 +18,17 @@ struct CodesView {
   int nbits = 0;
   size_t code_size = 0;
   bool ids_increasing = false;  // ids[pos] strictly increasing with pos
-};
 
-// CSR result of a range search (faiss layout): query i owns [lims[i], lims[i+1]).
-struct RangeResult {
-  std::vector<size_t> lims;
-  std::vector<dist_t> distances;
-  std::vector<idx_t> ids;
+  idx_t id_at(size_t pos) const { return ids ? ids[pos] : static_cast<idx_t>(pos); }
 };
 
 // k nearest by (distance, id) for each query; writes nq * k entries, padded.
 void scan_knn(const CodesView& db, const uint8_t* queries, size_t nq, size_t k, dist_t* distances,
               idx_t* ids, int num_threads);
+
+// All codes within `radius` (inclusive) of each query, unsorted.
+std::vector<std::vector<Neighbor>> scan_range_lists(const CodesView& db, const uint8_t* queries, size_t nq,
+                                                    dist_t radius, int num_threads);
 
 // All codes within `radius` (inclusive), each query's results sorted by (distance, id).
 RangeResult scan_range(const CodesView& db, const uint8_t* queries, size_t nq, dist_t radius,

@@ -6,10 +6,10 @@
 #include <memory>
 #include <vector>
 
+#include "file_sections.hpp"
+#include "huge_pages.hpp"
 #include "nash_index/common.hpp"
-#include "nash_index/huge_pages.hpp"
-#include "nash_index/index_file.hpp"
-#include "nash_index/scan_search.hpp"
+#include "scan_search.hpp"
 
 namespace nash_index {
 

@@ -1,0 +1,31 @@
+// Writing side of the index file format (index_file.hpp) and the one list of
+// section tags: every part of an index names its sections here.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "nash_index/index_file.hpp"
+
+namespace nash_index {
+
+constexpr size_t kMaxSections = 8;
+
+// Section tags (stable: they are on disk).
+constexpr uint32_t kSectionCodes = 1;     // ntotal * code_size bytes, position order
+constexpr uint32_t kSectionIds = 2;       // ntotal int64 ids; absent while ids are positions
+constexpr uint32_t kSectionMihMeta = 16;  // uint32 {meta version, m requested (0 = auto), m in use, 0}
+
+struct SectionData {
+  uint32_t tag;
+  const void* data;
+  uint64_t bytes;
+};
+
+uint64_t checksum64(const void* data, size_t bytes, uint64_t seed = 0);
+
+void write_index_file(const std::string& path, const IndexHeaderInfo& info, const std::vector<SectionData>& sections);
+std::vector<uint8_t> serialize_index(const IndexHeaderInfo& info, const std::vector<SectionData>& sections);
+
+}  // namespace nash_index
