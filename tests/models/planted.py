@@ -3,6 +3,7 @@ and small training settings (numpy and scipy only; the test modules import torch
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
 FAST = dict(hidden=(64,), epochs=15, batch_size=32, lr=3e-3, verbose=False, device="cpu")
@@ -37,3 +38,21 @@ def brute_precision(db_bits, db_y, q_bits, q_y, k):
         top = np.argsort(dist, kind="stable")[:k]
         total += np.mean(db_y[top] == label)
     return total / len(q_bits)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Keep the suite light on a shared 2-core machine (autouse where imported)."""
+    torch = pytest.importorskip("torch")
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    """Planted topics: a database and a validation set."""
+    X, y = planted_corpus(600, seed=1)
+    Xv, yv = planted_corpus(150, seed=2)
+    return X, y, Xv, yv

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 torch = pytest.importorskip("torch")
 
-from planted import FAST, planted_corpus  # noqa: E402
+from planted import FAST, corpus, one_torch_thread, planted_corpus  # noqa: E402, F401 (fixtures)
 
 from nash_index.models import NASH  # noqa: E402
 from nash_index.models.batching import SparseBatch, to_batch  # noqa: E402
@@ -17,23 +17,6 @@ from nash_index.models.encoder import InputLayer  # noqa: E402
 from nash_index.models.losses import bernoulli_kl, gaussian_kl, softmax_nll  # noqa: E402
 from nash_index.models.network import straight_through_sample  # noqa: E402
 from nash_index.models.noise import FixedNoise, LearnedNoise  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Keep the suite light on a shared 2-core machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-@pytest.fixture(scope="module")
-def corpus():
-    X, y = planted_corpus(600, seed=1)
-    Xv, yv = planted_corpus(150, seed=2)
-    return X, y, Xv, yv
-
 
 # ---- loss terms ---------------------------------------------------------------------------
 

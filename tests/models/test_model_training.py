@@ -12,29 +12,13 @@ import scipy.sparse as sp
 
 torch = pytest.importorskip("torch")
 
-from planted import FAST, SUP, brute_precision, planted_corpus  # noqa: E402
+from planted import FAST, SUP, brute_precision, corpus, one_torch_thread, planted_corpus  # noqa: E402, F401 (fixtures)
 
 import nash_index as ni  # noqa: E402
 from nash_index.evaluation import labels_to_indicator, precision_at_k  # noqa: E402
 from nash_index.models import NASH, VDSH, NumpyEncoder, random_search  # noqa: E402
 from nash_index.models.base import NotFittedError  # noqa: E402
 from nash_index.models.batching import to_batch  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Keep the suite light on a shared 2-core machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-@pytest.fixture(scope="module")
-def corpus():
-    X, y = planted_corpus(600, seed=1)
-    Xv, yv = planted_corpus(150, seed=2)
-    return X, y, Xv, yv
 
 
 @pytest.fixture(scope="module")

@@ -17,24 +17,12 @@ import pytest
 pytest.importorskip("sklearn")
 pytest.importorskip("scipy")
 
-from pipeline_checks import QUERIES, assert_same_results  # noqa: E402
+from pipeline_checks import QUERIES, assert_same_results, corpus, lsh_pipe  # noqa: E402, F401 (fixtures)
 
 import nash_index as ni  # noqa: E402
 from nash_index.index.factory import MIH_MAX_BITS, MIH_MIN_BITS, MIH_MIN_CODES  # noqa: E402
 from nash_index.pipeline import HashingPipeline, TextSearchResult  # noqa: E402
 from nash_index.pipeline import pipeline as pipeline_module  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def corpus(docstring_raw):
-    return docstring_raw
-
-
-@pytest.fixture(scope="module")
-def lsh_pipe(corpus):
-    pipe = HashingPipeline(nbits=32, hasher="lsh", verbose=False).fit(corpus.train_texts)
-    pipe.add(corpus.train_texts, keys=corpus.train_keys)
-    return pipe
 
 
 @pytest.fixture(scope="module")

@@ -15,22 +15,10 @@ import pytest
 pytest.importorskip("sklearn")
 pytest.importorskip("scipy")
 
-from pipeline_checks import QUERIES, assert_same_results  # noqa: E402
+from pipeline_checks import QUERIES, assert_same_results, corpus, lsh_pipe  # noqa: E402, F401 (fixtures)
 
 from nash_index.pipeline import HashingPipeline, PipelineFormatError, storage  # noqa: E402
 from nash_index.pipeline.keys import DocumentKeys  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def corpus(docstring_raw):
-    return docstring_raw
-
-
-@pytest.fixture(scope="module")
-def lsh_pipe(corpus):
-    pipe = HashingPipeline(nbits=32, hasher="lsh", verbose=False).fit(corpus.train_texts)
-    pipe.add(corpus.train_texts, keys=corpus.train_keys)
-    return pipe
 
 
 # ---- save / load -----------------------------------------------------------------------------
