@@ -11,6 +11,7 @@ from .common import load_corpus_arg, load_model, say
 
 __all__ = ["add_parser", "run"]
 
+
 def add_parser(sub: Any) -> None:
     """Registers the subcommand on the ``nash-index`` subparsers."""
     p = sub.add_parser("build", help="encode a corpus with a model and write a searchable index",

@@ -14,6 +14,7 @@ from .common import load_corpus_arg, load_model, validation_size
 
 __all__ = ["add_parser", "run"]
 
+
 def add_parser(sub: Any) -> None:
     """Registers the subcommand on the ``nash-index`` subparsers."""
     p = sub.add_parser("evaluate", help="precision@k of a model on a labelled corpus",

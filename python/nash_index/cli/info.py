@@ -14,6 +14,7 @@ from ..version import __version__
 
 __all__ = ["add_parser", "collect_info", "run"]
 
+
 def add_parser(sub: Any) -> None:
     """Registers the subcommand on the ``nash-index`` subparsers."""
     p = sub.add_parser("info", help="version, SIMD level, threads, torch/CUDA availability")

@@ -10,11 +10,13 @@ from typing import Any, List, Optional
 
 from ..index import load as load_index
 from ..pipeline import HashingPipeline
+from ..pipeline.pipeline import INDEX_FILE, KEYS_FILE
 from ..pipeline.storage import read_manifest
 from .args import CLIError, positive_int
 from .common import load_model
 
 __all__ = ["add_parser", "run"]
+
 
 def add_parser(sub: Any) -> None:
     """Registers the subcommand on the ``nash-index`` subparsers."""
@@ -79,6 +81,6 @@ def _check_same_model(index_dir: Path, model_dir: Path) -> None:
     if not model_dir.exists():
         raise CLIError(f"no model directory at '{model_dir}'")
     a, b = read_manifest(index_dir), read_manifest(model_dir)
-    model_files = [f for f in a["files"] if f not in ("index.nidx", "keys.npz")]
+    model_files = [f for f in a["files"] if f not in (INDEX_FILE, KEYS_FILE)]
     if any(a["files"].get(f) != b["files"].get(f) for f in model_files):
         raise CLIError(f"the index '{index_dir}' was not built with the model '{model_dir}'")

@@ -12,6 +12,7 @@ from .common import load_corpus_arg, say, set_torch_threads, validation_size
 
 __all__ = ["add_parser", "run"]
 
+
 def add_parser(sub: Any) -> None:
     """Registers the subcommand on the ``nash-index`` subparsers."""
     p = sub.add_parser("train", help="fit TF-IDF and train a hasher; writes a model directory",

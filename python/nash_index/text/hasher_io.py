@@ -19,6 +19,8 @@ import numpy as np
 __all__ = ["load_hasher", "save_hasher"]
 
 _ALLOWED_PREFIX = "nash_index.baselines."
+ENCODER_FILE = "encoder.npz"  # NASH's numpy export
+ARRAYS_FILE = "hasher.npz"  # a baseline's fitted arrays
 
 
 def save_hasher(kind: str, hasher: Any, encoder: Any, out: Path,
@@ -29,7 +31,7 @@ def save_hasher(kind: str, hasher: Any, encoder: Any, out: Path,
     (the bytes of the ``model/`` files read at load time) are then written back unchanged.
     """
     if kind == "nash":
-        encoder.save(out / "encoder.npz")
+        encoder.save(out / ENCODER_FILE)
         model_dir = out / "model"
         if hasher is not None:
             hasher.save(model_dir)
@@ -37,13 +39,13 @@ def save_hasher(kind: str, hasher: Any, encoder: Any, out: Path,
             model_dir.mkdir()
             for name, data in model_files.items():
                 (model_dir / name).write_bytes(data)
-        return {"kind": "nash", "encoder": "encoder.npz",
+        return {"kind": "nash", "encoder": ENCODER_FILE,
                 "model": "model" if (model_dir / "config.json").exists() else None}
     arrays, scalars = _split_state(vars(hasher))
-    with open(out / "hasher.npz", "wb") as fh:
+    with open(out / ARRAYS_FILE, "wb") as fh:
         np.savez(fh, **arrays)
     return {"kind": kind, "class": _class_path(type(hasher)), "state": scalars,
-            "arrays": "hasher.npz"}
+            "arrays": ARRAYS_FILE}
 
 
 def _split_state(state: Dict[str, Any]) -> tuple:
