@@ -87,8 +87,8 @@ def build_case(n: int, dist: str, nbits: int, args) -> dict:
     c["flat"], c["flat_build_s"], c["flat_rss"] = harness.timed_add(ni.FlatIndex(nbits), db)
     mih, c["mih_build_s"], c["mih_rss"] = harness.timed_add(ni.MultiIndexHashing(nbits), db)
     c["mih"] = mih
-    if mih._impl.indexed != n:
-        raise SystemExit(f"MultiIndexHashing indexed {mih._impl.indexed} of {n} codes after add")
+    if mih.indexed != n:
+        raise SystemExit(f"MultiIndexHashing indexed {mih.indexed} of {n} codes after add")
     c.update(m=mih.m, substring_bits=mih.substring_bits, table_bytes=mih.table_bytes,
              table_ratio=mih.table_bytes / (n * cs))
     c["auto_kind"] = type(ni.make_index(nbits, n_expected=n)).__name__

@@ -41,12 +41,12 @@ def test_mmap_index_stays_valid_after_file_replaced_and_can_mutate(tmp_path, fla
     path = str(tmp_path / "a.nidx")
     index.save(path)
     mapped = ni.load(path, mmap=True)
-    assert mapped._impl.is_mapped
+    assert mapped.is_mapped
     index.save(path)  # atomic rename: the mapped inode stays intact
     assert_knn_matches(mapped.search(db[:5], 7), db, ids, db[:5], 7)
     extra = uniform_codes(flat_rng, 3, 128)
     mapped.add(extra)  # first mutation copies the mapping into memory
-    assert not mapped._impl.is_mapped
+    assert not mapped.is_mapped
     all_ids = np.concatenate([ids, ids.max() + 1 + np.arange(3)])
     assert_knn_matches(mapped.search(extra, 3), np.concatenate([db, extra]), all_ids, extra, 3)
     mapped.remove(ids[:10])

@@ -162,6 +162,24 @@ def test_incremental_adds_and_removals():
     assert (i == -1).all() and (d == np.iinfo(np.int32).max).all()
 
 
+def test_indexed_counts_the_codes_the_tables_cover():
+    rng = np.random.default_rng(7)
+    db, centres = clustered(rng, 16000, 64, p=0.1)
+    queries, _ = clustered(rng, 20, 64, centre_codes=centres)
+    flat, mih = FlatIndex(64), MultiIndexHashing(64)
+    mih.set_fallback("never")
+    flat.add(db[:15000])
+    mih.add(db[:15000])
+    assert mih.indexed == 15000
+    flat.add(db[15000:15100])
+    mih.add(db[15000:15100])  # 100 codes, under 1/16 of the index: the scanned tail
+    assert (mih.indexed, mih.ntotal) == (15000, 15100)
+    assert_same_knn(flat, mih, queries, 10)
+    mih.optimize()
+    assert mih.indexed == mih.ntotal == 15100
+    assert_same_knn(flat, mih, queries, 10)
+
+
 def test_auto_m_follows_size():
     assert MultiIndexHashing.auto_m(64, 10_000_000) == 3
     assert MultiIndexHashing.auto_m(64, 1_000_000) == 3

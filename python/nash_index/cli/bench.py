@@ -129,7 +129,7 @@ def _bench_one(args: argparse.Namespace, n: int, nbits: int, bar: Any) -> List[D
                     m = (_time_single(index, queries, k, threads) if batch == 1
                          else _time_batch(index, queries[:batch], k, threads, args.repeat))
                     rows.append({"n": n, "bits": nbits, "index": type(index).__name__, "kind": kind, "k": k,
-                                 "batch": batch, "threads": threads or _all_threads(), "build_s": build_s, **m})
+                                 "batch": batch, "threads": threads or get_num_threads(), "build_s": build_s, **m})
                     bar.update(1)
         del index
     return rows
@@ -141,10 +141,6 @@ def _check_against(index: Any, queries: np.ndarray, k: int, reference: Optional[
     if reference is not None and not (np.array_equal(reference[0], distances) and np.array_equal(reference[1], ids)):
         raise RuntimeError(f"{type(index).__name__} returned another result than the first index")
     return distances, ids
-
-
-def _all_threads() -> int:
-    return get_num_threads()
 
 
 # ---- reporting ---------------------------------------------------------------------------
@@ -160,7 +156,7 @@ def _print_table(rows: List[Dict[str, Any]]) -> None:
 
 
 def _environment() -> Dict[str, Any]:
-    return {"nash_index": __version__, "simd_level": simd_level(), "threads": _all_threads(),
+    return {"nash_index": __version__, "simd_level": simd_level(), "threads": get_num_threads(),
             "machine": platform.machine(), "processor": platform.processor(), "python": platform.python_version()}
 
 

@@ -57,6 +57,11 @@ class BaseIndex:
         """Number of codes in the index."""
         return int(self._impl.ntotal)
 
+    @property
+    def is_mapped(self) -> bool:
+        """Whether the codes are memory-mapped from a file (``load(..., mmap=True)``, until a change copies them)."""
+        return bool(self._impl.is_mapped)
+
     def __len__(self) -> int:
         return self.ntotal
 

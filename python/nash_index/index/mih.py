@@ -90,6 +90,11 @@ class MultiIndexHashing(BaseIndex):
         return list(self._impl.substring_bits())
 
     @property
+    def indexed(self) -> int:
+        """Codes covered by the tables; the rest (added since the last build) is scanned by every query."""
+        return int(self._impl.indexed)
+
+    @property
     def table_bytes(self) -> int:
         """Bytes held by the hash tables (codes and ids excluded)."""
         return int(self._impl.table_bytes)
