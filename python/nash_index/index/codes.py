@@ -38,8 +38,7 @@ def pack_bits(bits: Any) -> np.ndarray:
     if arr.ndim not in (1, 2):
         raise ValueError(f"bits must be 1-D or 2-D, got {arr.ndim} dimensions")
     if arr.shape[-1] % 8 or not 0 < arr.shape[-1] <= 65536:
-        raise ValueError(f"bits must have a positive multiple of 8 columns up to 65536 (the bits of a code), "
-                         f"got shape {arr.shape}")
+        raise ValueError(f"bits must have nbits columns, a positive multiple of 8 up to 65536, got shape {arr.shape}")
     return np.ascontiguousarray(np.packbits(arr, axis=-1))
 
 

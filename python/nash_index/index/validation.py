@@ -9,8 +9,9 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["INT64_MAX", "MAX_K", "MAX_THREADS", "as_code_rows", "as_ids", "as_numpy", "check_choice", "check_int",
-           "check_k", "check_nbits", "check_num_threads", "check_positive_int", "check_radius"]
+__all__ = ["INT64_MAX", "MAX_K", "MAX_THREADS", "as_code_rows", "as_ids", "as_numpy", "check_choice", "check_count",
+           "check_fits_memory", "check_fraction", "check_int", "check_k", "check_nbits", "check_num_threads",
+           "check_positive_int", "check_radius"]
 
 INT64_MAX = 2**63 - 1
 #: Largest k of a k-NN search; results are (nq, k) int32 distances + int64 ids.
@@ -77,6 +78,34 @@ def _memory_bytes() -> Optional[int]:
         return None
 
 
+def check_fits_memory(nbytes: int, name: str, what: str) -> None:
+    """MemoryError naming ``name`` when ``nbytes`` (of ``what``) exceed the machine's memory.
+
+    Checked before allocating: numpy would fail with an unnamed error, or overcommit and let
+    the OS kill the process while the array is filled.
+    """
+    memory = _memory_bytes()
+    if memory is not None and nbytes > memory:
+        raise MemoryError(f"{name}: {what} would take {nbytes} bytes, more than the {memory} bytes of memory")
+
+
+def check_count(value: Any, name: str) -> int:
+    """A count or size: an int >= 0 (at most 2**63 - 1)."""
+    value = check_int(value, name)
+    if not 0 <= value <= INT64_MAX:
+        raise ValueError(f"{name} must be between 0 and 2**63 - 1, got {value}")
+    return value
+
+
+def check_fraction(value: Any, name: str) -> float:
+    """A probability: a real number in [0, 1] (bools and NaN refused)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number in [0, 1], got {type(value).__name__}")
+    if not 0 <= value <= 1:  # also False for NaN
+        raise ValueError(f"{name} must be in [0, 1], got {value}")
+    return float(value)
+
+
 def check_k(k: Any, nq: int) -> int:
     """k of a k-NN search over nq queries: 1..MAX_K, and the (nq, k) result must fit in memory.
 
@@ -86,10 +115,8 @@ def check_k(k: Any, nq: int) -> int:
     k = check_positive_int(k, "k")
     if k > MAX_K:
         raise ValueError(f"k must be <= {MAX_K}, got {k}")
-    need, memory = nq * k * 12, _memory_bytes()  # int32 distance + int64 id per result
-    if memory is not None and need > memory:
-        raise MemoryError(f"k={k} for {nq} queries needs {need} bytes of results, more than the "
-                          f"{memory} bytes of memory; lower k (rows are padded beyond ntotal)")
+    # int32 distance + int64 id per result
+    check_fits_memory(nq * k * 12, "k", f"results of k={k} for {nq} queries (nq * k * 12 bytes; lower k)")
     return k
 
 
