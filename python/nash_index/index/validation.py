@@ -71,22 +71,31 @@ def check_num_threads(num_threads: Any, *, allow_none: bool = True) -> int:
     return num_threads
 
 
-def _memory_bytes() -> Optional[int]:
+def _available_memory() -> Optional[int]:
+    """Bytes the process can still allocate: MemAvailable on Linux, else free physical pages."""
     try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, ValueError, OSError):
         return None
 
 
 def check_fits_memory(nbytes: int, name: str, what: str) -> None:
-    """MemoryError naming ``name`` when ``nbytes`` (of ``what``) exceed the machine's memory.
+    """MemoryError naming ``name`` when ``nbytes`` (of ``what``) exceed the available memory.
 
-    Checked before allocating: numpy would fail with an unnamed error, or overcommit and let
-    the OS kill the process while the array is filled.
+    Checked before allocating: numpy would fail with an unnamed error, or overcommit and the OS
+    would kill the process (or a neighbour) while the array is filled.
     """
-    memory = _memory_bytes()
+    memory = _available_memory()
     if memory is not None and nbytes > memory:
-        raise MemoryError(f"{name}: {what} would take {nbytes} bytes, more than the {memory} bytes of memory")
+        raise MemoryError(f"{name}: {what} would take {nbytes} bytes, more than the {memory} bytes "
+                          "of memory available")
 
 
 def check_count(value: Any, name: str) -> int:
