@@ -102,14 +102,23 @@ AtomicFile::AtomicFile(const std::string& path) : path_(path) {
   split_path(path, &dir_, &name);
   remove_stale_temporaries(path);  // before writing: they may hold the disk space we need
   const std::string stem = dir_ + "/" + temp_prefix(name) + std::to_string(::getpid()) + ".tmp-";
-  for (int attempt = 0; fd_ < 0; ++attempt) {
+  for (int attempt = 0;; ++attempt) {
     tmp_ = stem + random_suffix();
     fd_ = ::open(tmp_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd_ < 0 && (errno != EEXIST || attempt == 100))
       throw IoError("cannot create a temporary file for '" + path + "' in '" + dir_ + "': " + error_text(errno));
+    if (fd_ < 0) continue;
+    // Marks the temporary as in use (a filesystem without locks only loses that mark).
+    (void)::flock(fd_, LOCK_EX | LOCK_NB);
+    // A cleaner that found the file before the lock may have removed it: then start over.
+    struct stat mine, named;
+    if (::fstat(fd_, &mine) == 0 && ::stat(tmp_.c_str(), &named) == 0 && mine.st_ino == named.st_ino &&
+        mine.st_dev == named.st_dev)
+      break;
+    ::close(fd_);
+    fd_ = -1;
+    if (attempt == 100) throw IoError("cannot keep a temporary file for '" + path + "' in '" + dir_ + "'");
   }
-  // Marks the temporary as in use; a filesystem without locks only loses that mark.
-  (void)::flock(fd_, LOCK_EX | LOCK_NB);
 }
 
 AtomicFile::~AtomicFile() {
