@@ -157,7 +157,7 @@ std::unique_ptr<MultiIndexHashing> MultiIndexHashing::load(const std::shared_ptr
     throw FormatError(std::string("index file: bad multi-index metadata: ") + e.what());
   }
   if (in_use == 0) throw FormatError("index file: bad multi-index metadata: m = 0");
-  std::unique_ptr<MultiIndexHashing> index(new MultiIndexHashing(std::make_unique<CodeStore>(CodeStore::from_file(file)), requested));
+  std::unique_ptr<MultiIndexHashing> index(new MultiIndexHashing(std::make_unique<CodeStore>(CodeStore::from_file(file, kMaxPositions)), requested));
   // Keep the saved split: the same tables as before saving.
   const int saved_request = index->m_requested_;
   index->m_requested_ = in_use;

@@ -6,6 +6,7 @@ file format records, so that :func:`load` and unpickling can rebuild any kind.
 """
 from __future__ import annotations
 
+import errno
 import os
 from typing import Any, Callable, Dict, Optional, Type, TypeVar, Union
 
@@ -124,7 +125,16 @@ class BaseIndex:
         return self._impl.ids()
 
     def save(self, path: PathLike) -> None:
-        """Writes the index atomically (temporary file + rename); see :func:`nash_index.load`."""
+        """Writes the index atomically; see :func:`nash_index.load`.
+
+        The bytes go to a new temporary file in the same directory
+        (``.<name>.<pid>.tmp-XXXXXX``), which is synced and renamed over
+        ``path``; the directory is synced too. Readers see the old file or the
+        new one, never a mix; an index memory-mapped from the old file keeps
+        reading the old, unchanged bytes. Concurrent saves to one path (threads
+        or processes) do not interfere: the last one to finish wins.
+        Temporaries left by killed saves of ``path`` are removed by the next save.
+        """
         self._impl.save(os.fspath(path))
 
     def __reduce__(self):
@@ -146,16 +156,41 @@ def load(path: PathLike, mmap: bool = False, *, verify: bool = True) -> BaseInde
 
     ``mmap=True`` maps the code block instead of reading it (the index then
     shares pages with the OS cache; the first ``add``/``remove`` copies it into
-    memory). ``verify`` checks every section's checksum (reads the whole file).
-    Raises OSError when the file cannot be read and ValueError when it is not a
-    valid index (truncated, corrupted, another format version).
+    memory). A mapped file must not be modified in place while the index
+    lives: truncating it kills the process (SIGBUS) and overwriting its bytes
+    changes search results. Replacing it with :meth:`BaseIndex.save` (or any
+    write to a new file renamed over it) is safe: the index keeps the old
+    contents. ``verify`` checks every section's checksum (reads the whole file).
+
+    Raises OSError when the file cannot be read (FileNotFoundError when it does
+    not exist; a directory, FIFO or other non-regular file is refused without
+    blocking) and ValueError when it is not a valid index (truncated,
+    corrupted, inconsistent, another format version).
     """
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no index file at '{path}'")
-    return _wrap_file(_core.open_index_file(path, bool(mmap), bool(verify)))
+    try:
+        file = _core.open_index_file(path, bool(mmap), bool(verify))
+    except OSError as exc:
+        if _is_missing(path):  # the usual subclass for a missing file (or a dangling link)
+            raise FileNotFoundError(errno.ENOENT, f"no index file at '{path}'") from exc
+        raise
+    return _wrap_file(file)
 
 
-def from_bytes(data: Union[bytes, bytearray]) -> BaseIndex:
-    """Rebuilds an index from the bytes of its file (what pickling an index stores)."""
+def _is_missing(path: str) -> bool:
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return True
+    except OSError:  # a symlink loop, a permission problem: the core's message says which
+        pass
+    return False
+
+
+def from_bytes(data: Union[bytes, bytearray, memoryview]) -> BaseIndex:
+    """Rebuilds an index from the bytes of its file (what pickling an index stores).
+
+    The bytes are checked like a file loaded with ``verify=True``: ValueError
+    when they are not a valid index.
+    """
     return _wrap_file(_core.index_file_from_bytes(bytes(data)))
