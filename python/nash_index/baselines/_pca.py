@@ -39,3 +39,12 @@ def fit_pca(X: ArrayLike, n_components: int, random_state: int | None) -> Projec
     solver = "arpack" if sp.issparse(X) else "full"
     pca = PCA(n_components=n_components, svd_solver=solver, random_state=seed).fit(X)
     return Projection(mean=np.asarray(pca.mean_, dtype=np.float64), components=np.asarray(pca.components_, dtype=np.float64))
+
+
+def projection_spec(pca: object, n_components: int | None, n_features: int) -> dict:
+    """The ``check_state`` spec of a fitted :class:`Projection` (``pca_``) of ``n_components``
+    (None: any) directions in ``n_features`` dimensions."""
+    if not isinstance(pca, Projection):
+        raise ValueError(f"pca_ must be a Projection, got {type(pca).__name__}")
+    return {"pca_.mean": (pca.mean, (n_features,), "f"),
+            "pca_.components": (pca.components, (n_components, n_features), "f")}

@@ -6,7 +6,7 @@ from typing import Optional
 
 import numpy as np
 
-from ._pca import fit_pca
+from ._pca import fit_pca, projection_spec
 from .base import ArrayLike, HashingBaseline
 
 
@@ -34,3 +34,7 @@ class PCAITQ(HashingBaseline):
 
     def _bits(self, X: ArrayLike) -> np.ndarray:
         return self.pca_.transform(X) @ self.rotation_ >= 0
+
+    def _state_spec(self) -> dict:
+        return {**projection_spec(self.pca_, self.nbits, self.n_features_),
+                "rotation_": (self.rotation_, (self.nbits, self.nbits), "f")}

@@ -94,3 +94,8 @@ class STH(HashingBaseline):
 
     def _bits(self, X: ArrayLike) -> np.ndarray:
         return np.asarray(X @ self.coef_) + self.intercept_ > 0
+
+    def _state_spec(self) -> dict:
+        return {"coef_": (self.coef_, (self.n_features_, self.nbits), "f"),
+                "intercept_": (self.intercept_, (self.nbits,), "f"),
+                "train_bits_": (self.train_bits_, (None, self.nbits), "b")}

@@ -66,7 +66,40 @@ class NumpyEncoder:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "NumpyEncoder":
-        """Read a file written by ``save``."""
-        with np.load(path, allow_pickle=False) as z:
-            layers = [(z[f"W{i}"], z[f"b{i}"]) for i in range(int(z["n_layers"]))]
-            return cls(layers, (z["head_W"], z["head_b"]), z["thresholds"])
+        """Read a file written by ``save``; ValueError naming ``path`` (and the array) when it is
+        damaged: layer shapes must chain, thresholds match the head, every weight be finite."""
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {name: np.asarray(z[name]) for name in z.files}
+        except OSError:
+            raise
+        except Exception as exc:  # untrusted bytes: truncation, bit flips, not an .npz
+            raise ValueError(f"'{path}' is not a readable encoder file ({type(exc).__name__}: {exc})") from exc
+        try:
+            return cls(*_layers_of(arrays))
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            raise ValueError(f"'{path}' is not a valid encoder: {exc}") from None
+
+
+def _layers_of(z: dict) -> tuple:
+    """``(layers, head, thresholds)`` from the arrays of an encoder file, shapes checked."""
+    n_layers = z["n_layers"]
+    if n_layers.shape != () or n_layers.dtype.kind not in "iu" or not 0 <= int(n_layers) <= 64:
+        raise ValueError(f"n_layers must be an integer in [0, 64], got {n_layers!r}")
+    pairs = [(z[f"W{i}"], z[f"b{i}"]) for i in range(int(n_layers))] + [(z["head_W"], z["head_b"])]
+    width = None
+    for i, (W, b) in enumerate(pairs):
+        name = "head" if i == len(pairs) - 1 else f"layer {i}"
+        if W.ndim != 2 or b.shape != (W.shape[1],) or (width is not None and W.shape[0] != width):
+            raise ValueError(f"{name}: W {W.shape} and b {b.shape} do not chain (expected W (in, out) with "
+                             f"in = {width if width is not None else 'n_features'}, b (out,))")
+        if W.dtype.kind != "f" or b.dtype.kind != "f" or not (np.isfinite(W).all() and np.isfinite(b).all()):
+            raise ValueError(f"{name}: weights must be finite floats")
+        width = W.shape[1]
+    thresholds = z["thresholds"]
+    if thresholds.shape != (width,) or thresholds.dtype.kind != "f" or not np.isfinite(thresholds).all():
+        raise ValueError(f"thresholds must be {width} finite floats (one per bit), got shape {thresholds.shape}")
+    if width == 0 or width % 8 or pairs[0][0].shape[0] == 0:
+        raise ValueError(f"the head makes {width} bits (needs a positive multiple of 8) from "
+                         f"{pairs[0][0].shape[0]} features")
+    return pairs[:-1], pairs[-1], thresholds
