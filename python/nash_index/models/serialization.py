@@ -1,6 +1,7 @@
 """Save / load fitted estimators: ``config.json`` (parameters + fitted state) + ``weights.pt``."""
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -81,11 +82,10 @@ def load_estimator(cls, path: str | os.PathLike, device: str = "auto"):
     n_labels = 0 if est.classes_ is None else len(est.classes_)
     est.net_ = est.build_net(est.n_features_, n_labels)
     weights_path = src / "weights.pt"
+    data = weights_path.read_bytes()  # I/O errors stay OSError; torch reports damage as OSError too
     try:
-        state = torch.load(weights_path, map_location="cpu", weights_only=True)
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         est.net_.load_state_dict(state)
-    except OSError:
-        raise
     except Exception as exc:  # untrusted bytes: truncated zip, bit flips, weights of another shape
         detail = " ".join(str(exc).split())[:300]
         raise ValueError(f"{weights_path}: not the weights of this model ({type(exc).__name__}: {detail})") from None
