@@ -14,7 +14,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 import numpy as np
 import scipy.sparse as sp
 
-from ..index.validation import check_nbits
+from ..index.validation import check_int, check_nbits
 
 ArrayLike = Union[np.ndarray, sp.spmatrix]
 
@@ -34,6 +34,8 @@ def check_input(X: Any, n_features: Optional[int] = None) -> ArrayLike:
         raise ValueError("X has no rows")
     if n_features is not None and X.shape[1] != n_features:
         raise ValueError(f"X has {X.shape[1]} features but the model was fitted on {n_features}")
+    if not np.all(np.isfinite(X.data if sp.issparse(X) else X)):  # NaN would give arbitrary bits silently
+        raise ValueError("X contains NaN or infinite values")
     return X
 
 
@@ -58,7 +60,7 @@ class HashingBaseline(ABC):
 
     def __init__(self, nbits: int = 32, random_state: Optional[int] = 0) -> None:
         self.nbits = check_nbits(nbits)
-        self.random_state = random_state
+        self.random_state = check_int(random_state, "random_state", allow_none=True)
         self.n_features_: Optional[int] = None
 
     def fit(self, X: Any) -> "HashingBaseline":

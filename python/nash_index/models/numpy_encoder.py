@@ -31,12 +31,20 @@ class NumpyEncoder:
             raise ValueError(f"thresholds must have shape ({self.nbits},)")
 
     def _check(self, X):
+        """X as float32 CSR or array of shape (n, n_features); the checks of ``BaseHasher.encode``
+        (numeric, finite), so that both encoders refuse the same input."""
         if hasattr(X, "tocsr"):
             X = X.tocsr().astype(np.float32)
+            values = X.data
         else:
-            X = np.asarray(X, dtype=np.float32)
+            X = np.asarray(X)
+            if X.dtype == object or not np.issubdtype(X.dtype, np.number):
+                raise TypeError(f"X must be numeric, got dtype {X.dtype}")
+            X = values = X.astype(np.float32)
         if X.ndim != 2 or X.shape[1] != self.n_features:
             raise ValueError(f"X must have shape (n, {self.n_features}), got {X.shape}")
+        if not np.all(np.isfinite(values)):
+            raise ValueError("X contains NaN or infinite values")
         return X
 
     def scores(self, X) -> np.ndarray:
