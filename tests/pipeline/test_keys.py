@@ -60,3 +60,13 @@ def test_negative_ids_are_refused(ids):
 def test_ids_beyond_int64_are_refused():
     with pytest.raises(ValueError, match="below 2\\*\\*63"):
         DocumentKeys().check_new(np.array([1, 2**63], dtype=np.uint64), 2)
+
+
+def test_keys_ending_in_nul_are_refused(tmp_path):
+    """numpy's fixed-width strings drop trailing NULs: "a\\x00" would load back as "a"."""
+    keys = DocumentKeys()
+    with pytest.raises(ValueError, match=r"keys\[1\] ends with a NUL"):
+        keys.add([0, 1], ["fine", "a\x00"])
+    keys.add([0], ["inner \x00 NUL is kept"])
+    keys.save(tmp_path / "k.npz")
+    assert DocumentKeys.load(tmp_path / "k.npz").get(0) == "inner \x00 NUL is kept"

@@ -178,6 +178,7 @@ def _rewrite_npz(path: Path, **changes) -> None:
     ("lsh", "vectorizer.npz", {"idf": np.ones(3, dtype=np.float32)}, "idf must have shape"),
     ("lsh", "keys.npz", {"ids": np.arange(40) - 1}, "ids must be >= 0"),
     ("lsh", "keys.npz", {"keys": np.array(["a"])}, "keys must have shape"),
+    ("lsh", "keys.npz", {"ids": np.arange(40) + 1}, "keys for other ids"),  # as many ids, not the index's
     ("nash", "encoder.npz", {"thresholds": np.zeros(15, dtype=np.float32)}, "thresholds must be 16"),
     ("nash", "encoder.npz", {"head_b": np.zeros(3, dtype=np.float32)}, "do not chain"),
     ("nash", "encoder.npz", {"W0": np.full((5, 16), np.nan, dtype=np.float32)}, "do not chain|finite"),

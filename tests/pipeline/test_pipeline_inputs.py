@@ -160,6 +160,8 @@ def test_unknown_hasher_params_are_named(corpus):
 def test_add_argument_errors(fresh):
     with pytest.raises(TypeError, match="keys must be a sequence"):
         fresh.add(["a date"], keys="title")
+    with pytest.raises(ValueError, match=r"keys\[0\] ends with a NUL"):
+        fresh.add(["a date"], keys=["title\x00"])
     with pytest.raises(ValueError, match="batch_size"):
         fresh.add(["a date"], batch_size=0)
     with pytest.raises(TypeError, match="doc_id"):

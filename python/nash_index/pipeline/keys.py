@@ -8,7 +8,7 @@ import numpy as np
 
 from ..text.arrays import check_array, read_npz
 
-__all__ = ["DocumentKeys", "check_ids"]
+__all__ = ["DocumentKeys", "check_ids", "check_keys"]
 
 _INT64_MAX = np.iinfo(np.int64).max
 
@@ -27,6 +27,21 @@ def check_ids(ids: Any, n: int, name: str = "ids") -> np.ndarray:
         raise ValueError(f"{name} must be >= 0 (-1 marks padding in search results), got {int(arr[negative[0]])} "
                          f"at position {int(negative[0])}")
     return arr
+
+
+def check_keys(keys: Any, n: int) -> Optional[List[str]]:
+    """``keys`` as ``n`` strings (``str(k)`` of each), or None; not one string, no trailing NUL."""
+    if keys is None:
+        return None
+    if isinstance(keys, (str, bytes)):
+        raise TypeError("keys must be a sequence of keys, one per text, not one string")
+    out = [str(k) for k in keys]
+    if len(out) != n:
+        raise ValueError(f"got {len(out)} keys for {n} texts")
+    bad = next((j for j, k in enumerate(out) if k.endswith("\x00")), None)
+    if bad is not None:  # numpy's fixed-width strings drop trailing NULs: the saved key would differ
+        raise ValueError(f"keys[{bad}] ends with a NUL character, which a saved pipeline cannot keep")
+    return out
 
 
 class DocumentKeys:
@@ -69,6 +84,7 @@ class DocumentKeys:
         """Records ``keys[j]`` (default ``str(id)``) for the j-th of ``ids`` (each >= 0)."""
         id_list = [int(i) for i in ids]
         check_ids(np.asarray(id_list, dtype=np.int64), len(id_list))
+        keys = check_keys(keys, len(id_list))
         for j, doc_id in enumerate(id_list):
             self._keys[doc_id] = keys[j] if keys is not None else str(doc_id)
 

@@ -24,7 +24,7 @@ from ..index.factory import check_index_kind
 from ..index.validation import check_int, check_nbits, check_positive_int
 from ..text import TextVectorizer, TrainedHasher, VectorizerParams, canonical_hasher, check_texts
 from ..text.vectorizer import describe_texts, rows_without_terms
-from .keys import DocumentKeys, check_ids
+from .keys import DocumentKeys, check_ids, check_keys
 from .labels import training_label_arrays
 from .loading import load_pipeline_files
 from .results import TextSearchResult
@@ -192,12 +192,7 @@ class HashingPipeline:
         texts = check_texts(texts, allow_empty=True)
         batch_size = check_positive_int(batch_size, "batch_size")
         id_arr = self._keys.next_ids(len(texts)) if ids is None else self._keys.check_new(ids, len(texts))
-        if keys is not None:
-            if isinstance(keys, (str, bytes)):
-                raise TypeError("keys must be a sequence of keys, one per text, not one string")
-            keys = [str(k) for k in keys]
-            if len(keys) != len(texts):
-                raise ValueError(f"got {len(keys)} keys for {len(texts)} texts")
+        keys = check_keys(keys, len(texts))  # before the index changes: a bad key must leave no trace
         codes, blank = self._encode_batches(texts, batch_size)
         _warn_no_terms(texts, blank, "add", "they are indexed under one and the same code")
         if self.index is None:

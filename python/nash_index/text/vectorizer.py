@@ -182,7 +182,7 @@ def check_texts(texts: Any, allow_empty: bool = False, name: str = "texts") -> L
     out = list(texts)
     for i, t in enumerate(out):
         if not isinstance(t, str):
-            raise TypeError(f"{name}[{i}] must be a str, got {type(t).__name__} {_excerpt(t)!r}")
+            raise TypeError(f"{name}[{i}] must be a str, got {type(t).__name__} {_excerpt(t)}")
     if not out and not allow_empty:
         raise ValueError(f"{name} is empty: need at least one text")
     return out
