@@ -109,7 +109,7 @@ def read_config(config_path: Path, class_name: str) -> dict:
     if config.get("format") != FORMAT or config.get("version") != VERSION:
         raise ValueError(f"{config_path} is not a {FORMAT} v{VERSION} model")
     if config.get("class") != class_name:
-        raise ValueError(f"{config_path.parent} holds a {config.get('class')!r}, not a {class_name}")
+        raise ValueError(f"{config_path.parent} holds a {config.get('class')}, not a {class_name}")
     for key in ("params", "fitted"):
         if not isinstance(config.get(key), dict):
             raise ValueError(f"{config_path}: '{key}' must be an object, got {type(config.get(key)).__name__}")
