@@ -191,3 +191,16 @@ def test_wrong_shapes_fail_at_load(saved, tmp_path, kind, file, changes, fragmen
     _rewrite_npz(tmp_path / "p" / file, **changes)
     with pytest.raises(PipelineFormatError, match=f"{file}.*({fragment})"):
         HashingPipeline.load(tmp_path / "p", verify=False)
+
+
+def test_use_torch_without_a_saved_model_is_not_called_damage(saved, tmp_path):
+    if not (saved / "nash").exists():
+        pytest.skip("needs torch")
+    shutil.copytree(saved / "nash", tmp_path / "p")
+    manifest = json.loads((tmp_path / "p" / "manifest.json").read_text())
+    manifest["hasher"]["model"] = None
+    (tmp_path / "p" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="holds no torch model") as err:
+        HashingPipeline.load(tmp_path / "p", use_torch=True)
+    assert not isinstance(err.value, PipelineFormatError)
+    assert HashingPipeline.load(tmp_path / "p").hasher is None  # the numpy encoder serves

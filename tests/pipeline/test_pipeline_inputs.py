@@ -180,3 +180,32 @@ def test_one_document_corpus(corpus):
     pipe.add(["a single document about dates"])
     res = pipe.search(["a single document about dates", "dates"], k=3)
     assert res.ids.tolist() == [[0, -1, -1], [0, -1, -1]] and res.hits(0) == [("0", 0, 0)]
+
+
+# ---- state after errors ------------------------------------------------------------------------
+def test_refit_of_an_indexed_pipeline_is_refused(fresh, corpus):
+    """Refitting changed the vocabulary and model under codes already indexed: silent garbage."""
+    fresh.add(corpus.train_texts[:10])
+    with pytest.raises(RuntimeError, match="indexes 10 documents.*reset"):
+        fresh.fit(corpus.train_texts)
+    fresh.reset()
+    fresh.fit(corpus.train_texts[:50])
+    assert fresh.ntotal == 0 and fresh.is_fitted
+
+
+def test_failed_fit_keeps_the_previous_model(corpus):
+    pipe = HashingPipeline(nbits=16, hasher="itq", verbose=False).fit(corpus.train_texts)
+    before = pipe.encode(["parse a date string"])
+    n_features = pipe.vectorizer.n_features
+    with pytest.raises(ValueError, match="principal components"):
+        pipe.fit(["only two documents here", "and another one"])  # too few for 16 PCA directions
+    assert pipe.vectorizer.n_features == n_features
+    np.testing.assert_array_equal(pipe.encode(["parse a date string"]), before)
+
+
+def test_failed_add_leaves_no_trace(fresh):
+    fresh.add(["parse a date"], ids=[7])
+    for kwargs in ({"ids": [7, 8]}, {"ids": [8, -1]}, {"keys": ["a"]}, {"keys": ["a", "b\x00"]}):
+        with pytest.raises(ValueError):
+            fresh.add(["gzip data", "csv rows"], **kwargs)
+    assert fresh.ntotal == 1 and fresh.index.ids().tolist() == [7] and len(fresh._keys) == 1

@@ -37,6 +37,8 @@ def load_pipeline_files(cls: Any, src: Path, manifest: Dict[str, Any], *, use_to
                 raise ValueError(f"invalid file name {name!r}")
             if verify and name not in manifest["files"]:
                 raise PipelineFormatError(f"{src}: {name} is not listed in {MANIFEST}, so it cannot be verified")
+    if use_torch and hasher_entry["kind"] == "nash" and not hasher_entry.get("model"):
+        raise ValueError(f"{src} holds no torch model (only its numpy export); load it with use_torch=False")
     with reading(src, VECTORIZER_FILE) as path:
         pipe.vectorizer = TextVectorizer.load(path, manifest["vectorizer"])
     with reading(src, "the hasher's files") as _:

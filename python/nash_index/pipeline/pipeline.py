@@ -116,24 +116,31 @@ class HashingPipeline:
 
         ``labels`` (optional: class names, lists of labels per text, or an indicator matrix)
         select NASH's best epoch by validation precision; they never enter the unsupervised loss.
-        Without ``val_texts``, ``validation_fraction`` of ``texts`` is held out for that. The
-        index is not touched: call :meth:`add` to index documents.
+        Without ``val_texts``, ``validation_fraction`` of ``texts`` is held out for that. Call
+        :meth:`add` to index documents. A pipeline that already indexes documents refuses to be
+        refitted (their codes come from the current model: call :meth:`reset` first); a fit that
+        fails leaves the previous model in place.
         """
         import time
 
+        if self.ntotal:
+            raise RuntimeError(f"this pipeline indexes {self.ntotal} documents encoded by its current model; "
+                               "call reset() before fit, or fit a new HashingPipeline")
         texts = check_texts(texts)
         val_texts = None if val_texts is None else check_texts(val_texts, name="val_texts")
         y, y_val = training_label_arrays(labels, len(texts), val_labels, len(val_texts or []))
         t0 = time.perf_counter()
-        X = self.vectorizer.fit_transform(texts)
+        vectorizer = TextVectorizer(self.vectorizer.params)  # replaces the current one only on success
+        X = vectorizer.fit_transform(texts)
         X_val = None
         if val_texts is not None:
-            X_val = self.vectorizer.transform(val_texts)
+            X_val = vectorizer.transform(val_texts)
         elif self.hasher_kind == "nash":
             X, y, X_val, y_val = self._hold_out(X, y)
         t1 = time.perf_counter()
-        self.trained = TrainedHasher.train(self.hasher_kind, self.nbits, self.hasher_params, self.seed,
-                                           self.verbose, X, y, X_val, y_val)
+        trained = TrainedHasher.train(self.hasher_kind, self.nbits, self.hasher_params, self.seed,
+                                      self.verbose, X, y, X_val, y_val)
+        self.vectorizer, self.trained = vectorizer, trained
         self.train_info = {"n_train": int(X.shape[0]), "n_val": 0 if X_val is None else int(X_val.shape[0]),
                            "n_features": self.vectorizer.n_features,
                            "vectorize_seconds": t1 - t0, "train_seconds": time.perf_counter() - t1}
