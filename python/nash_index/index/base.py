@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _core
 from .results import RangeSearchResult, SearchResult
-from .validation import as_code_rows, as_ids, check_num_threads, check_positive_int, check_radius
+from .validation import as_code_rows, as_ids, as_numpy, check_k, check_num_threads, check_radius
 
 __all__ = ["BaseIndex", "PathLike", "from_bytes", "load", "register_kind"]
 
@@ -68,7 +68,8 @@ class BaseIndex:
     def add(self, codes: Any, ids: Optional[Any] = None) -> None:
         """Adds packed codes (uint8, C-contiguous, shape (n, code_size)).
 
-        ``ids`` (int64, unique, not already in the index) default to
+        ``ids`` (any integer dtype, >= 0 and at most 2**63 - 1, unique, not
+        already in the index; -1 marks padding in results) default to
         consecutive integers after the largest id so far (0, 1, 2, ... for a
         new index). The codes are copied into the index once.
         """
@@ -82,26 +83,33 @@ class BaseIndex:
         ``queries``: uint8 (nq, code_size), or one query as a 1-D array.
         Returns :class:`SearchResult` ``(distances, ids)``, each row sorted by
         (distance, id); rows are padded with id -1 / distance INT32_MAX when
-        k > ntotal. ``num_threads`` caps the threads used (default: all).
+        k > ntotal (k <= 2**31 - 1, and the (nq, k) result must fit in memory:
+        MemoryError otherwise). ``num_threads`` caps the threads used (default:
+        all; 1..1024, values above the pool's size use the whole pool).
         """
         q = as_code_rows(queries, self.code_size, "queries", allow_1d=True)
-        k = check_positive_int(k, "k")
+        k = check_k(k, q.shape[0])
         distances, ids = self._impl.search(q, k, check_num_threads(num_threads))
         return SearchResult(distances, ids)
 
     def range_search(self, queries: Any, radius: int, *, num_threads: Optional[int] = None) -> RangeSearchResult:
-        """All codes within Hamming distance ``radius`` (inclusive) of each query."""
+        """All codes within Hamming distance ``radius`` (inclusive) of each query; radii above nbits act as nbits."""
         q = as_code_rows(queries, self.code_size, "queries", allow_1d=True)
         radius = min(check_radius(radius), self.nbits)
         lims, distances, ids = self._impl.range_search(q, radius, check_num_threads(num_threads))
         return RangeSearchResult(lims, distances, ids)
 
     def remove(self, ids: Any) -> int:
-        """Removes the codes with these ids; unknown ids are ignored. Returns the count removed."""
-        arr = np.asarray(ids)
-        if arr.ndim != 1:
-            arr = arr.reshape(-1)
-        return int(self._impl.remove(as_ids(arr, arr.shape[0])))
+        """Removes the codes with these ids (an int, or unique integers in any shape); returns the count removed.
+
+        Ids not in the index match nothing; negative ids are valid there (never stored, so they
+        match nothing) and an empty list removes nothing. Values beyond int64 are refused.
+        """
+        if isinstance(ids, (int, np.integer)) and not isinstance(ids, (bool, np.bool_)):
+            ids = [ids]
+        elif not isinstance(ids, (list, tuple, range)):
+            ids = as_numpy(ids, "ids", "an int, a numpy array or a sequence of integers").reshape(-1)
+        return int(self._impl.remove(as_ids(ids, None, allow_negative=True)))
 
     def reset(self) -> None:
         """Removes every code."""
