@@ -48,3 +48,16 @@ def test_parameter_errors_name_the_parameter(model_and_data, kwargs, error, frag
     _, X = model_and_data
     with pytest.raises(error, match=fragment):
         NASH(nbits=8, **{**FAST, "epochs": 1, "hidden": (8,), **kwargs}).fit(X)
+
+
+def test_numpy_encoder_constructor_checks_the_chain():
+    """Layers that do not chain used to construct fine and fail inside encode's matmul."""
+    from nash_index.models import NumpyEncoder
+
+    W, b = np.zeros((5, 8), np.float32), np.zeros(8, np.float32)
+    head = (np.zeros((8, 16), np.float32), np.zeros(16, np.float32))
+    assert NumpyEncoder([(W, b)], head, np.zeros(16)).encode(np.ones((2, 5))).shape == (2, 2)
+    with pytest.raises(ValueError, match="head.*do not chain"):
+        NumpyEncoder([(W, b)], (np.zeros((7, 16)), np.zeros(16)), np.zeros(16))
+    with pytest.raises(ValueError, match="thresholds must be 16"):
+        NumpyEncoder([(W, b)], head, np.zeros(8))

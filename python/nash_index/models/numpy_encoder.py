@@ -21,14 +21,17 @@ class NumpyEncoder:
     """
 
     def __init__(self, layers: Sequence[Layer], head: Layer, thresholds: np.ndarray) -> None:
-        self.layers = [(np.asarray(W, np.float32), np.asarray(b, np.float32)) for W, b in layers]
-        self.head = (np.asarray(head[0], np.float32), np.asarray(head[1], np.float32))
-        self.thresholds = np.asarray(thresholds, np.float32)
+        arrays = {"n_layers": np.array(len(layers)), "head_W": np.asarray(head[0]), "head_b": np.asarray(head[1]),
+                  "thresholds": np.asarray(thresholds)}
+        for i, (W, b) in enumerate(layers):
+            arrays[f"W{i}"], arrays[f"b{i}"] = np.asarray(W), np.asarray(b)
+        layers, head, thresholds = _layers_of(arrays)  # shapes chain, weights finite: fail here, not in encode
+        self.layers = [(W.astype(np.float32), b.astype(np.float32)) for W, b in layers]
+        self.head = (head[0].astype(np.float32), head[1].astype(np.float32))
+        self.thresholds = thresholds.astype(np.float32)
         first = self.layers[0][0] if self.layers else self.head[0]
         self.n_features = first.shape[0]
         self.nbits = self.head[0].shape[1]
-        if self.thresholds.shape != (self.nbits,):
-            raise ValueError(f"thresholds must have shape ({self.nbits},)")
 
     def _check(self, X):
         """X as float32 CSR or array of shape (n, n_features); the checks of ``BaseHasher.encode``
