@@ -21,7 +21,7 @@ import numpy as np
 from ..index import BaseIndex, make_index
 from ..index.base import PathLike
 from ..index.factory import check_index_kind
-from ..index.validation import check_int, check_nbits, check_positive_int
+from ..index.validation import check_fraction, check_int, check_nbits, check_positive_int
 from ..text import TextVectorizer, TrainedHasher, VectorizerParams, canonical_hasher, check_texts
 from ..text.vectorizer import describe_texts, rows_without_terms
 from .keys import DocumentKeys, check_ids, check_keys
@@ -58,9 +58,7 @@ class HashingPipeline:
                  min_df: Optional[int] = None, max_df: float = 0.8, validation_fraction: float = 0.1,
                  seed: int = 0, verbose: bool = True) -> None:
         check_index_kind(index, "index")
-        if isinstance(validation_fraction, bool) or not isinstance(validation_fraction, (int, float, np.number)):
-            raise TypeError(f"validation_fraction must be a number, got {type(validation_fraction).__name__}")
-        if not 0.0 <= validation_fraction < 1.0:
+        if check_fraction(validation_fraction, "validation_fraction") == 1.0:
             raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
         if hasher_params is not None and not isinstance(hasher_params, dict):
             raise TypeError(f"hasher_params must be a dict, got {type(hasher_params).__name__}")

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import numpy as np
 import scipy.sparse as sp
 
-from ..index.validation import check_int
+from ..index.validation import check_fraction, check_int
 from .arrays import check_array, read_npz
 
 __all__ = ["TextVectorizer", "VectorizerParams", "check_texts", "count_vectorizer", "describe_texts", "idf_weights",
@@ -37,8 +37,7 @@ class VectorizerParams:
     def __post_init__(self) -> None:
         check_int(self.max_features, "max_features")
         check_int(self.min_df, "min_df", allow_none=True)
-        if isinstance(self.max_df, bool) or not isinstance(self.max_df, (int, float, np.number)):
-            raise TypeError(f"max_df must be a number, got {type(self.max_df).__name__}")
+        check_fraction(self.max_df, "max_df")
         if self.stop_words not in (None, "english"):
             raise ValueError(f"stop_words must be None or 'english', got {self.stop_words!r}")
         if self.max_features < 1:
