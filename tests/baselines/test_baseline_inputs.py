@@ -60,3 +60,18 @@ def test_check_state_names_the_attribute(fitted, cls, attr, value, fragment):
             h.check_state()
     finally:
         setattr(h, attr, saved)
+
+
+@pytest.mark.parametrize("cls", [PCAITQ, SpectralHashing, STH])
+@pytest.mark.parametrize("data", ["zeros", "equal_rows"])
+def test_data_without_variance_is_a_clear_error(cls, data):
+    """All-zero or identical rows failed with ARPACK error -9 ("starting vector is zero")."""
+    M = sp.csr_matrix((30, 10), dtype=np.float32) if data == "zeros" else np.tile(np.arange(10.0), (30, 1))
+    with pytest.raises(ValueError, match="all equal"):
+        cls(nbits=8).fit(M)
+    assert LSH(nbits=8).fit(M).encode(M).shape == (30, 1)  # random hyperplanes need no variance
+
+
+def test_spectral_hashing_on_one_document_says_why():
+    with pytest.raises(ValueError, match="cannot take 1 principal components of a 1×10 matrix"):
+        SpectralHashing(nbits=8).fit(sp.csr_matrix(np.ones((1, 10), np.float32)))

@@ -20,7 +20,7 @@ class SpectralHashing(HashingBaseline):
     """
 
     def _fit(self, X: ArrayLike, rng: np.random.Generator) -> None:
-        n_pc = min(self.nbits, min(X.shape) - 1)
+        n_pc = max(1, min(self.nbits, min(X.shape) - 1))  # 0 would fail inside scikit-learn: fit_pca says why
         self.pca_ = fit_pca(X, n_pc, self.random_state)
         V = self.pca_.transform(X)
         eps = np.finfo(np.float64).eps

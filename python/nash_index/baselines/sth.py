@@ -23,6 +23,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.svm import LinearSVC
 
 from ..index.validation import check_int
+from ._pca import has_variance
 from .base import ArrayLike, HashingBaseline
 
 try:  # progress bars are optional
@@ -78,6 +79,8 @@ class STH(HashingBaseline):
     def _fit(self, X: ArrayLike, rng: np.random.Generator) -> None:
         if X.shape[0] <= self.nbits + 1:
             raise ValueError(f"STH needs more than nbits + 1 = {self.nbits + 1} training documents, got {X.shape[0]}")
+        if not has_variance(X):
+            raise ValueError("STH cannot learn from documents that are all equal (e.g. all zero): no neighbour graph")
         seed = None if self.random_state is None else int(self.random_state)
         Y = laplacian_eigenmap(knn_graph(X, self.n_neighbors), self.nbits, seed)
         self.train_bits_ = Y > np.median(Y, axis=0)
