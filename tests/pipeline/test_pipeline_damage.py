@@ -166,6 +166,7 @@ def _rewrite_npz(path: Path, **changes) -> None:
     with np.load(path) as z:
         arrays = {name: z[name] for name in z.files}
     arrays.update(changes)
+    arrays = {name: value for name, value in arrays.items() if value is not None}  # None: remove the array
     with open(path, "wb") as fh:
         np.savez(fh, **arrays)
 
@@ -179,6 +180,13 @@ def _rewrite_npz(path: Path, **changes) -> None:
     ("lsh", "keys.npz", {"ids": np.arange(40) - 1}, "ids must be >= 0"),
     ("lsh", "keys.npz", {"keys": np.array(["a"])}, "keys must have shape"),
     ("lsh", "keys.npz", {"ids": np.arange(40) + 1}, "keys for other ids"),  # as many ids, not the index's
+    ("lsh", "keys.npz", {"ids": np.arange(40.0)}, "ids must hold integers"),  # wrong type
+    ("lsh", "keys.npz", {"keys": None}, r"lacks the array\(s\) \['keys'\]"),  # missing array
+    ("lsh", "vectorizer.npz", {"idf": None}, r"lacks the array\(s\) \['idf'\]"),
+    ("lsh", "vectorizer.npz", {"terms": np.arange(3)}, "terms must hold strings"),
+    ("lsh", "hasher.npz", {"planes_": np.full((5, 16), "x")}, "planes_"),
+    ("lsh", "hasher.npz", {"planes_": None}, "planes_"),
+    ("nash", "encoder.npz", {"n_layers": None}, "n_layers"),
     ("nash", "encoder.npz", {"thresholds": np.zeros(15, dtype=np.float32)}, "thresholds must be 16"),
     ("nash", "encoder.npz", {"head_b": np.zeros(3, dtype=np.float32)}, "do not chain"),
     ("nash", "encoder.npz", {"W0": np.full((5, 16), np.nan, dtype=np.float32)}, "do not chain|finite"),

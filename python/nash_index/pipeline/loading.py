@@ -41,7 +41,7 @@ def load_pipeline_files(cls: Any, src: Path, manifest: Dict[str, Any], *, use_to
         raise ValueError(f"{src} holds no torch model (only its numpy export); load it with use_torch=False")
     with reading(src, VECTORIZER_FILE) as path:
         pipe.vectorizer = TextVectorizer.load(path, manifest["vectorizer"])
-    with reading(src, "the hasher's files") as _:
+    with reading(src, "the hasher's files"):
         pipe.trained = TrainedHasher.load(hasher_entry, src, use_torch)
         _check_encoder(pipe.trained.encoder, pipe.nbits, pipe.vectorizer.n_features)
     if index_file:
