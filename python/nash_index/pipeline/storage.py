@@ -16,6 +16,10 @@ then renamed into place; an existing pipeline is first renamed to ``.<name>.prev
 deleted only once the new one is in place. If a save is interrupted, ``path`` still holds the old
 pipeline, or (in the instant between the two renames) only ``.<name>.previous`` does, which
 :func:`open_directory` then reads. A half-written directory never carries the ``path`` name.
+
+Damage: every file is read through :func:`reading` (see :mod:`nash_index.pipeline.loading`), so
+truncated, bit-flipped or foreign files raise :class:`PipelineFormatError` naming the file with or
+without checksum verification; with verification, every file the pipeline reads must be listed.
 """
 from __future__ import annotations
 
