@@ -134,3 +134,11 @@ def test_target_lock_excludes_other_threads(tmp_path):
     for t in threads:
         t.join()
     assert overlaps == [1] * 6
+
+
+def test_atomic_file_name_is_the_temporary_path(tmp_path):
+    target = tmp_path / "data.bin"
+    with atomic_file(target) as fh:
+        Path(fh.name).write_bytes(b"by name")  # as a child process would write it
+        assert Path(fh.name).parent == tmp_path and Path(fh.name).name.startswith(".data.bin.")
+    assert target.read_bytes() == b"by name"

@@ -166,6 +166,10 @@ CodeStore CodeStore::from_file(const std::shared_ptr<IndexFile>& file, size_t ma
     store.next_id_ = 0;
     store.ids_increasing_ = true;
     for (size_t i = 0; i < info.ntotal; ++i) {
+      // -1 pads results: a stored -1 would be a hit that reads as "no hit".
+      if (store.ids_[i] < 0)
+        throw FormatError(bad + "id " + std::to_string(store.ids_[i]) + " at position " + std::to_string(i) +
+                          " is negative (ids must be >= 0; -1 marks padding in results)");
       store.next_id_ = std::max(store.next_id_, after(store.ids_[i]));
       if (i > 0 && store.ids_[i] <= store.ids_[i - 1]) store.ids_increasing_ = false;
     }

@@ -78,13 +78,17 @@ def _temporary_prefix(final: Path) -> str:
 
 @contextlib.contextmanager
 def atomic_file(path: PathLike) -> Iterator[BinaryIO]:
-    """Yields a binary file that replaces ``path`` when the block ends without an exception."""
+    """Yields a binary file that replaces ``path`` when the block ends without an exception.
+
+    ``fh.name`` is the temporary's path, for writers that need a file name (a child process).
+    """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(final)
     fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(final), dir=final.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with open(tmp, "wb") as fh:  # by name: ``fh.name`` is the temporary's path
             yield fh
             fh.flush()
             os.fsync(fh.fileno())

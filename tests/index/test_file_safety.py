@@ -380,3 +380,16 @@ def test_inconsistent_store_metadata_is_refused(tmp_path, meta, why):
     path.write_bytes(crafted("flat", 2, codes=bytes(16), ids=ids, store_meta=meta))
     with pytest.raises(ValueError, match=why):
         ni.load(path)
+
+
+@pytest.mark.parametrize("kind", ["flat", "mih"])
+@pytest.mark.parametrize("mmap", [False, True])
+def test_negative_ids_in_a_file_are_refused(tmp_path, kind, mmap):
+    """add() refuses ids < 0 (-1 pads results); a file holding one (crafted, or from a build before
+    that rule) must not load into an index whose hit with id -1 would read as padding."""
+    path = tmp_path / "negative.idx"
+    path.write_bytes(crafted(kind, 2, codes=bytes(16), ids=np.array([3, -1], np.int64).tobytes()))
+    with pytest.raises(ValueError, match=r"id -1 at position 1 is negative"):
+        ni.load(path, mmap=mmap)
+    with pytest.raises(ValueError, match=r"id -1 at position 1 is negative"):
+        ni.from_bytes(path.read_bytes())
