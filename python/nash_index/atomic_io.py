@@ -109,12 +109,11 @@ def temporary_directory(final: PathLike) -> Path:
 
 @contextlib.contextmanager
 def target_lock(final: PathLike) -> Iterator[None]:
-    """Serialises writers of one target across threads and processes (an advisory ``flock``)."""
-    final = Path(final)
-    lock_path = final.parent / f"{_prefix(final)}lock"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    """Serialises writers of ``final`` across threads and processes: an advisory ``flock`` of its
+    parent directory (no lock file is left behind; writers of siblings wait only for the renames)."""
+    fd = os.open(os.fspath(Path(final).parent), os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | os.O_CLOEXEC)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # threads each open their own descriptor: flock excludes them too
+        fcntl.flock(fd, fcntl.LOCK_EX)  # each call opens its own descriptor: threads exclude each other too
         yield
     finally:
         os.close(fd)

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -78,9 +79,40 @@ def test_killed_save_leaves_previous_pipeline_loadable(tmp_path, lsh_pipe):
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 9, proc.stderr
-    assert any(name.startswith(".p.tmp-") for name in _leftovers(tmp_path))
+    assert any(name.startswith(".p.") and ".tmp-" in name for name in _leftovers(tmp_path))
     back = HashingPipeline.load(tmp_path / "p")
     assert back.ntotal == lsh_pipe.ntotal
+    back.save(tmp_path / "p")  # the dead save's directory is recognised by its pid and removed
+    assert _leftovers(tmp_path) == []
+
+
+def test_concurrent_saves_of_one_pipeline_last_writer_wins(tmp_path, corpus):
+    """Threads saving different pipelines to one path: no error, no leftovers, one of them complete."""
+    pipes = []
+    for seed in range(4):
+        pipe = HashingPipeline(nbits=16, hasher="lsh", seed=seed, verbose=False).fit(corpus.train_texts)
+        pipe.add(corpus.train_texts[: 20 + seed])
+        pipes.append(pipe)
+    errors = []
+
+    def save(pipe):
+        try:
+            for _ in range(5):
+                pipe.save(tmp_path / "p")
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=save, args=(p,)) for p in pipes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
+    assert _leftovers(tmp_path) == []
+    back = HashingPipeline.load(tmp_path / "p")
+    winner = [p for p in pipes if p.ntotal == back.ntotal]
+    assert len(winner) == 1
+    assert_same_results(winner[0], back)
 
 
 def test_crash_between_renames_recovers_backup(tmp_path, monkeypatch, lsh_pipe):

@@ -11,8 +11,9 @@ Layout (format ``nash_index.pipeline``, version 1)::
     index.nidx        the Hamming index (nash_index.load format), absent while empty
     keys.npz          ids and document keys
 
-Atomicity: everything is written to a fresh sibling ``.<name>.tmp-*`` directory, flushed, and
-then renamed into place; an existing pipeline is first renamed to ``.<name>.previous`` and
+Atomicity: everything is written to a fresh sibling ``.<name>.<pid>.tmp-*`` directory (see
+:mod:`nash_index.atomic_io`; a killed save's one is removed by the next save), flushed, and
+then renamed into place under a per-target lock; an existing pipeline is first renamed to ``.<name>.previous`` and
 deleted only once the new one is in place. If a save is interrupted, ``path`` still holds the old
 pipeline, or (in the instant between the two renames) only ``.<name>.previous`` does, which
 :func:`open_directory` then reads. A half-written directory never carries the ``path`` name.
@@ -27,7 +28,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
 import warnings
 from contextlib import contextmanager
@@ -36,6 +36,7 @@ from typing import Any, Callable, Dict, Iterator, Tuple
 
 import numpy as np
 
+from ..atomic_io import fsync_directory, target_lock, temporary_directory
 from ..index.base import PathLike
 
 FORMAT = "nash_index.pipeline"
@@ -69,12 +70,13 @@ def save_directory(path: PathLike, write_contents: Callable[[Path], Dict[str, An
     if final.exists() and not final.is_dir():
         raise FileExistsError(f"{final} exists and is not a directory")
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    tmp = temporary_directory(final)  # also removes what killed saves of ``final`` left behind
     try:
         manifest = _jsonable(write_contents(tmp))
         _write_manifest(tmp, manifest)
         _fsync_tree(tmp)
-        _swap_into_place(tmp, final)
+        with target_lock(final):  # concurrent saves of one pipeline take turns at the two renames
+            _swap_into_place(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -94,6 +96,9 @@ def _fsync_tree(root: Path) -> None:
         if p.is_file():
             with open(p, "rb") as fh:
                 os.fsync(fh.fileno())
+        elif p.is_dir():
+            fsync_directory(p)
+    fsync_directory(root)
 
 
 def _swap_into_place(tmp: Path, final: Path) -> None:
@@ -103,6 +108,7 @@ def _swap_into_place(tmp: Path, final: Path) -> None:
             shutil.rmtree(backup)  # left by an earlier interrupted save; ``final`` is complete
         os.replace(final, backup)
     os.replace(tmp, final)
+    fsync_directory(final.parent)  # the renames themselves survive a crash after save() returns
     shutil.rmtree(backup, ignore_errors=True)
 
 
