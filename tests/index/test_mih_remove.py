@@ -270,3 +270,18 @@ def test_searches_during_removals_and_compaction():
     assert rebuilt
     live = np.setdiff1d(np.arange(n), order[:12000])
     assert_knn_matches(index.search(db[:20], 10), db[live], live, db[:20], 10)
+
+
+def test_remove_benchmark_smoke(tmp_path, monkeypatch):
+    """bench/bench_mih_remove.py end to end on a small index (its exactness checks included)."""
+    import json
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "bench"))
+    import bench_mih_remove
+
+    out = tmp_path / "remove.json"
+    bench_mih_remove.main(["--n", "20k", "--removes", "30", "--idle", "0.05", "--compaction", "--batch", "500",
+                           "--json", str(out)])
+    figures = json.loads(out.read_text())
+    assert figures["remove_one_by_one"]["count"] == 30 and figures["compaction"]["ids"] + 30 > 20000 // 8  # past 1/8: rebuilt
