@@ -21,9 +21,17 @@ namespace ni = nash_index;
 
 namespace {
 
+// dtype equality, not identity: numpy guarantees only equal dtypes, and arrays
+// that went through pickle carry their own (equal) descriptor. A byte-swapped
+// dtype is not equivalent, so '>i8' ids are refused, never misread.
+template <class T>
+bool has_dtype(const py::array& a) {
+  return py::detail::npy_api::get().PyArray_EquivTypes_(a.dtype().ptr(), py::dtype::of<T>().ptr());
+}
+
 // Codes: uint8, C-contiguous, shape (n, code_size). Never converted or copied.
 const uint8_t* code_rows(const py::array& a, size_t code_size, const char* name, size_t* n) {
-  if (!a.dtype().is(py::dtype::of<uint8_t>())) throw py::type_error(std::string(name) + " must have dtype uint8");
+  if (!has_dtype<uint8_t>(a)) throw py::type_error(std::string(name) + " must have dtype uint8");
   if (a.ndim() != 2 || static_cast<size_t>(a.shape(1)) != code_size)
     throw py::value_error(std::string(name) + " must have shape (n, " + std::to_string(code_size) + ")");
   if (!(a.flags() & py::array::c_style)) throw py::value_error(std::string(name) + " must be C-contiguous");
@@ -32,7 +40,7 @@ const uint8_t* code_rows(const py::array& a, size_t code_size, const char* name,
 }
 
 const ni::idx_t* id_values(const py::array& a, size_t expected, const char* name) {
-  if (!a.dtype().is(py::dtype::of<int64_t>())) throw py::type_error(std::string(name) + " must have dtype int64");
+  if (!has_dtype<int64_t>(a)) throw py::type_error(std::string(name) + " must have dtype int64");
   if (a.ndim() != 1 || static_cast<size_t>(a.shape(0)) != expected)
     throw py::value_error(std::string(name) + " must have shape (" + std::to_string(expected) + ",)");
   if (!(a.flags() & py::array::c_style)) throw py::value_error(std::string(name) + " must be contiguous");
@@ -137,12 +145,15 @@ void add_codes(Guarded<Index>& self, const py::array& codes, const py::object& i
   size_t n = 0;
   const uint8_t* c = code_rows(codes, self.index->code_size(), "codes", &n);
   const ni::idx_t* id = ids.is_none() ? nullptr : id_values(ids.cast<py::array>(), n, "ids");
+  // -1 pads results: a stored negative id would be indistinguishable from padding.
+  for (size_t j = 0; id && j < n; ++j)
+    if (id[j] < 0) throw py::value_error("ids must be >= 0, got " + std::to_string(id[j]));
   write_locked(self, [&](Index& ix) { ix.add(c, n, id); });
 }
 
 template <class Index>
 size_t remove_ids(Guarded<Index>& self, const py::array& ids) {
-  const size_t n = static_cast<size_t>(ids.shape(0));
+  const size_t n = ids.ndim() == 1 ? static_cast<size_t>(ids.shape(0)) : 0;  // shape(0) of a 0-d array throws
   const ni::idx_t* id = id_values(ids, n, "ids");
   return write_locked(self, [&](Index& ix) { return ix.remove(id, n); });
 }

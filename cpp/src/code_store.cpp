@@ -2,13 +2,14 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <unordered_set>
 
 #include "nash_index/code_index.hpp"
 
 namespace nash_index {
 
-CodeStore::CodeStore(int nbits) : nbits_(nbits), code_size_(code_size_for(nbits)) {}
+CodeStore::CodeStore(int nbits) : nbits_(nbits), code_size_(code_size_for(nbits)) { refresh_pointers(); }
 
 CodesView CodeStore::view() const {
   CodesView v;
@@ -21,9 +22,18 @@ CodesView CodeStore::view() const {
   return v;
 }
 
+namespace {
+constexpr uint64_t kStoreMetaVersion = 1;
+constexpr idx_t kMaxId = std::numeric_limits<idx_t>::max();
+// The default id after `id`, without overflow (INT64_MAX then has no successor).
+idx_t after(idx_t id) { return id == kMaxId ? kMaxId : id + 1; }
+}  // namespace
+
 void CodeStore::refresh_pointers() {
   codes_ = owned_codes_.data();
   ids_ = owned_identity_ ? nullptr : owned_ids_.data();
+  meta_words_[0] = kStoreMetaVersion;
+  meta_words_[1] = static_cast<uint64_t>(next_id_);
 }
 
 void CodeStore::make_owned() {
@@ -62,6 +72,8 @@ std::vector<idx_t> CodeStore::ids_copy() const {
 void CodeStore::add(const uint8_t* codes, size_t n, const idx_t* ids) {
   if (n == 0) return;
   if (ids) check_new_ids(ids, n);
+  require(ids || static_cast<uint64_t>(n) <= static_cast<uint64_t>(kMaxId - next_id_),
+          "no default ids left after id " + std::to_string(next_id_) + "; pass ids explicitly");
   make_owned();
   const bool stays_identity = !ids && owned_identity_ && next_id_ == static_cast<idx_t>(ntotal_);
   if (!stays_identity) {
@@ -75,7 +87,11 @@ void CodeStore::add(const uint8_t* codes, size_t n, const idx_t* ids) {
   }
   owned_codes_.insert(owned_codes_.end(), codes, codes + n * code_size_);
   ntotal_ += n;
-  for (size_t i = 0; i < n; ++i) next_id_ = std::max(next_id_, (ids ? ids[i] : next_id_) + 1);
+  if (ids) {
+    for (size_t i = 0; i < n; ++i) next_id_ = std::max(next_id_, after(ids[i]));
+  } else {
+    next_id_ += static_cast<idx_t>(n);
+  }
   refresh_pointers();
 }
 
@@ -136,33 +152,60 @@ void CodeStore::reset() {
 std::vector<SectionData> CodeStore::sections() const {
   std::vector<SectionData> out{{kSectionCodes, codes_, ntotal_ * code_size_}};
   if (ids_) out.push_back({kSectionIds, ids_, ntotal_ * sizeof(idx_t)});
+  // Always written: after a removal the next default id is not max id + 1.
+  out.push_back({kSectionStoreMeta, meta_words_, sizeof(meta_words_)});
   return out;
 }
 
-CodeStore CodeStore::from_file(const std::shared_ptr<IndexFile>& file) {
+// IndexFile::parse has bounded every section by the file size and checked
+// nbits; what is left is the consistency of the sections with ntotal.
+CodeStore CodeStore::from_file(const std::shared_ptr<IndexFile>& file, size_t max_codes) {
   const IndexHeaderInfo& info = file->info();
   CodeStore store(static_cast<int>(info.nbits));
-  uint64_t bytes = 0;
+  const std::string bad = "index file is inconsistent: ";
+  if (info.ntotal > max_codes)
+    throw FormatError(bad + "it holds " + std::to_string(info.ntotal) + " codes, this index kind at most " +
+                      std::to_string(max_codes));
+  uint64_t bytes = 0, expected = 0;
   const uint8_t* codes = file->section(kSectionCodes, &bytes);
-  if (bytes != info.ntotal * store.code_size_)
-    throw FormatError("index file is inconsistent: code block has " + std::to_string(bytes) + " bytes for " +
-                      std::to_string(info.ntotal) + " codes");
+  if (__builtin_mul_overflow(info.ntotal, static_cast<uint64_t>(store.code_size_), &expected) || bytes != expected)
+    throw FormatError(bad + "code block has " + std::to_string(bytes) + " bytes for " + std::to_string(info.ntotal) +
+                      " codes of " + std::to_string(store.code_size_) + " bytes");
   store.ntotal_ = info.ntotal;
   store.codes_ = codes;
   store.ids_ = nullptr;
-  store.next_id_ = static_cast<idx_t>(info.ntotal);
+  store.next_id_ = static_cast<idx_t>(info.ntotal);  // identity ids 0..n-1
   if (file->has_section(kSectionIds)) {
     const uint8_t* ids = file->section(kSectionIds, &bytes);
-    if (bytes != info.ntotal * sizeof(idx_t)) throw FormatError("index file is inconsistent: id block size");
+    if (bytes % sizeof(idx_t) != 0 || bytes / sizeof(idx_t) != info.ntotal)
+      throw FormatError(bad + "id block has " + std::to_string(bytes) + " bytes for " + std::to_string(info.ntotal) +
+                        " codes");
     if (reinterpret_cast<uintptr_t>(ids) % alignof(idx_t) != 0) throw FormatError("index file: misaligned ids");
     store.ids_ = reinterpret_cast<const idx_t*>(ids);
     store.next_id_ = 0;
     store.ids_increasing_ = true;
     for (size_t i = 0; i < info.ntotal; ++i) {
-      store.next_id_ = std::max(store.next_id_, store.ids_[i] + 1);
+      // -1 pads results: a stored -1 would be a hit that reads as "no hit".
+      if (store.ids_[i] < 0)
+        throw FormatError(bad + "id " + std::to_string(store.ids_[i]) + " at position " + std::to_string(i) +
+                          " is negative (ids must be >= 0; -1 marks padding in results)");
+      store.next_id_ = std::max(store.next_id_, after(store.ids_[i]));
       if (i > 0 && store.ids_[i] <= store.ids_[i - 1]) store.ids_increasing_ = false;
     }
   }
+  if (file->has_section(kSectionStoreMeta)) {  // absent in files of older builds: keep max id + 1
+    uint64_t meta[2];
+    const uint8_t* raw = file->section(kSectionStoreMeta, &bytes);
+    if (bytes != sizeof(meta)) throw FormatError(bad + "bad store metadata size " + std::to_string(bytes));
+    std::memcpy(meta, raw, sizeof(meta));
+    if (meta[0] != kStoreMetaVersion) throw FormatError(bad + "unknown store metadata version");
+    const idx_t next = static_cast<idx_t>(meta[1]);
+    if (next < store.next_id_)  // would reissue an id in use
+      throw FormatError(bad + "next id " + std::to_string(next) + " is below " + std::to_string(store.next_id_));
+    store.next_id_ = next;
+  }
+  store.meta_words_[0] = kStoreMetaVersion;
+  store.meta_words_[1] = static_cast<uint64_t>(store.next_id_);
   store.file_ = file;
   if (!file->is_mapped()) store.make_owned();
   return store;

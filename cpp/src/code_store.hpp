@@ -41,8 +41,9 @@ class CodeStore {
   std::vector<idx_t> ids_copy() const;
 
   // Persistence: the sections this store contributes, and the inverse.
+  // from_file refuses a file of more than `max_codes` codes (FormatError).
   std::vector<SectionData> sections() const;
-  static CodeStore from_file(const std::shared_ptr<IndexFile>& file);
+  static CodeStore from_file(const std::shared_ptr<IndexFile>& file, size_t max_codes = SIZE_MAX);
   bool is_mapped() const { return file_ != nullptr; }
 
   size_t memory_bytes() const { return owned_codes_.capacity() + owned_ids_.capacity() * sizeof(idx_t); }
@@ -56,7 +57,8 @@ class CodeStore {
   int nbits_;
   size_t code_size_;
   size_t ntotal_ = 0;
-  idx_t next_id_ = 0;              // default id of the next code added
+  idx_t next_id_ = 0;              // default id of the next code added (saturates at INT64_MAX)
+  uint64_t meta_words_[2] = {};    // the kSectionStoreMeta section, kept in step by refresh_pointers
   bool ids_increasing_ = true;
   std::vector<uint8_t, HugePageAllocator<uint8_t>> owned_codes_;  // huge pages: scans are ~1.5x faster
   std::vector<idx_t> owned_ids_;   // empty while ids are 0..n-1

@@ -5,10 +5,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
+#include "atomic_file.hpp"
 #include "file_sections.hpp"
+#include "nash_index/common.hpp"
 
 namespace nash_index {
 namespace {
@@ -32,6 +35,20 @@ struct RawHeader {
 #pragma pack(pop)
 
 uint64_t align_up(uint64_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
+
+std::string open_error(const std::string& path, int err) {
+  if (err == ENOENT) return "no index file at '" + path + "'";
+  if (err == ELOOP) return "cannot open '" + path + "': symbolic link loop (" + std::strerror(err) + ")";
+  return "cannot open '" + path + "': " + std::strerror(err);
+}
+
+std::string file_type_name(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO (named pipe)";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
+  return "not a regular file";
+}
 
 inline uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
 inline uint64_t mix(uint64_t acc, uint64_t word) {
@@ -117,42 +134,31 @@ std::vector<uint8_t> serialize_index(const IndexHeaderInfo& info, const std::vec
 }
 
 void write_index_file(const std::string& path, const IndexHeaderInfo& info, const std::vector<SectionData>& sections) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw IoError("cannot create '" + tmp + "': " + std::strerror(errno));
-  try {
-    emit_file(info, sections, [&](const void* data, uint64_t bytes) { write_all(fd, data, bytes, tmp); });
-    if (::fsync(fd) != 0) throw IoError("cannot sync '" + tmp + "': " + std::strerror(errno));
-  } catch (...) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    throw IoError("cannot rename '" + tmp + "' to '" + path + "': " + std::strerror(err));
-  }
+  AtomicFile out(path);  // never writes into the file at `path`: a mapping of it stays intact
+  emit_file(info, sections, [&](const void* data, uint64_t bytes) { write_all(out.fd(), data, bytes, out.temp_path()); });
+  out.commit();
 }
 
 std::shared_ptr<IndexFile> IndexFile::open(const std::string& path, bool use_mmap, bool verify) {
   std::shared_ptr<IndexFile> file(new IndexFile());
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw IoError("cannot open '" + path + "': " + std::strerror(errno));
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer
+  // forever; it has no effect on the regular files that pass the check below.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) throw IoError(open_error(path, errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
   struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    ::close(fd);
-    throw IoError("cannot stat '" + path + "': " + std::strerror(errno));
-  }
+  if (::fstat(fd, &st) != 0) throw IoError("cannot stat '" + path + "': " + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) throw IoError("'" + path + "' is " + file_type_name(st.st_mode) + ", not an index file");
   file->size_ = static_cast<size_t>(st.st_size);
-  if (file->size_ < sizeof(RawHeader)) {
-    ::close(fd);
+  if (file->size_ < sizeof(RawHeader))
     throw FormatError("'" + path + "' is not a nash_index file: too short (" + std::to_string(file->size_) + " bytes)");
-  }
   if (use_mmap) {
+    // MAP_SHARED: pages come from the OS cache. Truncating the file while it
+    // is mapped makes reads fault (SIGBUS); save() never does (see README).
     void* m = ::mmap(nullptr, file->size_, PROT_READ, MAP_SHARED, fd, 0);
-    ::close(fd);
     if (m == MAP_FAILED) throw IoError("cannot mmap '" + path + "': " + std::strerror(errno));
     file->mapping_ = m;
     file->base_ = static_cast<const uint8_t*>(m);
@@ -161,14 +167,11 @@ std::shared_ptr<IndexFile> IndexFile::open(const std::string& path, bool use_mma
     size_t got = 0;
     while (got < file->size_) {
       const ssize_t r = ::read(fd, file->owned_.data() + got, file->size_ - got);
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0) {
-        ::close(fd);
-        throw IoError("cannot read '" + path + "'");
-      }
+      if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (r < 0) throw IoError("cannot read '" + path + "': " + std::strerror(errno));
+      if (r == 0) throw IoError("cannot read '" + path + "': it shrank while being read");
       got += static_cast<size_t>(r);
     }
-    ::close(fd);
     file->base_ = file->owned_.data();
   }
   file->parse(verify, "'" + path + "'");
@@ -189,6 +192,8 @@ IndexFile::~IndexFile() {
   if (mapping_) ::munmap(mapping_, size_);
 }
 
+// Every field is checked before any size derived from it is used: a file may
+// be crafted (its header checksum is no protection against that).
 void IndexFile::parse(bool verify, const std::string& origin) {
   RawHeader h;
   std::memcpy(&h, base_, sizeof(h));
@@ -198,17 +203,38 @@ void IndexFile::parse(bool verify, const std::string& origin) {
   if (h.version != kFormatVersion)
     throw FormatError(origin + " has format version " + std::to_string(h.version) + "; this build reads version " +
                       std::to_string(kFormatVersion));
-  if (h.nsections > kMaxSections) throw FormatError(origin + " is corrupted: bad section count");
+  const std::string bad = origin + " is corrupted: ";
+  if (h.kind != static_cast<uint32_t>(IndexKind::Flat) && h.kind != static_cast<uint32_t>(IndexKind::MultiIndexHashing))
+    throw FormatError(bad + "unknown index kind " + std::to_string(h.kind));
+  // What the index constructors accept (code_size_for).
+  if (h.nbits == 0 || h.nbits % 8 != 0 || h.nbits > static_cast<uint32_t>(kMaxBits))
+    throw FormatError(bad + "unsupported code length nbits = " + std::to_string(h.nbits));
+  if (h.flags != 0) throw FormatError(bad + "unknown flags " + std::to_string(h.flags));
+  if (h.nsections > kMaxSections) throw FormatError(bad + "bad section count " + std::to_string(h.nsections));
   info_ = {static_cast<IndexKind>(h.kind), h.nbits, h.ntotal, h.flags};
   for (uint32_t i = 0; i < h.nsections; ++i) {
     const RawSection& s = h.sections[i];
-    if (s.offset > size_ || s.bytes > size_ - s.offset)
-      throw FormatError(origin + " is truncated: section " + std::to_string(i) + " ends at byte " +
-                        std::to_string(s.offset + s.bytes) + " of " + std::to_string(size_));
-    if (verify && checksum64(base_ + s.offset, s.bytes) != s.checksum)
-      throw FormatError(origin + " is corrupted: checksum mismatch in section " + std::to_string(i));
+    const std::string which = "section " + std::to_string(i) + " (tag " + std::to_string(s.tag) + ")";
+    if (s.offset > size_ || s.bytes > size_ - s.offset)  // no sum: offset + bytes may wrap
+      throw FormatError(origin + " is truncated: " + which + " spans bytes " + std::to_string(s.offset) + " + " +
+                        std::to_string(s.bytes) + " of " + std::to_string(size_));
+    // Aligned sections keep every typed block (ids) aligned, mapped or not.
+    if (s.offset % kAlign != 0 || s.offset < align_up(sizeof(RawHeader)))
+      throw FormatError(bad + which + " has a bad offset " + std::to_string(s.offset));
+    if (has_section(s.tag)) throw FormatError(bad + "section tag " + std::to_string(s.tag) + " appears twice");
     entries_.push_back({s.tag, s.offset, s.bytes, s.checksum});
   }
+  std::vector<Entry> by_offset = entries_;
+  std::sort(by_offset.begin(), by_offset.end(), [](const Entry& a, const Entry& b) {
+    return a.offset != b.offset ? a.offset < b.offset : a.bytes < b.bytes;
+  });
+  for (size_t i = 1; i < by_offset.size(); ++i)
+    if (by_offset[i - 1].offset + by_offset[i - 1].bytes > by_offset[i].offset)  // both within size_: no wrap
+      throw FormatError(bad + "sections overlap");
+  if (verify)
+    for (size_t i = 0; i < entries_.size(); ++i)
+      if (checksum64(base_ + entries_[i].offset, entries_[i].bytes) != entries_[i].checksum)
+        throw FormatError(bad + "checksum mismatch in section " + std::to_string(i));
 }
 
 bool IndexFile::has_section(uint32_t tag) const {

@@ -290,7 +290,7 @@ std::unique_ptr<MultiIndexHashing> MultiIndexHashing::load(const std::shared_ptr
   const MihParams params = words == kMetaWordsV2 ? params_of(meta) : MihParams{};
   const std::string error = params_error(params);
   if (!error.empty()) throw FormatError("index file: bad multi-index metadata: " + error);
-  std::unique_ptr<MultiIndexHashing> index(new MultiIndexHashing(std::make_unique<CodeStore>(CodeStore::from_file(file)), requested));
+  std::unique_ptr<MultiIndexHashing> index(new MultiIndexHashing(std::make_unique<CodeStore>(CodeStore::from_file(file, kMaxPositions)), requested));
   index->params_ = params;
   index->rebuild(in_use);  // the saved split: the same tables as before saving
   return index;

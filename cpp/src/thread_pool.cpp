@@ -1,10 +1,18 @@
 #include "thread_pool.hpp"
 
+#include <pthread.h>
+
 #include <algorithm>
-#include <atomic>
 #include <exception>
+#include <stdexcept>
+#include <string>
 
 namespace nash_index {
+
+namespace {
+// Set in the pool's own workers: set_num_threads from one would join itself.
+thread_local bool t_pool_worker = false;
+}  // namespace
 
 struct ThreadPool::Job {
   const std::function<void(size_t)>* fn;
@@ -13,7 +21,7 @@ struct ThreadPool::Job {
   std::atomic<bool> failed{false};
   std::exception_ptr error;
   std::mutex error_mutex;
-  int running = 0;  // tickets claimed by workers and not finished (guarded by pool mutex)
+  int running = 0;  // tickets claimed by workers and not finished (guarded by State::mutex)
   std::condition_variable finished;
 
   void run() {
@@ -31,7 +39,7 @@ struct ThreadPool::Job {
 
 int default_num_threads() {
   const unsigned hw = std::thread::hardware_concurrency();
-  return hw == 0 ? 1 : static_cast<int>(hw);
+  return hw == 0 ? 1 : static_cast<int>(std::min<unsigned>(hw, kMaxThreads));
 }
 
 int num_threads() { return ThreadPool::global().num_threads(); }
@@ -43,49 +51,103 @@ int resolve_threads(int num_threads) {
 }
 
 ThreadPool& ThreadPool::global() {
-  static ThreadPool pool(default_num_threads());
-  return pool;
+  // Never destroyed: Python daemon threads may still be searching at exit.
+  static ThreadPool* pool = [] {
+    auto* p = new ThreadPool(default_num_threads());
+    pthread_atfork([] { global().before_fork(); }, [] { global().after_fork_in_parent(); },
+                   [] { global().after_fork_in_child(); });
+    return p;
+  }();
+  return *pool;
 }
 
-ThreadPool::ThreadPool(int num_threads) { start_workers(std::max(1, num_threads) - 1); }
+ThreadPool::ThreadPool(int num_threads) : state_(new State) {
+  std::lock_guard<std::mutex> lock(state_->resize_mutex);
+  resize(std::max(1, std::min(num_threads, kMaxThreads)));
+}
 
-ThreadPool::~ThreadPool() { stop_workers(); }
+ThreadPool::~ThreadPool() {
+  std::lock_guard<std::mutex> lock(state_->resize_mutex);
+  resize(1);
+}
 
 int ThreadPool::num_threads() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return static_cast<int>(workers_.size()) + 1;
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  return state_->size;
 }
 
 void ThreadPool::set_num_threads(int num_threads) {
-  if (num_threads < 1) throw std::invalid_argument("num_threads must be >= 1");
-  stop_workers();
-  start_workers(num_threads - 1);
+  if (num_threads < 1 || num_threads > kMaxThreads)
+    throw std::invalid_argument("num_threads must be between 1 and " + std::to_string(kMaxThreads) + ", got " +
+                                std::to_string(num_threads));
+  if (t_pool_worker) throw std::logic_error("set_num_threads cannot be called from a task of the pool");
+  std::lock_guard<std::mutex> lock(state_->resize_mutex);
+  resize(num_threads);
+  restart_pending_ = false;
 }
 
-void ThreadPool::start_workers(int count) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  stopping_ = false;
-  for (int i = 0; i < count; ++i) workers_.emplace_back([this] { worker_loop(); });
-}
-
-void ThreadPool::stop_workers() {
+void ThreadPool::resize(int num_threads) {
+  State& s = *state_;
+  std::vector<std::thread> old;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stopping_ = true;
+    std::lock_guard<std::mutex> lock(s.mutex);
+    if (s.size == num_threads && s.workers.size() + 1 == static_cast<size_t>(num_threads)) return;
+    s.stopping = true;
+    old.swap(s.workers);
+    s.size = num_threads;
   }
-  wake_.notify_all();
-  for (auto& w : workers_) w.join();
-  std::lock_guard<std::mutex> lock(mutex_);
-  workers_.clear();
+  // Old workers finish the ticket they hold; unclaimed tickets stay queued and
+  // their jobs' callers run them (or the new workers claim them).
+  s.wake.notify_all();
+  for (auto& w : old) w.join();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  s.stopping = false;
+  try {
+    for (int i = 1; i < num_threads; ++i) s.workers.emplace_back([this, &s] { worker_loop(&s); });
+  } catch (...) {
+    s.size = static_cast<int>(s.workers.size()) + 1;  // the OS refused a thread: report what runs
+    throw;
+  }
+  if (!s.tickets.empty()) s.wake.notify_all();
 }
 
-void ThreadPool::worker_loop() {
-  std::unique_lock<std::mutex> lock(mutex_);
+void ThreadPool::restart_after_fork() {
+  std::lock_guard<std::mutex> lock(state_->resize_mutex);
+  if (!restart_pending_) return;
+  resize(state_->size);
+  restart_pending_ = false;
+}
+
+void ThreadPool::before_fork() {
+  // Same order as resize: the child then inherits a consistent state.
+  state_->resize_mutex.lock();
+  state_->mutex.lock();
+}
+
+void ThreadPool::after_fork_in_parent() {
+  state_->mutex.unlock();
+  state_->resize_mutex.unlock();
+}
+
+void ThreadPool::after_fork_in_child() {
+  // Only the forking thread exists here. The old state is leaked on purpose:
+  // its std::threads are joinable (destroying them calls std::terminate) and
+  // its condition variable lists waiters that do not exist.
+  const int size = state_->size;
+  (void)state_.release();
+  state_.reset(new State);
+  state_->size = size;
+  restart_pending_ = size > 1;  // workers start on first use, not in this handler
+}
+
+void ThreadPool::worker_loop(State* s) {
+  t_pool_worker = true;
+  std::unique_lock<std::mutex> lock(s->mutex);
   for (;;) {
-    wake_.wait(lock, [this] { return stopping_ || !tickets_.empty(); });
-    if (stopping_) return;
-    Job* job = tickets_.front();
-    tickets_.pop_front();
+    s->wake.wait(lock, [s] { return s->stopping || !s->tickets.empty(); });
+    if (s->stopping) return;
+    Job* job = s->tickets.front();
+    s->tickets.pop_front();
     ++job->running;
     lock.unlock();
     job->run();
@@ -96,23 +158,26 @@ void ThreadPool::worker_loop() {
 
 void ThreadPool::parallel_for(size_t ntasks, int max_threads, const std::function<void(size_t)>& fn) {
   if (ntasks == 0) return;
+  if (restart_pending_.load()) restart_after_fork();
+  State& s = *state_;
   Job job;
   job.fn = &fn;
   job.ntasks = ntasks;
   size_t helpers = 0;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
-    const size_t limit = max_threads <= 0 ? workers_.size() + 1 : static_cast<size_t>(max_threads);
-    helpers = std::min({limit, workers_.size() + 1, ntasks}) - 1;
-    for (size_t i = 0; i < helpers; ++i) tickets_.push_back(&job);
+    std::lock_guard<std::mutex> lock(s.mutex);
+    const size_t live = s.workers.size() + 1;
+    const size_t limit = max_threads <= 0 ? live : static_cast<size_t>(max_threads);
+    helpers = std::min({limit, live, ntasks}) - 1;
+    for (size_t i = 0; i < helpers; ++i) s.tickets.push_back(&job);
   }
-  if (helpers == 1) wake_.notify_one();
-  else if (helpers > 1) wake_.notify_all();
+  if (helpers == 1) s.wake.notify_one();
+  else if (helpers > 1) s.wake.notify_all();
   job.run();
   {
     // Withdraw tickets no worker has claimed, then wait for the claimed ones.
-    std::unique_lock<std::mutex> lock(mutex_);
-    tickets_.erase(std::remove(tickets_.begin(), tickets_.end(), &job), tickets_.end());
+    std::unique_lock<std::mutex> lock(s.mutex);
+    s.tickets.erase(std::remove(s.tickets.begin(), s.tickets.end(), &job), s.tickets.end());
     job.finished.wait(lock, [&job] { return job.running == 0; });
   }
   if (job.error) std::rethrow_exception(job.error);

@@ -75,3 +75,28 @@ def test_torch_tensors(flat_rng):
     # a tensor that needs grad is detached, not refused
     probs = torch.from_numpy(bits).float().requires_grad_(True)
     np.testing.assert_array_equal(ni.pack_bits(probs), np.packbits(bits, axis=1))
+
+
+@pytest.mark.parametrize("codes", [np.array(3, np.uint8), np.uint8(3), np.zeros((2, 2, 8), np.uint8)])
+def test_unpack_bits_refuses_0d_and_3d_codes(codes):
+    # A 0-d array used to raise IndexError from arr.shape[-1].
+    with pytest.raises(ValueError, match=r"^codes must be 1-D or 2-D"):
+        ni.unpack_bits(codes, 64)
+
+
+@pytest.mark.parametrize("shape", [(3, 0), (0,), (2, 65544)])
+def test_pack_bits_column_count_names_bits(shape):
+    with pytest.raises(ValueError, match=r"^bits must have nbits columns"):
+        ni.pack_bits(np.zeros(shape, np.uint8))
+
+
+def test_pickled_and_read_only_codes_round_trip():
+    import pickle
+
+    codes = ni.pack_bits(np.eye(16, dtype=np.uint8))
+    back = pickle.loads(pickle.dumps(codes, protocol=5))
+    back.flags.writeable = False
+    np.testing.assert_array_equal(ni.unpack_bits(back, 16), np.eye(16, dtype=np.uint8))
+    index = ni.FlatIndex(16)
+    index.add(back)
+    assert index.search(back[:3], 1).ids[:, 0].tolist() == [0, 1, 2]

@@ -212,8 +212,8 @@ def test_save_load_and_pickle(tmp_path, use_mmap):
     copy = pickle.loads(pickle.dumps(mih))
     copy.set_fallback("never")
     assert_same_knn(flat, copy, queries, 100)
-    loaded.add(db[:10], ids=np.arange(-10, 0))  # a mapped index copies itself on the first add
-    flat.add(db[:10], ids=np.arange(-10, 0))
+    loaded.add(db[:10], ids=np.arange(10) * 7 + 1)  # mapped: copied on first add; ids >= 0
+    flat.add(db[:10], ids=np.arange(10) * 7 + 1)
     assert_same_knn(flat, loaded, queries, 10)
 
 

@@ -84,13 +84,14 @@ def test_usage_errors(corpus):
         HashingPipeline(index="tree")
 
 def test_text_search_result_field_order():
-    """(distances, ids, keys): the order of nash_index.SearchResult, then the keys."""
-    assert [f.name for f in dataclasses.fields(TextSearchResult)] == ["distances", "ids", "keys"]
+    """(distances, ids, keys, no_known_terms): the order of nash_index.SearchResult, then the keys."""
+    assert [f.name for f in dataclasses.fields(TextSearchResult)] == ["distances", "ids", "keys", "no_known_terms"]
     assert list(ni.SearchResult._fields) == ["distances", "ids"]
     d, i = np.array([[0, 3]], dtype=np.int32), np.array([[7, -1]])
     res = TextSearchResult(d, i, [["seven", None]])
     assert res.distances is d and res.ids is i and len(res) == 1
     assert res.hits(0) == [("seven", 0, 7)]
+    assert res.no_known_terms.tolist() == [False]  # built by hand: nothing marked
 
 
 def test_search_result_is_the_index_answer(lsh_pipe, corpus):

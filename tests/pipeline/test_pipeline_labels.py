@@ -28,3 +28,15 @@ def test_counts_must_match_the_texts():
         training_label_arrays(["a", "b"], 3, None, 0)
     with pytest.raises(ValueError, match="val_labels has 1 entries for 2 texts"):
         training_label_arrays(["a"], 1, ["b"], 2)
+
+
+@pytest.mark.parametrize("labels, val_labels, error, fragment", [
+    ("abc", None, TypeError, "labels must be a sequence"),
+    (["a", None, "b"], None, ValueError, r"labels\[1\] is None"),
+    (["a", "b", "c"], [None], ValueError, r"val_labels\[0\] is None"),
+    (5, None, TypeError, "labels must be a sequence"),
+])
+def test_one_string_or_missing_labels_are_refused(labels, val_labels, error, fragment):
+    """A bare string became one label per character; None became a class of its own (#12 siblings)."""
+    with pytest.raises(error, match=fragment):
+        training_label_arrays(labels, 3, val_labels, 0 if val_labels is None else 1)

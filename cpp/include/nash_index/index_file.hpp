@@ -4,8 +4,12 @@
 // A fixed header (magic, format version, index kind, nbits, count, a table of
 // sections with offsets, sizes and checksums, and a checksum of the header
 // itself) followed by the sections, each aligned to 4096 bytes so that a code
-// block can be memory-mapped in place. Writes go to a temporary file that is
-// renamed over the target, so a crash never leaves a half-written index.
+// block can be memory-mapped in place. Writes go to a unique temporary file
+// that is renamed over the target (src/atomic_file.hpp), so a crash never
+// leaves a half-written index and a mapping of the old file stays intact.
+// Reading treats the bytes as hostile: every header field and section bound is
+// checked (overflow-safe) before use; unknown section tags are skipped, so
+// older builds read files that carry newer optional sections.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -39,6 +43,7 @@ struct IndexHeaderInfo {
 // A parsed index file; keeps its bytes alive (a mapping or an owned buffer).
 class IndexFile {
  public:
+  // Refuses anything but a regular file (IoError) without blocking on a FIFO.
   static std::shared_ptr<IndexFile> open(const std::string& path, bool use_mmap, bool verify);
   static std::shared_ptr<IndexFile> from_bytes(std::vector<uint8_t> bytes);
   ~IndexFile();

@@ -9,12 +9,12 @@ stays sparse wherever the method allows it (projections are sparse @ dense produ
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Optional, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 import scipy.sparse as sp
 
-from ..index.validation import check_nbits
+from ..index.validation import check_int, check_nbits
 
 ArrayLike = Union[np.ndarray, sp.spmatrix]
 
@@ -34,7 +34,20 @@ def check_input(X: Any, n_features: Optional[int] = None) -> ArrayLike:
         raise ValueError("X has no rows")
     if n_features is not None and X.shape[1] != n_features:
         raise ValueError(f"X has {X.shape[1]} features but the model was fitted on {n_features}")
+    if not np.all(np.isfinite(X.data if sp.issparse(X) else X)):  # NaN would give arbitrary bits silently
+        raise ValueError("X contains NaN or infinite values")
     return X
+
+
+def check_state_array(value: Any, name: str, shape: Tuple[Optional[int], ...], kinds: str = "f") -> None:
+    """``value`` is an array of ``shape`` whose dtype kind is in ``kinds`` (floats finite)."""
+    if not isinstance(value, np.ndarray):
+        raise ValueError(f"{name} must be an array, got {type(value).__name__}")
+    if value.ndim != len(shape) or any(e is not None and e != n for e, n in zip(shape, value.shape)):
+        expected = tuple("n" if e is None else e for e in shape)
+        raise ValueError(f"{name} must have shape {expected}, got {value.shape}")
+    if value.dtype.kind not in kinds or (value.dtype.kind == "f" and not np.all(np.isfinite(value))):
+        raise ValueError(f"{name} must hold finite values of kind {kinds!r}, got dtype {value.dtype}")
 
 
 def pack(bits: np.ndarray) -> np.ndarray:
@@ -47,7 +60,7 @@ class HashingBaseline(ABC):
 
     def __init__(self, nbits: int = 32, random_state: Optional[int] = 0) -> None:
         self.nbits = check_nbits(nbits)
-        self.random_state = random_state
+        self.random_state = check_int(random_state, "random_state", allow_none=True)
         self.n_features_: Optional[int] = None
 
     def fit(self, X: Any) -> "HashingBaseline":
@@ -65,6 +78,20 @@ class HashingBaseline(ABC):
         if bits.shape != (X.shape[0], self.nbits):
             raise AssertionError(f"internal error: bits of shape {bits.shape}")
         return pack(bits)
+
+    def check_state(self) -> None:
+        """Checks the fitted attributes (a loaded baseline): ValueError naming the first one whose
+        type or shape is wrong, so a damaged file fails here and not inside ``encode``."""
+        check_nbits(self.nbits)
+        d = self.n_features_
+        if isinstance(d, bool) or not isinstance(d, int) or d <= 0:
+            raise ValueError(f"n_features_ must be a positive int, got {d!r}")
+        for name, (value, shape, kind) in self._state_spec().items():
+            check_state_array(value, name, shape, kind)
+
+    def _state_spec(self) -> Dict[str, Tuple[Any, Tuple[Optional[int], ...], str]]:
+        """``{attribute: (value, expected shape (None: any), dtype kinds)}`` of the fitted state."""
+        raise NotImplementedError
 
     def fit_encode(self, X: Any) -> np.ndarray:
         """``fit(X)`` then ``encode(X)``."""

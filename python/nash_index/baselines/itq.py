@@ -6,7 +6,8 @@ from typing import Optional
 
 import numpy as np
 
-from ._pca import fit_pca
+from ..index.validation import check_int
+from ._pca import fit_pca, projection_spec
 from .base import ArrayLike, HashingBaseline
 
 
@@ -18,6 +19,7 @@ class PCAITQ(HashingBaseline):
 
     def __init__(self, nbits: int = 32, random_state: Optional[int] = 0, n_iter: int = 50) -> None:
         super().__init__(nbits, random_state)
+        n_iter = check_int(n_iter, "n_iter")
         if n_iter < 0:
             raise ValueError(f"n_iter must be >= 0, got {n_iter}")
         self.n_iter = n_iter
@@ -34,3 +36,7 @@ class PCAITQ(HashingBaseline):
 
     def _bits(self, X: ArrayLike) -> np.ndarray:
         return self.pca_.transform(X) @ self.rotation_ >= 0
+
+    def _state_spec(self) -> dict:
+        return {**projection_spec(self.pca_, self.nbits, self.n_features_),
+                "rotation_": (self.rotation_, (self.nbits, self.nbits), "f")}

@@ -27,3 +27,6 @@ class LSH(HashingBaseline):
 
     def _bits(self, X: ArrayLike) -> np.ndarray:
         return np.asarray(X @ self.planes_) - self.offset_ > 0
+
+    def _state_spec(self) -> dict:
+        return {"planes_": (self.planes_, (self.n_features_, self.nbits), "f"), "offset_": (self.offset_, (self.nbits,), "f")}

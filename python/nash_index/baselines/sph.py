@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._pca import fit_pca
+from ._pca import fit_pca, projection_spec
 from .base import ArrayLike, HashingBaseline
 
 
@@ -20,7 +20,7 @@ class SpectralHashing(HashingBaseline):
     """
 
     def _fit(self, X: ArrayLike, rng: np.random.Generator) -> None:
-        n_pc = min(self.nbits, min(X.shape) - 1)
+        n_pc = max(1, min(self.nbits, min(X.shape) - 1))  # 0 would fail inside scikit-learn: fit_pca says why
         self.pca_ = fit_pca(X, n_pc, self.random_state)
         V = self.pca_.transform(X)
         eps = np.finfo(np.float64).eps
@@ -39,3 +39,19 @@ class SpectralHashing(HashingBaseline):
         V = self.pca_.transform(X)
         phase = np.pi * self.modes_ * (V[:, self.dims_] - self.low_[self.dims_]) / self.width_[self.dims_]
         return np.sin(np.pi / 2 + phase) > 0
+
+    def _state_spec(self) -> dict:
+        spec = projection_spec(self.pca_, None, self.n_features_)
+        n_pc = self.pca_.components.shape[0] if self.pca_.components.ndim == 2 else -1
+        if not 1 <= n_pc <= self.nbits:
+            raise ValueError(f"pca_.components must hold 1 to {self.nbits} directions, got shape "
+                             f"{self.pca_.components.shape}")
+        spec.update({"low_": (self.low_, (n_pc,), "f"), "width_": (self.width_, (n_pc,), "f"),
+                     "dims_": (self.dims_, (self.nbits,), "iu"), "modes_": (self.modes_, (self.nbits,), "iu")})
+        for name, value, low, high in (("dims_", self.dims_, 0, n_pc - 1), ("modes_", self.modes_, 1, np.inf)):
+            checkable = isinstance(value, np.ndarray) and value.dtype.kind in "iu" and value.size
+            if checkable and not low <= value.min() <= value.max() <= high:
+                raise ValueError(f"{name} must lie in [{low}, {high}]")
+        if isinstance(self.width_, np.ndarray) and np.any(self.width_ <= 0):
+            raise ValueError("width_ must be positive")
+        return spec

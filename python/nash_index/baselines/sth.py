@@ -22,6 +22,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neighbors import NearestNeighbors
 from sklearn.svm import LinearSVC
 
+from ..index.validation import check_int
+from ._pca import has_variance
 from .base import ArrayLike, HashingBaseline
 
 try:  # progress bars are optional
@@ -65,15 +67,20 @@ class STH(HashingBaseline):
     def __init__(self, nbits: int = 32, random_state: Optional[int] = 0, n_neighbors: int = 25,
                  C: float = 1.0, progress: bool = False) -> None:
         super().__init__(nbits, random_state)
+        n_neighbors = check_int(n_neighbors, "n_neighbors")
+        if isinstance(C, bool) or not isinstance(C, (int, float, np.number)):
+            raise TypeError(f"C must be a number, got {type(C).__name__}")
         if n_neighbors < 1:
             raise ValueError(f"n_neighbors must be >= 1, got {n_neighbors}")
-        if C <= 0:
+        if not 0 < C < np.inf:
             raise ValueError(f"C must be > 0, got {C}")
         self.n_neighbors, self.C, self.progress = n_neighbors, C, progress
 
     def _fit(self, X: ArrayLike, rng: np.random.Generator) -> None:
         if X.shape[0] <= self.nbits + 1:
             raise ValueError(f"STH needs more than nbits + 1 = {self.nbits + 1} training documents, got {X.shape[0]}")
+        if not has_variance(X):
+            raise ValueError("STH cannot learn from documents that are all equal (e.g. all zero): no neighbour graph")
         seed = None if self.random_state is None else int(self.random_state)
         Y = laplacian_eigenmap(knn_graph(X, self.n_neighbors), self.nbits, seed)
         self.train_bits_ = Y > np.median(Y, axis=0)
@@ -94,3 +101,8 @@ class STH(HashingBaseline):
 
     def _bits(self, X: ArrayLike) -> np.ndarray:
         return np.asarray(X @ self.coef_) + self.intercept_ > 0
+
+    def _state_spec(self) -> dict:
+        return {"coef_": (self.coef_, (self.n_features_, self.nbits), "f"),
+                "intercept_": (self.intercept_, (self.nbits,), "f"),
+                "train_bits_": (self.train_bits_, (None, self.nbits), "b")}

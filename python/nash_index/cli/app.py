@@ -2,15 +2,17 @@
 
 Subcommands: ``train``, ``build``, ``search``, ``evaluate``, ``bench``, ``demo``, ``info``; run
 ``nash-index <command> --help`` for each. A user error (missing file, unknown corpus, bad option
-value) prints one line, ``nash-index: error: ...``, on stderr and exits with status 2 (bad usage)
-or 1 (the command failed); set ``NASH_INDEX_DEBUG=1`` to see the traceback instead.
+value, running out of memory) prints one line, ``nash-index: error: ...``, on stderr and exits with
+status 2 (bad usage) or 1 (the command failed); warnings are one line each too. Set
+``NASH_INDEX_DEBUG=1`` to see the traceback instead.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from typing import Optional, Sequence
+import warnings
+from typing import Any, Callable, Optional, Sequence
 
 from ..datasets import CorpusNotFoundError
 from ..version import __version__
@@ -59,7 +61,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     debug = os.environ.get("NASH_INDEX_DEBUG", "") not in ("", "0")
     try:
-        return int(COMMANDS[args.command].run(args) or 0)
+        with warnings.catch_warnings():
+            if not debug:
+                warnings.showwarning = _one_line_warning(args.command)
+            return int(COMMANDS[args.command].run(args) or 0)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
@@ -69,11 +74,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"{PROG}: error: {_one_line(exc)} (install the extras: pip install 'nash_index[train]')",
               file=sys.stderr)
         return 1
+    except MemoryError as exc:
+        if debug:
+            raise
+        print(f"{PROG} {args.command}: error: out of memory: {_one_line(exc)} (ask for fewer results, "
+              "e.g. a smaller -k, or fewer queries at once)", file=sys.stderr)
+        return 1
     except USER_ERRORS as exc:
         if debug:
             raise
         print(f"{PROG} {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 1
+
+
+def _one_line_warning(command: str) -> Callable[..., None]:
+    """``warnings.showwarning`` that prints ``nash-index <command>: warning: ...`` on one line."""
+    def show(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        print(f"{PROG} {command}: warning: {_one_line(message if isinstance(message, Warning) else Warning(message))}",
+              file=sys.stderr)
+    return show
 
 
 if __name__ == "__main__":  # pragma: no cover

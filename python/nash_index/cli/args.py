@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 from typing import Callable, List, NoReturn, Optional, TypeVar
 
-__all__ = ["CLIError", "Parser", "add_corpus_options", "code_length", "count", "fraction", "list_of", "positive_int",
-           "threads"]
+__all__ = ["MAX_NEIGHBOURS", "CLIError", "Parser", "add_corpus_options", "code_length", "count", "fraction", "list_of",
+           "neighbours", "positive_float", "positive_int", "threads"]
 
 T = TypeVar("T")
 _SUFFIX = {"k": 1_000, "m": 1_000_000, "g": 1_000_000_000}
@@ -30,7 +30,7 @@ def _checked(text: str, convert: Callable[[str], T], valid: Callable[[T], bool],
     """``convert(text)`` if it converts and is ``valid``; else one clear ArgumentTypeError."""
     try:
         value = convert(text)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: int(float("inf"))
         raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
     if not valid(value):
         raise argparse.ArgumentTypeError(f"expected {expected}, got {value}")
@@ -51,6 +51,20 @@ def count(text: str) -> int:
 def positive_int(text: str) -> int:
     """A positive integer, written out."""
     return _checked(text, int, lambda v: v > 0, "a positive integer")
+
+
+#: Largest -k of ``search``: every query's result row is allocated in full (12 bytes a neighbour).
+MAX_NEIGHBOURS = 100_000
+
+
+def neighbours(text: str) -> int:
+    """A neighbour count ``k``: a positive integer up to :data:`MAX_NEIGHBOURS`."""
+    return _checked(text, int, lambda v: 0 < v <= MAX_NEIGHBOURS, f"a positive integer up to {MAX_NEIGHBOURS:,}")
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (a learning rate)."""
+    return _checked(text, float, lambda v: 0.0 < v < float("inf"), "a positive number")
 
 
 def code_length(text: str) -> int:

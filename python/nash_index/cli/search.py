@@ -12,10 +12,13 @@ from ..index import load as load_index
 from ..pipeline import HashingPipeline
 from ..pipeline.pipeline import INDEX_FILE, KEYS_FILE
 from ..pipeline.storage import read_manifest
-from .args import CLIError, positive_int
+from .args import MAX_NEIGHBOURS, CLIError, neighbours
 from .common import load_model
 
-__all__ = ["add_parser", "run"]
+__all__ = ["NO_TERMS_MARK", "add_parser", "run"]
+
+#: Shown after a query with no vocabulary term: its neighbours are those of the empty text.
+NO_TERMS_MARK = "[no known term: these neighbours are arbitrary]"
 
 
 def add_parser(sub: Any) -> None:
@@ -26,7 +29,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--index", required=True, metavar="INDEX",
                    help="index directory written by build (or an index file, with --model)")
     p.add_argument("--model", metavar="DIR", help="model directory (checked against the index's model)")
-    p.add_argument("-k", "--k", type=positive_int, default=10, help="neighbours per query (default: 10)")
+    p.add_argument("-k", "--k", type=neighbours, default=10,
+                   help=f"neighbours per query (default: 10; at most {MAX_NEIGHBOURS:,})")
     p.add_argument("--json", action="store_true", help="one JSON object per query")
     p.add_argument("queries", nargs="*", metavar="QUERY", help="query text(s)")
 
@@ -42,11 +46,12 @@ def run(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - t0
     for i, query in enumerate(queries):
         hits = result.hits(i)
+        blank = bool(result.no_known_terms[i])
         if args.json:
-            print(json.dumps({"query": query, "results": [{"key": key, "distance": d, "id": j}
-                                                          for key, d, j in hits]}))
+            print(json.dumps({"query": query, "no_known_terms": blank,
+                              "results": [{"key": key, "distance": d, "id": j} for key, d, j in hits]}))
             continue
-        print(f"query: {query}")
+        print(f"query: {query}" + (f"  {NO_TERMS_MARK}" if blank else ""))
         for rank, (key, d, j) in enumerate(hits, start=1):
             print(f"  {rank:3d}. d={d:<3d} {key}")
     if not args.json:

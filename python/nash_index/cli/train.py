@@ -7,7 +7,7 @@ from typing import Any, Dict
 
 from ..datasets import RawCorpus
 from ..pipeline import HashingPipeline
-from .args import add_corpus_options, code_length, positive_int
+from .args import add_corpus_options, code_length, positive_float, positive_int
 from .common import load_corpus_arg, say, set_torch_threads, validation_size
 
 __all__ = ["add_parser", "run"]
@@ -27,7 +27,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--epochs", type=positive_int, default=100, help="maximum epochs (default: 100)")
     p.add_argument("--patience", type=positive_int, default=6, help="early-stopping patience (default: 6)")
     p.add_argument("--batch-size", type=positive_int, default=64, help="mini-batch size (default: 64)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 1e-3)")
+    p.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate (default: 1e-3)")
     p.add_argument("--max-features", type=positive_int, default=10000, help="vocabulary size (default: 10000)")
     p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
     p.add_argument("--torch-threads", type=positive_int, help="CPU threads for training (default: torch's)")

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Iterable, Optional
 
 import numpy as np
 import scipy.sparse as sp
 
+from ..atomic_io import atomic_file
 from .corpus import Corpus
 from .locate import cache_dir
 
@@ -67,16 +66,8 @@ def save_corpus(corpus: Corpus, path: Path) -> None:
                        f"X_{s}_shape": np.asarray(X.shape, dtype=np.int64)})
         arrays[f"y_{s}"] = getattr(corpus, f"y_{s}")
         arrays[f"keys_{s}"] = np.asarray(getattr(corpus, f"keys_{s}"), dtype=str)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-    os.close(fd)
-    try:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_file(path) as fh:
+        np.savez_compressed(fh, **arrays)
 
 
 def load_corpus_file(path: Path) -> Corpus:

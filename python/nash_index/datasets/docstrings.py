@@ -28,6 +28,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from ..atomic_io import atomic_file
+
 __all__ = ["DocRecord", "DEFAULT_PACKAGES", "DEMO_MODULES", "load_docstrings", "docstring_corpus"]
 
 #: Installed packages added to the standard library by default (when importable).
@@ -116,18 +118,16 @@ def load_docstrings(modules: Optional[Sequence[str]] = None, *, packages: Sequen
             return _read_records(path)
         except (OSError, ValueError, EOFError):
             pass  # a corrupt cache entry is rebuilt
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json.gz.tmp")
-    os.close(fd)
-    try:
-        _collect_in_child(modules, Path(tmp), timeout)
-        records = _read_records(Path(tmp))
-        if use_cache:
-            os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return records
+    if not use_cache:
+        with tempfile.TemporaryDirectory() as scratch:
+            return _collect_records(modules, Path(scratch) / "docstrings.json.gz", timeout)
+    with atomic_file(path) as fh:  # the child writes the temporary by name; it replaces the cache once read back
+        return _collect_records(modules, Path(fh.name), timeout)
+
+
+def _collect_records(modules: List[str], out: Path, timeout: float) -> List[DocRecord]:
+    _collect_in_child(modules, out, timeout)
+    return _read_records(out)
 
 
 def _stable_rank(key: str, seed: int) -> str:

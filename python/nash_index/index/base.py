@@ -6,6 +6,7 @@ file format records, so that :func:`load` and unpickling can rebuild any kind.
 """
 from __future__ import annotations
 
+import errno
 import os
 from typing import Any, Callable, Dict, Optional, Type, TypeVar, Union
 
@@ -13,7 +14,7 @@ import numpy as np
 
 from . import _core
 from .results import RangeSearchResult, SearchResult
-from .validation import as_code_rows, as_ids, check_num_threads, check_positive_int, check_radius
+from .validation import as_code_rows, as_ids, as_numpy, check_k, check_num_threads, check_radius
 
 __all__ = ["BaseIndex", "PathLike", "from_bytes", "load", "register_kind"]
 
@@ -68,7 +69,8 @@ class BaseIndex:
     def add(self, codes: Any, ids: Optional[Any] = None) -> None:
         """Adds packed codes (uint8, C-contiguous, shape (n, code_size)).
 
-        ``ids`` (int64, unique, not already in the index) default to
+        ``ids`` (any integer dtype, >= 0 and at most 2**63 - 1, unique, not
+        already in the index; -1 marks padding in results) default to
         consecutive integers after the largest id so far (0, 1, 2, ... for a
         new index). The codes are copied into the index once.
         """
@@ -82,26 +84,33 @@ class BaseIndex:
         ``queries``: uint8 (nq, code_size), or one query as a 1-D array.
         Returns :class:`SearchResult` ``(distances, ids)``, each row sorted by
         (distance, id); rows are padded with id -1 / distance INT32_MAX when
-        k > ntotal. ``num_threads`` caps the threads used (default: all).
+        k > ntotal (k <= 2**31 - 1, and the (nq, k) result must fit in memory:
+        MemoryError otherwise). ``num_threads`` caps the threads used (default:
+        all; 1..1024, values above the pool's size use the whole pool).
         """
         q = as_code_rows(queries, self.code_size, "queries", allow_1d=True)
-        k = check_positive_int(k, "k")
+        k = check_k(k, q.shape[0])
         distances, ids = self._impl.search(q, k, check_num_threads(num_threads))
         return SearchResult(distances, ids)
 
     def range_search(self, queries: Any, radius: int, *, num_threads: Optional[int] = None) -> RangeSearchResult:
-        """All codes within Hamming distance ``radius`` (inclusive) of each query."""
+        """All codes within Hamming distance ``radius`` (inclusive) of each query; radii above nbits act as nbits."""
         q = as_code_rows(queries, self.code_size, "queries", allow_1d=True)
         radius = min(check_radius(radius), self.nbits)
         lims, distances, ids = self._impl.range_search(q, radius, check_num_threads(num_threads))
         return RangeSearchResult(lims, distances, ids)
 
     def remove(self, ids: Any) -> int:
-        """Removes the codes with these ids; unknown ids are ignored. Returns the count removed."""
-        arr = np.asarray(ids)
-        if arr.ndim != 1:
-            arr = arr.reshape(-1)
-        return int(self._impl.remove(as_ids(arr, arr.shape[0])))
+        """Removes the codes with these ids (an int, or unique integers in any shape); returns the count removed.
+
+        Ids not in the index match nothing; negative ids are valid there (never stored, so they
+        match nothing) and an empty list removes nothing. Values beyond int64 are refused.
+        """
+        if isinstance(ids, (int, np.integer)) and not isinstance(ids, (bool, np.bool_)):
+            ids = [ids]
+        elif not isinstance(ids, (list, tuple, range)):
+            ids = as_numpy(ids, "ids", "an int, a numpy array or a sequence of integers").reshape(-1)
+        return int(self._impl.remove(as_ids(ids, None, allow_negative=True)))
 
     def reset(self) -> None:
         """Removes every code."""
@@ -116,7 +125,16 @@ class BaseIndex:
         return self._impl.ids()
 
     def save(self, path: PathLike) -> None:
-        """Writes the index atomically (temporary file + rename); see :func:`nash_index.load`."""
+        """Writes the index atomically; see :func:`nash_index.load`.
+
+        The bytes go to a new temporary file in the same directory
+        (``.<name>.<pid>.tmp-XXXXXX``), which is synced and renamed over
+        ``path``; the directory is synced too. Readers see the old file or the
+        new one, never a mix; an index memory-mapped from the old file keeps
+        reading the old, unchanged bytes. Concurrent saves to one path (threads
+        or processes) do not interfere: the last one to finish wins.
+        Temporaries left by killed saves of ``path`` are removed by the next save.
+        """
         self._impl.save(os.fspath(path))
 
     def __reduce__(self):
@@ -138,16 +156,41 @@ def load(path: PathLike, mmap: bool = False, *, verify: bool = True) -> BaseInde
 
     ``mmap=True`` maps the code block instead of reading it (the index then
     shares pages with the OS cache; the first ``add``/``remove`` copies it into
-    memory). ``verify`` checks every section's checksum (reads the whole file).
-    Raises OSError when the file cannot be read and ValueError when it is not a
-    valid index (truncated, corrupted, another format version).
+    memory). A mapped file must not be modified in place while the index
+    lives: truncating it kills the process (SIGBUS) and overwriting its bytes
+    changes search results. Replacing it with :meth:`BaseIndex.save` (or any
+    write to a new file renamed over it) is safe: the index keeps the old
+    contents. ``verify`` checks every section's checksum (reads the whole file).
+
+    Raises OSError when the file cannot be read (FileNotFoundError when it does
+    not exist; a directory, FIFO or other non-regular file is refused without
+    blocking) and ValueError when it is not a valid index (truncated,
+    corrupted, inconsistent, another format version).
     """
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no index file at '{path}'")
-    return _wrap_file(_core.open_index_file(path, bool(mmap), bool(verify)))
+    try:
+        file = _core.open_index_file(path, bool(mmap), bool(verify))
+    except OSError as exc:
+        if _is_missing(path):  # the usual subclass for a missing file (or a dangling link)
+            raise FileNotFoundError(errno.ENOENT, f"no index file at '{path}'") from exc
+        raise
+    return _wrap_file(file)
 
 
-def from_bytes(data: Union[bytes, bytearray]) -> BaseIndex:
-    """Rebuilds an index from the bytes of its file (what pickling an index stores)."""
+def _is_missing(path: str) -> bool:
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return True
+    except OSError:  # a symlink loop, a permission problem: the core's message says which
+        pass
+    return False
+
+
+def from_bytes(data: Union[bytes, bytearray, memoryview]) -> BaseIndex:
+    """Rebuilds an index from the bytes of its file (what pickling an index stores).
+
+    The bytes are checked like a file loaded with ``verify=True``: ValueError
+    when they are not a valid index.
+    """
     return _wrap_file(_core.index_file_from_bytes(bytes(data)))

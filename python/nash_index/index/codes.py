@@ -37,7 +37,8 @@ def pack_bits(bits: Any) -> np.ndarray:
     arr = _as_bit_array(bits)
     if arr.ndim not in (1, 2):
         raise ValueError(f"bits must be 1-D or 2-D, got {arr.ndim} dimensions")
-    check_nbits(arr.shape[-1])
+    if arr.shape[-1] % 8 or not 0 < arr.shape[-1] <= 65536:
+        raise ValueError(f"bits must have nbits columns, a positive multiple of 8 up to 65536, got shape {arr.shape}")
     return np.ascontiguousarray(np.packbits(arr, axis=-1))
 
 
@@ -49,6 +50,8 @@ def unpack_bits(codes: Any, nbits: int) -> np.ndarray:
     arr = np.asarray(codes)
     if arr.dtype != np.uint8:
         raise TypeError(f"codes must have dtype uint8, got {arr.dtype}")
+    if arr.ndim not in (1, 2):
+        raise ValueError(f"codes must be 1-D or 2-D, got {arr.ndim} dimensions")
     if arr.shape[-1] != nbits // 8:
         raise ValueError(f"codes must have {nbits // 8} bytes per row for {nbits} bits, got {arr.shape}")
     return np.unpackbits(arr, axis=-1)

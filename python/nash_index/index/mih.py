@@ -17,7 +17,7 @@ import numpy as np
 from . import _core
 from .base import BaseIndex, register_kind
 from .results import SearchResult
-from .validation import as_code_rows, check_choice, check_int, check_nbits, check_num_threads, check_positive_int
+from .validation import as_code_rows, check_choice, check_int, check_k, check_nbits, check_num_threads
 
 __all__ = ["MultiIndexHashing", "SearchWork"]
 
@@ -168,7 +168,7 @@ class MultiIndexHashing(BaseIndex):
     ) -> "tuple[SearchResult, SearchWork]":
         """Like :meth:`search`, also returning the work done per query."""
         q = as_code_rows(queries, self.code_size, "queries", allow_1d=True)
-        k = check_positive_int(k, "k")
+        k = check_k(k, q.shape[0])
         distances, ids, work = self._impl.search(q, k, check_num_threads(num_threads), True)
         return SearchResult(distances, ids), SearchWork(work[0], work[1], work[2].astype(bool))
 

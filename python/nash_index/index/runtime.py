@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from . import _core
-from .validation import check_choice, check_positive_int
+from .validation import check_choice, check_num_threads
 
 __all__ = ["simd_level", "detected_simd_level", "set_simd_level", "get_num_threads", "set_num_threads"]
 
@@ -34,5 +34,9 @@ def get_num_threads() -> int:
 
 
 def set_num_threads(num_threads: int) -> None:
-    """Resizes the library's thread pool (default: the number of CPUs)."""
-    _core.set_num_threads(check_positive_int(num_threads, "num_threads"))
+    """Resizes the library's thread pool (default: the number of CPUs); 1 <= num_threads <= 1024.
+
+    Safe while other threads search (running jobs finish) or resize; after ``os.fork`` the child
+    keeps the size and starts its own workers on first use.
+    """
+    _core.set_num_threads(check_num_threads(num_threads, allow_none=False))

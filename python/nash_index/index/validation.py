@@ -4,12 +4,20 @@ The other layers (models, baselines, text, pipeline, cli) call these instead of 
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+import os
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["as_code_rows", "as_ids", "as_numpy", "check_choice", "check_int", "check_nbits", "check_num_threads",
+__all__ = ["INT64_MAX", "MAX_K", "MAX_THREADS", "as_code_rows", "as_ids", "as_numpy", "check_choice", "check_count",
+           "check_fits_memory", "check_fraction", "check_int", "check_k", "check_nbits", "check_num_threads",
            "check_positive_int", "check_radius"]
+
+INT64_MAX = 2**63 - 1
+#: Largest k of a k-NN search; results are (nq, k) int32 distances + int64 ids.
+MAX_K = 2**31 - 1
+#: Largest thread count (kMaxThreads of the C++ pool): a typo must not spawn threads until the process dies.
+MAX_THREADS = 1024
 
 
 def check_int(value: Any, name: str, *, allow_none: bool = False) -> Any:
@@ -24,7 +32,8 @@ def check_int(value: Any, name: str, *, allow_none: bool = False) -> Any:
 
 def check_choice(value: Any, choices: Sequence[str], name: str) -> str:
     """``value`` if it is one of ``choices``."""
-    if value not in choices:
+    # Non-strings are refused before `in`: an array would raise numpy's ambiguous-truth error.
+    if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
     return value
 
@@ -52,13 +61,75 @@ def check_radius(radius: Any) -> int:
     return radius
 
 
-def check_num_threads(num_threads: Any) -> int:
-    if num_threads is None:
+def check_num_threads(num_threads: Any, *, allow_none: bool = True) -> int:
+    """Threads for one call: 1..MAX_THREADS (above the pool's size the pool is used); None -> 0 (all)."""
+    if num_threads is None and allow_none:
         return 0
-    return check_positive_int(num_threads, "num_threads")
+    num_threads = check_int(num_threads, "num_threads")
+    if not 1 <= num_threads <= MAX_THREADS:
+        raise ValueError(f"num_threads must be between 1 and {MAX_THREADS}, got {num_threads}")
+    return num_threads
 
 
-def as_numpy(array: Any, name: str) -> np.ndarray:
+def _available_memory() -> Optional[int]:
+    """Bytes the process can still allocate: MemAvailable on Linux, else free physical pages."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_fits_memory(nbytes: int, name: str, what: str) -> None:
+    """MemoryError naming ``name`` when ``nbytes`` (of ``what``) exceed the available memory.
+
+    Checked before allocating: numpy would fail with an unnamed error, or overcommit and the OS
+    would kill the process (or a neighbour) while the array is filled.
+    """
+    memory = _available_memory()
+    if memory is not None and nbytes > memory:
+        raise MemoryError(f"{name}: {what} would take {nbytes} bytes, more than the {memory} bytes "
+                          "of memory available")
+
+
+def check_count(value: Any, name: str) -> int:
+    """A count or size: an int >= 0 (at most 2**63 - 1)."""
+    value = check_int(value, name)
+    if not 0 <= value <= INT64_MAX:
+        raise ValueError(f"{name} must be between 0 and 2**63 - 1, got {value}")
+    return value
+
+
+def check_fraction(value: Any, name: str) -> float:
+    """A probability: a real number in [0, 1] (bools and NaN refused)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number in [0, 1], got {type(value).__name__}")
+    if not 0 <= value <= 1:  # also False for NaN
+        raise ValueError(f"{name} must be in [0, 1], got {value}")
+    return float(value)
+
+
+def check_k(k: Any, nq: int) -> int:
+    """k of a k-NN search over nq queries: 1..MAX_K, and the (nq, k) result must fit in memory.
+
+    Rows stay k wide (padded with id -1 when k > ntotal), so a huge k is refused here rather than
+    failing inside numpy or the OS.
+    """
+    k = check_positive_int(k, "k")
+    if k > MAX_K:
+        raise ValueError(f"k must be <= {MAX_K}, got {k}")
+    # int32 distance + int64 id per result
+    check_fits_memory(nq * k * 12, "k", f"results of k={k} for {nq} queries (nq * k * 12 bytes; lower k)")
+    return k
+
+
+def as_numpy(array: Any, name: str, expected: str = "a numpy array of uint8") -> np.ndarray:
     """numpy arrays pass through; CPU torch tensors are viewed without a copy."""
     if isinstance(array, np.ndarray):
         return array
@@ -66,7 +137,7 @@ def as_numpy(array: Any, name: str) -> np.ndarray:
         if array.device.type != "cpu":
             raise ValueError(f"{name} is a torch tensor on {array.device}; move it to the CPU first")
         return array.detach().numpy()
-    raise TypeError(f"{name} must be a numpy array of uint8, got {type(array).__name__}")
+    raise TypeError(f"{name} must be {expected}, got {type(array).__name__}")
 
 
 def as_code_rows(codes: Any, code_size: int, name: str, *, allow_1d: bool = False) -> np.ndarray:
@@ -96,14 +167,42 @@ def as_code_rows(codes: Any, code_size: int, name: str, *, allow_1d: bool = Fals
     return arr
 
 
-def as_ids(ids: Any, n: int, name: str = "ids") -> np.ndarray:
-    arr = as_numpy(ids, name) if not isinstance(ids, (list, tuple, range)) else np.asarray(ids)
-    if arr.ndim != 1 or arr.shape[0] != n:
-        raise ValueError(f"{name} must be a 1-D array of length {n}, got shape {arr.shape}")
-    if arr.dtype != np.int64:
-        if not np.issubdtype(arr.dtype, np.integer):
-            raise TypeError(f"{name} must be integers (int64), got {arr.dtype}")
-        arr = arr.astype(np.int64)  # ids are 8 bytes a code at most: a cheap, documented cast
-    if n > 1 and np.unique(arr).shape[0] != n:
+def _ids_from_sequence(values: Sequence[Any], name: str) -> np.ndarray:
+    # Element by element: np.asarray would turn [2**63] into uint64 and [-1, 2**63] into lossy floats.
+    out = np.empty(len(values), dtype=np.int64)
+    for pos, v in enumerate(values):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+            raise TypeError(f"{name} must be integers, got {type(v).__name__} at position {pos}")
+        if not -INT64_MAX - 1 <= int(v) <= INT64_MAX:
+            raise ValueError(f"{name} must fit in int64 (at most 2**63 - 1), got {v} at position {pos}")
+        out[pos] = int(v)
+    return out
+
+
+def as_ids(ids: Any, n: Optional[int], name: str = "ids", *, allow_negative: bool = False) -> np.ndarray:
+    """Ids as a contiguous native int64 array of length ``n`` (any length when None), unique.
+
+    Any integer dtype is accepted (big-endian ones are byte-swapped, never misread); bool, float
+    and object arrays are refused (TypeError), values beyond int64 too (ValueError), and negative
+    values unless ``allow_negative`` (-1 marks padding in search results).
+    """
+    if isinstance(ids, (list, tuple, range)):
+        arr = _ids_from_sequence(ids, name)
+    else:
+        arr = as_numpy(ids, name, "a numpy array or a sequence of integers")
+    if arr.ndim != 1 or (n is not None and arr.shape[0] != n):
+        length = "" if n is None else f" of length {n}"
+        raise ValueError(f"{name} must be a 1-D array{length}, got shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.integer):  # bool is not an integer dtype here
+        raise TypeError(f"{name} must have an integer dtype (int64), got {arr.dtype}")
+    if arr.dtype.kind == "u" and arr.size and int(arr.max()) > INT64_MAX:
+        pos = int(np.argmax(arr > INT64_MAX))
+        raise ValueError(f"{name} must fit in int64 (at most 2**63 - 1), got {arr[pos]} at position {pos}")
+    if arr.dtype != np.int64:  # other widths and byte orders: 8 bytes a code at most, a cheap documented cast
+        arr = arr.astype(np.int64)
+    if not allow_negative and arr.size and int(arr.min()) < 0:
+        pos = int(np.argmax(arr < 0))
+        raise ValueError(f"{name} must be >= 0 (-1 marks padding in results); got {arr[pos]} at position {pos}")
+    if arr.shape[0] > 1 and np.unique(arr).shape[0] != arr.shape[0]:
         raise ValueError(f"{name} must be unique")
     return np.ascontiguousarray(arr)

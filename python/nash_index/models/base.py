@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ..evaluation import labels_to_indicator, precision_at_k
-from ..index.validation import check_choice, check_nbits
+from ..index.validation import check_choice, check_int, check_nbits
 from .batching import ArrayLike, check_matrix, iterate_batches
 from .training import TrainConfig, TrainResult, select_device, train
 
@@ -72,12 +72,21 @@ class BaseHasher:
         check_nbits(self.nbits)
         check_choice(self.decoder, DECODERS, "decoder")
         check_choice(self.target, TARGETS, "target")
+        if isinstance(self.hidden, str) or not all(isinstance(w, (int, np.integer)) and not isinstance(w, bool)
+                                                   for w in self.hidden):
+            raise TypeError(f"hidden must be a sequence of ints (layer widths), got {self.hidden!r}")
         if any(int(w) <= 0 for w in self.hidden):
             raise ValueError(f"hidden widths must be positive, got {self.hidden!r}")
+        for name in ("dropout", "lr", "kl_weight") + tuple(n for n in ("alpha", "gamma", "noise_sigma")
+                                                          if hasattr(self, n)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not np.isfinite(value):
+                raise TypeError(f"{name} must be a finite number, got {value!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
-        for name in ("epochs", "batch_size", "patience"):
-            if int(getattr(self, name)) <= 0:
+        for name in ("epochs", "batch_size", "patience", "kl_anneal_steps", "eval_k"):
+            check_int(getattr(self, name), name)
+            if getattr(self, name) <= 0 and name != "kl_anneal_steps":
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")

@@ -60,7 +60,7 @@ class NASH(BaseHasher):
                  grad_clip: Optional[float] = 10.0, eval_k: int = 100, seed: int = 0,
                  device: Union[str, torch.device] = "auto", verbose: bool = True) -> None:
         self._store_params(locals())
-        self.hidden = tuple(hidden)
+        self.hidden = hidden if isinstance(hidden, str) else tuple(hidden)  # a string is refused in fit
 
     def _check_params(self) -> None:
         check_choice(self.variant, VARIANTS, "variant")

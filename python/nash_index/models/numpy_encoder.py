@@ -21,22 +21,33 @@ class NumpyEncoder:
     """
 
     def __init__(self, layers: Sequence[Layer], head: Layer, thresholds: np.ndarray) -> None:
-        self.layers = [(np.asarray(W, np.float32), np.asarray(b, np.float32)) for W, b in layers]
-        self.head = (np.asarray(head[0], np.float32), np.asarray(head[1], np.float32))
-        self.thresholds = np.asarray(thresholds, np.float32)
+        arrays = {"n_layers": np.array(len(layers)), "head_W": np.asarray(head[0]), "head_b": np.asarray(head[1]),
+                  "thresholds": np.asarray(thresholds)}
+        for i, (W, b) in enumerate(layers):
+            arrays[f"W{i}"], arrays[f"b{i}"] = np.asarray(W), np.asarray(b)
+        layers, head, thresholds = _layers_of(arrays)  # shapes chain, weights finite: fail here, not in encode
+        self.layers = [(W.astype(np.float32), b.astype(np.float32)) for W, b in layers]
+        self.head = (head[0].astype(np.float32), head[1].astype(np.float32))
+        self.thresholds = thresholds.astype(np.float32)
         first = self.layers[0][0] if self.layers else self.head[0]
         self.n_features = first.shape[0]
         self.nbits = self.head[0].shape[1]
-        if self.thresholds.shape != (self.nbits,):
-            raise ValueError(f"thresholds must have shape ({self.nbits},)")
 
     def _check(self, X):
+        """X as float32 CSR or array of shape (n, n_features); the checks of ``BaseHasher.encode``
+        (numeric, finite), so that both encoders refuse the same input."""
         if hasattr(X, "tocsr"):
             X = X.tocsr().astype(np.float32)
+            values = X.data
         else:
-            X = np.asarray(X, dtype=np.float32)
+            X = np.asarray(X)
+            if X.dtype == object or not np.issubdtype(X.dtype, np.number):
+                raise TypeError(f"X must be numeric, got dtype {X.dtype}")
+            X = values = X.astype(np.float32)
         if X.ndim != 2 or X.shape[1] != self.n_features:
             raise ValueError(f"X must have shape (n, {self.n_features}), got {X.shape}")
+        if not np.all(np.isfinite(values)):
+            raise ValueError("X contains NaN or infinite values")
         return X
 
     def scores(self, X) -> np.ndarray:
@@ -66,7 +77,40 @@ class NumpyEncoder:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "NumpyEncoder":
-        """Read a file written by ``save``."""
-        with np.load(path, allow_pickle=False) as z:
-            layers = [(z[f"W{i}"], z[f"b{i}"]) for i in range(int(z["n_layers"]))]
-            return cls(layers, (z["head_W"], z["head_b"]), z["thresholds"])
+        """Read a file written by ``save``; ValueError naming ``path`` (and the array) when it is
+        damaged: layer shapes must chain, thresholds match the head, every weight be finite."""
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {name: np.asarray(z[name]) for name in z.files}
+        except OSError:
+            raise
+        except Exception as exc:  # untrusted bytes: truncation, bit flips, not an .npz
+            raise ValueError(f"'{path}' is not a readable encoder file ({type(exc).__name__}: {exc})") from exc
+        try:
+            return cls(*_layers_of(arrays))
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            raise ValueError(f"'{path}' is not a valid encoder: {exc}") from None
+
+
+def _layers_of(z: dict) -> tuple:
+    """``(layers, head, thresholds)`` from the arrays of an encoder file, shapes checked."""
+    n_layers = z["n_layers"]
+    if n_layers.shape != () or n_layers.dtype.kind not in "iu" or not 0 <= int(n_layers) <= 64:
+        raise ValueError(f"n_layers must be an integer in [0, 64], got {n_layers!r}")
+    pairs = [(z[f"W{i}"], z[f"b{i}"]) for i in range(int(n_layers))] + [(z["head_W"], z["head_b"])]
+    width = None
+    for i, (W, b) in enumerate(pairs):
+        name = "head" if i == len(pairs) - 1 else f"layer {i}"
+        if W.ndim != 2 or b.shape != (W.shape[1],) or (width is not None and W.shape[0] != width):
+            raise ValueError(f"{name}: W {W.shape} and b {b.shape} do not chain (expected W (in, out) with "
+                             f"in = {width if width is not None else 'n_features'}, b (out,))")
+        if W.dtype.kind != "f" or b.dtype.kind != "f" or not (np.isfinite(W).all() and np.isfinite(b).all()):
+            raise ValueError(f"{name}: weights must be finite floats")
+        width = W.shape[1]
+    thresholds = z["thresholds"]
+    if thresholds.shape != (width,) or thresholds.dtype.kind != "f" or not np.isfinite(thresholds).all():
+        raise ValueError(f"thresholds must be {width} finite floats (one per bit), got shape {thresholds.shape}")
+    if width == 0 or width % 8 or pairs[0][0].shape[0] == 0:
+        raise ValueError(f"the head makes {width} bits (needs a positive multiple of 8) from "
+                         f"{pairs[0][0].shape[0]} features")
+    return pairs[:-1], pairs[-1], thresholds

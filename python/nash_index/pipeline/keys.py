@@ -6,20 +6,61 @@ from typing import Any, Dict, Iterable, List, Optional
 
 import numpy as np
 
-__all__ = ["DocumentKeys"]
+from ..text.arrays import check_array, read_npz
+
+__all__ = ["DocumentKeys", "check_ids", "check_keys"]
+
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+def check_ids(ids: Any, n: int, name: str = "ids") -> np.ndarray:
+    """``ids`` as int64 if they are ``n`` integers in [0, 2**63): -1 marks padding in search
+    results, so a document with a negative id would vanish from them."""
+    arr = np.asarray(ids)
+    if arr.shape != (n,) or not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"{name} must be {n} integers, got shape {arr.shape} and dtype {arr.dtype}")
+    if arr.dtype.kind == "u" and arr.size and int(arr.max()) > _INT64_MAX:
+        raise ValueError(f"{name} must be below 2**63 (int64), got {int(arr.max())}")
+    arr = arr.astype(np.int64)
+    negative = np.flatnonzero(arr < 0)
+    if negative.size:
+        raise ValueError(f"{name} must be >= 0 (-1 marks padding in search results), got {int(arr[negative[0]])} "
+                         f"at position {int(negative[0])}")
+    return arr
+
+
+def check_keys(keys: Any, n: int) -> Optional[List[str]]:
+    """``keys`` as ``n`` strings (``str(k)`` of each), or None; not one string, no trailing NUL."""
+    if keys is None:
+        return None
+    if isinstance(keys, (str, bytes)):
+        raise TypeError("keys must be a sequence of keys, one per text, not one string")
+    out = [str(k) for k in keys]
+    if len(out) != n:
+        raise ValueError(f"got {len(out)} keys for {n} texts")
+    bad = next((j for j, k in enumerate(out) if k.endswith("\x00")), None)
+    if bad is not None:  # numpy's fixed-width strings drop trailing NULs: the saved key would differ
+        raise ValueError(f"keys[{bad}] ends with a NUL character, which a saved pipeline cannot keep")
+    return out
 
 
 class DocumentKeys:
-    """Maps each indexed id to its key (``str(id)`` unless given); saved as one ``.npz``."""
+    """Maps each indexed id (>= 0) to its key (``str(id)`` unless given); saved as one ``.npz``."""
 
     def __init__(self, keys: Optional[Dict[int, str]] = None) -> None:
-        self._keys: Dict[int, str] = dict(keys or {})
+        keys = dict(keys or {})
+        check_ids(np.fromiter(keys, dtype=np.int64, count=len(keys)), len(keys))
+        self._keys: Dict[int, str] = keys
 
     def __len__(self) -> int:
         return len(self._keys)
 
     def __contains__(self, doc_id: int) -> bool:
         return int(doc_id) in self._keys
+
+    def ids(self) -> np.ndarray:
+        """Every id, int64, in insertion order."""
+        return np.fromiter(self._keys.keys(), dtype=np.int64, count=len(self._keys))
 
     def get(self, doc_id: int) -> Optional[str]:
         """The key of ``doc_id`` (None if absent)."""
@@ -28,30 +69,40 @@ class DocumentKeys:
     def next_ids(self, n: int) -> np.ndarray:
         """``n`` consecutive ids after the largest so far (0, 1, ... when empty)."""
         start = (max(self._keys) + 1) if self._keys else 0
+        if start + n - 1 > _INT64_MAX:
+            raise ValueError(f"no room for {n} more ids after the largest id {start - 1}")
         return np.arange(start, start + n, dtype=np.int64)
 
     def check_new(self, ids: Any, n: int) -> np.ndarray:
-        """``ids`` as int64 if they are ``n`` unique integers none of which is already present."""
-        arr = np.asarray(ids)
-        if arr.shape != (n,) or not np.issubdtype(arr.dtype, np.integer):
-            raise ValueError(f"ids must be {n} integers, got shape {arr.shape} and dtype {arr.dtype}")
-        arr = arr.astype(np.int64)
+        """``ids`` as int64 if they are ``n`` unique integers >= 0 none of which is already present."""
+        arr = check_ids(ids, n)
         if np.unique(arr).size != n or any(i in self._keys for i in arr.tolist()):
             raise ValueError("ids must be unique and not already in the index")
         return arr
 
     def add(self, ids: Iterable[int], keys: Optional[List[str]] = None) -> None:
-        """Records ``keys[j]`` (default ``str(id)``) for the j-th of ``ids``."""
-        for j, doc_id in enumerate(ids):
-            self._keys[int(doc_id)] = keys[j] if keys is not None else str(doc_id)
+        """Records ``keys[j]`` (default ``str(id)``) for the j-th of ``ids`` (each >= 0)."""
+        id_list = [int(i) for i in ids]
+        check_ids(np.asarray(id_list, dtype=np.int64), len(id_list))
+        keys = check_keys(keys, len(id_list))
+        for j, doc_id in enumerate(id_list):
+            self._keys[doc_id] = keys[j] if keys is not None else str(doc_id)
 
     def save(self, path: Path) -> None:
-        ids = np.fromiter(self._keys.keys(), dtype=np.int64, count=len(self._keys))
         values = np.asarray(list(self._keys.values()), dtype=str) if self._keys else np.zeros(0, dtype="<U1")
         with open(path, "wb") as fh:
-            np.savez(fh, ids=ids, keys=values)
+            np.savez(fh, ids=self.ids(), keys=values)
 
     @classmethod
     def load(cls, path: Path) -> "DocumentKeys":
-        with np.load(path, allow_pickle=False) as z:
-            return cls(dict(zip(z["ids"].tolist(), z["keys"].tolist())))
+        """Inverse of :meth:`save`; ValueError naming ``path`` when the file is damaged."""
+        z = read_npz(path, ("ids", "keys"))
+        ids = check_array(z["ids"], f"{path}: ids", (None,), "i")
+        keys = check_array(z["keys"], f"{path}: keys", (ids.shape[0],), "U")
+        try:
+            ids = check_ids(ids, ids.shape[0])
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+        if np.unique(ids).size != ids.size:
+            raise ValueError(f"{path}: ids must be unique")
+        return cls(dict(zip(ids.tolist(), keys.tolist())))

@@ -17,6 +17,8 @@ def training_label_arrays(labels: Any, n: int, val_labels: Any, n_val: int
     if labels is None:
         return None, None
     both = [labels] if val_labels is None else [labels, val_labels]
+    for value, name in zip(both, ("labels", "val_labels")):
+        _check_label_container(value, name)
     if all(isinstance(b, np.ndarray) for b in both):
         arrs = [b.astype(bool) if b.ndim == 2 else b for b in both]
     else:
@@ -31,3 +33,15 @@ def training_label_arrays(labels: Any, n: int, val_labels: Any, n_val: int
         if arr.shape[0] != count:
             raise ValueError(f"{name} has {arr.shape[0]} entries for {count} texts")
     return arrs[0], (arrs[1] if len(arrs) > 1 else None)
+
+
+def _check_label_container(value: Any, name: str) -> None:
+    """A sequence or array of labels: not one string (its characters would become labels), no
+    ``None`` entry (it would silently become a class of its own)."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+        raise TypeError(f"{name} must be a sequence or array of labels, one per text, got {type(value).__name__}")
+    if isinstance(value, np.ndarray) and value.dtype != object:
+        return
+    missing = next((i for i, v in enumerate(value) if v is None), None)
+    if missing is not None:
+        raise ValueError(f"{name}[{missing}] is None; every text needs a label (or pass no labels)")

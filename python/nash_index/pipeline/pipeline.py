@@ -12,51 +12,28 @@ encodes queries with the numpy export of the NASH encoder, so the serving proces
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..index import BaseIndex, make_index
-from ..index import load as load_index
 from ..index.base import PathLike
 from ..index.factory import check_index_kind
-from ..index.validation import check_nbits
+from ..index.validation import check_fraction, check_int, check_nbits, check_positive_int
 from ..text import TextVectorizer, TrainedHasher, VectorizerParams, canonical_hasher, check_texts
-from .keys import DocumentKeys
+from ..text.vectorizer import describe_texts, rows_without_terms
+from .keys import DocumentKeys, check_ids, check_keys
 from .labels import training_label_arrays
-from .storage import PipelineFormatError, open_directory, save_directory
+from .loading import load_pipeline_files
+from .results import TextSearchResult
+from .storage import INDEX_FILE, KEYS_FILE, VECTORIZER_FILE, open_directory, save_directory
 
-__all__ = ["HashingPipeline", "TextSearchResult"]
+__all__ = ["INDEX_FILE", "KEYS_FILE", "VECTORIZER_FILE", "HashingPipeline", "TextSearchResult"]
 
 #: Below this many held-out documents NASH trains without validation (early stopping needs some).
 MIN_VALIDATION_DOCS = 50
-VECTORIZER_FILE = "vectorizer.npz"
-INDEX_FILE = "index.nidx"
-KEYS_FILE = "keys.npz"
-
-
-@dataclass
-class TextSearchResult:
-    """Search result of :meth:`HashingPipeline.search` for ``nq`` queries.
-
-    ``distances`` int32 (nq, k) and ``ids`` int64 (nq, k), each row by (distance, id), in the
-    order of :class:`nash_index.SearchResult`; ``keys`` the stored key of each id (``None`` where
-    a row is padded with id -1 because k > ntotal).
-    """
-
-    distances: np.ndarray
-    ids: np.ndarray
-    keys: List[List[Optional[str]]]
-
-    def __len__(self) -> int:
-        return int(self.ids.shape[0])
-
-    def hits(self, i: int) -> List[tuple]:
-        """``(key, distance, id)`` of query ``i``'s neighbours, padding left out."""
-        return [(key, int(d), int(j)) for key, d, j in zip(self.keys[i], self.distances[i], self.ids[i])
-                if j >= 0]
 
 
 class HashingPipeline:
@@ -81,15 +58,17 @@ class HashingPipeline:
                  min_df: Optional[int] = None, max_df: float = 0.8, validation_fraction: float = 0.1,
                  seed: int = 0, verbose: bool = True) -> None:
         check_index_kind(index, "index")
-        if not 0.0 <= validation_fraction < 1.0:
+        if check_fraction(validation_fraction, "validation_fraction") == 1.0:
             raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
+        if hasher_params is not None and not isinstance(hasher_params, dict):
+            raise TypeError(f"hasher_params must be a dict, got {type(hasher_params).__name__}")
         self.nbits = check_nbits(nbits)
         self.hasher_kind = canonical_hasher(hasher)
         self.index_kind = index
         self.hasher_params = dict(hasher_params or {})
         self.vectorizer = TextVectorizer(VectorizerParams(max_features, min_df, max_df))
         self.validation_fraction = float(validation_fraction)
-        self.seed = int(seed)
+        self.seed = check_int(seed, "seed")
         self.verbose = bool(verbose)
         self.trained: Optional[TrainedHasher] = None
         self.index: Optional[BaseIndex] = None
@@ -135,24 +114,31 @@ class HashingPipeline:
 
         ``labels`` (optional: class names, lists of labels per text, or an indicator matrix)
         select NASH's best epoch by validation precision; they never enter the unsupervised loss.
-        Without ``val_texts``, ``validation_fraction`` of ``texts`` is held out for that. The
-        index is not touched: call :meth:`add` to index documents.
+        Without ``val_texts``, ``validation_fraction`` of ``texts`` is held out for that. Call
+        :meth:`add` to index documents. A pipeline that already indexes documents refuses to be
+        refitted (their codes come from the current model: call :meth:`reset` first); a fit that
+        fails leaves the previous model in place.
         """
         import time
 
+        if self.ntotal:
+            raise RuntimeError(f"this pipeline indexes {self.ntotal} documents encoded by its current model; "
+                               "call reset() before fit, or fit a new HashingPipeline")
         texts = check_texts(texts)
-        val_texts = None if val_texts is None else check_texts(val_texts)
+        val_texts = None if val_texts is None else check_texts(val_texts, name="val_texts")
         y, y_val = training_label_arrays(labels, len(texts), val_labels, len(val_texts or []))
         t0 = time.perf_counter()
-        X = self.vectorizer.fit_transform(texts)
+        vectorizer = TextVectorizer(self.vectorizer.params)  # replaces the current one only on success
+        X = vectorizer.fit_transform(texts)
         X_val = None
         if val_texts is not None:
-            X_val = self.vectorizer.transform(val_texts)
+            X_val = vectorizer.transform(val_texts)
         elif self.hasher_kind == "nash":
             X, y, X_val, y_val = self._hold_out(X, y)
         t1 = time.perf_counter()
-        self.trained = TrainedHasher.train(self.hasher_kind, self.nbits, self.hasher_params, self.seed,
-                                           self.verbose, X, y, X_val, y_val)
+        trained = TrainedHasher.train(self.hasher_kind, self.nbits, self.hasher_params, self.seed,
+                                      self.verbose, X, y, X_val, y_val)
+        self.vectorizer, self.trained = vectorizer, trained
         self.train_info = {"n_train": int(X.shape[0]), "n_val": 0 if X_val is None else int(X_val.shape[0]),
                            "n_features": self.vectorizer.n_features,
                            "vectorize_seconds": t1 - t0, "train_seconds": time.perf_counter() - t1}
@@ -176,31 +162,44 @@ class HashingPipeline:
     def transform(self, texts: Sequence[str]) -> Any:
         """TF-IDF rows (CSR float32) of ``texts``."""
         self._check_fitted()
-        return self.vectorizer.transform(texts)
+        return self.vectorizer.transform(check_texts(texts, allow_empty=True))
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Packed binary codes, uint8 (n, nbits // 8), of ``texts``."""
+        """Packed binary codes, uint8 (n, nbits // 8), of ``texts``.
+
+        Texts with no vocabulary term all get one and the same code; a UserWarning names them.
+        """
         self._check_fitted()
+        texts = check_texts(texts, allow_empty=True)
+        codes, blank = self._codes(texts)
+        _warn_no_terms(texts, blank, "encode", "they all get one and the same code")
+        return codes
+
+    def _codes(self, texts: List[str]) -> Tuple[np.ndarray, np.ndarray]:
+        """Codes of checked ``texts`` and the mask of those with no vocabulary term (the one home
+        of that check: encode, add and search all go through here)."""
         X = self.vectorizer.transform(texts)
         if X.shape[0] == 0:
-            return np.zeros((0, self.nbits // 8), dtype=np.uint8)
-        return np.ascontiguousarray(self.encoder.encode(X), dtype=np.uint8)
+            return np.zeros((0, self.nbits // 8), dtype=np.uint8), np.zeros(0, dtype=bool)
+        codes = np.ascontiguousarray(self.encoder.encode(X), dtype=np.uint8)
+        return codes, rows_without_terms(X)
 
     def add(self, texts: Sequence[str], ids: Any = None, keys: Optional[Sequence[str]] = None,
             batch_size: int = 4096) -> np.ndarray:
         """Encodes and indexes ``texts``; returns their ids.
 
-        ``ids`` (unique int64) default to consecutive integers after the largest id so far;
-        ``keys`` (e.g. titles or file names, returned by :meth:`search`) default to ``str(id)``.
+        ``ids`` (unique integers >= 0; -1 marks padding in results) default to consecutive
+        integers after the largest id so far; ``keys`` (e.g. titles or file names, returned by
+        :meth:`search`) default to ``str(id)``. Texts with no vocabulary term are indexed (under
+        one shared code) with a UserWarning naming them.
         """
         self._check_fitted()
         texts = check_texts(texts, allow_empty=True)
+        batch_size = check_positive_int(batch_size, "batch_size")
         id_arr = self._keys.next_ids(len(texts)) if ids is None else self._keys.check_new(ids, len(texts))
-        if keys is not None:
-            keys = [str(k) for k in keys]
-            if len(keys) != len(texts):
-                raise ValueError(f"got {len(keys)} keys for {len(texts)} texts")
-        codes = self._encode_batches(texts, batch_size)
+        keys = check_keys(keys, len(texts))  # before the index changes: a bad key must leave no trace
+        codes, blank = self._encode_batches(texts, batch_size)
+        _warn_no_terms(texts, blank, "add", "they are indexed under one and the same code")
         if self.index is None:
             self.index = make_index(self.nbits, n_expected=len(texts), kind=self.index_kind)
         self.index.add(codes, id_arr)
@@ -210,9 +209,12 @@ class HashingPipeline:
     def attach_index(self, index: BaseIndex) -> None:
         """Searches ``index`` (codes of this pipeline's encoder, e.g. built elsewhere) from now on;
         its ids become the keys."""
+        if not isinstance(index, BaseIndex):
+            raise TypeError(f"index must be a nash_index index (FlatIndex, MultiIndexHashing), got {type(index).__name__}")
         if index.nbits != self.nbits:
             raise ValueError(f"the index has {index.nbits}-bit codes but this pipeline makes {self.nbits}-bit codes")
-        self.index, self._keys = index, DocumentKeys({int(i): str(i) for i in index.ids()})
+        ids = check_ids(index.ids(), index.ntotal, "the index's ids")
+        self.index, self._keys = index, DocumentKeys({i: str(i) for i in ids.tolist()})
 
     def reset(self, index: Optional[str] = None) -> None:
         """Empties the index (the model stays); ``index`` optionally changes its kind."""
@@ -221,8 +223,9 @@ class HashingPipeline:
         self.index, self._keys = None, DocumentKeys()
         self.index_kind = index or self.index_kind
 
-    def _encode_batches(self, texts: List[str], batch_size: int) -> np.ndarray:
+    def _encode_batches(self, texts: List[str], batch_size: int) -> Tuple[np.ndarray, np.ndarray]:
         out = np.empty((len(texts), self.nbits // 8), dtype=np.uint8)
+        blank = np.zeros(len(texts), dtype=bool)
         starts = range(0, len(texts), batch_size)
         if self.verbose and len(texts) > 4 * batch_size:
             try:
@@ -232,23 +235,37 @@ class HashingPipeline:
             except ImportError:
                 pass
         for s in starts:
-            out[s:s + batch_size] = self.encode(texts[s:s + batch_size])
-        return out
+            out[s:s + batch_size], blank[s:s + batch_size] = self._codes(texts[s:s + batch_size])
+        return out, blank
 
     def search(self, queries: Sequence[str], k: int = 10, *, num_threads: Optional[int] = None) -> TextSearchResult:
-        """The ``k`` indexed documents nearest to each query text, by Hamming distance."""
+        """The ``k`` indexed documents nearest to each query text, by Hamming distance.
+
+        A query with no vocabulary term (empty, only stop words or unknown words) has the code
+        of an empty text, so its neighbours are arbitrary: its row is still filled, marked in
+        ``result.no_known_terms``, and a UserWarning names it.
+        """
         self._check_fitted()
         if isinstance(queries, str):
             queries = [queries]
+        queries = check_texts(queries, allow_empty=True, name="queries")
+        k = check_positive_int(k, "k")
         if self.index is None or self.ntotal == 0:
             raise RuntimeError("the index is empty; call add(texts) first")
-        distances, ids = self.index.search(self.encode(queries), k, num_threads=num_threads)
+        codes, blank = self._codes(queries)
+        _warn_no_terms(queries, blank, "search", "their neighbours are arbitrary (see result.no_known_terms)",
+                       noun="queries")
+        try:
+            distances, ids = self.index.search(codes, k, num_threads=num_threads)
+        except MemoryError as exc:  # k is checked as an int only: its bound is the memory
+            raise MemoryError(f"search: k={k} neighbours for {len(queries)} queries do not fit in memory "
+                              f"(the index holds {self.ntotal} documents): {exc}") from None
         keys = [[self._keys.get(int(i)) if i >= 0 else None for i in row] for row in ids]
-        return TextSearchResult(ids=ids, distances=distances, keys=keys)
+        return TextSearchResult(ids=ids, distances=distances, keys=keys, no_known_terms=blank)
 
     def key_of(self, doc_id: int) -> Optional[str]:
         """The stored key of an indexed id (None if absent)."""
-        return self._keys.get(int(doc_id))
+        return self._keys.get(check_int(doc_id, "doc_id"))
 
     # ---- persistence -------------------------------------------------------------------
     def save(self, path: PathLike) -> None:
@@ -277,19 +294,18 @@ class HashingPipeline:
         """Reads a pipeline written by :meth:`save`.
 
         Queries are encoded with numpy; ``use_torch=True`` also loads the torch model (to train
-        further). ``mmap`` maps the index file; ``verify`` checks every file's checksum.
+        further). ``mmap`` maps the index file; ``verify`` checks every file's checksum. Any
+        damaged file (with or without ``verify``) raises :class:`PipelineFormatError` naming it;
+        I/O failures raise OSError.
         """
         src, manifest = open_directory(path, verify)
-        pipe = cls(nbits=manifest["nbits"], hasher=manifest["hasher_kind"], index=manifest["index_kind"],
-                   hasher_params=manifest.get("hasher_params"),
-                   validation_fraction=manifest.get("validation_fraction", 0.1),
-                   seed=manifest.get("seed", 0), verbose=False)
-        pipe.vectorizer = TextVectorizer.load(src / VECTORIZER_FILE, manifest["vectorizer"])
-        pipe.trained = TrainedHasher.load(manifest["hasher"], src, use_torch)
-        pipe.train_info = manifest.get("train_info", {})
-        if manifest["index"].get("file"):
-            pipe.index = load_index(src / manifest["index"]["file"], mmap=mmap, verify=verify)
-        pipe._keys = DocumentKeys.load(src / KEYS_FILE)
-        if pipe.ntotal != len(pipe._keys):
-            raise PipelineFormatError(f"{src}: the index holds {pipe.ntotal} codes but {len(pipe._keys)} keys")
-        return pipe
+        return load_pipeline_files(cls, src, manifest, use_torch=use_torch, mmap=mmap, verify=verify)
+
+
+def _warn_no_terms(texts: List[str], blank: np.ndarray, action: str, consequence: str, noun: str = "texts") -> None:
+    """One UserWarning naming the texts that have no vocabulary term (positions and excerpts)."""
+    positions = np.flatnonzero(blank).tolist()
+    if positions:
+        warnings.warn(f"{action}: {len(positions)} of {len(texts)} {noun} have no known term (empty, only stop "
+                      f"words or words outside the vocabulary): {describe_texts(texts, positions)}; {consequence}",
+                      UserWarning, stacklevel=3)

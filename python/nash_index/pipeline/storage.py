@@ -16,6 +16,10 @@ then renamed into place; an existing pipeline is first renamed to ``.<name>.prev
 deleted only once the new one is in place. If a save is interrupted, ``path`` still holds the old
 pipeline, or (in the instant between the two renames) only ``.<name>.previous`` does, which
 :func:`open_directory` then reads. A half-written directory never carries the ``path`` name.
+
+Damage: every file is read through :func:`reading` (see :mod:`nash_index.pipeline.loading`), so
+truncated, bit-flipped or foreign files raise :class:`PipelineFormatError` naming the file with or
+without checksum verification; with verification, every file the pipeline reads must be listed.
 """
 from __future__ import annotations
 
@@ -26,8 +30,9 @@ import shutil
 import tempfile
 import time
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Dict, Tuple
+from typing import Any, Callable, Dict, Iterator, Tuple
 
 import numpy as np
 
@@ -36,6 +41,9 @@ from ..index.base import PathLike
 FORMAT = "nash_index.pipeline"
 VERSION = 1
 MANIFEST = "manifest.json"
+VECTORIZER_FILE = "vectorizer.npz"
+INDEX_FILE = "index.nidx"
+KEYS_FILE = "keys.npz"
 
 
 class PipelineFormatError(ValueError):
@@ -46,8 +54,8 @@ def _backup_of(path: Path) -> Path:
     return path.parent / f".{path.name}.previous"
 
 
-__all__ = ["FORMAT", "MANIFEST", "PipelineFormatError", "VERSION", "open_directory", "read_manifest",
-           "save_directory"]
+__all__ = ["FORMAT", "INDEX_FILE", "KEYS_FILE", "MANIFEST", "VECTORIZER_FILE", "VERSION", "PipelineFormatError",
+           "is_member_name", "open_directory", "read_manifest", "reading", "save_directory"]
 
 
 # ---- save --------------------------------------------------------------------------------
@@ -148,13 +156,55 @@ def read_manifest(src: Path) -> Dict[str, Any]:
     if manifest.get("version") != VERSION:
         raise PipelineFormatError(f"'{src}' has pipeline format version {manifest.get('version')}; "
                                   f"this nash_index reads version {VERSION}")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not files or not all(
+            is_member_name(k) and isinstance(v, str) for k, v in files.items()):
+        raise PipelineFormatError(f"'{src / MANIFEST}' has no valid 'files' list (relative name -> SHA-256) "
+                                  "of the pipeline's files")
     return manifest
 
 
+def is_member_name(name: Any) -> bool:
+    """A file name a manifest may list: relative, inside the directory (no ``..``), printable."""
+    return (isinstance(name, str) and bool(name) and name.isprintable() and not name.startswith(("/", "\\"))
+            and ".." not in Path(name).parts)
+
+
 def _verify_files(src: Path, manifest: Dict[str, Any]) -> None:
-    for name, digest in manifest.get("files", {}).items():
+    for name, digest in manifest["files"].items():
         p = src / name
         if not p.is_file():
             raise PipelineFormatError(f"{src}: file {name} is missing")
         if _sha256(p) != digest:
             raise PipelineFormatError(f"{src}: file {name} is corrupted (checksum mismatch)")
+
+
+@contextmanager
+def reading(src: Path, name: str) -> Iterator[Path]:
+    """Yields ``src / name``; whatever damaged content raises while a component reads it (``name``:
+    a file, or a few files such as the hasher's) becomes a PipelineFormatError naming it. I/O
+    errors stay OSError; a missing torch stays ImportError. Components' messages, which name the
+    exact file and array, are kept."""
+    try:
+        yield src / name
+    except (PipelineFormatError, ImportError):
+        raise
+    except FileNotFoundError as exc:
+        raise PipelineFormatError(f"{src}: {_file_of(exc, src, name)} is missing") from None
+    except (IsADirectoryError, NotADirectoryError) as exc:
+        raise PipelineFormatError(f"{src}: {_file_of(exc, src, name)} is not a file") from None
+    except OSError:
+        raise
+    except Exception as exc:  # untrusted bytes: anything they trigger is damage, not a bug of the caller
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        raise PipelineFormatError(f"{src}: {name} is damaged or invalid ({detail})") from exc
+
+
+def _file_of(exc: OSError, src: Path, name: str) -> str:
+    """The file an OSError names, relative to the pipeline directory when inside it."""
+    if not exc.filename:
+        return name
+    try:
+        return Path(exc.filename).relative_to(src).as_posix()
+    except ValueError:
+        return str(exc.filename)

@@ -16,6 +16,8 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
+from .arrays import read_npz
+
 __all__ = ["load_hasher", "save_hasher"]
 
 _ALLOWED_PREFIX = "nash_index.baselines."
@@ -82,11 +84,18 @@ def _class_path(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
-def _import_class(path: str) -> type:
+def _import_class(path: Any, what: str = "class") -> type:
+    """A class of ``nash_index.baselines`` named ``module:qualname`` (nothing else is imported)."""
     module_name, _, qualname = str(path).partition(":")
-    if not module_name.startswith(_ALLOWED_PREFIX):
-        raise ValueError(f"refusing to load class {path!r} (not part of nash_index.baselines)")
-    return getattr(importlib.import_module(module_name), qualname)
+    if not isinstance(path, str) or not module_name.startswith(_ALLOWED_PREFIX):
+        raise ValueError(f"refusing to load {what} {path!r} (not part of nash_index.baselines)")
+    try:
+        obj = getattr(importlib.import_module(module_name), qualname, None)
+    except ImportError:
+        obj = None
+    if not isinstance(obj, type):
+        raise ValueError(f"{what} {path!r} does not name a class")
+    return obj
 
 
 def load_hasher(entry: Dict[str, Any], src: Path, use_torch: bool = False) -> tuple:
@@ -94,6 +103,7 @@ def load_hasher(entry: Dict[str, Any], src: Path, use_torch: bool = False) -> tu
 
     Returns ``(hasher or None, encoder, model_files)``: for NASH the torch model is loaded only
     with ``use_torch=True``; otherwise its files are kept as bytes so a later save keeps them.
+    A damaged file or manifest entry raises ValueError naming it.
     """
     kind = entry["kind"]
     if kind == "nash":
@@ -115,15 +125,32 @@ def load_hasher(entry: Dict[str, Any], src: Path, use_torch: bool = False) -> tu
 
 
 def _restore_baseline(entry: Dict[str, Any], src: Path) -> Any:
+    from ..baselines import HashingBaseline
+
     cls = _import_class(entry["class"])
+    if not issubclass(cls, HashingBaseline):
+        raise ValueError(f"{entry['class']!r} is not a hashing baseline")
     obj = cls.__new__(cls)
-    state: Dict[str, Any] = dict(entry.get("state", {}))
+    state = entry.get("state", {})
+    if not isinstance(state, dict):
+        raise ValueError(f"the hasher entry's 'state' must be an object, got {type(state).__name__}")
+    state = dict(state)
     nested = state.pop("__dataclasses__", {})
-    with np.load(src / entry["arrays"], allow_pickle=False) as z:
-        state.update({name: z[name] for name in z.files})
-    for name, path in nested.items():
+    path = src / entry["arrays"]
+    state.update(read_npz(path))
+    for name, class_path in dict(nested).items():
+        dc = _import_class(class_path, "dataclass")
+        if not dataclasses.is_dataclass(dc):
+            raise ValueError(f"{class_path!r} is not a dataclass")
         prefix = name + "."
         fields = {k[len(prefix):]: state.pop(k) for k in list(state) if k.startswith(prefix)}
-        state[name] = _import_class(path)(**fields)
+        try:
+            state[name] = dc(**fields)
+        except TypeError as exc:
+            raise ValueError(f"{path}: cannot rebuild {name}: {exc}") from None
     obj.__dict__.update(state)
+    try:
+        obj.check_state()
+    except (AttributeError, TypeError, ValueError) as exc:  # AttributeError: a fitted attribute is absent
+        raise ValueError(f"{path}: the fitted {cls.__name__} is invalid: {exc}") from None
     return obj

@@ -38,11 +38,16 @@ def make_hasher(name: str, nbits: int, params: Optional[Dict[str, Any]] = None, 
 
         params.setdefault("seed", seed)
         params.setdefault("verbose", verbose)
-        return NASH(nbits=nbits, **params)
-    from ..baselines import BASELINES
+        cls: Any = NASH
+    else:
+        from ..baselines import BASELINES
 
-    params.setdefault("random_state", seed)
-    return BASELINES[_BASELINE_KEYS[kind]](nbits=nbits, **params)
+        params.setdefault("random_state", seed)
+        cls = BASELINES[_BASELINE_KEYS[kind]]
+    try:
+        return cls(nbits=nbits, **params)
+    except TypeError as exc:  # an unknown or duplicated parameter name
+        raise TypeError(f"hasher_params do not fit the {kind!r} hasher: {exc}") from None
 
 
 def fit_hasher(hasher: Any, X: Any, y: Optional[Any] = None, X_val: Any = None,

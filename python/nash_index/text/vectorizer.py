@@ -15,7 +15,11 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["TextVectorizer", "VectorizerParams", "check_texts", "count_vectorizer", "idf_weights", "tfidf_rows"]
+from ..index.validation import check_fraction, check_int
+from .arrays import check_array, read_npz
+
+__all__ = ["TextVectorizer", "VectorizerParams", "check_texts", "count_vectorizer", "describe_texts", "idf_weights",
+           "rows_without_terms", "tfidf_rows"]
 
 PathLike = Union[str, "Path"]
 
@@ -31,6 +35,11 @@ class VectorizerParams:
     stop_words: Optional[str] = "english"
 
     def __post_init__(self) -> None:
+        check_int(self.max_features, "max_features")
+        check_int(self.min_df, "min_df", allow_none=True)
+        check_fraction(self.max_df, "max_df")
+        if self.stop_words not in (None, "english"):
+            raise ValueError(f"stop_words must be None or 'english', got {self.stop_words!r}")
         if self.max_features < 1:
             raise ValueError(f"max_features must be >= 1, got {self.max_features}")
         if self.min_df is not None and self.min_df < 1:
@@ -138,24 +147,59 @@ class TextVectorizer:
 
     @classmethod
     def load(cls, path: PathLike, manifest: Dict[str, Any]) -> "TextVectorizer":
-        """Inverse of :meth:`save` + :meth:`to_manifest`."""
-        vec = cls(VectorizerParams(**manifest["params"]))
-        with np.load(path, allow_pickle=False) as z:
-            vec.terms = z["terms"].tolist()
-            vec.idf = z["idf"].astype(np.float32)
-        if len(vec.terms) != vec.idf.shape[0] or len(vec.terms) != manifest.get("n_features", len(vec.terms)):
-            raise ValueError(f"{path}: vocabulary and idf sizes disagree")
+        """Inverse of :meth:`save` + :meth:`to_manifest`; ValueError naming ``path`` when the
+        file or the manifest entry is damaged."""
+        params = manifest.get("params") if isinstance(manifest, dict) else None
+        if not isinstance(params, dict):
+            raise ValueError(f"the manifest entry of {path} has no 'params' object")
+        try:
+            vec = cls(VectorizerParams(**params))
+        except TypeError as exc:
+            raise ValueError(f"the manifest entry of {path} has invalid params: {exc}") from exc
+        z = read_npz(path, ("terms", "idf"))
+        terms = check_array(z["terms"], f"{path}: terms", (None,), "U")
+        n = terms.shape[0]
+        vec.idf = check_array(z["idf"], f"{path}: idf", (n,)).astype(np.float32)
+        vec.terms = terms.tolist()
+        expected = manifest.get("n_features", n)
+        if n == 0 or expected != n or len(set(vec.terms)) != n:
+            raise ValueError(f"{path}: the vocabulary has {n} terms ({len(set(vec.terms))} distinct); "
+                             f"the manifest says {expected}")
         return vec
 
 
-def check_texts(texts: Any, allow_empty: bool = False) -> List[str]:
-    """``texts`` as a list of strings (one string alone is refused: it would be read as characters)."""
-    if isinstance(texts, str):
-        raise TypeError("texts must be a sequence of strings, not one string (wrap it in a list)")
+def check_texts(texts: Any, allow_empty: bool = False, name: str = "texts") -> List[str]:
+    """``texts`` as a list of strings; TypeError naming ``name`` and the first bad item's position.
+
+    One string (or bytes) alone is refused: iterating it would index each character as a text.
+    """
+    if isinstance(texts, (str, bytes, bytearray)):
+        raise TypeError(f"{name} must be a sequence of strings, not one {type(texts).__name__} "
+                        f"(wrap it in a list: [{_excerpt(texts)!r}])")
+    if texts is None or isinstance(texts, dict) or not hasattr(texts, "__iter__"):
+        raise TypeError(f"{name} must be a sequence of strings, got {type(texts).__name__}")
     out = list(texts)
-    bad = next((t for t in out if not isinstance(t, str)), None)
-    if bad is not None:
-        raise TypeError(f"texts must be strings, got {type(bad).__name__}")
+    for i, t in enumerate(out):
+        if not isinstance(t, str):
+            raise TypeError(f"{name}[{i}] must be a str, got {type(t).__name__} {_excerpt(t)}")
     if not out and not allow_empty:
-        raise ValueError("need at least one text")
+        raise ValueError(f"{name} is empty: need at least one text")
     return out
+
+
+def _excerpt(value: Any, width: int = 40) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def rows_without_terms(X: sp.csr_matrix) -> np.ndarray:
+    """Bool mask of the TF-IDF rows that are zero: texts with no vocabulary term (empty, only
+    stop words or unknown words). All such texts get one and the same code."""
+    return np.diff(sp.csr_matrix(X).indptr) == 0
+
+
+def describe_texts(texts: Sequence[str], positions: Sequence[int], limit: int = 3) -> str:
+    """``#0 'zzz', #4 'the of'`` (and how many more): names texts in a warning."""
+    shown = ", ".join(f"#{i} {_excerpt(texts[i])!r}" for i in list(positions)[:limit])
+    more = len(positions) - limit
+    return shown + (f" and {more} more" if more > 0 else "")
