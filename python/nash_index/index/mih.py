@@ -17,7 +17,7 @@ import numpy as np
 from . import _core
 from .base import BaseIndex, register_kind
 from .results import SearchResult
-from .validation import as_code_rows, check_choice, check_int, check_k, check_nbits, check_num_threads
+from .validation import as_code_rows, check_choice, check_count, check_int, check_k, check_nbits, check_num_threads
 
 __all__ = ["MultiIndexHashing", "SearchWork"]
 
@@ -112,7 +112,7 @@ class MultiIndexHashing(BaseIndex):
     @staticmethod
     def auto_m(nbits: int, n: int) -> int:
         """The m chosen automatically for n codes of nbits bits."""
-        return int(_core.MultiIndexHashing.auto_m(check_nbits(nbits), max(0, int(n))))
+        return int(_core.MultiIndexHashing.auto_m(check_nbits(nbits), check_count(n, "n")))
 
     def optimize(self, m: Optional[int] = None) -> None:
         """Rebuilds every table over all codes (the scanned tail included, tombstones dropped).
