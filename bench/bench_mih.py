@@ -42,7 +42,8 @@ query / t_cand; scan_cost_batch = scan thread-time per code per query in a
 batch / t_cand (walks of a batch run on all threads, like the scan).
 
 Writes mih.json and mih.png (--calibrate: mih_calibration.json) to --out (default bench/results/).
-The code sets, recall, checks and calibration live in mih_tools.py.
+The code sets, recall, checks and calibration live in mih_tools.py. Removals (their cost, and
+search latency while they and the compaction run): bench/bench_mih_remove.py.
 """
 from __future__ import annotations
 

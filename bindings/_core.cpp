@@ -248,6 +248,39 @@ void mih_set_params(PyMih& s, const std::string& fallback, double probe_cost, do
   write_locked(s, [&](ni::MultiIndexHashing& ix) { ix.set_params(p); });
 }
 
+// Rebuilds the MIH tables when due (or when `force`d) without blocking searches:
+// built under the read lock, swapped in under the write lock. A removal in
+// between voids the build, which is redone a few times at most: the index is
+// exact without it, only slower. Returns whether the tables are up to date.
+bool mih_rebuild_aside(PyMih& s, bool force) {
+  using Mih = ni::MultiIndexHashing;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    std::unique_ptr<Mih::Rebuild> built = read_locked(s, [&](const Mih& ix) -> std::unique_ptr<Mih::Rebuild> {
+      return force || ix.needs_rebuild() ? ix.prepare_rebuild() : nullptr;
+    });
+    if (!built) return true;
+    if (write_locked(s, [&](Mih& ix) { return ix.install(*built); })) force = false;
+  }
+  return !force;
+}
+
+// MIH add and remove: the common ones, then the table upkeep aside.
+void mih_add(PyMih& s, const py::array& codes, const py::object& ids) {
+  add_codes(s, codes, ids);
+  mih_rebuild_aside(s, false);
+}
+
+size_t mih_remove(PyMih& s, const py::array& ids) {
+  const size_t removed = remove_ids(s, ids);
+  mih_rebuild_aside(s, false);
+  return removed;
+}
+
+void mih_optimize(PyMih& s, int m) {
+  write_locked(s, [&](ni::MultiIndexHashing& ix) { ix.request_m(m); });
+  if (!mih_rebuild_aside(s, true)) write_locked(s, [](ni::MultiIndexHashing& ix) { ix.optimize(-1); });
+}
+
 void bind_mih(py::module_& m) {
   py::class_<PyMih> cls(m, "MultiIndexHashing");
   cls.def(py::init([](int nbits, int mm) { return new PyMih(std::make_unique<ni::MultiIndexHashing>(nbits, mm)); }),
@@ -255,6 +288,7 @@ void bind_mih(py::module_& m) {
       .def_property_readonly("m", [](const PyMih& s) { return s.index->m(); })
       .def_property_readonly("m_is_auto", [](const PyMih& s) { return s.index->m_is_auto(); })
       .def_property_readonly("indexed", [](const PyMih& s) { return s.index->indexed(); })
+      .def_property_readonly("tombstones", [](const PyMih& s) { return s.index->tombstones(); })
       .def_property_readonly("table_bytes", [](const PyMih& s) { return s.index->table_bytes(); })
       .def("substring_bits", [](const PyMih& s) {
         std::vector<int> bits;
@@ -269,9 +303,12 @@ void bind_mih(py::module_& m) {
            py::arg("with_work") = false)
       .def("range_search", &range_search<ni::MultiIndexHashing>, py::arg("queries"), py::arg("radius"),
            py::arg("num_threads") = 0, py::arg("with_work") = false)
-      .def("optimize", [](PyMih& s, int mm) { write_locked(s, [&](ni::MultiIndexHashing& ix) { ix.optimize(mm); }); },
-           py::arg("m") = -1);
+      .def("optimize", &mih_optimize, py::arg("m") = -1);
   bind_common(cls);
+  // Replace the common add and remove (a second def would only add an overload).
+  cls.attr("add") = py::cpp_function(&mih_add, py::name("add"), py::is_method(cls), py::arg("codes"),
+                                     py::arg("ids") = py::none());
+  cls.attr("remove") = py::cpp_function(&mih_remove, py::name("remove"), py::is_method(cls), py::arg("ids"));
 }
 
 void bind_files(py::module_& m) {

@@ -117,6 +117,25 @@ size_t CodeStore::remove(const idx_t* ids, size_t n) {
   return removed;
 }
 
+void CodeStore::erase_positions(const std::vector<size_t>& positions) {
+  if (positions.empty()) return;
+  make_owned();
+  materialize_ids();
+  uint8_t* codes = owned_codes_.data();
+  idx_t* ids = owned_ids_.data();
+  size_t kept = positions[0];
+  for (size_t i = 0; i < positions.size(); ++i) {
+    const size_t from = positions[i] + 1, to = i + 1 < positions.size() ? positions[i + 1] : ntotal_;
+    std::memmove(codes + kept * code_size_, codes + from * code_size_, (to - from) * code_size_);
+    std::memmove(ids + kept, ids + from, (to - from) * sizeof(idx_t));
+    kept += to - from;
+  }
+  ntotal_ = kept;
+  owned_codes_.resize(kept * code_size_);
+  owned_ids_.resize(kept);
+  refresh_pointers();
+}
+
 void CodeStore::reset() {
   file_.reset();
   owned_codes_.clear();

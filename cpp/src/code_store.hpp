@@ -32,6 +32,9 @@ class CodeStore {
   // Removes every code whose id is listed (unknown ids are ignored); keeps the
   // order of the rest. Returns the number removed.
   size_t remove(const idx_t* ids, size_t n);
+  // Removes the codes at these positions (sorted, distinct, < size()), keeping
+  // the order of the rest: moves between them, no id lookup.
+  void erase_positions(const std::vector<size_t>& positions);
   void reset();
 
   // Ids of every code in position order (materialised when they are the identity).

@@ -16,7 +16,7 @@ constexpr size_t kMaxSections = 8;
 constexpr uint32_t kSectionCodes = 1;     // ntotal * code_size bytes, position order
 constexpr uint32_t kSectionIds = 2;       // ntotal int64 ids; absent while ids are positions
 constexpr uint32_t kSectionStoreMeta = 3; // uint64 {meta version, next default id}; absent in older files
-constexpr uint32_t kSectionMihMeta = 16;  // uint32 {meta version, m requested (0 = auto), m in use, 0}
+constexpr uint32_t kSectionMihMeta = 16;  // uint32 words: m and fallback settings (MultiIndexHashing::meta)
 
 struct SectionData {
   uint32_t tag;

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <string>
 
 #include "code_store.hpp"
 #include "mih_probe.hpp"
@@ -12,7 +14,7 @@
 namespace nash_index {
 namespace {
 
-constexpr uint32_t kMihMetaVersion = 1;
+constexpr uint32_t kMihMetaVersion = 2;  // see meta()
 constexpr size_t kMaxPositions = 0xFFFFFFFFu;  // tables hold uint32 positions
 // The tail is scanned by every query: the tables are rebuilt once it passes
 // 1/16 of the indexed codes (a query then pays at most ~6% of a flat scan for
@@ -31,11 +33,69 @@ std::vector<SectionData> sections_of(const CodeStore& store, const std::vector<u
   return out;
 }
 
+// Removed codes left in the tables are skipped at a cost (a rank per candidate
+// met, buckets padded with dead entries): past 1/8 of the tables they rebuild.
+constexpr size_t kTombstoneFraction = 8;
+
 int min_m(int nbits) { return (nbits + kMaxSubstringBits - 1) / kMaxSubstringBits; }
 
 void check_m(int nbits, int m) {
   require(m >= 0, "m must be >= 0 (0 = automatic), got " + std::to_string(m));
   if (m > 0) SubstringLayout(nbits, m);  // throws with a clear message on a bad split
+}
+
+// The error in a set of fallback parameters, or "" (they are saved, so they must be finite).
+std::string params_error(const MihParams& p) {
+  const int fallback = static_cast<int>(p.fallback);
+  if (fallback < 0 || fallback > 2) return "bad MIH fallback mode " + std::to_string(fallback);
+  for (const double cost : {p.probe_cost, p.scan_cost_single, p.scan_cost_batch})
+    if (!std::isfinite(cost) || cost < 0) return "MIH cost parameters must be finite and >= 0";
+  return "";
+}
+
+std::unique_ptr<MultiIndexHashing::Tables> build_tables(const CodeStore& store, int m) {
+  auto tables = std::make_unique<MultiIndexHashing::Tables>();
+  tables->layout = SubstringLayout(store.nbits(), m);
+  tables->by_substring.resize(static_cast<size_t>(m));
+  const size_t n = store.size();
+  tables->positions = n;
+  tables->dead = Tombstones(n);
+  if (n > 0) {
+    ThreadPool::global().parallel_for(static_cast<size_t>(m), 0, [&](size_t j) {
+      tables->by_substring[j].build(store.codes(), store.code_size(), n, tables->layout, static_cast<int>(j));
+    });
+  }
+  return tables;
+}
+
+// Store positions of the listed ids that are present, sorted and distinct:
+// binary search when ids increase with position (the usual case), else one
+// pass over the ids, like FlatIndex's removal.
+std::vector<size_t> positions_of(const CodesView& db, const idx_t* ids, size_t n) {
+  std::vector<size_t> out;
+  if (n == 0 || db.ntotal == 0) return out;
+  if (!db.ids) {
+    for (size_t i = 0; i < n; ++i)
+      if (ids[i] >= 0 && static_cast<size_t>(ids[i]) < db.ntotal) out.push_back(static_cast<size_t>(ids[i]));
+  } else if (db.ids_increasing) {
+    const idx_t* end = db.ids + db.ntotal;
+    for (size_t i = 0; i < n; ++i) {
+      const idx_t* at = std::lower_bound(db.ids, end, ids[i]);
+      if (at != end && *at == ids[i]) out.push_back(static_cast<size_t>(at - db.ids));
+    }
+  } else {
+    std::vector<idx_t> wanted(ids, ids + n);
+    std::sort(wanted.begin(), wanted.end());
+    const idx_t lo = wanted.front(), hi = wanted.back();
+    for (size_t pos = 0; pos < db.ntotal; ++pos) {
+      const idx_t id = db.ids[pos];
+      if (id >= lo && id <= hi && std::binary_search(wanted.begin(), wanted.end(), id)) out.push_back(pos);
+    }
+    return out;  // already in order, and ids in the store are unique
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
 }
 
 }  // namespace
@@ -50,19 +110,22 @@ int MultiIndexHashing::auto_m(int nbits, size_t n) {
 MultiIndexHashing::MultiIndexHashing(int nbits, int m)
     : CodeIndex(std::make_unique<CodeStore>(nbits)), m_requested_(m), tables_(std::make_unique<Tables>()) {
   check_m(nbits, m);
-  rebuild();
+  rebuild(target_m());
 }
 
 MultiIndexHashing::~MultiIndexHashing() = default;
+MultiIndexHashing::Rebuild::Rebuild() = default;
+MultiIndexHashing::Rebuild::~Rebuild() = default;
 
 MultiIndexHashing::MultiIndexHashing(std::unique_ptr<CodeStore> store, int m_requested)
     : CodeIndex(std::move(store)), m_requested_(m_requested), tables_(std::make_unique<Tables>()) {}
 
 int MultiIndexHashing::m() const { return tables_->layout.m(); }
 int MultiIndexHashing::substring_bits(int j) const { return tables_->layout.length(j); }
+size_t MultiIndexHashing::tombstones() const { return tables_->dead.count(); }
 
 size_t MultiIndexHashing::table_bytes() const {
-  size_t total = 0;
+  size_t total = tables_->dead.memory_bytes();
   for (const BucketTable& t : tables_->by_substring) total += t.memory_bytes();
   return total;
 }
@@ -70,24 +133,19 @@ size_t MultiIndexHashing::table_bytes() const {
 MihParams MultiIndexHashing::params() const { return params_; }
 
 void MultiIndexHashing::set_params(const MihParams& p) {
-  require(p.probe_cost >= 0 && p.scan_cost_single >= 0 && p.scan_cost_batch >= 0,
-          "MIH cost parameters must be >= 0");
+  const std::string error = params_error(p);
+  require(error.empty(), error);
   params_ = p;
 }
 
-void MultiIndexHashing::rebuild() {
-  const int m = m_requested_ > 0 ? m_requested_ : auto_m(nbits(), store_->size());
-  SubstringLayout& layout = tables_->layout;
-  if (layout.m() != m) layout = SubstringLayout(nbits(), m);
-  tables_->by_substring.assign(static_cast<size_t>(m), BucketTable());
-  const uint8_t* codes = store_->codes();
-  const size_t n = store_->size(), cs = store_->code_size();
-  if (n > 0) {
-    ThreadPool::global().parallel_for(static_cast<size_t>(m), 0, [&](size_t j) {
-      tables_->by_substring[j].build(codes, cs, n, layout, static_cast<int>(j));
-    });
-  }
-  indexed_ = n;
+int MultiIndexHashing::target_m() const {
+  return m_requested_ > 0 ? m_requested_ : auto_m(nbits(), store_->size());
+}
+
+void MultiIndexHashing::rebuild(int m) {
+  tables_ = build_tables(*store_, m);
+  indexed_ = store_->size();
+  ++version_;
   std::lock_guard<std::mutex> lock(scratch_mutex_);
   scratch_pool_.clear();  // bitmaps were sized for the old count
 }
@@ -97,34 +155,85 @@ bool MultiIndexHashing::tail_too_long() const {
   return tail > 0 && (indexed_ == 0 || tail > std::max<size_t>(kMinTailRebuild, indexed_ / kTailFraction));
 }
 
+bool MultiIndexHashing::needs_rebuild() const {
+  return tail_too_long() || tables_->dead.count() * kTombstoneFraction > tables_->positions;
+}
+
+std::unique_ptr<MultiIndexHashing::Rebuild> MultiIndexHashing::prepare_rebuild() const {
+  auto built = std::make_unique<Rebuild>();
+  built->version = version_;
+  built->indexed = store_->size();
+  built->tables = build_tables(*store_, target_m());
+  return built;
+}
+
+bool MultiIndexHashing::install(Rebuild& built) {
+  if (!built.tables || built.version != version_ || built.indexed > store_->size()) return false;
+  std::swap(tables_, built.tables);
+  indexed_ = built.indexed;
+  ++version_;
+  std::lock_guard<std::mutex> lock(scratch_mutex_);
+  scratch_pool_.clear();
+  return true;
+}
+
+void MultiIndexHashing::request_m(int m) {
+  if (m < 0) return;
+  check_m(nbits(), m);
+  m_requested_ = m;
+  ++version_;
+}
+
+void MultiIndexHashing::maintain() {
+  if (needs_rebuild()) rebuild(target_m());
+}
+
 void MultiIndexHashing::add(const uint8_t* codes, size_t n, const idx_t* ids) {
   require(store_->size() + n <= kMaxPositions,
           "MultiIndexHashing holds at most 2^32 - 1 codes (uint32 positions)");
   store_->add(codes, n, ids);
-  if (tail_too_long()) rebuild();
 }
 
 size_t MultiIndexHashing::remove(const idx_t* ids, size_t n) {
-  const size_t removed = store_->remove(ids, n);
-  if (removed > 0) rebuild();  // positions shifted
-  return removed;
+  const std::vector<size_t> doomed = positions_of(store_->view(), ids, n);
+  if (doomed.empty()) return 0;
+  // Table positions of the doomed indexed codes, all found before any is
+  // marked (marking shifts the ranks).
+  std::vector<uint32_t> in_tables;
+  for (const size_t pos : doomed) {
+    if (pos >= indexed_) break;  // the tail: only in the store
+    in_tables.push_back(tables_->dead.select_live(pos));
+  }
+  tables_->dead.mark(in_tables);
+  indexed_ -= in_tables.size();
+  store_->erase_positions(doomed);
+  ++version_;
+  return doomed.size();
 }
 
 void MultiIndexHashing::reset() {
   store_->reset();
-  rebuild();
+  rebuild(target_m());
 }
 
 void MultiIndexHashing::optimize(int m) {
-  if (m >= 0) {
-    check_m(nbits(), m);
-    m_requested_ = m;
-  }
-  rebuild();
+  request_m(m);
+  rebuild(target_m());
 }
 
+// Metadata section, uint32 words. Version 1: {1, m requested (0 = auto), m in
+// use, 0}. Version 2 appends the fallback settings: {fallback, 0, probe_cost,
+// scan_cost_single, scan_cost_batch}, each cost a little-endian double in two
+// words. Version 1 files load with the default settings.
 std::vector<uint32_t> MultiIndexHashing::meta() const {
-  return {kMihMetaVersion, static_cast<uint32_t>(m_requested_), static_cast<uint32_t>(m()), 0};
+  std::vector<uint32_t> words{kMihMetaVersion, static_cast<uint32_t>(m_requested_), static_cast<uint32_t>(m()), 0,
+                              static_cast<uint32_t>(params_.fallback), 0};
+  for (const double cost : {params_.probe_cost, params_.scan_cost_single, params_.scan_cost_batch}) {
+    uint32_t pair[2];
+    std::memcpy(pair, &cost, sizeof(cost));
+    words.insert(words.end(), pair, pair + 2);
+  }
+  return words;
 }
 
 void MultiIndexHashing::save(const std::string& path) const {
@@ -137,6 +246,24 @@ std::vector<uint8_t> MultiIndexHashing::serialize() const {
   return serialize_index(header_of(*store_), sections_of(*store_, meta_words));
 }
 
+namespace {
+
+constexpr size_t kMetaWordsV1 = 4, kMetaWordsV2 = 12;
+
+// The fallback settings of a version 2 metadata section (words 4..11).
+MihParams params_of(const uint32_t* words) {
+  MihParams p;
+  p.fallback = static_cast<ScanFallback>(words[4]);
+  double costs[3];
+  std::memcpy(costs, words + 6, sizeof(costs));
+  p.probe_cost = costs[0];
+  p.scan_cost_single = costs[1];
+  p.scan_cost_batch = costs[2];
+  return p;
+}
+
+}  // namespace
+
 // Tables are rebuilt rather than stored: building is a counting sort per
 // substring, about as fast as reading the same bytes back (see bench_mih.py).
 std::unique_ptr<MultiIndexHashing> MultiIndexHashing::load(const std::shared_ptr<IndexFile>& file) {
@@ -144,10 +271,13 @@ std::unique_ptr<MultiIndexHashing> MultiIndexHashing::load(const std::shared_ptr
     throw FormatError("index file does not hold a MultiIndexHashing index");
   uint64_t bytes = 0;
   const uint8_t* raw = file->section(kSectionMihMeta, &bytes);
-  uint32_t meta[4];
-  if (bytes != sizeof(meta)) throw FormatError("index file: bad multi-index metadata size");
-  std::copy(raw, raw + sizeof(meta), reinterpret_cast<uint8_t*>(meta));
-  if (meta[0] != kMihMetaVersion) throw FormatError("index file: unknown multi-index metadata version");
+  uint32_t meta[kMetaWordsV2] = {};
+  if (bytes < sizeof(uint32_t)) throw FormatError("index file: bad multi-index metadata size");
+  std::memcpy(meta, raw, sizeof(uint32_t));
+  const size_t words = meta[0] == 1 ? kMetaWordsV1 : meta[0] == 2 ? kMetaWordsV2 : 0;
+  if (words == 0) throw FormatError("index file: unknown multi-index metadata version");
+  if (bytes != words * sizeof(uint32_t)) throw FormatError("index file: bad multi-index metadata size");
+  std::memcpy(meta, raw, bytes);
   const int nbits = static_cast<int>(file->info().nbits);
   const int requested = static_cast<int>(meta[1]), in_use = static_cast<int>(meta[2]);
   try {
@@ -157,12 +287,12 @@ std::unique_ptr<MultiIndexHashing> MultiIndexHashing::load(const std::shared_ptr
     throw FormatError(std::string("index file: bad multi-index metadata: ") + e.what());
   }
   if (in_use == 0) throw FormatError("index file: bad multi-index metadata: m = 0");
+  const MihParams params = words == kMetaWordsV2 ? params_of(meta) : MihParams{};
+  const std::string error = params_error(params);
+  if (!error.empty()) throw FormatError("index file: bad multi-index metadata: " + error);
   std::unique_ptr<MultiIndexHashing> index(new MultiIndexHashing(std::make_unique<CodeStore>(CodeStore::from_file(file, kMaxPositions)), requested));
-  // Keep the saved split: the same tables as before saving.
-  const int saved_request = index->m_requested_;
-  index->m_requested_ = in_use;
-  index->rebuild();
-  index->m_requested_ = saved_request;
+  index->params_ = params;
+  index->rebuild(in_use);  // the saved split: the same tables as before saving
   return index;
 }
 

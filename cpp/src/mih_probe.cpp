@@ -54,16 +54,20 @@ class Walk {
     for (uint32_t pos : s_.found) s_.visited[pos >> 6] &= ~(uint64_t{1} << (pos & 63));
     work_.candidates += s_.found.size();
     s_.found.clear();
+    s_.live.clear();
     return completed;
   }
 
  private:
   void prepare_scratch() {
-    const size_t words = (t_.indexed + 63) / 64;
+    const size_t words = (t_.tables->positions + 63) / 64;
     if (s_.visited.size() < words) s_.visited.resize(words, 0);
     s_.distances.resize(kVerifyChunk);
     s_.values.resize(kProbeBlock);
     s_.found.clear();
+    s_.live.clear();
+    // Without tombstones table positions are store positions: verify `found` itself.
+    queue_ = t_.tables->dead.count() == 0 ? &s_.found : &s_.live;
     verified_ = 0;
   }
 
@@ -87,7 +91,7 @@ class Walk {
         if (r <= layout.length(j) && !probe_radius(j, r)) return false;
         verify_pending();
         if (out_.complete(0, static_cast<dist_t>(m * r + j))) return true;
-        if (s_.found.size() == t_.indexed) return true;  // every indexed code verified
+        if (s_.found.size() == t_.tables->positions) return true;  // every table position met
       }
     }
     return true;
@@ -122,29 +126,37 @@ class Walk {
     return probe_cost_ * double(work_.probes) + double(s_.found.size()) <= budget_;
   }
 
-  // Marks the bucket's unseen codes visited, queues them and starts their fetch.
+  // Marks the bucket's unseen codes visited, queues the live ones (by store
+  // position) and starts their fetch.
   void collect(BucketTable::Bucket b) {
     const uint8_t* codes = t_.db.codes;
     const size_t cs = t_.db.code_size;
     uint64_t* visited = s_.visited.data();
+    const Tombstones& dead = t_.tables->dead;
+    const bool translate = queue_ != &s_.found;
     for (const uint32_t* p = b.begin; p != b.end; ++p) {
       const uint32_t pos = *p;
       uint64_t& word = visited[pos >> 6];
       const uint64_t bit = uint64_t{1} << (pos & 63);
       if (word & bit) continue;
       word |= bit;
-      __builtin_prefetch(codes + size_t{pos} * cs);
       s_.found.push_back(pos);
+      uint32_t at = pos;
+      if (translate) {
+        if (!dead.live(pos, &at)) continue;
+        s_.live.push_back(at);
+      }
+      __builtin_prefetch(codes + size_t{at} * cs);
     }
-    if (s_.found.size() - verified_ >= kVerifyChunk) verify_pending();
+    if (queue_->size() - verified_ >= kVerifyChunk) verify_pending();
   }
 
   // Full-code distances of the queued candidates, in chunks, into the handler.
   void verify_pending() {
     const size_t cs = t_.db.code_size;
-    while (verified_ < s_.found.size()) {
-      const size_t n = std::min(kVerifyChunk, s_.found.size() - verified_);
-      const uint32_t* positions = s_.found.data() + verified_;
+    while (verified_ < queue_->size()) {
+      const size_t n = std::min(kVerifyChunk, queue_->size() - verified_);
+      const uint32_t* positions = queue_->data() + verified_;
       kt_.gather_distances(GatherBlock{q_, t_.db.codes, positions, n, cs, s_.distances.data()});
       for (size_t i = 0; i < n; ++i) {
         const dist_t d = s_.distances[i];
@@ -161,6 +173,7 @@ class Walk {
   double budget_, probe_cost_;
   SearchWork& work_;
   const KernelTable& kt_;
+  std::vector<uint32_t>* queue_ = nullptr;  // store positions to verify
   size_t verified_ = 0;
 };
 

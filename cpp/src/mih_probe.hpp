@@ -12,11 +12,14 @@ namespace nash_index {
 struct MultiIndexHashing::Tables {
   SubstringLayout layout;
   std::vector<BucketTable> by_substring;
+  size_t positions = 0;  // codes the tables were built over: table positions [0, positions)
+  Tombstones dead;       // those removed since, and the map to store positions
 };
 
 struct MultiIndexHashing::Scratch {
-  std::vector<uint64_t> visited;  // one bit per indexed position; all clear between queries
-  std::vector<uint32_t> found;    // positions verified by the current query, in order
+  std::vector<uint64_t> visited;  // one bit per table position; all clear between queries
+  std::vector<uint32_t> found;    // table positions met by the current query, in order
+  std::vector<uint32_t> live;     // store positions of the live ones (used once the tables have tombstones)
   std::vector<dist_t> distances;  // of the chunk being verified
   std::vector<uint32_t> values;   // bucket values of the probe block being walked
   std::vector<uint32_t> query_values;  // the query's substrings
@@ -26,7 +29,7 @@ struct MultiIndexHashing::Scratch {
 struct MihTables {
   CodesView db;
   const MultiIndexHashing::Tables* tables;
-  size_t indexed;  // positions [indexed, db.ntotal) are the tail, scanned linearly
+  size_t indexed;  // live codes in the tables; store positions [indexed, db.ntotal) are the tail, scanned linearly
 };
 
 // Walks the tables for one query (index 0 of `out`) until its result is

@@ -107,4 +107,34 @@ BucketTable::Bucket BucketTable::hashed_bucket(uint32_t value) const {
   }
 }
 
+uint32_t Tombstones::select_live(size_t rank) const {
+  if (count_ == 0) return static_cast<uint32_t>(rank);
+  // Last word whose live positions before it are <= rank: the target is in it.
+  size_t lo = 0, hi = bits_.size();
+  while (hi - lo > 1) {
+    const size_t mid = (lo + hi) / 2;
+    if (64 * mid - before_[mid] <= rank) lo = mid;
+    else hi = mid;
+  }
+  uint64_t live = ~bits_[lo];
+  for (size_t skip = rank - (64 * lo - before_[lo]); skip > 0; --skip) live &= live - 1;
+  return static_cast<uint32_t>(64 * lo + static_cast<size_t>(__builtin_ctzll(live)));
+}
+
+void Tombstones::mark(const std::vector<uint32_t>& positions) {
+  if (positions.empty()) return;
+  if (bits_.empty()) {
+    bits_.assign((n_ + 63) / 64, 0);
+    before_.assign(bits_.size(), 0);
+  }
+  size_t first = bits_.size();
+  for (const uint32_t p : positions) {
+    bits_[p >> 6] |= uint64_t{1} << (p & 63);
+    first = std::min<size_t>(first, p >> 6);
+  }
+  for (size_t w = first + 1; w < bits_.size(); ++w)
+    before_[w] = before_[w - 1] + static_cast<uint32_t>(__builtin_popcountll(bits_[w - 1]));
+  count_ += positions.size();
+}
+
 }  // namespace nash_index

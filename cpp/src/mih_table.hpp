@@ -95,6 +95,39 @@ class BucketTable {
   int hash_shift_ = 64;
 };
 
+// Table positions removed since the tables were built. Removals compact the
+// code store (order kept) but leave the tables alone, so a live table position
+// p holds the code now at store position p - (dead positions before p): a
+// rank over a bitmap with per-word counts (n / 64 * 12 bytes, cache resident).
+class Tombstones {
+ public:
+  explicit Tombstones(size_t positions = 0) : n_(positions) {}
+
+  size_t count() const { return count_; }
+  // Whether table position p is live; if so, *at receives its store position.
+  bool live(uint32_t p, uint32_t* at) const {
+    if (count_ == 0) {
+      *at = p;
+      return true;
+    }
+    const uint64_t word = bits_[p >> 6], bit = uint64_t{1} << (p & 63);
+    if (word & bit) return false;
+    *at = p - before_[p >> 6] - static_cast<uint32_t>(__builtin_popcountll(word & (bit - 1)));
+    return true;
+  }
+  // Table position of the live code at store position `rank` (< live count): O(log n).
+  uint32_t select_live(size_t rank) const;
+  // Marks live table positions dead (any order, no repeats): O(n / 64).
+  void mark(const std::vector<uint32_t>& positions);
+  size_t memory_bytes() const { return bits_.capacity() * sizeof(uint64_t) + before_.capacity() * sizeof(uint32_t); }
+
+ private:
+  size_t n_;
+  size_t count_ = 0;
+  std::vector<uint64_t> bits_;    // allocated by the first mark
+  std::vector<uint32_t> before_;  // dead positions in the words before each word
+};
+
 // Whether a substring of `bits` bits over n codes gets a dense table (2^bits <=
 // 4n): below that a hash of the distinct values would take as much memory
 // (two 8-byte slots per value at load 1/2) and cost an extra random read.

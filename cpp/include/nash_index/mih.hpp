@@ -8,8 +8,10 @@
 // has been verified.
 //
 // Codes added after the last table build form a "tail" that every query scans
-// linearly; the tables are rebuilt (with a revised automatic m) once the tail
-// grows too long (see tail_too_long) and right after a removal.
+// linearly. A removal drops codes from the store (as FlatIndex does) but only
+// leaves tombstones in the tables, which queries skip. The tables are rebuilt
+// (with a revised automatic m) once the tail or the tombstones pass a share of
+// the index (needs_rebuild), aside from searches: see prepare_rebuild.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -54,19 +56,41 @@ class MultiIndexHashing : public CodeIndex {
   int m() const;
   bool m_is_auto() const { return m_requested_ == 0; }
   int substring_bits(int j) const;
+  // Live codes covered by the tables: store positions [0, indexed()); the rest is the tail.
   size_t indexed() const { return indexed_; }
+  // Removed codes that the tables still list (skipped by queries) until the next rebuild.
+  size_t tombstones() const;
   // Bytes held by the tables (codes and ids excluded).
   size_t table_bytes() const;
 
   MihParams params() const;
   void set_params(const MihParams& p);
 
+  // add and remove never rebuild the tables (see needs_rebuild). add appends to
+  // the tail; remove costs what FlatIndex's does (the store is compacted, order
+  // kept) plus O(n / 64) for the tombstones.
   void add(const uint8_t* codes, size_t n, const idx_t* ids);
   size_t remove(const idx_t* ids, size_t n);
   void reset();
-  // Rebuilds every table over all codes, with m revised when automatic (0) or
-  // set to `m` otherwise (m < 0 keeps the current request).
+  // Rebuilds every table over all codes now, with m revised when automatic (0)
+  // or set to `m` otherwise (m < 0 keeps the current request).
   void optimize(int m = -1);
+
+  // Table upkeep that leaves searches running, for callers with a reader/writer
+  // lock: under the read lock, needs_rebuild() (the tail passed 1/16 of the
+  // tables, or the tombstones 1/8) and prepare_rebuild() (new tables over the
+  // current codes); under the write lock, install(). install refuses tables
+  // prepared before a removal, reset, m request or install (positions moved)
+  // and returns false; codes added meanwhile simply stay in the tail. The old
+  // tables move into `built`, to be freed after the lock is released.
+  struct Rebuild;
+  bool needs_rebuild() const;
+  std::unique_ptr<Rebuild> prepare_rebuild() const;
+  bool install(Rebuild& built);
+  // Sets the m used by the next rebuild, like optimize(m) without rebuilding.
+  void request_m(int m);
+  // For callers without concurrency: rebuilds now when needs_rebuild().
+  void maintain();
 
   // `work`, when given, receives nq entries.
   void search(const uint8_t* queries, size_t nq, size_t k, dist_t* distances, idx_t* ids, int num_threads,
@@ -88,7 +112,8 @@ class MultiIndexHashing : public CodeIndex {
 
  private:
   MultiIndexHashing(std::unique_ptr<CodeStore> store, int m_requested);
-  void rebuild();
+  int target_m() const;  // m of the next build
+  void rebuild(int m);
   bool tail_too_long() const;
   std::vector<uint32_t> meta() const;  // the metadata section
   bool scan_everything(size_t k) const;
@@ -100,7 +125,8 @@ class MultiIndexHashing : public CodeIndex {
 
   int m_requested_;
   std::unique_ptr<Tables> tables_;
-  size_t indexed_ = 0;  // positions [0, indexed_) are in the tables
+  size_t indexed_ = 0;  // store positions [0, indexed_) are in the tables
+  uint64_t version_ = 0;  // bumped whenever store positions or the tables change, adds aside
   MihParams params_;
   // Single queries that passed their budget in a row: after a few, queries go
   // straight to the scan except one in kReprobeEvery (the data may change).
@@ -108,6 +134,14 @@ class MultiIndexHashing : public CodeIndex {
   mutable std::atomic<uint32_t> skipped_{0};
   mutable std::mutex scratch_mutex_;
   mutable std::vector<std::unique_ptr<Scratch>> scratch_pool_;
+};
+
+struct MultiIndexHashing::Rebuild {
+  Rebuild();
+  ~Rebuild();  // out of line: Tables is complete only in the sources
+  std::unique_ptr<Tables> tables;
+  size_t indexed = 0;    // codes covered: store positions [0, indexed)
+  uint64_t version = 0;  // of the index when prepared
 };
 
 }  // namespace nash_index

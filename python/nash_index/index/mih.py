@@ -9,6 +9,7 @@ identical to :class:`nash_index.FlatIndex` (same distances, same ids under the
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Dict, NamedTuple, Optional
 
 import numpy as np
@@ -16,7 +17,7 @@ import numpy as np
 from . import _core
 from .base import BaseIndex, register_kind
 from .results import SearchResult
-from .validation import as_code_rows, check_choice, check_int, check_k, check_nbits, check_num_threads
+from .validation import as_code_rows, check_choice, check_count, check_int, check_k, check_nbits, check_num_threads
 
 __all__ = ["MultiIndexHashing", "SearchWork"]
 
@@ -55,7 +56,7 @@ class MultiIndexHashing(BaseIndex):
     ``m`` (number of substrings): ``None`` chooses
     ``round(nbits / log2(max(n, 256)))``, at least ``ceil(nbits / 32)``
     (substrings of at most 32 bits), revised each time the tables are rebuilt
-    (as the index grows, after a removal, or at :meth:`optimize`). Substring
+    (as the index grows or shrinks, or at :meth:`optimize`). Substring
     lengths differ by at most one bit when ``m`` does not divide ``nbits``.
 
     Memory beyond codes and ids: 4 bytes per code per table, plus per table
@@ -64,10 +65,14 @@ class MultiIndexHashing(BaseIndex):
     sizes are in ``bench/results/mih.json``).
 
     Codes added after the last build are scanned by every query until they
-    exceed 1/16 of the index, then the tables are rebuilt. Removals rebuild
-    the tables. Queries and batches that would cost more than a scan are
-    answered by the flat scan over the same codes (see :meth:`set_fallback`);
-    the result is the same either way.
+    exceed 1/16 of the index, then the tables are rebuilt. A removal costs
+    what it costs in :class:`FlatIndex` (the codes are compacted): the tables
+    keep the removed codes as ``tombstones``, skipped by queries, until they
+    pass 1/8 of the tables, then the tables are rebuilt. Rebuilds are built
+    while searches from other threads go on, and swapped in at the end.
+    Queries and batches that would cost more than a scan are answered by the
+    flat scan over the same codes (see :meth:`set_fallback`); the result is
+    the same either way. The fallback settings are saved with the index.
     """
 
     def __init__(self, nbits: int, m: Optional[int] = None) -> None:
@@ -95,6 +100,11 @@ class MultiIndexHashing(BaseIndex):
         return int(self._impl.indexed)
 
     @property
+    def tombstones(self) -> int:
+        """Removed codes that the tables still list (skipped by queries) until the next rebuild."""
+        return int(self._impl.tombstones)
+
+    @property
     def table_bytes(self) -> int:
         """Bytes held by the hash tables (codes and ids excluded)."""
         return int(self._impl.table_bytes)
@@ -102,10 +112,10 @@ class MultiIndexHashing(BaseIndex):
     @staticmethod
     def auto_m(nbits: int, n: int) -> int:
         """The m chosen automatically for n codes of nbits bits."""
-        return int(_core.MultiIndexHashing.auto_m(check_nbits(nbits), max(0, int(n))))
+        return int(_core.MultiIndexHashing.auto_m(check_nbits(nbits), check_count(n, "n")))
 
     def optimize(self, m: Optional[int] = None) -> None:
-        """Rebuilds every table over all codes (the scanned tail included).
+        """Rebuilds every table over all codes (the scanned tail included, tombstones dropped).
 
         ``m=None`` keeps the current request (automatic stays automatic and
         is revised for the current size); an int sets a fixed m.
@@ -135,7 +145,8 @@ class MultiIndexHashing(BaseIndex):
         >= 32 (a sample of the batch walks first; if its mean cost is higher,
         the rest is scanned; walks past their budget join one blocked scan).
         ``k >= ntotal / 16`` always scans. Defaults come from
-        ``bench/bench_mih.py --calibrate --n 10M``.
+        ``bench/bench_mih.py --calibrate --n 10M``. The settings are saved
+        with the index (``save``, pickling, ``copy.deepcopy``).
         """
         check_choice(fallback, _FALLBACKS, "fallback")
         p = self._impl.get_params()
@@ -143,8 +154,8 @@ class MultiIndexHashing(BaseIndex):
         for name, value in values.items():
             if value is None:
                 values[name] = p[name]
-            elif isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+            elif isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
         self._impl.set_params(fallback, float(values["probe_cost"]), float(values["scan_cost_single"]),
                               float(values["scan_cost_batch"]))
 
