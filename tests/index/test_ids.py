@@ -155,3 +155,13 @@ def test_binding_refuses_byte_swapped_ids(kind, flat_rng):
         index._impl.remove(np.array([1, 2], ">i8"))
     with pytest.raises(ValueError, match="ids must have shape"):
         index._impl.remove(np.array(1, np.int64))
+
+
+@pytest.mark.parametrize("kind", ["flat", "mih"])
+def test_remove_counts_a_repeated_id_once(kind):
+    index = ni.FlatIndex(64) if kind == "flat" else ni.MultiIndexHashing(64)
+    index.add(np.zeros((5, 8), np.uint8))
+    assert index.remove([1, 1, 2, 1]) == 2
+    np.testing.assert_array_equal(index.ids(), [0, 3, 4])
+    with pytest.raises(ValueError, match="id 9 is repeated"):
+        index.add(np.zeros((2, 8), np.uint8), [9, 9])

@@ -101,16 +101,17 @@ class BaseIndex:
         return RangeSearchResult(lims, distances, ids)
 
     def remove(self, ids: Any) -> int:
-        """Removes the codes with these ids (an int, or unique integers in any shape); returns the count removed.
+        """Removes the codes with these ids (an int, or integers in any shape); returns the count removed.
 
-        Ids not in the index match nothing; negative ids are valid there (never stored, so they
-        match nothing) and an empty list removes nothing. Values beyond int64 are refused.
+        Ids not in the index match nothing, a repeated id counts once, negative ids are valid there
+        (never stored, so they match nothing) and an empty list removes nothing. Values beyond
+        int64 are refused.
         """
         if isinstance(ids, (int, np.integer)) and not isinstance(ids, (bool, np.bool_)):
             ids = [ids]
         elif not isinstance(ids, (list, tuple, range)):
             ids = as_numpy(ids, "ids", "an int, a numpy array or a sequence of integers").reshape(-1)
-        return int(self._impl.remove(as_ids(ids, None, allow_negative=True)))
+        return int(self._impl.remove(as_ids(ids, None, allow_negative=True, unique=False)))
 
     def reset(self) -> None:
         """Removes every code."""

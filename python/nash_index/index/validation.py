@@ -179,8 +179,10 @@ def _ids_from_sequence(values: Sequence[Any], name: str) -> np.ndarray:
     return out
 
 
-def as_ids(ids: Any, n: Optional[int], name: str = "ids", *, allow_negative: bool = False) -> np.ndarray:
-    """Ids as a contiguous native int64 array of length ``n`` (any length when None), unique.
+def as_ids(ids: Any, n: Optional[int], name: str = "ids", *, allow_negative: bool = False,
+           unique: bool = True) -> np.ndarray:
+    """Ids as a contiguous native int64 array of length ``n`` (any length when None), unique
+    unless ``unique`` is False.
 
     Any integer dtype is accepted (big-endian ones are byte-swapped, never misread); bool, float
     and object arrays are refused (TypeError), values beyond int64 too (ValueError), and negative
@@ -203,6 +205,9 @@ def as_ids(ids: Any, n: Optional[int], name: str = "ids", *, allow_negative: boo
     if not allow_negative and arr.size and int(arr.min()) < 0:
         pos = int(np.argmax(arr < 0))
         raise ValueError(f"{name} must be >= 0 (-1 marks padding in results); got {arr[pos]} at position {pos}")
-    if arr.shape[0] > 1 and np.unique(arr).shape[0] != arr.shape[0]:
-        raise ValueError(f"{name} must be unique")
+    if unique and arr.shape[0] > 1:
+        ordered = np.sort(arr)
+        repeated = np.flatnonzero(ordered[1:] == ordered[:-1])
+        if repeated.size:
+            raise ValueError(f"{name} must be unique; id {ordered[repeated[0]]} is repeated")
     return np.ascontiguousarray(arr)
