@@ -5,6 +5,7 @@ the test by its exit status or timeout instead of killing pytest.
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -141,6 +142,10 @@ def test_multiprocessing_fork_context_after_pool_use():
     """, timeout=120)
 
 
+@pytest.mark.skipif(bool(os.environ.get("NASH_INDEX_ASAN")), reason=(
+    "under scripts/test_asan.sh the child can deadlock inside libasan's allocator, whose lock another "
+    "parent thread held at fork (GCC 12's ASan does not take it across fork; seen with gdb): not a "
+    "nash_index lock. The test runs in the normal suite."))
 def test_fork_during_resizes_and_searches():
     # The fork handlers take the pool's locks: a child forked mid-resize or mid-job still gets a
     # consistent pool. Flat index only: MIH's own scratch lock is not fork-aware.
