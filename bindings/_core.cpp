@@ -321,10 +321,14 @@ void bind_files(py::module_& m) {
     py::gil_scoped_release release;
     return ni::IndexFile::open(path, mmap, verify);
   }, py::arg("path"), py::arg("mmap") = false, py::arg("verify") = true);
-  m.def("index_file_from_bytes", [](const py::bytes& data) {
-    std::string s = data;
-    py::gil_scoped_release release;  // parsing verifies every checksum
-    return ni::IndexFile::from_bytes(std::vector<uint8_t>(s.begin(), s.end()));
+  // Any contiguous bytes-like object (bytes, bytearray, memoryview), copied once into the index.
+  m.def("index_file_from_bytes", [](const py::buffer& data) {
+    const py::buffer_info info = data.request();
+    if (info.ndim != 1 || info.itemsize != 1 || (info.ndim == 1 && info.strides[0] != 1))
+      throw py::type_error("data must be contiguous bytes");
+    const uint8_t* p = static_cast<const uint8_t*>(info.ptr);
+    py::gil_scoped_release release;  // the caller keeps `data` alive; parsing verifies every checksum
+    return ni::IndexFile::from_bytes(std::vector<uint8_t>(p, p + info.size));
   }, py::arg("data"));
   m.attr("KIND_FLAT") = static_cast<uint32_t>(ni::IndexKind::Flat);
   m.attr("KIND_MIH") = static_cast<uint32_t>(ni::IndexKind::MultiIndexHashing);

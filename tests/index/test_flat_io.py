@@ -153,3 +153,16 @@ def test_not_an_index_file(tmp_path):
     path.write_bytes(b"x" * 10000)
     with pytest.raises(ValueError, match="not a nash_index"):
         ni.load(path)
+
+
+def test_from_bytes_takes_any_contiguous_bytes_like(flat_rng):
+    index = ni.FlatIndex(64)
+    index.add(uniform_codes(flat_rng, 50, 64))
+    data = pickle.dumps(index)
+    blob = pickle.loads(data).codes()
+    raw = index.__reduce__()[1][0]
+    for form in (raw, bytearray(raw), memoryview(raw), memoryview(bytearray(raw))):
+        np.testing.assert_array_equal(ni.from_bytes(form).codes(), blob)
+    for bad in ("text", 3, np.zeros(4)):
+        with pytest.raises(TypeError, match="data must be bytes"):
+            ni.from_bytes(bad)

@@ -194,4 +194,9 @@ def from_bytes(data: Union[bytes, bytearray, memoryview]) -> BaseIndex:
     The bytes are checked like a file loaded with ``verify=True``: ValueError
     when they are not a valid index.
     """
-    return _wrap_file(_core.index_file_from_bytes(bytes(data)))
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"data must be bytes, bytearray or memoryview, got {type(data).__name__}")
+    view = memoryview(data)
+    if not view.contiguous:
+        raise ValueError("data must be contiguous")
+    return _wrap_file(_core.index_file_from_bytes(view.cast("B") if view.ndim != 1 or view.itemsize != 1 else view))
