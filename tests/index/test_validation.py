@@ -241,16 +241,8 @@ def _entries():
     }
 
 
-@pytest.fixture
-def keep_runtime():
-    threads, level = ni.get_num_threads(), ni.simd_level()
-    yield
-    ni.set_num_threads(threads)
-    ni.set_simd_level(level)
-
-
 @pytest.mark.parametrize("entry", list(_entries()))
-def test_hostile_arguments_name_the_argument(entry, keep_runtime):
+def test_hostile_arguments_name_the_argument(entry, flat_restore_runtime):
     arg, call = _entries()[entry]
     for value in HOSTILE:
         try:
