@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import time
 import warnings
 from contextlib import contextmanager
@@ -67,8 +68,7 @@ def save_directory(path: PathLike, write_contents: Callable[[Path], Dict[str, An
     returns the manifest's entries; the format, version, date and every file's checksum are added.
     """
     final = Path(path).expanduser().absolute()
-    if final.exists() and not final.is_dir():
-        raise FileExistsError(f"{final} exists and is not a directory")
+    _refuse_non_directory(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_directory(final)  # also removes what killed saves of ``final`` left behind
     try:
@@ -76,10 +76,21 @@ def save_directory(path: PathLike, write_contents: Callable[[Path], Dict[str, An
         _write_manifest(tmp, manifest)
         _fsync_tree(tmp)
         with target_lock(final):  # concurrent saves of one pipeline take turns at the two renames
+            _refuse_non_directory(final)
             _swap_into_place(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _refuse_non_directory(final: Path) -> None:
+    # One stat: between exists() and is_dir() another save may have moved ``final`` aside.
+    try:
+        is_dir = stat.S_ISDIR(os.stat(final).st_mode)
+    except FileNotFoundError:
+        return
+    if not is_dir:
+        raise FileExistsError(f"{final} exists and is not a directory")
 
 
 def _write_manifest(out: Path, entries: Dict[str, Any]) -> None:
