@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
-#include <unordered_set>
 
 #include "nash_index/code_index.hpp"
 
@@ -96,25 +95,39 @@ void CodeStore::add(const uint8_t* codes, size_t n, const idx_t* ids) {
 }
 
 size_t CodeStore::remove(const idx_t* ids, size_t n) {
-  if (n == 0 || ntotal_ == 0) return 0;
-  make_owned();
-  materialize_ids();
-  const std::unordered_set<idx_t> doomed(ids, ids + n);
-  size_t kept = 0;
-  for (size_t pos = 0; pos < ntotal_; ++pos) {
-    if (doomed.count(owned_ids_[pos])) continue;
-    if (kept != pos) {
-      std::memcpy(&owned_codes_[kept * code_size_], &owned_codes_[pos * code_size_], code_size_);
-      owned_ids_[kept] = owned_ids_[pos];
+  const std::vector<size_t> doomed = positions_of(ids, n);
+  erase_positions(doomed);
+  return doomed.size();
+}
+
+// Sorted, distinct positions of the listed ids that are present (absent ones
+// are skipped). Identity ids are positions; increasing ids are binary-searched
+// (the common case: O(n log N)); otherwise one pass over the store's ids.
+std::vector<size_t> CodeStore::positions_of(const idx_t* ids, size_t n) const {
+  std::vector<size_t> out;
+  if (n == 0 || ntotal_ == 0) return out;
+  if (identity_ids()) {
+    for (size_t i = 0; i < n; ++i)
+      if (ids[i] >= 0 && static_cast<size_t>(ids[i]) < ntotal_) out.push_back(static_cast<size_t>(ids[i]));
+  } else if (ids_increasing_) {
+    const idx_t* end = ids_ + ntotal_;
+    for (size_t i = 0; i < n; ++i) {
+      const idx_t* at = std::lower_bound(ids_, end, ids[i]);
+      if (at != end && *at == ids[i]) out.push_back(static_cast<size_t>(at - ids_));
     }
-    ++kept;
+  } else {
+    std::vector<idx_t> wanted(ids, ids + n);
+    std::sort(wanted.begin(), wanted.end());
+    const idx_t lo = wanted.front(), hi = wanted.back();
+    for (size_t pos = 0; pos < ntotal_; ++pos) {
+      const idx_t id = ids_[pos];
+      if (id >= lo && id <= hi && std::binary_search(wanted.begin(), wanted.end(), id)) out.push_back(pos);
+    }
+    return out;  // already in order, and ids in the store are unique
   }
-  const size_t removed = ntotal_ - kept;
-  ntotal_ = kept;
-  owned_codes_.resize(kept * code_size_);
-  owned_ids_.resize(kept);
-  refresh_pointers();
-  return removed;
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
 }
 
 void CodeStore::erase_positions(const std::vector<size_t>& positions) {

@@ -32,6 +32,8 @@ class CodeStore {
   // Removes every code whose id is listed (unknown ids are ignored); keeps the
   // order of the rest. Returns the number removed.
   size_t remove(const idx_t* ids, size_t n);
+  // Sorted, distinct positions of the listed ids present in the store.
+  std::vector<size_t> positions_of(const idx_t* ids, size_t n) const;
   // Removes the codes at these positions (sorted, distinct, < size()), keeping
   // the order of the rest: moves between them, no id lookup.
   void erase_positions(const std::vector<size_t>& positions);

@@ -68,36 +68,6 @@ std::unique_ptr<MultiIndexHashing::Tables> build_tables(const CodeStore& store, 
   return tables;
 }
 
-// Store positions of the listed ids that are present, sorted and distinct:
-// binary search when ids increase with position (the usual case), else one
-// pass over the ids, like FlatIndex's removal.
-std::vector<size_t> positions_of(const CodesView& db, const idx_t* ids, size_t n) {
-  std::vector<size_t> out;
-  if (n == 0 || db.ntotal == 0) return out;
-  if (!db.ids) {
-    for (size_t i = 0; i < n; ++i)
-      if (ids[i] >= 0 && static_cast<size_t>(ids[i]) < db.ntotal) out.push_back(static_cast<size_t>(ids[i]));
-  } else if (db.ids_increasing) {
-    const idx_t* end = db.ids + db.ntotal;
-    for (size_t i = 0; i < n; ++i) {
-      const idx_t* at = std::lower_bound(db.ids, end, ids[i]);
-      if (at != end && *at == ids[i]) out.push_back(static_cast<size_t>(at - db.ids));
-    }
-  } else {
-    std::vector<idx_t> wanted(ids, ids + n);
-    std::sort(wanted.begin(), wanted.end());
-    const idx_t lo = wanted.front(), hi = wanted.back();
-    for (size_t pos = 0; pos < db.ntotal; ++pos) {
-      const idx_t id = db.ids[pos];
-      if (id >= lo && id <= hi && std::binary_search(wanted.begin(), wanted.end(), id)) out.push_back(pos);
-    }
-    return out;  // already in order, and ids in the store are unique
-  }
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
-  return out;
-}
-
 }  // namespace
 
 int MultiIndexHashing::auto_m(int nbits, size_t n) {
@@ -195,7 +165,7 @@ void MultiIndexHashing::add(const uint8_t* codes, size_t n, const idx_t* ids) {
 }
 
 size_t MultiIndexHashing::remove(const idx_t* ids, size_t n) {
-  const std::vector<size_t> doomed = positions_of(store_->view(), ids, n);
+  const std::vector<size_t> doomed = store_->positions_of(ids, n);
   if (doomed.empty()) return 0;
   // Table positions of the doomed indexed codes, all found before any is
   // marked (marking shifts the ranks).

@@ -166,3 +166,15 @@ def test_from_bytes_takes_any_contiguous_bytes_like(flat_rng):
     for bad in ("text", 3, np.zeros(4)):
         with pytest.raises(TypeError, match="data must be bytes"):
             ni.from_bytes(bad)
+
+
+@pytest.mark.parametrize("kind", ["flat", "mih"])
+def test_removing_absent_ids_keeps_the_mapping(tmp_path, flat_rng, kind):
+    """Nothing to remove: the mapped codes are not copied into memory."""
+    index = ni.FlatIndex(64) if kind == "flat" else ni.MultiIndexHashing(64)
+    index.add(uniform_codes(flat_rng, 300, 64), np.arange(300) * 2)
+    index.save(tmp_path / "a.nidx")
+    mapped = ni.load(tmp_path / "a.nidx", mmap=True)
+    assert mapped.remove([1, 3, 10**9, -5]) == 0 and mapped.is_mapped
+    assert mapped.remove([4, 4]) == 1 and not mapped.is_mapped
+    np.testing.assert_array_equal(mapped.ids(), np.delete(np.arange(300) * 2, 2))
