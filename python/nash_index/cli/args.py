@@ -103,6 +103,8 @@ def add_corpus_options(p: argparse.ArgumentParser, required: bool = True) -> Non
                    "(then $NASH_INDEX_DATA, then the per-user cache)")
     p.add_argument("--text-column", default="text", help="text field of a .csv/.jsonl corpus (default: text)")
     p.add_argument("--label-column", help="label field of a .csv/.jsonl corpus (default: label/labels if present)")
+    p.add_argument("--key-column", help="field of a .csv/.jsonl corpus that names each document, shown by search "
+                   "(default: id if present, else <file>:<record number>)")
     p.add_argument("--test-fraction", type=fraction, default=0.2,
                    help="share of an unsplit user corpus held out as queries (default: 0.2)")
     p.add_argument("--max-docs", type=positive_int, default=8000,

@@ -1,54 +1,99 @@
-"""``nash-index build``: encode a corpus with a model and write a searchable index directory."""
+"""``nash-index build``: encode a corpus with a model, or take your own codes, and write a
+searchable index directory."""
 from __future__ import annotations
 
 import argparse
 import time
-from typing import Any
+from pathlib import Path
+from typing import Any, List, Optional
+
+import numpy as np
 
 from ..index import INDEX_KINDS
+from ..pipeline import CodesIndex
 from .args import CLIError, add_corpus_options
-from .common import load_corpus_arg, load_model, say
+from .common import load_model, load_splits, say
 
 __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: Any) -> None:
     """Registers the subcommand on the ``nash-index`` subparsers."""
-    p = sub.add_parser("build", help="encode a corpus with a model and write a searchable index",
-                       description="Encode every document of a corpus with a trained model and write "
-                                   "a self-contained index directory (model + codes + document keys).")
-    p.add_argument("--model", required=True, metavar="DIR", help="model directory written by train")
-    add_corpus_options(p)
+    p = sub.add_parser("build", help="encode a corpus with a model (or index your own codes)",
+                       description="Encode every document of a corpus with a trained model and write a "
+                                   "self-contained index directory (model + codes + document keys + text "
+                                   "excerpts), or index codes you made elsewhere (--codes).")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", metavar="DIR", help="model directory written by train or "
+                        "HashingPipeline.save, or a model saved by NASH.save (with its vectorizer)")
+    source.add_argument("--codes", metavar="FILE.npy", help="your own codes, one per row: packed uint8 "
+                        "(n, bits/8) in pack_bits order, or 0/1 bits (n, bits) as bool or integers")
+    p.add_argument("--vectorizer", metavar="FILE", help="with a NASH.save model: the TextVectorizer.save file "
+                   "its training rows came from (default: vectorizer.npz in the model directory)")
+    p.add_argument("--keys", metavar="FILE", help="with --codes: one key per line, in the order of the rows "
+                   "(default: the row numbers)")
+    add_corpus_options(p, required=False)
     p.add_argument("--out", required=True, metavar="INDEX", help="index directory to write")
-    p.add_argument("--split", choices=("all", "train", "test"), default="all",
-                   help="which documents to index (default: all)")
+    p.add_argument("--split", choices=("all", "train", "val", "test"), default="all",
+                   help="which documents of the corpus to index (default: all)")
+    p.add_argument("--no-texts", action="store_true", help="do not store text excerpts (for search --show-text)")
     p.add_argument("--index-type", choices=INDEX_KINDS, default="auto",
                    help="flat scan or multi-index hashing (default: auto)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Encodes a corpus with the model and writes a self-contained index directory."""
-    pipe = load_model(args.model)
+    """Writes an index directory from a corpus + model, or from codes + keys."""
+    if args.codes is not None:
+        return _build_from_codes(args)
+    if args.corpus is None:
+        raise CLIError("--model needs --corpus (the documents to index)")
+    if args.keys is not None:
+        raise CLIError("--keys goes with --codes; a corpus's keys come from it (see --key-column)")
+    pipe = load_model(args.model, args.vectorizer)
     pipe.reset(index=args.index_type)
     pipe.verbose = not args.quiet
-    raw = load_corpus_arg(args)
-    texts, keys = _split_docs(raw, args.split)
-    if not texts:
+    raw = load_splits(args)
+    docs = raw.train + raw.val + raw.test if args.split == "all" else getattr(raw, args.split)
+    if not len(docs):
         raise CLIError(f"the {args.split} split of the corpus has no documents")
     t0 = time.perf_counter()
-    pipe.add(texts, keys=keys)
+    pipe.add(docs.texts, keys=docs.keys, store_texts=not args.no_texts)
     elapsed = time.perf_counter() - t0
     pipe.save(args.out)
     say(f"indexed {pipe.ntotal} documents ({pipe.nbits}-bit codes, {type(pipe.index).__name__}) in "
-         f"{elapsed:.1f} s ({pipe.ntotal / max(elapsed, 1e-9):,.0f} docs/s); index written to {args.out}",
-         args.quiet)
+        f"{elapsed:.1f} s ({pipe.ntotal / max(elapsed, 1e-9):,.0f} docs/s); index written to {args.out}",
+        args.quiet)
     return 0
 
 
-def _split_docs(raw, split: str) -> tuple:
-    if split == "train":
-        return list(raw.train_texts), list(raw.train_keys)
-    if split == "test":
-        return list(raw.test_texts), list(raw.test_keys)
-    return list(raw.train_texts) + list(raw.test_texts), list(raw.train_keys) + list(raw.test_keys)
+def _build_from_codes(args: argparse.Namespace) -> int:
+    extra = [flag for flag, value in (("--corpus", args.corpus), ("--vectorizer", args.vectorizer)) if value]
+    if extra:
+        raise CLIError(f"--codes indexes the codes as they are: {' and '.join(extra)} do not apply")
+    codes = read_codes(args.codes)
+    keys = _read_keys(args.keys, codes.shape[0])
+    index = CodesIndex.build(codes, keys, index=args.index_type)
+    index.save(args.out)
+    say(f"indexed {index.ntotal} codes ({index.nbits} bits, {type(index.index).__name__}); index written to "
+        f"{args.out} (search it with: nash-index search --index {args.out} --codes QUERIES.npy)", args.quiet)
+    return 0
+
+
+def read_codes(path: str) -> np.ndarray:
+    """The array in the ``.npy`` file at ``path`` (no pickles)."""
+    if not Path(path).is_file():
+        raise CLIError(f"no codes file at '{path}'")
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise CLIError(f"'{path}' is not a .npy array of codes ({exc})") from None
+
+
+def _read_keys(path: Optional[str], n: int) -> Optional[List[str]]:
+    if path is None:
+        return None
+    keys = Path(path).read_text(encoding="utf-8").splitlines()
+    if len(keys) != n:
+        raise CLIError(f"'{path}' has {len(keys)} lines but there are {n} codes (one key per line, in row order)")
+    return keys

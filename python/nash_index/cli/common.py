@@ -9,10 +9,12 @@ from typing import Any, Optional
 
 from ..datasets import CorpusOptions, RawCorpus, load_source
 from ..pipeline import HashingPipeline
-from ..pipeline.pipeline import MIN_VALIDATION_DOCS
+from ..pipeline.compose import is_saved_model
+from ..pipeline.storage import MANIFEST
 from .args import CLIError
+from .splits import Splits, split_corpus
 
-__all__ = ["corpus_options", "load_corpus_arg", "load_model", "say", "set_torch_threads", "validation_size"]
+__all__ = ["corpus_options", "load_corpus_arg", "load_model", "load_splits", "say", "set_torch_threads"]
 
 
 def say(msg: str, quiet: bool = False) -> None:
@@ -24,7 +26,7 @@ def corpus_options(args: argparse.Namespace) -> CorpusOptions:
     """The corpus-reading options shared by the subcommands."""
     return CorpusOptions(data_dir=args.data_dir, text_column=args.text_column, label_column=args.label_column,
                          test_fraction=args.test_fraction, max_docs=args.max_docs,
-                         seed=getattr(args, "seed", 0))
+                         seed=getattr(args, "seed", 0), key_column=getattr(args, "key_column", None))
 
 
 def load_corpus_arg(args: argparse.Namespace) -> RawCorpus:
@@ -33,6 +35,13 @@ def load_corpus_arg(args: argparse.Namespace) -> RawCorpus:
     say(f"corpus {raw.name}: {len(raw.train_texts)} train / {len(raw.test_texts)} test documents, "
         f"{len(raw.label_names)} labels  ({raw.source})", getattr(args, "quiet", False))
     return raw
+
+
+def load_splits(args: argparse.Namespace) -> Splits:
+    """The train / validation / test split of ``--corpus`` (see :mod:`.splits`), summarised on one line."""
+    split = split_corpus(load_source(args.corpus, corpus_options(args)), args.corpus, args)
+    say(split.summary(), getattr(args, "quiet", False))
+    return split
 
 
 def set_torch_threads(n: Optional[int]) -> None:
@@ -44,15 +53,13 @@ def set_torch_threads(n: Optional[int]) -> None:
     os.environ["OMP_NUM_THREADS"] = str(n)
 
 
-def load_model(path: str, **kw: Any) -> HashingPipeline:
-    """The pipeline (model directory) at ``path``."""
+def load_model(path: str, vectorizer: Optional[str] = None, **kw: Any) -> HashingPipeline:
+    """The pipeline (model directory) at ``path``: one saved by ``train`` / ``HashingPipeline.save``,
+    or a model saved by ``NASH.save`` with its vectorizer (``vectorizer``, else beside it)."""
     if not Path(path).exists():
         raise CLIError(f"no model directory at '{path}'")
+    if not (Path(path) / MANIFEST).exists() and is_saved_model(path):
+        return HashingPipeline.from_model(path, vectorizer)
+    if vectorizer is not None:
+        raise CLIError(f"'{path}' is a saved pipeline, which has its own vocabulary: drop --vectorizer")
     return HashingPipeline.load(path, **kw)
-
-
-def validation_size(raw: RawCorpus) -> int:
-    """How many of the first test documents ``train`` validates on (the rest stay unseen, for
-    ``evaluate``): half the test split, or none when that half is too small to select by."""
-    n_val = len(raw.test_texts) // 2
-    return n_val if n_val >= MIN_VALIDATION_DOCS else 0

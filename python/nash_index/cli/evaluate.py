@@ -10,7 +10,7 @@ from ..evaluation import precision_at_k
 from ..pipeline import HashingPipeline
 from ..text import canonical_hasher, make_hasher
 from .args import CLIError, add_corpus_options, positive_int
-from .common import load_corpus_arg, load_model, validation_size
+from .common import load_model, load_splits
 
 __all__ = ["add_parser", "run"]
 
@@ -32,34 +32,30 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """precision@k of the model and of baselines on the corpus's train (database) / test split."""
     pipe = load_model(args.model)
-    raw = load_corpus_arg(argparse.Namespace(**{**vars(args), "quiet": args.json}))
-    if not raw.label_names or not raw.test_labels.any():
+    raw = load_splits(argparse.Namespace(**{**vars(args), "quiet": args.json}))
+    if not raw.labelled or not raw.test.labels.any():
         raise CLIError("evaluation needs a labelled corpus (this one has no labels)")
-    queries, query_labels = _evaluation_queries(raw)
+    queries, query_labels = raw.test.texts, raw.test.labels
     rows = []
-    X_db, X_q = pipe.transform(raw.train_texts), pipe.transform(queries)
+    X_db, X_q = pipe.transform(raw.train.texts), pipe.transform(queries)
     methods = [(pipe.hasher_kind, pipe.encoder)] + _baselines(args.baselines, pipe, X_db)
     for name, encoder in methods:
         t0 = time.perf_counter()
-        p = precision_at_k(encoder.encode(X_db), raw.train_labels, encoder.encode(X_q), query_labels, args.k)
+        p = precision_at_k(encoder.encode(X_db), raw.train.labels, encoder.encode(X_q), query_labels, args.k)
         rows.append({"method": name, "bits": pipe.nbits, "k": args.k, "index_order": p.index_order,
                      "expected": p.expected, "seconds": time.perf_counter() - t0})
     if args.json:
-        print(json.dumps({"corpus": raw.name, "n_db": len(raw.train_texts), "n_queries": len(queries),
-                          "results": rows}, indent=2))
+        print(json.dumps({"corpus": raw.name, "n_db": len(raw.train), "n_val": len(raw.val),
+                          "n_queries": len(queries), "results": rows}, indent=2))
         return 0
-    print(f"precision@{args.k} over {len(queries)} queries against {len(raw.train_texts)} documents")
+    print(f"split: {len(raw.train)} database (train) / {len(raw.val)} validation (train's early stopping; "
+          f"not used here) / {len(queries)} queries (test)")
+    print(f"precision@{args.k} over {len(queries)} queries against {len(raw.train)} documents")
     print(f"{'method':<10} {'bits':>4}  {'ties by id':>10}  {'random ties':>11}")
     for r in rows:
         print(f"{r['method']:<10} {r['bits']:>4}  {r['index_order']:10.4f}  {r['expected']:11.4f}")
     print("(ties by id: the index's order; random ties: the expectation over random tie order)")
     return 0
-
-
-def _evaluation_queries(raw) -> tuple:
-    """The half of the test split that ``train`` did not use for validation (all of a small one)."""
-    n_val = validation_size(raw)
-    return list(raw.test_texts[n_val:]), raw.test_labels[n_val:]
 
 
 def _baselines(spec: str, pipe: HashingPipeline, X_db: Any) -> list:

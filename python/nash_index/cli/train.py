@@ -5,10 +5,10 @@ import argparse
 import time
 from typing import Any, Dict
 
-from ..datasets import RawCorpus
 from ..pipeline import HashingPipeline
 from .args import add_corpus_options, code_length, positive_float, positive_int
-from .common import load_corpus_arg, say, set_torch_threads, validation_size
+from .common import load_splits, say, set_torch_threads
+from .splits import Splits
 
 __all__ = ["add_parser", "run"]
 
@@ -36,9 +36,9 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Fits TF-IDF + hasher on the training split; the first half of the test split validates."""
+    """Fits TF-IDF + hasher on the training split; the validation split selects NASH's epoch."""
     set_torch_threads(args.torch_threads)
-    raw = load_corpus_arg(args)
+    raw = load_splits(args)
     params: Dict[str, Any] = {}
     kind = args.hasher.strip().lower()
     if kind == "nash":
@@ -48,24 +48,23 @@ def run(args: argparse.Namespace) -> int:
                            max_features=args.max_features, seed=args.seed, verbose=not args.quiet)
     labels, val_texts, val_labels = _training_labels(raw)
     t0 = time.perf_counter()
-    pipe.fit(raw.train_texts, labels, val_texts=val_texts, val_labels=val_labels)
+    pipe.fit(raw.train.texts, labels, val_texts=val_texts, val_labels=val_labels)
     _print_history(pipe, args.quiet)
     pipe.save(args.out)
-    say(f"trained {pipe.hasher_kind} ({args.bits} bits) on {len(raw.train_texts)} documents, "
+    say(f"trained {pipe.hasher_kind} ({args.bits} bits) on {len(raw.train)} documents, "
          f"{pipe.vectorizer.n_features} terms, in {time.perf_counter() - t0:.1f} s; model written to {args.out}",
          args.quiet)
     return 0
 
 
-def _training_labels(raw: RawCorpus) -> tuple:
+def _training_labels(raw: Splits) -> tuple:
     """(labels, val_texts, val_labels): labels only when the corpus has any; validation = the
-    first half of the test split (the second half stays unseen for evaluation)."""
-    if not raw.label_names or not raw.train_labels.any():
+    validation split (the test split stays unseen for evaluation)."""
+    if not raw.labelled:
         return None, None, None
-    n_val = validation_size(raw)
-    if n_val == 0:
-        return raw.train_labels, None, None
-    return raw.train_labels, raw.test_texts[:n_val], raw.test_labels[:n_val]
+    if not len(raw.val):
+        return raw.train.labels, None, None
+    return raw.train.labels, raw.val.texts, raw.val.labels
 
 
 def _print_history(pipe: HashingPipeline, quiet: bool) -> None:

@@ -19,14 +19,14 @@ from .newsgroups import load_20newsgroups
 from .preprocess import PUBLISHED_SIZES, Recipe, vdsh_preprocess
 from .registry import CORPORA, canonical_name, default_recipe, load_corpus, load_raw
 from .reuters import load_reuters
-from .sources import DOCSTRING_NAMES, CorpusOptions, available_named_corpus, load_source
+from .sources import DOCSTRING_NAMES, CorpusOptions, available_named_corpus, corpus_name_of, load_source
 from .tmc import load_tmc
 from .user import load_csv, load_folder, load_jsonl
 from .vdsh_mat import load_vdsh_mat
 
 __all__ = [
     "CORPORA", "DOCSTRING_NAMES", "Corpus", "CorpusNotFoundError", "CorpusOptions", "PUBLISHED_SIZES",
-    "RawCorpus", "Recipe", "available_named_corpus", "load_source",
+    "RawCorpus", "Recipe", "available_named_corpus", "corpus_name_of", "load_source",
     "cache_dir", "canonical_name", "default_recipe", "load_20newsgroups",
     "load_corpus", "load_csv", "load_folder", "load_jsonl", "load_raw", "load_reuters", "load_tmc",
     "load_vdsh_mat", "search_dirs", "vdsh_preprocess",

@@ -4,7 +4,8 @@ Accepted, in order:
 
 * an existing path: a named corpus's archive or folder (``reuters21578.tar.gz``,
   ``20news-bydate``, ...), a ``.csv`` / ``.jsonl`` / ``.json`` file (a text column and optional
-  label column), a ``.txt`` file (one unlabelled document per line), or a folder with one
+  label column; keys from ``key_column``, by default an ``id`` field when there is one, else
+  ``<file>:<record number>``), a ``.txt`` file (one unlabelled document per line), or a folder with one
   subfolder per label;
 * ``docstrings`` (also ``default``, ``pydoc``): the embedded corpus of Python docstrings;
 * a corpus name (``reuters``, ``20ng``, ``tmc`` and their aliases), looked up in ``data_dir``,
@@ -24,10 +25,12 @@ from .locate import CorpusNotFoundError, locate
 from .registry import CORPORA, canonical_name, load_raw
 from .user import load_csv, load_folder, load_jsonl
 
-__all__ = ["CorpusOptions", "load_source", "available_named_corpus", "DOCSTRING_NAMES"]
+__all__ = ["CorpusOptions", "load_source", "available_named_corpus", "corpus_name_of", "DOCSTRING_NAMES"]
 
 DOCSTRING_NAMES = ("docstrings", "default", "pydoc")
 _LABEL_GUESSES = ("label", "labels", "category", "topic", "class")
+#: A field a record is named by when no key column is given.
+_DEFAULT_KEY = "id"
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class CorpusOptions:
     test_fraction: float = 0.2
     max_docs: int = 8000
     seed: int = 0
+    key_column: Optional[str] = None
 
 
 def load_source(spec: str, opts: CorpusOptions = CorpusOptions()) -> RawCorpus:
@@ -74,15 +78,28 @@ def _load_path(path: Path, opts: CorpusOptions) -> RawCorpus:
     suffix = path.suffix.lower()
     if path.is_dir():
         return load_folder(path, **kw)
-    if suffix == ".csv":
-        label = opts.label_column or _guess_label(_csv_header(path))
-        return load_csv(path, text_column=opts.text_column, label_columns=label, **kw)
-    if suffix in (".jsonl", ".json", ".ndjson"):
-        label = opts.label_column or _guess_label(_jsonl_fields(path))
-        return load_jsonl(path, text_column=opts.text_column, label_columns=label, **kw)
+    if suffix in (".csv", ".jsonl", ".json", ".ndjson"):
+        csv_file = suffix == ".csv"
+        fields = _csv_header(path) if csv_file else _jsonl_fields(path)
+        label = opts.label_column or _guess_label(fields)
+        key = opts.key_column or (_DEFAULT_KEY if _DEFAULT_KEY in fields else None)
+        load = load_csv if csv_file else load_jsonl
+        return load(path, text_column=opts.text_column, label_columns=label, key_column=key, **kw)
     if suffix == ".txt":
         return _load_lines(path, opts)
     raise ValueError(f"cannot read corpus {path}: expected a folder, .csv, .jsonl or .txt file")
+
+
+def corpus_name_of(spec: str) -> Optional[str]:
+    """The benchmark corpus (``reuters``, ``20ng``, ``tmc``) a ``--corpus`` value names, by name or
+    by its archive or folder; None for user files and the docstring corpus."""
+    path = Path(spec).expanduser()
+    if path.exists():
+        return _named_archive(path)
+    try:
+        return canonical_name(spec)
+    except ValueError:
+        return None
 
 
 def _guess_label(fields: List[str]) -> Optional[str]:

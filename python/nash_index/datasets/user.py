@@ -100,7 +100,7 @@ def load_folder(path: PathLike, test_fraction: float = 0.2, seed: int = 0, encod
 
 def _records_to_corpus(records: List[Dict[str, Any]], source: str, text_column: str, label_columns: LabelSpec,
                        label_sep: Optional[str], split_column: Optional[str], test_fraction: float,
-                       seed: int, name: Optional[str]) -> RawCorpus:
+                       seed: int, name: Optional[str], key_column: Optional[str] = None) -> RawCorpus:
     cols = _as_list(label_columns)
     texts, labels, keys, splits = [], [], [], []
     for i, rec in enumerate(records):
@@ -113,7 +113,12 @@ def _records_to_corpus(records: List[Dict[str, Any]], source: str, text_column: 
                 raise ValueError(f"{source}: record {i + 1} has no label field {c!r}")
             labs.extend(_cell_labels(rec[c], label_sep))
         labels.append(sorted(set(labs)))
-        keys.append(f"{Path(source).name}:{i + 1}")
+        if key_column is None:
+            keys.append(f"{Path(source).name}:{i + 1}")
+        elif rec.get(key_column) is None:
+            raise ValueError(f"{source}: record {i + 1} has no key field {key_column!r}")
+        else:
+            keys.append(str(rec[key_column]))
         if split_column is not None:
             splits.append(str(rec.get(split_column, "")).strip().lower())
     return _split_records(name or Path(source).stem, texts, labels, keys, splits if split_column else None,
@@ -122,11 +127,13 @@ def _records_to_corpus(records: List[Dict[str, Any]], source: str, text_column: 
 
 def load_csv(path: PathLike, text_column: str = "text", label_columns: LabelSpec = None,
              label_sep: Optional[str] = None, split_column: Optional[str] = None, test_fraction: float = 0.2,
-             seed: int = 0, delimiter: str = ",", name: Optional[str] = None) -> RawCorpus:
+             seed: int = 0, delimiter: str = ",", name: Optional[str] = None,
+             key_column: Optional[str] = None) -> RawCorpus:
     """CSV with a header row: ``text_column`` and optional label column(s).
 
     A label cell may hold several labels separated by ``label_sep``. ``split_column`` (values
-    ``train``/``test``) fixes the split; otherwise it is random.
+    ``train``/``test``) fixes the split; otherwise it is random. ``key_column`` names each
+    document (e.g. an ``id``); without it the key is ``<file>:<record number>``.
     """
     p = Path(path)
     if not p.is_file():
@@ -134,13 +141,14 @@ def load_csv(path: PathLike, text_column: str = "text", label_columns: LabelSpec
     with open(p, newline="", encoding="utf-8") as fh:
         records = list(csv.DictReader(fh, delimiter=delimiter))
     return _records_to_corpus(records, str(p), text_column, label_columns, label_sep, split_column,
-                              test_fraction, seed, name)
+                              test_fraction, seed, name, key_column)
 
 
 def load_jsonl(path: PathLike, text_column: str = "text", label_columns: LabelSpec = None,
                label_sep: Optional[str] = None, split_column: Optional[str] = None, test_fraction: float = 0.2,
-               seed: int = 0, name: Optional[str] = None) -> RawCorpus:
-    """JSON Lines: one object per line with ``text_column`` and optional label field(s) (string or list)."""
+               seed: int = 0, name: Optional[str] = None, key_column: Optional[str] = None) -> RawCorpus:
+    """JSON Lines: one object per line with ``text_column`` and optional label field(s) (string or
+    list); ``key_column`` as in :func:`load_csv`."""
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"no such file: {p}")
@@ -156,4 +164,4 @@ def load_jsonl(path: PathLike, text_column: str = "text", label_columns: LabelSp
             raise ValueError(f"{p}:{i}: each line must be a JSON object")
         records.append(rec)
     return _records_to_corpus(records, str(p), text_column, label_columns, label_sep, split_column,
-                              test_fraction, seed, name)
+                              test_fraction, seed, name, key_column)

@@ -13,7 +13,7 @@ from typing import Any, Dict, List
 from ..index import load as load_index
 from ..text import HASHERS, TextVectorizer, TrainedHasher
 from .keys import DocumentKeys
-from .storage import KEYS_FILE, MANIFEST, VECTORIZER_FILE, PipelineFormatError, is_member_name, reading
+from .storage import CODES_CONTENTS, KEYS_FILE, MANIFEST, VECTORIZER_FILE, PipelineFormatError, is_member_name, reading
 
 __all__ = ["load_pipeline_files"]
 
@@ -21,6 +21,9 @@ __all__ = ["load_pipeline_files"]
 def load_pipeline_files(cls: Any, src: Path, manifest: Dict[str, Any], *, use_torch: bool, mmap: bool,
                         verify: bool) -> Any:
     """The pipeline (an instance of ``cls``) that directory ``src`` with ``manifest`` holds."""
+    if manifest.get("contents") == CODES_CONTENTS:
+        raise PipelineFormatError(f"'{src}' is an index of codes built with --codes: it has no text encoder "
+                                  "(open it with CodesIndex.load, or search it with query codes)")
     with reading(src, MANIFEST):
         pipe = cls(nbits=manifest["nbits"], hasher=manifest["hasher_kind"], index=manifest["index_kind"],
                    hasher_params=manifest.get("hasher_params"),

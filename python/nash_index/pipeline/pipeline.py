@@ -24,6 +24,8 @@ from ..index.factory import check_index_kind
 from ..index.validation import check_fraction, check_int, check_nbits, check_positive_int
 from ..text import TextVectorizer, TrainedHasher, VectorizerParams, canonical_hasher, check_texts
 from ..text.vectorizer import describe_texts, rows_without_terms
+from .codes import CodesIndex
+from .compose import pipeline_from_model
 from .keys import DocumentKeys, check_ids, check_keys
 from .labels import training_label_arrays
 from .loading import load_pipeline_files
@@ -185,13 +187,15 @@ class HashingPipeline:
         return codes, rows_without_terms(X)
 
     def add(self, texts: Sequence[str], ids: Any = None, keys: Optional[Sequence[str]] = None,
-            batch_size: int = 4096) -> np.ndarray:
+            batch_size: int = 4096, store_texts: bool = False) -> np.ndarray:
         """Encodes and indexes ``texts``; returns their ids.
 
         ``ids`` (unique integers >= 0; -1 marks padding in results) default to consecutive
         integers after the largest id so far; ``keys`` (e.g. titles or file names, returned by
-        :meth:`search`) default to ``str(id)``. Texts with no vocabulary term are indexed (under
-        one shared code) with a UserWarning naming them.
+        :meth:`search`) default to ``str(id)``. ``store_texts`` keeps an excerpt of each text
+        (one line, at most ``EXCERPT_CHARS`` characters) for :meth:`text_of`, saved with the
+        keys. Texts with no vocabulary term are indexed (under one shared code) with a
+        UserWarning naming them.
         """
         self._check_fitted()
         texts = check_texts(texts, allow_empty=True)
@@ -203,7 +207,7 @@ class HashingPipeline:
         if self.index is None:
             self.index = make_index(self.nbits, n_expected=len(texts), kind=self.index_kind)
         self.index.add(codes, id_arr)
-        self._keys.add(id_arr.tolist(), keys)
+        self._keys.add(id_arr.tolist(), keys, texts if store_texts else None)
         return id_arr
 
     def attach_index(self, index: BaseIndex) -> None:
@@ -263,9 +267,25 @@ class HashingPipeline:
         keys = [[self._keys.get(int(i)) if i >= 0 else None for i in row] for row in ids]
         return TextSearchResult(ids=ids, distances=distances, keys=keys, no_known_terms=blank)
 
+    def search_codes(self, codes: Any, k: int = 10) -> TextSearchResult:
+        """The ``k`` indexed documents nearest to query codes made elsewhere (packed uint8 rows,
+        or 0/1 bits: see :func:`nash_index.pipeline.codes.as_packed_codes`)."""
+        if self.index is None or self.ntotal == 0:
+            raise RuntimeError("the index is empty; call add(texts) first")
+        return CodesIndex(self.index, self._keys).search(codes, check_positive_int(k, "k"))
+
     def key_of(self, doc_id: int) -> Optional[str]:
         """The stored key of an indexed id (None if absent)."""
         return self._keys.get(check_int(doc_id, "doc_id"))
+
+    def text_of(self, doc_id: int) -> Optional[str]:
+        """The stored excerpt of an indexed id's text (None if absent or added without ``store_texts``)."""
+        return self._keys.text(check_int(doc_id, "doc_id"))
+
+    @property
+    def stores_texts(self) -> bool:
+        """True when documents were added with ``store_texts=True``."""
+        return self._keys.has_texts
 
     # ---- persistence -------------------------------------------------------------------
     def save(self, path: PathLike) -> None:
@@ -287,6 +307,14 @@ class HashingPipeline:
                 "hasher_params": self.hasher_params, "validation_fraction": self.validation_fraction,
                 "seed": self.seed, "vectorizer": self.vectorizer.to_manifest(), "hasher": hasher_entry,
                 "index": index_entry, "train_info": self.train_info}
+
+    @classmethod
+    def from_model(cls, model_dir: PathLike, vectorizer: Optional[PathLike] = None, index: str = "auto"
+                   ) -> "HashingPipeline":
+        """An empty pipeline encoding with a model saved by ``NASH.save`` and the vectorizer saved
+        (``TextVectorizer.save``) as ``vectorizer.npz`` beside it or at ``vectorizer`` (see
+        :mod:`nash_index.pipeline.compose`); call :meth:`add` to index documents."""
+        return pipeline_from_model(cls, model_dir, vectorizer, index)
 
     @classmethod
     def load(cls, path: PathLike, *, use_torch: bool = False, mmap: bool = False, verify: bool = True

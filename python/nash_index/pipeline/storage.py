@@ -9,7 +9,10 @@ Layout (format ``nash_index.pipeline``, version 1)::
     model/            NASH: the torch model (config.json, weights.pt), to train further
     hasher.npz        a baseline's fitted arrays (instead of the two entries above)
     index.nidx        the Hamming index (nash_index.load format), absent while empty
-    keys.npz          ids and document keys
+    keys.npz          ids and document keys (and excerpts of the texts when stored)
+
+A directory of the user's own codes (:mod:`nash_index.pipeline.codes`) holds only
+``index.nidx`` and ``keys.npz``; its manifest has ``"contents": "codes"`` and version 2.
 
 Atomicity: everything is written to a fresh sibling ``.<name>.<pid>.tmp-*`` directory (see
 :mod:`nash_index.atomic_io`; a killed save's one is removed by the next save), flushed, and
@@ -42,6 +45,11 @@ from ..index.base import PathLike
 
 FORMAT = "nash_index.pipeline"
 VERSION = 1
+#: Directories holding only codes (``contents: "codes"``, :mod:`.codes`) are version 2, so that
+#: readers from before them refuse them by version; text pipelines stay version 1.
+CODES_VERSION = 2
+CODES_CONTENTS = "codes"
+READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
 VECTORIZER_FILE = "vectorizer.npz"
 INDEX_FILE = "index.nidx"
@@ -56,7 +64,8 @@ def _backup_of(path: Path) -> Path:
     return path.parent / f".{path.name}.previous"
 
 
-__all__ = ["FORMAT", "INDEX_FILE", "KEYS_FILE", "MANIFEST", "VECTORIZER_FILE", "VERSION", "PipelineFormatError",
+__all__ = ["CODES_CONTENTS", "CODES_VERSION", "FORMAT", "INDEX_FILE", "READABLE_VERSIONS",
+           "KEYS_FILE", "MANIFEST", "VECTORIZER_FILE", "VERSION", "PipelineFormatError",
            "is_member_name", "open_directory", "read_manifest", "reading", "save_directory"]
 
 
@@ -170,9 +179,9 @@ def read_manifest(src: Path) -> Dict[str, Any]:
         raise PipelineFormatError(f"'{src / MANIFEST}' is unreadable: {exc}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise PipelineFormatError(f"'{src}' is not a nash_index pipeline")
-    if manifest.get("version") != VERSION:
+    if manifest.get("version") not in READABLE_VERSIONS:
         raise PipelineFormatError(f"'{src}' has pipeline format version {manifest.get('version')}; "
-                                  f"this nash_index reads version {VERSION}")
+                                  f"this nash_index reads versions {', '.join(map(str, READABLE_VERSIONS))}")
     files = manifest.get("files")
     if not isinstance(files, dict) or not files or not all(
             is_member_name(k) and isinstance(v, str) for k, v in files.items()):

@@ -8,6 +8,7 @@ idf vector fully define the transform, so a saved vectorizer is two arrays and a
 """
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
@@ -136,14 +137,29 @@ class TextVectorizer:
 
     # ---- persistence ------------------------------------------------------------------
     def save(self, path: PathLike) -> None:
-        """Writes the vocabulary and idf weights to one ``.npz`` file."""
+        """Writes the vocabulary, idf weights and parameters to one ``.npz`` file (:meth:`read`
+        reads it alone, e.g. beside a model saved with ``NASH.save``)."""
         self._check_fitted()
+        params = np.asarray(json.dumps(asdict(self.params)))  # the transform needs stop_words
         with open(path, "wb") as fh:
-            np.savez(fh, terms=np.asarray(self.terms, dtype=str), idf=self.idf)
+            np.savez(fh, terms=np.asarray(self.terms, dtype=str), idf=self.idf, params=params)
 
     def to_manifest(self) -> Dict[str, Any]:
         """Parameters for the pipeline manifest."""
         return {"params": asdict(self.params), "n_features": self.n_features}
+
+    @classmethod
+    def read(cls, path: PathLike) -> "TextVectorizer":
+        """A vectorizer written by :meth:`save`, without a pipeline manifest (files written before
+        parameters were stored get the default ones)."""
+        params: Dict[str, Any] = asdict(VectorizerParams())
+        stored = read_npz(path, ("terms", "idf")).get("params")
+        if stored is not None:
+            try:
+                params = json.loads(str(check_array(stored, f"{path}: params", (), "U")))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}: params is not JSON: {exc}") from None
+        return cls.load(path, {"params": params})
 
     @classmethod
     def load(cls, path: PathLike, manifest: Dict[str, Any]) -> "TextVectorizer":

@@ -1,0 +1,64 @@
+"""A pipeline from parts saved in Python: a model written by ``NASH.save`` plus the TF-IDF
+vectorizer that made its training matrix (``TextVectorizer.save``).
+
+A bare model holds weights and ``n_features`` but no vocabulary, so on its own it cannot encode
+text: the vectorizer is looked for as ``vectorizer.npz`` inside the model directory unless a path
+is given, and its vocabulary size must match the model's input width::
+
+    vec = TextVectorizer().fit(train_texts)
+    model = NASH(nbits=32).fit(vec.transform(train_texts), X_val=vec.transform(val_texts))
+    model.save("my_model"); vec.save("my_model/vectorizer.npz")
+    pipe = pipeline_from_model("my_model")        # or: nash-index build --model my_model ...
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+from ..index.base import PathLike
+from ..text import TextVectorizer, TrainedHasher, encoder_of
+
+__all__ = ["MODEL_VECTORIZER_FILE", "is_saved_model", "pipeline_from_model"]
+
+#: Where a vectorizer saved beside a bare model is looked for.
+MODEL_VECTORIZER_FILE = "vectorizer.npz"
+_MODEL_FORMAT = "nash_index.models"  # models.serialization's format tag, read as plain JSON here
+
+
+def is_saved_model(path: PathLike) -> bool:
+    """True when ``path`` is a directory written by ``NASH.save`` / ``VDSH.save``."""
+    config = Path(path).expanduser() / "config.json"
+    try:
+        return json.loads(config.read_text(encoding="utf-8")).get("format") == _MODEL_FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def pipeline_from_model(cls: Any, model_dir: PathLike, vectorizer: Optional[PathLike] = None,
+                        index: str = "auto") -> Any:
+    """A fitted, empty pipeline (an instance of ``cls``) that encodes with the NASH model saved
+    in ``model_dir`` and the vectorizer saved at ``vectorizer`` (default: inside ``model_dir``)."""
+    src = Path(model_dir).expanduser()
+    config = json.loads((src / "config.json").read_text(encoding="utf-8"))
+    if config.get("class") != "NASH":
+        raise ValueError(f"'{src}' holds a {config.get('class')} model; only NASH models (NASH.save) "
+                         "can build an index")
+    vec_path = Path(vectorizer).expanduser() if vectorizer is not None else src / MODEL_VECTORIZER_FILE
+    if not vec_path.is_file():
+        what = f"no vectorizer file at '{vec_path}'" if vectorizer is not None else f"it has no {MODEL_VECTORIZER_FILE}"
+        raise FileNotFoundError(f"'{src}' is a model saved by NASH.save, which holds no TF-IDF vocabulary, and {what}; "
+                                "save the vectorizer whose rows trained it (TextVectorizer.save) beside it as "
+                                f"{MODEL_VECTORIZER_FILE}, or pass its file with --vectorizer")
+    vec = TextVectorizer.read(vec_path)
+    from ..models import NASH  # imports torch: only this path needs it
+
+    model = NASH.load(src, device="cpu")
+    if model.n_features_ != vec.n_features:
+        raise ValueError(f"the model '{src}' reads {model.n_features_} TF-IDF columns but the vectorizer "
+                         f"'{vec_path}' has {vec.n_features} terms: it is not the vectorizer the model was trained with")
+    pipe = cls(nbits=int(model.nbits), hasher="nash", index=index, verbose=False)
+    pipe.vectorizer = vec
+    pipe.trained = TrainedHasher("nash", model, encoder_of(model))
+    pipe.train_info = {"from_model": str(src), "n_features": vec.n_features}
+    return pipe
