@@ -128,6 +128,8 @@ def test_vectorizer_can_be_passed_and_must_match(saved_model, corpus, tmp_path, 
     err = cli_error(capsys, "build", "--model", bare, "--vectorizer", tmp_path / "other.npz", "--corpus", corpus,
                     "--out", tmp_path / "y")
     assert f"reads {vec.n_features} TF-IDF columns" in err and "not the vectorizer" in err
+    err = cli_error(capsys, "build", "--model", bare, "--vectorizer", "corpus", "--corpus", corpus, "--out", tmp_path / "z")
+    assert "load_corpus vocabulary of a benchmark corpus" in err
 
 
 # ---- your own codes -----------------------------------------------------------------------

@@ -17,7 +17,7 @@ pytest.importorskip("sklearn")
 pytest.importorskip("scipy")
 
 from nash_index.cli import app  # noqa: E402
-from nash_index.datasets import load_corpus  # noqa: E402
+from nash_index.datasets import load_corpus, load_raw  # noqa: E402
 from nash_index.pipeline import HashingPipeline  # noqa: E402
 
 WORDS = {"earn": "profit net quarter dividend shares income revenue loss cents",
@@ -103,3 +103,31 @@ def test_user_corpus_validates_on_half_of_its_test_split(tmp_path, capsys):
     result = json.loads(cli(capsys, "evaluate", "--model", tmp_path / "m", "--corpus", tmp_path / "c.jsonl",
                             "--test-fraction", "0.5", "--json"))
     assert (result["n_db"], result["n_val"], result["n_queries"]) == (100, 50, 50)
+
+
+def test_model_trained_on_load_corpus_rows_builds_with_the_corpus_vocabulary(archive, tmp_path, capsys):
+    """The issue's path: NASH trained in Python on load_corpus(...).X_train, saved, then indexed by the CLI."""
+    torch = pytest.importorskip("torch")
+    from conftest import hamming
+    from nash_index import NASH
+
+    corpus = load_corpus("reuters", archive)
+    vec = corpus.vectorizer()  # reproduces the recipe's rows exactly, from texts
+    texts = corpus.split_texts(load_raw("reuters", archive))
+    for split in ("train", "val", "test"):
+        assert (vec.transform(texts[split]) != getattr(corpus, f"X_{split}")).nnz == 0
+    torch.manual_seed(0)
+    model = NASH(nbits=16, epochs=2, verbose=False, seed=0).fit(corpus.X_train)
+    model.save(tmp_path / "m")
+    err_status = app.main(["build", "--model", str(tmp_path / "m"), "--corpus", str(archive), "--out", str(tmp_path / "x")])
+    assert err_status == 1 and "--vectorizer corpus" in capsys.readouterr().err
+    cli(capsys, "build", "--model", tmp_path / "m", "--vectorizer", "corpus", "--corpus", archive, "--split", "train",
+        "--out", tmp_path / "idx", "--quiet")
+    queries = texts["test"][:3]
+    out = cli(capsys, "search", "--index", tmp_path / "idx", "--json", "-k", "5", *queries)
+    db = model.encode(corpus.X_train)  # the torch model on the recipe's own rows
+    for line, q in zip(out.splitlines(), model.encode(corpus.X_test[:3])):
+        hits = json.loads(line)["results"]
+        d = hamming(db, q[None, :])
+        assert [h["distance"] for h in hits] == sorted(d.tolist())[:5]
+        assert all(h["distance"] == d[corpus.keys_train.index(h["key"])] for h in hits)

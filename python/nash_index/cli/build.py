@@ -14,7 +14,10 @@ from ..pipeline import CodesIndex
 from .args import CLIError, add_corpus_options
 from .common import load_model, load_splits, say
 
-__all__ = ["add_parser", "run"]
+__all__ = ["CORPUS_VECTORIZER", "add_parser", "run"]
+
+#: ``--vectorizer corpus``: the vocabulary ``load_corpus`` built for the benchmark corpus named by --corpus.
+CORPUS_VECTORIZER = "corpus"
 
 
 def add_parser(sub: Any) -> None:
@@ -28,8 +31,9 @@ def add_parser(sub: Any) -> None:
                         "HashingPipeline.save, or a model saved by NASH.save (with its vectorizer)")
     source.add_argument("--codes", metavar="FILE.npy", help="your own codes, one per row: packed uint8 "
                         "(n, bits/8) in pack_bits order, or 0/1 bits (n, bits) as bool or integers")
-    p.add_argument("--vectorizer", metavar="FILE", help="with a NASH.save model: the TextVectorizer.save file "
-                   "its training rows came from (default: vectorizer.npz in the model directory)")
+    p.add_argument("--vectorizer", metavar="FILE|corpus", help="with a NASH.save model: the TextVectorizer.save "
+                   "file its training rows came from (default: vectorizer.npz in the model directory), or "
+                   "'corpus' for a model trained on load_corpus(NAME) rows: the vocabulary of --corpus NAME")
     p.add_argument("--keys", metavar="FILE", help="with --codes: one key per line, in the order of the rows "
                    "(default: the row numbers)")
     add_corpus_options(p, required=False)
@@ -50,10 +54,16 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError("--model needs --corpus (the documents to index)")
     if args.keys is not None:
         raise CLIError("--keys goes with --codes; a corpus's keys come from it (see --key-column)")
-    pipe = load_model(args.model, args.vectorizer)
+    raw = load_splits(args)
+    vectorizer = args.vectorizer
+    if vectorizer == CORPUS_VECTORIZER:
+        if raw.processed is None:
+            raise CLIError("--vectorizer corpus takes the load_corpus vocabulary of a benchmark corpus "
+                           f"(reuters, 20ng, tmc); '{args.corpus}' is not one")
+        vectorizer = raw.processed.vectorizer()
+    pipe = load_model(args.model, vectorizer)
     pipe.reset(index=args.index_type)
     pipe.verbose = not args.quiet
-    raw = load_splits(args)
     docs = raw.train + raw.val + raw.test if args.split == "all" else getattr(raw, args.split)
     if not len(docs):
         raise CLIError(f"the {args.split} split of the corpus has no documents")

@@ -53,7 +53,7 @@ def set_torch_threads(n: Optional[int]) -> None:
     os.environ["OMP_NUM_THREADS"] = str(n)
 
 
-def load_model(path: str, vectorizer: Optional[str] = None, **kw: Any) -> HashingPipeline:
+def load_model(path: str, vectorizer: Any = None, **kw: Any) -> HashingPipeline:
     """The pipeline (model directory) at ``path``: one saved by ``train`` / ``HashingPipeline.save``,
     or a model saved by ``NASH.save`` with its vectorizer (``vectorizer``, else beside it)."""
     if not Path(path).exists():

@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import numpy as np
 
-from ..datasets import RawCorpus, corpus_name_of, load_corpus
+from ..datasets import Corpus, RawCorpus, corpus_name_of, load_corpus
 from ..pipeline.pipeline import MIN_VALIDATION_DOCS
 
 __all__ = ["Split", "Splits", "split_corpus"]
@@ -48,6 +48,7 @@ class Splits:
     train: Split
     val: Split
     test: Split
+    processed: Optional[Corpus] = None  #: a benchmark corpus's ``load_corpus`` result (its TF-IDF)
 
     @property
     def labelled(self) -> bool:
@@ -78,7 +79,7 @@ def _recipe_split(raw: RawCorpus, name: str, spec: str, args: argparse.Namespace
     texts = corpus.split_texts(raw)  # checks that ``raw`` is the corpus ``corpus`` was built from
     parts = {split: Split(texts[split], getattr(corpus, f"y_{split}"), list(getattr(corpus, f"keys_{split}")))
              for split in ("train", "val", "test")}
-    return Splits(raw.name, raw.source, list(corpus.label_names), parts["train"], parts["val"], parts["test"])
+    return Splits(raw.name, raw.source, list(corpus.label_names), parts["train"], parts["val"], parts["test"], corpus)
 
 
 def _rows(split: Split, rows: slice) -> Split:

@@ -8,6 +8,9 @@ from typing import Any, Dict, List
 import numpy as np
 import scipy.sparse as sp
 
+from ..text import TextVectorizer
+from ..text.vectorizer import idf_weights
+
 
 @dataclass
 class RawCorpus:
@@ -120,6 +123,22 @@ class Corpus:
                                  f"corpus {self.name!r} (different source or loader version)")
             out[split] = [texts[r] for r in idx]
         return out
+
+    def vectorizer(self) -> TextVectorizer:
+        """The TF-IDF vectorizer that turns texts into rows exactly like ``X_train``/``X_val``/``X_test``.
+
+        What a model trained on these rows needs to encode new texts (e.g. saved beside a
+        ``NASH.save`` model for ``nash-index build --model``). The smoothed idf is recovered from
+        which training rows hold each term, as the recipe computed it. Only corpora built by
+        :func:`~nash_index.datasets.vdsh_preprocess` (``info["recipe"]``) have one.
+        """
+        if "recipe" not in self.info:
+            raise ValueError(f"corpus {self.name!r} was not built by vdsh_preprocess: no vectorizer reproduces its rows")
+        X = self.X_train.copy()
+        X.eliminate_zeros()
+        vec = TextVectorizer()
+        vec.terms, vec.idf = list(self.vocabulary), idf_weights(X)
+        return vec
 
     def __repr__(self) -> str:
         s = self.sizes

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Union
 
 from ..index.base import PathLike
 from ..text import TextVectorizer, TrainedHasher, encoder_of
@@ -35,30 +35,39 @@ def is_saved_model(path: PathLike) -> bool:
         return False
 
 
-def pipeline_from_model(cls: Any, model_dir: PathLike, vectorizer: Optional[PathLike] = None,
+def pipeline_from_model(cls: Any, model_dir: PathLike, vectorizer: Union[None, PathLike, TextVectorizer] = None,
                         index: str = "auto") -> Any:
     """A fitted, empty pipeline (an instance of ``cls``) that encodes with the NASH model saved
-    in ``model_dir`` and the vectorizer saved at ``vectorizer`` (default: inside ``model_dir``)."""
+    in ``model_dir`` and ``vectorizer``: a fitted :class:`TextVectorizer` (e.g. ``Corpus.vectorizer()``
+    of the corpus whose rows trained the model), or the file it was saved to (default: inside ``model_dir``)."""
     src = Path(model_dir).expanduser()
     config = json.loads((src / "config.json").read_text(encoding="utf-8"))
     if config.get("class") != "NASH":
         raise ValueError(f"'{src}' holds a {config.get('class')} model; only NASH models (NASH.save) "
                          "can build an index")
-    vec_path = Path(vectorizer).expanduser() if vectorizer is not None else src / MODEL_VECTORIZER_FILE
-    if not vec_path.is_file():
-        what = f"no vectorizer file at '{vec_path}'" if vectorizer is not None else f"it has no {MODEL_VECTORIZER_FILE}"
-        raise FileNotFoundError(f"'{src}' is a model saved by NASH.save, which holds no TF-IDF vocabulary, and {what}; "
-                                "save the vectorizer whose rows trained it (TextVectorizer.save) beside it as "
-                                f"{MODEL_VECTORIZER_FILE}, or pass its file with --vectorizer")
-    vec = TextVectorizer.read(vec_path)
+    if isinstance(vectorizer, TextVectorizer):
+        vec, where = vectorizer, "given"
+    else:
+        vec_path = Path(vectorizer).expanduser() if vectorizer is not None else src / MODEL_VECTORIZER_FILE
+        vec, where = _read_vectorizer(src, vec_path, vectorizer is not None), f"'{vec_path}'"
     from ..models import NASH  # imports torch: only this path needs it
 
     model = NASH.load(src, device="cpu")
     if model.n_features_ != vec.n_features:
         raise ValueError(f"the model '{src}' reads {model.n_features_} TF-IDF columns but the vectorizer "
-                         f"'{vec_path}' has {vec.n_features} terms: it is not the vectorizer the model was trained with")
+                         f"{where} has {vec.n_features} terms: it is not the vectorizer the model was trained with")
     pipe = cls(nbits=int(model.nbits), hasher="nash", index=index, verbose=False)
     pipe.vectorizer = vec
     pipe.trained = TrainedHasher("nash", model, encoder_of(model))
     pipe.train_info = {"from_model": str(src), "n_features": vec.n_features}
     return pipe
+
+
+def _read_vectorizer(src: Path, path: Path, given: bool) -> TextVectorizer:
+    if not path.is_file():
+        what = f"no vectorizer file at '{path}'" if given else f"it has no {MODEL_VECTORIZER_FILE}"
+        raise FileNotFoundError(f"'{src}' is a model saved by NASH.save, which holds no TF-IDF vocabulary, and {what}; "
+                                "save the vectorizer whose rows trained it (TextVectorizer.save, or Corpus.vectorizer() "
+                                f"for load_corpus rows) beside it as {MODEL_VECTORIZER_FILE}, or pass its file with "
+                                "--vectorizer (--vectorizer corpus: the load_corpus vocabulary of --corpus)")
+    return TextVectorizer.read(path)

@@ -309,11 +309,11 @@ class HashingPipeline:
                 "index": index_entry, "train_info": self.train_info}
 
     @classmethod
-    def from_model(cls, model_dir: PathLike, vectorizer: Optional[PathLike] = None, index: str = "auto"
-                   ) -> "HashingPipeline":
-        """An empty pipeline encoding with a model saved by ``NASH.save`` and the vectorizer saved
-        (``TextVectorizer.save``) as ``vectorizer.npz`` beside it or at ``vectorizer`` (see
-        :mod:`nash_index.pipeline.compose`); call :meth:`add` to index documents."""
+    def from_model(cls, model_dir: PathLike, vectorizer: Any = None, index: str = "auto") -> "HashingPipeline":
+        """An empty pipeline encoding with a model saved by ``NASH.save`` and the vectorizer whose
+        rows trained it: a fitted ``TextVectorizer`` (``Corpus.vectorizer()`` for ``load_corpus``
+        rows), its ``TextVectorizer.save`` file, or by default ``vectorizer.npz`` beside the model
+        (see :mod:`nash_index.pipeline.compose`); call :meth:`add` to index documents."""
         return pipeline_from_model(cls, model_dir, vectorizer, index)
 
     @classmethod
