@@ -39,7 +39,8 @@ def add_parser(sub: Any) -> None:
     add_corpus_options(p, required=False)
     p.add_argument("--out", required=True, metavar="INDEX", help="index directory to write")
     p.add_argument("--split", choices=("all", "train", "val", "test"), default="all",
-                   help="which documents of the corpus to index (default: all)")
+                   help="which documents of the corpus to index: its train / validation / test split as "
+                        "train and evaluate use it (a benchmark corpus: load_corpus's), or all three (default)")
     p.add_argument("--no-texts", action="store_true", help="do not store text excerpts (for search --show-text)")
     p.add_argument("--index-type", choices=INDEX_KINDS, default="auto",
                    help="flat scan or multi-index hashing (default: auto)")
