@@ -7,7 +7,8 @@ latency is then the call's time / batch size. When faiss is importable, its Inde
 the same codes in the same run and every row shows its speed against it ("x faiss"). Codes are
 ``clustered`` (noisy copies of N/1000 random centres, like learned codes) or ``uniform``; every
 index is checked against the first one (and faiss's distances against them) on the first queries.
-Prints a table and writes ``bench.json`` (strict JSON: no NaN) and ``bench.png`` (when matplotlib is
+Prints a table and writes ``bench.json`` (strict JSON: null, never NaN; faiss's rows under
+``faiss``) and ``bench.png`` (when matplotlib is
 installed) to ``--out``.
 """
 from __future__ import annotations
@@ -245,7 +246,8 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     payload = {"environment": _environment(faiss), "data": args.data, "faiss_note": note,
                "latency": "per query: batch 1 = one call per query; larger batches = call time / batch size",
-               "results": rows}
+               "results": [r for r in rows if r["kind"] != "faiss"],  # nash_index's indexes, x_faiss beside
+               "faiss": [r for r in rows if r["kind"] == "faiss"]}
     (out / "bench.json").write_text(json.dumps(_finite(payload), indent=2, allow_nan=False) + "\n")
     plotted = not args.no_plot and bench_report.plot(rows, out / "bench.png", simd_level(), args.data)
     print(f"wrote {out / 'bench.json'}" + (f" and {out / 'bench.png'}" if plotted else ""))
