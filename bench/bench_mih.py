@@ -28,6 +28,11 @@ Per (N, codes, nbits): the m used, build times and memory (the MIH's table
 bytes beyond codes and ids and their ratio to the code bytes; RSS growth of
 each index, measured after malloc_trim).
 
+--codes learned: instead of synthetic sets, NASH-DN codes learned from Reuters (trained --epochs
+epochs with one torch thread, cached in --out): the 7,107 train-split codes once, then random ones of
+them with every bit flipped with probability 0.02 up to N (near-duplicates of real documents), and
+the test-split documents' codes as queries.
+
 Every MIH result (single-query and batch paths) is checked against FlatIndex
 (distances and ids, exactly); any difference aborts the run. The uniform
 64-bit configuration also checks that make_index's automatic choice is not
@@ -287,7 +292,7 @@ def main(argv=None) -> None:
                         "test split as queries) instead of the synthetic code sets")
     p.add_argument("--epochs", type=int, default=5, help="learned codes: NASH training epochs (one torch thread)")
     p.add_argument("--data", type=Path, default=None, help="learned codes: folder of the Reuters archive")
-    p.add_argument("--k", default=None, help="default 1,10,100 (--quick: 10)")
+    p.add_argument("--k", default=None, help="default 1,10,100 (--quick, learned: 10)")
     p.add_argument("--dist", default=None, help="comma list of " + ",".join(DISTS) + " (default: all)")
     p.add_argument("--modes", default="single,batch", help="single (one call per query), batch (--batch queries)")
     p.add_argument("--batch", type=int, default=1000, help="queries per batch call")
@@ -311,7 +316,7 @@ def main(argv=None) -> None:
     a.budget = a.budget or (2.0 if a.quick else 20.0)
     data_dir = a.data or harness.default_data_dir()
     mih_tools.LEARNED_SOURCE = lambda nbits: mih_tools.learned_codes(nbits, a.epochs, data_dir, a.out)
-    a.k = harness.parse_list(a.k or ("10" if a.quick else "1,10,100"))
+    a.k = harness.parse_list(a.k or ("10" if a.quick or learned else "1,10,100"))
     a.dist_given = a.dist is not None
     a.dist = [d.strip() for d in (a.dist or ",".join(DISTS)).split(",")]
     for d in a.dist:

@@ -37,6 +37,15 @@ def test_json_has_null_for_non_finite_numbers(harness, tmp_path):
     payload = {"a": float("nan"), "b": [np.float64("inf"), 1.5, np.int64(3)], "c": {"d": -math.inf}}
     path = harness.save_json("x", payload, out=tmp_path)
     assert strict_json(path) == {"a": None, "b": [None, 1.5, 3], "c": {"d": None}}
+    harness.write_report({"p": float("nan")}, tmp_path, "report", "| x |")  # the quality studies' writer
+    assert strict_json(tmp_path / "report.json") == {"p": None}
+
+
+def test_tracked_results_are_strict_json():
+    paths = sorted((BENCH / "results").glob("*.json"))
+    assert paths
+    for path in paths:
+        strict_json(path)
 
 
 def test_default_output_is_not_tracked(harness):
