@@ -1,14 +1,15 @@
 """FlatIndex vs faiss IndexBinaryFlat vs a numpy scan (exact Hamming k-NN).
 
     python bench/bench_flat.py            # full sweep (N 1M,10M x nbits 32..256 x k x batch x threads)
-    python bench/bench_flat.py --quick    # the target configurations only
+    python bench/bench_flat.py --quick    # N 1M, 64/128 bits, k 10 (about a minute; --n etc. still apply)
     python bench/bench_flat.py --n 1M --nbits 64 --k 10 --batch 1000 --threads 1,all
 
-Prints queries/s, p50/p99 latency, the SIMD level, faiss and numpy figures from
+Prints queries/s, p50/p99 latency per query (batch: call time / batch size, the
+definition of harness.Timing), the SIMD level, faiss and numpy figures from
 the same run, the speed-up over faiss, and the ratio of nash_index's time to the
 memory-bandwidth bound (database bytes / measured read bandwidth of a buffer of
 the same size, with the same thread count). Writes flat.json and flat.png to
---out (default bench/results/). Distances are checked against faiss for every configuration.
+--out (default bench/out/; the tracked bench/results/ only when passed). Distances are checked against faiss for every configuration.
 """
 from __future__ import annotations
 
@@ -27,7 +28,9 @@ faiss = harness.import_faiss()  # before nash_index: sets faiss's OpenMP wait po
 import nash_index as ni  # noqa: E402
 from nash_index.index.synthetic import clustered_codes, random_centres, uniform_codes  # noqa: E402
 
-QUICK = dict(n=[1_000_000, 10_000_000], nbits=[64, 128], k=[10, 100], batch=[1, 1000], threads=["1", "all"])
+# --quick: under 2 minutes on 2 shared cores (bench/out/flat.json records the seconds).
+QUICK = dict(n="1M", nbits="64,128", k="10", batch="1,1000", threads="1,all", budget=3.0)
+FULL = dict(n="1M,10M", nbits="32,64,128,256", k="1,10,100", batch="1,1000", threads="1,all", budget=20.0)
 
 
 def numpy_knn(db_words: np.ndarray, q_words: np.ndarray, k: int) -> np.ndarray:
@@ -89,7 +92,7 @@ def run(args) -> list:
                                    index_rss_mb=rss_index / 1e6, code_mb=n * cs / 1e6)
                         records.append(rec)
                         rows.append(row_of(rec))
-            print(harness.table(rows, ["batch", "thr", "k", "nash q/s", "p50 ms", "p99 ms", "faiss q/s",
+            print(harness.table(rows, ["batch", "thr", "k", "nash q/s", "p50 ms/q", "p99 ms/q", "faiss q/s",
                                        "faiss p50", "x faiss", "numpy q/s", "bound ms", "x bound"]))
             del index, fidx
     return records
@@ -101,7 +104,7 @@ def bench_one(index, fidx, db, queries, n, nbits, k, batch, nth, bw, args) -> di
     reps = args.repeats if n * batch <= 2_000_000_000 else max(1, args.repeats // 2)
     res = index.search(q, k, num_threads=nth)
     t_nash = harness.time_search(lambda x: index.search(x, k, num_threads=nth), q, batch == 1, reps, args.budget)
-    rec = dict(nash_qps=harness.qps(t_nash, batch), nash_p50_ms=t_nash.p50 * 1e3, nash_p99_ms=t_nash.p99 * 1e3)
+    rec = {f"nash_{key}": v for key, v in t_nash.stats().items()}
     # Lower bound: each batch streams the database once per call (queries in one pass).
     bound = db.nbytes / bw
     rec["bound_ms"] = bound * 1e3
@@ -112,7 +115,7 @@ def bench_one(index, fidx, db, queries, n, nbits, k, batch, nth, bw, args) -> di
         if not np.array_equal(fd.astype(np.int64), np.where(res.ids < 0, fd, res.distances).astype(np.int64)):
             raise SystemExit(f"distance mismatch against faiss at n={n} nbits={nbits} k={k}")
         t_f = harness.time_search(lambda x: fidx.search(x, k), q, batch == 1, reps, args.budget)
-        rec.update(faiss_qps=harness.qps(t_f, batch), faiss_p50_ms=t_f.p50 * 1e3, faiss_p99_ms=t_f.p99 * 1e3)
+        rec.update({f"faiss_{key}": v for key, v in t_f.stats().items()})
         rec["speedup_vs_faiss"] = rec["nash_qps"] / rec["faiss_qps"]
     if not args.no_numpy and nth == 1:
         # numpy is single-threaded: a few queries give its rate (it scans per query).
@@ -131,23 +134,35 @@ def row_of(r: dict) -> list:
     return [r["batch"], r["threads"], r["k"]] + [harness.cell(r, key, fmt) for key, fmt in cells]
 
 
+def plot(a, records: list):
+    """Queries/s of each engine per configuration (horizontal bars, log axis on whole decades)."""
+    engines = [("nash_index FlatIndex", "nash_qps"), ("faiss IndexBinaryFlat", "faiss_qps"), ("numpy", "numpy_qps")]
+    long = [dict(config=f"{r['n'] / 1e6:g}M {r['nbits']}b k={r['k']} batch {r['batch']} {r['threads']} thr", engine=e,
+                 qps=r[key]) for r in records for e, key in engines if r.get(key)]
+    return harness.plot_bars(a.name, long, ["config"], "qps", "engine", out=a.out, xlabel="queries / second (log)",
+                             title=f"exact Hamming k-NN, flat scan ({records[0]['simd']}; {a.dist} codes)")
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--n", default="1M,10M")
-    p.add_argument("--nbits", default="32,64,128,256")
-    p.add_argument("--k", default="1,10,100")
-    p.add_argument("--batch", default="1,1000")
-    p.add_argument("--threads", default="1,all", help="comma list of counts or 'all'")
-    p.add_argument("--quick", action="store_true", help="only the target configurations (N, 64/128 bits, k 10/100)")
+    p.add_argument("--n", help=f"database sizes (default {FULL['n']}; --quick: {QUICK['n']})")
+    p.add_argument("--nbits", help=f"default {FULL['nbits']} (--quick: {QUICK['nbits']})")
+    p.add_argument("--k", help=f"default {FULL['k']} (--quick: {QUICK['k']})")
+    p.add_argument("--batch", help=f"queries per call; default {FULL['batch']}")
+    p.add_argument("--threads", help="comma list of counts or 'all' (default 1,all)")
+    p.add_argument("--quick", action="store_true", help="N 1M, 64/128 bits, k 10, 3 s per measurement (under 2 min)")
     p.add_argument("--single-queries", type=int, default=50, help="queries timed one by one for batch=1")
     p.add_argument("--dist", choices=["uniform", "clustered"], default="uniform")
     p.add_argument("--centres", type=int, default=64)
     p.add_argument("--flip", type=float, default=0.1)
     p.add_argument("--no-numpy", action="store_true")
+    p.add_argument("--no-plot", action="store_true")
     harness.add_speed_args(p, name="flat")
+    p.set_defaults(budget=None)
     a = p.parse_args(argv)
-    if a.quick:
-        a.n, a.nbits, a.k, a.batch, a.threads = (",".join(map(str, QUICK[x])) for x in ("n", "nbits", "k", "batch", "threads"))
+    for key, value in (QUICK if a.quick else FULL).items():  # what the command line leaves unset
+        if getattr(a, key) is None:
+            setattr(a, key, value)
     a.n, a.nbits, a.k, a.batch = (harness.parse_list(x) for x in (a.n, a.nbits, a.k, a.batch))
     a.threads = [t.strip() for t in a.threads.split(",")]
     t0 = time.time()
@@ -156,9 +171,7 @@ def main(argv=None) -> None:
                 omp_wait_policy=os.environ.get("OMP_WAIT_POLICY"),
                 peak_rss_mb=harness.peak_rss_bytes() / 1e6)
     path = harness.save_json(a.name, out=a.out, payload=dict(meta=meta, records=records))
-    png = harness.plot_bars(a.name, records, ["n", "nbits", "k", "batch", "threads"], "speedup_vs_faiss", "simd",
-                            title="nash_index FlatIndex speed-up over faiss IndexBinaryFlat", out=a.out) \
-        if records and "speedup_vs_faiss" in records[0] else None
+    png = plot(a, records) if records and not a.no_plot else None
     print(f"\n# wrote {path}" + (f" and {png}" if png else "") + f"; peak RSS {meta['peak_rss_mb']:.0f} MB; "
           f"load average now {os.getloadavg()}")
 

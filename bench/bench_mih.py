@@ -2,8 +2,9 @@
 
     python bench/bench_mih.py                     # full sweep: N 1M,10M x nbits 64,128 x k 1,10,100
                                                   #   x single/batch x uniform, clustered (50, 1/8), (200, 0.08)
-    python bench/bench_mih.py --quick             # the issue's target configurations (N = 10M unless --n)
-    python bench/bench_mih.py --quick --n 1M      # the same at 1M codes
+    python bench/bench_mih.py --quick             # the issue's target code sets at N = 1M (under 2 minutes)
+    python bench/bench_mih.py --quick --n 10M     # the same at 10M codes
+    python bench/bench_mih.py --codes learned     # NASH codes of Reuters, replicated to 1M (see mih_tools)
     python bench/bench_mih.py --calibrate         # the cost-model constants of MihParams (mih_search.cpp)
 
 Codes: "uniform", or "clustered (c, p)": c random centres, every bit of a code
@@ -11,8 +12,8 @@ flipped with probability p. Queries are fresh draws from the same distribution
 (not members of the database).
 
 For every configuration (N, codes, nbits, k, single query or a batch of 1000)
-it prints, for the MIH: queries/s, p50/p99 latency (single: one call per
-query; batch: one call for the whole batch); from its work counters
+it prints, for the MIH: queries/s, p50/p99 latency per query (single: one call per
+query; batch: the call's time / batch size, harness.Timing's definition); from its work counters
 (MultiIndexHashing.search_with_work), over the queries answered from the
 tables, the median candidates verified ("cand") and bucket probes per query,
 and ns per verified candidate ("ns/cand": time over candidates, probes and call
@@ -26,6 +27,11 @@ recall_at_k), and the MIH's speed-up over each ("x flat", "x faiss", "x mh").
 Per (N, codes, nbits): the m used, build times and memory (the MIH's table
 bytes beyond codes and ids and their ratio to the code bytes; RSS growth of
 each index, measured after malloc_trim).
+
+--codes learned: instead of synthetic sets, NASH-DN codes learned from Reuters (trained --epochs
+epochs with one torch thread, cached in --out): the 7,107 train-split codes once, then random ones of
+them with every bit flipped with probability 0.02 up to N (near-duplicates of real documents), and
+the test-split documents' codes as queries.
 
 Every MIH result (single-query and batch paths) is checked against FlatIndex
 (distances and ids, exactly); any difference aborts the run. The uniform
@@ -41,7 +47,8 @@ probe_cost = t_probe / t_cand; scan_cost_single = scan time per code of one
 query / t_cand; scan_cost_batch = scan thread-time per code per query in a
 batch / t_cand (walks of a batch run on all threads, like the scan).
 
-Writes mih.json and mih.png (--calibrate: mih_calibration.json) to --out (default bench/results/).
+Writes mih.json and mih.png (--calibrate: mih_calibration.json) to --out (default bench/out/; the
+tracked bench/results/ only when passed).
 The code sets, recall, checks and calibration live in mih_tools.py. Removals (their cost, and
 search latency while they and the compaction run): bench/bench_mih_remove.py.
 """
@@ -51,6 +58,7 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 from typing import List, Tuple
 
 import numpy as np
@@ -60,14 +68,17 @@ import harness  # noqa: E402
 
 faiss = harness.import_faiss()  # before nash_index: sets faiss's OpenMP wait policy (see harness)
 
+import mih_tools  # noqa: E402
 import nash_index as ni  # noqa: E402
-from mih_tools import DIST_LABEL, DISTS, QUICK_CASES, calibrate, check_equal, data_seed, fmt_us, make_data, tune_nflip  # noqa: E402
+from mih_tools import DIST_LABEL, DISTS, LEARNED, QUICK_CASES, calibrate, check_equal, data_seed, fmt_us, make_data, tune_nflip  # noqa: E402
 
 AUTO_TOLERANCE = 0.10  # make_index's choice may be at most 10% slower than FlatIndex on uniform codes
 
 
 # ----------------------------------------------------------------- sweep
 def cases(args) -> List[Tuple[int, str, int]]:
+    if args.codes == "learned":
+        return [(n, LEARNED, b) for n in args.n for b in args.nbits]
     if args.quick:
         wanted = [(d, b) for d, b in QUICK_CASES if d in args.dist and b in args.nbits] if args.dist_given \
             else QUICK_CASES
@@ -111,7 +122,6 @@ def bench_config(c: dict, k: int, mode: str, ref_all, args) -> dict:
     nbits, n = c["nbits"], c["n"]
     single = mode == "single"
     nq = args.single_queries if single else args.batch
-    per_call = 1 if single else nq  # queries answered per timed call
     q = c["queries"][:nq]
     ref = (ref_all[0][:nq], ref_all[1][:nq])
     flat, mih, nth = c["flat"], c["mih"], args.nthreads
@@ -136,7 +146,7 @@ def bench_config(c: dict, k: int, mode: str, ref_all, args) -> dict:
                    cand_mean=float(cands[walked].mean()))
 
     t = harness.time_search(lambda x: mih.search(x, k, num_threads=nth), q, single, args.repeats, args.budget)
-    rec.update(mih_qps=harness.qps(t, per_call), mih_p50_us=t.p50 * 1e6, mih_p99_us=t.p99 * 1e6, mih_calls=len(t.times))
+    rec.update(us_stats("mih", t), mih_calls=len(t.times))
     # Time over candidates verified (probes and call overhead included). Single: median over the timed
     # calls of the queries answered from the tables (times[i] is query i; the median resists load
     # spikes); batch: thread time of the whole batch.
@@ -149,7 +159,7 @@ def bench_config(c: dict, k: int, mode: str, ref_all, args) -> dict:
         rec["ns_per_cand"] = float(t.median * nth * 1e9 / cands.sum())
 
     t = harness.time_search(lambda x: flat.search(x, k, num_threads=nth), q, single, args.repeats, args.budget)
-    rec.update(flat_qps=harness.qps(t, per_call), flat_p50_us=t.p50 * 1e6, flat_p99_us=t.p99 * 1e6)
+    rec.update(us_stats("flat", t))
     rec["x_flat"] = rec["mih_qps"] / rec["flat_qps"]
 
     if c["fflat"] is not None:
@@ -158,17 +168,17 @@ def bench_config(c: dict, k: int, mode: str, ref_all, args) -> dict:
         if not np.array_equal(fd.astype(np.int64), ref[0].astype(np.int64)):
             raise SystemExit(f"faiss IndexBinaryFlat distances differ from FlatIndex at {where}")
         t = harness.time_search(lambda x: c["fflat"].search(x, k), q, single, args.repeats, args.budget, warmup=0)
-        rec.update(faiss_flat_qps=harness.qps(t, per_call), faiss_flat_p50_us=t.p50 * 1e6,
-                   faiss_flat_p99_us=t.p99 * 1e6, x_faiss_flat=rec["mih_qps"] / harness.qps(t, per_call))
+        rec.update(us_stats("faiss_flat", t), x_faiss_flat=rec["mih_qps"] / t.qps)
     if c["fmh"] is not None:
         fmh = c["fmh"]
         nflip, recall = c["nflip"][k]
         fmh.nflip = nflip
         t = harness.time_search(lambda x: fmh.search(x, k), q, single, args.repeats, args.budget, warmup=0)
-        rec.update(faiss_mh_qps=harness.qps(t, per_call), faiss_mh_p50_us=t.p50 * 1e6, faiss_mh_p99_us=t.p99 * 1e6,
-                   faiss_mh_nflip=nflip, faiss_mh_recall=recall, faiss_mh_nhash=c["fmh_nhash"],
-                   faiss_mh_b=c["fmh_b"], x_faiss_mh=rec["mih_qps"] / harness.qps(t, per_call))
+        rec.update(us_stats("faiss_mh", t), faiss_mh_nflip=nflip, faiss_mh_recall=recall, faiss_mh_nhash=c["fmh_nhash"],
+                   faiss_mh_b=c["fmh_b"], x_faiss_mh=rec["mih_qps"] / t.qps)
 
+    # What make_index picked for this N, labelled like an index row: "auto (mih)" or "auto (flat)".
+    rec["auto"] = auto_label(c["auto_kind"])
     if c["dist"] == "uniform" and nbits == 64:
         # make_index's choice for this N: a MultiIndexHashing (the same as `mih`) or a FlatIndex.
         auto_qps = rec["mih_qps"] if c["auto_kind"] == "MultiIndexHashing" else rec["flat_qps"]
@@ -180,6 +190,15 @@ def bench_config(c: dict, k: int, mode: str, ref_all, args) -> dict:
             ratio = max(ratio, t_f.median / t_m.median)
         rec.update(auto_kind=c["auto_kind"], auto_vs_flat=ratio, auto_ok=bool(ratio >= 1 - AUTO_TOLERANCE))
     return rec
+
+
+def us_stats(engine: str, t: harness.Timing) -> dict:
+    """``<engine>_qps``, ``<engine>_p50_us``, ``<engine>_p99_us`` (per query, harness.Timing)."""
+    return {f"{engine}_{key}": v for key, v in t.stats(unit=1e6, suffix="us").items()}
+
+
+def auto_label(kind: str) -> str:
+    return f"auto ({'mih' if kind == 'MultiIndexHashing' else 'flat'})"
 
 
 BUILD_KEYS = ("n", "nbits", "m", "substring_bits", "table_bytes", "table_ratio", "code_bytes", "ids_bytes",
@@ -227,8 +246,8 @@ def run(args) -> Tuple[list, list]:
     return records, builds
 
 
-HEADER = ["mode", "k", "MIH q/s", "p50", "p99", "cand", "probes", "ns/cand", "scan%", "flat q/s",
-          "flat p50", "faiss q/s", "mh q/s", "nflip", "mh rec", "x flat", "x faiss", "x mh"]
+HEADER = ["mode", "k", "MIH q/s", "p50/q", "p99/q", "cand", "probes", "ns/cand", "scan%", "flat q/s",
+          "flat p50/q", "faiss q/s", "mh q/s", "nflip", "mh rec", "x flat", "x faiss", "x mh"]
 
 
 def row_of(r: dict) -> list:
@@ -242,21 +261,21 @@ def row_of(r: dict) -> list:
 
 def summary(records: list) -> bool:
     """The speed-ups per configuration and the auto-choice check; returns whether the check passed."""
-    print("\n## MIH speed-up (queries/s ratio; p50 latency for single queries)")
+    print("\n## MIH speed-up (queries/s ratio; p50 latency per query: batch = call time / batch size)")
     rows = []
     for r in records:
         rows.append([r["n"], r["dist"], r["nbits"], r["k"], r["mode"], r["m"],
-                     fmt_us(r["mih_p50_us"]) if r["mode"] == "single" else "-",
+                     fmt_us(r["mih_p50_us"]), r["auto"],
                      "%.2f" % r["x_flat"], "%.2f" % r["x_faiss_flat"] if "x_faiss_flat" in r else "-",
                      "%.2f" % r["x_faiss_mh"] if "x_faiss_mh" in r else "-",
                      "%.3f" % r["faiss_mh_recall"] if "faiss_mh_recall" in r else "-"])
-    print(harness.table(rows, ["N", "codes", "nbits", "k", "mode", "m", "MIH p50", "vs flat", "vs faiss flat",
+    print(harness.table(rows, ["N", "codes", "nbits", "k", "mode", "m", "MIH p50/q", "make_index", "vs flat", "vs faiss flat",
                                "vs faiss mh", "mh recall"]))
     ok = True
     for r in records:
         if "auto_ok" in r:
             status = "ok" if r["auto_ok"] else "FAILED"
-            print(f"# auto choice (make_index -> {r['auto_kind']}) on uniform 64-bit N={r['n']:,} k={r['k']} "
+            print(f"# auto choice {r['auto']} (make_index -> {r['auto_kind']}) on uniform 64-bit N={r['n']:,} k={r['k']} "
                   f"{r['mode']}: {r['auto_vs_flat']:.2f}x FlatIndex's queries/s (must be >= "
                   f"{1 - AUTO_TOLERANCE:.2f}): {status}")
             ok = ok and r["auto_ok"]
@@ -266,15 +285,21 @@ def summary(records: list) -> bool:
 # ------------------------------------------------------------------ main
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--n", default=None, help="database sizes, e.g. 200k,1M (default 1M,10M; --quick: 10M)")
-    p.add_argument("--nbits", default="64,128")
-    p.add_argument("--k", default=None, help="default 1,10,100 (--quick: 10)")
+    p.add_argument("--n", default=None, help="database sizes, e.g. 200k,1M (default 1M,10M; --quick, learned: 1M)")
+    p.add_argument("--nbits", default=None, help="default 64,128 (learned codes: 32,64)")
+    p.add_argument("--codes", choices=["synthetic", "learned"], default="synthetic",
+                   help="learned: NASH-DN codes of Reuters (train split, replicated with 2%% bit flips to N; "
+                        "test split as queries) instead of the synthetic code sets")
+    p.add_argument("--epochs", type=int, default=5, help="learned codes: NASH training epochs (one torch thread)")
+    p.add_argument("--data", type=Path, default=None, help="learned codes: folder of the Reuters archive")
+    p.add_argument("--k", default=None, help="default 1,10,100 (--quick, learned: 10)")
     p.add_argument("--dist", default=None, help="comma list of " + ",".join(DISTS) + " (default: all)")
     p.add_argument("--modes", default="single,batch", help="single (one call per query), batch (--batch queries)")
     p.add_argument("--batch", type=int, default=1000, help="queries per batch call")
-    p.add_argument("--single-queries", type=int, default=200, help="queries timed one by one (p50/p99)")
+    p.add_argument("--single-queries", type=int, help="queries timed one by one (p50/p99; default 200, --quick 100)")
     p.add_argument("--threads", default="all", help="threads for every engine: a count or 'all'")
-    p.add_argument("--quick", action="store_true", help="only the issue's target configurations")
+    p.add_argument("--quick", action="store_true", help="the issue's target code sets at N = 1M, 100 single queries, "
+                   "2 s per measurement (under 2 minutes)")
     p.add_argument("--calibrate", action="store_true", help="measure MihParams' cost-model constants instead")
     p.add_argument("--calib-queries", type=int, default=60, help="--calibrate: clustered queries per (m, k)")
     p.add_argument("--target-recall", type=float, default=0.99, help="faiss multi-hash: raise nflip up to this")
@@ -282,10 +307,16 @@ def main(argv=None) -> None:
     p.add_argument("--faiss-nhash", type=int, default=0, help="faiss multi-hash tables (default: the MIH's m)")
     p.add_argument("--no-plot", action="store_true")
     harness.add_speed_args(p, name="mih")
+    p.set_defaults(single_queries=None, budget=None)
     a = p.parse_args(argv)
-    a.n = harness.parse_list(a.n or ("10M" if a.quick else "1M,10M"))
-    a.nbits = harness.parse_list(a.nbits)
-    a.k = harness.parse_list(a.k or ("10" if a.quick else "1,10,100"))
+    learned = a.codes == "learned"
+    a.n = harness.parse_list(a.n or ("1M" if a.quick or learned else "1M,10M"))
+    a.nbits = harness.parse_list(a.nbits or ("32,64" if learned else "64,128"))
+    a.single_queries = a.single_queries or (100 if a.quick else 200)
+    a.budget = a.budget or (2.0 if a.quick else 20.0)
+    data_dir = a.data or harness.default_data_dir()
+    mih_tools.LEARNED_SOURCE = lambda nbits: mih_tools.learned_codes(nbits, a.epochs, data_dir, a.out)
+    a.k = harness.parse_list(a.k or ("10" if a.quick or learned else "1,10,100"))
     a.dist_given = a.dist is not None
     a.dist = [d.strip() for d in (a.dist or ",".join(DISTS)).split(",")]
     for d in a.dist:
@@ -315,8 +346,8 @@ def main(argv=None) -> None:
                    ("faiss multi-hash", "faiss_mh_qps")]
         cfg = lambda r: f"{r['n'] / 1e6:g}M {r['dist']} {r['nbits']}b k{r['k']} {r['mode']}"  # noqa: E731
         long = [dict(config=cfg(r), engine=e, qps=r[key]) for r in records for e, key in engines if key in r]
-        png = harness.plot_bars(a.name, long, ["config"], "qps", "engine",
-                                title=f"exact Hamming k-NN, queries/s ({a.nthreads} threads; MIH = MultiIndexHashing)", out=a.out)
+        png = harness.plot_bars(a.name, long, ["config"], "qps", "engine", out=a.out, xlabel="queries / second (log)",
+                                title=f"exact Hamming k-NN ({a.nthreads} threads; MIH = MultiIndexHashing)")
     print(f"\n# wrote {path}" + (f" and {png}" if png else "") + f"; {time.time() - t0:.0f} s; peak RSS "
           f"{meta['peak_rss_mb']:.0f} MB; load average now {os.getloadavg()}")
     if not ok:

@@ -1,8 +1,10 @@
 """Shared benchmark harness (flat scan, multi-index hashing, quality studies).
 
-Timing with medians of repeated runs and latency percentiles, resident memory,
-faiss loading, a memory-read-bandwidth measurement, JSON + PNG output under
-bench/results/, and the report helpers of the quality studies (data folder,
+Timing with medians of repeated runs and per-query latency percentiles (the one
+definition of p50/p99 the speed benchmarks use, see ``Timing``), resident memory,
+faiss loading, a memory-read-bandwidth measurement, strict JSON (non-finite numbers
+as null) + PNG output under --out (default bench/out/, ignored by git: the tracked
+bench/results/ is written only when asked for), and the report helpers of the quality studies (data folder,
 precision cells, Markdown tables). Synthetic codes come from the library's one
 generator, ``nash_index.index.synthetic``. No nash_index import here, so any
 benchmark can use it.
@@ -22,7 +24,8 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS_DIR = REPO / "bench" / "results"
+RESULTS_DIR = REPO / "bench" / "results"  # tracked: written only with an explicit --out bench/results
+OUT_DIR = REPO / "bench" / "out"  # default of the speed benchmarks (in .gitignore)
 T = TypeVar("T")
 
 
@@ -33,7 +36,8 @@ def add_speed_args(p: Any, name: str) -> None:
     p.add_argument("--omp-active", action="store_true", help="keep OpenMP's default (active) wait policy for faiss")
     p.add_argument("--no-faiss", action="store_true")
     p.add_argument("--name", default=name, help="output file stem (in --out)")
-    p.add_argument("--out", type=Path, default=RESULTS_DIR, help="output folder (default bench/results)")
+    p.add_argument("--out", type=Path, default=OUT_DIR, metavar="DIR",
+                   help="output folder (default bench/out/, untracked; pass bench/results to update the tracked figures)")
 
 
 def import_faiss() -> Any:
@@ -56,25 +60,54 @@ def import_faiss() -> Any:
 # ------------------------------------------------------------------ timing
 @dataclass
 class Timing:
-    """Seconds per call over several runs (the median is the figure to quote)."""
+    """Seconds per timed call, and how many queries each call answered (``per_call``).
+
+    The one latency definition of the speed benchmarks: a query's latency is its call's time
+    divided by the queries in the call (single queries: the call time itself; a batch: call
+    time / batch size), and p50 / p99 are percentiles of that per-query latency over the timed
+    calls. ``nash-index bench`` uses the same rule (``nash_index.cli.bench``; a test checks both
+    agree). p99 is None with fewer than ``MIN_P99_SAMPLES`` calls: it would just be the maximum.
+    """
 
     times: List[float]
+    per_call: int = 1
 
     @property
     def median(self) -> float:
+        """Median seconds per call."""
         return float(np.median(self.times))
 
     @property
-    def p50(self) -> float:
-        return float(np.percentile(self.times, 50))
+    def per_query(self) -> np.ndarray:
+        return np.asarray(self.times, dtype=float) / self.per_call
 
     @property
-    def p99(self) -> float:
-        return float(np.percentile(self.times, 99))
+    def p50(self) -> float:
+        """Median seconds per query."""
+        return float(np.percentile(self.per_query, 50))
+
+    @property
+    def p99(self) -> Optional[float]:
+        if len(self.times) < MIN_P99_SAMPLES:
+            return None
+        return float(np.percentile(self.per_query, 99))
+
+    @property
+    def qps(self) -> float:
+        """Queries per second at the median call."""
+        return self.per_call / self.median
 
     @property
     def best(self) -> float:
         return float(np.min(self.times))
+
+    def stats(self, unit: float = 1e3, suffix: str = "ms") -> Dict[str, Optional[float]]:
+        """``{"qps", "p50_<suffix>", "p99_<suffix>"}``, latencies in seconds x ``unit``."""
+        p99 = self.p99
+        return {"qps": self.qps, f"p50_{suffix}": self.p50 * unit, f"p99_{suffix}": None if p99 is None else p99 * unit}
+
+
+MIN_P99_SAMPLES = 20
 
 
 def time_calls(fn: Callable[[], object], repeats: int = 5, warmup: int = 1, min_time: float = 0.0,
@@ -123,12 +156,13 @@ def time_search(search: Callable[[np.ndarray], object], queries: np.ndarray, sin
     """
     if single:
         return time_each(lambda i: search(queries[i : i + 1]), count=queries.shape[0], budget=budget)
-    return time_calls(lambda: search(queries), repeats=repeats, warmup=warmup, budget=budget)
+    t = time_calls(lambda: search(queries), repeats=repeats, warmup=warmup, budget=budget)
+    return Timing(t.times, per_call=queries.shape[0])
 
 
-def qps(t: Timing, per_call: int) -> float:
-    """Queries per second of calls that answer `per_call` queries each (1: single queries)."""
-    return per_call / t.median
+def qps(t: Timing, per_call: Optional[int] = None) -> float:
+    """Queries per second of calls that answer `per_call` queries each (default: the timing's own)."""
+    return (per_call or t.per_call) / t.median
 
 
 # ------------------------------------------------------------------ memory
@@ -213,17 +247,50 @@ def machine_info() -> Dict[str, object]:
     return info
 
 
+def finite(obj: Any) -> Any:
+    """``obj`` with NaN / inf as None and numpy scalars and arrays as Python values (JSON has no NaN)."""
+    if isinstance(obj, dict):
+        return {str(k): finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return finite(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def dumps_strict(payload: Any, indent: Optional[int] = 2) -> str:
+    """JSON that strict parsers accept: non-finite numbers become null (allow_nan=False catches the rest)."""
+    return json.dumps(finite(payload), indent=indent, allow_nan=False)
+
+
 def save_json(name: str, payload: Dict[str, object], out: Optional[Path] = None) -> Path:
-    out = out or RESULTS_DIR
+    out = out or OUT_DIR
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.json"
-    path.write_text(json.dumps(payload, indent=2, default=float))
+    path.write_text(dumps_strict(payload) + "\n")
     return path
 
 
+def log_limits(values: Iterable[float]) -> Tuple[float, float]:
+    """Log-axis limits on whole decades around the finite positive ``values`` (so 0 is never "5k")."""
+    v = [float(x) for x in values if x is not None and np.isfinite(x) and x > 0]
+    if not v:
+        return 1.0, 10.0
+    lo, hi = np.floor(np.log10(min(v))), np.ceil(np.log10(max(v)))
+    return 10.0 ** lo, 10.0 ** max(hi, lo + 1)
+
+
 def plot_bars(name: str, records: Sequence[Dict[str, object]], label_keys: Sequence[str], value_key: str,
-              series_key: str, title: str = "", log: bool = True, out: Optional[Path] = None) -> Optional[Path]:
-    """Grouped bar chart: one group per distinct `label_keys`, one bar per `series_key`."""
+              series_key: str, title: str = "", log: bool = True, out: Optional[Path] = None,
+              xlabel: Optional[str] = None) -> Optional[Path]:
+    """Horizontal grouped bars: one row group per distinct `label_keys` (labels read horizontally),
+    one bar per `series_key`; a log axis spans whole decades."""
     try:
         import matplotlib
 
@@ -234,29 +301,33 @@ def plot_bars(name: str, records: Sequence[Dict[str, object]], label_keys: Seque
     labels: List[str] = []
     series: List[str] = []
     for r in records:
-        lab = " ".join(f"{k}={r[k]}" for k in label_keys)
+        lab = " ".join(str(r[k]) for k in label_keys)
         if lab not in labels:
             labels.append(lab)
-        if r[series_key] not in series:
+        if str(r[series_key]) not in series:
             series.append(str(r[series_key]))
     values = {s: [np.nan] * len(labels) for s in series}
     for r in records:
-        lab = " ".join(f"{k}={r[k]}" for k in label_keys)
-        values[str(r[series_key])][labels.index(lab)] = float(r[value_key])
-    width = 0.8 / max(1, len(series))
-    fig, ax = plt.subplots(figsize=(max(8, 0.5 * len(labels) * len(series)), 5))
-    x = np.arange(len(labels))
+        v = r.get(value_key)
+        if v is not None:
+            values[str(r[series_key])][labels.index(" ".join(str(r[k]) for k in label_keys))] = float(v)
+    height = 0.8 / max(1, len(series))
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.28 * len(labels) * len(series) + 0.25 * len(labels)))
+    y = np.arange(len(labels))
     for i, s in enumerate(series):
-        ax.bar(x + i * width, values[s], width, label=s)
-    ax.set_xticks(x + width * (len(series) - 1) / 2)
-    ax.set_xticklabels(labels, rotation=75, fontsize=7)
-    ax.set_ylabel(value_key)
+        ax.barh(y + i * height, values[s], height, label=s)
+    ax.set_yticks(y + height * (len(series) - 1) / 2)
+    ax.set_yticklabels(labels, fontsize=9)
+    ax.invert_yaxis()  # first configuration on top, as in the printed table
+    ax.set_xlabel(xlabel or value_key)
     if log:
-        ax.set_yscale("log")
-    ax.set_title(title)
-    ax.legend()
+        ax.set_xscale("log")
+        ax.set_xlim(*log_limits(v for vs in values.values() for v in vs))
+    ax.grid(axis="x", which="major", alpha=0.3)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    out = out or RESULTS_DIR
+    out = out or OUT_DIR
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.png"
     fig.savefig(path, dpi=110)
@@ -285,8 +356,9 @@ def table(rows: Iterable[Sequence[object]], header: Sequence[str]) -> str:
 
 
 def cell(record: Dict[str, object], key: str, fmt: str) -> str:
-    """``fmt % record[key]`` for a table, or "-" when the record lacks the key."""
-    return (fmt % record[key]) if key in record else "-"
+    """``fmt % record[key]`` for a table, or "-" when the record lacks the key or it is None / NaN."""
+    v = record.get(key)
+    return "-" if v is None or (isinstance(v, float) and not np.isfinite(v)) else fmt % v
 
 
 # ------------------------------------------------------ quality studies
@@ -328,5 +400,5 @@ def paper_rows(paper: Dict[str, Sequence[float]], paper_bits: Sequence[int], bit
 def write_report(report: Dict[str, Any], out: Path, name: str, markdown: str) -> None:
     """``<out>/<name>.json`` (the report) and ``<out>/<name>.md`` (its rendering)."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out / f"{name}.json").write_text(dumps_strict(report, indent=1) + "\n")
     (out / f"{name}.md").write_text(markdown + "\n")

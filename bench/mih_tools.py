@@ -29,9 +29,57 @@ DIST_LABEL = {"uniform": "uniform", "c50": "clustered(50,1/8)", "c200": "cluster
 QUICK_CASES = [("c50", 64), ("c200", 64), ("c50", 128), ("uniform", 64)]
 
 
+# Learned codes (--codes learned): NASH trained on Reuters, its train-split codes replicated with bit flips.
+LEARNED = "nash-reuters"
+DIST_LABEL[LEARNED] = "NASH Reuters"
+LEARNED_FLIP = 0.02  # bits flipped per copy: copies stay near their document, as near-duplicates would
+
+
+def learned_codes(nbits: int, epochs: int, data_dir=None, cache_dir=None) -> Tuple[np.ndarray, np.ndarray]:
+    """(train-split codes, test-split codes) of NASH-DN trained ``epochs`` epochs on Reuters with one
+    torch thread (more oversubscribes a shared machine); cached in ``cache_dir`` by nbits and epochs."""
+    cache = None if cache_dir is None else cache_dir / f"learned-reuters-{nbits}b-{epochs}ep.npz"
+    if cache is not None and cache.exists():
+        with np.load(cache) as z:
+            return z["db"], z["queries"]
+    import torch
+
+    from nash_index import NASH
+    from nash_index.datasets import load_corpus
+
+    corpus = load_corpus("reuters", data_dir)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        t0 = time.perf_counter()
+        model = NASH(nbits=nbits, epochs=epochs, seed=0, device="cpu", verbose=False).fit(corpus.X_train)
+        db, queries = model.encode(corpus.X_train), model.encode(corpus.X_test)
+    finally:
+        torch.set_num_threads(threads)
+    print(f"#  NASH-DN {nbits} bits, {epochs} epochs on Reuters ({corpus.X_train.shape[0]:,} train documents, "
+          f"1 torch thread): {time.perf_counter() - t0:.0f} s")
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, db=db, queries=queries)
+    return db, queries
+
+
+def replicate(codes: np.ndarray, n: int, nbits: int, seed: int) -> np.ndarray:
+    """``n`` codes: ``codes`` once, then random ones of them with every bit flipped with LEARNED_FLIP."""
+    if n <= codes.shape[0]:
+        return np.ascontiguousarray(codes[:n])
+    extra = clustered_codes(n - codes.shape[0], nbits, centres=codes, flip=LEARNED_FLIP, seed=seed)
+    return np.concatenate([codes, extra])
+
+
 # ------------------------------------------------------------------ data
 def make_data(dist: str, n: int, nq: int, nbits: int, seed: int) -> Tuple[np.ndarray, np.ndarray]:
-    """n database codes and nq queries, independent draws from the same distribution."""
+    """n database codes and nq queries, independent draws from the same distribution
+    (learned codes: the replicated train split, and test-split documents as queries)."""
+    if dist == LEARNED:
+        db, queries = LEARNED_SOURCE(nbits)
+        reps = -(-nq // queries.shape[0])  # a batch larger than the test split repeats its queries
+        return replicate(db, n, nbits, seed), np.ascontiguousarray(np.tile(queries, (reps, 1))[:nq])
     spec = DISTS[dist]
     if spec is None:
         allc = uniform_codes(n + nq, nbits, seed=seed)
@@ -42,11 +90,17 @@ def make_data(dist: str, n: int, nq: int, nbits: int, seed: int) -> Tuple[np.nda
 
 
 def data_seed(dist: str, nbits: int) -> int:
-    return 1000 * list(DISTS).index(dist) + nbits
+    return 1000 * (list(DISTS).index(dist) if dist in DISTS else len(DISTS)) + nbits
 
 
-def fmt_us(us: float) -> str:
-    """A latency with its unit: 42.8us, 84.5ms, 1.23s."""
+# Where make_data gets learned codes: set by bench_mih.py from its options (tests put small arrays here).
+LEARNED_SOURCE = lambda nbits: learned_codes(nbits, epochs=5)  # noqa: E731
+
+
+def fmt_us(us: Optional[float]) -> str:
+    """A latency with its unit: 42.8us, 84.5ms, 1.23s ("-" for None: too few samples for a p99)."""
+    if us is None:
+        return "-"
     if us < 1e3:
         return f"{us:.1f}us"
     return f"{us / 1e3:.1f}ms" if us < 1e6 else f"{us / 1e6:.2f}s"

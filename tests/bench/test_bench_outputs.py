@@ -1,0 +1,74 @@
+"""The speed benchmarks' shared rules (bench/harness.py): one per-query latency definition, strict
+JSON, output outside the tracked bench/results/ by default; and bench_flat.py end to end."""
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from bench_helpers import BENCH, bench_module, strict_json  # noqa: F401 (a fixture)
+
+from nash_index.cli.bench import latency_stats
+
+
+@pytest.fixture
+def harness(bench_module):
+    return bench_module("harness")
+
+
+def test_latency_is_per_query_and_the_cli_agrees(harness):
+    times = list(np.linspace(0.5, 2.0, 30))
+    t = harness.Timing(times, per_call=1000)
+    assert t.p50 == pytest.approx(np.median(times) / 1000)  # a batch call's time over its queries
+    assert t.qps == pytest.approx(1000 / np.median(times))
+    for per_call, sample in ((1, times), (1000, times), (1000, times[:3])):
+        script, cli = harness.Timing(sample, per_call).stats(), latency_stats(sample, per_call)
+        assert cli["qps"] == pytest.approx(script["qps"]) and cli["p50_ms"] == pytest.approx(script["p50_ms"])
+        if len(sample) < harness.MIN_P99_SAMPLES:  # too few calls for a p99: None in both
+            assert script["p99_ms"] is None and cli["p99_ms"] is None
+        else:
+            assert cli["p99_ms"] == pytest.approx(script["p99_ms"])
+
+
+def test_json_has_null_for_non_finite_numbers(harness, tmp_path):
+    payload = {"a": float("nan"), "b": [np.float64("inf"), 1.5, np.int64(3)], "c": {"d": -math.inf}}
+    path = harness.save_json("x", payload, out=tmp_path)
+    assert strict_json(path) == {"a": None, "b": [None, 1.5, 3], "c": {"d": None}}
+    harness.write_report({"p": float("nan")}, tmp_path, "report", "| x |")  # the quality studies' writer
+    assert strict_json(tmp_path / "report.json") == {"p": None}
+
+
+def test_tracked_results_are_strict_json():
+    paths = sorted((BENCH / "results").glob("*.json"))
+    assert paths
+    for path in paths:
+        strict_json(path)
+
+
+def test_default_output_is_not_tracked(harness):
+    p = argparse.ArgumentParser()
+    harness.add_speed_args(p, "x")
+    default = p.parse_args([]).out
+    assert default == harness.OUT_DIR and default != harness.RESULTS_DIR
+    if shutil.which("git") is None or not (BENCH.parent / ".git").exists():
+        pytest.skip("not a git checkout")
+    ignored = subprocess.run(["git", "check-ignore", "-q", str(default / "flat.json")], cwd=BENCH.parent)
+    assert ignored.returncode == 0, f"{default} is not ignored by git"
+
+
+def test_bench_flat_quick_tiny(bench_module, tmp_path, capsys):
+    bench_flat = bench_module("bench_flat")
+    bench_flat.main(["--quick", "--n", "4000", "--single-queries", "25", "--batch", "1,64", "--repeats", "1",
+                     "--budget", "0.2", "--out", str(tmp_path)])
+    payload = strict_json(tmp_path / "flat.json")
+    records = payload["records"]
+    assert {(r["nbits"], r["batch"], r["threads"]) for r in records} >= {(64, 1, 1), (128, 64, 1)}
+    assert all(r["k"] == 10 and r["n"] == 4000 and r["nash_qps"] > 0 and r["nash_p50_ms"] > 0 for r in records)
+    assert all((r["nash_p99_ms"] is None) == (r["batch"] > 1) for r in records)
+    if "faiss_qps" in records[0]:
+        assert all(r["speedup_vs_faiss"] > 0 for r in records)
+    assert (tmp_path / "flat.png").stat().st_size > 1000
+    assert "p50 ms/q" in capsys.readouterr().out
