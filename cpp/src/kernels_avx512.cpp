@@ -126,6 +126,63 @@ void scan_vector(const nash_index::ScanBlock& b, nash_index::HitSink& sink) {
   }
 }
 
+// 32-bit codes: 16 per vector, one 32-bit popcount lane per code.
+__attribute__((noinline)) void deliver32(nash_index::HitSink& sink, size_t q, unsigned mask, __m512i dist,
+                                         size_t pos0) {
+  alignas(64) int32_t lanes[16];
+  _mm512_store_si512(lanes, dist);
+  while (mask) {
+    const int lane = __builtin_ctz(mask);
+    mask &= mask - 1;
+    if (lanes[lane] <= sink.thresholds[q]) sink.hit(q, lanes[lane], pos0 + static_cast<size_t>(lane));
+  }
+}
+
+template <int T>
+void scan_tile32(const nash_index::ScanBlock& b, size_t q0, nash_index::HitSink& sink) {
+  __m512i qv[T], threshold[T];
+  for (int t = 0; t < T; ++t) {
+    uint32_t q;
+    std::memcpy(&q, b.queries + (q0 + t) * 4, 4);
+    qv[t] = _mm512_set1_epi32(static_cast<int>(q));
+    threshold[t] = _mm512_set1_epi32(sink.thresholds[b.query_base + q0 + t]);
+  }
+  auto run_group = [&](__m512i codes, size_t j, __mmask16 valid) {
+    for (int t = 0; t < T; ++t) {
+      const __m512i dist = _mm512_popcnt_epi32(_mm512_xor_si512(codes, qv[t]));
+      const unsigned mask = _mm512_mask_cmple_epi32_mask(valid, dist, threshold[t]);
+      if (__builtin_expect(mask != 0, 0)) {
+        const size_t q = b.query_base + q0 + t;
+        deliver32(sink, q, mask, dist, b.base + j);
+        threshold[t] = _mm512_set1_epi32(sink.thresholds[q]);
+      }
+    }
+  };
+  const size_t full = b.n & ~size_t(15);
+  for (size_t j = 0; j < full; j += 16) run_group(_mm512_loadu_si512(b.codes + j * 4), j, 0xFFFF);
+  if (full < b.n) {  // last 1..15 codes: zero-padded copy, padding lanes masked off
+    alignas(64) uint8_t tail[64] = {};
+    std::memcpy(tail, b.codes + full * 4, (b.n - full) * 4);
+    run_group(_mm512_load_si512(tail), full, static_cast<__mmask16>((1u << (b.n - full)) - 1));
+  }
+}
+
+void scan_vector32(const nash_index::ScanBlock& b, nash_index::HitSink& sink) {
+  constexpr size_t kTile = 8;
+  size_t q0 = 0;
+  for (; q0 + kTile <= b.nq; q0 += kTile) scan_tile32<kTile>(b, q0, sink);
+  switch (b.nq - q0) {
+    case 0: return;
+    case 1: return scan_tile32<1>(b, q0, sink);
+    case 2: return scan_tile32<2>(b, q0, sink);
+    case 3: return scan_tile32<3>(b, q0, sink);
+    case 4: return scan_tile32<4>(b, q0, sink);
+    case 5: return scan_tile32<5>(b, q0, sink);
+    case 6: return scan_tile32<6>(b, q0, sink);
+    default: return scan_tile32<7>(b, q0, sink);
+  }
+}
+
 // Code sizes that are a multiple of 64 bytes: accumulate whole-vector popcounts.
 void scan_wide(const nash_index::ScanBlock& b, nash_index::HitSink& sink) {
   const size_t cs = b.code_size, nchunks = cs / 64;
@@ -146,6 +203,7 @@ void scan_wide(const nash_index::ScanBlock& b, nash_index::HitSink& sink) {
 
 void scan(const nash_index::ScanBlock& b, nash_index::HitSink& sink) {
   switch (b.code_size) {
+    case 4: return scan_vector32(b, sink);
     case 8: return scan_vector<1>(b, sink);
     case 16: return scan_vector<2>(b, sink);
     case 32: return scan_vector<4>(b, sink);

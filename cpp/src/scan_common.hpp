@@ -16,10 +16,30 @@ inline uint64_t load_word(const uint8_t* p) {
 }
 
 // Tail of 1..7 bytes, zero padded (both sides are padded alike, so xor is 0 there).
+// Assembled in registers from fixed-size loads: a byte copy into a zeroed word
+// on the stack stalls store forwarding on the 8-byte reload, and made every code
+// size that is not a whole number of words (32, 48, 96 bits...) scan ~40x
+// slower than 64 bits.
+inline uint64_t load_u16(const uint8_t* p) {
+  uint16_t v;
+  __builtin_memcpy(&v, p, 2);
+  return v;
+}
+inline uint64_t load_u32(const uint8_t* p) {
+  uint32_t v;
+  __builtin_memcpy(&v, p, 4);
+  return v;
+}
 inline uint64_t load_tail(const uint8_t* p, size_t nbytes) {
-  uint64_t w = 0;
-  __builtin_memcpy(&w, p, nbytes);
-  return w;
+  switch (nbytes) {
+    case 1: return p[0];
+    case 2: return load_u16(p);
+    case 3: return load_u16(p) | uint64_t(p[2]) << 16;
+    case 4: return load_u32(p);
+    case 5: return load_u32(p) | uint64_t(p[4]) << 32;
+    case 6: return load_u32(p) | load_u16(p + 4) << 32;
+    default: return load_u32(p) | load_u16(p + 4) << 32 | uint64_t(p[6]) << 48;
+  }
 }
 
 template <class Pop>
@@ -32,27 +52,32 @@ inline nash_index::dist_t distance_any(const uint8_t* a, const uint8_t* b, size_
 }
 
 // T queries (compile time: their words and thresholds stay in registers) against
-// every code of the block; each code is loaded once per tile. W > 0: codes of
-// exactly W words; W == 0: any size.
-template <class Pop, int W, int T>
+// every code of the block; each code is loaded once per tile. Codes of W whole
+// words plus Tail bytes (both compile time), or, when both are 0, of any size.
+template <class Pop, int W, int Tail, int T>
 void scan_tile_words(const nash_index::ScanBlock& b, size_t q0, nash_index::HitSink& sink) {
-  constexpr int kWords = W > 0 ? W : 1;
+  constexpr bool kFixed = W > 0 || Tail > 0;
+  constexpr int kWords = kFixed ? W + (Tail > 0 ? 1 : 0) : 1;
   const size_t cs = b.code_size;
+  auto load_code = [](const uint8_t* p, uint64_t* words) {
+    for (int w = 0; w < W; ++w) words[w] = load_word(p + 8 * w);
+    if (Tail > 0) words[kWords - 1] = load_tail(p + 8 * W, Tail);
+  };
   const uint8_t* qp[T];
-  uint64_t qw[T][kWords];
+  uint64_t qw[T][kWords] = {};
   nash_index::dist_t threshold[T];
   for (int t = 0; t < T; ++t) {
     qp[t] = b.queries + (q0 + t) * cs;
-    for (int w = 0; w < kWords; ++w) qw[t][w] = W > 0 ? load_word(qp[t] + 8 * w) : 0;
+    if (kFixed) load_code(qp[t], qw[t]);
     threshold[t] = sink.thresholds[b.query_base + q0 + t];
   }
   for (size_t j = 0; j < b.n; ++j) {
     const uint8_t* code = b.codes + j * cs;
-    uint64_t cw[kWords];
-    for (int w = 0; w < kWords; ++w) cw[w] = W > 0 ? load_word(code + 8 * w) : 0;
+    uint64_t cw[kWords] = {};
+    if (kFixed) load_code(code, cw);
     for (int t = 0; t < T; ++t) {
       nash_index::dist_t d;
-      if (W > 0) {
+      if (kFixed) {
         uint64_t total = 0;
         for (int w = 0; w < kWords; ++w) total += Pop{}(cw[w] ^ qw[t][w]);
         d = static_cast<nash_index::dist_t>(total);
@@ -68,33 +93,37 @@ void scan_tile_words(const nash_index::ScanBlock& b, size_t q0, nash_index::HitS
   }
 }
 
-template <class Pop, int W>
+template <class Pop, int W, int Tail = 0>
 void scan_words(const nash_index::ScanBlock& b, nash_index::HitSink& sink) {
   constexpr size_t kTile = 4;
   size_t q0 = 0;
-  for (; q0 + kTile <= b.nq; q0 += kTile) scan_tile_words<Pop, W, kTile>(b, q0, sink);
+  for (; q0 + kTile <= b.nq; q0 += kTile) scan_tile_words<Pop, W, Tail, kTile>(b, q0, sink);
   switch (b.nq - q0) {
-    case 1: return scan_tile_words<Pop, W, 1>(b, q0, sink);
-    case 2: return scan_tile_words<Pop, W, 2>(b, q0, sink);
-    case 3: return scan_tile_words<Pop, W, 3>(b, q0, sink);
+    case 1: return scan_tile_words<Pop, W, Tail, 1>(b, q0, sink);
+    case 2: return scan_tile_words<Pop, W, Tail, 2>(b, q0, sink);
+    case 3: return scan_tile_words<Pop, W, Tail, 3>(b, q0, sink);
     default: return;
   }
 }
 
+// Common code sizes (every one up to 16 bytes, then multiples of 4 or 8 up to 64)
+// get a loop with the size built in; others take the run-time loop.
+#define NASH_INDEX_SIZE_CASE(cs) \
+  case cs:                       \
+    return scan_words<Pop, (cs) / 8, (cs) % 8>(b, sink);
 template <class Pop>
 void scan_dispatch_words(const nash_index::ScanBlock& b, nash_index::HitSink& sink) {
   switch (b.code_size) {
-    case 8: return scan_words<Pop, 1>(b, sink);
-    case 16: return scan_words<Pop, 2>(b, sink);
-    case 24: return scan_words<Pop, 3>(b, sink);
-    case 32: return scan_words<Pop, 4>(b, sink);
-    case 40: return scan_words<Pop, 5>(b, sink);
-    case 48: return scan_words<Pop, 6>(b, sink);
-    case 56: return scan_words<Pop, 7>(b, sink);
-    case 64: return scan_words<Pop, 8>(b, sink);
+    NASH_INDEX_SIZE_CASE(1) NASH_INDEX_SIZE_CASE(2) NASH_INDEX_SIZE_CASE(3) NASH_INDEX_SIZE_CASE(4)
+    NASH_INDEX_SIZE_CASE(5) NASH_INDEX_SIZE_CASE(6) NASH_INDEX_SIZE_CASE(7) NASH_INDEX_SIZE_CASE(8)
+    NASH_INDEX_SIZE_CASE(9) NASH_INDEX_SIZE_CASE(10) NASH_INDEX_SIZE_CASE(11) NASH_INDEX_SIZE_CASE(12)
+    NASH_INDEX_SIZE_CASE(13) NASH_INDEX_SIZE_CASE(14) NASH_INDEX_SIZE_CASE(15) NASH_INDEX_SIZE_CASE(16)
+    NASH_INDEX_SIZE_CASE(20) NASH_INDEX_SIZE_CASE(24) NASH_INDEX_SIZE_CASE(28) NASH_INDEX_SIZE_CASE(32)
+    NASH_INDEX_SIZE_CASE(40) NASH_INDEX_SIZE_CASE(48) NASH_INDEX_SIZE_CASE(56) NASH_INDEX_SIZE_CASE(64)
     default: return scan_words<Pop, 0>(b, sink);
   }
 }
+#undef NASH_INDEX_SIZE_CASE
 
 template <class Pop>
 void gather_words(const nash_index::GatherBlock& g) {

@@ -16,7 +16,7 @@ AVAILABLE = ORDER[: ORDER.index(ni.detected_simd_level()) + 1]
 
 
 @pytest.mark.parametrize("level", AVAILABLE)
-@pytest.mark.parametrize("nbits", [8, 24, 64, 72, 128, 192, 256, 512, 1024])
+@pytest.mark.parametrize("nbits", [8, 16, 24, 32, 40, 48, 56, 64, 72, 96, 104, 128, 160, 192, 256, 320, 512, 1024])
 def test_level_matches_oracle(flat_rng, flat_restore_runtime, level, nbits):
     ni.set_simd_level(level)
     assert ni.simd_level() == level
