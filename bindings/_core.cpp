@@ -190,6 +190,12 @@ void bind_common(py::class_<Guarded<Index>>& cls) {
       .def("reset", [](G& s) { write_locked(s, [](Index& ix) { ix.reset(); }); })
       .def("codes", &codes_copy<Index>)
       .def("ids", [](const G& s) { return to_numpy(read_locked(s, [](const Index& ix) { return ix.ids(); })); })
+      .def("reconstruct", [](const G& s, ni::idx_t id) -> py::object {
+        std::vector<uint8_t> code(s.index->code_size());
+        const bool found = read_locked(s, [&](const Index& ix) { return ix.reconstruct(id, code.data()); });
+        if (!found) return py::none();
+        return to_numpy(std::move(code));
+      }, py::arg("id"))
       .def("save", [](const G& s, const std::string& path) { read_locked(s, [&](const Index& ix) { ix.save(path); }); },
            py::arg("path"))
       .def("serialize", &serialize<Index>)

@@ -232,5 +232,11 @@ size_t CodeIndex::ntotal() const { return store_->size(); }
 bool CodeIndex::is_mapped() const { return store_->is_mapped(); }
 const uint8_t* CodeIndex::codes() const { return store_->codes(); }
 std::vector<idx_t> CodeIndex::ids() const { return store_->ids_copy(); }
+bool CodeIndex::reconstruct(idx_t id, uint8_t* out) const {
+  const std::vector<size_t> at = store_->positions_of(&id, 1);
+  if (at.empty()) return false;
+  std::memcpy(out, store_->codes() + at[0] * store_->code_size(), store_->code_size());
+  return true;
+}
 
 }  // namespace nash_index

@@ -22,6 +22,8 @@ class CodeIndex {
   const uint8_t* codes() const;
   // The id of every code, in position order.
   std::vector<idx_t> ids() const;
+  // The stored code of `id` (code_size bytes into `out`); false when absent.
+  bool reconstruct(idx_t id, uint8_t* out) const;
 
  protected:
   explicit CodeIndex(std::unique_ptr<CodeStore> store);

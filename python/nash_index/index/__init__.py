@@ -8,7 +8,7 @@ share :class:`~nash_index.index.base.BaseIndex`; :func:`make_index` chooses betw
 from __future__ import annotations
 
 from .base import BaseIndex, from_bytes, load
-from .codes import pack_bits, unpack_bits
+from .codes import binarize, pack_bits, unpack_bits
 from .factory import INDEX_KINDS, make_index
 from .flat import FlatIndex
 from .mih import MultiIndexHashing, SearchWork
@@ -23,6 +23,7 @@ __all__ = [
     "RangeSearchResult",
     "SearchResult",
     "SearchWork",
+    "binarize",
     "detected_simd_level",
     "from_bytes",
     "get_num_threads",

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _core
 from .results import RangeSearchResult, SearchResult
-from .validation import as_code_rows, as_ids, as_numpy, check_k, check_num_threads, check_radius
+from .validation import INT64_MAX, as_code_rows, as_ids, as_numpy, check_int, check_k, check_num_threads, check_radius
 
 __all__ = ["BaseIndex", "PathLike", "from_bytes", "load", "register_kind"]
 
@@ -124,6 +124,16 @@ class BaseIndex:
     def ids(self) -> np.ndarray:
         """Ids of the stored codes in storage order (a copy)."""
         return self._impl.ids()
+
+    def reconstruct(self, id: int) -> np.ndarray:
+        """The stored code of ``id`` (uint8, shape (code_size,)); KeyError when no code has that id."""
+        value = check_int(id, "id")
+        if not 0 <= value <= INT64_MAX:
+            raise KeyError(id)  # never stored: ids are int64 and >= 0
+        code = self._impl.reconstruct(value)
+        if code is None:
+            raise KeyError(id)
+        return code
 
     def save(self, path: PathLike) -> None:
         """Writes the index atomically; see :func:`nash_index.load`.

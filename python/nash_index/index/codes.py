@@ -12,7 +12,7 @@ import numpy as np
 
 from .validation import check_nbits
 
-__all__ = ["pack_bits", "unpack_bits"]
+__all__ = ["binarize", "pack_bits", "unpack_bits"]
 
 
 def _as_bit_array(bits: Any) -> np.ndarray:
@@ -55,3 +55,22 @@ def unpack_bits(codes: Any, nbits: int) -> np.ndarray:
     if arr.shape[-1] != nbits // 8:
         raise ValueError(f"codes must have {nbits // 8} bytes per row for {nbits} bits, got {arr.shape}")
     return np.unpackbits(arr, axis=-1)
+
+
+def binarize(x: Any) -> np.ndarray:
+    """Packed sign bits of float vectors: bit j of row i is set where ``x[i, j] > 0``.
+
+    The sentence-transformers ``ubinary`` convention (``np.packbits(x > 0)`` per row), so that
+    plain sign codes of an embedding can be indexed and compared with learned ones. ``x`` is a
+    (n, d) or (d,) array (numpy or torch) with d a multiple of 8; NaN is refused.
+    """
+    if type(x).__module__.startswith("torch"):
+        x = x.detach().to("cpu").float().numpy()
+    arr = np.asarray(x)
+    if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise TypeError(f"x must be a float (or integer) array, got dtype {arr.dtype}")
+    if arr.ndim not in (1, 2):
+        raise ValueError(f"x must be 1-D or 2-D, got {arr.ndim} dimensions")
+    if np.issubdtype(arr.dtype, np.floating) and np.isnan(arr).any():
+        raise ValueError("x contains NaN: its sign is undefined")
+    return pack_bits(arr > 0)
