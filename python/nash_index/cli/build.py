@@ -7,7 +7,7 @@ from typing import Any
 
 from ..index import INDEX_KINDS
 from .args import CLIError, add_corpus_options
-from .common import load_corpus_arg, load_model, say
+from .common import load_corpus_arg, load_model
 
 __all__ = ["add_parser", "run"]
 
@@ -24,7 +24,7 @@ def add_parser(sub: Any) -> None:
                    help="which documents to index (default: all)")
     p.add_argument("--index-type", choices=INDEX_KINDS, default="auto",
                    help="flat scan or multi-index hashing (default: auto)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (the summary still prints)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,9 +40,8 @@ def run(args: argparse.Namespace) -> int:
     pipe.add(texts, keys=keys)
     elapsed = time.perf_counter() - t0
     pipe.save(args.out)
-    say(f"indexed {pipe.ntotal} documents ({pipe.nbits}-bit codes, {type(pipe.index).__name__}) in "
-         f"{elapsed:.1f} s ({pipe.ntotal / max(elapsed, 1e-9):,.0f} docs/s); index written to {args.out}",
-         args.quiet)
+    print(f"indexed {pipe.ntotal} documents ({pipe.nbits}-bit codes, {type(pipe.index).__name__}) in "
+         f"{elapsed:.1f} s ({pipe.ntotal / max(elapsed, 1e-9):,.0f} docs/s); index written to {args.out}")
     return 0
 
 

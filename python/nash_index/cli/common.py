@@ -1,18 +1,16 @@
-"""What several subcommands share: messages, the corpus they read, the model they load, torch threads."""
+"""What several subcommands share: messages, the corpus they read, the model they load."""
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from ..datasets import CorpusOptions, RawCorpus, load_source
 from ..pipeline import HashingPipeline
 from ..pipeline.pipeline import MIN_VALIDATION_DOCS
 from .args import CLIError
 
-__all__ = ["corpus_options", "load_corpus_arg", "load_model", "say", "set_torch_threads", "validation_size"]
+__all__ = ["corpus_options", "load_corpus_arg", "load_model", "say", "validation_size"]
 
 
 def say(msg: str, quiet: bool = False) -> None:
@@ -27,21 +25,13 @@ def corpus_options(args: argparse.Namespace) -> CorpusOptions:
                          seed=getattr(args, "seed", 0))
 
 
-def load_corpus_arg(args: argparse.Namespace) -> RawCorpus:
-    """The :class:`RawCorpus` named by ``--corpus``, with a one-line summary printed."""
+def load_corpus_arg(args: argparse.Namespace, quiet: bool = False) -> RawCorpus:
+    """The :class:`RawCorpus` named by ``--corpus``, with a one-line summary printed unless ``quiet``
+    (``--quiet`` hides progress bars only: the summary stays)."""
     raw = load_source(args.corpus, corpus_options(args))
     say(f"corpus {raw.name}: {len(raw.train_texts)} train / {len(raw.test_texts)} test documents, "
-        f"{len(raw.label_names)} labels  ({raw.source})", getattr(args, "quiet", False))
+        f"{len(raw.label_names)} labels  ({raw.source})", quiet)
     return raw
-
-
-def set_torch_threads(n: Optional[int]) -> None:
-    """Caps torch's intra-op threads; it reads OMP_NUM_THREADS when first imported."""
-    if n is None:
-        return
-    if "torch" in sys.modules:
-        raise CLIError("--torch-threads must be set before torch is imported")
-    os.environ["OMP_NUM_THREADS"] = str(n)
 
 
 def load_model(path: str, **kw: Any) -> HashingPipeline:
