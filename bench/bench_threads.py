@@ -26,6 +26,7 @@ from typing import Dict, List
 from harness import default_data_dir, machine_info
 
 HERE = Path(__file__).resolve().parent
+LOADS: List[Dict] = []
 
 
 def physical_cores() -> int:
@@ -64,13 +65,15 @@ def time_fit(corpus, bits: int, epochs: int, threads: int) -> float:
 
 
 def measure(corpus, counts: List[int], args: argparse.Namespace, busy: bool) -> Dict[int, List[float]]:
-    """Seconds per run for each thread count; with ``busy`` a spinning process runs meanwhile."""
+    """Seconds per run for each thread count; with ``busy`` a spinning process runs meanwhile.
+    The 1-minute load average after each run goes into ``LOADS`` (other users of the machine)."""
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
     try:
         times: Dict[int, List[float]] = {n: [] for n in counts}
         for run in range(args.runs):
             for n in counts:
                 times[n].append(time_fit(corpus, args.bits, args.epochs, n))
+                LOADS.append({"condition": "busy" if busy else "idle", "threads": n, "load1": os.getloadavg()[0]})
                 print(f"{'busy' if busy else 'idle'} run {run + 1}/{args.runs}: {n} thread(s) "
                       f"{times[n][-1]:.1f} s (load {os.getloadavg()[0]:.2f})", flush=True)
         return times
@@ -85,6 +88,9 @@ def markdown(report: Dict) -> str:
              "", f"Median of {report['runs']} runs (seconds per fit, validation included); "
              f"`python bench/bench_threads.py --runs {report['runs']}`. Machine: {report['machine'].get('cpu')}, "
              f"{report['machine']['cpus']} CPUs, load average {report['machine']['loadavg'][0]:.2f} at the start.", "",
+             "`idle`: no process added by the script (other users of the machine still count: "
+             f"1-minute load {min(r['load1'] for r in report['loads']):.1f} to {max(r['load1'] for r in report['loads']):.1f} "
+             "after the runs); `busy`: plus one `while True: pass` process.", "",
              "| threads | candidates | idle | one core busy |", "| ---: | --- | ---: | ---: |"]
     for row in report["rows"]:
         cells = [f"{row[c]['median']:.1f} s" if c in row else "-" for c in ("idle", "busy")]
@@ -122,6 +128,7 @@ def main() -> int:
             row[condition] = {"seconds": times[n], "median": statistics.median(times[n])}
         report["rows"].append(row)
     report["machine"]["loadavg_end"] = os.getloadavg()
+    report["loads"] = LOADS
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "threads.json").write_text(json.dumps(report, indent=2))
     (args.out / "threads.md").write_text(markdown(report))

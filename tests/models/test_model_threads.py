@@ -133,3 +133,11 @@ def test_fit_with_validation_or_one_epoch_does_not_warn(corpus, with_labels):
         warnings.simplefilter("error")
         NASH(nbits=8, **QUICK).fit(X, y if with_labels else None, Xv, yv if with_labels else None)
         NASH(nbits=8, **dict(QUICK, epochs=1)).fit(X)  # one epoch: nothing to stop early
+
+
+def test_a_fit_refused_for_its_input_does_not_warn_about_epochs(corpus):
+    X = corpus[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the epochs warning would surface instead of the ValueError
+        with pytest.raises(ValueError, match="non-negative"):
+            NASH(nbits=8, decoder="softmax", **QUICK).fit(-X.toarray())

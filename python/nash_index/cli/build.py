@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - t0
     pipe.save(args.out)
     print(f"indexed {pipe.ntotal} documents ({pipe.nbits}-bit codes, {type(pipe.index).__name__}) in "
-         f"{elapsed:.1f} s ({pipe.ntotal / max(elapsed, 1e-9):,.0f} docs/s); index written to {args.out}")
+          f"{elapsed:.1f} s ({pipe.ntotal / max(elapsed, 1e-9):,.0f} docs/s); index written to {args.out}")
     return 0
 
 

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     _print_history(pipe)
     pipe.save(args.out)
     print(f"trained {pipe.hasher_kind} ({args.bits} bits) on {len(raw.train_texts)} documents, "
-         f"{pipe.vectorizer.n_features} terms, in {time.perf_counter() - t0:.1f} s; model written to {args.out}")
+          f"{pipe.vectorizer.n_features} terms, in {time.perf_counter() - t0:.1f} s; model written to {args.out}")
     return 0
 
 

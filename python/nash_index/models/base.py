@@ -144,15 +144,15 @@ class BaseHasher:
         X = check_matrix(X, "X")
         X_val = None if X_val is None else check_matrix(X_val, "X_val", X.shape[1])
         y, y_val = self._check_labels(X, y, X_val, y_val)
-        if X_val is None and self.epochs > 1:
-            warnings.warn(f"{type(self).__name__}.fit without validation data: all {self.epochs} epochs will run "
-                          "(no early stopping); pass X_val (and y_val) to stop at the best epoch",
-                          UserWarning, stacklevel=2)
         self.n_features_ = X.shape[1]
         self.decoder_ = self._resolve_decoder(X)
         self.distortion_weight_ = self._distortion_weight(X)
         self.device_ = select_device(self.device)
         targets, n_labels = self._label_targets(y)
+        if X_val is None and self.epochs > 1:
+            warnings.warn(f"{type(self).__name__}.fit without validation data: all {self.epochs} epochs will run "
+                          "(no early stopping); pass X_val (and y_val) to stop at the best epoch",
+                          UserWarning, stacklevel=2)
         torch.manual_seed(int(self.seed))
         self.net_ = self.build_net(self.n_features_, n_labels).to(self.device_)
         scorer = self._make_scorer(X, y, X_val, y_val)

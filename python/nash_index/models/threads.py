@@ -20,8 +20,8 @@ from ..index.validation import check_num_threads
 
 __all__ = ["DEFAULT_NUM_THREADS", "resolve_num_threads", "torch_threads"]
 
-#: Threads used when ``num_threads`` is None. One: on 2 cores it was as fast as two when idle
-#: and many times faster when another process kept a core busy (bench/results/threads.md).
+#: Threads used when ``num_threads`` is None. One: on 2 cores two threads were at best 1.5x
+#: faster, and 3.6x slower (median) once another process kept a core busy (bench/results/threads.md).
 DEFAULT_NUM_THREADS = 1
 
 
