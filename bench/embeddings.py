@@ -171,7 +171,7 @@ def nash_cell(X: Dict[str, Any], corpus: Any, bits: int, args: argparse.Namespac
     """Train NASH-DN with the library defaults (plus ``params``), score the test queries once."""
     from nash_index.models import NASH
     model = NASH(nbits=bits, variant="nash-dn", seed=args.seed, device=args.device,
-                 verbose=args.verbose, **params)
+                 verbose=args.verbose, num_threads=args.threads or None, **params)
     t0 = time.perf_counter()
     model.fit(X["train"], corpus.y_train, X["val"], corpus.y_val)
     seconds = time.perf_counter() - t0

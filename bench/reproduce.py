@@ -72,9 +72,9 @@ PAPER = {
 
 
 def run_cell(make: Callable[..., Any], bits: int, corpus: Any, seed: int, device: str,
-             k: int) -> Dict[str, Any]:
+             k: int, threads: int = 0) -> Dict[str, Any]:
     """Train one model (early stopping on validation), then score the test queries once."""
-    model = make(bits, seed, device)
+    model = make(bits, seed, device).set_params(num_threads=threads or None)  # 0: the library's default
     t0 = time.perf_counter()
     model.fit(corpus.X_train, corpus.y_train, corpus.X_val, corpus.y_val)
     train_s = time.perf_counter() - t0
@@ -134,7 +134,7 @@ def add_run_args(ap: argparse.ArgumentParser, name: Optional[str] = None) -> Non
     """Options every training benchmark shares: data folder, torch threads, output folder and,
     with ``name`` (the default output stem), ``--resume`` and ``--name``."""
     ap.add_argument("--data", type=Path, default=None, help="folder holding the corpus archives")
-    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: the library's default, 1)")
     ap.add_argument("--out", type=Path, default=RESULTS_DIR, help="output folder")
     if name is not None:
         ap.add_argument("--resume", action="store_true", help="keep and skip cells already written")
@@ -189,7 +189,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             for bits in args.bits:
                 if args.resume and str(bits) in cells:
                     continue
-                cell = run_cell(MODELS[name], bits, corpus, args.seed, args.device, args.k)
+                cell = run_cell(MODELS[name], bits, corpus, args.seed, args.device, args.k, args.threads)
                 cells[str(bits)] = cell
                 print(f"  {name:9s} {bits:4d} bits: index {cell['p_index']:.4f}  expected "
                       f"{cell['p_expected']:.4f}  val {cell['val']:.4f}  "

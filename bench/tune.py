@@ -61,10 +61,11 @@ def trial_key(ds: str, bits: int, variant: str, seed: int, change: Change,
 
 
 def run_trial(corpus: Any, bits: int, variant: str, seed: int, change: Change,
-              base: Dict[str, Any]) -> Dict[str, Any]:
+              base: Dict[str, Any], threads: int = 0) -> Dict[str, Any]:
     from nash_index.models import NASH
     params = dict(base) if change[0] == "default" else {**base, change[0]: change[1]}
     model = NASH(nbits=bits, variant=variant, seed=seed, verbose=False, **params)
+    model.set_params(num_threads=threads or None)  # 0: the library's default; not part of the trial's key
     t0 = time.perf_counter()
     model.fit(corpus.X_train, corpus.y_train, corpus.X_val, corpus.y_val)
     return {"val": round(model.result_.best_score, 4), "best_epoch": model.result_.best_epoch,
@@ -163,7 +164,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                         rec = {"key": key, "dataset": ds, "bits": bits, "variant": variant,
                                "seed": seed, "base": base_label, "param": change[0],
                                "value": repr(change[1]),
-                               **(same or run_trial(corpus, bits, variant, seed, change, base))}
+                               **(same or run_trial(corpus, bits, variant, seed, change, base, args.threads))}
                         done[key] = rec
                         with log_path.open("a") as f:
                             f.write(json.dumps(rec) + "\n")

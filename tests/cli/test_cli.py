@@ -71,6 +71,9 @@ def model(workdir, env) -> Path:
     proc = run(["train", "--corpus", "corpus.jsonl", "--bits", "16", "--epochs", "2", "--out", "model",
                 "--quiet"], env, workdir)
     assert_ok(proc)
+    # --quiet hides the progress bar only: the corpus line, the epoch table and the summary stay
+    assert "fit:" not in proc.stderr and "epoch/s" not in proc.stderr
+    assert proc.stdout.startswith("corpus ") and "val P@100" in proc.stdout and "model written to model" in proc.stdout
     return workdir / "model"
 
 
@@ -78,6 +81,7 @@ def model(workdir, env) -> Path:
 def index(workdir, env, model) -> Path:
     proc = run(["build", "--model", "model", "--corpus", "corpus.jsonl", "--out", "index", "--quiet"], env, workdir)
     assert_ok(proc)
+    assert "index written to index" in proc.stdout  # --quiet hides progress bars only
     return workdir / "index"
 
 
@@ -86,6 +90,7 @@ def test_train_prints_epochs_and_writes_model(workdir, env):
     proc = run(["train", "--corpus", "corpus.jsonl", "--bits", "16", "--epochs", "2", "--out", "m2"], env, workdir)
     assert_ok(proc)
     assert "val P@100" in proc.stdout and "model written to m2" in proc.stdout
+    assert "fit:" in proc.stderr  # the progress bar (hidden by --quiet)
     assert (workdir / "m2" / "manifest.json").is_file() and (workdir / "m2" / "encoder.npz").is_file()
 
 

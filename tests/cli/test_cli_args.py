@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 import nash_index
@@ -60,3 +63,50 @@ def test_main_version_and_user_errors(capsys, monkeypatch):
     monkeypatch.setattr(app.COMMANDS["info"], "run", failing_run)
     assert app.main(["info"]) == 1
     assert capsys.readouterr().err == "nash-index info: error: no model directory at 'x'\n"
+
+
+# ---- --threads of the commands that train (issue 15) ----------------------------------------------
+@pytest.mark.parametrize("command", ["train", "demo"])
+def test_threads_option_parses_counts_all_and_the_old_name(command):
+    parser = app.build_parser()
+    parse = lambda *extra: parser.parse_args([command, *_required(command), *extra])  # noqa: E731
+    assert parse().threads is None  # the library's default
+    assert parse("--threads", "3").threads == 3
+    assert parse("--torch-threads", "2").threads == 2
+    assert parse("--threads", "all").threads == len(os.sched_getaffinity(0))
+    with pytest.raises(SystemExit):
+        parse("--threads", "0")
+
+
+class _Stop(Exception):
+    pass
+
+
+def _recording_pipeline(captured):
+    class Recorder:
+        def __init__(self, **kwargs):
+            captured.update(kwargs)
+
+        def fit(self, *args, **kwargs):
+            raise _Stop
+
+    return Recorder
+
+
+def test_train_and_demo_pass_threads_to_the_pipeline(monkeypatch):
+    from nash_index.cli import demo, train
+
+    raw = SimpleNamespace(label_names=["a"], train_texts=["x"], train_labels=np.ones((1, 1)),
+                          train=SimpleNamespace(texts=["x"]))  # train reads splits, demo a RawCorpus
+    captured = {}
+    monkeypatch.setattr(train, "HashingPipeline", _recording_pipeline(captured))
+    monkeypatch.setattr(train, "load_splits", lambda args: raw)
+    monkeypatch.setattr(train, "_training_labels", lambda raw: (None, None, None))
+    with pytest.raises(_Stop):
+        train.run(app.build_parser().parse_args(["train", *_required("train"), "--threads", "3"]))
+    assert captured["num_threads"] == 3
+    captured.clear()
+    monkeypatch.setattr(demo, "HashingPipeline", _recording_pipeline(captured))
+    with pytest.raises(_Stop):
+        demo._train_nash(raw, 16, app.build_parser().parse_args(["demo", "--threads", "2"]))
+    assert captured["num_threads"] == 2

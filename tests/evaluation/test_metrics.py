@@ -275,3 +275,12 @@ def test_retrieval_goes_through_flat_index(monkeypatch):
     db = codes8(0x00, 0x01, 0x02, 0x04)
     precision_at_k(db, onehot([[0]] * 4, 1), codes8(0x00), onehot([[0]], 1), k=2)
     assert ("search", 2) in calls and ("range", 1) in calls
+
+
+def test_precision_at_k_repr_is_short_and_keeps_the_per_query_values():
+    rng = np.random.default_rng(0)
+    db = rng.integers(0, 256, (500, 2), dtype=np.uint8)
+    p = precision_at_k(db, rng.integers(0, 3, 500), db[:300], rng.integers(0, 3, 300), 10)
+    assert repr(p) == (f"PrecisionAtK(k=10, index_order={p.index_order:.4f}, expected={p.expected:.4f}, "
+                       "queries=300)")
+    assert p.per_query_index_order.shape == (300,)  # still there, only left out of the repr

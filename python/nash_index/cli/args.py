@@ -6,10 +6,12 @@ an ``argparse.ArgumentTypeError`` (one line, exit status 2).
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Callable, List, NoReturn, Optional, TypeVar
 
 __all__ = ["MAX_NEIGHBOURS", "CLIError", "Parser", "add_corpus_options", "code_length", "count", "fraction", "list_of",
-           "neighbours", "positive_float", "positive_int", "threads"]
+           "neighbours", "positive_float", "positive_int", "threads", "torch_threads",
+           "add_torch_threads_option"]
 
 T = TypeVar("T")
 _SUFFIX = {"k": 1_000, "m": 1_000_000, "g": 1_000_000_000}
@@ -78,6 +80,21 @@ def code_length(text: str) -> int:
 def threads(text: str) -> Optional[int]:
     """A thread count, or ``all`` (None: the whole pool)."""
     return None if text.strip().lower() == "all" else count(text)
+
+
+def torch_threads(text: str) -> int:
+    """Torch's CPU threads for training: a positive integer, or ``all`` (every CPU this process
+    may run on, ``os.sched_getaffinity``)."""
+    if text.strip().lower() == "all":
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return positive_int(text)
+
+
+def add_torch_threads_option(p: argparse.ArgumentParser) -> None:
+    """``--threads`` of the commands that train (``--torch-threads``, its older name, still works)."""
+    p.add_argument("--threads", "--torch-threads", dest="threads", type=torch_threads, metavar="N|all",
+                   help="CPU threads for training (default: 1, which does not oversubscribe a shared machine; "
+                        "all = every CPU this process may use)")
 
 
 def list_of(parse: Callable[[str], T]) -> Callable[[str], List[T]]:

@@ -44,7 +44,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--no-texts", action="store_true", help="do not store text excerpts (for search --show-text)")
     p.add_argument("--index-type", choices=INDEX_KINDS, default="auto",
                    help="flat scan or multi-index hashing (default: auto)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (the summary still prints)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,8 +73,7 @@ def run(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - t0
     pipe.save(args.out)
     say(f"indexed {pipe.ntotal} documents ({pipe.nbits}-bit codes, {type(pipe.index).__name__}) in "
-        f"{elapsed:.1f} s ({pipe.ntotal / max(elapsed, 1e-9):,.0f} docs/s); index written to {args.out}",
-        args.quiet)
+        f"{elapsed:.1f} s ({pipe.ntotal / max(elapsed, 1e-9):,.0f} docs/s); index written to {args.out}")
     return 0
 
 
@@ -87,7 +86,7 @@ def _build_from_codes(args: argparse.Namespace) -> int:
     index = CodesIndex.build(codes, keys, index=args.index_type)
     index.save(args.out)
     say(f"indexed {index.ntotal} codes ({index.nbits} bits, {type(index.index).__name__}); index written to "
-        f"{args.out} (search it with: nash-index search --index {args.out} --codes QUERIES.npy)", args.quiet)
+        f"{args.out} (search it with: nash-index search --index {args.out} --codes QUERIES.npy)")
     return 0
 
 

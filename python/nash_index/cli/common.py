@@ -1,11 +1,9 @@
-"""What several subcommands share: messages, the corpus they read, the model they load, torch threads."""
+"""What several subcommands share: messages, the corpus they read, the model they load."""
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from ..datasets import CorpusOptions, RawCorpus, load_source
 from ..pipeline import HashingPipeline
@@ -14,7 +12,7 @@ from ..pipeline.storage import MANIFEST
 from .args import CLIError
 from .splits import Splits, split_corpus
 
-__all__ = ["corpus_options", "load_corpus_arg", "load_model", "load_splits", "say", "set_torch_threads"]
+__all__ = ["corpus_options", "load_corpus_arg", "load_model", "load_splits", "say"]
 
 
 def say(msg: str, quiet: bool = False) -> None:
@@ -29,28 +27,21 @@ def corpus_options(args: argparse.Namespace) -> CorpusOptions:
                          seed=getattr(args, "seed", 0), key_column=getattr(args, "key_column", None))
 
 
-def load_corpus_arg(args: argparse.Namespace) -> RawCorpus:
-    """The :class:`RawCorpus` named by ``--corpus``, with a one-line summary printed."""
+def load_corpus_arg(args: argparse.Namespace, quiet: bool = False) -> RawCorpus:
+    """The :class:`RawCorpus` named by ``--corpus``, with a one-line summary printed unless ``quiet``
+    (``--quiet`` hides progress bars only: the summary stays)."""
     raw = load_source(args.corpus, corpus_options(args))
     say(f"corpus {raw.name}: {len(raw.train_texts)} train / {len(raw.test_texts)} test documents, "
-        f"{len(raw.label_names)} labels  ({raw.source})", getattr(args, "quiet", False))
+        f"{len(raw.label_names)} labels  ({raw.source})", quiet)
     return raw
 
 
-def load_splits(args: argparse.Namespace) -> Splits:
-    """The train / validation / test split of ``--corpus`` (see :mod:`.splits`), summarised on one line."""
+def load_splits(args: argparse.Namespace, quiet: bool = False) -> Splits:
+    """The train / validation / test split of ``--corpus`` (see :mod:`.splits`), summarised on one line
+    unless ``quiet`` (machine-readable output)."""
     split = split_corpus(load_source(args.corpus, corpus_options(args)), args.corpus, args)
-    say(split.summary(), getattr(args, "quiet", False))
+    say(split.summary(), quiet)
     return split
-
-
-def set_torch_threads(n: Optional[int]) -> None:
-    """Caps torch's intra-op threads; it reads OMP_NUM_THREADS when first imported."""
-    if n is None:
-        return
-    if "torch" in sys.modules:
-        raise CLIError("--torch-threads must be set before torch is imported")
-    os.environ["OMP_NUM_THREADS"] = str(n)
 
 
 def load_model(path: str, vectorizer: Any = None, **kw: Any) -> HashingPipeline:

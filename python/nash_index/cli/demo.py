@@ -24,8 +24,8 @@ from ..datasets import available_named_corpus, load_source
 from ..evaluation import precision_at_k
 from ..pipeline import HashingPipeline
 from ..text import canonical_hasher, make_hasher
-from .args import add_corpus_options, code_length, list_of, positive_int
-from .common import corpus_options, set_torch_threads
+from .args import add_corpus_options, add_torch_threads_option, code_length, list_of, positive_int
+from .common import corpus_options
 from .demo_report import example_queries, plot_demo, print_examples, print_summary
 
 __all__ = ["add_parser", "choose_corpus", "run"]
@@ -49,11 +49,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--query", action="append", metavar="TEXT", help="an example query (repeatable)")
     p.add_argument("--out", default="nash_index_demo", metavar="DIR",
                    help="where demo.png, demo.json and the pipeline go (default: ./nash_index_demo)")
-    p.add_argument("--torch-threads", type=positive_int, default=1,
-                   help="CPU threads for training (default: 1, robust on shared machines)")
+    add_torch_threads_option(p)
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (the report still prints)")
 
 
 def choose_corpus(args: argparse.Namespace):
@@ -82,7 +81,7 @@ def _precision(encoder: Any, X_db: Any, y_db: np.ndarray, X_q: Any, y_q: np.ndar
 
 
 def _train_nash(raw, bits: int, args: argparse.Namespace):
-    pipe = HashingPipeline(nbits=bits, hasher="nash", seed=args.seed, verbose=not args.quiet,
+    pipe = HashingPipeline(nbits=bits, hasher="nash", seed=args.seed, verbose=not args.quiet, num_threads=args.threads,
                            hasher_params={"epochs": args.epochs, "patience": args.patience})
     labels = raw.train_labels if raw.label_names else None
     pipe.fit(raw.train_texts, labels)
@@ -128,7 +127,6 @@ def _latency(pipe: Any, queries: List[str], k: int = 10) -> Dict[str, float]:
 
 def run(args: argparse.Namespace) -> int:
     """The ``demo`` subcommand."""
-    set_torch_threads(args.torch_threads)
     baselines = [canonical_hasher(b) for b in args.baselines.split(",") if b.strip() and b.strip() != "none"]
     t_start = time.perf_counter()
     raw, description = choose_corpus(args)

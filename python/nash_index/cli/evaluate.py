@@ -32,7 +32,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """precision@k of the model and of baselines on the corpus's train (database) / test split."""
     pipe = load_model(args.model)
-    raw = load_splits(argparse.Namespace(**{**vars(args), "quiet": args.json}))
+    raw = load_splits(args, quiet=args.json)
     if not raw.labelled or not raw.test.labels.any():
         raise CLIError("evaluation needs a labelled corpus (this one has no labels)")
     queries, query_labels = raw.test.texts, raw.test.labels

@@ -6,8 +6,8 @@ import time
 from typing import Any, Dict
 
 from ..pipeline import HashingPipeline
-from .args import add_corpus_options, code_length, positive_float, positive_int
-from .common import load_splits, say, set_torch_threads
+from .args import add_corpus_options, add_torch_threads_option, code_length, positive_float, positive_int
+from .common import load_splits
 from .splits import Splits
 
 __all__ = ["add_parser", "run"]
@@ -30,14 +30,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate (default: 1e-3)")
     p.add_argument("--max-features", type=positive_int, default=10000, help="vocabulary size (default: 10000)")
     p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
-    p.add_argument("--torch-threads", type=positive_int, help="CPU threads for training (default: torch's)")
+    add_torch_threads_option(p)
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (the summary and epoch table still print)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Fits TF-IDF + hasher on the training split; the validation split selects NASH's epoch."""
-    set_torch_threads(args.torch_threads)
     raw = load_splits(args)
     params: Dict[str, Any] = {}
     kind = args.hasher.strip().lower()
@@ -45,15 +44,15 @@ def run(args: argparse.Namespace) -> int:
         params = dict(variant=args.variant, epochs=args.epochs, patience=args.patience,
                       batch_size=args.batch_size, lr=args.lr, device=args.device)
     pipe = HashingPipeline(nbits=args.bits, hasher=kind, hasher_params=params,
-                           max_features=args.max_features, seed=args.seed, verbose=not args.quiet)
+                           max_features=args.max_features, seed=args.seed, verbose=not args.quiet,
+                           num_threads=args.threads)
     labels, val_texts, val_labels = _training_labels(raw)
     t0 = time.perf_counter()
     pipe.fit(raw.train.texts, labels, val_texts=val_texts, val_labels=val_labels)
-    _print_history(pipe, args.quiet)
+    _print_history(pipe)
     pipe.save(args.out)
-    say(f"trained {pipe.hasher_kind} ({args.bits} bits) on {len(raw.train)} documents, "
-         f"{pipe.vectorizer.n_features} terms, in {time.perf_counter() - t0:.1f} s; model written to {args.out}",
-         args.quiet)
+    print(f"trained {pipe.hasher_kind} ({args.bits} bits) on {len(raw.train)} documents, "
+          f"{pipe.vectorizer.n_features} terms, in {time.perf_counter() - t0:.1f} s; model written to {args.out}")
     return 0
 
 
@@ -67,9 +66,9 @@ def _training_labels(raw: Splits) -> tuple:
     return raw.train.labels, raw.val.texts, raw.val.labels
 
 
-def _print_history(pipe: HashingPipeline, quiet: bool) -> None:
+def _print_history(pipe: HashingPipeline) -> None:
     history = getattr(pipe.hasher, "history_", None)
-    if quiet or not history:
+    if not history:
         return
     print(f"{'epoch':>5}  {'loss':>10}  {'val loss':>10}  {'val P@100':>9}")
     for rec in history:

@@ -55,6 +55,11 @@ class PrecisionAtK:
         # allows ``p_index, p_expected = precision_at_k(...)``
         return iter((self.index_order, self.expected))
 
+    def __repr__(self) -> str:
+        # the dataclass repr prints both per-query arrays in full: thousands of numbers
+        return (f"PrecisionAtK(k={self.k}, index_order={self.index_order:.4f}, expected={self.expected:.4f}, "
+                f"queries={len(self.per_query_index_order)})")
+
 
 @dataclass(frozen=True)
 class PrecisionRecall:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import warnings
 from typing import Any, Optional
 
 import numpy as np
@@ -13,6 +14,7 @@ from torch import nn
 from ..evaluation import labels_to_indicator, precision_at_k
 from ..index.validation import check_choice, check_int, check_nbits
 from .batching import ArrayLike, check_matrix, iterate_batches
+from .threads import resolve_num_threads, torch_threads
 from .training import TrainConfig, TrainResult, select_device, train
 
 DECODERS = ("auto", "softmax", "gaussian")
@@ -90,6 +92,7 @@ class BaseHasher:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+        resolve_num_threads(self.num_threads)
 
     def _resolve_decoder(self, X: ArrayLike) -> str:
         """``auto``: softmax over words for sparse X, Gaussian distortion for dense X."""
@@ -133,7 +136,8 @@ class BaseHasher:
         Labels enter the loss only when ``supervised=True``. Otherwise ``y``/``y_val`` serve
         model selection only: with ``X_val`` and ``y_val``, early stopping maximises the
         validation precision@``eval_k`` of X_val queries against X; with ``X_val`` alone it
-        minimises the validation loss; with neither, all ``epochs`` run.
+        minimises the validation loss; with neither, all ``epochs`` run (a UserWarning says so).
+        Torch runs on ``num_threads`` threads meanwhile (see :mod:`nash_index.models.threads`).
         """
         self._check_common_params()
         self._check_params()
@@ -145,6 +149,10 @@ class BaseHasher:
         self.distortion_weight_ = self._distortion_weight(X)
         self.device_ = select_device(self.device)
         targets, n_labels = self._label_targets(y)
+        if X_val is None and self.epochs > 1:
+            warnings.warn(f"{type(self).__name__}.fit without validation data: all {self.epochs} epochs will run "
+                          "(no early stopping); pass X_val (and y_val) to stop at the best epoch",
+                          UserWarning, stacklevel=2)
         torch.manual_seed(int(self.seed))
         self.net_ = self.build_net(self.n_features_, n_labels).to(self.device_)
         scorer = self._make_scorer(X, y, X_val, y_val)
@@ -153,10 +161,11 @@ class BaseHasher:
             val_targets = (self._label_targets(y_val, fit=False)[0]
                            if n_labels and y_val is not None else None)
             loss_data = (X_val, val_targets)
-        self.result_: TrainResult = train(self.net_, X, targets, self._train_config(),
-                                          self.device_, scorer, loss_data)
+        with torch_threads(self.num_threads):
+            self.result_: TrainResult = train(self.net_, X, targets, self._train_config(),
+                                              self.device_, scorer, loss_data)
+            self.thresholds_ = self._thresholds(X).astype(np.float32)
         self.history_ = self.result_.history
-        self.thresholds_ = self._thresholds(X).astype(np.float32)
         return self
 
     def _check_labels(self, X, y, X_val, y_val):
@@ -229,7 +238,8 @@ class BaseHasher:
         """0/1 codes as a uint8 array (n, nbits)."""
         self._check_fitted()
         X = check_matrix(X, "X", self.n_features_)
-        return (self._scores(X) > self.thresholds_).astype(np.uint8)
+        with torch_threads(self.num_threads):
+            return (self._scores(X) > self.thresholds_).astype(np.uint8)
 
     def encode(self, X: ArrayLike) -> np.ndarray:
         """Packed codes, uint8 (n, nbits // 8), bit order of ``np.packbits(bits, axis=1)``."""

@@ -48,6 +48,9 @@ class NASH(BaseHasher):
     epochs, batch_size, lr, patience, grad_clip : Adam training and early stopping.
     eval_k : precision@k used for early stopping when validation labels are given.
     seed, device, verbose : random seed, ``"auto"``/``"cpu"``/``"cuda"``, progress bar.
+    num_threads : torch's CPU threads during ``fit`` and ``encode`` (None: 1, which does not
+        oversubscribe a shared machine; see ``models/threads.py``); the caller's torch setting is
+        restored afterwards.
     """
 
     def __init__(self, nbits: int = 32, variant: str = "nash-dn", supervised: bool = False,
@@ -58,7 +61,8 @@ class NASH(BaseHasher):
                  label_hidden: int = 500, distortion_weight: Optional[float] = None,
                  epochs: int = 100, batch_size: int = 64, lr: float = 1e-3, patience: int = 6,
                  grad_clip: Optional[float] = 10.0, eval_k: int = 100, seed: int = 0,
-                 device: Union[str, torch.device] = "auto", verbose: bool = True) -> None:
+                 device: Union[str, torch.device] = "auto", verbose: bool = True,
+                 num_threads: Optional[int] = None) -> None:
         self._store_params(locals())
         self.hidden = hidden if isinstance(hidden, str) else tuple(hidden)  # a string is refused in fit
 

@@ -28,7 +28,8 @@ class VDSH(BaseHasher):
                  distortion_weight: Optional[float] = None, epochs: int = 100,
                  batch_size: int = 64, lr: float = 1e-3, patience: int = 6,
                  grad_clip: Optional[float] = 10.0, eval_k: int = 100, seed: int = 0,
-                 device: Union[str, torch.device] = "auto", verbose: bool = True) -> None:
+                 device: Union[str, torch.device] = "auto", verbose: bool = True,
+                 num_threads: Optional[int] = None) -> None:
         self._store_params(locals())
         self.hidden = hidden if isinstance(hidden, str) else tuple(hidden)  # a string is refused in fit
 

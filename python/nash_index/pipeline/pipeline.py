@@ -21,7 +21,7 @@ import numpy as np
 from ..index import BaseIndex, make_index
 from ..index.base import PathLike
 from ..index.factory import check_index_kind
-from ..index.validation import check_fraction, check_int, check_nbits, check_positive_int
+from ..index.validation import check_fraction, check_int, check_nbits, check_num_threads, check_positive_int
 from ..text import TextVectorizer, TrainedHasher, VectorizerParams, canonical_hasher, check_texts
 from ..text.vectorizer import describe_texts, rows_without_terms
 from .codes import CodesIndex
@@ -53,17 +53,22 @@ class HashingPipeline:
     validation_fraction : share of the training texts held out for NASH's early stopping (by
         validation precision@100 when labels are given, else by validation loss); 0 disables.
     seed, verbose : random seed; progress bars.
+    num_threads : torch's CPU threads while NASH trains (None: the model's default, 1; see
+        :mod:`nash_index.models.threads`); passed to the hasher, ignored by the baselines.
     """
 
     def __init__(self, nbits: int = 32, hasher: str = "nash", index: str = "auto",
                  hasher_params: Optional[Dict[str, Any]] = None, max_features: int = 10000,
                  min_df: Optional[int] = None, max_df: float = 0.8, validation_fraction: float = 0.1,
-                 seed: int = 0, verbose: bool = True) -> None:
+                 seed: int = 0, verbose: bool = True, num_threads: Optional[int] = None) -> None:
         check_index_kind(index, "index")
         if check_fraction(validation_fraction, "validation_fraction") == 1.0:
             raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
         if hasher_params is not None and not isinstance(hasher_params, dict):
             raise TypeError(f"hasher_params must be a dict, got {type(hasher_params).__name__}")
+        check_num_threads(num_threads)
+        if num_threads is not None and "num_threads" in (hasher_params or {}):
+            raise ValueError("num_threads is given twice (as a parameter and in hasher_params); give it once")
         self.nbits = check_nbits(nbits)
         self.hasher_kind = canonical_hasher(hasher)
         self.index_kind = index
@@ -72,6 +77,7 @@ class HashingPipeline:
         self.validation_fraction = float(validation_fraction)
         self.seed = check_int(seed, "seed")
         self.verbose = bool(verbose)
+        self.num_threads = num_threads
         self.trained: Optional[TrainedHasher] = None
         self.index: Optional[BaseIndex] = None
         self._keys = DocumentKeys()
@@ -138,8 +144,15 @@ class HashingPipeline:
         elif self.hasher_kind == "nash":
             X, y, X_val, y_val = self._hold_out(X, y)
         t1 = time.perf_counter()
-        trained = TrainedHasher.train(self.hasher_kind, self.nbits, self.hasher_params, self.seed,
-                                      self.verbose, X, y, X_val, y_val)
+        params = dict(self.hasher_params)
+        if self.hasher_kind == "nash" and self.num_threads is not None:
+            params["num_threads"] = self.num_threads
+        with warnings.catch_warnings():
+            if self.hasher_kind == "nash" and X_val is None:
+                self._warn_no_validation(X.shape[0])
+                warnings.filterwarnings("ignore", "NASH.fit without validation data", UserWarning)  # said above
+            trained = TrainedHasher.train(self.hasher_kind, self.nbits, params, self.seed, self.verbose,
+                                          X, y, X_val, y_val)
         self.vectorizer, self.trained = vectorizer, trained
         self.train_info = {"n_train": int(X.shape[0]), "n_val": 0 if X_val is None else int(X_val.shape[0]),
                            "n_features": self.vectorizer.n_features,
@@ -149,6 +162,15 @@ class HashingPipeline:
             self.train_info.update(best_epoch=int(result.best_epoch), epochs_run=len(result.history),
                                    criterion=result.criterion, best_score=float(result.best_score))
         return self
+
+    def _warn_no_validation(self, n_texts: int) -> None:
+        epochs = self.hasher_params.get("epochs", 100)
+        why = ("validation_fraction is 0" if self.validation_fraction == 0 else
+               f"{n_texts} texts are too few for validation_fraction={self.validation_fraction} to leave "
+               f"{MIN_VALIDATION_DOCS} for validation and {MIN_VALIDATION_DOCS} for training")
+        if epochs != 1:
+            warnings.warn(f"HashingPipeline.fit without validation data ({why}): all {epochs} epochs of NASH will run "
+                          "(no early stopping); pass val_texts to stop at the best epoch", UserWarning, stacklevel=3)
 
     def _hold_out(self, X: Any, y: Optional[np.ndarray]) -> tuple:
         n_val = int(round(X.shape[0] * self.validation_fraction))
