@@ -9,6 +9,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>  // for_query_tiles in scan_common.hpp (std headers before its namespace)
 
 #include "nash_index/common.hpp"
 #include "nash_index/simd.hpp"

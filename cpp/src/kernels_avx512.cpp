@@ -111,19 +111,8 @@ void scan_tile(const nash_index::ScanBlock& b, size_t q0, nash_index::HitSink& s
 template <int W>
 void scan_vector(const nash_index::ScanBlock& b, nash_index::HitSink& sink) {
   // Register budget: T * W query vectors + T thresholds + W planes out of 32.
-  constexpr size_t kTile = W == 4 ? 4 : 8;
-  size_t q0 = 0;
-  for (; q0 + kTile <= b.nq; q0 += kTile) scan_tile<W, kTile>(b, q0, sink);
-  switch (b.nq - q0) {
-    case 0: return;
-    case 1: return scan_tile<W, 1>(b, q0, sink);
-    case 2: return scan_tile<W, 2>(b, q0, sink);
-    case 3: return scan_tile<W, 3>(b, q0, sink);
-    case 4: return scan_tile<W, 4>(b, q0, sink);
-    case 5: return scan_tile<W, 5>(b, q0, sink);
-    case 6: return scan_tile<W, 6>(b, q0, sink);
-    default: return scan_tile<W, 7>(b, q0, sink);
-  }
+  constexpr int kTile = W == 4 ? 4 : 8;
+  for_query_tiles<kTile>(b.nq, [&](auto tile, size_t q0) { scan_tile<W, decltype(tile)::value>(b, q0, sink); });
 }
 
 // 32-bit codes: 16 per vector, one 32-bit popcount lane per code.
@@ -168,19 +157,7 @@ void scan_tile32(const nash_index::ScanBlock& b, size_t q0, nash_index::HitSink&
 }
 
 void scan_vector32(const nash_index::ScanBlock& b, nash_index::HitSink& sink) {
-  constexpr size_t kTile = 8;
-  size_t q0 = 0;
-  for (; q0 + kTile <= b.nq; q0 += kTile) scan_tile32<kTile>(b, q0, sink);
-  switch (b.nq - q0) {
-    case 0: return;
-    case 1: return scan_tile32<1>(b, q0, sink);
-    case 2: return scan_tile32<2>(b, q0, sink);
-    case 3: return scan_tile32<3>(b, q0, sink);
-    case 4: return scan_tile32<4>(b, q0, sink);
-    case 5: return scan_tile32<5>(b, q0, sink);
-    case 6: return scan_tile32<6>(b, q0, sink);
-    default: return scan_tile32<7>(b, q0, sink);
-  }
+  for_query_tiles<8>(b.nq, [&](auto tile, size_t q0) { scan_tile32<decltype(tile)::value>(b, q0, sink); });
 }
 
 // Code sizes that are a multiple of 64 bytes: accumulate whole-vector popcounts.

@@ -93,17 +93,28 @@ void scan_tile_words(const nash_index::ScanBlock& b, size_t q0, nash_index::HitS
   }
 }
 
+// Calls tile(std::integral_constant<int, T>, q0) over the queries: tiles of Max,
+// then one tile of the 1..Max-1 left, so that every tile size is a compile-time
+// constant (query words and thresholds held in registers).
+template <int N, class Tile>
+inline void tile_remainder(size_t left, size_t q0, Tile& tile) {
+  if constexpr (N > 0) {
+    if (left == N) return tile(std::integral_constant<int, N>{}, q0);
+    tile_remainder<N - 1>(left, q0, tile);
+  }
+}
+template <int Max, class Tile>
+inline void for_query_tiles(size_t nq, Tile&& tile) {
+  size_t q0 = 0;
+  for (; q0 + Max <= nq; q0 += Max) tile(std::integral_constant<int, Max>{}, q0);
+  tile_remainder<Max - 1>(nq - q0, q0, tile);
+}
+
 template <class Pop, int W, int Tail = 0>
 void scan_words(const nash_index::ScanBlock& b, nash_index::HitSink& sink) {
-  constexpr size_t kTile = 4;
-  size_t q0 = 0;
-  for (; q0 + kTile <= b.nq; q0 += kTile) scan_tile_words<Pop, W, Tail, kTile>(b, q0, sink);
-  switch (b.nq - q0) {
-    case 1: return scan_tile_words<Pop, W, Tail, 1>(b, q0, sink);
-    case 2: return scan_tile_words<Pop, W, Tail, 2>(b, q0, sink);
-    case 3: return scan_tile_words<Pop, W, Tail, 3>(b, q0, sink);
-    default: return;
-  }
+  for_query_tiles<4>(b.nq, [&](auto tile, size_t q0) {
+    scan_tile_words<Pop, W, Tail, decltype(tile)::value>(b, q0, sink);
+  });
 }
 
 // Common code sizes (every one up to 16 bytes, then multiples of 4 or 8 up to 64)
