@@ -12,6 +12,7 @@ from .codes import binarize, pack_bits, unpack_bits
 from .factory import INDEX_KINDS, make_index
 from .flat import FlatIndex
 from .mih import MultiIndexHashing, SearchWork
+from .rescore import RescoredResult, rescore
 from .results import RangeSearchResult, SearchResult
 from .runtime import detected_simd_level, get_num_threads, set_num_threads, set_simd_level, simd_level
 
@@ -21,6 +22,7 @@ __all__ = [
     "FlatIndex",
     "MultiIndexHashing",
     "RangeSearchResult",
+    "RescoredResult",
     "SearchResult",
     "SearchWork",
     "binarize",
@@ -30,6 +32,7 @@ __all__ = [
     "load",
     "make_index",
     "pack_bits",
+    "rescore",
     "set_num_threads",
     "set_simd_level",
     "simd_level",
