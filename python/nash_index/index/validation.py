@@ -168,7 +168,14 @@ def as_code_rows(codes: Any, code_size: int, name: str, *, allow_1d: bool = Fals
 
 
 def _ids_from_sequence(values: Sequence[Any], name: str) -> np.ndarray:
-    # Element by element: np.asarray would turn [2**63] into uint64 and [-1, 2**63] into lossy floats.
+    try:
+        arr = np.asarray(values)
+    except (OverflowError, ValueError):
+        arr = None
+    if arr is not None and arr.dtype.kind in "iu":
+        return arr  # checked like any integer array ([2**63] is uint64: refused there, by position)
+    # Element by element otherwise (bools, floats, objects, and [-1, 2**63], which numpy turns into
+    # lossy floats): the error names the first bad position.
     out = np.empty(len(values), dtype=np.int64)
     for pos, v in enumerate(values):
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
