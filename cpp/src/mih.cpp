@@ -112,13 +112,7 @@ int MultiIndexHashing::target_m() const {
   return m_requested_ > 0 ? m_requested_ : auto_m(nbits(), store_->size());
 }
 
-void MultiIndexHashing::rebuild(int m) {
-  tables_ = build_tables(*store_, m);
-  indexed_ = store_->size();
-  ++version_;
-  std::lock_guard<std::mutex> lock(scratch_mutex_);
-  scratch_pool_.clear();  // bitmaps were sized for the old count
-}
+void MultiIndexHashing::rebuild(int m) { install(*build_aside(m)); }  // same version: always taken
 
 bool MultiIndexHashing::tail_too_long() const {
   const size_t tail = store_->size() - indexed_;
@@ -129,12 +123,16 @@ bool MultiIndexHashing::needs_rebuild() const {
   return tail_too_long() || tables_->dead.count() * kTombstoneFraction > tables_->positions;
 }
 
-std::unique_ptr<MultiIndexHashing::Rebuild> MultiIndexHashing::prepare_rebuild() const {
+std::unique_ptr<MultiIndexHashing::Rebuild> MultiIndexHashing::build_aside(int m) const {
   auto built = std::make_unique<Rebuild>();
   built->version = version_;
   built->indexed = store_->size();
-  built->tables = build_tables(*store_, target_m());
+  built->tables = build_tables(*store_, m);
   return built;
+}
+
+std::unique_ptr<MultiIndexHashing::Rebuild> MultiIndexHashing::prepare_rebuild() const {
+  return build_aside(target_m());
 }
 
 bool MultiIndexHashing::install(Rebuild& built) {
@@ -143,7 +141,7 @@ bool MultiIndexHashing::install(Rebuild& built) {
   indexed_ = built.indexed;
   ++version_;
   std::lock_guard<std::mutex> lock(scratch_mutex_);
-  scratch_pool_.clear();
+  scratch_pool_.clear();  // bitmaps were sized for the old count
   return true;
 }
 

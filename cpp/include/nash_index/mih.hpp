@@ -114,6 +114,7 @@ class MultiIndexHashing : public CodeIndex {
   MultiIndexHashing(std::unique_ptr<CodeStore> store, int m_requested);
   int target_m() const;  // m of the next build
   void rebuild(int m);
+  std::unique_ptr<Rebuild> build_aside(int m) const;  // new tables over every code, not yet installed
   bool tail_too_long() const;
   std::vector<uint32_t> meta() const;  // the metadata section
   bool scan_everything(size_t k) const;
