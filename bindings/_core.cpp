@@ -140,22 +140,42 @@ py::tuple range_search(const Guarded<Index>& self, const py::array& queries, int
   return py::make_tuple(out[0], out[1], out[2], work_arrays(work));
 }
 
+// Rebuilds the MIH tables when due (or when `force`d) without blocking searches:
+// built under the read lock, swapped in under the write lock. A removal in
+// between voids the build, which is redone a few times at most: the index is
+// exact without it, only slower. Returns whether the tables are up to date.
+bool mih_rebuild_aside(Guarded<ni::MultiIndexHashing>& s, bool force) {
+  using Mih = ni::MultiIndexHashing;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    std::unique_ptr<Mih::Rebuild> built = read_locked(s, [&](const Mih& ix) -> std::unique_ptr<Mih::Rebuild> {
+      return force || ix.needs_rebuild() ? ix.prepare_rebuild() : nullptr;
+    });
+    if (!built) return true;
+    if (write_locked(s, [&](Mih& ix) { return ix.install(*built); })) force = false;
+  }
+  return !force;
+}
+
+// Table upkeep after a change, done aside from searches: only MIH has tables.
+void upkeep(Guarded<ni::FlatIndex>&) {}
+void upkeep(Guarded<ni::MultiIndexHashing>& s) { mih_rebuild_aside(s, false); }
+
 template <class Index>
 void add_codes(Guarded<Index>& self, const py::array& codes, const py::object& ids) {
   size_t n = 0;
   const uint8_t* c = code_rows(codes, self.index->code_size(), "codes", &n);
   const ni::idx_t* id = ids.is_none() ? nullptr : id_values(ids.cast<py::array>(), n, "ids");
-  // -1 pads results: a stored negative id would be indistinguishable from padding.
-  for (size_t j = 0; id && j < n; ++j)
-    if (id[j] < 0) throw py::value_error("ids must be >= 0, got " + std::to_string(id[j]));
   write_locked(self, [&](Index& ix) { ix.add(c, n, id); });
+  upkeep(self);
 }
 
 template <class Index>
 size_t remove_ids(Guarded<Index>& self, const py::array& ids) {
   const size_t n = ids.ndim() == 1 ? static_cast<size_t>(ids.shape(0)) : 0;  // shape(0) of a 0-d array throws
   const ni::idx_t* id = id_values(ids, n, "ids");
-  return write_locked(self, [&](Index& ix) { return ix.remove(id, n); });
+  const size_t removed = write_locked(self, [&](Index& ix) { return ix.remove(id, n); });
+  upkeep(self);
+  return removed;
 }
 
 // A copy of the stored codes, taken under the read lock: a view would dangle
@@ -254,34 +274,6 @@ void mih_set_params(PyMih& s, const std::string& fallback, double probe_cost, do
   write_locked(s, [&](ni::MultiIndexHashing& ix) { ix.set_params(p); });
 }
 
-// Rebuilds the MIH tables when due (or when `force`d) without blocking searches:
-// built under the read lock, swapped in under the write lock. A removal in
-// between voids the build, which is redone a few times at most: the index is
-// exact without it, only slower. Returns whether the tables are up to date.
-bool mih_rebuild_aside(PyMih& s, bool force) {
-  using Mih = ni::MultiIndexHashing;
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    std::unique_ptr<Mih::Rebuild> built = read_locked(s, [&](const Mih& ix) -> std::unique_ptr<Mih::Rebuild> {
-      return force || ix.needs_rebuild() ? ix.prepare_rebuild() : nullptr;
-    });
-    if (!built) return true;
-    if (write_locked(s, [&](Mih& ix) { return ix.install(*built); })) force = false;
-  }
-  return !force;
-}
-
-// MIH add and remove: the common ones, then the table upkeep aside.
-void mih_add(PyMih& s, const py::array& codes, const py::object& ids) {
-  add_codes(s, codes, ids);
-  mih_rebuild_aside(s, false);
-}
-
-size_t mih_remove(PyMih& s, const py::array& ids) {
-  const size_t removed = remove_ids(s, ids);
-  mih_rebuild_aside(s, false);
-  return removed;
-}
-
 void mih_optimize(PyMih& s, int m) {
   write_locked(s, [&](ni::MultiIndexHashing& ix) { ix.request_m(m); });
   if (!mih_rebuild_aside(s, true)) write_locked(s, [](ni::MultiIndexHashing& ix) { ix.optimize(-1); });
@@ -311,10 +303,6 @@ void bind_mih(py::module_& m) {
            py::arg("num_threads") = 0, py::arg("with_work") = false)
       .def("optimize", &mih_optimize, py::arg("m") = -1);
   bind_common(cls);
-  // Replace the common add and remove (a second def would only add an overload).
-  cls.attr("add") = py::cpp_function(&mih_add, py::name("add"), py::is_method(cls), py::arg("codes"),
-                                     py::arg("ids") = py::none());
-  cls.attr("remove") = py::cpp_function(&mih_remove, py::name("remove"), py::is_method(cls), py::arg("ids"));
 }
 
 void bind_files(py::module_& m) {
@@ -330,7 +318,7 @@ void bind_files(py::module_& m) {
   // Any contiguous bytes-like object (bytes, bytearray, memoryview), copied once into the index.
   m.def("index_file_from_bytes", [](const py::buffer& data) {
     const py::buffer_info info = data.request();
-    if (info.ndim != 1 || info.itemsize != 1 || (info.ndim == 1 && info.strides[0] != 1))
+    if (info.ndim != 1 || info.itemsize != 1 || info.strides[0] != 1)
       throw py::type_error("data must be contiguous bytes");
     const uint8_t* p = static_cast<const uint8_t*>(info.ptr);
     py::gil_scoped_release release;  // the caller keeps `data` alive; parsing verifies every checksum

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <stdexcept>
 
 #include "nash_index/code_index.hpp"
 
@@ -52,6 +53,11 @@ void CodeStore::materialize_ids() {
 }
 
 void CodeStore::check_new_ids(const idx_t* ids, size_t n) const {
+  // -1 pads results: a stored negative id would be indistinguishable from padding.
+  for (size_t i = 0; i < n; ++i)
+    if (ids[i] < 0)  // (not require(): its message would be built for every id)
+      throw std::invalid_argument("ids must be >= 0, got " + std::to_string(ids[i]) + " at position " +
+                                  std::to_string(i));
   bool increasing = ntotal_ == 0 || (ids_increasing_ && n > 0 && ids[0] > id_at(ntotal_ - 1));
   for (size_t i = 1; increasing && i < n; ++i) increasing = ids[i] > ids[i - 1];
   if (increasing) return;  // strictly increasing after the last id: no duplicate possible

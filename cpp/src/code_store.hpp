@@ -27,7 +27,7 @@ class CodeStore {
   CodesView view() const;
 
   // Appends codes; ids == nullptr continues after the largest id so far.
-  // Throws std::invalid_argument on an id already present or repeated.
+  // Throws std::invalid_argument on a negative id, or one already present or repeated.
   void add(const uint8_t* codes, size_t n, const idx_t* ids);
   // Removes every code whose id is listed (unknown ids are ignored); keeps the
   // order of the rest. Returns the number removed.
