@@ -8,11 +8,11 @@ from typing import Any, Dict, Iterable, List, Optional
 
 import numpy as np
 
+from ..index.validation import INT64_MAX, as_ids
 from ..text.arrays import check_array, read_npz
 
 __all__ = ["EXCERPT_CHARS", "DocumentKeys", "check_ids", "check_keys", "excerpt"]
 
-_INT64_MAX = np.iinfo(np.int64).max
 #: Characters of a document kept for display (enough to recognise it, small beside the codes).
 EXCERPT_CHARS = 300
 
@@ -25,19 +25,9 @@ def excerpt(text: str, width: int = EXCERPT_CHARS) -> str:
 
 
 def check_ids(ids: Any, n: int, name: str = "ids") -> np.ndarray:
-    """``ids`` as int64 if they are ``n`` integers in [0, 2**63): -1 marks padding in search
-    results, so a document with a negative id would vanish from them."""
-    arr = np.asarray(ids)
-    if arr.shape != (n,) or not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"{name} must be {n} integers, got shape {arr.shape} and dtype {arr.dtype}")
-    if arr.dtype.kind == "u" and arr.size and int(arr.max()) > _INT64_MAX:
-        raise ValueError(f"{name} must be below 2**63 (int64), got {int(arr.max())}")
-    arr = arr.astype(np.int64)
-    negative = np.flatnonzero(arr < 0)
-    if negative.size:
-        raise ValueError(f"{name} must be >= 0 (-1 marks padding in search results), got {int(arr[negative[0]])} "
-                         f"at position {int(negative[0])}")
-    return arr
+    """``ids`` as int64 if they are ``n`` unique integers in [0, 2**63): the index layer's check
+    (:func:`~nash_index.index.validation.as_ids`), so the pipeline refuses what the index would."""
+    return as_ids(ids, n, name)
 
 
 def check_keys(keys: Any, n: int) -> Optional[List[str]]:
@@ -90,14 +80,14 @@ class DocumentKeys:
     def next_ids(self, n: int) -> np.ndarray:
         """``n`` consecutive ids after the largest so far (0, 1, ... when empty)."""
         start = (max(self._keys) + 1) if self._keys else 0
-        if start + n - 1 > _INT64_MAX:
+        if start + n - 1 > INT64_MAX:
             raise ValueError(f"no room for {n} more ids after the largest id {start - 1}")
         return np.arange(start, start + n, dtype=np.int64)
 
     def check_new(self, ids: Any, n: int) -> np.ndarray:
         """``ids`` as int64 if they are ``n`` unique integers >= 0 none of which is already present."""
         arr = check_ids(ids, n)
-        if np.unique(arr).size != n or any(i in self._keys for i in arr.tolist()):
+        if any(i in self._keys for i in arr.tolist()):
             raise ValueError("ids must be unique and not already in the index")
         return arr
 

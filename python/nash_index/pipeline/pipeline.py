@@ -26,7 +26,7 @@ from ..text import TextVectorizer, TrainedHasher, VectorizerParams, canonical_ha
 from ..text.vectorizer import describe_texts, rows_without_terms
 from .codes import CodesIndex
 from .compose import pipeline_from_model
-from .keys import DocumentKeys, check_ids, check_keys
+from .keys import DocumentKeys, check_keys
 from .labels import training_label_arrays
 from .loading import load_pipeline_files
 from .results import TextSearchResult
@@ -239,8 +239,7 @@ class HashingPipeline:
             raise TypeError(f"index must be a nash_index index (FlatIndex, MultiIndexHashing), got {type(index).__name__}")
         if index.nbits != self.nbits:
             raise ValueError(f"the index has {index.nbits}-bit codes but this pipeline makes {self.nbits}-bit codes")
-        ids = check_ids(index.ids(), index.ntotal, "the index's ids")
-        self.index, self._keys = index, DocumentKeys({i: str(i) for i in ids.tolist()})
+        self.index, self._keys = index, DocumentKeys({i: str(i) for i in index.ids().tolist()})
 
     def reset(self, index: Optional[str] = None) -> None:
         """Empties the index (the model stays); ``index`` optionally changes its kind."""
