@@ -23,6 +23,8 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 
 import numpy as np
 
+from nash_index.cli.bench import latency_stats
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO / "bench" / "results"  # tracked: written only with an explicit --out bench/results
 OUT_DIR = REPO / "bench" / "out"  # default of the speed benchmarks (in .gitignore)
@@ -62,11 +64,9 @@ def import_faiss() -> Any:
 class Timing:
     """Seconds per timed call, and how many queries each call answered (``per_call``).
 
-    The one latency definition of the speed benchmarks: a query's latency is its call's time
-    divided by the queries in the call (single queries: the call time itself; a batch: call
-    time / batch size), and p50 / p99 are percentiles of that per-query latency over the timed
-    calls. ``nash-index bench`` uses the same rule (``nash_index.cli.bench``; a test checks both
-    agree). p99 is None with fewer than ``MIN_P99_SAMPLES`` calls: it would just be the maximum.
+    Latencies follow the one definition of ``nash_index.cli.bench.latency_stats`` (also what
+    ``nash-index bench`` prints): a query's latency is its call's time divided by the queries in
+    the call, p50 / p99 are percentiles of it, and p99 is None with too few calls.
     """
 
     times: List[float]
@@ -77,25 +77,23 @@ class Timing:
         """Median seconds per call."""
         return float(np.median(self.times))
 
-    @property
-    def per_query(self) -> np.ndarray:
-        return np.asarray(self.times, dtype=float) / self.per_call
+    def _ms(self) -> Dict[str, Optional[float]]:
+        return latency_stats(self.times, self.per_call)
 
     @property
     def p50(self) -> float:
         """Median seconds per query."""
-        return float(np.percentile(self.per_query, 50))
+        return self._ms()["p50_ms"] / 1e3
 
     @property
     def p99(self) -> Optional[float]:
-        if len(self.times) < MIN_P99_SAMPLES:
-            return None
-        return float(np.percentile(self.per_query, 99))
+        p99 = self._ms()["p99_ms"]
+        return None if p99 is None else p99 / 1e3
 
     @property
     def qps(self) -> float:
         """Queries per second at the median call."""
-        return self.per_call / self.median
+        return self._ms()["qps"]
 
     @property
     def best(self) -> float:
@@ -105,9 +103,6 @@ class Timing:
         """``{"qps", "p50_<suffix>", "p99_<suffix>"}``, latencies in seconds x ``unit``."""
         p99 = self.p99
         return {"qps": self.qps, f"p50_{suffix}": self.p50 * unit, f"p99_{suffix}": None if p99 is None else p99 * unit}
-
-
-MIN_P99_SAMPLES = 20
 
 
 def time_calls(fn: Callable[[], object], repeats: int = 5, warmup: int = 1, min_time: float = 0.0,
