@@ -301,7 +301,10 @@ void bind_mih(py::module_& m) {
            py::arg("with_work") = false)
       .def("range_search", &range_search<ni::MultiIndexHashing>, py::arg("queries"), py::arg("radius"),
            py::arg("num_threads") = 0, py::arg("with_work") = false)
-      .def("optimize", &mih_optimize, py::arg("m") = -1);
+      .def("optimize", &mih_optimize, py::arg("m") = -1)
+      .def_property_static(
+          "visited_bitmap_limit", [](py::object) { return ni::MultiIndexHashing::visited_bitmap_limit(); },
+          [](py::object, size_t n) { ni::MultiIndexHashing::set_visited_bitmap_limit(n); });
   bind_common(cls);
 }
 

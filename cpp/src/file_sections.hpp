@@ -17,6 +17,7 @@ constexpr uint32_t kSectionCodes = 1;     // ntotal * code_size bytes, position 
 constexpr uint32_t kSectionIds = 2;       // ntotal int64 ids; absent while ids are positions
 constexpr uint32_t kSectionStoreMeta = 3; // uint64 {meta version, next default id}; absent in older files
 constexpr uint32_t kSectionMihMeta = 16;  // uint32 words: m and fallback settings (MultiIndexHashing::meta)
+constexpr uint32_t kSectionMihTables = 17;  // the tables (mih_tables.hpp); absent in older files
 
 struct SectionData {
   uint32_t tag;

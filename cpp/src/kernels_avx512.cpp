@@ -190,14 +190,16 @@ void scan(const nash_index::ScanBlock& b, nash_index::HitSink& sink) {
   }
 }
 
-// 64-bit codes: gather 8 codes at a time.
+// 64-bit codes: gather 8 codes at a time. Positions are unsigned 32-bit:
+// they are widened to 64-bit indices (a 32-bit gather would read positions
+// from 2^31 up as negative offsets, before the codes).
 void gather(const nash_index::GatherBlock& g) {
   if (g.code_size != 8) return gather_words<PopHw>(g);
   const __m512i q = _mm512_set1_epi64(static_cast<long long>(load_word(g.query)));
   size_t i = 0;
   for (; i + 8 <= g.count; i += 8) {
     const __m256i pos = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.positions + i));
-    const __m512i c = _mm512_i32gather_epi64(pos, reinterpret_cast<const long long*>(g.codes), 8);
+    const __m512i c = _mm512_i64gather_epi64(_mm512_cvtepu32_epi64(pos), reinterpret_cast<const long long*>(g.codes), 8);
     const __m512i p = _mm512_popcnt_epi64(_mm512_xor_si512(c, q));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(g.out + i), _mm512_cvtepi64_epi32(p));
   }

@@ -9,6 +9,7 @@
 
 #include "code_store.hpp"
 #include "mih_probe.hpp"
+#include "mih_tables.hpp"
 #include "thread_pool.hpp"
 
 namespace nash_index {
@@ -27,9 +28,14 @@ IndexHeaderInfo header_of(const CodeStore& store) {
   return {IndexKind::MultiIndexHashing, static_cast<uint32_t>(store.nbits()), store.size(), 0};
 }
 
-std::vector<SectionData> sections_of(const CodeStore& store, const std::vector<uint32_t>& meta) {
+// The tables are saved while they hold no tombstones (their positions are
+// then store positions): a mapped load serves them as they are. Otherwise
+// load rebuilds them, as it does for files of older builds.
+std::vector<SectionData> sections_of(const CodeStore& store, const std::vector<uint32_t>& meta,
+                                     const MultiIndexHashing::Tables& tables) {
   std::vector<SectionData> out = store.sections();
   out.push_back({kSectionMihMeta, meta.data(), meta.size() * sizeof(uint32_t)});
+  if (tables.dead.count() == 0 && tables.blob) out.push_back({kSectionMihTables, tables.blob, tables.blob_bytes});
   return out;
 }
 
@@ -53,19 +59,8 @@ std::string params_error(const MihParams& p) {
   return "";
 }
 
-std::unique_ptr<MultiIndexHashing::Tables> build_tables(const CodeStore& store, int m) {
-  auto tables = std::make_unique<MultiIndexHashing::Tables>();
-  tables->layout = SubstringLayout(store.nbits(), m);
-  tables->by_substring.resize(static_cast<size_t>(m));
-  const size_t n = store.size();
-  tables->positions = n;
-  tables->dead = Tombstones(n);
-  if (n > 0) {
-    ThreadPool::global().parallel_for(static_cast<size_t>(m), 0, [&](size_t j) {
-      tables->by_substring[j].build(store.codes(), store.code_size(), n, tables->layout, static_cast<int>(j));
-    });
-  }
-  return tables;
+std::unique_ptr<MultiIndexHashing::Tables> build_tables_over(const CodeStore& store, int m) {
+  return build_tables(store.codes(), store.code_size(), store.size(), SubstringLayout(store.nbits(), m));
 }
 
 }  // namespace
@@ -94,11 +89,7 @@ int MultiIndexHashing::m() const { return tables_->layout.m(); }
 int MultiIndexHashing::substring_bits(int j) const { return tables_->layout.length(j); }
 size_t MultiIndexHashing::tombstones() const { return tables_->dead.count(); }
 
-size_t MultiIndexHashing::table_bytes() const {
-  size_t total = tables_->dead.memory_bytes();
-  for (const BucketTable& t : tables_->by_substring) total += t.memory_bytes();
-  return total;
-}
+size_t MultiIndexHashing::table_bytes() const { return tables_->dead.memory_bytes() + tables_->blob_bytes; }
 
 MihParams MultiIndexHashing::params() const { return params_; }
 
@@ -127,7 +118,7 @@ std::unique_ptr<MultiIndexHashing::Rebuild> MultiIndexHashing::build_aside(int m
   auto built = std::make_unique<Rebuild>();
   built->version = version_;
   built->indexed = store_->size();
-  built->tables = build_tables(*store_, m);
+  built->tables = build_tables_over(*store_, m);
   return built;
 }
 
@@ -206,12 +197,12 @@ std::vector<uint32_t> MultiIndexHashing::meta() const {
 
 void MultiIndexHashing::save(const std::string& path) const {
   const std::vector<uint32_t> meta_words = meta();
-  write_index_file(path, header_of(*store_), sections_of(*store_, meta_words));
+  write_index_file(path, header_of(*store_), sections_of(*store_, meta_words, *tables_));
 }
 
 std::vector<uint8_t> MultiIndexHashing::serialize() const {
   const std::vector<uint32_t> meta_words = meta();
-  return serialize_index(header_of(*store_), sections_of(*store_, meta_words));
+  return serialize_index(header_of(*store_), sections_of(*store_, meta_words, *tables_));
 }
 
 namespace {
@@ -232,8 +223,8 @@ MihParams params_of(const uint32_t* words) {
 
 }  // namespace
 
-// Tables are rebuilt rather than stored: building is a counting sort per
-// substring, about as fast as reading the same bytes back (see bench_mih.py).
+// Saved tables are used as they are (viewed in place when mapped); files
+// without them (older builds, or saved with tombstones) are rebuilt.
 std::unique_ptr<MultiIndexHashing> MultiIndexHashing::load(const std::shared_ptr<IndexFile>& file) {
   if (file->info().kind != IndexKind::MultiIndexHashing)
     throw FormatError("index file does not hold a MultiIndexHashing index");
@@ -260,7 +251,13 @@ std::unique_ptr<MultiIndexHashing> MultiIndexHashing::load(const std::shared_ptr
   if (!error.empty()) throw FormatError("index file: bad multi-index metadata: " + error);
   std::unique_ptr<MultiIndexHashing> index(new MultiIndexHashing(std::make_unique<CodeStore>(CodeStore::from_file(file, kMaxPositions)), requested));
   index->params_ = params;
-  index->rebuild(in_use);  // the saved split: the same tables as before saving
+  if (!file->has_section(kSectionMihTables)) {
+    index->rebuild(in_use);  // the saved split: the same tables as before saving
+    return index;
+  }
+  const uint8_t* blob = file->section(kSectionMihTables, &bytes);
+  index->tables_ = tables_from_blob(file, blob, bytes, SubstringLayout(nbits, in_use), index->store_->size());
+  index->indexed_ = index->tables_->positions;
   return index;
 }
 

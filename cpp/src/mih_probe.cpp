@@ -1,11 +1,14 @@
 #include "mih_probe.hpp"
 
 #include <algorithm>
+#include <atomic>
 
 #include "kernels.hpp"
 
 namespace nash_index {
 namespace {
+
+std::atomic<size_t> g_bitmap_limit{size_t{1} << 26};  // 8 MB of bitmap per thread
 
 constexpr size_t kVerifyChunk = 256;  // candidates gathered before a verification pass
 constexpr size_t kProbeBlock = 256;   // bucket values generated per block
@@ -51,7 +54,8 @@ class Walk {
     prepare_scratch();
     scan_tail();
     const bool completed = walk_tables();
-    for (uint32_t pos : s_.found) s_.visited[pos >> 6] &= ~(uint64_t{1} << (pos & 63));
+    if (use_bitmap_)
+      for (uint32_t pos : s_.found) s_.visited[pos >> 6] &= ~(uint64_t{1} << (pos & 63));
     work_.candidates += s_.found.size();
     s_.found.clear();
     s_.live.clear();
@@ -60,7 +64,8 @@ class Walk {
 
  private:
   void prepare_scratch() {
-    const size_t words = (t_.tables->positions + 63) / 64;
+    use_bitmap_ = t_.tables->positions <= g_bitmap_limit.load(std::memory_order_relaxed);
+    const size_t words = use_bitmap_ ? (t_.tables->positions + 63) / 64 : 0;
     if (s_.visited.size() < words) s_.visited.resize(words, 0);
     s_.distances.resize(kVerifyChunk);
     s_.values.resize(kProbeBlock);
@@ -88,10 +93,12 @@ class Walk {
     for (int j = 0; j < m; ++j) s_.query_values[static_cast<size_t>(j)] = layout.extract(q_, t_.db.code_size, j);
     for (int r = 0; r <= layout.max_length(); ++r) {
       for (int j = 0; j < m; ++j) {
+        table_ = j;
+        radius_ = r;
         if (r <= layout.length(j) && !probe_radius(j, r)) return false;
         verify_pending();
         if (out_.complete(0, static_cast<dist_t>(m * r + j))) return true;
-        if (s_.found.size() == t_.tables->positions) return true;  // every table position met
+        if (use_bitmap_ && s_.found.size() == t_.tables->positions) return true;  // every table position met
       }
     }
     return true;
@@ -110,7 +117,7 @@ class Walk {
       for (size_t i = 0; i < std::min(n, kProbeAhead); ++i) table.prefetch(s_.values[i]);
       for (size_t i = 0; i < n; ++i) {
         if (i + kProbeAhead < n) table.prefetch(s_.values[i + kProbeAhead]);
-        collect(table.bucket(s_.values[i]));
+        collect(table, table.bucket(s_.values[i]));
       }
       work_.probes += n;
       if (probe_cost_ * double(work_.probes) + double(s_.found.size()) > budget_) return false;
@@ -119,27 +126,33 @@ class Walk {
   }
 
   bool sweep_radius(const BucketTable& table, uint32_t base, int r) {
-    table.for_each_value([&](uint32_t value, BucketTable::Bucket b) {
-      if (__builtin_popcount(value ^ base) == r) collect(b);
+    table.for_each_value([&](uint32_t value, BucketTable::Range b) {
+      if (__builtin_popcount(value ^ base) == r) collect(table, b);
     });
     work_.probes += table.value_slots();
     return probe_cost_ * double(work_.probes) + double(s_.found.size()) <= budget_;
   }
 
-  // Marks the bucket's unseen codes visited, queues the live ones (by store
-  // position) and starts their fetch.
-  void collect(BucketTable::Bucket b) {
+  // Queues the bucket's codes not met before (by the bitmap, on small
+  // indexes; else met_before sorts them out at verification), translated to
+  // store positions when the tables have tombstones, and starts their fetch.
+  void collect(const BucketTable& table, BucketTable::Range b) {
     const uint8_t* codes = t_.db.codes;
     const size_t cs = t_.db.code_size;
     uint64_t* visited = s_.visited.data();
     const Tombstones& dead = t_.tables->dead;
     const bool translate = queue_ != &s_.found;
-    for (const uint32_t* p = b.begin; p != b.end; ++p) {
-      const uint32_t pos = *p;
-      uint64_t& word = visited[pos >> 6];
-      const uint64_t bit = uint64_t{1} << (pos & 63);
-      if (word & bit) continue;
-      word |= bit;
+    const uint64_t positions = t_.tables->positions;
+    for (uint64_t e = b.begin; e != b.end; ++e) {
+      const uint64_t p = table.position(e);
+      if (p >= positions) continue;  // only in a damaged file read without verification
+      const uint32_t pos = static_cast<uint32_t>(p);
+      if (use_bitmap_) {
+        uint64_t& word = visited[pos >> 6];
+        const uint64_t bit = uint64_t{1} << (pos & 63);
+        if (word & bit) continue;
+        word |= bit;
+      }
       s_.found.push_back(pos);
       uint32_t at = pos;
       if (translate) {
@@ -151,6 +164,19 @@ class Walk {
     if (queue_->size() - verified_ >= kVerifyChunk) verify_pending();
   }
 
+  // Whether a code met while probing (table_, radius_) was met before: by a
+  // table j < table_ at this radius, or a later one at the previous radius.
+  // Each table lists a code once, so this is exact.
+  bool met_before(const uint8_t* code) const {
+    const SubstringLayout& layout = t_.tables->layout;
+    for (int j = 0; j < layout.m(); ++j) {
+      if (j == table_) continue;
+      const int d = __builtin_popcount(layout.extract(code, t_.db.code_size, j) ^ s_.query_values[size_t(j)]);
+      if (d <= radius_ - (j > table_ ? 1 : 0)) return true;
+    }
+    return false;
+  }
+
   // Full-code distances of the queued candidates, in chunks, into the handler.
   void verify_pending() {
     const size_t cs = t_.db.code_size;
@@ -160,7 +186,10 @@ class Walk {
       kt_.gather_distances(GatherBlock{q_, t_.db.codes, positions, n, cs, s_.distances.data()});
       for (size_t i = 0; i < n; ++i) {
         const dist_t d = s_.distances[i];
-        if (d <= out_.threshold(0)) out_.hit(0, d, positions[i]);
+        if (d > out_.threshold(0)) continue;
+        // Only codes that would enter the result need the check (no bitmap).
+        if (!use_bitmap_ && met_before(t_.db.codes + size_t{positions[i]} * cs)) continue;
+        out_.hit(0, d, positions[i]);
       }
       verified_ += n;
     }
@@ -175,9 +204,14 @@ class Walk {
   const KernelTable& kt_;
   std::vector<uint32_t>* queue_ = nullptr;  // store positions to verify
   size_t verified_ = 0;
+  bool use_bitmap_ = true;
+  int table_ = 0, radius_ = 0;  // the (table, radius) being probed
 };
 
 }  // namespace
+
+size_t MultiIndexHashing::visited_bitmap_limit() { return g_bitmap_limit.load(); }
+void MultiIndexHashing::set_visited_bitmap_limit(size_t positions) { g_bitmap_limit.store(positions); }
 
 bool probe(const MihTables& t, const uint8_t* query, KnnHandler& out, MultiIndexHashing::Scratch& scratch,
            double budget, double probe_cost, SearchWork& work) {

@@ -3,21 +3,14 @@
 #include <cstdint>
 #include <vector>
 
-#include "mih_table.hpp"
+#include "mih_tables.hpp"
 #include "nash_index/mih.hpp"
 #include "result_handler.hpp"
 
 namespace nash_index {
 
-struct MultiIndexHashing::Tables {
-  SubstringLayout layout;
-  std::vector<BucketTable> by_substring;
-  size_t positions = 0;  // codes the tables were built over: table positions [0, positions)
-  Tombstones dead;       // those removed since, and the map to store positions
-};
-
 struct MultiIndexHashing::Scratch {
-  std::vector<uint64_t> visited;  // one bit per table position; all clear between queries
+  std::vector<uint64_t> visited;  // one bit per table position (small indexes); all clear between queries
   std::vector<uint32_t> found;    // table positions met by the current query, in order
   std::vector<uint32_t> live;     // store positions of the live ones (used once the tables have tombstones)
   std::vector<dist_t> distances;  // of the chunk being verified

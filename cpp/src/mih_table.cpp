@@ -32,78 +32,138 @@ uint32_t SubstringLayout::extract(const uint8_t* code, size_t code_size, int j) 
   return static_cast<uint32_t>((word >> shift) & ((uint64_t{1} << len) - 1));
 }
 
-bool dense_table_fits(int bits, size_t n) { return bits <= 16 || (uint64_t{1} << bits) <= 4 * uint64_t(n); }
-
-void BucketTable::clear() {
-  starts_ = {};
-  positions_ = {};
-  slots_ = {};
+TableShape TableShape::for_codes(int key_bits, uint64_t n) {
+  TableShape s;
+  s.key_bits = key_bits;
+  s.entries = n;
+  // About 8 codes per prefix on uniform data: the offsets then cost a few
+  // bits per code, and a bucket's suffixes fit a cache line or two.
+  const int log_n = n > 1 ? 63 - __builtin_clzll(n) : 0;
+  s.prefix_bits = std::min(key_bits, std::max(0, log_n - 3));
+  s.offset_width = bits_for(n);
+  s.position_width = bits_for(n > 0 ? n - 1 : 0);
+  return s;
 }
 
-void BucketTable::build(const uint8_t* codes, size_t code_size, size_t n, const SubstringLayout& layout, int j) {
-  clear();
-  bits_ = layout.length(j);
-  dense_ = dense_table_fits(bits_, n);
-  if (dense_) build_dense(codes, code_size, n, layout, j);
-  else build_hashed(codes, code_size, n, layout, j);
+BucketTable::BucketTable(const TableShape& shape, const uint8_t* arrays)
+    : shape_(shape), suffix_bits_(shape.suffix_bits()),
+      offsets_(arrays, shape.offset_width),
+      positions_(arrays + shape.offsets_bytes(), shape.position_width),
+      suffixes_(arrays + shape.offsets_bytes() + shape.positions_bytes(), std::max(1, shape.suffix_bits())) {}
+
+BucketTable::Range BucketTable::prefix_range(uint64_t prefix) const {
+  const uint64_t end = std::min<uint64_t>(offsets_.get(prefix + 1), shape_.entries);
+  return {std::min<uint64_t>(offsets_.get(prefix), end), end};
 }
 
-// Counting sort: counts shifted by one, prefix sums, then placement moves each
-// start to the next bucket's, and a final shift restores them.
-void BucketTable::build_dense(const uint8_t* codes, size_t code_size, size_t n, const SubstringLayout& layout,
-                              int j) {
-  const size_t nvalues = size_t{1} << bits_;
-  starts_.assign(nvalues + 1, 0);
-  for (size_t i = 0; i < n; ++i) ++starts_[layout.extract(codes + i * code_size, code_size, j) + 1];
-  for (size_t v = 1; v <= nvalues; ++v) starts_[v] += starts_[v - 1];
-  positions_.resize(n);
-  for (size_t i = 0; i < n; ++i) {
-    const uint32_t value = layout.extract(codes + i * code_size, code_size, j);
-    positions_[starts_[value]++] = static_cast<uint32_t>(i);
+BucketTable::Range BucketTable::bucket(uint32_t value) const {
+  Range r = prefix_range(uint64_t{value} >> suffix_bits_);  // suffix_bits_ may be 32
+  if (suffix_bits_ == 0) return r;
+  const uint64_t suffix = value & ((uint64_t{1} << suffix_bits_) - 1);
+  // Suffixes increase within the prefix: a short run is read in order, a long
+  // one (clustered codes) is bisected.
+  constexpr uint64_t kLinear = 16;
+  if (r.end - r.begin <= kLinear) {
+    while (r.begin < r.end && suffixes_.get(r.begin) < suffix) ++r.begin;
+    uint64_t e = r.begin;
+    while (e < r.end && suffixes_.get(e) == suffix) ++e;
+    return {r.begin, e};
   }
-  for (size_t v = nvalues; v > 0; --v) starts_[v] = starts_[v - 1];
-  starts_[0] = 0;
-}
-
-void BucketTable::build_hashed(const uint8_t* codes, size_t code_size, size_t n, const SubstringLayout& layout,
-                               int j) {
-  std::vector<uint64_t> keyed(n);  // value << 32 | position: sorting groups values, positions stay increasing
-  for (size_t i = 0; i < n; ++i)
-    keyed[i] = uint64_t{layout.extract(codes + i * code_size, code_size, j)} << 32 | i;
-  std::sort(keyed.begin(), keyed.end());
-  positions_.resize(n);
-  std::vector<uint32_t> values;
-  for (size_t i = 0; i < n; ++i) {
-    const uint32_t value = static_cast<uint32_t>(keyed[i] >> 32);
-    if (i == 0 || value != values.back()) {
-      values.push_back(value);
-      starts_.push_back(static_cast<uint32_t>(i));
+  auto first_at_least = [&](uint64_t lo, uint64_t hi, uint64_t target) {
+    while (lo < hi) {
+      const uint64_t mid = lo + (hi - lo) / 2;
+      if (suffixes_.get(mid) < target) lo = mid + 1;
+      else hi = mid;
     }
-    positions_[i] = static_cast<uint32_t>(keyed[i]);
-  }
-  starts_.push_back(static_cast<uint32_t>(n));
-  int log_slots = 4;
-  while ((size_t{1} << log_slots) < 2 * values.size()) ++log_slots;  // load factor <= 1/2
-  hash_shift_ = 64 - log_slots;
-  slots_.assign(size_t{1} << log_slots, kEmptySlot);
-  const size_t mask = slots_.size() - 1;
-  for (size_t r = 0; r < values.size(); ++r) {
-    size_t s = slot_of(values[r]);
-    while (slots_[s] != kEmptySlot) s = (s + 1) & mask;
-    slots_[s] = uint64_t{values[r]} << 32 | r;
+    return lo;
+  };
+  const uint64_t begin = first_at_least(r.begin, r.end, suffix);
+  return {begin, first_at_least(begin, r.end, suffix + 1)};
+}
+
+namespace {
+
+constexpr uint64_t kProgressStep = uint64_t{1} << 20;
+
+// Key of code i: the low key_bits bits of substring j.
+struct KeyOf {
+  const uint8_t* codes;
+  size_t code_size;
+  const SubstringLayout& layout;
+  int j;
+  uint32_t mask;
+  uint32_t operator()(uint64_t i) const { return layout.extract(codes + i * code_size, code_size, j) & mask; }
+};
+
+// Runs fn(i) for i in [0, n), reporting progress every kProgressStep codes.
+template <class Fn>
+void each_code(uint64_t n, std::atomic<uint64_t>* progress, Fn&& fn) {
+  for (uint64_t start = 0; start < n; start += kProgressStep) {
+    const uint64_t stop = std::min(n, start + kProgressStep);
+    for (uint64_t i = start; i < stop; ++i) fn(i);
+    if (progress) progress->fetch_add(stop - start, std::memory_order_relaxed);
   }
 }
 
-BucketTable::Bucket BucketTable::hashed_bucket(uint32_t value) const {
-  const size_t mask = slots_.size() - 1;
-  const uint32_t* p = positions_.data();
-  for (size_t s = slot_of(value);; s = (s + 1) & mask) {
-    const uint64_t slot = slots_[s];
-    if (slot == kEmptySlot) return {p, p};
-    if (static_cast<uint32_t>(slot >> 32) == value) {
-      const uint32_t rank = static_cast<uint32_t>(slot);
-      return {p + starts_[rank], p + starts_[rank + 1]};
+// Sorts the entries of one prefix bucket by suffix (positions stay increasing
+// within a suffix: the placement pass wrote them in position order).
+void sort_bucket(uint64_t begin, uint64_t end, const PackedReader& suffix_in, const PackedWriter& suffix_out,
+                 const PackedReader& pos_in, const PackedWriter& pos_out, std::vector<uint64_t>& scratch) {
+  bool sorted = true;
+  for (uint64_t e = begin + 1; e < end && sorted; ++e) sorted = suffix_in.get(e - 1) <= suffix_in.get(e);
+  if (sorted) return;
+  scratch.clear();
+  for (uint64_t e = begin; e < end; ++e) scratch.push_back(suffix_in.get(e) << 32 | pos_in.get(e));
+  std::sort(scratch.begin(), scratch.end());
+  for (uint64_t e = begin; e < end; ++e) {
+    suffix_out.set(e, scratch[e - begin] >> 32);
+    pos_out.set(e, scratch[e - begin] & 0xFFFFFFFFu);
+  }
+}
+
+}  // namespace
+
+// A counting sort by prefix (count, offsets, placement in position order),
+// then each prefix bucket sorted by suffix.
+void BucketTable::build(const uint8_t* codes, size_t code_size, const SubstringLayout& layout, int j,
+                        const TableShape& shape, uint8_t* arrays, std::atomic<uint64_t>* progress) {
+  const uint64_t n = shape.entries;
+  const int suffix_bits = shape.suffix_bits();
+  const KeyOf key{codes, code_size, layout, j,
+                  shape.key_bits >= 32 ? 0xFFFFFFFFu : (uint32_t{1} << shape.key_bits) - 1};
+  std::vector<uint32_t> next(shape.prefixes() + 1, 0);  // n < 2^32 (the MIH limit)
+  each_code(n, progress, [&](uint64_t i) { ++next[(uint64_t{key(i)} >> suffix_bits) + 1]; });
+  for (uint64_t p = 1; p <= shape.prefixes(); ++p) next[p] += next[p - 1];
+  const PackedWriter offsets(arrays, shape.offset_width);
+  for (uint64_t p = 0; p <= shape.prefixes(); ++p) offsets.set(p, next[p]);
+  uint8_t* positions_at = arrays + shape.offsets_bytes();
+  uint8_t* suffixes_at = positions_at + shape.positions_bytes();
+  const PackedWriter positions(positions_at, shape.position_width);
+  const int suffix_width = std::max(1, suffix_bits);
+  const PackedWriter suffixes(suffixes_at, suffix_width);
+  const uint32_t suffix_mask = static_cast<uint32_t>((uint64_t{1} << suffix_bits) - 1);
+  each_code(n, progress, [&](uint64_t i) {
+    const uint32_t k = key(i);
+    const uint64_t entry = next[uint64_t{k} >> suffix_bits]++;
+    positions.set(entry, i);
+    if (suffix_bits) suffixes.set(entry, k & suffix_mask);
+  });
+  std::vector<uint32_t>().swap(next);
+  if (suffix_bits == 0) {
+    if (progress) progress->fetch_add(n, std::memory_order_relaxed);
+    return;
+  }
+  const BucketTable view(shape, arrays);
+  const PackedReader suffix_in(suffixes_at, suffix_width), pos_in(positions_at, shape.position_width);
+  std::vector<uint64_t> scratch;
+  for (uint64_t p = 0, done = 0; p < shape.prefixes(); ++p) {
+    const Range r = view.prefix_range(p);
+    if (r.end - r.begin > 1) sort_bucket(r.begin, r.end, suffix_in, suffixes, pos_in, positions, scratch);
+    if (progress && r.end - done >= kProgressStep) {
+      progress->fetch_add(r.end - done, std::memory_order_relaxed);
+      done = r.end;
     }
+    if (progress && p + 1 == shape.prefixes()) progress->fetch_add(n - done, std::memory_order_relaxed);
   }
 }
 

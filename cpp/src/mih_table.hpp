@@ -1,10 +1,13 @@
 // Building blocks of multi-index hashing: how a code splits into substrings,
-// and one compact table per substring mapping a substring value to the
-// positions of the codes that carry it.
+// one compact table per substring mapping a substring value to the positions
+// of the codes that carry it, and the tombstones of removed codes.
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
+
+#include "packed_bits.hpp"
 
 namespace nash_index {
 
@@ -29,70 +32,74 @@ class SubstringLayout {
   std::vector<int> length_;
 };
 
-// Positions (uint32) of the codes grouped by substring value (CSR layout).
-// Dense tables index bucket starts directly by value (2^bits + 1 offsets);
-// when 2^bits is much larger than the number of codes, an open-addressing
-// hash of the distinct values points into the same CSR arrays instead.
+// The shape of one table over n codes. The key (the substring, or its low
+// key_bits bits) splits into a prefix, which indexes a packed array of bucket
+// offsets (2^prefix_bits + 1 of them, about one per 8 codes), and a suffix
+// stored beside each entry; entries are sorted by key, positions increasing
+// within a key. Positions and offsets take ceil(log2(n)) bits each, so the
+// tables of 10^9 64-bit codes (m = 2) hold about 1.2x the code bytes where
+// uint32 positions and a dense 2^32 offset array would need 9x.
+struct TableShape {
+  int key_bits = 0, prefix_bits = 0, offset_width = 1, position_width = 1;
+  uint64_t entries = 0;
+
+  static TableShape for_codes(int key_bits, uint64_t n);
+  int suffix_bits() const { return key_bits - prefix_bits; }
+  uint64_t prefixes() const { return uint64_t{1} << prefix_bits; }
+  uint64_t offsets_bytes() const { return packed_bytes(prefixes() + 1, offset_width); }
+  uint64_t positions_bytes() const { return packed_bytes(entries, position_width); }
+  uint64_t suffixes_bytes() const { return suffix_bits() > 0 ? packed_bytes(entries, suffix_bits()) : 0; }
+  uint64_t bytes() const { return offsets_bytes() + positions_bytes() + suffixes_bytes(); }
+};
+
+// Read-only view of one table's arrays (laid out by TableShape: offsets,
+// positions, suffixes, each a multiple of 8 bytes, back to back). The arrays
+// may come from a file mapped without verification: offsets are clamped to
+// the entries, so a corrupted table gives wrong candidates, never a bad read.
 class BucketTable {
  public:
-  struct Bucket {
-    const uint32_t* begin;
-    const uint32_t* end;
+  struct Range {
+    uint64_t begin, end;  // entries [begin, end)
   };
 
-  // Indexes substring j of codes [0, n).
-  void build(const uint8_t* codes, size_t code_size, size_t n, const SubstringLayout& layout, int j);
-  void clear();
+  BucketTable() = default;
+  BucketTable(const TableShape& shape, const uint8_t* arrays);
 
-  Bucket bucket(uint32_t value) const { return dense_ ? dense_bucket(value) : hashed_bucket(value); }
-  // Starts pulling the memory that bucket(value) will read.
-  void prefetch(uint32_t value) const {
-    if (dense_) __builtin_prefetch(starts_.data() + value);
-    else __builtin_prefetch(slots_.data() + slot_of(value));
-  }
-  bool dense() const { return dense_; }
-  // Cost of for_each_value: the slots it reads (dense: 2^bits values; hashed: hash slots).
-  size_t value_slots() const { return dense_ ? starts_.size() - 1 : slots_.size(); }
-  // Calls fn(value, bucket) for every value that holds codes. Used instead of
+  // Fills `arrays` (TableShape::bytes(), zeroed) with the table of substring
+  // j of codes [0, n); adds to *progress as codes pass (3 passes).
+  static void build(const uint8_t* codes, size_t code_size, const SubstringLayout& layout, int j,
+                    const TableShape& shape, uint8_t* arrays, std::atomic<uint64_t>* progress);
+
+  const TableShape& shape() const { return shape_; }
+  Range bucket(uint32_t value) const;
+  uint64_t position(uint64_t entry) const { return positions_.get(entry); }
+  void prefetch(uint32_t value) const { offsets_.prefetch(uint64_t{value} >> suffix_bits_); }
+  void prefetch_entry(uint64_t entry) const { positions_.prefetch(entry); }
+  // Cost of for_each_value, in slots read.
+  uint64_t value_slots() const { return shape_.entries + shape_.prefixes(); }
+  // Calls fn(value, range) for every key that holds codes. Used instead of
   // enumerating masks when a radius has more masks than the table has slots.
   template <class Fn>
   void for_each_value(Fn&& fn) const {
-    const uint32_t* p = positions_.data();
-    if (dense_) {
-      for (size_t v = 0; v + 1 < starts_.size(); ++v)
-        if (starts_[v] != starts_[v + 1]) fn(static_cast<uint32_t>(v), Bucket{p + starts_[v], p + starts_[v + 1]});
-      return;
+    for (uint64_t p = 0; p < shape_.prefixes(); ++p) {
+      Range r = prefix_range(p);
+      while (r.begin < r.end) {
+        const uint64_t suffix = suffix_bits_ ? suffixes_.get(r.begin) : 0;
+        uint64_t e = r.begin + 1;
+        while (e < r.end && suffix_bits_ && suffixes_.get(e) == suffix) ++e;
+        if (!suffix_bits_) e = r.end;
+        fn(static_cast<uint32_t>(p << suffix_bits_ | suffix), Range{r.begin, e});
+        r.begin = e;
+      }
     }
-    for (const uint64_t slot : slots_) {
-      if (slot == kEmptySlot) continue;
-      const uint32_t rank = static_cast<uint32_t>(slot);
-      fn(static_cast<uint32_t>(slot >> 32), Bucket{p + starts_[rank], p + starts_[rank + 1]});
-    }
-  }
-  size_t memory_bytes() const {
-    return (starts_.capacity() + positions_.capacity()) * sizeof(uint32_t) + slots_.capacity() * sizeof(uint64_t);
   }
 
  private:
-  Bucket dense_bucket(uint32_t value) const {
-    const uint32_t* p = positions_.data();
-    return {p + starts_[value], p + starts_[value + 1]};
-  }
-  Bucket hashed_bucket(uint32_t value) const;
-  size_t slot_of(uint32_t value) const {
-    return static_cast<size_t>((value * 0x9E3779B97F4A7C15ull) >> hash_shift_);
-  }
-  void build_dense(const uint8_t* codes, size_t code_size, size_t n, const SubstringLayout& layout, int j);
-  void build_hashed(const uint8_t* codes, size_t code_size, size_t n, const SubstringLayout& layout, int j);
+  Range prefix_range(uint64_t prefix) const;
 
-  static constexpr uint64_t kEmptySlot = ~0ull;  // a rank is < 2^32 - 1, so no real slot is all ones
-
-  bool dense_ = true;
-  int bits_ = 0;
-  std::vector<uint32_t> starts_;     // dense: by value; hashed: by distinct-value rank
-  std::vector<uint32_t> positions_;  // grouped by value, increasing within a group
-  std::vector<uint64_t> slots_;      // hashed: value << 32 | rank, kEmptySlot when free
-  int hash_shift_ = 64;
+  TableShape shape_;
+  int suffix_bits_ = 0;
+  PackedReader offsets_, positions_, suffixes_;
 };
 
 // Table positions removed since the tables were built. Removals compact the
@@ -127,10 +134,5 @@ class Tombstones {
   std::vector<uint64_t> bits_;    // allocated by the first mark
   std::vector<uint32_t> before_;  // dead positions in the words before each word
 };
-
-// Whether a substring of `bits` bits over n codes gets a dense table (2^bits <=
-// 4n): below that a hash of the distinct values would take as much memory
-// (two 8-byte slots per value at load 1/2) and cost an extra random read.
-bool dense_table_fits(int bits, size_t n);
 
 }  // namespace nash_index

@@ -114,9 +114,9 @@ def test_rewritten_file_with_good_settings_loads(tmp_path, configured):
     index, _, _ = configured
     path = tmp_path / "ok.nidx"
     index.save(path)
-    rewrite_meta(path, meta_v2(0, 3, 2, (1.0, 0.0, 7.5)))  # the helper itself is right
+    rewrite_meta(path, meta_v2(0, 4, 2, (1.0, 0.0, 7.5)))  # the helper itself is right
     back = ni.load(path)
-    assert back.m == 3 and back.m_is_auto
+    assert back.m == 4 and back.m_is_auto
     assert back.fallback_params() == {"fallback": "always", "probe_cost": 1.0, "scan_cost_single": 0.0,
                                       "scan_cost_batch": 7.5}
 

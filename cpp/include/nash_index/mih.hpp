@@ -107,6 +107,14 @@ class MultiIndexHashing : public CodeIndex {
   // at most nbits / 8 (n counts as >= 256).
   static int auto_m(int nbits, size_t n);
 
+  // Up to this many table positions (default 2^26) a query marks the codes it
+  // met in a bitmap (n / 8 bytes per thread). Above it, a code met again in a
+  // later table is recognised from its own substrings: no memory per code,
+  // one check per code that would enter the result. Process-wide; for tests
+  // and benchmarks.
+  static size_t visited_bitmap_limit();
+  static void set_visited_bitmap_limit(size_t positions);
+
   struct Tables;   // the substring layout and one bucket table per substring
   struct Scratch;  // per-thread query state (visited bitmap, candidate list)
 

@@ -1,0 +1,111 @@
+#include "mih_tables.hpp"
+
+#include <cstring>
+#include <string>
+
+#include "thread_pool.hpp"
+
+namespace nash_index {
+namespace {
+
+constexpr uint64_t kBlobVersion = 1;
+constexpr size_t kHeadWords = 4;       // {version, m, positions, 0}
+constexpr size_t kWordsPerTable = 4;   // {key_bits, prefix_bits, offset_width, position_width}
+
+uint64_t head_bytes(size_t m) { return 8 * (kHeadWords + kWordsPerTable * m); }
+
+// Points each table's view at its arrays, in table order after the header.
+void attach(MultiIndexHashing::Tables& t, const std::vector<TableShape>& shapes) {
+  t.by_substring.clear();
+  uint64_t at = head_bytes(shapes.size());
+  for (const TableShape& s : shapes) {
+    t.by_substring.emplace_back(s, t.blob + at);
+    at += s.bytes();
+  }
+  t.dead = Tombstones(t.positions);
+}
+
+}  // namespace
+
+std::vector<TableShape> table_shapes(const SubstringLayout& layout, uint64_t n) {
+  std::vector<TableShape> shapes;
+  for (int j = 0; j < layout.m(); ++j) shapes.push_back(TableShape::for_codes(layout.length(j), n));
+  return shapes;
+}
+
+uint64_t tables_blob_bytes(const std::vector<TableShape>& shapes) {
+  uint64_t total = head_bytes(shapes.size());
+  for (const TableShape& s : shapes) total += s.bytes();
+  return total;
+}
+
+void build_tables_blob(const uint8_t* codes, size_t code_size, const SubstringLayout& layout,
+                       const std::vector<TableShape>& shapes, uint8_t* blob, std::atomic<uint64_t>* progress) {
+  const uint64_t n = shapes.empty() ? 0 : shapes[0].entries;
+  std::vector<uint64_t> head{kBlobVersion, shapes.size(), n, 0};
+  std::vector<uint8_t*> arrays;
+  uint64_t at = head_bytes(shapes.size());
+  for (const TableShape& s : shapes) {
+    head.insert(head.end(), {uint64_t(s.key_bits), uint64_t(s.prefix_bits), uint64_t(s.offset_width),
+                             uint64_t(s.position_width)});
+    arrays.push_back(blob + at);
+    at += s.bytes();
+  }
+  std::memcpy(blob, head.data(), head.size() * 8);
+  ThreadPool::global().parallel_for(shapes.size(), 0, [&](size_t j) {
+    BucketTable::build(codes, code_size, layout, static_cast<int>(j), shapes[j], arrays[j], progress);
+  });
+}
+
+std::unique_ptr<MultiIndexHashing::Tables> build_tables(const uint8_t* codes, size_t code_size, size_t n,
+                                                        const SubstringLayout& layout) {
+  auto t = std::make_unique<MultiIndexHashing::Tables>();
+  t->layout = layout;
+  t->positions = n;
+  const std::vector<TableShape> shapes = table_shapes(layout, n);
+  t->blob_bytes = tables_blob_bytes(shapes);
+  t->owned.assign(t->blob_bytes / 8, 0);
+  t->blob = reinterpret_cast<const uint8_t*>(t->owned.data());
+  build_tables_blob(codes, code_size, layout, shapes, reinterpret_cast<uint8_t*>(t->owned.data()), nullptr);
+  attach(*t, shapes);
+  return t;
+}
+
+std::unique_ptr<MultiIndexHashing::Tables> tables_from_blob(const std::shared_ptr<IndexFile>& file, const uint8_t* blob,
+                                                            uint64_t bytes, const SubstringLayout& layout,
+                                                            uint64_t ntotal) {
+  const std::string bad = "index file: bad multi-index tables: ";
+  const size_t m = static_cast<size_t>(layout.m());
+  if (bytes < head_bytes(m) || bytes % 8 != 0) throw FormatError(bad + "section of " + std::to_string(bytes) + " bytes");
+  std::vector<uint64_t> head(head_bytes(m) / 8);
+  std::memcpy(head.data(), blob, head.size() * 8);
+  if (head[0] != kBlobVersion) throw FormatError(bad + "unknown version " + std::to_string(head[0]));
+  if (head[1] != m) throw FormatError(bad + "m = " + std::to_string(head[1]) + ", the metadata says " + std::to_string(m));
+  if (head[2] > ntotal) throw FormatError(bad + "they cover more codes than the file holds");
+  // The shapes follow from (key bits, count): anything else is damage.
+  const std::vector<TableShape> shapes = table_shapes(layout, head[2]);
+  for (size_t j = 0; j < m; ++j) {
+    const uint64_t* w = head.data() + kHeadWords + kWordsPerTable * j;
+    const TableShape& s = shapes[j];
+    if (w[0] != uint64_t(s.key_bits) || w[1] != uint64_t(s.prefix_bits) || w[2] != uint64_t(s.offset_width) ||
+        w[3] != uint64_t(s.position_width))
+      throw FormatError(bad + "table " + std::to_string(j) + " has an unexpected shape");
+  }
+  if (tables_blob_bytes(shapes) != bytes) throw FormatError(bad + "section size does not match the tables");
+  auto t = std::make_unique<MultiIndexHashing::Tables>();
+  t->layout = layout;
+  t->positions = head[2];
+  t->blob_bytes = bytes;
+  if (file->is_mapped()) {
+    t->file = file;
+    t->blob = blob;
+  } else {
+    t->owned.assign(bytes / 8, 0);
+    std::memcpy(t->owned.data(), blob, bytes);
+    t->blob = reinterpret_cast<const uint8_t*>(t->owned.data());
+  }
+  attach(*t, shapes);
+  return t;
+}
+
+}  // namespace nash_index
