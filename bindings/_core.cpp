@@ -13,6 +13,7 @@
 #include "nash_index/flat_index.hpp"
 #include "nash_index/index_file.hpp"
 #include "nash_index/mih.hpp"
+#include "nash_index/mih_builder.hpp"
 #include "nash_index/simd.hpp"
 #include "nash_index/threads.hpp"
 
@@ -313,7 +314,8 @@ void bind_files(py::module_& m) {
       .def_property_readonly("kind", [](const ni::IndexFile& f) { return static_cast<uint32_t>(f.info().kind); })
       .def_property_readonly("nbits", [](const ni::IndexFile& f) { return f.info().nbits; })
       .def_property_readonly("ntotal", [](const ni::IndexFile& f) { return f.info().ntotal; })
-      .def_property_readonly("is_mapped", &ni::IndexFile::is_mapped);
+      .def_property_readonly("is_mapped", &ni::IndexFile::is_mapped)
+      .def("has_section", &ni::IndexFile::has_section, py::arg("tag"));
   m.def("open_index_file", [](const std::string& path, bool mmap, bool verify) {
     py::gil_scoped_release release;
     return ni::IndexFile::open(path, mmap, verify);
@@ -332,7 +334,48 @@ void bind_files(py::module_& m) {
   m.attr("FORMAT_VERSION") = ni::kFormatVersion;
 }
 
+// The builder is used by one thread at a time (the Python layer's contract);
+// progress counters may be read from any thread.
+void bind_mih_builder(py::module_& m) {
+  using B = ni::MihFileBuilder;
+  py::class_<B>(m, "MihFileBuilder")
+      .def(py::init<const std::string&, int, int>(), py::arg("path"), py::arg("nbits"), py::arg("m") = 0)
+      .def("append", [](B& b, const py::array& codes) {
+        size_t n = 0;
+        const uint8_t* rows = code_rows(codes, ni::code_size_for(b.nbits()), "codes", &n);
+        py::gil_scoped_release release;
+        b.append(rows, n);
+      }, py::arg("codes"))
+      .def("finish", [](B& b) {
+        py::gil_scoped_release release;
+        b.finish();
+      })
+      .def_property_readonly("count", &B::count)
+      .def_property_readonly("progress_done", &B::progress_done)
+      .def_property_readonly("progress_total", &B::progress_total);
+}
+
 void bind_runtime(py::module_& m) {
+  // For tests of the kernels at positions past 2^31 (codes: any buffer, e.g. a sparse memmap).
+  m.def("_gather_distances", [](const py::array& codes, const py::array& positions, const py::array& query) {
+    size_t n = 0;
+    const size_t code_size = static_cast<size_t>(query.size());
+    if (!has_dtype<uint8_t>(query) || query.ndim() != 1 || !(query.flags() & py::array::c_style))
+      throw py::type_error("query must be a contiguous 1-D uint8 array");
+    const uint8_t* rows = code_rows(codes, code_size, "codes", &n);
+    if (!has_dtype<uint32_t>(positions) || positions.ndim() != 1 || !(positions.flags() & py::array::c_style))
+      throw py::type_error("positions must be a contiguous 1-D uint32 array");
+    const uint32_t* pos = static_cast<const uint32_t*>(positions.data());
+    const size_t count = static_cast<size_t>(positions.shape(0));
+    for (size_t i = 0; i < count; ++i)
+      if (pos[i] >= n) throw py::value_error("positions must be < len(codes)");
+    std::vector<int32_t> out(count);
+    {
+      py::gil_scoped_release release;
+      ni::gather_distances(static_cast<const uint8_t*>(query.data()), rows, pos, count, code_size, out.data());
+    }
+    return to_numpy(std::move(out));
+  }, py::arg("codes"), py::arg("positions"), py::arg("query"));
   m.def("simd_level", [] { return std::string(ni::simd_level_name(ni::active_simd_level())); });
   m.def("detected_simd_level", [] { return std::string(ni::simd_level_name(ni::detected_simd_level())); });
   m.def("set_simd_level", [](const std::string& name) { ni::set_simd_level(ni::parse_simd_level(name)); },
@@ -359,4 +402,5 @@ PYBIND11_MODULE(_core, m) {
   bind_files(m);
   bind_flat(m);
   bind_mih(m);
+  bind_mih_builder(m);
 }

@@ -29,6 +29,10 @@ constexpr idx_t kMaxId = std::numeric_limits<idx_t>::max();
 idx_t after(idx_t id) { return id == kMaxId ? kMaxId : id + 1; }
 }  // namespace
 
+std::array<uint64_t, 2> CodeStore::meta_words_for(idx_t next_id) {
+  return {kStoreMetaVersion, static_cast<uint64_t>(next_id)};
+}
+
 void CodeStore::refresh_pointers() {
   codes_ = owned_codes_.data();
   ids_ = owned_identity_ ? nullptr : owned_ids_.data();

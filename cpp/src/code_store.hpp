@@ -1,6 +1,7 @@
 // Packed codes and their external ids, owned or borrowed from a mapped file.
 // Shared by FlatIndex and MultiIndexHashing.
 #pragma once
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -46,6 +47,8 @@ class CodeStore {
   // from_file refuses a file of more than `max_codes` codes (FormatError).
   std::vector<SectionData> sections() const;
   static CodeStore from_file(const std::shared_ptr<IndexFile>& file, size_t max_codes = SIZE_MAX);
+  // The store metadata section's words for a store whose next default id is `next_id`.
+  static std::array<uint64_t, 2> meta_words_for(idx_t next_id);
   bool is_mapped() const { return file_ != nullptr; }
 
   size_t memory_bytes() const { return owned_codes_.capacity() + owned_ids_.capacity() * sizeof(idx_t); }

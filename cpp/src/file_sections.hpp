@@ -27,6 +27,16 @@ struct SectionData {
 
 uint64_t checksum64(const void* data, size_t bytes, uint64_t seed = 0);
 
+// For writers that fill a file in place (the MIH file builder): where sections
+// of these sizes go (4096-aligned, in order; the first offset does not depend
+// on the sizes), and the header bytes once their checksums are known.
+struct SectionPlan {
+  uint32_t tag;
+  uint64_t bytes, checksum;
+};
+std::vector<uint64_t> section_offsets(const std::vector<uint64_t>& sizes);
+std::vector<uint8_t> header_bytes(const IndexHeaderInfo& info, const std::vector<SectionPlan>& sections);
+
 void write_index_file(const std::string& path, const IndexHeaderInfo& info, const std::vector<SectionData>& sections);
 std::vector<uint8_t> serialize_index(const IndexHeaderInfo& info, const std::vector<SectionData>& sections);
 

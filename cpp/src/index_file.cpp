@@ -56,7 +56,7 @@ inline uint64_t mix(uint64_t acc, uint64_t word) {
   return rotl(acc, 31) * 0x9E3779B185EBCA87ULL;
 }
 
-RawHeader make_header(const IndexHeaderInfo& info, const std::vector<SectionData>& sections) {
+RawHeader make_header(const IndexHeaderInfo& info, const std::vector<SectionPlan>& sections) {
   if (sections.size() > kMaxSections) throw std::invalid_argument("too many sections");
   RawHeader h;
   std::memset(&h, 0, sizeof(h));
@@ -67,13 +67,19 @@ RawHeader make_header(const IndexHeaderInfo& info, const std::vector<SectionData
   h.flags = info.flags;
   h.ntotal = info.ntotal;
   h.nsections = static_cast<uint32_t>(sections.size());
-  uint64_t offset = align_up(sizeof(RawHeader));
-  for (size_t i = 0; i < sections.size(); ++i) {
-    h.sections[i] = {sections[i].tag, 0, offset, sections[i].bytes, checksum64(sections[i].data, sections[i].bytes)};
-    offset = align_up(offset + sections[i].bytes);
-  }
+  std::vector<uint64_t> sizes;
+  for (const SectionPlan& s : sections) sizes.push_back(s.bytes);
+  const std::vector<uint64_t> offsets = section_offsets(sizes);
+  for (size_t i = 0; i < sections.size(); ++i)
+    h.sections[i] = {sections[i].tag, 0, offsets[i], sections[i].bytes, sections[i].checksum};
   h.header_checksum = checksum64(&h, offsetof(RawHeader, header_checksum));
   return h;
+}
+
+RawHeader make_header(const IndexHeaderInfo& info, const std::vector<SectionData>& sections) {
+  std::vector<SectionPlan> plans;
+  for (const SectionData& s : sections) plans.push_back({s.tag, s.bytes, checksum64(s.data, s.bytes)});
+  return make_header(info, plans);
 }
 
 // Writes `bytes` at the current position; retries short writes.
@@ -104,6 +110,22 @@ void emit_file(const IndexHeaderInfo& info, const std::vector<SectionData>& sect
 }
 
 }  // namespace
+
+std::vector<uint64_t> section_offsets(const std::vector<uint64_t>& sizes) {
+  std::vector<uint64_t> offsets;
+  uint64_t offset = align_up(sizeof(RawHeader));
+  for (const uint64_t bytes : sizes) {
+    offsets.push_back(offset);
+    offset = align_up(offset + bytes);
+  }
+  return offsets;
+}
+
+std::vector<uint8_t> header_bytes(const IndexHeaderInfo& info, const std::vector<SectionPlan>& sections) {
+  const RawHeader h = make_header(info, sections);
+  const uint8_t* p = reinterpret_cast<const uint8_t*>(&h);
+  return std::vector<uint8_t>(p, p + sizeof(h));
+}
 
 uint64_t checksum64(const void* data, size_t bytes, uint64_t seed) {
   // Four independent lanes keep the multiplier pipeline busy (several GB/s).

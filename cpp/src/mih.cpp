@@ -180,20 +180,18 @@ void MultiIndexHashing::optimize(int m) {
   rebuild(target_m());
 }
 
-// Metadata section, uint32 words. Version 1: {1, m requested (0 = auto), m in
-// use, 0}. Version 2 appends the fallback settings: {fallback, 0, probe_cost,
-// scan_cost_single, scan_cost_batch}, each cost a little-endian double in two
-// words. Version 1 files load with the default settings.
-std::vector<uint32_t> MultiIndexHashing::meta() const {
-  std::vector<uint32_t> words{kMihMetaVersion, static_cast<uint32_t>(m_requested_), static_cast<uint32_t>(m()), 0,
-                              static_cast<uint32_t>(params_.fallback), 0};
-  for (const double cost : {params_.probe_cost, params_.scan_cost_single, params_.scan_cost_batch}) {
+std::vector<uint32_t> mih_meta_words(int m_requested, int m_in_use, const MihParams& params) {
+  std::vector<uint32_t> words{kMihMetaVersion, static_cast<uint32_t>(m_requested), static_cast<uint32_t>(m_in_use), 0,
+                              static_cast<uint32_t>(params.fallback), 0};
+  for (const double cost : {params.probe_cost, params.scan_cost_single, params.scan_cost_batch}) {
     uint32_t pair[2];
     std::memcpy(pair, &cost, sizeof(cost));
     words.insert(words.end(), pair, pair + 2);
   }
   return words;
 }
+
+std::vector<uint32_t> MultiIndexHashing::meta() const { return mih_meta_words(m_requested_, m(), params_); }
 
 void MultiIndexHashing::save(const std::string& path) const {
   const std::vector<uint32_t> meta_words = meta();

@@ -25,6 +25,12 @@ struct MultiIndexHashing::Tables {
   uint64_t blob_bytes = 0;
 };
 
+// The metadata section's uint32 words. Version 1: {1, m requested (0 = auto),
+// m in use, 0}. Version 2 appends the fallback settings: {fallback, 0,
+// probe_cost, scan_cost_single, scan_cost_batch}, each cost a little-endian
+// double in two words. Version 1 files load with the default settings.
+std::vector<uint32_t> mih_meta_words(int m_requested, int m_in_use, const MihParams& params);
+
 // Shapes of the m tables over n codes.
 std::vector<TableShape> table_shapes(const SubstringLayout& layout, uint64_t n);
 // Bytes of the blob holding tables of these shapes.

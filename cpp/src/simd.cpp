@@ -74,4 +74,9 @@ const KernelTable& kernels_for(SimdLevel level) {
 
 const KernelTable& kernels() { return kernels_for(active_simd_level()); }
 
+void gather_distances(const uint8_t* query, const uint8_t* codes, const uint32_t* positions, size_t count,
+                      size_t code_size, int32_t* out) {
+  kernels().gather_distances(GatherBlock{query, codes, positions, count, code_size, out});
+}
+
 }  // namespace nash_index

@@ -1,5 +1,7 @@
 // Instruction-set levels and run-time dispatch of the Hamming kernels.
 #pragma once
+#include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace nash_index {
@@ -16,5 +18,10 @@ SimdLevel detected_simd_level();
 // or by set_simd_level(). Requests above the detected level are clamped.
 SimdLevel active_simd_level();
 void set_simd_level(SimdLevel level);
+
+// Hamming distances from `query` to the codes at `positions` of `codes`, by
+// the active level's gather kernel (the one multi-index hashing verifies with).
+void gather_distances(const uint8_t* query, const uint8_t* codes, const uint32_t* positions, size_t count,
+                      size_t code_size, int32_t* out);
 
 }  // namespace nash_index

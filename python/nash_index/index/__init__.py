@@ -8,6 +8,7 @@ share :class:`~nash_index.index.base.BaseIndex`; :func:`make_index` chooses betw
 from __future__ import annotations
 
 from .base import BaseIndex, from_bytes, load
+from .build import build_mih_file
 from .codes import binarize, pack_bits, unpack_bits
 from .factory import INDEX_KINDS, make_index
 from .flat import FlatIndex
@@ -26,6 +27,7 @@ __all__ = [
     "SearchResult",
     "SearchWork",
     "binarize",
+    "build_mih_file",
     "detected_simd_level",
     "from_bytes",
     "get_num_threads",

@@ -1,0 +1,50 @@
+// Builds a MultiIndexHashing index file from codes streamed in chunks, in
+// memory bounded by the file itself: codes are written straight into the
+// file's code section, then the file is sized, mapped, and the tables are
+// built in place (a counting sort per table reading the mapped codes), the
+// checksums computed, the header written and the file committed atomically.
+// load(path, mmap) then serves it without a rebuild. Peak memory: the pages of
+// the file being written (the OS may write them back) plus one uint32 count
+// per prefix of each table (~n / 2 bytes per table).
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace nash_index {
+
+class AtomicFile;
+
+class MihFileBuilder {
+ public:
+  // m == 0: automatic (MultiIndexHashing::auto_m of the final count).
+  MihFileBuilder(const std::string& path, int nbits, int m = 0);
+  ~MihFileBuilder();  // an unfinished build leaves nothing behind
+  MihFileBuilder(const MihFileBuilder&) = delete;
+  MihFileBuilder& operator=(const MihFileBuilder&) = delete;
+
+  // Appends n codes (ids are positions, 0..count-1).
+  void append(const uint8_t* codes, size_t n);
+  // Builds the tables and commits the file; the builder is spent afterwards.
+  void finish();
+
+  size_t count() const { return n_; }
+  int nbits() const { return nbits_; }
+  // Work done and total of finish(), in codes passed (for progress bars; any thread).
+  uint64_t progress_done() const { return done_.load(std::memory_order_relaxed); }
+  uint64_t progress_total() const { return total_.load(std::memory_order_relaxed); }
+
+ private:
+  void check_open() const;
+
+  std::unique_ptr<AtomicFile> out_;
+  int nbits_, m_;
+  size_t code_size_;
+  size_t n_ = 0;
+  bool spent_ = false;
+  std::atomic<uint64_t> done_{0}, total_{0};
+};
+
+}  // namespace nash_index

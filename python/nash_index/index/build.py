@@ -1,0 +1,143 @@
+"""Building a :class:`MultiIndexHashing` index file from codes on disk, in bounded memory.
+
+``build_mih_file(source, path)`` streams the codes (a ``.npy`` file, a raw file of packed
+codes, an array, or an iterable of chunks) straight into the index file, then builds the
+tables inside the file itself and commits it atomically (temporary file, fsync, rename).
+Memory stays near the size of the file being written (its pages, which the OS may write
+back) plus a chunk and the tables' prefix counts: nothing like the index plus a copy of the
+codes that ``add`` would need. ``nash_index.load(path, mmap=True)`` then serves the index
+without a rebuild: the tables are stored in the file.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Optional, Union
+
+import numpy as np
+
+from . import _core
+from .base import PathLike
+from .validation import as_code_rows, check_int, check_nbits, check_positive_int
+
+__all__ = ["build_mih_file"]
+
+#: Codes per chunk when reading an array or file (8 MB of 64-bit codes).
+DEFAULT_CHUNK_CODES = 1 << 20
+
+CodeSource = Union[PathLike, np.ndarray, Iterable[np.ndarray]]
+
+
+def build_mih_file(
+    source: CodeSource,
+    path: PathLike,
+    *,
+    nbits: Optional[int] = None,
+    m: Optional[int] = None,
+    chunk_codes: int = DEFAULT_CHUNK_CODES,
+    progress: bool = True,
+) -> Path:
+    """Writes a :class:`MultiIndexHashing` index file of the codes in ``source``; returns ``path``.
+
+    ``source``: a ``.npy`` file (uint8, shape (n, nbits / 8); read through a memory map), any
+    other file of raw packed codes (``nbits`` required), a uint8 array, or an iterable of uint8
+    arrays of shape (rows, nbits / 8) (read once, in order). Ids are positions 0..n-1.
+    ``m``: tables (None = automatic, by the final count). ``progress`` shows a tqdm bar when
+    tqdm is installed. The index holds at most 2^32 - 1 codes.
+
+    Load the result with ``nash_index.load(path, mmap=True)``.
+    """
+    chunk_codes = check_positive_int(chunk_codes, "chunk_codes")
+    m = check_int(m, "m", allow_none=True)
+    chunks, nbits = _chunks_of(source, nbits, chunk_codes)
+    builder = _core.MihFileBuilder(os.fspath(path), nbits, 0 if m is None else m)
+    code_size = nbits // 8
+    for i, chunk in enumerate(chunks):
+        builder.append(as_code_rows(chunk, code_size, f"source chunk {i}"))
+    _finish_with_progress(builder, progress)
+    return Path(path)
+
+
+def _chunks_of(source: Any, nbits: Optional[int], chunk_codes: int) -> "tuple[Iterator[np.ndarray], int]":
+    """(chunks of rows, nbits) of a source; nbits checked against the data's row width."""
+    if isinstance(source, (str, os.PathLike)):
+        source = _open_codes(Path(source), nbits)
+    if isinstance(source, np.ndarray):
+        arr = source
+        if arr.dtype != np.uint8 or arr.ndim != 2:
+            raise ValueError(f"source must hold uint8 codes of shape (n, nbits / 8), got {arr.dtype} {arr.shape}")
+        nbits = _nbits_of(arr.shape[1], nbits)
+        return (arr[i:i + chunk_codes] for i in range(0, len(arr), chunk_codes)), nbits
+    if isinstance(source, (bytes, bytearray, dict)) or not hasattr(source, "__iter__"):
+        raise TypeError(f"source must be a path, a uint8 array or an iterable of uint8 arrays, got {type(source).__name__}")
+    if nbits is None:
+        raise ValueError("nbits is required when source is an iterable of chunks")
+    return iter(source), check_nbits(nbits)
+
+
+def _nbits_of(row_bytes: int, nbits: Optional[int]) -> int:
+    if nbits is None:
+        return check_nbits(row_bytes * 8)
+    nbits = check_nbits(nbits)
+    if nbits != row_bytes * 8:
+        raise ValueError(f"nbits = {nbits} does not match the source's rows of {row_bytes} bytes ({row_bytes * 8} bits)")
+    return nbits
+
+
+def _open_codes(path: Path, nbits: Optional[int]) -> np.ndarray:
+    """A read-only memory map of a .npy or raw codes file."""
+    if not path.is_file():
+        raise FileNotFoundError(f"source: no codes file at '{path}'")
+    if path.suffix == ".npy":
+        return np.load(path, mmap_mode="r")
+    if nbits is None:
+        raise ValueError(f"nbits is required to read raw codes from '{path}' (only .npy files say their shape)")
+    code_size = check_nbits(nbits) // 8
+    size = path.stat().st_size
+    if size % code_size:
+        raise ValueError(f"source '{path}' holds {size} bytes, not a whole number of {nbits}-bit codes")
+    if size == 0:
+        return np.zeros((0, code_size), np.uint8)
+    return np.memmap(path, dtype=np.uint8, mode="r").reshape(-1, code_size)
+
+
+def _finish_with_progress(builder: Any, progress: bool) -> None:
+    """Runs ``builder.finish()`` (GIL released) in a thread while the caller's thread draws the bar."""
+    bar = _progress_bar(progress, builder.count)
+    if bar is None:
+        builder.finish()
+        return
+    failure: list = []
+
+    def finish() -> None:
+        try:
+            builder.finish()
+        except BaseException as e:  # re-raised in the caller's thread
+            failure.append(e)
+
+    worker = threading.Thread(target=finish, name="nash_index-build", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.25)
+            total = builder.progress_total
+            if total and bar.total != total:
+                bar.total = total
+            bar.n = builder.progress_done
+            bar.refresh()
+    finally:
+        worker.join()
+        bar.close()
+    if failure:
+        raise failure[0]
+
+
+def _progress_bar(progress: bool, count: int) -> Any:
+    if not progress:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # the index layer needs only numpy
+        return None
+    return tqdm(total=max(count, 1), desc=f"MIH tables ({count:,} codes)", unit="code", unit_scale=True, leave=False)
