@@ -1,5 +1,6 @@
-"""The README's index snippets run as written (the quickstart and rescoring), in order, in one
-namespace, so a renamed or changed API breaks the suite instead of the README's readers."""
+"""The README's index snippets run as written (the quickstart, rescoring, and the pipeline on
+embeddings with a callable embedder), in order, in one namespace, so a renamed or changed API
+breaks the suite instead of the README's readers."""
 from __future__ import annotations
 
 import re
@@ -20,5 +21,7 @@ def test_index_snippets_run(tmp_path, monkeypatch):
     namespace: dict = {}
     for block in blocks:
         exec(compile(block, str(README), "exec"), namespace)  # noqa: S102 - our own README
-    assert namespace["ids"].shape == (5, 10)  # rescore's result, the last snippet
+    assert namespace["ids"].shape == (5, 10)  # rescore's result
     assert (tmp_path / "codes.nidx").is_file()
+    assert namespace["hits"].scores.shape == (3, 5)  # the embeddings snippet, the last one
+    assert (tmp_path / "my_pipeline" / "vectors.npz").is_file()

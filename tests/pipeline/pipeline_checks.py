@@ -29,3 +29,21 @@ def lsh_pipe(corpus):
     pipe = HashingPipeline(nbits=32, hasher="lsh", verbose=False).fit(corpus.train_texts)
     pipe.add(corpus.train_texts, keys=corpus.train_keys)
     return pipe
+
+
+# ---- a deterministic embedder for the dense-vector tests ---------------------------------------
+EMBED_DIM = 48
+_WORD_TABLE = np.random.default_rng(7).standard_normal((4096, EMBED_DIM)).astype(np.float32)
+
+
+def word_embedder(texts):
+    """Sum of a fixed random vector per word (crc32-hashed, lower-cased): the same vectors in
+    every process, numpy only; a text with no word gets the zero vector."""
+    import re
+    import zlib
+
+    out = np.zeros((len(texts), EMBED_DIM), dtype=np.float32)
+    for i, text in enumerate(texts):
+        for word in re.findall(r"\w+", text.lower()):
+            out[i] += _WORD_TABLE[zlib.crc32(word.encode("utf-8")) % _WORD_TABLE.shape[0]]
+    return out

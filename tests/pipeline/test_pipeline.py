@@ -84,8 +84,10 @@ def test_usage_errors(corpus):
         HashingPipeline(index="tree")
 
 def test_text_search_result_field_order():
-    """(distances, ids, keys, no_known_terms): the order of nash_index.SearchResult, then the keys."""
-    assert [f.name for f in dataclasses.fields(TextSearchResult)] == ["distances", "ids", "keys", "no_known_terms"]
+    """(distances, ids, keys, no_known_terms, scores): the order of nash_index.SearchResult, then the
+    keys; rescoring's ``scores`` came last, so positional construction stays as it was."""
+    assert [f.name for f in dataclasses.fields(TextSearchResult)] == ["distances", "ids", "keys", "no_known_terms",
+                                                                      "scores"]
     assert list(ni.SearchResult._fields) == ["distances", "ids"]
     d, i = np.array([[0, 3]], dtype=np.int32), np.array([[7, -1]])
     res = TextSearchResult(d, i, [["seven", None]])

@@ -1,4 +1,5 @@
-"""From text to neighbours: :class:`HashingPipeline` (TF-IDF + hasher + index) and its directory format."""
+"""From text to neighbours: :class:`HashingPipeline` (TF-IDF or an embedder + hasher + index, optionally
+rescored on stored vectors) and its directory format."""
 from __future__ import annotations
 
 from .codes import CodesIndex

@@ -21,12 +21,18 @@ class TextSearchResult:
     stop words or unknown words). Its TF-IDF row is zero, so every such query has one and the same
     code: its row is still filled (that code's true nearest neighbours), but those neighbours say
     nothing about the query. Check this mask before trusting a row; the pipeline also warns.
+
+    ``scores`` float32 (nq, k), only from ``search(..., rescore=n)`` (else None): the cosine of
+    each returned document's stored vector with the query's vector; rows are then ordered by
+    descending score (ties by id), and ``distances`` keeps each document's Hamming distance (so
+    it is not sorted). Padding: score -inf.
     """
 
     distances: np.ndarray
     ids: np.ndarray
     keys: List[List[Optional[str]]]
     no_known_terms: Optional[np.ndarray] = None
+    scores: Optional[np.ndarray] = None
 
     def __post_init__(self) -> None:
         if self.no_known_terms is None:  # built by hand: no query is marked

@@ -10,6 +10,13 @@ Layout (format ``nash_index.pipeline``, version 1)::
     hasher.npz        a baseline's fitted arrays (instead of the two entries above)
     index.nidx        the Hamming index (nash_index.load format), absent while empty
     keys.npz          ids and document keys (and excerpts of the texts when stored)
+    vectors.npz       the documents' float vectors for rescoring (``store_vectors``; dense pipelines)
+
+A pipeline that hashes dense vectors (an embedder, or ``fit(embeddings=...)``) has no
+``vectorizer.npz``; its manifest names the embedder (``{"kind", "name"}``: ``"minilm"``, a
+sentence-transformers model's name or path, ``"callable"`` or ``"precomputed"``) and the vector
+width, and has version 3, so that readers from before it refuse it by version. TF-IDF pipelines
+are still written as version 1.
 
 A directory of the user's own codes (:mod:`nash_index.pipeline.codes`) holds only
 ``index.nidx`` and ``keys.npz``; its manifest has ``"contents": "codes"`` and version 2.
@@ -49,11 +56,14 @@ VERSION = 1
 #: readers from before them refuse them by version; text pipelines stay version 1.
 CODES_VERSION = 2
 CODES_CONTENTS = "codes"
-READABLE_VERSIONS = (1, 2)
+#: Pipelines of dense vectors (embedder, stored vectors): version 3, for the same reason.
+DENSE_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 MANIFEST = "manifest.json"
 VECTORIZER_FILE = "vectorizer.npz"
 INDEX_FILE = "index.nidx"
 KEYS_FILE = "keys.npz"
+VECTORS_FILE = "vectors.npz"
 
 
 class PipelineFormatError(ValueError):
@@ -64,8 +74,8 @@ def _backup_of(path: Path) -> Path:
     return path.parent / f".{path.name}.previous"
 
 
-__all__ = ["CODES_CONTENTS", "CODES_VERSION", "FORMAT", "INDEX_FILE", "READABLE_VERSIONS",
-           "KEYS_FILE", "MANIFEST", "VECTORIZER_FILE", "VERSION", "PipelineFormatError",
+__all__ = ["CODES_CONTENTS", "CODES_VERSION", "DENSE_VERSION", "FORMAT", "INDEX_FILE", "READABLE_VERSIONS",
+           "KEYS_FILE", "MANIFEST", "VECTORIZER_FILE", "VECTORS_FILE", "VERSION", "PipelineFormatError",
            "is_member_name", "open_directory", "read_manifest", "reading", "save_directory"]
 
 
