@@ -316,10 +316,10 @@ void bind_files(py::module_& m) {
       .def_property_readonly("ntotal", [](const ni::IndexFile& f) { return f.info().ntotal; })
       .def_property_readonly("is_mapped", &ni::IndexFile::is_mapped)
       .def("has_section", &ni::IndexFile::has_section, py::arg("tag"));
-  m.def("open_index_file", [](const std::string& path, bool mmap, bool verify) {
+  m.def("open_index_file", [](const std::string& path, bool mmap, bool verify, bool populate) {
     py::gil_scoped_release release;
-    return ni::IndexFile::open(path, mmap, verify);
-  }, py::arg("path"), py::arg("mmap") = false, py::arg("verify") = true);
+    return ni::IndexFile::open(path, mmap, verify, populate);
+  }, py::arg("path"), py::arg("mmap") = false, py::arg("verify") = true, py::arg("populate") = false);
   // Any contiguous bytes-like object (bytes, bytearray, memoryview), copied once into the index.
   m.def("index_file_from_bytes", [](const py::buffer& data) {
     const py::buffer_info info = data.request();

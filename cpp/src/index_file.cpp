@@ -161,7 +161,7 @@ void write_index_file(const std::string& path, const IndexHeaderInfo& info, cons
   out.commit();
 }
 
-std::shared_ptr<IndexFile> IndexFile::open(const std::string& path, bool use_mmap, bool verify) {
+std::shared_ptr<IndexFile> IndexFile::open(const std::string& path, bool use_mmap, bool verify, bool populate) {
   std::shared_ptr<IndexFile> file(new IndexFile());
   // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer
   // forever; it has no effect on the regular files that pass the check below.
@@ -180,7 +180,7 @@ std::shared_ptr<IndexFile> IndexFile::open(const std::string& path, bool use_mma
   if (use_mmap) {
     // MAP_SHARED: pages come from the OS cache. Truncating the file while it
     // is mapped makes reads fault (SIGBUS); save() never does (see README).
-    void* m = ::mmap(nullptr, file->size_, PROT_READ, MAP_SHARED, fd, 0);
+    void* m = ::mmap(nullptr, file->size_, PROT_READ, MAP_SHARED | (populate ? MAP_POPULATE : 0), fd, 0);
     if (m == MAP_FAILED) throw IoError("cannot mmap '" + path + "': " + std::strerror(errno));
     file->mapping_ = m;
     file->base_ = static_cast<const uint8_t*>(m);

@@ -31,8 +31,8 @@ def queries(codes):
 
 def _check(path, db, queries, k=10, radius=9):
     ids = np.arange(len(db))
-    for mmap in (True, False):
-        index = ni.load(path, mmap=mmap)
+    for mmap, populate in ((True, False), (True, True), (False, False)):
+        index = ni.load(path, mmap=mmap, populate=populate)
         assert isinstance(index, ni.MultiIndexHashing) and index.ntotal == len(db)
         assert index.indexed == len(db) and index.table_bytes > 0
         index.set_fallback("never")  # the tables answer, not the scan

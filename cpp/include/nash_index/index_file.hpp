@@ -44,7 +44,8 @@ struct IndexHeaderInfo {
 class IndexFile {
  public:
   // Refuses anything but a regular file (IoError) without blocking on a FIFO.
-  static std::shared_ptr<IndexFile> open(const std::string& path, bool use_mmap, bool verify);
+  // `populate` (with use_mmap) maps every page at once (MAP_POPULATE).
+  static std::shared_ptr<IndexFile> open(const std::string& path, bool use_mmap, bool verify, bool populate = false);
   static std::shared_ptr<IndexFile> from_bytes(std::vector<uint8_t> bytes);
   ~IndexFile();
   IndexFile(const IndexFile&) = delete;

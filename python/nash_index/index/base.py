@@ -162,7 +162,7 @@ def _wrap_file(file: Any) -> BaseIndex:
     return cls.from_impl(core_class.from_file(file))
 
 
-def load(path: PathLike, mmap: bool = False, *, verify: bool = True) -> BaseIndex:
+def load(path: PathLike, mmap: bool = False, *, verify: bool = True, populate: bool = False) -> BaseIndex:
     """Loads an index written by ``save``.
 
     ``mmap=True`` maps the code block instead of reading it (the index then
@@ -172,6 +172,9 @@ def load(path: PathLike, mmap: bool = False, *, verify: bool = True) -> BaseInde
     changes search results. Replacing it with :meth:`BaseIndex.save` (or any
     write to a new file renamed over it) is safe: the index keeps the old
     contents. ``verify`` checks every section's checksum (reads the whole file).
+    ``populate=True`` (with ``mmap``) maps every page up front (``MAP_POPULATE``):
+    the load reads the whole file, and the first queries then pay no page
+    faults (a server's steady state; see bench/bench_billion.py).
 
     Raises OSError when the file cannot be read (FileNotFoundError when it does
     not exist; a directory, FIFO or other non-regular file is refused without
@@ -180,7 +183,7 @@ def load(path: PathLike, mmap: bool = False, *, verify: bool = True) -> BaseInde
     """
     path = os.fspath(path)
     try:
-        file = _core.open_index_file(path, bool(mmap), bool(verify))
+        file = _core.open_index_file(path, bool(mmap), bool(verify), bool(populate))
     except OSError as exc:
         if _is_missing(path):  # the usual subclass for a missing file (or a dangling link)
             raise FileNotFoundError(errno.ENOENT, f"no index file at '{path}'") from exc

@@ -62,7 +62,7 @@ def build_mih_file(
 def _chunks_of(source: Any, nbits: Optional[int], chunk_codes: int) -> "tuple[Iterator[np.ndarray], int]":
     """(chunks of rows, nbits) of a source; nbits checked against the data's row width."""
     if isinstance(source, (str, os.PathLike)):
-        source = _open_codes(Path(source), nbits)
+        return _file_chunks(Path(source), nbits, chunk_codes)
     if isinstance(source, np.ndarray):
         arr = source
         if arr.dtype != np.uint8 or arr.ndim != 2:
@@ -85,21 +85,42 @@ def _nbits_of(row_bytes: int, nbits: Optional[int]) -> int:
     return nbits
 
 
-def _open_codes(path: Path, nbits: Optional[int]) -> np.ndarray:
-    """A read-only memory map of a .npy or raw codes file."""
+def _file_chunks(path: Path, nbits: Optional[int], chunk_codes: int) -> "tuple[Iterator[np.ndarray], int]":
+    """Chunks of a .npy or raw codes file, read (not mapped: the source's pages then never count
+    in the builder's resident memory, only in the OS cache)."""
     if not path.is_file():
         raise FileNotFoundError(f"source: no codes file at '{path}'")
     if path.suffix == ".npy":
-        return np.load(path, mmap_mode="r")
-    if nbits is None:
-        raise ValueError(f"nbits is required to read raw codes from '{path}' (only .npy files say their shape)")
-    code_size = check_nbits(nbits) // 8
-    size = path.stat().st_size
-    if size % code_size:
-        raise ValueError(f"source '{path}' holds {size} bytes, not a whole number of {nbits}-bit codes")
-    if size == 0:
-        return np.zeros((0, code_size), np.uint8)
-    return np.memmap(path, dtype=np.uint8, mode="r").reshape(-1, code_size)
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+            if version not in readers:
+                raise ValueError(f"source '{path}': .npy format version {version} is not supported (1.0 or 2.0)")
+            shape, fortran, dtype = readers[version](f)
+            offset = f.tell()
+        if dtype != np.uint8 or len(shape) != 2 or (fortran and shape[0] > 1 and shape[1] > 1):
+            raise ValueError(f"source '{path}' must hold C-ordered uint8 codes of shape (n, nbits / 8), got {dtype} {shape}")
+        n, nbits = shape[0], _nbits_of(shape[1], nbits)
+    else:
+        if nbits is None:
+            raise ValueError(f"nbits is required to read raw codes from '{path}' (only .npy files say their shape)")
+        nbits, offset = check_nbits(nbits), 0
+        size = path.stat().st_size
+        if size % (nbits // 8):
+            raise ValueError(f"source '{path}' holds {size} bytes, not a whole number of {nbits}-bit codes")
+        n = size // (nbits // 8)
+    return _read_rows(path, offset, n, nbits // 8, chunk_codes), nbits
+
+
+def _read_rows(path: Path, offset: int, n: int, code_size: int, chunk_codes: int) -> Iterator[np.ndarray]:
+    buffer = np.empty((min(n, chunk_codes), code_size), np.uint8)
+    with open(path, "rb") as f:
+        f.seek(offset)
+        for start in range(0, n, chunk_codes):
+            rows = buffer[:min(chunk_codes, n - start)]
+            if f.readinto(memoryview(rows).cast("B")) != rows.nbytes:
+                raise ValueError(f"source '{path}' is shorter than its header says")
+            yield rows
 
 
 def _finish_with_progress(builder: Any, progress: bool) -> None:

@@ -1,0 +1,232 @@
+"""Multi-index hashing at 10^8-10^9 codes on one machine (issue #13): built from disk, served by mmap.
+
+    python bench/bench_billion.py                                  # 10^8, 5x10^8, 10^9; 64 bits; the issue's sets
+    python bench/bench_billion.py --n 1e8 --dists c100000-p0.10    # one cell
+    python bench/bench_billion.py --n 1e7 --dists c1000-p0.15 --quick   # a minute: the pipeline end to end
+
+For every code set (bench/codes_on_disk.py: the largest N is generated once to --data, smaller N
+are its prefixes) and N, in this order:
+
+1. ``build_mih_file`` builds the index file from the .npy in a child process: wall time and the
+   child's peak RSS (its own VmHWM: the pages of the file it maps count).
+2. The file is read once (warm page cache; time reported), then loaded with ``mmap=True,
+   populate=True`` (every page mapped up front, so no page faults while timing; time reported).
+3. FlatIndex on the same codes = the MIH with ``set_fallback("always")``: the same blocked SIMD scan
+   FlatIndex.search runs (``scan_knn``), over the same mapped codes, so no 8 GB copy is needed.
+4. Single queries (fresh draws of the distribution): MIH p50 / p99 for k = 1, 10, 100, and the
+   flat scan on the first --flat-queries of them; every answer of the flat sample is compared
+   with the MIH's (single and batch paths; distances and ids, exactly; a difference aborts).
+   Batch: one call of --batch queries at k = 10 on each, queries/s.
+5. Memory: codes + tables (+ ids: none, ids are positions) over the code bytes; the file size.
+
+Results: JSON + PNG (p50 latency vs N, log scales, flat and MIH at k = 10, one line per set) in --out.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List
+
+import numpy as np
+
+import codes_on_disk as cod
+import harness
+
+import nash_index as ni  # noqa: E402  (after harness: no OpenMP here, faiss is not used)
+
+DEFAULT_DISTS = "c100000-p0.10,c1000-p0.15,c50-p0.125,uniform,nash-reuters"
+
+
+def build_in_child(src: Path, n: int, out: Path, m: int) -> Dict[str, float]:
+    """Runs build_mih_file on the first n codes in a fresh process: seconds and peak RSS."""
+    # The first n codes are read in chunks (a memory map of the source would count in the RSS).
+    code = ("import itertools,json,resource,sys,time,nash_index as ni;"
+            "from nash_index.index.build import _file_chunks;"
+            "src,n,out,m=sys.argv[1],int(sys.argv[2]),sys.argv[3],int(sys.argv[4]);"
+            "chunks,nbits=_file_chunks(__import__('pathlib').Path(src),None,1<<20);"
+            "head=itertools.islice(chunks,-(-n//(1<<20)));"
+            "rows=(c[:n-i*(1<<20)] for i,c in enumerate(head));t=time.perf_counter();"
+            "ni.build_mih_file(rows,out,nbits=nbits,m=m or None,progress=False);"
+            "print(json.dumps({'build_s':time.perf_counter()-t,"
+            "'build_peak_rss':resource.getrusage(resource.RUSAGE_SELF).ru_maxrss*1024}))")
+    done = subprocess.run([sys.executable, "-c", code, str(src), str(n), str(out), str(m)],
+                          check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def warm(path: Path) -> float:
+    """Reads the file once (page cache); returns seconds."""
+    t0 = time.perf_counter()
+    with open(path, "rb", buffering=0) as f:
+        while f.read(1 << 24):
+            pass
+    return time.perf_counter() - t0
+
+
+def single_latencies(index: Any, queries: np.ndarray, k: int, budget: float) -> harness.Timing:
+    return harness.time_each(lambda i: index.search(queries[i:i + 1], k), count=len(queries), warmup=2, budget=budget)
+
+
+def measure(path: Path, queries: np.ndarray, args: Any) -> Dict[str, Any]:
+    rec: Dict[str, Any] = {"file_bytes": path.stat().st_size, "warm_s": warm(path)}
+    t0 = time.perf_counter()
+    mih = ni.load(path, mmap=True, verify=False, populate=True)  # every page mapped: no faults while timing
+    rec["load_s"] = time.perf_counter() - t0
+    n, cs = mih.ntotal, mih.code_size
+    rec.update(m=mih.m, substring_bits=mih.substring_bits, table_bytes=mih.table_bytes,
+               memory_ratio=(n * cs + mih.table_bytes) / (n * cs))
+    nf = args.flat_queries
+    for k in args.k:
+        mih.set_fallback("always")
+        flat_t = single_latencies(mih, queries[:nf], k, budget=args.budget)
+        flat = mih.search(queries[:nf], k)
+        mih.set_fallback("auto")
+        got = mih.search(queries[:nf], k)
+        for q in range(nf):  # one call per query: the single-query path
+            one = mih.search(queries[q:q + 1], k)
+            if not (np.array_equal(one.distances[0], flat.distances[q]) and np.array_equal(one.ids[0], flat.ids[q])):
+                raise SystemExit(f"MIH differs from the flat scan: {path.name} k={k} query {q}")
+        if not (np.array_equal(got.distances, flat.distances) and np.array_equal(got.ids, flat.ids)):
+            raise SystemExit(f"MIH batch differs from the flat scan: {path.name} k={k}")
+        mih_t = single_latencies(mih, queries, k, budget=args.budget)
+        work = mih.search_with_work(queries[:50], k)[1]
+        rec[f"k{k}"] = {
+            "flat_p50_ms": flat_t.p50 * 1e3, "mih_p50_ms": mih_t.p50 * 1e3,
+            "mih_p99_ms": None if mih_t.p99 is None else mih_t.p99 * 1e3,
+            "speedup_p50": flat_t.p50 / mih_t.p50, "flat_calls": len(flat_t.times), "mih_calls": len(mih_t.times),
+            "kth_distance_median": float(np.median(flat.distances[:, -1])),
+            "candidates_median": float(np.median(work.candidates)), "probes_median": float(np.median(work.probes)),
+            "scanned_frac": float(np.mean(work.scanned)), "checked_queries": nf,
+        }
+    batch = queries[:args.batch]
+    mih_b = harness.time_calls(lambda: mih.search(batch, 10), repeats=3, warmup=1, budget=args.budget)
+    mih.set_fallback("always")
+    flat_b = harness.time_calls(lambda: mih.search(batch, 10), repeats=2, warmup=0, budget=args.budget)
+    mih.set_fallback("auto")
+    rec["batch"] = {"mih_qps": len(batch) / mih_b.median, "flat_qps": len(batch) / flat_b.median, "size": len(batch)}
+    rec["batch"]["speedup"] = rec["batch"]["mih_qps"] / rec["batch"]["flat_qps"]
+    rec["rss_after_queries"] = harness.rss_bytes()
+    del mih
+    return rec
+
+
+def learned_base(nbits: int, args: Any):
+    import mih_tools  # trains NASH on Reuters once (cached in --data)
+
+    return mih_tools.learned_codes(nbits, epochs=args.epochs, cache_dir=args.data)
+
+
+def run_set(dist: str, nbits: int, sizes: List[int], args: Any) -> List[Dict[str, Any]]:
+    base = qcodes = None
+    if dist == "nash-reuters":
+        base, qcodes = learned_base(nbits, args)
+    src = args.data / f"codes-{dist}-{nbits}b-{max(sizes)}.npy"
+    t0 = time.perf_counter()
+    cod.write_codes(src, max(sizes), nbits, dist, seed=args.seed, base_codes=base)
+    print(f"# {dist} {nbits}-bit: {max(sizes):,} codes in {src} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    queries = cod.queries_of(dist, args.queries, nbits, args.seed, base, qcodes)
+    out = []
+    for n in sorted(sizes):
+        path = args.data / f"index-{dist}-{nbits}b-{n}.nidx"
+        rec: Dict[str, Any] = {"dist": dist, "nbits": nbits, "n": n, "flip_effective": cod.effective_flip(cod.parse_dist(dist)[1])}
+        rec.update(build_in_child(src, n, path, args.m))
+        rec.update(measure(path, queries, args))
+        rec["build_rss_over_file"] = rec["build_peak_rss"] / rec["file_bytes"]
+        print(report_line(rec), flush=True)
+        out.append(rec)
+        _ALL.append(rec)
+        save(args, _ALL)
+        if not args.keep:
+            path.unlink()
+    if not args.keep:
+        src.unlink()
+    return out
+
+
+_ALL: List[Dict[str, Any]] = []  # every record so far, saved after each one
+
+
+def save(args: Any, records: List[Dict[str, Any]]) -> None:
+    payload = {"meta": {**harness.machine_info(), "argv": sys.argv[1:], "mem_total_bytes": os.sysconf("SC_PAGE_SIZE")
+                        * os.sysconf("SC_PHYS_PAGES")}, "records": records}
+    harness.save_json(args.name, payload, args.out)
+
+
+def report_line(r: Dict[str, Any]) -> str:
+    parts = [f"{r['dist']:>15} {r['nbits']}b N={r['n']:.0e} m={r['m']} build {r['build_s']:.0f} s "
+             f"peak RSS {r['build_peak_rss'] / 2**30:.1f} GiB (file {r['file_bytes'] / 2**30:.1f} GiB) "
+             f"memory {r['memory_ratio']:.2f}x codes"]
+    for k in (1, 10, 100):
+        c = r.get(f"k{k}")
+        if c:
+            parts.append(f"k={k}: MIH {c['mih_p50_ms']:.2f} ms (p99 {c['mih_p99_ms'] or float('nan'):.2f}) vs flat "
+                         f"{c['flat_p50_ms']:.1f} ms = {c['speedup_p50']:.1f}x [kth d {c['kth_distance_median']:.0f}, "
+                         f"cand {c['candidates_median']:.0f}]")
+    b = r["batch"]
+    parts.append(f"batch: MIH {b['mih_qps']:.0f} q/s vs flat {b['flat_qps']:.1f} q/s = {b['speedup']:.2f}x")
+    return "\n    ".join(parts)
+
+
+def plot(args: Any, records: List[Dict[str, Any]]) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for dist in dict.fromkeys(r["dist"] for r in records):
+        rows = sorted((r for r in records if r["dist"] == dist and "k10" in r), key=lambda r: r["n"])
+        ns = [r["n"] for r in rows]
+        line, = ax.plot(ns, [r["k10"]["mih_p50_ms"] for r in rows], "o-", label=f"MIH, {dist}")
+        ax.plot(ns, [r["k10"]["flat_p50_ms"] for r in rows], "x--", color=line.get_color(), alpha=0.6)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("codes in the index (64-bit)")
+    ax.set_ylabel("p50 latency per query, k = 10 (ms)")
+    ax.set_title("Exact 10-NN on 2 cores: multi-index hashing (solid) vs flat scan (dashed)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(args.out / f"{args.name}.png", dpi=120)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=lambda s: harness.parse_list(s, lambda x: int(float(x))), default=[10**8, 5 * 10**8, 10**9])
+    p.add_argument("--dists", type=lambda s: s.split(","), default=DEFAULT_DISTS.split(","))
+    p.add_argument("--nbits", type=harness.parse_list, default=[64])
+    p.add_argument("--k", type=harness.parse_list, default=[1, 10, 100])
+    p.add_argument("--m", type=int, default=0, help="tables (0: automatic)")
+    p.add_argument("--queries", type=int, default=200, help="single queries timed on the MIH")
+    p.add_argument("--flat-queries", type=int, default=8, help="of them, timed on the flat scan and checked")
+    p.add_argument("--batch", type=int, default=256, help="queries per batch call (both indexes)")
+    p.add_argument("--budget", type=float, default=60.0)
+    p.add_argument("--epochs", type=int, default=5, help="NASH epochs for nash-reuters")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "nash_billion")
+    p.add_argument("--keep", action="store_true", help="keep generated codes and index files")
+    p.add_argument("--quick", action="store_true", help="fewer queries (a smoke run)")
+    p.add_argument("--name", default="billion")
+    p.add_argument("--out", type=Path, default=harness.OUT_DIR)
+    args = p.parse_args()
+    if args.quick:
+        args.queries, args.flat_queries, args.batch = 30, 4, 64
+    args.data.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for nbits in args.nbits:
+        for dist in args.dists:
+            run_set(dist, nbits, args.n, args)
+    save(args, _ALL)
+    plot(args, _ALL)
+    print(f"# wrote {args.out / args.name}.json and .png")
+
+
+if __name__ == "__main__":
+    main()
