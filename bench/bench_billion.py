@@ -97,6 +97,7 @@ def measure(path: Path, queries: np.ndarray, args: Any) -> Dict[str, Any]:
         work = mih.search_with_work(queries[:50], k)[1]
         rec[f"k{k}"] = {
             "flat_p50_ms": flat_t.p50 * 1e3, "mih_p50_ms": mih_t.p50 * 1e3,
+            "flat_mean_ms": float(np.mean(flat_t.times)) * 1e3, "mih_mean_ms": float(np.mean(mih_t.times)) * 1e3,
             "mih_p99_ms": None if mih_t.p99 is None else mih_t.p99 * 1e3,
             "speedup_p50": flat_t.p50 / mih_t.p50, "flat_calls": len(flat_t.times), "mih_calls": len(mih_t.times),
             "kth_distance_median": float(np.median(flat.distances[:, -1])),
@@ -155,6 +156,7 @@ def save(args: Any, records: List[Dict[str, Any]]) -> None:
     payload = {"meta": {**harness.machine_info(), "argv": sys.argv[1:], "mem_total_bytes": os.sysconf("SC_PAGE_SIZE")
                         * os.sysconf("SC_PHYS_PAGES")}, "records": records}
     harness.save_json(args.name, payload, args.out)
+    (args.out / f"{args.name}.md").write_text(markdown(records, payload["meta"]), encoding="utf-8")
 
 
 def report_line(r: Dict[str, Any]) -> str:
@@ -170,6 +172,28 @@ def report_line(r: Dict[str, Any]) -> str:
     b = r["batch"]
     parts.append(f"batch: MIH {b['mih_qps']:.0f} q/s vs flat {b['flat_qps']:.1f} q/s = {b['speedup']:.2f}x")
     return "\n    ".join(parts)
+
+
+def markdown(records: List[Dict[str, Any]], meta: Dict[str, Any]) -> str:
+    """The results as a Markdown table (one row per code set and N)."""
+    lines = [f"# Multi-index hashing at 10^8-10^9 codes ({meta.get('cpu', '')}, {os.cpu_count()} cores, "
+             f"{meta['mem_total_bytes'] / 2**30:.0f} GiB)", "",
+             "Single queries, p50 latency (flat scan = FlatIndex's scan over the same mapped codes), speed-up = "
+             "flat p50 / MIH p50; memory = (codes + tables) / code bytes (ids are positions); build = "
+             "`build_mih_file` from the .npy in a child process (peak RSS = its VmHWM). Command: "
+             f"`python bench/bench_billion.py {' '.join(meta.get('argv', []))}`.", "",
+             "| codes | N | m | build | build peak RSS / file | memory | k=1 MIH / flat | k=10 MIH / flat | "
+             "k=100 MIH / flat | batch of 256 (q/s) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in records:
+        cells = []
+        for k in (1, 10, 100):
+            c = r.get(f"k{k}")
+            cells.append("-" if not c else f"{c['mih_p50_ms']:.2f} / {c['flat_p50_ms']:.0f} ms = **{c['speedup_p50']:.0f}x**")
+        b = r["batch"]
+        lines.append(f"| {r['dist']} | {r['n']:.0e} | {r['m']} | {r['build_s']:.0f} s | "
+                     f"{r['build_peak_rss'] / 2**30:.1f} / {r['file_bytes'] / 2**30:.1f} GiB | {r['memory_ratio']:.2f}x | "
+                     + " | ".join(cells) + f" | {b['mih_qps']:.0f} vs {b['flat_qps']:.1f} = {b['speedup']:.2f}x |")
+    return "\n".join(lines) + "\n"
 
 
 def plot(args: Any, records: List[Dict[str, Any]]) -> None:

@@ -282,10 +282,13 @@ void mih_optimize(PyMih& s, int m) {
 
 void bind_mih(py::module_& m) {
   py::class_<PyMih> cls(m, "MultiIndexHashing");
-  cls.def(py::init([](int nbits, int mm) { return new PyMih(std::make_unique<ni::MultiIndexHashing>(nbits, mm)); }),
-          py::arg("nbits"), py::arg("m") = 0)
+  cls.def(py::init([](int nbits, int mm, int key_bits) {
+            return new PyMih(std::make_unique<ni::MultiIndexHashing>(nbits, mm, key_bits));
+          }),
+          py::arg("nbits"), py::arg("m") = 0, py::arg("max_key_bits") = 0)
       .def_property_readonly("m", [](const PyMih& s) { return s.index->m(); })
       .def_property_readonly("m_is_auto", [](const PyMih& s) { return s.index->m_is_auto(); })
+      .def_property_readonly("max_key_bits", [](const PyMih& s) { return s.index->max_key_bits(); })
       .def_property_readonly("indexed", [](const PyMih& s) { return s.index->indexed(); })
       .def_property_readonly("tombstones", [](const PyMih& s) { return s.index->tombstones(); })
       .def_property_readonly("table_bytes", [](const PyMih& s) { return s.index->table_bytes(); })
@@ -339,7 +342,8 @@ void bind_files(py::module_& m) {
 void bind_mih_builder(py::module_& m) {
   using B = ni::MihFileBuilder;
   py::class_<B>(m, "MihFileBuilder")
-      .def(py::init<const std::string&, int, int>(), py::arg("path"), py::arg("nbits"), py::arg("m") = 0)
+      .def(py::init<const std::string&, int, int, int>(), py::arg("path"), py::arg("nbits"), py::arg("m") = 0,
+           py::arg("max_key_bits") = 0)
       .def("append", [](B& b, const py::array& codes) {
         size_t n = 0;
         const uint8_t* rows = code_rows(codes, ni::code_size_for(b.nbits()), "codes", &n);

@@ -59,8 +59,13 @@ std::string params_error(const MihParams& p) {
   return "";
 }
 
-std::unique_ptr<MultiIndexHashing::Tables> build_tables_over(const CodeStore& store, int m) {
-  return build_tables(store.codes(), store.code_size(), store.size(), SubstringLayout(store.nbits(), m));
+std::unique_ptr<MultiIndexHashing::Tables> build_tables_over(const CodeStore& store, int m, int max_key_bits) {
+  return build_tables(store.codes(), store.code_size(), store.size(), SubstringLayout(store.nbits(), m), max_key_bits);
+}
+
+void check_max_key_bits(int bits) {
+  require(bits >= 0 && bits <= kMaxSubstringBits,
+          "max_key_bits must be between 1 and 32 (0 = the whole substring), got " + std::to_string(bits));
 }
 
 }  // namespace
@@ -72,9 +77,11 @@ int MultiIndexHashing::auto_m(int nbits, size_t n) {
   return std::max(min_m(nbits), std::min(m, nbits));
 }
 
-MultiIndexHashing::MultiIndexHashing(int nbits, int m)
-    : CodeIndex(std::make_unique<CodeStore>(nbits)), m_requested_(m), tables_(std::make_unique<Tables>()) {
+MultiIndexHashing::MultiIndexHashing(int nbits, int m, int max_key_bits)
+    : CodeIndex(std::make_unique<CodeStore>(nbits)), m_requested_(m), max_key_bits_(max_key_bits),
+      tables_(std::make_unique<Tables>()) {
   check_m(nbits, m);
+  check_max_key_bits(max_key_bits);
   rebuild(target_m());
 }
 
@@ -82,8 +89,9 @@ MultiIndexHashing::~MultiIndexHashing() = default;
 MultiIndexHashing::Rebuild::Rebuild() = default;
 MultiIndexHashing::Rebuild::~Rebuild() = default;
 
-MultiIndexHashing::MultiIndexHashing(std::unique_ptr<CodeStore> store, int m_requested)
-    : CodeIndex(std::move(store)), m_requested_(m_requested), tables_(std::make_unique<Tables>()) {}
+MultiIndexHashing::MultiIndexHashing(std::unique_ptr<CodeStore> store, int m_requested, int max_key_bits)
+    : CodeIndex(std::move(store)), m_requested_(m_requested), max_key_bits_(max_key_bits),
+      tables_(std::make_unique<Tables>()) {}
 
 int MultiIndexHashing::m() const { return tables_->layout.m(); }
 int MultiIndexHashing::substring_bits(int j) const { return tables_->layout.length(j); }
@@ -118,7 +126,7 @@ std::unique_ptr<MultiIndexHashing::Rebuild> MultiIndexHashing::build_aside(int m
   auto built = std::make_unique<Rebuild>();
   built->version = version_;
   built->indexed = store_->size();
-  built->tables = build_tables_over(*store_, m);
+  built->tables = build_tables_over(*store_, m, max_key_bits_);
   return built;
 }
 
@@ -180,8 +188,9 @@ void MultiIndexHashing::optimize(int m) {
   rebuild(target_m());
 }
 
-std::vector<uint32_t> mih_meta_words(int m_requested, int m_in_use, const MihParams& params) {
-  std::vector<uint32_t> words{kMihMetaVersion, static_cast<uint32_t>(m_requested), static_cast<uint32_t>(m_in_use), 0,
+std::vector<uint32_t> mih_meta_words(int m_requested, int m_in_use, const MihParams& params, int max_key_bits) {
+  std::vector<uint32_t> words{kMihMetaVersion, static_cast<uint32_t>(m_requested), static_cast<uint32_t>(m_in_use),
+                              static_cast<uint32_t>(max_key_bits),
                               static_cast<uint32_t>(params.fallback), 0};
   for (const double cost : {params.probe_cost, params.scan_cost_single, params.scan_cost_batch}) {
     uint32_t pair[2];
@@ -191,7 +200,9 @@ std::vector<uint32_t> mih_meta_words(int m_requested, int m_in_use, const MihPar
   return words;
 }
 
-std::vector<uint32_t> MultiIndexHashing::meta() const { return mih_meta_words(m_requested_, m(), params_); }
+std::vector<uint32_t> MultiIndexHashing::meta() const {
+  return mih_meta_words(m_requested_, m(), params_, max_key_bits_);
+}
 
 void MultiIndexHashing::save(const std::string& path) const {
   const std::vector<uint32_t> meta_words = meta();
@@ -237,9 +248,11 @@ std::unique_ptr<MultiIndexHashing> MultiIndexHashing::load(const std::shared_ptr
   std::memcpy(meta, raw, bytes);
   const int nbits = static_cast<int>(file->info().nbits);
   const int requested = static_cast<int>(meta[1]), in_use = static_cast<int>(meta[2]);
+  const int max_key_bits = static_cast<int>(meta[3]);  // 0 in files of builds without the cap
   try {
     check_m(nbits, requested);
     check_m(nbits, in_use);
+    check_max_key_bits(max_key_bits);
   } catch (const std::invalid_argument& e) {
     throw FormatError(std::string("index file: bad multi-index metadata: ") + e.what());
   }
@@ -247,14 +260,16 @@ std::unique_ptr<MultiIndexHashing> MultiIndexHashing::load(const std::shared_ptr
   const MihParams params = words == kMetaWordsV2 ? params_of(meta) : MihParams{};
   const std::string error = params_error(params);
   if (!error.empty()) throw FormatError("index file: bad multi-index metadata: " + error);
-  std::unique_ptr<MultiIndexHashing> index(new MultiIndexHashing(std::make_unique<CodeStore>(CodeStore::from_file(file, kMaxPositions)), requested));
+  std::unique_ptr<MultiIndexHashing> index(new MultiIndexHashing(
+      std::make_unique<CodeStore>(CodeStore::from_file(file, kMaxPositions)), requested, max_key_bits));
   index->params_ = params;
   if (!file->has_section(kSectionMihTables)) {
     index->rebuild(in_use);  // the saved split: the same tables as before saving
     return index;
   }
   const uint8_t* blob = file->section(kSectionMihTables, &bytes);
-  index->tables_ = tables_from_blob(file, blob, bytes, SubstringLayout(nbits, in_use), index->store_->size());
+  index->tables_ = tables_from_blob(file, blob, bytes, SubstringLayout(nbits, in_use), max_key_bits,
+                                    index->store_->size());
   index->indexed_ = index->tables_->positions;
   return index;
 }

@@ -10,6 +10,7 @@
 #include "atomic_file.hpp"
 #include "code_store.hpp"
 #include "file_sections.hpp"
+#include "huge_pages.hpp"
 #include "mih_tables.hpp"
 #include "nash_index/common.hpp"
 #include "thread_pool.hpp"
@@ -36,30 +37,27 @@ void write_at(int fd, const void* data, uint64_t bytes, uint64_t offset, const s
   }
 }
 
-// A writable shared mapping of a whole file, unmapped on scope exit.
+// A read-only shared mapping of a file, unmapped on scope exit.
 class Mapping {
  public:
   Mapping(int fd, uint64_t bytes, const std::string& path) : bytes_(bytes) {
-    if (::ftruncate(fd, static_cast<off_t>(bytes)) != 0)
-      throw IoError("cannot size '" + path + "': " + std::strerror(errno));
-    void* m = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    void* m = ::mmap(nullptr, bytes, PROT_READ, MAP_SHARED, fd, 0);
     if (m == MAP_FAILED) throw IoError("cannot mmap '" + path + "': " + std::strerror(errno));
-    base_ = static_cast<uint8_t*>(m);
+    base_ = static_cast<const uint8_t*>(m);
   }
-  ~Mapping() { ::munmap(base_, bytes_); }
-  uint8_t* at(uint64_t offset) const { return base_ + offset; }
+  ~Mapping() { ::munmap(const_cast<uint8_t*>(base_), bytes_); }
+  const uint8_t* at(uint64_t offset) const { return base_ + offset; }
 
  private:
   uint64_t bytes_;
-  uint8_t* base_;
+  const uint8_t* base_;
 };
 
 }  // namespace
 
-MihFileBuilder::MihFileBuilder(const std::string& path, int nbits, int m)
-    : nbits_(nbits), m_(m), code_size_(code_size_for(nbits)) {
-  require(m >= 0, "m must be >= 0 (0 = automatic), got " + std::to_string(m));
-  if (m > 0) SubstringLayout(nbits, m);  // throws with a clear message on a bad split
+MihFileBuilder::MihFileBuilder(const std::string& path, int nbits, int m, int max_key_bits)
+    : nbits_(nbits), m_(m), max_key_bits_(max_key_bits), code_size_(code_size_for(nbits)) {
+  MultiIndexHashing(nbits, m, max_key_bits);  // the same checks, the same messages
   out_ = std::make_unique<AtomicFile>(path);
 }
 
@@ -82,9 +80,9 @@ void MihFileBuilder::finish() {
   spent_ = true;  // a failure below leaves the builder unusable; the temporary goes with it
   const int m = m_ > 0 ? m_ : MultiIndexHashing::auto_m(nbits_, n_);
   const SubstringLayout layout(nbits_, m);
-  const std::vector<TableShape> shapes = table_shapes(layout, n_);
+  const std::vector<TableShape> shapes = table_shapes(layout, n_, max_key_bits_);
   const std::array<uint64_t, 2> store_meta = CodeStore::meta_words_for(static_cast<idx_t>(n_));
-  const std::vector<uint32_t> mih_meta = mih_meta_words(m_, m, MihParams{});
+  const std::vector<uint32_t> mih_meta = mih_meta_words(m_, m, MihParams{}, max_key_bits_);
   std::vector<SectionPlan> plan{{kSectionCodes, uint64_t(n_) * code_size_, 0},
                                 {kSectionStoreMeta, sizeof(store_meta), 0},
                                 {kSectionMihMeta, mih_meta.size() * sizeof(uint32_t), 0},
@@ -93,19 +91,28 @@ void MihFileBuilder::finish() {
   for (const SectionPlan& s : plan) sizes.push_back(s.bytes);
   const std::vector<uint64_t> offsets = section_offsets(sizes);
   total_.store(uint64_t(n_) * (3 * uint64_t(m) + 1));
+  const int fd = out_->fd();
+  const std::string& tmp = out_->temp_path();
+  if (::ftruncate(fd, static_cast<off_t>(offsets.back() + plan.back().bytes)) != 0)
+    throw IoError("cannot size '" + tmp + "': " + std::strerror(errno));
   {
-    const Mapping file(out_->fd(), offsets.back() + plan.back().bytes, out_->temp_path());
-    std::memcpy(file.at(offsets[1]), store_meta.data(), sizeof(store_meta));
-    std::memcpy(file.at(offsets[2]), mih_meta.data(), plan[2].bytes);
-    build_tables_blob(file.at(offsets[0]), code_size_, layout, shapes, file.at(offsets[3]), &done_);
+    // The tables are built in anonymous memory (huge pages) and written once:
+    // random writes into a shared file mapping would fault and write back
+    // pages over and over. The codes are read through a mapping of the file.
+    const Mapping codes(fd, offsets[0] + plan[0].bytes, tmp);
+    std::vector<uint64_t, HugePageAllocator<uint64_t>> blob(plan[3].bytes / 8, 0);
+    uint8_t* tables = reinterpret_cast<uint8_t*>(blob.data());
+    build_tables_blob(codes.at(offsets[0]), code_size_, layout, shapes, tables, &done_);
+    const void* data[4] = {codes.at(offsets[0]), store_meta.data(), mih_meta.data(), tables};
     ThreadPool::global().parallel_for(plan.size(), 0, [&](size_t i) {
-      plan[i].checksum = checksum64(file.at(offsets[i]), plan[i].bytes);
+      plan[i].checksum = checksum64(data[i], plan[i].bytes);
     });
     done_.fetch_add(n_);
-    const IndexHeaderInfo info{IndexKind::MultiIndexHashing, static_cast<uint32_t>(nbits_), n_, 0};
-    const std::vector<uint8_t> header = header_bytes(info, plan);
-    std::memcpy(file.at(0), header.data(), header.size());
+    for (size_t i = 1; i < plan.size(); ++i) write_at(fd, data[i], plan[i].bytes, offsets[i], tmp);
   }
+  const IndexHeaderInfo info{IndexKind::MultiIndexHashing, static_cast<uint32_t>(nbits_), n_, 0};
+  const std::vector<uint8_t> header = header_bytes(info, plan);
+  write_at(fd, header.data(), header.size(), 0, tmp);
   out_->commit();  // fsync (the mapping's pages included), rename, fsync the directory
 }
 

@@ -90,12 +90,16 @@ class Walk {
     const SubstringLayout& layout = t_.tables->layout;
     const int m = layout.m();
     s_.query_values.resize(static_cast<size_t>(m));
-    for (int j = 0; j < m; ++j) s_.query_values[static_cast<size_t>(j)] = layout.extract(q_, t_.db.code_size, j);
-    for (int r = 0; r <= layout.max_length(); ++r) {
+    int max_key_bits = 0;
+    for (int j = 0; j < m; ++j) {
+      s_.query_values[static_cast<size_t>(j)] = t_.tables->key(q_, t_.db.code_size, j);
+      max_key_bits = std::max(max_key_bits, t_.tables->key_bits(j));
+    }
+    for (int r = 0; r <= max_key_bits; ++r) {
       for (int j = 0; j < m; ++j) {
         table_ = j;
         radius_ = r;
-        if (r <= layout.length(j) && !probe_radius(j, r)) return false;
+        if (r <= t_.tables->key_bits(j) && !probe_radius(j, r)) return false;
         verify_pending();
         if (out_.complete(0, static_cast<dist_t>(m * r + j))) return true;
         if (use_bitmap_ && s_.found.size() == t_.tables->positions) return true;  // every table position met
@@ -109,8 +113,9 @@ class Walk {
     const uint32_t base = s_.query_values[static_cast<size_t>(j)];
     // C(len, r) grows to 6e8 for 32-bit substrings: past the table's own
     // size, one pass over its values is cheaper than enumerating masks.
-    if (binomial(t_.tables->layout.length(j), r) > double(table.value_slots())) return sweep_radius(table, base, r);
-    MaskWalk masks(t_.tables->layout.length(j), r);
+    const int key_bits = t_.tables->key_bits(j);
+    if (binomial(key_bits, r) > double(table.value_slots())) return sweep_radius(table, base, r);
+    MaskWalk masks(key_bits, r);
     while (masks.valid()) {
       size_t n = 0;
       for (; n < kProbeBlock && masks.valid(); masks.next()) s_.values[n++] = base ^ masks.value();
@@ -168,10 +173,10 @@ class Walk {
   // table j < table_ at this radius, or a later one at the previous radius.
   // Each table lists a code once, so this is exact.
   bool met_before(const uint8_t* code) const {
-    const SubstringLayout& layout = t_.tables->layout;
-    for (int j = 0; j < layout.m(); ++j) {
+    const MultiIndexHashing::Tables& tables = *t_.tables;
+    for (int j = 0; j < tables.layout.m(); ++j) {
       if (j == table_) continue;
-      const int d = __builtin_popcount(layout.extract(code, t_.db.code_size, j) ^ s_.query_values[size_t(j)]);
+      const int d = __builtin_popcount(tables.key(code, t_.db.code_size, j) ^ s_.query_values[size_t(j)]);
       if (d <= radius_ - (j > table_ ? 1 : 0)) return true;
     }
     return false;

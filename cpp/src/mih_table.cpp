@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "huge_pages.hpp"
 #include "nash_index/common.hpp"
 
 namespace nash_index {
@@ -131,7 +132,8 @@ void BucketTable::build(const uint8_t* codes, size_t code_size, const SubstringL
   const int suffix_bits = shape.suffix_bits();
   const KeyOf key{codes, code_size, layout, j,
                   shape.key_bits >= 32 ? 0xFFFFFFFFu : (uint32_t{1} << shape.key_bits) - 1};
-  std::vector<uint32_t> next(shape.prefixes() + 1, 0);  // n < 2^32 (the MIH limit)
+  // n < 2^32 (the MIH limit); huge pages: the counts are hit at random.
+  std::vector<uint32_t, HugePageAllocator<uint32_t>> next(shape.prefixes() + 1, 0);
   each_code(n, progress, [&](uint64_t i) { ++next[(uint64_t{key(i)} >> suffix_bits) + 1]; });
   for (uint64_t p = 1; p <= shape.prefixes(); ++p) next[p] += next[p - 1];
   const PackedWriter offsets(arrays, shape.offset_width);
@@ -148,7 +150,7 @@ void BucketTable::build(const uint8_t* codes, size_t code_size, const SubstringL
     positions.set(entry, i);
     if (suffix_bits) suffixes.set(entry, k & suffix_mask);
   });
-  std::vector<uint32_t>().swap(next);
+  decltype(next)().swap(next);
   if (suffix_bits == 0) {
     if (progress) progress->fetch_add(n, std::memory_order_relaxed);
     return;

@@ -1,5 +1,6 @@
 #include "mih_tables.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -27,9 +28,14 @@ void attach(MultiIndexHashing::Tables& t, const std::vector<TableShape>& shapes)
 
 }  // namespace
 
-std::vector<TableShape> table_shapes(const SubstringLayout& layout, uint64_t n) {
+int key_bits_for(int substring_bits, int max_key_bits) {
+  return max_key_bits > 0 ? std::min(substring_bits, max_key_bits) : substring_bits;
+}
+
+std::vector<TableShape> table_shapes(const SubstringLayout& layout, uint64_t n, int max_key_bits) {
   std::vector<TableShape> shapes;
-  for (int j = 0; j < layout.m(); ++j) shapes.push_back(TableShape::for_codes(layout.length(j), n));
+  for (int j = 0; j < layout.m(); ++j)
+    shapes.push_back(TableShape::for_codes(key_bits_for(layout.length(j), max_key_bits), n));
   return shapes;
 }
 
@@ -58,11 +64,12 @@ void build_tables_blob(const uint8_t* codes, size_t code_size, const SubstringLa
 }
 
 std::unique_ptr<MultiIndexHashing::Tables> build_tables(const uint8_t* codes, size_t code_size, size_t n,
-                                                        const SubstringLayout& layout) {
+                                                        const SubstringLayout& layout, int max_key_bits) {
   auto t = std::make_unique<MultiIndexHashing::Tables>();
   t->layout = layout;
+  t->max_key_bits = max_key_bits;
   t->positions = n;
-  const std::vector<TableShape> shapes = table_shapes(layout, n);
+  const std::vector<TableShape> shapes = table_shapes(layout, n, max_key_bits);
   t->blob_bytes = tables_blob_bytes(shapes);
   t->owned.assign(t->blob_bytes / 8, 0);
   t->blob = reinterpret_cast<const uint8_t*>(t->owned.data());
@@ -73,7 +80,7 @@ std::unique_ptr<MultiIndexHashing::Tables> build_tables(const uint8_t* codes, si
 
 std::unique_ptr<MultiIndexHashing::Tables> tables_from_blob(const std::shared_ptr<IndexFile>& file, const uint8_t* blob,
                                                             uint64_t bytes, const SubstringLayout& layout,
-                                                            uint64_t ntotal) {
+                                                            int max_key_bits, uint64_t ntotal) {
   const std::string bad = "index file: bad multi-index tables: ";
   const size_t m = static_cast<size_t>(layout.m());
   if (bytes < head_bytes(m) || bytes % 8 != 0) throw FormatError(bad + "section of " + std::to_string(bytes) + " bytes");
@@ -83,7 +90,7 @@ std::unique_ptr<MultiIndexHashing::Tables> tables_from_blob(const std::shared_pt
   if (head[1] != m) throw FormatError(bad + "m = " + std::to_string(head[1]) + ", the metadata says " + std::to_string(m));
   if (head[2] > ntotal) throw FormatError(bad + "they cover more codes than the file holds");
   // The shapes follow from (key bits, count): anything else is damage.
-  const std::vector<TableShape> shapes = table_shapes(layout, head[2]);
+  const std::vector<TableShape> shapes = table_shapes(layout, head[2], max_key_bits);
   for (size_t j = 0; j < m; ++j) {
     const uint64_t* w = head.data() + kHeadWords + kWordsPerTable * j;
     const TableShape& s = shapes[j];
@@ -94,6 +101,7 @@ std::unique_ptr<MultiIndexHashing::Tables> tables_from_blob(const std::shared_pt
   if (tables_blob_bytes(shapes) != bytes) throw FormatError(bad + "section size does not match the tables");
   auto t = std::make_unique<MultiIndexHashing::Tables>();
   t->layout = layout;
+  t->max_key_bits = max_key_bits;
   t->positions = head[2];
   t->blob_bytes = bytes;
   if (file->is_mapped()) {

@@ -109,7 +109,7 @@ def test_progress_bar_path(tmp_path, codes, queries):
     (iter([np.zeros((10, 8), np.uint8), np.zeros((10, 4), np.uint8)]), {"nbits": 64}, ValueError, "source chunk 1"),
     (iter([np.zeros((10, 8), np.float32)]), {"nbits": 64}, TypeError, "source chunk 0"),
     (42, {}, TypeError, "source must be a path"),
-    (np.zeros((10, 8), np.uint8), {"m": 1}, ValueError, "m = 1 gives substrings longer than 32 bits"),
+    (np.zeros((10, 8), np.uint8), {"m": 1}, ValueError, "m must be between 2"),
     (np.zeros((10, 8), np.uint8), {"chunk_codes": 0}, ValueError, "chunk_codes"),
 ])
 def test_bad_sources_are_named_and_leave_nothing(tmp_path, source, kwargs, error, match):
@@ -201,3 +201,39 @@ def test_gather_kernel_reads_positions_past_2_31(tmp_path, flat_restore_runtime,
     np.testing.assert_array_equal(got, expected)
     del codes
     os.remove(path)
+
+
+@pytest.mark.parametrize("max_key_bits", [1, 5, 12, 31])
+def test_max_key_bits_tables_stay_exact(tmp_path, codes, queries, max_key_bits):
+    """Tables keyed by fewer bits than their substrings: smaller, same answers, in memory, saved,
+    built from disk and after adds (the cap is kept by every rebuild and by the file)."""
+    ids = np.arange(len(codes))
+    full = ni.MultiIndexHashing(64, 2)
+    full.add(codes)
+    capped = ni.MultiIndexHashing(64, 2, max_key_bits=max_key_bits)
+    capped.add(codes[:3000])
+    capped.add(codes[3000:])
+    capped.optimize()
+    assert capped.max_key_bits == max_key_bits and full.max_key_bits is None
+    assert capped.table_bytes < full.table_bytes
+    capped.save(tmp_path / "saved.nidx")  # before set_fallback: the settings are saved too
+    capped.set_fallback("never")
+    assert_knn_matches(capped.search(queries, 10), codes, ids, queries, 10)
+    assert_range_matches(capped.range_search(queries, 8), codes, ids, queries, 8)
+    ni.build_mih_file(codes, tmp_path / "built.nidx", m=2, max_key_bits=max_key_bits, progress=False)
+    assert (tmp_path / "saved.nidx").read_bytes() == (tmp_path / "built.nidx").read_bytes()
+    back = _check(tmp_path / "built.nidx", codes, queries)
+    assert back.max_key_bits == max_key_bits and back.table_bytes == capped.table_bytes
+    back.add(codes[:10])  # copies the mapped codes; the next rebuild keeps the cap
+    back.optimize()
+    assert back.max_key_bits == max_key_bits and back.table_bytes < full.table_bytes * 1.01
+
+
+@pytest.mark.parametrize("bad", [0, 33, -1, 2.5, "8"])
+def test_max_key_bits_is_checked(tmp_path, bad):
+    error = TypeError if isinstance(bad, (float, str)) else ValueError
+    with pytest.raises(error, match="max_key_bits"):
+        ni.MultiIndexHashing(64, max_key_bits=bad)
+    with pytest.raises(error, match="max_key_bits"):
+        ni.build_mih_file(np.zeros((4, 8), np.uint8), tmp_path / "x.nidx", max_key_bits=bad)
+    assert list(tmp_path.iterdir()) == []

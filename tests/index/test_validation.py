@@ -1,7 +1,9 @@
 """Bad input raises ValueError/TypeError naming the argument; databases are never copied."""
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 
 import numpy as np
 import pytest
@@ -189,6 +191,11 @@ HOSTILE = [None, True, 1.5, float("nan"), float("inf"), 2**63, 2**64, 2**200, -1
            np.zeros((2, 16), np.uint8)[:, ::2], np.zeros((2, 3, 8), np.uint8), np.zeros((2, 8), ">u2")]
 
 
+def _build(codes, **kwargs):
+    with tempfile.TemporaryDirectory() as tmp:
+        ni.build_mih_file(codes, os.path.join(tmp, "x.nidx"), progress=False, **kwargs)
+
+
 def _entries():
     from nash_index.index import synthetic
 
@@ -201,6 +208,11 @@ def _entries():
         "FlatIndex(nbits)": ("nbits", lambda v: ni.FlatIndex(v)),
         "MultiIndexHashing(nbits)": ("nbits", lambda v: ni.MultiIndexHashing(v)),
         "MultiIndexHashing(m)": ("m", lambda v: ni.MultiIndexHashing(64, v)),
+        "MultiIndexHashing(max_key_bits)": ("max_key_bits", lambda v: ni.MultiIndexHashing(64, max_key_bits=v)),
+        "build_mih_file(nbits)": ("nbits", lambda v: _build(codes, nbits=v)),
+        "build_mih_file(m)": ("m", lambda v: _build(codes, m=v)),
+        "build_mih_file(max_key_bits)": ("max_key_bits", lambda v: _build(codes, max_key_bits=v)),
+        "build_mih_file(chunk_codes)": ("chunk_codes", lambda v: _build(codes, chunk_codes=v)),
         "Flat.search(k)": ("k", lambda v: flat.search(q, v)),
         "MIH.search(k)": ("k", lambda v: mih.search(q, v)),
         "MIH.search_with_work(k)": ("k", lambda v: mih.search_with_work(q, v)),

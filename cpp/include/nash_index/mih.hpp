@@ -49,12 +49,15 @@ struct SearchWork {
 
 class MultiIndexHashing : public CodeIndex {
  public:
-  // m == 0: automatic (see auto_m).
-  explicit MultiIndexHashing(int nbits, int m = 0);
+  // m == 0: automatic (see auto_m). max_key_bits > 0 keys each table by at
+  // most that many bits of its substring: smaller tables (see TableShape in
+  // mih_table.hpp), weaker pruning; 0 keys by the whole substring.
+  explicit MultiIndexHashing(int nbits, int m = 0, int max_key_bits = 0);
   ~MultiIndexHashing();  // out of line: Tables and Scratch are complete only in the sources
 
   int m() const;
   bool m_is_auto() const { return m_requested_ == 0; }
+  int max_key_bits() const { return max_key_bits_; }
   int substring_bits(int j) const;
   // Live codes covered by the tables: store positions [0, indexed()); the rest is the tail.
   size_t indexed() const { return indexed_; }
@@ -119,7 +122,7 @@ class MultiIndexHashing : public CodeIndex {
   struct Scratch;  // per-thread query state (visited bitmap, candidate list)
 
  private:
-  MultiIndexHashing(std::unique_ptr<CodeStore> store, int m_requested);
+  MultiIndexHashing(std::unique_ptr<CodeStore> store, int m_requested, int max_key_bits);
   int target_m() const;  // m of the next build
   void rebuild(int m);
   std::unique_ptr<Rebuild> build_aside(int m) const;  // new tables over every code, not yet installed
@@ -133,6 +136,7 @@ class MultiIndexHashing : public CodeIndex {
   void answer(Queries& queries, size_t nq, int num_threads, SearchWork* work) const;  // mih_search.cpp
 
   int m_requested_;
+  int max_key_bits_;
   std::unique_ptr<Tables> tables_;
   size_t indexed_ = 0;  // store positions [0, indexed_) are in the tables
   uint64_t version_ = 0;  // bumped whenever store positions or the tables change, adds aside

@@ -1,11 +1,11 @@
 // Builds a MultiIndexHashing index file from codes streamed in chunks, in
-// memory bounded by the file itself: codes are written straight into the
-// file's code section, then the file is sized, mapped, and the tables are
-// built in place (a counting sort per table reading the mapped codes), the
-// checksums computed, the header written and the file committed atomically.
-// load(path, mmap) then serves it without a rebuild. Peak memory: the pages of
-// the file being written (the OS may write them back) plus one uint32 count
-// per prefix of each table (~n / 2 bytes per table).
+// memory bounded by the index itself: codes are written straight into the
+// file's code section; then the tables are built in memory from a read-only
+// mapping of those codes (a counting sort per table), written after them,
+// the checksums computed, the header written and the file committed
+// atomically. load(path, mmap) then serves it without a rebuild. Peak memory:
+// the tables, the codes' mapped pages (clean: the OS may drop them) and one
+// uint32 count per prefix of each table (~n / 2 bytes per table).
 #pragma once
 #include <atomic>
 #include <cstddef>
@@ -19,8 +19,9 @@ class AtomicFile;
 
 class MihFileBuilder {
  public:
-  // m == 0: automatic (MultiIndexHashing::auto_m of the final count).
-  MihFileBuilder(const std::string& path, int nbits, int m = 0);
+  // m == 0: automatic (MultiIndexHashing::auto_m of the final count);
+  // max_key_bits as in MultiIndexHashing's constructor.
+  MihFileBuilder(const std::string& path, int nbits, int m = 0, int max_key_bits = 0);
   ~MihFileBuilder();  // an unfinished build leaves nothing behind
   MihFileBuilder(const MihFileBuilder&) = delete;
   MihFileBuilder& operator=(const MihFileBuilder&) = delete;
@@ -40,7 +41,7 @@ class MihFileBuilder {
   void check_open() const;
 
   std::unique_ptr<AtomicFile> out_;
-  int nbits_, m_;
+  int nbits_, m_, max_key_bits_;
   size_t code_size_;
   size_t n_ = 0;
   bool spent_ = false;

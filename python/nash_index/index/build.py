@@ -19,7 +19,7 @@ import numpy as np
 
 from . import _core
 from .base import PathLike
-from .validation import as_code_rows, check_int, check_nbits, check_positive_int
+from .validation import as_code_rows, check_m, check_max_key_bits, check_nbits, check_positive_int
 
 __all__ = ["build_mih_file"]
 
@@ -35,6 +35,7 @@ def build_mih_file(
     *,
     nbits: Optional[int] = None,
     m: Optional[int] = None,
+    max_key_bits: Optional[int] = None,
     chunk_codes: int = DEFAULT_CHUNK_CODES,
     progress: bool = True,
 ) -> Path:
@@ -43,15 +44,16 @@ def build_mih_file(
     ``source``: a ``.npy`` file (uint8, shape (n, nbits / 8); read through a memory map), any
     other file of raw packed codes (``nbits`` required), a uint8 array, or an iterable of uint8
     arrays of shape (rows, nbits / 8) (read once, in order). Ids are positions 0..n-1.
-    ``m``: tables (None = automatic, by the final count). ``progress`` shows a tqdm bar when
-    tqdm is installed. The index holds at most 2^32 - 1 codes.
+    ``m``: tables (None = automatic, by the final count); ``max_key_bits``: as in
+    :class:`MultiIndexHashing`. ``progress`` shows a tqdm bar when tqdm is installed. The
+    index holds at most 2^32 - 1 codes.
 
     Load the result with ``nash_index.load(path, mmap=True)``.
     """
     chunk_codes = check_positive_int(chunk_codes, "chunk_codes")
-    m = check_int(m, "m", allow_none=True)
+    max_key_bits = check_max_key_bits(max_key_bits)
     chunks, nbits = _chunks_of(source, nbits, chunk_codes)
-    builder = _core.MihFileBuilder(os.fspath(path), nbits, 0 if m is None else m)
+    builder = _core.MihFileBuilder(os.fspath(path), nbits, check_m(m, nbits), max_key_bits)
     code_size = nbits // 8
     for i, chunk in enumerate(chunks):
         builder.append(as_code_rows(chunk, code_size, f"source chunk {i}"))

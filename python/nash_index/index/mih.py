@@ -17,7 +17,17 @@ import numpy as np
 from . import _core
 from .base import BaseIndex, register_kind
 from .results import SearchResult
-from .validation import as_code_rows, check_choice, check_count, check_int, check_k, check_nbits, check_num_threads
+from .validation import (
+    as_code_rows,
+    check_choice,
+    check_count,
+    check_int,
+    check_k,
+    check_m,
+    check_max_key_bits,
+    check_nbits,
+    check_num_threads,
+)
 
 __all__ = ["MultiIndexHashing", "SearchWork"]
 
@@ -31,18 +41,6 @@ class SearchWork(NamedTuple):
     probes: np.ndarray
     candidates: np.ndarray
     scanned: np.ndarray
-
-
-def _check_m(m: Any, nbits: int) -> int:
-    m = check_int(m, "m", allow_none=True)
-    if m is None:
-        return 0
-    lowest = -(-nbits // 32)
-    if m < lowest or m > nbits:
-        raise ValueError(
-            f"m must be between {lowest} (substrings of at most 32 bits) and {nbits} for {nbits}-bit codes, got {m}"
-        )
-    return m
 
 
 @register_kind(_core.KIND_MIH, _core.MultiIndexHashing)
@@ -59,10 +57,18 @@ class MultiIndexHashing(BaseIndex):
     (as the index grows or shrinks, or at :meth:`optimize`). Substring
     lengths differ by at most one bit when ``m`` does not divide ``nbits``.
 
-    Memory beyond codes and ids: 4 bytes per code per table, plus per table
-    either ``4 * 2**bits`` bytes of bucket offsets (when ``2**bits <= 4 n``) or
-    a hash of the distinct substring values (``table_bytes`` tells; measured
-    sizes are in ``bench/results/mih.json``).
+    Memory beyond codes and ids (``table_bytes``): per table and code, a
+    position of ``ceil(log2 n)`` bits and the substring bits that the table's
+    packed offset array (one offset per ~8 codes) does not resolve: about 36
+    bits per code and table at 10^8-10^9 codes, so 64-bit codes (m = 2) need
+    ~2.2x their own bytes in all. The tables are saved with the index, and
+    ``load(path, mmap=True)`` serves them from the file without a rebuild.
+    ``max_key_bits`` keys each table by at most that many bits of its substring
+    (the rest only enters the verification): ~``32 - max_key_bits`` bits less
+    per code and table, weaker pruning (more candidates per query). For
+    indexes larger than memory allows to build with :meth:`add`, see
+    :func:`nash_index.build_mih_file` (built from disk, in bounded memory).
+    Measured at 10^8-10^9 codes: ``bench/bench_billion.py``.
 
     Codes added after the last build are scanned by every query until they
     exceed 1/16 of the index, then the tables are rebuilt. A removal costs
@@ -75,9 +81,9 @@ class MultiIndexHashing(BaseIndex):
     the same either way. The fallback settings are saved with the index.
     """
 
-    def __init__(self, nbits: int, m: Optional[int] = None) -> None:
+    def __init__(self, nbits: int, m: Optional[int] = None, *, max_key_bits: Optional[int] = None) -> None:
         nbits = check_nbits(nbits)
-        self._impl = _core.MultiIndexHashing(nbits, _check_m(m, nbits))
+        self._impl = _core.MultiIndexHashing(nbits, check_m(m, nbits), check_max_key_bits(max_key_bits))
 
     @property
     def m(self) -> int:
@@ -93,6 +99,11 @@ class MultiIndexHashing(BaseIndex):
     def substring_bits(self) -> list:
         """Bit length of each substring."""
         return list(self._impl.substring_bits())
+
+    @property
+    def max_key_bits(self) -> Optional[int]:
+        """The cap on the substring bits each table is keyed by (None: whole substrings)."""
+        return int(self._impl.max_key_bits) or None
 
     @property
     def indexed(self) -> int:
@@ -120,7 +131,7 @@ class MultiIndexHashing(BaseIndex):
         ``m=None`` keeps the current request (automatic stays automatic and
         is revised for the current size); an int sets a fixed m.
         """
-        self._impl.optimize(-1 if m is None else _check_m(m, self.nbits))
+        self._impl.optimize(-1 if m is None else check_m(m, self.nbits))
 
     @property
     def fallback(self) -> str:

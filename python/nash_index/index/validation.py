@@ -46,6 +46,29 @@ def check_nbits(nbits: Any) -> int:
     return nbits
 
 
+def check_m(m: Any, nbits: int) -> int:
+    """``m`` of a multi-index: None (0 for the core: automatic) or ceil(nbits / 32)..nbits."""
+    m = check_int(m, "m", allow_none=True)
+    if m is None:
+        return 0
+    lowest = -(-nbits // 32)
+    if m < lowest or m > nbits:
+        raise ValueError(
+            f"m must be between {lowest} (substrings of at most 32 bits) and {nbits} for {nbits}-bit codes, got {m}"
+        )
+    return m
+
+
+def check_max_key_bits(value: Any) -> int:
+    """``max_key_bits`` of a multi-index: None (0 for the core: whole substrings) or 1..32."""
+    value = check_int(value, "max_key_bits", allow_none=True)
+    if value is None:
+        return 0
+    if not 1 <= value <= 32:
+        raise ValueError(f"max_key_bits must be between 1 and 32 (or None: whole substrings), got {value}")
+    return value
+
+
 def check_positive_int(value: Any, name: str) -> int:
     value = check_int(value, name)
     if value <= 0:
