@@ -291,6 +291,7 @@ void bind_mih(py::module_& m) {
       .def_property_readonly("max_key_bits", [](const PyMih& s) { return s.index->max_key_bits(); })
       .def_property_readonly("indexed", [](const PyMih& s) { return s.index->indexed(); })
       .def_property_readonly("tombstones", [](const PyMih& s) { return s.index->tombstones(); })
+      .def_property_readonly("segments", [](const PyMih& s) { return s.index->segments(); })
       .def_property_readonly("table_bytes", [](const PyMih& s) { return s.index->table_bytes(); })
       .def("substring_bits", [](const PyMih& s) {
         std::vector<int> bits;
@@ -308,7 +309,10 @@ void bind_mih(py::module_& m) {
       .def("optimize", &mih_optimize, py::arg("m") = -1)
       .def_property_static(
           "visited_bitmap_limit", [](py::object) { return ni::MultiIndexHashing::visited_bitmap_limit(); },
-          [](py::object, size_t n) { ni::MultiIndexHashing::set_visited_bitmap_limit(n); });
+          [](py::object, size_t n) { ni::MultiIndexHashing::set_visited_bitmap_limit(n); })
+      .def_property_static(
+          "max_tail", [](py::object) { return ni::MultiIndexHashing::max_tail(); },
+          [](py::object, size_t n) { ni::MultiIndexHashing::set_max_tail(n); });
   bind_common(cls);
 }
 

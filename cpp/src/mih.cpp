@@ -3,6 +3,7 @@
 #include "nash_index/mih.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -23,19 +24,29 @@ constexpr size_t kMaxPositions = 0xFFFFFFFFu;  // tables hold uint32 positions
 // O(n log n) overall), or 256 codes on a small index.
 constexpr size_t kTailFraction = 16;
 constexpr size_t kMinTailRebuild = 256;
+// Past kMinDeltaBase indexed codes, a tail of 1/16 (at most max_tail() codes,
+// so that its scan stays well under a millisecond) becomes a segment of its
+// own: tables over the tail only, O(tail) to build, probed after the main
+// segment's. At kMaxSegments the deltas merge into one; once the deltas hold
+// half as many codes as the main segment, everything is rebuilt as one.
+constexpr size_t kMinDeltaBase = 4096;
+std::atomic<size_t> g_max_tail{size_t{1} << 20};
+constexpr size_t kMaxSegments = 8;
 
 IndexHeaderInfo header_of(const CodeStore& store) {
   return {IndexKind::MultiIndexHashing, static_cast<uint32_t>(store.nbits()), store.size(), 0};
 }
 
-// The tables are saved while they hold no tombstones (their positions are
-// then store positions): a mapped load serves them as they are. Otherwise
-// load rebuilds them, as it does for files of older builds.
+// The tables are saved while they are one segment without tombstones (their
+// positions are then store positions): a mapped load serves them as they
+// are. Otherwise load rebuilds them, as it does for files of older builds.
 std::vector<SectionData> sections_of(const CodeStore& store, const std::vector<uint32_t>& meta,
-                                     const MultiIndexHashing::Tables& tables) {
+                                     const std::vector<std::unique_ptr<MultiIndexHashing::Tables>>& segments) {
   std::vector<SectionData> out = store.sections();
   out.push_back({kSectionMihMeta, meta.data(), meta.size() * sizeof(uint32_t)});
-  if (tables.dead.count() == 0 && tables.blob) out.push_back({kSectionMihTables, tables.blob, tables.blob_bytes});
+  const MultiIndexHashing::Tables& tables = *segments.front();
+  if (segments.size() == 1 && tables.dead.count() == 0 && tables.blob)
+    out.push_back({kSectionMihTables, tables.blob, tables.blob_bytes});
   return out;
 }
 
@@ -70,6 +81,9 @@ void check_max_key_bits(int bits) {
 
 }  // namespace
 
+size_t MultiIndexHashing::max_tail() { return g_max_tail.load(); }
+void MultiIndexHashing::set_max_tail(size_t codes) { g_max_tail.store(codes); }
+
 int MultiIndexHashing::auto_m(int nbits, size_t n) {
   // Small indexes count as 256 codes: substrings of at least 8 bits.
   const double log_n = std::log2(static_cast<double>(std::max<size_t>(n, 256)));
@@ -78,8 +92,7 @@ int MultiIndexHashing::auto_m(int nbits, size_t n) {
 }
 
 MultiIndexHashing::MultiIndexHashing(int nbits, int m, int max_key_bits)
-    : CodeIndex(std::make_unique<CodeStore>(nbits)), m_requested_(m), max_key_bits_(max_key_bits),
-      tables_(std::make_unique<Tables>()) {
+    : CodeIndex(std::make_unique<CodeStore>(nbits)), m_requested_(m), max_key_bits_(max_key_bits) {
   check_m(nbits, m);
   check_max_key_bits(max_key_bits);
   rebuild(target_m());
@@ -90,14 +103,22 @@ MultiIndexHashing::Rebuild::Rebuild() = default;
 MultiIndexHashing::Rebuild::~Rebuild() = default;
 
 MultiIndexHashing::MultiIndexHashing(std::unique_ptr<CodeStore> store, int m_requested, int max_key_bits)
-    : CodeIndex(std::move(store)), m_requested_(m_requested), max_key_bits_(max_key_bits),
-      tables_(std::make_unique<Tables>()) {}
+    : CodeIndex(std::move(store)), m_requested_(m_requested), max_key_bits_(max_key_bits) {}
 
-int MultiIndexHashing::m() const { return tables_->layout.m(); }
-int MultiIndexHashing::substring_bits(int j) const { return tables_->layout.length(j); }
-size_t MultiIndexHashing::tombstones() const { return tables_->dead.count(); }
+int MultiIndexHashing::m() const { return segments_.front()->layout.m(); }
+int MultiIndexHashing::substring_bits(int j) const { return segments_.front()->layout.length(j); }
 
-size_t MultiIndexHashing::table_bytes() const { return tables_->dead.memory_bytes() + tables_->blob_bytes; }
+size_t MultiIndexHashing::tombstones() const {
+  size_t total = 0;
+  for (const auto& t : segments_) total += t->dead.count();
+  return total;
+}
+
+size_t MultiIndexHashing::table_bytes() const {
+  size_t total = 0;
+  for (const auto& t : segments_) total += t->dead.memory_bytes() + t->blob_bytes;
+  return total;
+}
 
 MihParams MultiIndexHashing::params() const { return params_; }
 
@@ -115,11 +136,31 @@ void MultiIndexHashing::rebuild(int m) { install(*build_aside(m)); }  // same ve
 
 bool MultiIndexHashing::tail_too_long() const {
   const size_t tail = store_->size() - indexed_;
-  return tail > 0 && (indexed_ == 0 || tail > std::max<size_t>(kMinTailRebuild, indexed_ / kTailFraction));
+  const size_t limit = std::max<size_t>(kMinTailRebuild, std::min(g_max_tail.load(), indexed_ / kTailFraction));
+  return tail > 0 && (indexed_ == 0 || tail > limit);
 }
 
-bool MultiIndexHashing::needs_rebuild() const {
-  return tail_too_long() || tables_->dead.count() * kTombstoneFraction > tables_->positions;
+bool MultiIndexHashing::too_many_tombstones() const {
+  size_t positions = 0;
+  for (const auto& t : segments_) positions += t->positions;
+  return tombstones() * kTombstoneFraction > positions;
+}
+
+bool MultiIndexHashing::needs_rebuild() const { return tail_too_long() || too_many_tombstones(); }
+
+// Live codes of segment s (its store positions follow those of the segments before it).
+size_t MultiIndexHashing::Tables::live() const { return positions - dead.count(); }
+
+// The store position where the delta segments start (the main one's live codes end).
+size_t MultiIndexHashing::delta_start() const { return segments_.front()->live(); }
+
+// The deltas to build next: 0 (none: rebuild everything), 1 (a new delta over
+// the tail) or 2 (every delta and the tail merged into one new delta).
+int MultiIndexHashing::delta_plan() const {
+  if (too_many_tombstones() || target_m() != m() || indexed_ < kMinDeltaBase) return 0;
+  const size_t main_live = delta_start();
+  if (2 * (store_->size() - main_live) > main_live) return 0;
+  return segments_.size() < kMaxSegments ? 1 : 2;
 }
 
 std::unique_ptr<MultiIndexHashing::Rebuild> MultiIndexHashing::build_aside(int m) const {
@@ -131,12 +172,27 @@ std::unique_ptr<MultiIndexHashing::Rebuild> MultiIndexHashing::build_aside(int m
 }
 
 std::unique_ptr<MultiIndexHashing::Rebuild> MultiIndexHashing::prepare_rebuild() const {
-  return build_aside(target_m());
+  const int plan = tail_too_long() ? delta_plan() : 0;
+  if (plan == 0) return build_aside(target_m());
+  auto built = std::make_unique<Rebuild>();
+  built->version = version_;
+  built->indexed = store_->size();
+  built->first_segment = plan == 1 ? segments_.size() : 1;
+  const size_t from = plan == 1 ? indexed_ : delta_start();
+  const size_t cs = store_->code_size();
+  built->tables = build_tables(store_->codes() + from * cs, cs, built->indexed - from, segments_.front()->layout,
+                               max_key_bits_);
+  return built;
 }
 
 bool MultiIndexHashing::install(Rebuild& built) {
   if (!built.tables || built.version != version_ || built.indexed > store_->size()) return false;
-  std::swap(tables_, built.tables);
+  // Segments [first_segment, end) are replaced by the new one (all of them for a full rebuild).
+  std::vector<std::unique_ptr<Tables>> kept;
+  for (size_t s = built.first_segment; s < segments_.size(); ++s) kept.push_back(std::move(segments_[s]));
+  segments_.resize(built.first_segment);
+  segments_.push_back(std::move(built.tables));
+  built.replaced = std::move(kept);  // freed by the caller, after its lock
   indexed_ = built.indexed;
   ++version_;
   std::lock_guard<std::mutex> lock(scratch_mutex_);
@@ -152,7 +208,7 @@ void MultiIndexHashing::request_m(int m) {
 }
 
 void MultiIndexHashing::maintain() {
-  if (needs_rebuild()) rebuild(target_m());
+  if (needs_rebuild()) install(*prepare_rebuild());  // same version: always taken
 }
 
 void MultiIndexHashing::add(const uint8_t* codes, size_t n, const idx_t* ids) {
@@ -164,15 +220,18 @@ void MultiIndexHashing::add(const uint8_t* codes, size_t n, const idx_t* ids) {
 size_t MultiIndexHashing::remove(const idx_t* ids, size_t n) {
   const std::vector<size_t> doomed = store_->positions_of(ids, n);
   if (doomed.empty()) return 0;
-  // Table positions of the doomed indexed codes, all found before any is
-  // marked (marking shifts the ranks).
-  std::vector<uint32_t> in_tables;
+  // Table positions of the doomed indexed codes per segment, all found before
+  // any is marked (marking shifts the ranks). Doomed positions are sorted.
+  std::vector<std::vector<uint32_t>> in_tables(segments_.size());
+  size_t seg = 0, start = 0, removed = 0;
   for (const size_t pos : doomed) {
     if (pos >= indexed_) break;  // the tail: only in the store
-    in_tables.push_back(tables_->dead.select_live(pos));
+    while (pos >= start + segments_[seg]->live()) start += segments_[seg++]->live();
+    in_tables[seg].push_back(segments_[seg]->dead.select_live(pos - start));
+    ++removed;
   }
-  tables_->dead.mark(in_tables);
-  indexed_ -= in_tables.size();
+  for (size_t s = 0; s < segments_.size(); ++s) segments_[s]->dead.mark(in_tables[s]);
+  indexed_ -= removed;
   store_->erase_positions(doomed);
   ++version_;
   return doomed.size();
@@ -206,12 +265,12 @@ std::vector<uint32_t> MultiIndexHashing::meta() const {
 
 void MultiIndexHashing::save(const std::string& path) const {
   const std::vector<uint32_t> meta_words = meta();
-  write_index_file(path, header_of(*store_), sections_of(*store_, meta_words, *tables_));
+  write_index_file(path, header_of(*store_), sections_of(*store_, meta_words, segments_));
 }
 
 std::vector<uint8_t> MultiIndexHashing::serialize() const {
   const std::vector<uint32_t> meta_words = meta();
-  return serialize_index(header_of(*store_), sections_of(*store_, meta_words, *tables_));
+  return serialize_index(header_of(*store_), sections_of(*store_, meta_words, segments_));
 }
 
 namespace {
@@ -268,9 +327,9 @@ std::unique_ptr<MultiIndexHashing> MultiIndexHashing::load(const std::shared_ptr
     return index;
   }
   const uint8_t* blob = file->section(kSectionMihTables, &bytes);
-  index->tables_ = tables_from_blob(file, blob, bytes, SubstringLayout(nbits, in_use), max_key_bits,
-                                    index->store_->size());
-  index->indexed_ = index->tables_->positions;
+  index->segments_.push_back(tables_from_blob(file, blob, bytes, SubstringLayout(nbits, in_use), max_key_bits,
+                                              index->store_->size()));
+  index->indexed_ = index->segments_.front()->positions;
   return index;
 }
 

@@ -55,24 +55,26 @@ class Walk {
     scan_tail();
     const bool completed = walk_tables();
     if (use_bitmap_)
-      for (uint32_t pos : s_.found) s_.visited[pos >> 6] &= ~(uint64_t{1} << (pos & 63));
-    work_.candidates += s_.found.size();
+      for (uint32_t bit : s_.found) s_.visited[bit >> 6] &= ~(uint64_t{1} << (bit & 63));
+    work_.candidates += s_.live.size();
     s_.found.clear();
     s_.live.clear();
     return completed;
   }
 
  private:
+  const MultiIndexHashing::Tables& main() const { return *t_.segments->front(); }
+
   void prepare_scratch() {
-    use_bitmap_ = t_.tables->positions <= g_bitmap_limit.load(std::memory_order_relaxed);
-    const size_t words = use_bitmap_ ? (t_.tables->positions + 63) / 64 : 0;
+    positions_ = 0;
+    for (const auto& seg : *t_.segments) positions_ += seg->positions;
+    use_bitmap_ = positions_ <= g_bitmap_limit.load(std::memory_order_relaxed);
+    const size_t words = use_bitmap_ ? (positions_ + 63) / 64 : 0;
     if (s_.visited.size() < words) s_.visited.resize(words, 0);
     s_.distances.resize(kVerifyChunk);
     s_.values.resize(kProbeBlock);
     s_.found.clear();
     s_.live.clear();
-    // Without tombstones table positions are store positions: verify `found` itself.
-    queue_ = t_.tables->dead.count() == 0 ? &s_.found : &s_.live;
     verified_ = 0;
   }
 
@@ -84,36 +86,48 @@ class Walk {
     work_.candidates += tail;
   }
 
-  // Substring radius r over table j, for r = 0, 1, ...; after (r, j) every
-  // code within m*r + j has been verified (one not found is at least m*r + j + 1 away).
+  // Substring radius r over table j (of every segment), for r = 0, 1, ...;
+  // after (r, j) every code within m*r + j has been verified (one not found
+  // is at least m*r + j + 1 away).
   bool walk_tables() {
-    const SubstringLayout& layout = t_.tables->layout;
-    const int m = layout.m();
+    const int m = main().layout.m();
     s_.query_values.resize(static_cast<size_t>(m));
     int max_key_bits = 0;
     for (int j = 0; j < m; ++j) {
-      s_.query_values[static_cast<size_t>(j)] = t_.tables->key(q_, t_.db.code_size, j);
-      max_key_bits = std::max(max_key_bits, t_.tables->key_bits(j));
+      s_.query_values[static_cast<size_t>(j)] = main().key(q_, t_.db.code_size, j);
+      max_key_bits = std::max(max_key_bits, main().key_bits(j));
     }
     for (int r = 0; r <= max_key_bits; ++r) {
       for (int j = 0; j < m; ++j) {
         table_ = j;
         radius_ = r;
-        if (r <= t_.tables->key_bits(j) && !probe_radius(j, r)) return false;
+        if (r <= main().key_bits(j) && !probe_segments(j, r)) return false;
         verify_pending();
         if (out_.complete(0, static_cast<dist_t>(m * r + j))) return true;
-        if (use_bitmap_ && s_.found.size() == t_.tables->positions) return true;  // every table position met
+        if (use_bitmap_ && s_.found.size() == positions_) return true;  // every table position met
       }
     }
     return true;
   }
 
+  bool probe_segments(int j, int r) {
+    segment_bit_ = 0;
+    segment_start_ = 0;
+    for (const auto& seg : *t_.segments) {
+      segment_ = seg.get();
+      if (!probe_radius(j, r)) return false;
+      segment_bit_ += seg->positions;
+      segment_start_ += seg->live();
+    }
+    return true;
+  }
+
   bool probe_radius(int j, int r) {
-    const BucketTable& table = t_.tables->by_substring[static_cast<size_t>(j)];
+    const BucketTable& table = segment_->by_substring[static_cast<size_t>(j)];
     const uint32_t base = s_.query_values[static_cast<size_t>(j)];
     // C(len, r) grows to 6e8 for 32-bit substrings: past the table's own
     // size, one pass over its values is cheaper than enumerating masks.
-    const int key_bits = t_.tables->key_bits(j);
+    const int key_bits = segment_->key_bits(j);
     if (binomial(key_bits, r) > double(table.value_slots())) return sweep_radius(table, base, r);
     MaskWalk masks(key_bits, r);
     while (masks.valid()) {
@@ -125,7 +139,7 @@ class Walk {
         collect(table, table.bucket(s_.values[i]));
       }
       work_.probes += n;
-      if (probe_cost_ * double(work_.probes) + double(s_.found.size()) > budget_) return false;
+      if (over_budget()) return false;
     }
     return true;
   }
@@ -135,45 +149,47 @@ class Walk {
       if (__builtin_popcount(value ^ base) == r) collect(table, b);
     });
     work_.probes += table.value_slots();
-    return probe_cost_ * double(work_.probes) + double(s_.found.size()) <= budget_;
+    return !over_budget();
   }
 
-  // Queues the bucket's codes not met before (by the bitmap, on small
-  // indexes; else met_before sorts them out at verification), translated to
-  // store positions when the tables have tombstones, and starts their fetch.
+  bool over_budget() const { return probe_cost_ * double(work_.probes) + double(s_.live.size()) > budget_; }
+
+  // Queues the store positions of the bucket's live codes not met before (by
+  // the bitmap, on small indexes; else met_before sorts them out at
+  // verification) and starts their fetch.
   void collect(const BucketTable& table, BucketTable::Range b) {
     const uint8_t* codes = t_.db.codes;
     const size_t cs = t_.db.code_size;
     uint64_t* visited = s_.visited.data();
-    const Tombstones& dead = t_.tables->dead;
-    const bool translate = queue_ != &s_.found;
-    const uint64_t positions = t_.tables->positions;
+    const Tombstones& dead = segment_->dead;
+    const bool translate = dead.count() != 0;
+    const uint64_t positions = segment_->positions;
     for (uint64_t e = b.begin; e != b.end; ++e) {
       const uint64_t p = table.position(e);
       if (p >= positions) continue;  // only in a damaged file read without verification
       const uint32_t pos = static_cast<uint32_t>(p);
       if (use_bitmap_) {
-        uint64_t& word = visited[pos >> 6];
-        const uint64_t bit = uint64_t{1} << (pos & 63);
-        if (word & bit) continue;
-        word |= bit;
+        const uint32_t bit = static_cast<uint32_t>(segment_bit_ + pos);
+        uint64_t& word = visited[bit >> 6];
+        const uint64_t mask = uint64_t{1} << (bit & 63);
+        if (word & mask) continue;
+        word |= mask;
+        s_.found.push_back(bit);
       }
-      s_.found.push_back(pos);
       uint32_t at = pos;
-      if (translate) {
-        if (!dead.live(pos, &at)) continue;
-        s_.live.push_back(at);
-      }
+      if (translate && !dead.live(pos, &at)) continue;
+      at += static_cast<uint32_t>(segment_start_);
+      s_.live.push_back(at);
       __builtin_prefetch(codes + size_t{at} * cs);
     }
-    if (queue_->size() - verified_ >= kVerifyChunk) verify_pending();
+    if (s_.live.size() - verified_ >= kVerifyChunk) verify_pending();
   }
 
   // Whether a code met while probing (table_, radius_) was met before: by a
   // table j < table_ at this radius, or a later one at the previous radius.
-  // Each table lists a code once, so this is exact.
+  // Each segment lists a code once, in one segment, so this is exact.
   bool met_before(const uint8_t* code) const {
-    const MultiIndexHashing::Tables& tables = *t_.tables;
+    const MultiIndexHashing::Tables& tables = main();
     for (int j = 0; j < tables.layout.m(); ++j) {
       if (j == table_) continue;
       const int d = __builtin_popcount(tables.key(code, t_.db.code_size, j) ^ s_.query_values[size_t(j)]);
@@ -185,9 +201,9 @@ class Walk {
   // Full-code distances of the queued candidates, in chunks, into the handler.
   void verify_pending() {
     const size_t cs = t_.db.code_size;
-    while (verified_ < queue_->size()) {
-      const size_t n = std::min(kVerifyChunk, queue_->size() - verified_);
-      const uint32_t* positions = queue_->data() + verified_;
+    while (verified_ < s_.live.size()) {
+      const size_t n = std::min(kVerifyChunk, s_.live.size() - verified_);
+      const uint32_t* positions = s_.live.data() + verified_;
       kt_.gather_distances(GatherBlock{q_, t_.db.codes, positions, n, cs, s_.distances.data()});
       for (size_t i = 0; i < n; ++i) {
         const dist_t d = s_.distances[i];
@@ -207,10 +223,13 @@ class Walk {
   double budget_, probe_cost_;
   SearchWork& work_;
   const KernelTable& kt_;
-  std::vector<uint32_t>* queue_ = nullptr;  // store positions to verify
-  size_t verified_ = 0;
+  size_t verified_ = 0;          // of s_.live
+  size_t positions_ = 0;         // table positions of every segment
   bool use_bitmap_ = true;
-  int table_ = 0, radius_ = 0;  // the (table, radius) being probed
+  int table_ = 0, radius_ = 0;   // the (table, radius) being probed
+  const MultiIndexHashing::Tables* segment_ = nullptr;  // the segment being probed,
+  size_t segment_bit_ = 0;       // its first bit in the visited bitmap,
+  size_t segment_start_ = 0;     // and its first store position
 };
 
 }  // namespace

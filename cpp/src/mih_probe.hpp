@@ -10,18 +10,20 @@
 namespace nash_index {
 
 struct MultiIndexHashing::Scratch {
-  std::vector<uint64_t> visited;  // one bit per table position (small indexes); all clear between queries
-  std::vector<uint32_t> found;    // table positions met by the current query, in order
-  std::vector<uint32_t> live;     // store positions of the live ones (used once the tables have tombstones)
+  std::vector<uint64_t> visited;  // one bit per table position of every segment (small indexes); clear between queries
+  std::vector<uint32_t> found;    // bits set in `visited` by the current query
+  std::vector<uint32_t> live;     // store positions of the live codes met, to verify
   std::vector<dist_t> distances;  // of the chunk being verified
   std::vector<uint32_t> values;   // bucket values of the probe block being walked
   std::vector<uint32_t> query_values;  // the query's substrings
 };
 
-// What a probe walk reads: the codes, the tables and their layout.
+// What a probe walk reads: the codes and the table segments (all with the
+// same layout and key bits; segment s holds the store positions after those
+// of the segments before it).
 struct MihTables {
   CodesView db;
-  const MultiIndexHashing::Tables* tables;
+  const std::vector<std::unique_ptr<MultiIndexHashing::Tables>>* segments;
   size_t indexed;  // live codes in the tables; store positions [indexed, db.ntotal) are the tail, scanned linearly
 };
 

@@ -240,7 +240,7 @@ void MultiIndexHashing::answer(Queries& queries, size_t nq, int num_threads, Sea
     for (size_t q = 0; q < nq; ++q) work[q].scanned = true;
     return;
   }
-  const Walker walker{MihTables{store_->view(), tables_.get(), indexed_}, query_budget(nq), params_.probe_cost,
+  const Walker walker{MihTables{store_->view(), &segments_, indexed_}, query_budget(nq), params_.probe_cost,
                       scratch_mutex_, scratch_pool_};
   auto walk = [&](size_t q, SearchWork& w) { return queries.walk(walker, q, w); };
   if (single) {

@@ -26,6 +26,7 @@ struct MultiIndexHashing::Tables {
   const uint8_t* blob = nullptr;
   uint64_t blob_bytes = 0;
 
+  size_t live() const;  // positions not removed
   // Table j keys codes by the low key_bits(j) bits of substring j.
   int key_bits(int j) const { return by_substring[size_t(j)].shape().key_bits; }
   uint32_t key(const uint8_t* code, size_t code_size, int j) const {

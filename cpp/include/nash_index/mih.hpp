@@ -8,7 +8,8 @@
 // has been verified.
 //
 // Codes added after the last table build form a "tail" that every query scans
-// linearly. A removal drops codes from the store (as FlatIndex does) but only
+// linearly, until tables are built over it as a delta segment (or over
+// everything again). A removal drops codes from the store (as FlatIndex does) but only
 // leaves tombstones in the tables, which queries skip. The tables are rebuilt
 // (with a revised automatic m) once the tail or the tombstones pass a share of
 // the index (needs_rebuild), aside from searches: see prepare_rebuild.
@@ -63,6 +64,8 @@ class MultiIndexHashing : public CodeIndex {
   size_t indexed() const { return indexed_; }
   // Removed codes that the tables still list (skipped by queries) until the next rebuild.
   size_t tombstones() const;
+  // Table segments: the main one, then deltas over codes added since (see tail_too_long in mih.cpp).
+  size_t segments() const { return segments_.size(); }
   // Bytes held by the tables (codes and ids excluded).
   size_t table_bytes() const;
 
@@ -81,8 +84,9 @@ class MultiIndexHashing : public CodeIndex {
 
   // Table upkeep that leaves searches running, for callers with a reader/writer
   // lock: under the read lock, needs_rebuild() (the tail passed 1/16 of the
-  // tables, or the tombstones 1/8) and prepare_rebuild() (new tables over the
-  // current codes); under the write lock, install(). install refuses tables
+  // tables or 2^20 codes, or the tombstones 1/8) and prepare_rebuild() (new
+  // tables over the current codes, or a delta segment over the tail); under
+  // the write lock, install(). install refuses tables
   // prepared before a removal, reset, m request or install (positions moved)
   // and returns false; codes added meanwhile simply stay in the tail. The old
   // tables move into `built`, to be freed after the lock is released.
@@ -117,6 +121,10 @@ class MultiIndexHashing : public CodeIndex {
   // and benchmarks.
   static size_t visited_bitmap_limit();
   static void set_visited_bitmap_limit(size_t positions);
+  // The longest tail (default 2^20 codes) before tables are built over it;
+  // process-wide, for tests and benchmarks.
+  static size_t max_tail();
+  static void set_max_tail(size_t codes);
 
   struct Tables;   // the substring layout and one bucket table per substring
   struct Scratch;  // per-thread query state (visited bitmap, candidate list)
@@ -127,6 +135,9 @@ class MultiIndexHashing : public CodeIndex {
   void rebuild(int m);
   std::unique_ptr<Rebuild> build_aside(int m) const;  // new tables over every code, not yet installed
   bool tail_too_long() const;
+  bool too_many_tombstones() const;
+  size_t delta_start() const;
+  int delta_plan() const;
   std::vector<uint32_t> meta() const;  // the metadata section
   bool scan_everything(size_t k) const;
   double query_budget(size_t nq) const;  // candidate units a walk may spend in a batch of nq
@@ -137,7 +148,7 @@ class MultiIndexHashing : public CodeIndex {
 
   int m_requested_;
   int max_key_bits_;
-  std::unique_ptr<Tables> tables_;
+  std::vector<std::unique_ptr<Tables>> segments_;  // never empty once constructed
   size_t indexed_ = 0;  // store positions [0, indexed_) are in the tables
   uint64_t version_ = 0;  // bumped whenever store positions or the tables change, adds aside
   MihParams params_;
@@ -153,8 +164,10 @@ struct MultiIndexHashing::Rebuild {
   Rebuild();
   ~Rebuild();  // out of line: Tables is complete only in the sources
   std::unique_ptr<Tables> tables;
-  size_t indexed = 0;    // codes covered: store positions [0, indexed)
-  uint64_t version = 0;  // of the index when prepared
+  size_t first_segment = 0;  // the segments it replaces: [first_segment, end); 0 = all
+  size_t indexed = 0;        // codes covered: store positions [0, indexed)
+  uint64_t version = 0;      // of the index when prepared
+  std::vector<std::unique_ptr<Tables>> replaced;  // moved out by install, freed with this
 };
 
 }  // namespace nash_index

@@ -71,7 +71,10 @@ class MultiIndexHashing(BaseIndex):
     Measured at 10^8-10^9 codes: ``bench/bench_billion.py``.
 
     Codes added after the last build are scanned by every query until they
-    exceed 1/16 of the index, then the tables are rebuilt. A removal costs
+    exceed 1/16 of the index (at most 2^20 codes); then tables are built over
+    them alone, a delta segment probed after the main one (O(added codes),
+    not a rebuild of everything), until 8 segments merge their deltas, or the
+    deltas reach half the main segment and everything is rebuilt as one. A removal costs
     what it costs in :class:`FlatIndex` (the codes are compacted): the tables
     keep the removed codes as ``tombstones``, skipped by queries, until they
     pass 1/8 of the tables, then the tables are rebuilt. Rebuilds are built
@@ -104,6 +107,11 @@ class MultiIndexHashing(BaseIndex):
     def max_key_bits(self) -> Optional[int]:
         """The cap on the substring bits each table is keyed by (None: whole substrings)."""
         return int(self._impl.max_key_bits) or None
+
+    @property
+    def segments(self) -> int:
+        """Table segments: the main one, plus deltas built over codes added since (see the class notes)."""
+        return int(self._impl.segments)
 
     @property
     def indexed(self) -> int:

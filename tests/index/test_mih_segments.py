@@ -1,0 +1,108 @@
+"""Incremental adds at scale (issue #13): codes added to a large MultiIndexHashing get tables of
+their own (delta segments, O(added) to build) instead of a rebuild of everything; queries probe
+every segment and stay exact (numpy oracle), removals reach into any segment, deltas merge at 8
+segments and everything is rebuilt once the deltas reach half the main segment."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nash_index as ni
+from conftest import assert_knn_matches, assert_range_matches, clustered_codes, uniform_codes
+from nash_index.index import _core
+
+
+@pytest.fixture(params=["bitmap", "no_bitmap"])
+def visited_mode(request):
+    limit = _core.MultiIndexHashing.visited_bitmap_limit
+    if request.param == "no_bitmap":
+        _core.MultiIndexHashing.visited_bitmap_limit = 0
+    yield request.param
+    _core.MultiIndexHashing.visited_bitmap_limit = limit
+
+
+@pytest.fixture
+def short_tail():
+    """Tails of at most 500 codes (2^20 by default): deltas, merges and rebuilds at test sizes."""
+    limit = _core.MultiIndexHashing.max_tail
+    _core.MultiIndexHashing.max_tail = 500
+    yield
+    _core.MultiIndexHashing.max_tail = limit
+
+
+def _data(seed=0, n=16000, nbits=64):
+    rng = np.random.default_rng(seed)
+    db = np.concatenate([clustered_codes(rng, n - 2000, nbits, centres=12, p=0.06), uniform_codes(rng, 2000, nbits)])
+    db = db[rng.permutation(n)]
+    queries = np.concatenate([db[:4], clustered_codes(rng, 6, nbits, centres=db[:3], p=0.08)])
+    return db, queries
+
+
+def _check(index, db, ids, queries):
+    index.set_fallback("never")
+    for k in (1, 10, 100):
+        assert_knn_matches(index.search(queries, k), db, ids, queries, k)
+    assert_range_matches(index.range_search(queries, 10), db, ids, queries, 10)
+    index.set_fallback("auto")
+
+
+def test_adds_become_delta_segments_then_merge_then_rebuild(visited_mode, short_tail):
+    db, queries = _data(n=20000)
+    index = ni.MultiIndexHashing(64)
+    index.add(db[:12000])
+    assert index.segments == 1 and index.indexed == 12000
+    seen = []
+    end = 12000
+    for step in range(1, 9):  # 600 codes each: past the longest tail every time
+        index.add(db[end:end + 600])
+        end += 600
+        seen.append(index.segments)
+        assert index.indexed == end  # the new codes were indexed, not left in the tail
+        _check(index, db[:end], np.arange(end), queries)
+    # deltas 1..7, then the 8th add merges the deltas (main + one delta)
+    assert seen[:7] == [2, 3, 4, 5, 6, 7, 8] and seen[7] == 2
+    index.add(db[end:])  # 3,200 codes: the deltas pass half the main segment: one segment again
+    assert index.segments == 1 and index.indexed == len(db)
+    _check(index, db, np.arange(len(db)), queries)
+
+
+def test_removal_reaches_every_segment_and_scrambled_ids(visited_mode, short_tail):
+    db, queries = _data(1)
+    rng = np.random.default_rng(1)
+    ids = rng.permutation(len(db)).astype(np.int64) * 5 + 1
+    index = ni.MultiIndexHashing(64)
+    index.add(db[:8000], ids[:8000])
+    for lo in range(8000, 11000, 600):
+        index.add(db[lo:lo + 600], ids[lo:lo + 600])
+    assert index.segments >= 4
+    keep = np.ones(11000, bool)
+    doomed = rng.choice(11000, 700, replace=False)  # under 1/8: tombstones in several segments
+    keep[doomed] = False
+    assert index.remove(ids[doomed]) == 700
+    assert index.tombstones == 700 and index.segments >= 4
+    _check(index, db[:11000][keep], ids[:11000][keep], queries)
+    index.add(db[11000:11700], ids[11000:11700])  # a delta after removals: positions shift
+    keep = np.concatenate([keep, np.ones(700, bool)])
+    _check(index, db[:11700][keep], ids[:11700][keep], queries)
+
+
+def test_segmented_index_saves_and_loads(tmp_path, short_tail):
+    db, queries = _data(2)
+    index = ni.MultiIndexHashing(64)
+    index.add(db[:8000])
+    index.add(db[8000:8600])
+    assert index.segments == 2
+    index.save(tmp_path / "seg.nidx")  # several segments: saved without tables, rebuilt at load
+    back = ni.load(tmp_path / "seg.nidx", mmap=True)
+    assert back.segments == 1 and back.indexed == 8600
+    _check(back, db[:8600], np.arange(8600), queries)
+    assert not _core.open_index_file(str(tmp_path / "seg.nidx")).has_section(17)
+
+
+def test_small_indexes_still_rebuild_whole(visited_mode):
+    db, queries = _data(3, n=4000)
+    index = ni.MultiIndexHashing(64)
+    index.add(db[:2000])
+    index.add(db[2000:2400])  # under 4,096 indexed codes: a full rebuild
+    assert index.segments == 1 and index.indexed == 2400
+    _check(index, db[:2400], np.arange(2400), queries)
