@@ -42,19 +42,21 @@ import nash_index as ni  # noqa: E402  (after harness: no OpenMP here, faiss is 
 DEFAULT_DISTS = "c100000-p0.10,c1000-p0.15,c50-p0.125,uniform,nash-reuters"
 
 
-def build_in_child(src: Path, n: int, out: Path, m: int) -> Dict[str, float]:
+def build_in_child(src: Path, n: int, out: Path, m: int, max_key_bits: int) -> Dict[str, float]:
     """Runs build_mih_file on the first n codes in a fresh process: seconds and peak RSS."""
     # The first n codes are read in chunks (a memory map of the source would count in the RSS).
-    code = ("import itertools,json,resource,sys,time,nash_index as ni;"
+    # Peak RSS is VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork + exec from this
+    # (large, mapped) parent process.
+    code = ("import itertools,json,sys,time,nash_index as ni;"
             "from nash_index.index.build import _file_chunks;"
-            "src,n,out,m=sys.argv[1],int(sys.argv[2]),sys.argv[3],int(sys.argv[4]);"
+            "src,n,out,m,kb=sys.argv[1],int(sys.argv[2]),sys.argv[3],int(sys.argv[4]),int(sys.argv[5]);"
             "chunks,nbits=_file_chunks(__import__('pathlib').Path(src),None,1<<20);"
             "head=itertools.islice(chunks,-(-n//(1<<20)));"
             "rows=(c[:n-i*(1<<20)] for i,c in enumerate(head));t=time.perf_counter();"
-            "ni.build_mih_file(rows,out,nbits=nbits,m=m or None,progress=False);"
-            "print(json.dumps({'build_s':time.perf_counter()-t,"
-            "'build_peak_rss':resource.getrusage(resource.RUSAGE_SELF).ru_maxrss*1024}))")
-    done = subprocess.run([sys.executable, "-c", code, str(src), str(n), str(out), str(m)],
+            "ni.build_mih_file(rows,out,nbits=nbits,m=m or None,max_key_bits=kb or None,progress=False);"
+            "hwm=[l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1];"
+            "print(json.dumps({'build_s':time.perf_counter()-t,'build_peak_rss':int(hwm)*1024}))")
+    done = subprocess.run([sys.executable, "-c", code, str(src), str(n), str(out), str(m), str(max_key_bits)],
                           check=True, capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -119,7 +121,7 @@ def measure(path: Path, queries: np.ndarray, args: Any) -> Dict[str, Any]:
 def learned_base(nbits: int, args: Any):
     import mih_tools  # trains NASH on Reuters once (cached in --data)
 
-    return mih_tools.learned_codes(nbits, epochs=args.epochs, cache_dir=args.data)
+    return mih_tools.learned_codes(nbits, epochs=args.epochs, data_dir=harness.default_data_dir(), cache_dir=args.data)
 
 
 def run_set(dist: str, nbits: int, sizes: List[int], args: Any) -> List[Dict[str, Any]]:
@@ -135,7 +137,8 @@ def run_set(dist: str, nbits: int, sizes: List[int], args: Any) -> List[Dict[str
     for n in sorted(sizes):
         path = args.data / f"index-{dist}-{nbits}b-{n}.nidx"
         rec: Dict[str, Any] = {"dist": dist, "nbits": nbits, "n": n, "flip_effective": cod.effective_flip(cod.parse_dist(dist)[1])}
-        rec.update(build_in_child(src, n, path, args.m))
+        rec["max_key_bits"] = args.max_key_bits or None
+        rec.update(build_in_child(src, n, path, args.m, args.max_key_bits))
         rec.update(measure(path, queries, args))
         rec["build_rss_over_file"] = rec["build_peak_rss"] / rec["file_bytes"]
         print(report_line(rec), flush=True)
@@ -160,7 +163,7 @@ def save(args: Any, records: List[Dict[str, Any]]) -> None:
 
 
 def report_line(r: Dict[str, Any]) -> str:
-    parts = [f"{r['dist']:>15} {r['nbits']}b N={r['n']:.0e} m={r['m']} build {r['build_s']:.0f} s "
+    parts = [f"{r['dist']:>15} {r['nbits']}b N={r['n']:.0e} m={r['m']} key bits {r.get('max_key_bits') or 'all'} build {r['build_s']:.0f} s "
              f"peak RSS {r['build_peak_rss'] / 2**30:.1f} GiB (file {r['file_bytes'] / 2**30:.1f} GiB) "
              f"memory {r['memory_ratio']:.2f}x codes"]
     for k in (1, 10, 100):
@@ -183,16 +186,17 @@ def markdown(records: List[Dict[str, Any]], meta: Dict[str, Any]) -> str:
              "`build_mih_file` from the .npy in a child process (peak RSS = its VmHWM). Command: "
              f"`python bench/bench_billion.py {' '.join(meta.get('argv', []))}`.", "",
              "| codes | N | m | build | build peak RSS / file | memory | k=1 MIH / flat | k=10 MIH / flat | "
-             "k=100 MIH / flat | batch of 256 (q/s) |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "k=100 MIH / flat | batch, k=10 (q/s) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in records:
         cells = []
         for k in (1, 10, 100):
             c = r.get(f"k{k}")
             cells.append("-" if not c else f"{c['mih_p50_ms']:.2f} / {c['flat_p50_ms']:.0f} ms = **{c['speedup_p50']:.0f}x**")
         b = r["batch"]
-        lines.append(f"| {r['dist']} | {r['n']:.0e} | {r['m']} | {r['build_s']:.0f} s | "
+        key = f" (max_key_bits {r['max_key_bits']})" if r.get("max_key_bits") else ""
+        lines.append(f"| {r['dist']}{key} | {r['n']:.0e} | {r['m']} | {r['build_s']:.0f} s | "
                      f"{r['build_peak_rss'] / 2**30:.1f} / {r['file_bytes'] / 2**30:.1f} GiB | {r['memory_ratio']:.2f}x | "
-                     + " | ".join(cells) + f" | {b['mih_qps']:.0f} vs {b['flat_qps']:.1f} = {b['speedup']:.2f}x |")
+                     + " | ".join(cells) + f" | {b.get('size', '')} q: {b['mih_qps']:.0f} vs {b['flat_qps']:.1f} = {b['speedup']:.2f}x |")
     return "\n".join(lines) + "\n"
 
 
@@ -212,6 +216,10 @@ def plot(args: Any, records: List[Dict[str, Any]]) -> None:
         ax.plot(ns, [r["k10"]["flat_p50_ms"] for r in rows], "x--", color=line.get_color(), alpha=0.6)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ns = sorted({r["n"] for r in records})
+    ax.set_xticks(ns)
+    ax.set_xticklabels([f"{n:.0e}".replace("e+0", "e") for n in ns])
+    ax.minorticks_off()
     ax.set_xlabel("codes in the index (64-bit)")
     ax.set_ylabel("p50 latency per query, k = 10 (ms)")
     ax.set_title("Exact 10-NN on 2 cores: multi-index hashing (solid) vs flat scan (dashed)")
@@ -228,9 +236,10 @@ def main() -> None:
     p.add_argument("--nbits", type=harness.parse_list, default=[64])
     p.add_argument("--k", type=harness.parse_list, default=[1, 10, 100])
     p.add_argument("--m", type=int, default=0, help="tables (0: automatic)")
+    p.add_argument("--max-key-bits", type=int, default=0, help="MultiIndexHashing max_key_bits (0: whole substrings)")
     p.add_argument("--queries", type=int, default=200, help="single queries timed on the MIH")
     p.add_argument("--flat-queries", type=int, default=8, help="of them, timed on the flat scan and checked")
-    p.add_argument("--batch", type=int, default=256, help="queries per batch call (both indexes)")
+    p.add_argument("--batch", type=int, default=200, help="queries per batch call (both indexes; at most --queries)")
     p.add_argument("--budget", type=float, default=60.0)
     p.add_argument("--epochs", type=int, default=5, help="NASH epochs for nash-reuters")
     p.add_argument("--seed", type=int, default=0)
