@@ -36,7 +36,6 @@ import numpy as np
 
 import codes_on_disk as cod
 import harness
-
 import nash_index as ni  # noqa: E402  (after harness: no OpenMP here, faiss is not used)
 
 DEFAULT_DISTS = "c100000-p0.10,c1000-p0.15,c50-p0.125,uniform,nash-reuters"
@@ -114,8 +113,7 @@ def measure(path: Path, queries: np.ndarray, args: Any) -> Dict[str, Any]:
     rec["batch"] = {"mih_qps": len(batch) / mih_b.median, "flat_qps": len(batch) / flat_b.median, "size": len(batch)}
     rec["batch"]["speedup"] = rec["batch"]["mih_qps"] / rec["batch"]["flat_qps"]
     rec["rss_after_queries"] = harness.rss_bytes()
-    del mih
-    return rec
+    return rec  # the index (its mapping) goes with this frame
 
 
 def learned_base(nbits: int, args: Any):
@@ -140,7 +138,6 @@ def run_set(dist: str, nbits: int, sizes: List[int], args: Any) -> List[Dict[str
         rec["max_key_bits"] = args.max_key_bits or None
         rec.update(build_in_child(src, n, path, args.m, args.max_key_bits))
         rec.update(measure(path, queries, args))
-        rec["build_rss_over_file"] = rec["build_peak_rss"] / rec["file_bytes"]
         print(report_line(rec), flush=True)
         out.append(rec)
         _ALL.append(rec)
@@ -163,7 +160,8 @@ def save(args: Any, records: List[Dict[str, Any]]) -> None:
 
 
 def report_line(r: Dict[str, Any]) -> str:
-    parts = [f"{r['dist']:>15} {r['nbits']}b N={r['n']:.0e} m={r['m']} key bits {r.get('max_key_bits') or 'all'} build {r['build_s']:.0f} s "
+    key_bits = r.get("max_key_bits") or "all"
+    parts = [f"{r['dist']:>15} {r['nbits']}b N={r['n']:.0e} m={r['m']} key bits {key_bits} build {r['build_s']:.0f} s "
              f"peak RSS {r['build_peak_rss'] / 2**30:.1f} GiB (file {r['file_bytes'] / 2**30:.1f} GiB) "
              f"memory {r['memory_ratio']:.2f}x codes"]
     for k in (1, 10, 100):
@@ -194,8 +192,9 @@ def markdown(records: List[Dict[str, Any]], meta: Dict[str, Any]) -> str:
             cells.append("-" if not c else f"{c['mih_p50_ms']:.2f} / {c['flat_p50_ms']:.0f} ms = **{c['speedup_p50']:.0f}x**")
         b = r["batch"]
         key = f" (max_key_bits {r['max_key_bits']})" if r.get("max_key_bits") else ""
+        peak = "n/a" if r.get("build_peak_rss") is None else f"{r['build_peak_rss'] / 2**30:.1f}"
         lines.append(f"| {r['dist']}{key} | {r['n']:.0e} | {r['m']} | {r['build_s']:.0f} s | "
-                     f"{r['build_peak_rss'] / 2**30:.1f} / {r['file_bytes'] / 2**30:.1f} GiB | {r['memory_ratio']:.2f}x | "
+                     f"{peak} / {r['file_bytes'] / 2**30:.1f} GiB | {r['memory_ratio']:.2f}x | "
                      + " | ".join(cells) + f" | {b.get('size', '')} q: {b['mih_qps']:.0f} vs {b['flat_qps']:.1f} = {b['speedup']:.2f}x |")
     return "\n".join(lines) + "\n"
 
@@ -208,6 +207,7 @@ def plot(args: Any, records: List[Dict[str, Any]]) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         return
+    records = [r for r in records if r["nbits"] == 64 and not r.get("max_key_bits")]  # the default 64-bit index
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for dist in dict.fromkeys(r["dist"] for r in records):
         rows = sorted((r for r in records if r["dist"] == dist and "k10" in r), key=lambda r: r["n"])

@@ -6,6 +6,8 @@ Index helpers: an independent numpy oracle for exact Hamming k-NN / range search
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -91,6 +93,20 @@ def clustered_codes(rng: np.random.Generator, n: int, nbits: int, centres=4, p: 
     """Codes around ``centres`` random codes (a count, or packed codes), each bit of every member
     flipped with probability p: many ties (:func:`nash_index.index.synthetic.clustered_codes`)."""
     return synthetic.clustered_codes(n, nbits, centres=centres, flip=p, seed=rng)
+
+
+@contextlib.contextmanager
+def mih_setting(name: str, value: int):
+    """Sets a process-wide MultiIndexHashing setting of the core (``visited_bitmap_limit``,
+    ``max_tail``) for the duration of the block."""
+    from nash_index.index import _core
+
+    previous = getattr(_core.MultiIndexHashing, name)
+    setattr(_core.MultiIndexHashing, name, value)
+    try:
+        yield
+    finally:
+        setattr(_core.MultiIndexHashing, name, previous)
 
 
 def scrambled_ids(rng: np.random.Generator, n: int) -> np.ndarray:

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 import nash_index as ni
-from conftest import assert_knn_matches, assert_range_matches, clustered_codes, uniform_codes
+from conftest import assert_knn_matches, assert_range_matches, clustered_codes, mih_setting, uniform_codes
 from nash_index.index import _core
-
 
 TAG_MIH_TABLES = 17  # cpp/src/file_sections.hpp
 
@@ -151,10 +150,8 @@ def test_saved_tables_are_served_and_removal_falls_back_to_a_rebuild(tmp_path, c
 
 @pytest.fixture
 def no_bitmap():
-    limit = _core.MultiIndexHashing.visited_bitmap_limit
-    _core.MultiIndexHashing.visited_bitmap_limit = 0
-    yield
-    _core.MultiIndexHashing.visited_bitmap_limit = limit
+    with mih_setting("visited_bitmap_limit", 0):
+        yield
 
 
 @pytest.mark.parametrize("nbits", [64, 128, 256])

@@ -8,26 +8,22 @@ import numpy as np
 import pytest
 
 import nash_index as ni
-from conftest import assert_knn_matches, assert_range_matches, clustered_codes, uniform_codes
+from conftest import assert_knn_matches, assert_range_matches, clustered_codes, mih_setting, uniform_codes
 from nash_index.index import _core
 
 
 @pytest.fixture(params=["bitmap", "no_bitmap"])
 def visited_mode(request):
-    limit = _core.MultiIndexHashing.visited_bitmap_limit
-    if request.param == "no_bitmap":
-        _core.MultiIndexHashing.visited_bitmap_limit = 0
-    yield request.param
-    _core.MultiIndexHashing.visited_bitmap_limit = limit
+    limit = 0 if request.param == "no_bitmap" else _core.MultiIndexHashing.visited_bitmap_limit
+    with mih_setting("visited_bitmap_limit", limit):
+        yield request.param
 
 
 @pytest.fixture
 def short_tail():
     """Tails of at most 500 codes (2^20 by default): deltas, merges and rebuilds at test sizes."""
-    limit = _core.MultiIndexHashing.max_tail
-    _core.MultiIndexHashing.max_tail = 500
-    yield
-    _core.MultiIndexHashing.max_tail = limit
+    with mih_setting("max_tail", 500):
+        yield
 
 
 def _data(seed=0, n=16000, nbits=64):

@@ -47,3 +47,15 @@ def word_embedder(texts):
         for word in re.findall(r"\w+", text.lower()):
             out[i] += _WORD_TABLE[zlib.crc32(word.encode("utf-8")) % _WORD_TABLE.shape[0]]
     return out
+
+
+def edited_copy(saved_dir, dest, edit):
+    """A copy of a saved pipeline at ``dest`` whose manifest went through ``edit(manifest)``."""
+    import json
+    import shutil
+
+    shutil.copytree(saved_dir, dest)
+    manifest = json.loads((dest / "manifest.json").read_text())
+    edit(manifest)
+    (dest / "manifest.json").write_text(json.dumps(manifest))
+    return dest

@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("sklearn")
 pytest.importorskip("scipy")
 
-from pipeline_checks import QUERIES, corpus  # noqa: E402, F401 (fixtures)
+from pipeline_checks import QUERIES, corpus, edited_copy  # noqa: E402, F401 (fixtures)
 
 from nash_index.pipeline import HashingPipeline, PipelineFormatError  # noqa: E402
 
@@ -154,12 +154,9 @@ def test_empty_npz_without_verify_names_the_file(saved, tmp_path):
     (lambda m: m.update(files={"keys.npz": m["files"]["keys.npz"]}), "not listed"),  # nothing else verified
 ])
 def test_inconsistent_manifest(saved, tmp_path, edit, fragment):
-    shutil.copytree(saved / "lsh", tmp_path / "p")
-    manifest = json.loads((tmp_path / "p" / "manifest.json").read_text())
-    edit(manifest)
-    (tmp_path / "p" / "manifest.json").write_text(json.dumps(manifest))
+    edited = edited_copy(saved / "lsh", tmp_path / "p", edit)
     with pytest.raises(PipelineFormatError, match=fragment):
-        HashingPipeline.load(tmp_path / "p", verify=fragment == "not listed")
+        HashingPipeline.load(edited, verify=fragment == "not listed")
 
 
 def _rewrite_npz(path: Path, **changes) -> None:

@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("sklearn")
 pytest.importorskip("scipy")
 
-from pipeline_checks import QUERIES, corpus, lsh_pipe, word_embedder  # noqa: E402, F401 (fixtures)
+from pipeline_checks import QUERIES, corpus, edited_copy, lsh_pipe, word_embedder  # noqa: E402, F401 (fixtures)
 
 import nash_index as ni  # noqa: E402
 from conftest import hamming  # noqa: E402
@@ -242,9 +242,6 @@ def test_inconsistent_vectors_file_raises_format_error(saved_dense, tmp_path, st
     (lambda m: m["vectors"].update(count=3), "manifest says 3"),
 ])
 def test_inconsistent_dense_manifest_raises_format_error(saved_dense, tmp_path, edit, fragment):
-    shutil.copytree(saved_dense / "True", tmp_path / "p")
-    manifest = json.loads((tmp_path / "p" / "manifest.json").read_text())
-    edit(manifest)
-    (tmp_path / "p" / "manifest.json").write_text(json.dumps(manifest))
+    edited = edited_copy(saved_dense / "True", tmp_path / "p", edit)
     with pytest.raises(PipelineFormatError, match=fragment):
-        HashingPipeline.load(tmp_path / "p", verify=False, embedder=word_embedder)
+        HashingPipeline.load(edited, verify=False, embedder=word_embedder)

@@ -21,7 +21,6 @@ from .validation import (
     as_code_rows,
     check_choice,
     check_count,
-    check_int,
     check_k,
     check_m,
     check_max_key_bits,
