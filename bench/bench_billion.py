@@ -189,11 +189,12 @@ def markdown(records: List[Dict[str, Any]], meta: Dict[str, Any]) -> str:
         cells = []
         for k in (1, 10, 100):
             c = r.get(f"k{k}")
-            cells.append("-" if not c else f"{c['mih_p50_ms']:.2f} / {c['flat_p50_ms']:.0f} ms = **{c['speedup_p50']:.0f}x**")
+            x = "-" if not c else f"{c['speedup_p50']:.{0 if c['speedup_p50'] >= 10 else 2}f}x"
+            cells.append("-" if not c else f"{c['mih_p50_ms']:.2f} / {c['flat_p50_ms']:.0f} ms = **{x}**")
         b = r["batch"]
         key = f" (max_key_bits {r['max_key_bits']})" if r.get("max_key_bits") else ""
         peak = "n/a" if r.get("build_peak_rss") is None else f"{r['build_peak_rss'] / 2**30:.1f}"
-        lines.append(f"| {r['dist']}{key} | {r['n']:.0e} | {r['m']} | {r['build_s']:.0f} s | "
+        lines.append(f"| {r['dist']}, {r['nbits']}-bit{key} | {r['n']:.0e} | {r['m']} | {r['build_s']:.0f} s | "
                      f"{peak} / {r['file_bytes'] / 2**30:.1f} GiB | {r['memory_ratio']:.2f}x | "
                      + " | ".join(cells) + f" | {b.get('size', '')} q: {b['mih_qps']:.0f} vs {b['flat_qps']:.1f} = {b['speedup']:.2f}x |")
     return "\n".join(lines) + "\n"
