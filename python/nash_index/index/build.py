@@ -11,7 +11,9 @@ without a rebuild: the tables are stored in the file.
 from __future__ import annotations
 
 import os
+import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, Union
 
@@ -45,8 +47,8 @@ def build_mih_file(
     other file of raw packed codes (``nbits`` required), a uint8 array, or an iterable of uint8
     arrays of shape (rows, nbits / 8) (read once, in order). Ids are positions 0..n-1.
     ``m``: tables (None = automatic, by the final count); ``max_key_bits``: as in
-    :class:`MultiIndexHashing`. ``progress`` shows a tqdm bar when tqdm is installed. The
-    index holds at most 2^32 - 1 codes.
+    :class:`MultiIndexHashing`. ``progress`` draws a bar on stderr while the tables are built
+    (every 30 s a line when stderr is not a terminal). The index holds at most 2^32 - 1 codes.
 
     Load the result with ``nash_index.load(path, mmap=True)``.
     """
@@ -127,8 +129,7 @@ def _read_rows(path: Path, offset: int, n: int, code_size: int, chunk_codes: int
 
 def _finish_with_progress(builder: Any, progress: bool) -> None:
     """Runs ``builder.finish()`` (GIL released) in a thread while the caller's thread draws the bar."""
-    bar = _progress_bar(progress, builder.count)
-    if bar is None:
+    if not progress:
         builder.finish()
         return
     failure: list = []
@@ -139,16 +140,13 @@ def _finish_with_progress(builder: Any, progress: bool) -> None:
         except BaseException as e:  # re-raised in the caller's thread
             failure.append(e)
 
+    bar = _ProgressLine(f"MIH tables ({builder.count:,} codes)")
     worker = threading.Thread(target=finish, name="nash_index-build", daemon=True)
     worker.start()
     try:
         while worker.is_alive():
-            worker.join(0.25)
-            total = builder.progress_total
-            if total and bar.total != total:
-                bar.total = total
-            bar.n = builder.progress_done
-            bar.refresh()
+            worker.join(0.5)
+            bar.show(builder.progress_done, builder.progress_total)
     finally:
         worker.join()
         bar.close()
@@ -156,11 +154,26 @@ def _finish_with_progress(builder: Any, progress: bool) -> None:
         raise failure[0]
 
 
-def _progress_bar(progress: bool, count: int) -> Any:
-    if not progress:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # the index layer needs only numpy
-        return None
-    return tqdm(total=max(count, 1), desc=f"MIH tables ({count:,} codes)", unit="code", unit_scale=True, leave=False)
+class _ProgressLine:
+    """A one-line progress bar on stderr (the index layer needs only numpy: no tqdm here)."""
+
+    def __init__(self, desc: str) -> None:
+        self.desc, self.start, self.shown = desc, time.monotonic(), False
+        self.tty = sys.stderr.isatty()
+        self.last_line = self.start
+
+    def show(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if not total or (not self.tty and now - self.last_line < 30):  # logs: a line every 30 s
+            return
+        fraction = min(1.0, done / total)
+        filled = int(fraction * 30)
+        text = f"{self.desc}: |{'#' * filled}{' ' * (30 - filled)}| {fraction:4.0%} {now - self.start:5.0f} s"
+        sys.stderr.write(("\r" + text) if self.tty else text + "\n")
+        sys.stderr.flush()
+        self.shown, self.last_line = True, now
+
+    def close(self) -> None:
+        if self.shown and self.tty:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
