@@ -18,6 +18,7 @@ constexpr uint32_t kSectionIds = 2;       // ntotal int64 ids; absent while ids 
 constexpr uint32_t kSectionStoreMeta = 3; // uint64 {meta version, next default id}; absent in older files
 constexpr uint32_t kSectionMihMeta = 16;  // uint32 words: m and fallback settings (MultiIndexHashing::meta)
 constexpr uint32_t kSectionMihTables = 17;  // the tables (mih_tables.hpp); absent in older files
+constexpr uint32_t kSectionMihDeltas = 18;  // delta segments' tables: {1, count, bytes...} + blobs
 
 struct SectionData {
   uint32_t tag;

@@ -37,16 +37,28 @@ IndexHeaderInfo header_of(const CodeStore& store) {
   return {IndexKind::MultiIndexHashing, static_cast<uint32_t>(store.nbits()), store.size(), 0};
 }
 
-// The tables are saved while they are one segment without tombstones (their
-// positions are then store positions): a mapped load serves them as they
-// are. Otherwise load rebuilds them, as it does for files of older builds.
+// The tables are saved while no segment holds tombstones (table positions
+// are then store positions): the main segment's blob in one section, the
+// deltas' blobs after a directory of their sizes in another, so a mapped load
+// serves them as they are (builds that do not know the deltas section scan
+// and re-index those codes as a tail). Otherwise load rebuilds the tables, as
+// it does for files of older builds. `deltas` holds the second section's bytes.
 std::vector<SectionData> sections_of(const CodeStore& store, const std::vector<uint32_t>& meta,
-                                     const std::vector<std::unique_ptr<MultiIndexHashing::Tables>>& segments) {
+                                     const std::vector<std::unique_ptr<MultiIndexHashing::Tables>>& segments,
+                                     std::vector<uint64_t>& deltas) {
   std::vector<SectionData> out = store.sections();
   out.push_back({kSectionMihMeta, meta.data(), meta.size() * sizeof(uint32_t)});
-  const MultiIndexHashing::Tables& tables = *segments.front();
-  if (segments.size() == 1 && tables.dead.count() == 0 && tables.blob)
-    out.push_back({kSectionMihTables, tables.blob, tables.blob_bytes});
+  for (const auto& t : segments)
+    if (t->dead.count() != 0 || !t->blob) return out;
+  out.push_back({kSectionMihTables, segments.front()->blob, segments.front()->blob_bytes});
+  if (segments.size() == 1) return out;
+  deltas = {1, segments.size() - 1};
+  for (size_t s = 1; s < segments.size(); ++s) deltas.push_back(segments[s]->blob_bytes);
+  for (size_t s = 1; s < segments.size(); ++s) {
+    const uint64_t* words = reinterpret_cast<const uint64_t*>(segments[s]->blob);
+    deltas.insert(deltas.end(), words, words + segments[s]->blob_bytes / 8);
+  }
+  out.push_back({kSectionMihDeltas, deltas.data(), deltas.size() * 8});
   return out;
 }
 
@@ -265,12 +277,14 @@ std::vector<uint32_t> MultiIndexHashing::meta() const {
 
 void MultiIndexHashing::save(const std::string& path) const {
   const std::vector<uint32_t> meta_words = meta();
-  write_index_file(path, header_of(*store_), sections_of(*store_, meta_words, segments_));
+  std::vector<uint64_t> deltas;
+  write_index_file(path, header_of(*store_), sections_of(*store_, meta_words, segments_, deltas));
 }
 
 std::vector<uint8_t> MultiIndexHashing::serialize() const {
   const std::vector<uint32_t> meta_words = meta();
-  return serialize_index(header_of(*store_), sections_of(*store_, meta_words, segments_));
+  std::vector<uint64_t> deltas;
+  return serialize_index(header_of(*store_), sections_of(*store_, meta_words, segments_, deltas));
 }
 
 namespace {
@@ -326,11 +340,36 @@ std::unique_ptr<MultiIndexHashing> MultiIndexHashing::load(const std::shared_ptr
     index->rebuild(in_use);  // the saved split: the same tables as before saving
     return index;
   }
+  const SubstringLayout layout(nbits, in_use);
   const uint8_t* blob = file->section(kSectionMihTables, &bytes);
-  index->segments_.push_back(tables_from_blob(file, blob, bytes, SubstringLayout(nbits, in_use), max_key_bits,
-                                              index->store_->size()));
+  index->segments_.push_back(tables_from_blob(file, blob, bytes, layout, max_key_bits, index->store_->size()));
   index->indexed_ = index->segments_.front()->positions;
+  if (file->has_section(kSectionMihDeltas)) index->load_deltas(file, layout);
   return index;
+}
+
+// The deltas section: {version 1, count, bytes of each} then the blobs, each
+// checked like the main one against the codes not yet covered.
+void MultiIndexHashing::load_deltas(const std::shared_ptr<IndexFile>& file, const SubstringLayout& layout) {
+  uint64_t bytes = 0;
+  const uint8_t* raw = file->section(kSectionMihDeltas, &bytes);
+  const std::string bad = "index file: bad multi-index delta tables: ";
+  uint64_t head[2];
+  if (bytes < sizeof(head)) throw FormatError(bad + "section too short");
+  std::memcpy(head, raw, sizeof(head));
+  if (head[0] != 1) throw FormatError(bad + "unknown version " + std::to_string(head[0]));
+  if (head[1] == 0 || head[1] >= kMaxSegments || (bytes - 16) / 8 < head[1])
+    throw FormatError(bad + "bad segment count " + std::to_string(head[1]));
+  std::vector<uint64_t> sizes(head[1]);
+  std::memcpy(sizes.data(), raw + 16, sizes.size() * 8);
+  uint64_t at = 16 + 8 * sizes.size();
+  for (const uint64_t size : sizes) {
+    if (size > bytes - at) throw FormatError(bad + "segments overrun the section");
+    segments_.push_back(tables_from_blob(file, raw + at, size, layout, max_key_bits_, store_->size() - indexed_));
+    indexed_ += segments_.back()->positions;
+    at += size;
+  }
+  if (at != bytes) throw FormatError(bad + "section size does not match its segments");
 }
 
 }  // namespace nash_index

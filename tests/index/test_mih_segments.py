@@ -4,12 +4,17 @@ every segment and stay exact (numpy oracle), removals reach into any segment, de
 segments and everything is rebuilt once the deltas reach half the main segment."""
 from __future__ import annotations
 
+import pickle
+import struct
+
 import numpy as np
 import pytest
 
 import nash_index as ni
 from conftest import assert_knn_matches, assert_range_matches, clustered_codes, mih_setting, uniform_codes
 from nash_index.index import _core
+
+TAG_TABLES, TAG_DELTAS = 17, 18  # cpp/src/file_sections.hpp
 
 
 @pytest.fixture(params=["bitmap", "no_bitmap"])
@@ -82,17 +87,66 @@ def test_removal_reaches_every_segment_and_scrambled_ids(visited_mode, short_tai
     _check(index, db[:11700][keep], ids[:11700][keep], queries)
 
 
-def test_segmented_index_saves_and_loads(tmp_path, short_tail):
+@pytest.mark.parametrize("mmap", [True, False])
+def test_segmented_index_saves_and_loads_its_segments(tmp_path, short_tail, mmap):
     db, queries = _data(2)
     index = ni.MultiIndexHashing(64)
     index.add(db[:8000])
     index.add(db[8000:8600])
-    assert index.segments == 2
-    index.save(tmp_path / "seg.nidx")  # several segments: saved without tables, rebuilt at load
-    back = ni.load(tmp_path / "seg.nidx", mmap=True)
-    assert back.segments == 1 and back.indexed == 8600
-    _check(back, db[:8600], np.arange(8600), queries)
-    assert not _core.open_index_file(str(tmp_path / "seg.nidx")).has_section(17)
+    index.add(db[8600:9200])
+    assert index.segments == 3
+    index.save(tmp_path / "seg.nidx")  # every segment's tables: loaded as they are, no rebuild
+    file = _core.open_index_file(str(tmp_path / "seg.nidx"))
+    assert file.has_section(TAG_TABLES) and file.has_section(TAG_DELTAS)
+    back = ni.load(tmp_path / "seg.nidx", mmap=mmap)
+    assert back.segments == 3 and back.indexed == 9200 and back.table_bytes == index.table_bytes
+    _check(back, db[:9200], np.arange(9200), queries)
+    back.add(db[9200:9800])  # and it keeps growing by deltas
+    assert back.segments == 4
+    _check(back, db[:9800], np.arange(9800), queries)
+    assert pickle.loads(pickle.dumps(index)).segments == 3
+
+
+def test_segments_with_tombstones_are_rebuilt_at_load(tmp_path, short_tail):
+    db, queries = _data(4)
+    index = ni.MultiIndexHashing(64)
+    index.add(db[:8000])
+    index.add(db[8000:8600])
+    index.remove(np.arange(10))
+    index.save(tmp_path / "t.nidx")
+    assert not _core.open_index_file(str(tmp_path / "t.nidx")).has_section(TAG_TABLES)
+    back = ni.load(tmp_path / "t.nidx")
+    assert back.segments == 1 and back.tombstones == 0
+    _check(back, db[10:8600], np.arange(10, 8600), queries)
+
+
+@pytest.mark.parametrize("damage", ["version", "count", "size", "truncated"])
+def test_damaged_delta_section_is_a_format_error(tmp_path, short_tail, damage):
+    db, _ = _data(5)
+    index = ni.MultiIndexHashing(64)
+    index.add(db[:8000])
+    index.add(db[8000:8600])
+    path = tmp_path / "d.nidx"
+    index.save(path)
+    raw = bytearray(path.read_bytes())
+    offset, size = _section(raw, TAG_DELTAS)
+    words = {"version": (0, 7), "count": (1, 9), "size": (2, 10**6), "truncated": (2, 8)}[damage]
+    struct.pack_into("<Q", raw, offset + 8 * words[0], words[1])
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="multi-index (delta )?tables"):
+        ni.load(path, verify=False)
+    with pytest.raises(ValueError, match="checksum|multi-index (delta )?tables"):
+        ni.load(path)
+
+
+def _section(raw: bytearray, tag: int):
+    """(offset, bytes) of a section, from the header (cpp/src/index_file.cpp's layout)."""
+    nsections = struct.unpack_from("<I", raw, 32)[0]
+    for i in range(nsections):
+        t, _, offset, size, _ = struct.unpack_from("<2I3Q", raw, 40 + 32 * i)
+        if t == tag:
+            return offset, size
+    raise KeyError(tag)
 
 
 def test_small_indexes_still_rebuild_whole(visited_mode):

@@ -26,6 +26,8 @@
 
 namespace nash_index {
 
+class SubstringLayout;  // mih_table.hpp
+
 // When a query batch goes to the flat scan instead of the tables.
 enum class ScanFallback : int { Auto = 0, Never = 1, Always = 2 };
 
@@ -138,6 +140,7 @@ class MultiIndexHashing : public CodeIndex {
   bool too_many_tombstones() const;
   size_t delta_start() const;
   int delta_plan() const;
+  void load_deltas(const std::shared_ptr<IndexFile>& file, const SubstringLayout& layout);
   std::vector<uint32_t> meta() const;  // the metadata section
   bool scan_everything(size_t k) const;
   double query_budget(size_t nq) const;  // candidate units a walk may spend in a batch of nq

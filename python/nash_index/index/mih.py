@@ -73,7 +73,10 @@ class MultiIndexHashing(BaseIndex):
     exceed 1/16 of the index (at most 2^20 codes); then tables are built over
     them alone, a delta segment probed after the main one (O(added codes),
     not a rebuild of everything), until 8 segments merge their deltas, or the
-    deltas reach half the main segment and everything is rebuilt as one. A removal costs
+    deltas reach half the main segment and everything is rebuilt as one.
+    ``save`` stores every segment's tables (a mapped ``load`` serves them
+    without a rebuild) unless removals left tombstones; then ``load``
+    rebuilds the tables. A removal costs
     what it costs in :class:`FlatIndex` (the codes are compacted): the tables
     keep the removed codes as ``tombstones``, skipped by queries, until they
     pass 1/8 of the tables, then the tables are rebuilt. Rebuilds are built
