@@ -30,7 +30,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
@@ -230,7 +230,7 @@ def plot(args: Any, records: List[Dict[str, Any]]) -> None:
     fig.savefig(args.out / f"{args.name}.png", dpi=120)
 
 
-def main() -> None:
+def main(argv: Optional[List[str]] = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=lambda s: harness.parse_list(s, lambda x: int(float(x))), default=[10**8, 5 * 10**8, 10**9])
     p.add_argument("--dists", type=lambda s: s.split(","), default=DEFAULT_DISTS.split(","))
@@ -249,7 +249,7 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="fewer queries (a smoke run)")
     p.add_argument("--name", default="billion")
     p.add_argument("--out", type=Path, default=harness.OUT_DIR)
-    args = p.parse_args()
+    args = p.parse_args(argv)
     if args.quick:
         args.queries, args.flat_queries, args.batch = 30, 4, 64
     args.data.mkdir(parents=True, exist_ok=True)

@@ -86,7 +86,9 @@ def _fill(args) -> None:
     for i in range(first, last):
         lo = i * CHUNK
         rows = min(CHUNK, out.shape[0] - lo)
-        out[lo:lo + rows] = draw(dist, rows, nbits, [seed, i], centres)
+        # A whole chunk is drawn even for the last, short one: row r of chunk i is the same
+        # whatever the file's length.
+        out[lo:lo + rows] = draw(dist, CHUNK, nbits, [seed, i], centres)[:rows]
     out.flush()
 
 

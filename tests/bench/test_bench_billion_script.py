@@ -1,0 +1,51 @@
+"""bench/bench_billion.py and bench/codes_on_disk.py: the word-mask generator flips bits at the
+rate it states, files are prefixes of each other, and an end-to-end smoke run on a few thousand
+codes (built from disk in a child process, exactness checked against the flat scan) writes strict
+JSON, Markdown and a PNG."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from bench_helpers import bench_module, strict_json  # noqa: F401 (a fixture)
+
+
+@pytest.fixture
+def cod(bench_module):
+    return bench_module("codes_on_disk")
+
+
+@pytest.mark.parametrize("p", [0.02, 0.1, 0.125, 0.15, 0.5])
+def test_flip_masks_flip_at_the_stated_rate(cod, p):
+    masks = cod.flip_masks(np.random.default_rng(0), 20000, 8, p)
+    rate = np.unpackbits(masks).mean()
+    assert cod.effective_flip(p) == round(p * 256) / 256
+    assert abs(rate - cod.effective_flip(p)) < 0.004  # 1.28M bits: ~10 standard deviations
+
+
+def test_files_are_prefixes_and_queries_are_fresh(cod, tmp_path, monkeypatch):
+    monkeypatch.setattr(cod, "CHUNK", 1000)
+    small = np.load(cod.write_codes(tmp_path / "a.npy", 2500, 64, "c20-p0.1", workers=2))
+    large = np.load(cod.write_codes(tmp_path / "b.npy", 5000, 64, "c20-p0.1", workers=2))
+    np.testing.assert_array_equal(small, large[:2500])
+    assert len(np.unique(large, axis=0)) > 4000  # not 20 copies of the centres
+    queries = cod.queries_of("c20-p0.1", 10, 64, 0)
+    assert queries.shape == (10, 8) and not (queries[:, None] == large[None]).all(axis=2).any()
+    with pytest.raises(ValueError, match="unknown distribution"):
+        cod.parse_dist("clustered")
+
+
+def test_bench_billion_smoke(bench_module, tmp_path, capsys):
+    bench = bench_module("bench_billion")
+    bench.main(["--n", "3000,6000", "--dists", "c20-p0.1,uniform", "--quick", "--data", str(tmp_path / "data"),
+                "--out", str(tmp_path), "--name", "smoke"])
+    payload = strict_json(tmp_path / "smoke.json")
+    records = payload["records"]
+    assert [(r["dist"], r["n"]) for r in records] == [("c20-p0.1", 3000), ("c20-p0.1", 6000),
+                                                      ("uniform", 3000), ("uniform", 6000)]
+    for r in records:
+        assert r["k10"]["checked_queries"] == 4 and r["k10"]["mih_p50_ms"] > 0
+        assert r["file_bytes"] > r["n"] * 8 and 1.0 < r["memory_ratio"] < 4.0
+        assert r["build_peak_rss"] > 0 and r["batch"]["size"] == 30
+    assert "| c20-p0.1, 64-bit | 3e+03 |" in (tmp_path / "smoke.md").read_text()
+    assert (tmp_path / "smoke.png").stat().st_size > 1000
+    assert list((tmp_path / "data").glob("*.nidx")) == []  # index files are removed after use
