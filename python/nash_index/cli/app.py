@@ -3,7 +3,7 @@
 Subcommands: ``train``, ``build``, ``search``, ``evaluate``, ``bench``, ``demo``, ``info``; run
 ``nash-index <command> --help`` for each. A user error (missing file, unknown corpus, bad option
 value, running out of memory) prints one line, ``nash-index: error: ...``, on stderr and exits with
-status 2 (bad usage) or 1 (the command failed); warnings are one line each too. Set
+status 2 (bad usage, or ``--embeddings`` without its optional package) or 1 (the command failed); warnings are one line each too. Set
 ``NASH_INDEX_DEBUG=1`` to see the traceback instead.
 """
 from __future__ import annotations
@@ -18,6 +18,7 @@ from ..datasets import CorpusNotFoundError
 from ..version import __version__
 from . import bench, build, demo, evaluate, info, search, train
 from .args import CLIError, Parser
+from .embeddings import EXTRA_HINT
 
 __all__ = ["PROG", "build_parser", "main"]
 
@@ -71,6 +72,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ImportError as exc:
         if debug:
             raise
+        if EXTRA_HINT in str(exc):  # --embeddings without its package (checked first, or as the model loads)
+            print(f"{PROG} {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+            return 2
         print(f"{PROG}: error: {_one_line(exc)} (install the extras: pip install 'nash_index[train]')",
               file=sys.stderr)
         return 1

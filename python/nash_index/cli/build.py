@@ -28,7 +28,8 @@ def add_parser(sub: Any) -> None:
                                    "excerpts), or index codes you made elsewhere (--codes).")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", metavar="DIR", help="model directory written by train or "
-                        "HashingPipeline.save, or a model saved by NASH.save (with its vectorizer)")
+                        "HashingPipeline.save, or a model saved by NASH.save (with its vectorizer); a model trained with "
+                        "--embeddings embeds the corpus with its saved embedder (build takes no --embeddings)")
     source.add_argument("--codes", metavar="FILE.npy", help="your own codes, one per row: packed uint8 "
                         "(n, bits/8) in pack_bits order, or 0/1 bits (n, bits) as bool or integers")
     p.add_argument("--vectorizer", metavar="FILE|corpus", help="with a NASH.save model: the TextVectorizer.save "

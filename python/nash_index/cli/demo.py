@@ -1,6 +1,6 @@
 """``nash-index demo``: the whole job end to end, on a CPU, in minutes at most.
 
-Fit TF-IDF, train NASH, build the index, run the test queries, and report precision@100 next to
+Fit TF-IDF (or embed with --embeddings minilm), train NASH, build the index, run the test queries, and report precision@100 next to
 an LSH baseline on the same vectors, query latency and throughput, a few example queries with
 their nearest documents, and a plot (precision vs bits, latency breakdown) saved as PNG.
 
@@ -27,6 +27,7 @@ from ..text import canonical_hasher, make_hasher
 from .args import add_corpus_options, add_torch_threads_option, code_length, list_of, positive_int
 from .common import corpus_options
 from .demo_report import example_queries, plot_demo, print_examples, print_summary
+from .embeddings import add_embeddings_option, require_embedder
 
 __all__ = ["add_parser", "choose_corpus", "run"]
 
@@ -42,6 +43,7 @@ def add_parser(sub: Any) -> None:
     add_corpus_options(p, required=False)
     p.add_argument("--bits", type=list_of(code_length), default=[64],
                    help="NASH code length(s); several give several points on the plot (default: 64)")
+    add_embeddings_option(p)
     p.add_argument("--epochs", type=positive_int, default=40, help="maximum NASH epochs (default: 40)")
     p.add_argument("--patience", type=positive_int, default=4, help="early-stopping patience (default: 4)")
     p.add_argument("--k", type=positive_int, default=100, help="precision cut-off (default: 100)")
@@ -82,7 +84,8 @@ def _precision(encoder: Any, X_db: Any, y_db: np.ndarray, X_q: Any, y_q: np.ndar
 
 def _train_nash(raw, bits: int, args: argparse.Namespace):
     pipe = HashingPipeline(nbits=bits, hasher="nash", seed=args.seed, verbose=not args.quiet, num_threads=args.threads,
-                           hasher_params={"epochs": args.epochs, "patience": args.patience})
+                           hasher_params={"epochs": args.epochs, "patience": args.patience},
+                           embedder=args.embeddings)
     labels = raw.train_labels if raw.label_names else None
     pipe.fit(raw.train_texts, labels)
     return pipe
@@ -128,6 +131,7 @@ def _latency(pipe: Any, queries: List[str], k: int = 10) -> Dict[str, float]:
 def run(args: argparse.Namespace) -> int:
     """The ``demo`` subcommand."""
     baselines = [canonical_hasher(b) for b in args.baselines.split(",") if b.strip() and b.strip() != "none"]
+    require_embedder(args.embeddings)
     t_start = time.perf_counter()
     raw, description = choose_corpus(args)
     if not raw.label_names or not raw.train_labels.any():
@@ -137,7 +141,8 @@ def run(args: argparse.Namespace) -> int:
           f"{len(raw.label_names)} labels  (loaded in {time.perf_counter() - t_start:.1f} s)")
     queries, y_q = _queries(raw)
     report: Dict[str, Any] = {"data": description, "n_db": len(raw.train_texts), "n_queries": len(queries),
-                              "labels": len(raw.label_names), "k": args.k, "nash": [], "baselines": []}
+                              "labels": len(raw.label_names), "k": args.k, "nash": [], "baselines": [],
+                              "features": args.embeddings or "TF-IDF"}
     pipes = {}
     for bits in args.bits:
         pipe = _train_nash(raw, bits, args)
@@ -148,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
         p = _precision(pipe.encoder, X_db, raw.train_labels, X_q, y_q, args.k)
         report["nash"].append({"bits": bits, **p, "train_s": pipe.train_info["train_seconds"],
                                "epochs": pipe.train_info.get("epochs_run"), "build_s": build_s,
-                               "n_features": pipe.vectorizer.n_features})
+                               "n_features": pipe.train_info["n_features"]})
         pipes[bits] = pipe
         print(f"NASH {bits:3d} bits: trained in {pipe.train_info['train_seconds']:.1f} s "
               f"({pipe.train_info.get('epochs_run')} epochs), indexed {pipe.ntotal} documents in "

@@ -36,7 +36,8 @@ def print_summary(report: Dict[str, Any]) -> None:
     print()
     print(f"query latency ({lat['bits']}-bit codes, {report['index']}, {report['n_db']} documents, "
           f"one query per call, {lat['queries']} calls): p50 {lat['p50_ms']:.3f} ms, p99 {lat['p99_ms']:.3f} ms")
-    print(f"  medians: TF-IDF {lat['vectorize_ms']:.3f} ms, encoding (numpy, no torch) {lat['encode_ms']:.3f} ms, "
+    print(f"  medians: {report.get('features', 'TF-IDF')} {lat['vectorize_ms']:.3f} ms, "
+          f"encoding (numpy, no torch) {lat['encode_ms']:.3f} ms, "
           f"Hamming search {lat['search_ms']:.3f} ms")
     print(f"throughput: {lat['batch_qps']:,.0f} queries/s end to end (batch of {lat['batch_queries']})")
 
@@ -96,7 +97,7 @@ def plot_demo(report: Dict[str, Any], path: Path) -> bool:
     ax1.set_title(f"precision@{report['k']} vs code length")
     ax1.legend(loc="upper left")
     lat = report["latency"]
-    parts = [("TF-IDF", lat["vectorize_ms"]), ("encode", lat["encode_ms"]), ("search", lat["search_ms"])]
+    parts = [(report.get("features", "TF-IDF"), lat["vectorize_ms"]), ("encode", lat["encode_ms"]), ("search", lat["search_ms"])]
     ax2.bar([p for p, _ in parts], [v for _, v in parts], color=["C0", "C1", "C2"])
     ax2.set_ylabel("ms per query (median)")
     ax2.set_title(f"single-query latency, p50 {lat['p50_ms']:.2f} ms; {lat['batch_qps']:,.0f} q/s batched")

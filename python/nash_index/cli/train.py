@@ -1,4 +1,5 @@
-"""``nash-index train``: fit TF-IDF and a hasher on a corpus; writes a model directory."""
+"""``nash-index train``: fit TF-IDF (or embed with ``--embeddings``) and a hasher on a corpus; writes a
+model directory."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +9,7 @@ from typing import Any, Dict
 from ..pipeline import HashingPipeline
 from .args import add_corpus_options, add_torch_threads_option, code_length, positive_float, positive_int
 from .common import load_splits
+from .embeddings import add_embeddings_option, require_embedder
 from .splits import Splits
 
 __all__ = ["add_parser", "run"]
@@ -21,14 +23,17 @@ def add_parser(sub: Any) -> None:
     add_corpus_options(p)
     p.add_argument("--out", required=True, metavar="DIR", help="model directory to write")
     p.add_argument("--bits", type=code_length, default=64, help="code length (default: 64)")
-    p.add_argument("--hasher", default="nash", help="nash (default), lsh, sph, sth or itq")
+    p.add_argument("--hasher", default="nash", help="nash (default), lsh, sph, sth or itq (each also hashes "
+                   "--embeddings vectors)")
+    add_embeddings_option(p)
     p.add_argument("--variant", default="nash-dn", choices=("nash", "nash-n", "nash-dn"),
                    help="NASH variant (default: nash-dn)")
     p.add_argument("--epochs", type=positive_int, default=100, help="maximum epochs (default: 100)")
     p.add_argument("--patience", type=positive_int, default=6, help="early-stopping patience (default: 6)")
     p.add_argument("--batch-size", type=positive_int, default=64, help="mini-batch size (default: 64)")
     p.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate (default: 1e-3)")
-    p.add_argument("--max-features", type=positive_int, default=10000, help="vocabulary size (default: 10000)")
+    p.add_argument("--max-features", type=positive_int, default=10000,
+                   help="vocabulary size (default: 10000; unused with --embeddings)")
     p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
     add_torch_threads_option(p)
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -36,7 +41,8 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Fits TF-IDF + hasher on the training split; the validation split selects NASH's epoch."""
+    """Fits TF-IDF (or the embedder) + hasher on the training split; the validation split selects NASH's epoch."""
+    require_embedder(args.embeddings)
     raw = load_splits(args)
     params: Dict[str, Any] = {}
     kind = args.hasher.strip().lower()
@@ -45,14 +51,16 @@ def run(args: argparse.Namespace) -> int:
                       batch_size=args.batch_size, lr=args.lr, device=args.device)
     pipe = HashingPipeline(nbits=args.bits, hasher=kind, hasher_params=params,
                            max_features=args.max_features, seed=args.seed, verbose=not args.quiet,
-                           num_threads=args.threads)
+                           num_threads=args.threads, embedder=args.embeddings)
     labels, val_texts, val_labels = _training_labels(raw)
     t0 = time.perf_counter()
     pipe.fit(raw.train.texts, labels, val_texts=val_texts, val_labels=val_labels)
     _print_history(pipe)
     pipe.save(args.out)
-    print(f"trained {pipe.hasher_kind} ({args.bits} bits) on {len(raw.train)} documents, "
-          f"{pipe.vectorizer.n_features} terms, in {time.perf_counter() - t0:.1f} s; model written to {args.out}")
+    width = pipe.train_info["n_features"]
+    features = f"{width}-dimensional {args.embeddings} embeddings" if args.embeddings else f"{width} terms"
+    print(f"trained {pipe.hasher_kind} ({args.bits} bits) on {len(raw.train)} documents, {features}, "
+          f"in {time.perf_counter() - t0:.1f} s; model written to {args.out}")
     return 0
 
 
