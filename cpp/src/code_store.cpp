@@ -36,8 +36,8 @@ std::array<uint64_t, 2> CodeStore::meta_words_for(idx_t next_id) {
 void CodeStore::refresh_pointers() {
   codes_ = owned_codes_.data();
   ids_ = owned_identity_ ? nullptr : owned_ids_.data();
-  meta_words_[0] = kStoreMetaVersion;
-  meta_words_[1] = static_cast<uint64_t>(next_id_);
+  const std::array<uint64_t, 2> words = meta_words_for(next_id_);
+  std::copy(words.begin(), words.end(), meta_words_);
 }
 
 void CodeStore::make_owned() {
@@ -227,8 +227,8 @@ CodeStore CodeStore::from_file(const std::shared_ptr<IndexFile>& file, size_t ma
       throw FormatError(bad + "next id " + std::to_string(next) + " is below " + std::to_string(store.next_id_));
     store.next_id_ = next;
   }
-  store.meta_words_[0] = kStoreMetaVersion;
-  store.meta_words_[1] = static_cast<uint64_t>(store.next_id_);
+  const std::array<uint64_t, 2> words = meta_words_for(store.next_id_);
+  std::copy(words.begin(), words.end(), store.meta_words_);
   store.file_ = file;
   if (!file->is_mapped()) store.make_owned();
   return store;

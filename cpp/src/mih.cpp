@@ -105,9 +105,13 @@ int MultiIndexHashing::auto_m(int nbits, size_t n) {
 
 MultiIndexHashing::MultiIndexHashing(int nbits, int m, int max_key_bits)
     : CodeIndex(std::make_unique<CodeStore>(nbits)), m_requested_(m), max_key_bits_(max_key_bits) {
+  check_settings(nbits, m, max_key_bits);
+  rebuild(target_m());
+}
+
+void MultiIndexHashing::check_settings(int nbits, int m, int max_key_bits) {
   check_m(nbits, m);
   check_max_key_bits(max_key_bits);
-  rebuild(target_m());
 }
 
 MultiIndexHashing::~MultiIndexHashing() = default;

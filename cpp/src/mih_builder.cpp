@@ -57,7 +57,7 @@ class Mapping {
 
 MihFileBuilder::MihFileBuilder(const std::string& path, int nbits, int m, int max_key_bits)
     : nbits_(nbits), m_(m), max_key_bits_(max_key_bits), code_size_(code_size_for(nbits)) {
-  MultiIndexHashing(nbits, m, max_key_bits);  // the same checks, the same messages
+  MultiIndexHashing::check_settings(nbits, m, max_key_bits);
   out_ = std::make_unique<AtomicFile>(path);
 }
 

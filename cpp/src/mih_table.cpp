@@ -158,15 +158,16 @@ void BucketTable::build(const uint8_t* codes, size_t code_size, const SubstringL
   const BucketTable view(shape, arrays);
   const PackedReader suffix_in(suffixes_at, suffix_width), pos_in(positions_at, shape.position_width);
   std::vector<uint64_t> scratch;
-  for (uint64_t p = 0, done = 0; p < shape.prefixes(); ++p) {
+  uint64_t reported = 0;
+  for (uint64_t p = 0; p < shape.prefixes(); ++p) {
     const Range r = view.prefix_range(p);
     if (r.end - r.begin > 1) sort_bucket(r.begin, r.end, suffix_in, suffixes, pos_in, positions, scratch);
-    if (progress && r.end - done >= kProgressStep) {
-      progress->fetch_add(r.end - done, std::memory_order_relaxed);
-      done = r.end;
+    if (progress && r.end - reported >= kProgressStep) {
+      progress->fetch_add(r.end - reported, std::memory_order_relaxed);
+      reported = r.end;
     }
-    if (progress && p + 1 == shape.prefixes()) progress->fetch_add(n - done, std::memory_order_relaxed);
   }
+  if (progress) progress->fetch_add(n - reported, std::memory_order_relaxed);
 }
 
 uint32_t Tombstones::select_live(size_t rank) const {

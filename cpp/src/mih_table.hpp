@@ -83,11 +83,12 @@ class BucketTable {
   void for_each_value(Fn&& fn) const {
     for (uint64_t p = 0; p < shape_.prefixes(); ++p) {
       Range r = prefix_range(p);
-      while (r.begin < r.end) {
-        const uint64_t suffix = suffix_bits_ ? suffixes_.get(r.begin) : 0;
-        uint64_t e = r.begin + 1;
-        while (e < r.end && suffix_bits_ && suffixes_.get(e) == suffix) ++e;
-        if (!suffix_bits_) e = r.end;
+      while (r.begin < r.end) {  // one run of equal suffixes (the whole prefix when there are none)
+        uint64_t suffix = 0, e = r.end;
+        if (suffix_bits_) {
+          suffix = suffixes_.get(r.begin);
+          for (e = r.begin + 1; e < r.end && suffixes_.get(e) == suffix;) ++e;
+        }
         fn(static_cast<uint32_t>(p << suffix_bits_ | suffix), Range{r.begin, e});
         r.begin = e;
       }

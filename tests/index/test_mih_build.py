@@ -5,6 +5,7 @@ tables are served as stored; and the verification kernel reads positions past 2^
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -94,11 +95,27 @@ def test_empty_source_builds_an_empty_index(tmp_path):
     assert index.ntotal == 0 and index.search(np.zeros((1, 8), np.uint8), 3).ids.tolist() == [[-1, -1, -1]]
 
 
-def test_progress_bar_path(tmp_path, codes, queries, capsys):
+def test_progress_bar_path(tmp_path, codes, queries):
     path = tmp_path / "p.nidx"
-    ni.build_mih_file(codes, path, progress=True)
+    ni.build_mih_file(codes, path, progress=True)  # finish() runs in a thread beside the bar
     _check(path, codes, queries)
-    capsys.readouterr()  # the bar (if the build outlived its first tick) went to stderr
+
+
+def test_progress_line_on_a_terminal_and_in_logs(monkeypatch, capsys):
+    from nash_index.index.build import _ProgressLine
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    bar = _ProgressLine("MIH tables")
+    bar.show(0, 0)  # no total yet: nothing
+    bar.show(50, 100)
+    bar.close()
+    err = capsys.readouterr().err
+    assert err.startswith("\rMIH tables: |" + "#" * 15 + " " * 15 + "|  50%") and err.endswith("\n")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    log = _ProgressLine("MIH tables")
+    log.show(50, 100)  # logs get a line every 30 s, not every tick
+    log.close()
+    assert capsys.readouterr().err == ""
 
 
 @pytest.mark.parametrize("source,kwargs,error,match", [

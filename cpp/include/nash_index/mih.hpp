@@ -56,6 +56,9 @@ class MultiIndexHashing : public CodeIndex {
   // most that many bits of its substring: smaller tables (see TableShape in
   // mih_table.hpp), weaker pruning; 0 keys by the whole substring.
   explicit MultiIndexHashing(int nbits, int m = 0, int max_key_bits = 0);
+  // The constructor's checks of its arguments (std::invalid_argument), for
+  // code that writes an index of these settings without making one.
+  static void check_settings(int nbits, int m, int max_key_bits);
   ~MultiIndexHashing();  // out of line: Tables and Scratch are complete only in the sources
 
   int m() const;
