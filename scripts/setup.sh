@@ -18,4 +18,4 @@ quiet "$PY" -m pip install "torch==2.13.0"
 # Build backend in the venv so that rebuilds are incremental (build/ is kept).
 quiet "$PY" -m pip install "scikit-build-core>=0.10" "pybind11>=2.12" ninja
 echo "[setup] building and installing nash_index" >&2
-quiet "$PY" -m pip install --no-build-isolation -e ".[train,test,bench]"
+quiet "$PY" -m pip install --no-build-isolation -e ".[train,test,bench,distributed]"

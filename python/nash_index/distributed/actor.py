@@ -1,0 +1,67 @@
+"""The Ray actor that serves one shard: a thin wrapper around :class:`~.store.ShardStore`.
+
+The actor sizes the library's C++ thread pool to the CPUs Ray reserved for it (at least one), so
+several shard actors on one node do not oversubscribe it. When Ray restarts the actor (after a
+crash, ``ray.kill(actor, no_restart=False)`` or a lost node) ``__init__`` runs again: it maps the
+shard's current index file and replays its journal, so the shard answers exactly as before.
+"""
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+
+from ..index import set_num_threads
+from .store import ShardStore
+
+__all__ = ["ShardActor", "threads_for"]
+
+
+def threads_for(cpus: float) -> int:
+    """Threads for a shard given ``cpus`` reserved CPUs: the whole CPUs, at least one."""
+    return max(1, int(math.floor(cpus + 1e-9)))
+
+
+class ShardActor:
+    """Serves shard ``shard`` of the sharded index at ``root`` (wrapped by ``ray.remote`` at start)."""
+
+    def __init__(self, root: str, shard: int, cpus: float, populate: bool = False) -> None:
+        self.num_threads = threads_for(cpus)
+        set_num_threads(self.num_threads)
+        self.store = ShardStore(root, shard, mmap=True, populate=populate)
+
+    def search(self, queries: np.ndarray, k: int, num_threads: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+        return self.store.search(queries, k, num_threads)
+
+    def search_packed(self, request: Tuple[np.ndarray, int]) -> Tuple[np.ndarray, np.ndarray]:
+        """``search`` with its arguments in one tuple: the compiled graph's single input."""
+        queries, k = request
+        return self.store.search(queries, k)
+
+    def range_search(self, queries: np.ndarray, radius: int,
+                     num_threads: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.store.range_search(queries, radius, num_threads)
+
+    def add(self, codes: np.ndarray, ids: np.ndarray, op_id: bytes) -> int:
+        return self.store.add(codes, ids, op_id)
+
+    def remove(self, ids: np.ndarray, op_id: bytes) -> int:
+        return self.store.remove(ids, op_id)
+
+    def compact(self) -> None:
+        self.store.compact()
+
+    def save_copy(self, root: str) -> None:
+        self.store.save_copy(root)
+
+    def counts(self) -> Tuple[int, int]:
+        """(ntotal, largest id ever held)."""
+        return self.store.ntotal, self.store.max_id
+
+    def info(self) -> Dict[str, Any]:
+        return {**self.store.info(), "num_threads": self.num_threads, "pid": os.getpid()}
+
+    def ping(self) -> int:
+        return os.getpid()

@@ -1,0 +1,303 @@
+"""``ShardedIndex``: one exact Hamming index over shard files served by Ray actors."""
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+
+from ..index import RangeSearchResult, SearchResult
+from ..index.factory import check_index_kind, make_index
+from ..index.validation import (
+    as_code_rows,
+    as_ids,
+    as_numpy,
+    check_k,
+    check_num_threads,
+    check_radius,
+)
+from .cluster import check_cpus, connect, start_actors, stop_actors
+from .fanout import FanOut
+from .layout import Manifest, read_manifest, shard_directory, write_manifest
+from .merge import merge_knn, merge_range
+from .routing import shard_of
+from .store import ShardStore
+
+__all__ = ["ShardedIndex"]
+
+PathLike = Union[str, Path]
+
+
+class ShardedIndex:
+    """An exact Hamming index split over ``num_shards`` shard files, each served by one Ray actor.
+
+    ``search`` sends the queries to every shard once and merges the shards' top-k by
+    (distance, id): the result is identical, distances and ids, to one :class:`FlatIndex` holding
+    all the codes (why: :mod:`nash_index.distributed.merge`). ``range_search`` merges the shards'
+    CSR results the same way. Arguments are checked as by the local indexes, with the same errors.
+
+    Made with :meth:`create` (an empty index) or :meth:`open` (an existing directory, e.g. one
+    written by :func:`encode_to_shards`); ``with ShardedIndex.open(path) as index: ...`` closes
+    it. Only one ``ShardedIndex`` may change a directory at a time.
+
+    **Routing.** ``add`` sends each code to shard ``splitmix64(id) % num_shards``
+    (:func:`~nash_index.distributed.routing.shard_of`); ids default to consecutive integers after
+    the largest id so far, as in the local indexes. ``remove`` reaches every shard.
+
+    **Durability.** ``add`` and ``remove`` return once every shard involved has written the
+    change to its journal and synced it, so a shard actor that is killed restarts (Ray's
+    ``max_restarts``), maps its file, replays its journal and answers exactly as before; a call in
+    flight at that moment is retried by Ray once the actor is back (changes carry operation ids, so
+    a retried add is not applied twice), or fails with :class:`ShardUnavailableError`: never a
+    partial answer. An add that fails on one shard (a duplicate id) is undone on the others before
+    the error is raised. :meth:`compact` folds the journals into new shard files.
+
+    **Threads.** Each actor reserves ``cpus_per_shard`` CPUs from Ray (default: the cluster's CPUs
+    divided by the shard count) and sizes its C++ search pool to the whole CPUs among them (at
+    least one thread): shards that share a node share its cores instead of oversubscribing them.
+    With more shards than cores, each shard still gets one thread.
+
+    **Placement.** The shards form one placement group, one bundle per shard: ``"spread"``
+    (default) over as many nodes as possible, ``"pack"`` onto as few. On a multi-node cluster,
+    ``path`` must be on a filesystem every node mounts: a restarted actor may land on another node.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("make a ShardedIndex with ShardedIndex.create(...) or ShardedIndex.open(...)")
+
+    # -- making and opening ----------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: PathLike, nbits: int, num_shards: int, kind: Union[str, Sequence[str]] = "auto",
+               address: Optional[str] = None, *, n_expected: Optional[int] = None, **open_options: Any
+               ) -> "ShardedIndex":
+        """A new, empty sharded index in directory ``path`` (created; it must not hold one already).
+
+        ``kind``: ``"auto"`` (each shard by :func:`make_index`'s rule for ``n_expected /
+        num_shards`` codes), ``"flat"``, ``"mih"``, or one of those per shard (any mix).
+        ``address`` and ``open_options`` are as in :meth:`open`.
+        """
+        manifest = Manifest(nbits, num_shards)
+        kinds = _shard_kinds(kind, manifest, n_expected)
+        root = Path(path)
+        if (root / "manifest.json").exists():
+            raise FileExistsError(f"'{root}' already holds a sharded index; open it with ShardedIndex.open")
+        root.mkdir(parents=True, exist_ok=True)
+        for shard, shard_kind in enumerate(kinds):
+            ShardStore.create(root, shard, manifest.nbits, shard_kind)
+        write_manifest(root, manifest)  # last: a directory with a manifest is complete
+        return cls.open(root, address, **open_options)
+
+    @classmethod
+    def open(cls, path: PathLike, address: Optional[str] = None, *, cpus_per_shard: Optional[float] = None,
+             placement: str = "spread", max_restarts: int = -1, timeout_s: Optional[float] = None,
+             fast_search: bool = True, populate: bool = False) -> "ShardedIndex":
+        """Serves the sharded index in directory ``path``: one actor per shard.
+
+        ``address``: the Ray cluster to join (``ray.init(address=...)``: ``"auto"``,
+        ``"host:6379"``, ``"ray://host:10001"``); None joins the cluster this process is already
+        connected to, else ``RAY_ADDRESS``'s, else starts a local one. ``cpus_per_shard``,
+        ``placement``: see the class docstring. ``max_restarts``: how often Ray restarts a dead
+        shard actor (-1: always). ``timeout_s``: how long a call waits for the shards (None: no
+        limit) before TimeoutError. ``fast_search``: small query batches go through a Ray
+        compiled graph (lower latency). ``populate``: each shard maps its whole file up front.
+        """
+        manifest = read_manifest(path)
+        connect(address)
+        self = object.__new__(cls)
+        self.path = Path(path).resolve()
+        self.manifest = manifest
+        self.cpus_per_shard = check_cpus(cpus_per_shard, manifest.num_shards)
+        self.timeout_s = timeout_s
+        actors, self._group = start_actors(str(self.path), manifest.num_shards, self.cpus_per_shard,
+                                           placement, max_restarts, populate)
+        self._fanout = FanOut(actors, timeout_s, fast_search)
+        self._refresh_counts()
+        return self
+
+    def _refresh_counts(self) -> None:
+        counts = self._fanout.call("counts")
+        self._ntotals = [int(n) for n, _ in counts]
+        self._next_id = max(int(m) for _, m in counts) + 1
+
+    # -- properties ------------------------------------------------------------------------------
+    @property
+    def nbits(self) -> int:
+        return self.manifest.nbits
+
+    @property
+    def code_size(self) -> int:
+        return self.manifest.nbits // 8
+
+    @property
+    def num_shards(self) -> int:
+        return self.manifest.num_shards
+
+    @property
+    def actors(self) -> List[Any]:
+        """The shard actors' handles, in shard order."""
+        self._check_open()
+        return list(self._fanout.actors)
+
+    @property
+    def ntotal(self) -> int:
+        """Number of codes over all shards (asked of the shards)."""
+        self._check_open()
+        self._refresh_counts()
+        return sum(self._ntotals)
+
+    def __len__(self) -> int:
+        return self.ntotal
+
+    def shard_sizes(self) -> List[int]:
+        """Codes per shard, in shard order."""
+        self._check_open()
+        self._refresh_counts()
+        return list(self._ntotals)
+
+    def info(self) -> List[Dict[str, Any]]:
+        """Each shard's kind, size, generation, journal size, threads and process."""
+        self._check_open()
+        return self._fanout.call("info")
+
+    # -- queries ---------------------------------------------------------------------------------
+    def search(self, queries: Any, k: int, *, num_threads: Optional[int] = None) -> SearchResult:
+        """Exact k nearest neighbours over all shards; as :meth:`FlatIndex.search` (rows sorted by
+        (distance, id), padded with id -1 / distance INT32_MAX when k exceeds the codes)."""
+        self._check_open()
+        q = as_code_rows(queries, self.code_size, "queries", allow_1d=True)
+        k = check_k(k, q.shape[0])
+        num_threads = check_num_threads(num_threads) or None
+        k_shard = max(1, min(k, sum(self._ntotals)))  # no shard can contribute more
+        distances, ids = merge_knn(self._fanout.search(q, k_shard, num_threads), k_shard)
+        if k_shard < k:
+            distances, ids = _pad(distances, ids, k)
+        return SearchResult(distances, ids)
+
+    def range_search(self, queries: Any, radius: int, *, num_threads: Optional[int] = None) -> RangeSearchResult:
+        """All codes within Hamming distance ``radius`` of each query, over all shards (faiss's CSR layout)."""
+        self._check_open()
+        q = as_code_rows(queries, self.code_size, "queries", allow_1d=True)
+        radius = min(check_radius(radius), self.nbits)
+        parts = self._fanout.broadcast("range_search", q, radius, check_num_threads(num_threads) or None)
+        return RangeSearchResult(*merge_range(parts, q.shape[0]))
+
+    # -- changes ---------------------------------------------------------------------------------
+    def add(self, codes: Any, ids: Optional[Any] = None) -> None:
+        """Adds packed codes, each to the shard its id routes to; returns once all are on disk.
+
+        ``ids`` as in :meth:`FlatIndex.add` (unique, >= 0, not already in the index; default:
+        consecutive integers after the largest id so far).
+        """
+        self._check_open()
+        rows = as_code_rows(codes, self.code_size, "codes")
+        if ids is None:
+            id_arr = np.arange(self._next_id, self._next_id + rows.shape[0], dtype=np.int64)
+        else:
+            id_arr = as_ids(ids, rows.shape[0])
+        if rows.shape[0] == 0:
+            return
+        owner = shard_of(id_arr, self.num_shards)
+        op_id = uuid.uuid4().bytes
+        calls = [(s, (np.ascontiguousarray(rows[owner == s]), id_arr[owner == s], op_id))
+                 for s in np.unique(owner).tolist()]
+        answers = self._fanout.call_each("add", calls)
+        failures = [a for a in answers if isinstance(a, BaseException)]
+        if failures:
+            self._undo_adds(calls, answers)
+            raise failures[0]
+        for (shard, args), count in zip(calls, answers):
+            self._ntotals[shard] += int(count)
+        self._next_id = max(self._next_id, int(id_arr.max()) + 1)
+
+    def _undo_adds(self, calls: List[Any], answers: List[Any]) -> None:
+        done = [(s, (args[1], uuid.uuid4().bytes)) for (s, args), a in zip(calls, answers)
+                if not isinstance(a, BaseException)]
+        if done:
+            self._fanout.call_each("remove", done)
+
+    def remove(self, ids: Any) -> int:
+        """Removes the codes with these ids from every shard; returns the count removed (as
+        :meth:`FlatIndex.remove`), once the removals are on disk."""
+        self._check_open()
+        if isinstance(ids, (int, np.integer)) and not isinstance(ids, (bool, np.bool_)):
+            ids = [ids]
+        elif not isinstance(ids, (list, tuple, range)):
+            ids = as_numpy(ids, "ids", "an int, a numpy array or a sequence of integers").reshape(-1)
+        id_arr = as_ids(ids, None, allow_negative=True, unique=False)
+        counts = self._fanout.broadcast("remove", id_arr, uuid.uuid4().bytes)
+        for shard, count in enumerate(counts):
+            self._ntotals[shard] -= int(count)
+        return int(sum(counts))
+
+    def compact(self) -> None:
+        """Folds every shard's journal into a new shard file (its next generation)."""
+        self._check_open()
+        self._fanout.call("compact")
+
+    def save(self, path: Optional[PathLike] = None) -> None:
+        """Without ``path``: compacts, so the directory holds self-contained shard files. With a
+        new directory ``path`` (which every shard's node must see): writes a copy there, each
+        shard with its journal folded in, which :meth:`open` serves."""
+        self._check_open()
+        if path is None or Path(path).resolve() == self.path:
+            self.compact()
+            write_manifest(self.path, self.manifest)
+            return
+        target = Path(path)
+        if (target / "manifest.json").exists() or any(shard_directory(target, 0).parent.glob("shard-*")):
+            raise FileExistsError(f"'{target}' already holds shards; save to a new directory")
+        target.mkdir(parents=True, exist_ok=True)
+        self._fanout.call("save_copy", str(target.resolve()))
+        write_manifest(target, self.manifest)
+
+    def close(self) -> None:
+        """Stops the shard actors (what was acknowledged is on disk). Idempotent."""
+        fanout = getattr(self, "_fanout", None)
+        if fanout is None:
+            return
+        self._fanout = None
+        fanout.teardown()
+        stop_actors(fanout.actors, self._group)
+
+    def _check_open(self) -> None:
+        if getattr(self, "_fanout", None) is None:
+            raise RuntimeError("this ShardedIndex is closed")
+
+    def __enter__(self) -> "ShardedIndex":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: Ray may be gone already
+            pass
+
+    def __repr__(self) -> str:
+        state = "closed" if getattr(self, "_fanout", None) is None else f"ntotal={sum(self._ntotals)}"
+        return f"ShardedIndex(nbits={self.nbits}, num_shards={self.num_shards}, {state}, path='{self.path}')"
+
+
+def _shard_kinds(kind: Union[str, Sequence[str]], manifest: Manifest, n_expected: Optional[int]) -> List[str]:
+    if isinstance(kind, str):
+        check_index_kind(kind)
+        per_shard = None if n_expected is None else -(-int(n_expected) // manifest.num_shards)
+        if kind == "auto":
+            kind = "mih" if type(make_index(manifest.nbits, per_shard)).__name__ == "MultiIndexHashing" else "flat"
+        return [kind] * manifest.num_shards
+    kinds = list(kind)
+    if len(kinds) != manifest.num_shards:
+        raise ValueError(f"kind must be one kind or one per shard ({manifest.num_shards}), got {len(kinds)}")
+    return [check_index_kind(k, "kind") for k in kinds]
+
+
+def _pad(distances: np.ndarray, ids: np.ndarray, k: int):
+    nq, have = distances.shape
+    out_d = np.full((nq, k), np.iinfo(np.int32).max, dtype=np.int32)
+    out_i = np.full((nq, k), -1, dtype=np.int64)
+    out_d[:, :have] = distances
+    out_i[:, :have] = ids
+    return out_d, out_i

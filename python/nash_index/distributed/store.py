@@ -1,0 +1,145 @@
+"""One shard on disk and in memory: its index file, mapped, plus the journal replayed over it.
+
+:class:`ShardStore` knows nothing of Ray; the shard actor (:mod:`.actor`) is a thin wrapper around
+it, so everything about durability is tested without a cluster.
+
+An add is applied to the in-memory index first (which checks it: ids unique and new), then
+journalled and ``fsync``-ed, and only then acknowledged; if the journal write fails the add is
+undone. Every change carries an operation id: a change whose id was already applied (a call Ray
+retried after the actor restarted, having written it before dying) is acknowledged again without
+being applied twice.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+
+from ..index import BaseIndex, load, make_index
+from ..index.validation import check_choice
+from .journal import ADD, REMOVE, Journal
+from .layout import ShardState, index_path, journal_path, shard_directory, write_shard
+
+__all__ = ["SHARD_KINDS", "ShardStore"]
+
+SHARD_KINDS = ("flat", "mih")
+
+
+class ShardStore:
+    """Shard ``shard`` of the sharded index in ``root``, opened (``mmap``: map the index file)."""
+
+    def __init__(self, root: Any, shard: int, *, mmap: bool = True, populate: bool = False) -> None:
+        self.root = Path(root)
+        self.shard = shard
+        self.directory = shard_directory(root, shard)
+        self._lock = threading.RLock()  # a search may run on another thread than the changes
+        state = ShardState.read(self.directory)
+        self._generation = state.generation
+        self._max_id = state.max_id
+        self._recent = list(state.recent_ops)
+        self._applied = set(self._recent)
+        self.index: BaseIndex = load(index_path(self.directory, state.generation), mmap=mmap, populate=populate)
+        self._replay()
+        self._journal = Journal(journal_path(self.directory, self._generation), self.index.code_size)
+
+    @staticmethod
+    def create(root: Any, shard: int, nbits: int, kind: str = "flat", **index_options: Any) -> None:
+        """Writes an empty shard of ``kind`` (``"flat"`` or ``"mih"``)."""
+        kind = check_choice(kind, SHARD_KINDS, "kind")
+        write_shard(root, shard, make_index(nbits, kind=kind, **index_options))
+
+    def _replay(self) -> None:
+        for record in Journal.replay(journal_path(self.directory, self._generation), self.index.code_size):
+            self._apply(record.op, record.op_id, record.ids, record.codes)
+
+    def _apply(self, op: int, op_id: bytes, ids: np.ndarray, codes: Optional[np.ndarray]) -> int:
+        if op == ADD:
+            self.index.add(codes, ids)
+            if ids.size:
+                self._max_id = max(self._max_id, int(ids.max()))
+            count = int(ids.size)
+        else:
+            count = self.index.remove(ids)
+        self._remember(op_id)
+        return count
+
+    def _remember(self, op_id: bytes) -> None:
+        key = op_id.hex()
+        self._recent.append(key)
+        self._applied.add(key)
+
+    def applied(self, op_id: bytes) -> bool:
+        return op_id.hex() in self._applied
+
+    # -- changes ---------------------------------------------------------------------------------
+    def add(self, codes: np.ndarray, ids: np.ndarray, op_id: bytes) -> int:
+        """Adds codes with these ids (checked by the index); returns once they are on disk."""
+        with self._lock:
+            if self.applied(op_id):
+                return int(ids.size)
+            self.index.add(codes, ids)
+            try:
+                self._journal.append(ADD, op_id, ids, codes)
+            except BaseException:
+                self.index.remove(ids)
+                raise
+            if ids.size:
+                self._max_id = max(self._max_id, int(ids.max()))
+            self._remember(op_id)
+            return int(ids.size)
+
+    def remove(self, ids: np.ndarray, op_id: bytes) -> int:
+        """Removes these ids; returns the count removed, once the removal is on disk."""
+        with self._lock:
+            if self.applied(op_id):
+                return 0
+            self._journal.append(REMOVE, op_id, ids)
+            return self._apply(REMOVE, op_id, ids, None)
+
+    def compact(self) -> None:
+        """Folds the journal into a new index file (the next generation) and starts an empty journal."""
+        with self._lock:
+            old = self._generation
+            write_shard(self.root, self.shard, self.index, old + 1, self._recent, self._max_id)
+            self._journal.close()
+            self._generation = old + 1
+            self._journal = Journal(journal_path(self.directory, self._generation), self.index.code_size)
+            for path in (index_path(self.directory, old), journal_path(self.directory, old)):
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+
+    def save_copy(self, root: Any) -> None:
+        """Writes this shard, journal folded in, as generation 0 of shard ``self.shard`` under ``root``."""
+        with self._lock:
+            write_shard(root, self.shard, self.index, 0, self._recent, self._max_id)
+
+    # -- queries ---------------------------------------------------------------------------------
+    def search(self, queries: np.ndarray, k: int, num_threads: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+        distances, ids = self.index.search(queries, k, num_threads=num_threads)
+        return distances, ids
+
+    def range_search(self, queries: np.ndarray, radius: int,
+                     num_threads: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        lims, distances, ids = self.index.range_search(queries, radius, num_threads=num_threads)
+        return lims, distances, ids
+
+    @property
+    def ntotal(self) -> int:
+        return self.index.ntotal
+
+    @property
+    def max_id(self) -> int:
+        return self._max_id
+
+    def info(self) -> Dict[str, Any]:
+        journal = journal_path(self.directory, self._generation)
+        return {"shard": self.shard, "kind": type(self.index).__name__, "ntotal": self.index.ntotal,
+                "nbits": self.index.nbits, "generation": self._generation, "max_id": self._max_id,
+                "journal_bytes": journal.stat().st_size if journal.exists() else 0}
+
+    def close(self) -> None:
+        self._journal.close()
