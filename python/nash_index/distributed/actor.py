@@ -61,7 +61,10 @@ class ShardActor:
         return self.store.ntotal, self.store.max_id
 
     def info(self) -> Dict[str, Any]:
-        return {**self.store.info(), "num_threads": self.num_threads, "pid": os.getpid()}
+        import ray  # only inside a running actor
+
+        return {**self.store.info(), "num_threads": self.num_threads, "pid": os.getpid(),
+                "node_id": ray.get_runtime_context().get_node_id()}
 
     def ping(self) -> int:
         return os.getpid()

@@ -1,0 +1,151 @@
+"""A shard on disk without Ray: adds and removes survive a reopen, a compaction and ``kill -9``."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import nash_index as ni
+from conftest import oracle_knn
+from nash_index.distributed.layout import ShardState, index_path, journal_path, shard_directory
+from nash_index.distributed.store import ShardStore
+
+
+def _codes(rng, n, code_size=8):
+    return rng.integers(0, 256, size=(n, code_size), dtype=np.uint8)
+
+
+def _reference(store_codes, store_ids, queries, k=10):
+    return oracle_knn(store_codes, store_ids, queries, k)
+
+
+def _contents(store):
+    ids = store.index.ids()
+    order = np.argsort(ids)
+    return ids[order], store.index.codes()[order]
+
+
+@pytest.mark.parametrize("kind", ["flat", "mih"])
+def test_changes_survive_reopen_and_compaction(tmp_path, kind):
+    rng = np.random.default_rng(0)
+    ShardStore.create(tmp_path, 0, 64, kind)
+    store = ShardStore(tmp_path, 0)
+    codes = _codes(rng, 500)
+    store.add(codes[:300], np.arange(300, dtype=np.int64) * 7, b"a" * 16)
+    store.add(codes[300:], np.arange(300, 500, dtype=np.int64) * 7, b"b" * 16)
+    assert store.remove(np.array([0, 7, 14, 5], dtype=np.int64), b"c" * 16) == 3
+    before = _contents(store)
+    store.close()
+    for step in ("reopen", "compact", "reopen"):
+        store = ShardStore(tmp_path, 0)
+        np.testing.assert_array_equal(_contents(store)[0], before[0])
+        np.testing.assert_array_equal(_contents(store)[1], before[1])
+        assert store.max_id == 499 * 7
+        if step == "compact":
+            store.compact()
+            assert journal_path(shard_directory(tmp_path, 0), 1).stat().st_size == 0
+            assert not index_path(shard_directory(tmp_path, 0), 0).exists()
+        store.close()
+    assert type(ShardStore(tmp_path, 0).index).__name__ == {"flat": "FlatIndex", "mih": "MultiIndexHashing"}[kind]
+
+
+def test_operation_ids_make_retries_idempotent(tmp_path):
+    rng = np.random.default_rng(1)
+    ShardStore.create(tmp_path, 0, 64)
+    store = ShardStore(tmp_path, 0)
+    codes, ids = _codes(rng, 10), np.arange(10, dtype=np.int64)
+    assert store.add(codes, ids, b"1" * 16) == 10
+    assert store.add(codes, ids, b"1" * 16) == 10  # a retried call: acknowledged, not applied twice
+    with pytest.raises(ValueError, match="unique"):
+        store.add(codes, ids, b"2" * 16)  # a new call with the same ids: refused, as by a local index
+    store.compact()
+    store.close()
+    store = ShardStore(tmp_path, 0)  # remembered across the compaction
+    assert store.applied(b"1" * 16) and store.index.ntotal == 10
+    assert store.remove(ids[:2], b"3" * 16) == 2
+    assert store.remove(ids[:5], b"3" * 16) == 0
+    assert store.index.ntotal == 8
+
+
+def test_failed_journal_write_undoes_the_add(tmp_path, monkeypatch):
+    ShardStore.create(tmp_path, 0, 64)
+    store = ShardStore(tmp_path, 0)
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store._journal, "append", disk_full)
+    with pytest.raises(OSError):
+        store.add(_codes(np.random.default_rng(2), 4), np.arange(4, dtype=np.int64), b"x" * 16)
+    assert store.index.ntotal == 0 and not store.applied(b"x" * 16)
+
+
+def test_crash_during_compaction_keeps_a_complete_generation(tmp_path):
+    """The next generation's files exist but state.json was not switched: the old one is opened."""
+    rng = np.random.default_rng(3)
+    ShardStore.create(tmp_path, 0, 64)
+    store = ShardStore(tmp_path, 0)
+    store.add(_codes(rng, 50), np.arange(50, dtype=np.int64), b"a" * 16)
+    before = _contents(store)
+    directory = shard_directory(tmp_path, 0)
+    state = ShardState.read(directory)
+    store.compact()
+    store.close()
+    # undo the switch, as if the process died just before writing state.json, leaving g1 behind
+    ni.FlatIndex(64).save(index_path(directory, 0))
+    journal_path(directory, 0).write_bytes(journal_path(directory, 1).read_bytes())
+    state.write(directory)
+    store = ShardStore(tmp_path, 0)
+    assert store.index.ntotal == 0  # g0 as it was then: empty index ...
+    store.close()
+    # ... whereas a journal that held the add replays it: rewrite g0's journal from a fresh store
+    (tmp_path / "b").mkdir()
+    ShardStore.create(tmp_path / "b", 0, 64)
+    other = ShardStore(tmp_path / "b", 0)
+    other.add(before[1], before[0], b"a" * 16)
+    other.close()
+    reopened = ShardStore(tmp_path / "b", 0)
+    np.testing.assert_array_equal(_contents(reopened)[0], before[0])
+
+
+_WRITER = textwrap.dedent("""
+    import sys, numpy as np
+    from nash_index.distributed.store import ShardStore
+    root = sys.argv[1]
+    store = ShardStore(root, 0)
+    rng = np.random.default_rng(5)
+    start = 0
+    while True:
+        n = int(rng.integers(1, 200))
+        codes = rng.integers(0, 256, size=(n, 16), dtype=np.uint8)
+        store.add(codes, np.arange(start, start + n, dtype=np.int64), start.to_bytes(16, "little"))
+        start += n
+        print(start, flush=True)  # acknowledged: every id below start is on disk
+""")
+
+
+def test_kill_9_loses_nothing_acknowledged(tmp_path):
+    ShardStore.create(tmp_path, 0, 128, "mih")
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    acknowledged = 0
+    for line in proc.stdout:
+        acknowledged = int(line)
+        if acknowledged > 3000:
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    tail = proc.stdout.read().split()
+    acknowledged = max([acknowledged] + [int(t) for t in tail])
+    store = ShardStore(tmp_path, 0)
+    ids = np.sort(store.index.ids())
+    assert ids.size >= acknowledged
+    np.testing.assert_array_equal(ids, np.arange(ids.size))  # a prefix: nothing missing, nothing torn
+    queries = store.index.codes()[:5]
+    got = store.search(queries, 10)
+    want = oracle_knn(store.index.codes(), store.index.ids(), queries, 10)
+    np.testing.assert_array_equal(got[1], want[1])
