@@ -12,16 +12,12 @@ import pytest
 
 import nash_index as ni
 from conftest import oracle_knn
-from nash_index.distributed.layout import ShardState, index_path, journal_path, shard_directory
+from nash_index.distributed.layout import ShardState, index_path, journal_path, shard_directory, write_shard
 from nash_index.distributed.store import ShardStore
 
 
 def _codes(rng, n, code_size=8):
     return rng.integers(0, 256, size=(n, code_size), dtype=np.uint8)
-
-
-def _reference(store_codes, store_ids, queries, k=10):
-    return oracle_knn(store_codes, store_ids, queries, k)
 
 
 def _contents(store):
@@ -86,31 +82,29 @@ def test_failed_journal_write_undoes_the_add(tmp_path, monkeypatch):
 
 
 def test_crash_during_compaction_keeps_a_complete_generation(tmp_path):
-    """The next generation's files exist but state.json was not switched: the old one is opened."""
+    """The next generation was written but state.json not yet switched: the old generation (index
+    plus journal) is opened, with every change; a later compaction overwrites the leftovers."""
     rng = np.random.default_rng(3)
     ShardStore.create(tmp_path, 0, 64)
     store = ShardStore(tmp_path, 0)
     store.add(_codes(rng, 50), np.arange(50, dtype=np.int64), b"a" * 16)
+    store.remove(np.arange(5, dtype=np.int64), b"b" * 16)
     before = _contents(store)
     directory = shard_directory(tmp_path, 0)
     state = ShardState.read(directory)
+    write_shard(tmp_path, 0, ni.FlatIndex(64), 1)  # a wrong generation 1, never made current
+    state.write(directory)
+    store.close()
+    store = ShardStore(tmp_path, 0)
+    assert store.info()["generation"] == 0
+    for got, want in zip(_contents(store), before):
+        np.testing.assert_array_equal(got, want)
     store.compact()
     store.close()
-    # undo the switch, as if the process died just before writing state.json, leaving g1 behind
-    ni.FlatIndex(64).save(index_path(directory, 0))
-    journal_path(directory, 0).write_bytes(journal_path(directory, 1).read_bytes())
-    state.write(directory)
     store = ShardStore(tmp_path, 0)
-    assert store.index.ntotal == 0  # g0 as it was then: empty index ...
-    store.close()
-    # ... whereas a journal that held the add replays it: rewrite g0's journal from a fresh store
-    (tmp_path / "b").mkdir()
-    ShardStore.create(tmp_path / "b", 0, 64)
-    other = ShardStore(tmp_path / "b", 0)
-    other.add(before[1], before[0], b"a" * 16)
-    other.close()
-    reopened = ShardStore(tmp_path / "b", 0)
-    np.testing.assert_array_equal(_contents(reopened)[0], before[0])
+    assert store.info()["generation"] == 1
+    for got, want in zip(_contents(store), before):
+        np.testing.assert_array_equal(got, want)
 
 
 _WRITER = textwrap.dedent("""
@@ -149,3 +143,19 @@ def test_kill_9_loses_nothing_acknowledged(tmp_path):
     got = store.search(queries, 10)
     want = oracle_knn(store.index.codes(), store.index.ids(), queries, 10)
     np.testing.assert_array_equal(got[1], want[1])
+
+
+def test_undo_add_restores_the_largest_id(tmp_path):
+    rng = np.random.default_rng(6)
+    ShardStore.create(tmp_path, 0, 64)
+    store = ShardStore(tmp_path, 0)
+    store.add(_codes(rng, 10), np.arange(10, dtype=np.int64), b"a" * 16)
+    late = np.arange(100, 105, dtype=np.int64)
+    store.add(_codes(rng, 5), late, b"b" * 16)
+    assert store.max_id == 104
+    assert store.undo_add(late, b"b" * 16, b"c" * 16) == 5
+    assert store.undo_add(late, b"b" * 16, b"c" * 16) == 0  # retried: once only
+    assert (store.index.ntotal, store.max_id) == (10, 9)
+    store.close()
+    store = ShardStore(tmp_path, 0)  # the journal replays the add and its undo
+    assert (store.index.ntotal, store.max_id) == (10, 9)

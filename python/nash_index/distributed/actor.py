@@ -50,6 +50,9 @@ class ShardActor:
     def remove(self, ids: np.ndarray, op_id: bytes) -> int:
         return self.store.remove(ids, op_id)
 
+    def undo_add(self, ids: np.ndarray, add_op_id: bytes, op_id: bytes) -> int:
+        return self.store.undo_add(ids, add_op_id, op_id)
+
     def compact(self) -> None:
         self.store.compact()
 

@@ -22,10 +22,11 @@ import numpy as np
 
 from ..atomic_io import fsync_directory
 
-__all__ = ["ADD", "REMOVE", "Journal", "JournalRecord"]
+__all__ = ["ADD", "REMOVE", "UNDO", "Journal", "JournalRecord"]
 
 ADD = 1
 REMOVE = 2
+UNDO = 3  # undoes an add that failed on another shard: payload = [largest id before that add, *ids]
 _MAGIC = b"NJL1"
 _HEADER = struct.Struct("<4sI16sQI")  # followed by the header's own crc32
 HEADER_SIZE = _HEADER.size + 4
@@ -35,7 +36,7 @@ class JournalRecord(NamedTuple):
     op: int
     op_id: bytes
     ids: np.ndarray
-    codes: Optional[np.ndarray]  # (count, code_size) uint8 for ADD, None for REMOVE
+    codes: Optional[np.ndarray]  # (count, code_size) uint8 for ADD, None otherwise
 
 
 def _encode(op: int, op_id: bytes, ids: np.ndarray, codes: Optional[np.ndarray]) -> bytes:
@@ -102,7 +103,7 @@ def _parse(data: bytes, offset: int, code_size: int):
     if zlib.crc32(head) != head_crc:
         return None, offset
     magic, op, op_id, count, payload_crc = _HEADER.unpack(head)
-    if magic != _MAGIC or op not in (ADD, REMOVE):
+    if magic != _MAGIC or op not in (ADD, REMOVE, UNDO):
         return None, offset
     width = 8 + (code_size if op == ADD else 0)
     start = offset + HEADER_SIZE

@@ -204,17 +204,17 @@ class ShardedIndex:
         answers = self._fanout.call_each("add", calls)
         failures = [a for a in answers if isinstance(a, BaseException)]
         if failures:
-            self._undo_adds(calls, answers)
+            self._undo_adds(calls, answers, op_id)
             raise failures[0]
         for (shard, args), count in zip(calls, answers):
             self._ntotals[shard] += int(count)
         self._next_id = max(self._next_id, int(id_arr.max()) + 1)
 
-    def _undo_adds(self, calls: List[Any], answers: List[Any]) -> None:
-        done = [(s, (args[1], uuid.uuid4().bytes)) for (s, args), a in zip(calls, answers)
+    def _undo_adds(self, calls: List[Any], answers: List[Any], op_id: bytes) -> None:
+        done = [(s, (args[1], op_id, uuid.uuid4().bytes)) for (s, args), a in zip(calls, answers)
                 if not isinstance(a, BaseException)]
         if done:
-            self._fanout.call_each("remove", done)
+            self._fanout.call_each("undo_add", done)
 
     def remove(self, ids: Any) -> int:
         """Removes the codes with these ids from every shard; returns the count removed (as

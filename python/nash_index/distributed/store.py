@@ -21,12 +21,13 @@ import numpy as np
 
 from ..index import BaseIndex, load, make_index
 from ..index.validation import check_choice
-from .journal import ADD, REMOVE, Journal
+from .journal import ADD, REMOVE, UNDO, Journal
 from .layout import ShardState, index_path, journal_path, shard_directory, write_shard
 
 __all__ = ["SHARD_KINDS", "ShardStore"]
 
 SHARD_KINDS = ("flat", "mih")
+_UNDO_WINDOW = 64  # recent adds whose previous largest id is kept, for undo_add
 
 
 class ShardStore:
@@ -42,6 +43,7 @@ class ShardStore:
         self._max_id = state.max_id
         self._recent = list(state.recent_ops)
         self._applied = set(self._recent)
+        self._max_before: Dict[str, int] = {}
         self.index: BaseIndex = load(index_path(self.directory, state.generation), mmap=mmap, populate=populate)
         self._replay()
         self._journal = Journal(journal_path(self.directory, self._generation), self.index.code_size)
@@ -59,13 +61,22 @@ class ShardStore:
     def _apply(self, op: int, op_id: bytes, ids: np.ndarray, codes: Optional[np.ndarray]) -> int:
         if op == ADD:
             self.index.add(codes, ids)
-            if ids.size:
-                self._max_id = max(self._max_id, int(ids.max()))
+            self._raise_max_id(op_id, ids)
             count = int(ids.size)
+        elif op == UNDO:
+            count = self.index.remove(ids[1:])
+            self._max_id = int(ids[0])
         else:
             count = self.index.remove(ids)
         self._remember(op_id)
         return count
+
+    def _raise_max_id(self, op_id: bytes, ids: np.ndarray) -> None:
+        self._max_before[op_id.hex()] = self._max_id
+        while len(self._max_before) > _UNDO_WINDOW:
+            del self._max_before[next(iter(self._max_before))]
+        if ids.size:
+            self._max_id = max(self._max_id, int(ids.max()))
 
     def _remember(self, op_id: bytes) -> None:
         key = op_id.hex()
@@ -87,8 +98,7 @@ class ShardStore:
             except BaseException:
                 self.index.remove(ids)
                 raise
-            if ids.size:
-                self._max_id = max(self._max_id, int(ids.max()))
+            self._raise_max_id(op_id, ids)
             self._remember(op_id)
             return int(ids.size)
 
@@ -99,6 +109,17 @@ class ShardStore:
                 return 0
             self._journal.append(REMOVE, op_id, ids)
             return self._apply(REMOVE, op_id, ids, None)
+
+    def undo_add(self, ids: np.ndarray, add_op_id: bytes, op_id: bytes) -> int:
+        """Removes the codes of add ``add_op_id`` and restores the largest id from before it (as if
+        the add had never happened: default ids then continue where they would have)."""
+        with self._lock:
+            if self.applied(op_id):
+                return 0
+            restored = self._max_before.get(add_op_id.hex(), self._max_id)
+            payload = np.concatenate([np.array([restored], dtype=np.int64), ids.astype(np.int64)])
+            self._journal.append(UNDO, op_id, payload)
+            return self._apply(UNDO, op_id, payload, None)
 
     def compact(self) -> None:
         """Folds the journal into a new index file (the next generation) and starts an empty journal."""

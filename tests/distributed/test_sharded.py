@@ -1,0 +1,206 @@
+"""ShardedIndex on a local Ray cluster: exactly one FlatIndex over all the codes, whatever the split;
+the local indexes' argument checks; durable adds across killed actors."""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import nash_index as ni
+from conftest import clustered_codes, oracle_knn, oracle_range
+
+pytest.importorskip("ray", reason="nash_index[distributed] (Ray) is not installed")
+from nash_index.distributed import ShardedIndex, ShardUnavailableError, shard_of  # noqa: E402
+
+# (num_shards, nbits, kinds, shard weights: a zero leaves that shard empty)
+LAYOUTS = [
+    (1, 64, "flat", [1.0]),
+    (2, 128, ["mih", "flat"], [0.8, 0.2]),
+    (3, 256, "mih", [0.5, 0.0, 0.5]),
+    (4, 64, ["flat", "mih", "mih", "flat"], [0.05, 0.6, 0.3, 0.05]),
+]
+
+
+def _ids_for(rng, n, num_shards, weights):
+    """n unique ids whose routed shards follow ``weights`` (uneven, some shards empty)."""
+    pool = rng.permutation(50 * n).astype(np.int64)
+    owner = shard_of(pool, num_shards)
+    want = np.round(np.asarray(weights) * n).astype(int)
+    want[np.argmax(want)] += n - want.sum()
+    return rng.permutation(np.concatenate([pool[owner == s][:want[s]] for s in range(num_shards)]))
+
+
+def _check_same(index, flat, queries, ks=(1, 10, 100)):
+    for k in ks:
+        got = index.search(queries, k)
+        want = flat.search(queries, k)
+        np.testing.assert_array_equal(got.ids, want.ids)
+        np.testing.assert_array_equal(got.distances, want.distances)
+
+
+@pytest.fixture(params=range(len(LAYOUTS)), ids=[f"{s}shards-{b}bit" for s, b, _, _ in LAYOUTS])
+def layout(request, ray_local, tmp_path):
+    num_shards, nbits, kinds, weights = LAYOUTS[request.param]
+    rng = np.random.default_rng(request.param)
+    n = 3000
+    codes = clustered_codes(rng, n, nbits, centres=12, p=0.05)
+    codes[:400] = codes[0]  # heavy ties: 400 identical codes, split over the shards
+    ids = _ids_for(rng, n, num_shards, weights)
+    index = ShardedIndex.create(tmp_path / "idx", nbits, num_shards, kind=kinds)
+    index.add(codes[:1000], ids[:1000])
+    index.add(codes[1000:], ids[1000:])
+    flat = ni.FlatIndex(nbits)
+    flat.add(codes, ids)
+    yield index, flat, codes, ids, weights
+    index.close()
+
+
+def test_search_equals_one_flat_index(layout):
+    index, flat, codes, ids, weights = layout
+    sizes = index.shard_sizes()
+    assert sum(sizes) == len(index) == index.ntotal == codes.shape[0]
+    assert [s == 0 for s in sizes] == [w == 0 for w in weights]
+    rng = np.random.default_rng(7)
+    queries = np.concatenate([codes[:3], codes[rng.integers(0, codes.shape[0], 40)],
+                              rng.integers(0, 256, (5, index.code_size), dtype=np.uint8)])
+    biggest = max(sizes)
+    _check_same(index, flat, queries, ks=(1, 10, 100, biggest + 5, codes.shape[0] + 10))
+    for single in (queries[0], queries[:1]):  # one query as 1-D, and a one-row batch
+        got, want = index.search(single, 10), flat.search(single, 10)
+        np.testing.assert_array_equal(got.ids, want.ids)
+    want = oracle_knn(codes, ids, queries[:5], 10)  # and the numpy oracle, independent of FlatIndex
+    np.testing.assert_array_equal(index.search(queries[:5], 10).ids, want[1])
+
+
+def test_range_search_equals_one_flat_index(layout):
+    index, flat, codes, ids, _ = layout
+    queries = codes[::300]
+    for radius in (0, 4, index.nbits // 4):
+        got = index.range_search(queries, radius)
+        want = oracle_range(codes, ids, queries, radius)
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(a, b)
+        for a, b in zip(got, flat.range_search(queries, radius)):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_remove_reaches_every_shard(layout):
+    index, flat, codes, ids, _ = layout
+    gone = np.concatenate([ids[:50], [10**12, -3]])
+    assert index.remove(gone) == flat.remove(gone) == 50
+    assert index.remove(int(ids[60])) == 1 and flat.remove(int(ids[60])) == 1
+    assert len(index) == len(flat)
+    _check_same(index, flat, codes[:20])
+
+
+def test_same_errors_as_local_indexes(ray_local, tmp_path):
+    with ShardedIndex.create(tmp_path / "e", 64, 2) as index:
+        flat = ni.FlatIndex(64)
+        bad_calls = [
+            lambda ix: ix.search(np.zeros((2, 4), np.uint8), 5),
+            lambda ix: ix.search(np.zeros((2, 8), np.float32), 5),
+            lambda ix: ix.search(np.zeros((2, 8), np.uint8), 0),
+            lambda ix: ix.range_search(np.zeros((2, 8), np.uint8), -1),
+            lambda ix: ix.add(np.zeros((3, 8), np.uint8), [1, 1, 2]),
+            lambda ix: ix.add(np.zeros((3, 8), np.uint8), [1, 2]),
+            lambda ix: ix.add(np.zeros((2, 8), np.uint8), [-1, 2]),
+            lambda ix: ix.remove("ids"),
+        ]
+        for call in bad_calls:
+            with pytest.raises(Exception) as local:
+                call(flat)
+            with pytest.raises(type(local.value)) as sharded:
+                call(index)
+            assert str(sharded.value) == str(local.value)
+        assert len(index) == 0
+
+
+def test_duplicate_id_across_calls_is_refused_and_undone(ray_local, tmp_path):
+    rng = np.random.default_rng(3)
+    codes = rng.integers(0, 256, (200, 8), dtype=np.uint8)
+    with ShardedIndex.create(tmp_path / "d", 64, 3) as index:
+        index.add(codes[:100])
+        with pytest.raises(ValueError, match="unique"):
+            index.add(codes[100:], np.arange(99, 199))  # id 99 exists; the other 99 span all shards
+        assert len(index) == 100
+        index.add(codes[100:])  # default ids continue after the largest: 100..199
+        flat = ni.FlatIndex(64)
+        flat.add(codes)
+        _check_same(index, flat, codes[:10])
+
+
+def test_killed_actors_restart_and_lose_nothing(ray_local, tmp_path):
+    ray = ray_local
+    rng = np.random.default_rng(4)
+    codes = clustered_codes(rng, 4000, 64, centres=8, p=0.06)
+    flat = ni.FlatIndex(64)
+    with ShardedIndex.create(tmp_path / "k", 64, 3, kind=["flat", "mih", "flat"]) as index:
+        for step, chunk in enumerate(np.array_split(np.arange(4000), 4)):
+            index.add(codes[chunk], chunk)
+            flat.add(codes[chunk], chunk)
+            if step == 2:
+                index.remove(chunk[:30])
+                flat.remove(chunk[:30])
+            victim = index.actors[step % 3]
+            old_pid = ray.get(victim.ping.remote())
+            ray.kill(victim, no_restart=False)
+            _check_same(index, flat, codes[::97])  # waits for the restart: the journal replayed
+            assert ray.get(victim.ping.remote()) != old_pid
+        assert len(index) == len(flat)
+        index.compact()
+        ray.kill(index.actors[0], no_restart=False)
+        _check_same(index, flat, codes[::53])
+
+
+def test_search_in_flight_when_an_actor_dies(ray_local, tmp_path):
+    ray = ray_local
+    rng = np.random.default_rng(5)
+    codes = rng.integers(0, 256, (60000, 8), dtype=np.uint8)
+    queries = rng.integers(0, 256, (3000, 8), dtype=np.uint8)
+    flat = ni.FlatIndex(64)
+    flat.add(codes)
+    with ShardedIndex.create(tmp_path / "f", 64, 2, kind="flat") as index:
+        index.add(codes)
+        killer = threading.Timer(0.05, lambda: ray.kill(index.actors[1], no_restart=False))
+        killer.start()
+        got = index.search(queries, 10)  # retried by Ray on the restarted actor
+        killer.join()
+        want = flat.search(queries, 10)
+        np.testing.assert_array_equal(got.ids, want.ids)
+        ray.kill(index.actors[0], no_restart=True)  # gone for good: a clear error, no partial answer
+        time.sleep(0.5)
+        with pytest.raises(ShardUnavailableError, match="shard 0"):
+            index.search(queries[:50], 10)
+
+
+def test_reopen_and_save_copy(ray_local, tmp_path):
+    rng = np.random.default_rng(6)
+    codes = rng.integers(0, 256, (500, 16), dtype=np.uint8)
+    flat = ni.FlatIndex(128)
+    flat.add(codes)
+    with ShardedIndex.create(tmp_path / "s", 128, 2, kind="mih") as index:
+        index.add(codes)
+        index.save(tmp_path / "copy")
+        with pytest.raises(FileExistsError):
+            index.save(tmp_path / "copy")
+    for path in ("s", "copy"):
+        with ShardedIndex.open(tmp_path / path) as index:
+            _check_same(index, flat, codes[:10])
+            assert {i["kind"] for i in index.info()} == {"MultiIndexHashing"}
+    with pytest.raises(FileExistsError):
+        ShardedIndex.create(tmp_path / "s", 128, 2)
+    with pytest.raises(FileNotFoundError, match="not a sharded index"):
+        ShardedIndex.open(tmp_path)
+    index.close()  # closing twice is fine
+    with pytest.raises(RuntimeError, match="closed"):
+        index.search(codes[:1], 1)
+
+
+def test_threads_follow_reserved_cpus(ray_local, tmp_path):
+    with ShardedIndex.create(tmp_path / "t", 64, 4) as index:
+        assert index.cpus_per_shard == pytest.approx(0.5)
+        assert [i["num_threads"] for i in index.info()] == [1, 1, 1, 1]
+    with ShardedIndex.create(tmp_path / "t2", 64, 1) as index:
+        assert [i["num_threads"] for i in index.info()] == [2]
