@@ -17,7 +17,7 @@ __all__ = ["PLACEMENTS", "check_cpus", "connect", "start_actors", "stop_actors"]
 #: ``"spread"``: shards on as many nodes as possible (more memory and cores per shard);
 #: ``"pack"``: as few nodes as possible (less network per query).
 PLACEMENTS = ("spread", "pack")
-PLACEMENT_TIMEOUT_S = 60.0
+PLACEMENT_TIMEOUT_S = 30.0
 # A call in flight when its actor dies is sent again once Ray has restarted it (every shard call is
 # idempotent: changes carry operation ids); a request that kills its actor each time fails after these.
 TASK_RETRIES = 3
@@ -52,13 +52,13 @@ def start_actors(root: str, num_shards: int, cpus: float, placement: str, max_re
     max_restarts = check_int(max_restarts, "max_restarts")
     if max_restarts < -1:
         raise ValueError(f"max_restarts must be -1 (no limit) or >= 0, got {max_restarts}")
+    _check_fits(num_shards, cpus)
     group = placement_group([{"CPU": cpus}] * num_shards, strategy=placement.upper())
     ready, _ = ray.wait([group.ready()], timeout=PLACEMENT_TIMEOUT_S)
-    if not ready:
+    if not ready:  # it fits the cluster, but other work holds the CPUs
         remove_placement_group(group)
-        have = ray.cluster_resources().get("CPU", 0)
-        raise RuntimeError(f"the cluster cannot place {num_shards} shards of {cpus} CPUs each "
-                           f"({num_shards * cpus:g} CPUs; it has {have:g}): lower cpus_per_shard or add nodes")
+        raise RuntimeError(f"the cluster has not freed {num_shards} x {cpus:g} CPUs for the shards within "
+                           f"{PLACEMENT_TIMEOUT_S:g} s: lower cpus_per_shard or stop other work")
     actors = []
     for shard in range(num_shards):
         strategy = PlacementGroupSchedulingStrategy(placement_group=group, placement_group_bundle_index=shard)
@@ -70,6 +70,14 @@ def start_actors(root: str, num_shards: int, cpus: float, placement: str, max_re
         stop_actors(actors, group)
         raise
     return actors, group
+
+
+def _check_fits(num_shards: int, cpus: float) -> None:
+    """Fails at once where Ray would wait for ever: a shard larger than any node, or more CPUs than all."""
+    nodes = [n.get("Resources", {}).get("CPU", 0.0) for n in ray.nodes() if n.get("Alive")]
+    if not nodes or cpus > max(nodes) + 1e-9 or num_shards * cpus > sum(nodes) + 1e-6:
+        raise RuntimeError(f"the cluster cannot place {num_shards} shards of {cpus:g} CPUs each (its nodes "
+                           f"have {', '.join(f'{c:g}' for c in nodes) or 'no'} CPUs): lower cpus_per_shard or add nodes")
 
 
 def stop_actors(actors: List[Any], group: Any) -> None:
