@@ -204,3 +204,20 @@ def test_threads_follow_reserved_cpus(ray_local, tmp_path):
         assert [i["num_threads"] for i in index.info()] == [1, 1, 1, 1]
     with ShardedIndex.create(tmp_path / "t2", 64, 1) as index:
         assert [i["num_threads"] for i in index.info()] == [2]
+
+
+def test_compiled_fast_path_is_exact_and_survives_a_kill(ray_local, tmp_path):
+    ray = ray_local
+    rng = np.random.default_rng(8)
+    codes = clustered_codes(rng, 2000, 64, centres=6, p=0.05)
+    flat = ni.FlatIndex(64)
+    flat.add(codes)
+    with ShardedIndex.create(tmp_path / "c", 64, 2, kind=["mih", "flat"], fast_search=True) as index:
+        index.add(codes)
+        _check_same(index, flat, codes[:7])  # small batches: the compiled graph
+        _check_same(index, flat, codes[:400], ks=(30,))  # beyond its sizes: ordinary calls
+        ray.kill(index.actors[1], no_restart=False)
+        _check_same(index, flat, codes[7:12])  # the graph breaks: ordinary calls, retried
+        _check_same(index, flat, codes[12:15])  # compiled again
+        with pytest.raises(ValueError, match="k must be"):
+            index.search(codes[:2], 0)

@@ -1,11 +1,14 @@
 """Sending one call to every shard actor and collecting the answers, or a clear error.
 
-Two paths: ordinary actor calls (any size; Ray retries a call whose actor died, once it restarts),
-and, for small query batches, a Ray compiled graph over the shards' ``search`` that moves the
-queries and answers through shared-memory channels instead of the task scheduler: about a quarter
-of the per-query overhead (see bench/bench_sharded.py). A compiled graph does not survive the death
-of one of its actors; the first failure tears it down, the query is answered by ordinary calls
-(retried by Ray after the restart), and the graph is compiled again on a later query.
+Two paths: ordinary actor calls (the default; any size; Ray retries a call whose actor died, once
+it restarts), and, opt-in (``fast_search=True``), a Ray compiled graph over the shards' ``search``
+for small query batches, which moves queries and answers through shared-memory channels instead of
+the task scheduler. The compiled graph cuts Ray's cost per query by about two thirds, but its
+channels are polled: the caller spins while it waits, and every shard actor spins while idle (about
+60% of a core each, measured on 2 cores), so it suits a node with cores to spare for latency, not
+a shared or a throughput-bound one (bench/bench_sharded.py measures both). A compiled graph does
+not survive the death of one of its actors; the first failure tears it down, the query is answered
+by ordinary calls (retried by Ray after the restart), and the graph is compiled again later.
 """
 from __future__ import annotations
 

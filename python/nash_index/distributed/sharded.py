@@ -91,7 +91,7 @@ class ShardedIndex:
     @classmethod
     def open(cls, path: PathLike, address: Optional[str] = None, *, cpus_per_shard: Optional[float] = None,
              placement: str = "spread", max_restarts: int = -1, timeout_s: Optional[float] = None,
-             fast_search: bool = True, populate: bool = False) -> "ShardedIndex":
+             fast_search: bool = False, populate: bool = False) -> "ShardedIndex":
         """Serves the sharded index in directory ``path``: one actor per shard.
 
         ``address``: the Ray cluster to join (``ray.init(address=...)``: ``"auto"``,
@@ -100,7 +100,8 @@ class ShardedIndex:
         ``placement``: see the class docstring. ``max_restarts``: how often Ray restarts a dead
         shard actor (-1: always). ``timeout_s``: how long a call waits for the shards (None: no
         limit) before TimeoutError. ``fast_search``: small query batches go through a Ray
-        compiled graph (lower latency). ``populate``: each shard maps its whole file up front.
+        compiled graph: lower latency, but the actors poll for work and use CPU while idle (see
+        :mod:`nash_index.distributed.fanout`). ``populate``: each shard maps its whole file up front.
         """
         manifest = read_manifest(path)
         connect(address)
