@@ -38,6 +38,8 @@ def _check_same(index, flat, queries, ks=(1, 10, 100)):
         want = flat.search(queries, k)
         np.testing.assert_array_equal(got.ids, want.ids)
         np.testing.assert_array_equal(got.distances, want.distances)
+        assert got.ids.flags.writeable and got.distances.flags.writeable
+        assert got.ids.dtype == np.int64 and got.distances.dtype == np.int32
 
 
 @pytest.fixture(params=range(len(LAYOUTS)), ids=[f"{s}shards-{b}bit" for s, b, _, _ in LAYOUTS])
@@ -221,3 +223,16 @@ def test_compiled_fast_path_is_exact_and_survives_a_kill(ray_local, tmp_path):
         _check_same(index, flat, codes[12:15])  # compiled again
         with pytest.raises(ValueError, match="k must be"):
             index.search(codes[:2], 0)
+
+
+def test_arrays_from_the_object_store_are_accepted(ray_local, tmp_path):
+    """ray.get returns read-only, zero-copy arrays: every index takes them as they are."""
+    ray = ray_local
+    rng = np.random.default_rng(9)
+    codes = ray.get(ray.put(rng.integers(0, 256, (300, 8), dtype=np.uint8)))
+    assert not codes.flags.writeable
+    flat = ni.FlatIndex(64)
+    flat.add(codes)
+    with ShardedIndex.create(tmp_path / "o", 64, 2) as index:
+        index.add(codes, ray.get(ray.put(np.arange(300))))
+        _check_same(index, flat, codes[:5])

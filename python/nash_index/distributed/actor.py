@@ -35,6 +35,13 @@ class ShardActor:
     def search(self, queries: np.ndarray, k: int, num_threads: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
         return self.store.search(queries, k, num_threads)
 
+    def search_raw(self, queries: bytes, nq: int, k: int, num_threads: Optional[int] = None) -> bytes:
+        """``search`` on raw bytes, answered as ``distances (int32) + ids (int64)`` bytes: for small
+        batches, Ray moves bytes with far less work than numpy arrays (about 0.25 ms a call here)."""
+        rows = np.frombuffer(queries, dtype=np.uint8).reshape(nq, -1)
+        distances, ids = self.store.search(rows, k, num_threads)
+        return distances.tobytes() + ids.tobytes()
+
     def search_packed(self, request: Tuple[np.ndarray, int]) -> Tuple[np.ndarray, np.ndarray]:
         """``search`` with its arguments in one tuple: the compiled graph's single input."""
         queries, k = request

@@ -27,6 +27,7 @@ _log = logging.getLogger(__name__)
 FAST_MAX_QUERY_BYTES = 32 * 1024
 FAST_MAX_RESULTS = 8192  # nq * k per shard
 INLINE_BYTES = 100 * 1024
+RAW_MAX_RESULTS = 65536  # nq * k per shard up to which answers travel as raw bytes (768 KB)
 # A compiled search that takes longer than this is abandoned for ordinary calls (a dead actor's
 # channel may otherwise never answer); small batches take milliseconds.
 FAST_TIMEOUT_S = 30.0  # larger query arrays are put in the object store once, shared by every shard
@@ -87,6 +88,10 @@ class FanOut:
             parts = self._compiled_search(queries, k)
             if parts is not None:
                 return parts
+        nq = queries.shape[0]
+        if queries.nbytes <= INLINE_BYTES and nq * k <= RAW_MAX_RESULTS:
+            answers = self.call("search_raw", queries.tobytes(), nq, k, num_threads)
+            return [_from_raw(raw, nq, k) for raw in answers]
         return self.broadcast("search", queries, k, num_threads)
 
     def _fast_fits(self, queries: np.ndarray, k: int, num_threads: Optional[int]) -> bool:
@@ -130,6 +135,13 @@ class FanOut:
         if graph is not None:
             with contextlib.suppress(Exception):
                 graph.teardown()
+
+
+def _from_raw(raw: bytes, nq: int, k: int) -> Tuple[np.ndarray, np.ndarray]:
+    buffer = bytearray(raw)  # writable results, as the local indexes return
+    distances = np.frombuffer(buffer, dtype=np.int32, count=nq * k).reshape(nq, k)
+    ids = np.frombuffer(buffer, dtype=np.int64, offset=4 * nq * k).reshape(nq, k)
+    return distances, ids
 
 
 def _failed_shard(refs: List[Any], shards: Sequence[int]) -> Any:
