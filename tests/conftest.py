@@ -176,11 +176,16 @@ def docstring_raw(tmp_path_factory):
 RAY_LOCAL_CPUS = 2  # CI's machine: shards share two CPUs, as they would on a small node
 
 
-@pytest.fixture
-def ray_local():
-    """One local Ray cluster, started on first use and shared by the session. A test that needs
-    another cluster (the simulated multi-node one) shuts it down; the next user starts it again."""
+def start_local_ray():
+    """The ``ray`` module, connected to one local Ray cluster, started on first use and shared by
+    the session. A test that needs another cluster (the simulated multi-node one) shuts it down;
+    the next user starts it again."""
     ray = pytest.importorskip("ray", reason="nash_index[distributed] (Ray) is not installed")
     if not ray.is_initialized():
         ray.init(num_cpus=RAY_LOCAL_CPUS, include_dashboard=False, log_to_driver=False, configure_logging=False)
     return ray
+
+
+@pytest.fixture
+def ray_local():
+    return start_local_ray()
