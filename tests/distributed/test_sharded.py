@@ -164,3 +164,32 @@ def test_arrays_from_the_object_store_are_accepted(ray_local, tmp_path):
     with ShardedIndex.create(tmp_path / "o", 64, 2) as index:
         index.add(codes, ray.get(ray.put(np.arange(300))))
         _check_same(index, flat, codes[:5])
+
+
+def test_searches_from_threads_while_another_thread_adds(ray_local, tmp_path):
+    rng = np.random.default_rng(10)
+    codes = rng.integers(0, 256, (3000, 8), dtype=np.uint8)
+    with ShardedIndex.create(tmp_path / "th", 64, 2) as index:
+        index.add(codes[:1000])
+        errors = []
+
+        def searcher():
+            try:
+                for _ in range(15):
+                    got = index.search(codes[:3], 5)
+                    assert (got.distances[:, 0] == 0).all()  # each query finds itself, whatever was added
+            except Exception as exc:  # reported below: a thread's assertion would be lost
+                errors.append(exc)
+
+        threads = [threading.Thread(target=searcher) for _ in range(3)]
+        adders = [threading.Thread(target=index.add, args=(codes[s:s + 500], np.arange(s, s + 500)))
+                  for s in range(1000, 3000, 500)]
+        for t in threads + adders:
+            t.start()
+        for t in threads + adders:
+            t.join()
+        assert not errors
+        flat = ni.FlatIndex(64)
+        flat.add(codes)
+        _check_same(index, flat, codes[::150])
+        assert len(index) == 3000

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -44,6 +45,7 @@ class FanOut:
         self.fast = fast
         self._graph: Any = None
         self._graph_broken = False
+        self._graph_lock = threading.Lock()  # one compiled execution at a time
 
     # -- ordinary calls --------------------------------------------------------------------------
     def call(self, method: str, *args: Any, shards: Optional[Sequence[int]] = None) -> List[Any]:
@@ -85,7 +87,8 @@ class FanOut:
     # -- the compiled path -----------------------------------------------------------------------
     def search(self, queries: np.ndarray, k: int, num_threads: Optional[int]) -> List[Tuple[np.ndarray, np.ndarray]]:
         if self._fast_fits(queries, k, num_threads):
-            parts = self._compiled_search(queries, k)
+            with self._graph_lock:
+                parts = self._compiled_search(queries, k)
             if parts is not None:
                 return parts
         nq = queries.shape[0]

@@ -1,6 +1,7 @@
 """``ShardedIndex``: one exact Hamming index over shard files served by Ray actors."""
 from __future__ import annotations
 
+import threading
 import uuid
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
@@ -19,7 +20,7 @@ from ..index.validation import (
 )
 from .cluster import check_cpus, connect, start_actors, stop_actors
 from .fanout import FanOut
-from .layout import Manifest, read_manifest, shard_directory, write_manifest
+from .layout import Manifest, read_manifest, write_manifest
 from .merge import merge_knn, merge_range
 from .routing import shard_of
 from .store import ShardStore
@@ -61,6 +62,9 @@ class ShardedIndex:
     **Placement.** The shards form one placement group, one bundle per shard: ``"spread"``
     (default) over as many nodes as possible, ``"pack"`` onto as few. On a multi-node cluster,
     ``path`` must be on a filesystem every node mounts: a restarted actor may land on another node.
+
+    **Threads of the caller.** Searches may run from several threads at once; changes (``add``,
+    ``remove``, ``compact``, ``save``) from several threads are applied one at a time.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -113,6 +117,7 @@ class ShardedIndex:
         actors, self._group = start_actors(str(self.path), manifest.num_shards, self.cpus_per_shard,
                                            placement, max_restarts, populate)
         self._fanout = FanOut(actors, timeout_s, fast_search)
+        self._changing = threading.Lock()  # changes one at a time; searches run alongside
         self._refresh_counts()
         return self
 
@@ -191,6 +196,10 @@ class ShardedIndex:
         consecutive integers after the largest id so far).
         """
         self._check_open()
+        with self._changing:
+            self._add(codes, ids)
+
+    def _add(self, codes: Any, ids: Optional[Any]) -> None:
         rows = as_code_rows(codes, self.code_size, "codes")
         if ids is None:
             id_arr = np.arange(self._next_id, self._next_id + rows.shape[0], dtype=np.int64)
@@ -226,15 +235,17 @@ class ShardedIndex:
         elif not isinstance(ids, (list, tuple, range)):
             ids = as_numpy(ids, "ids", "an int, a numpy array or a sequence of integers").reshape(-1)
         id_arr = as_ids(ids, None, allow_negative=True, unique=False)
-        counts = self._fanout.broadcast("remove", id_arr, uuid.uuid4().bytes)
-        for shard, count in enumerate(counts):
-            self._ntotals[shard] -= int(count)
+        with self._changing:
+            counts = self._fanout.broadcast("remove", id_arr, uuid.uuid4().bytes)
+            for shard, count in enumerate(counts):
+                self._ntotals[shard] -= int(count)
         return int(sum(counts))
 
     def compact(self) -> None:
         """Folds every shard's journal into a new shard file (its next generation)."""
         self._check_open()
-        self._fanout.call("compact")
+        with self._changing:
+            self._fanout.call("compact")
 
     def save(self, path: Optional[PathLike] = None) -> None:
         """Without ``path``: compacts, so the directory holds self-contained shard files. With a
@@ -246,10 +257,11 @@ class ShardedIndex:
             write_manifest(self.path, self.manifest)
             return
         target = Path(path)
-        if (target / "manifest.json").exists() or any(shard_directory(target, 0).parent.glob("shard-*")):
+        if (target / "manifest.json").exists() or any(target.glob("shard-*")):
             raise FileExistsError(f"'{target}' already holds shards; save to a new directory")
         target.mkdir(parents=True, exist_ok=True)
-        self._fanout.call("save_copy", str(target.resolve()))
+        with self._changing:
+            self._fanout.call("save_copy", str(target.resolve()))
         write_manifest(target, self.manifest)
 
     def close(self) -> None:
