@@ -7,8 +7,9 @@ Ray. This is the only package that imports Ray.
 """
 from __future__ import annotations
 
+from .encode import encode_to_shards
 from .fanout import ShardUnavailableError
 from .routing import shard_of
 from .sharded import ShardedIndex
 
-__all__ = ["ShardUnavailableError", "ShardedIndex", "shard_of"]
+__all__ = ["ShardUnavailableError", "ShardedIndex", "encode_to_shards", "shard_of"]
