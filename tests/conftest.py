@@ -182,7 +182,7 @@ def start_local_ray():
     the next user starts it again."""
     ray = pytest.importorskip("ray", reason="nash_index[distributed] (Ray) is not installed")
     if not ray.is_initialized():
-        ray.init(num_cpus=RAY_LOCAL_CPUS, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        ray.init(address="local", num_cpus=RAY_LOCAL_CPUS, include_dashboard=False, log_to_driver=False, configure_logging=False)
     return ray
 
 

@@ -25,8 +25,10 @@ _RemoteShard = ray.remote(ShardActor)
 
 
 def connect(address: Optional[str]) -> None:
-    """Joins the cluster at ``address`` (``"auto"``, ``"ray://host:10001"``, ``"host:6379"``), or,
-    with None, the one Ray is already connected to, else ``RAY_ADDRESS``'s, else a new local one."""
+    """Joins the cluster at ``address`` (``"auto"``, ``"ray://host:10001"``, ``"host:6379"``,
+    ``"local"``: always a new one); with None, as ``ray.init()``: the cluster this process is
+    connected to, else ``RAY_ADDRESS``'s, else one already running on this machine (``ray
+    start``), else a new local one."""
     if ray.is_initialized():
         return
     if address is None and not os.environ.get("RAY_ADDRESS"):

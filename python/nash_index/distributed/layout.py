@@ -25,6 +25,7 @@ from .routing import ROUTING_RULE
 
 __all__ = [
     "FORMAT",
+    "MANIFEST",
     "MAX_SHARDS",
     "VERSION",
     "Manifest",
