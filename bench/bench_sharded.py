@@ -60,14 +60,17 @@ def measure(search, queries: np.ndarray, batch: int, repeats: int, budget: float
             "batch_qps": batch / batched.median, "batch_calls": len(batched.times)}
 
 
-def local_row(codes: np.ndarray, queries: np.ndarray, kind: str, threads: int, args: Any) -> Dict[str, Any]:
+def local_rows(codes: np.ndarray, queries: np.ndarray, kind: str, thread_counts: List[int], args: Any):
+    """One in-process index of the same codes, timed with each thread count; (rows, its answers)."""
     index = ni.make_index(codes.shape[1] * 8, n_expected=codes.shape[0], kind=kind)
     index.add(codes)
-    ni.set_num_threads(threads)
-    row = {"layout": f"local, {threads} thread{'s' * (threads > 1)}", "shards": 0, "threads": threads,
-           "kind": type(index).__name__, **measure(lambda q: index.search(q, K), queries, args.batch, args.repeats,
-                                                   args.budget)}
-    return row, index.search(queries, K)
+    rows = []
+    for threads in thread_counts:
+        ni.set_num_threads(threads)
+        rows.append({"layout": f"local, {threads} thread{'s' * (threads > 1)}", "shards": 0, "threads": threads,
+                     "kind": type(index).__name__,
+                     **measure(lambda q: index.search(q, K), queries, args.batch, args.repeats, args.budget)})
+    return rows, index.search(queries, K)
 
 
 def sharded_row(root: Path, queries: np.ndarray, reference: Any, num_shards: int, cpus: float,
@@ -108,11 +111,8 @@ def run_n(n: int, codes_file: Path, args: Any, cpus: int) -> List[Dict[str, Any]
     codes = np.load(codes_file, mmap_mode="r")[:n]
     codes = np.ascontiguousarray(codes)
     queries = queries_of(args.dist, args.queries, 64, args.seed)
-    rows = []
-    reference = None
-    for threads in sorted({1, cpus}):
-        row, reference = local_row(codes, queries, args.kind, threads, args)
-        rows.append(row)
+    rows, reference = local_rows(codes, queries, args.kind, sorted({1, cpus}), args)
+    for row in rows:
         print(harness.dumps_strict({"n": n, **row}, indent=None), flush=True)
     for num_shards in args.shards:
         root = args.data / f"{args.dist}-{n}-{args.kind}-s{num_shards}"
@@ -131,7 +131,8 @@ def run_n(n: int, codes_file: Path, args: Any, cpus: int) -> List[Dict[str, Any]
 
 
 def markdown(report: Dict[str, Any]) -> str:
-    lines = [f"# Sharded index on Ray vs one local index ({report['dist']}, 64-bit, k = {K})", "",
+    lines = [f"# Sharded index on Ray vs one local index ({report['dist']}, {report.get('kind', 'auto')} "
+             f"indexes, 64-bit, k = {K})", "",
              f"Machine: {report['machine'].get('cpus')} CPUs. Single queries: p50 / p99 over "
              f"{report['queries']} calls. Batch: {report['batch']} queries per call, median of the calls.", ""]
     lines += harness.md_table_head("N", ["layout", "kind", "p50 ms", "p99 ms", "p50 ms, compiled graph", "batch QPS",
@@ -164,6 +165,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     p.add_argument("--keep", action="store_true", help="keep generated codes and shard directories")
     p.add_argument("--quick", action="store_true", help="fewer queries and calls (a smoke run)")
     p.add_argument("--out", type=Path, default=harness.OUT_DIR)
+    p.add_argument("--name", default="sharded", help="output file stem")
     args = p.parse_args(argv)
     if args.quick:
         args.queries, args.batch, args.repeats, args.budget = 50, 50, 2, 10.0
@@ -173,7 +175,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
     args.data.mkdir(parents=True, exist_ok=True)
     codes_file = write_codes(args.data / f"{args.dist}-{max(args.n)}.npy", max(args.n), 64, args.dist, args.seed)
-    report: Dict[str, Any] = {"dist": args.dist, "k": K, "queries": args.queries, "batch": args.batch,
+    report: Dict[str, Any] = {"dist": args.dist, "kind": args.kind, "k": K, "queries": args.queries, "batch": args.batch,
                               "machine": harness.machine_info(), "rows": []}
     for n in args.n:
         report["rows"] += run_n(n, codes_file, args, cpus)
@@ -182,16 +184,61 @@ def main(argv: Optional[List[str]] = None) -> None:
                                           if r["shards"] == 1 and r["threads"] == 1}
     if not args.keep:
         codes_file.unlink()
-    harness.write_report(report, args.out, "sharded", markdown(report))
-    plot(report, args.out)
+    harness.write_report(report, args.out, args.name, markdown(report))
+    plot(report, args.out, args.name)
     print(markdown(report))
 
 
-def plot(report: Dict[str, Any], out: Path) -> None:
-    records = [{**r, "N": f"N={r['n']:.0e}"} for r in report["rows"]]
-    harness.plot_bars("sharded", records, ["N"], "batch_qps", "layout", log=False, out=out,
-                      title=f"Batch QPS (k={K}, {report['batch']} queries per call), Ray shards vs one local index",
-                      xlabel="queries per second (higher is better)")
+def plot(report: Dict[str, Any], out: Path, name: str) -> Optional[Path]:
+    """Two panels, one bar group per N: batch QPS relative to one actor with one thread, and
+    single-query p50 latency (with the empty fan-out, Ray's own share, as a dashed line)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    sizes = sorted({r["n"] for r in report["rows"]})
+    layouts = list(dict.fromkeys(r["layout"] for r in report["rows"]))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 2.2 + 0.3 * len(layouts) * len(sizes)))
+    height = 0.8 / len(layouts)
+    for ax, key, label in ((axes[0], "speedup", "batch QPS / one actor with one thread (higher is better)"),
+                           (axes[1], "p50_ms", "single-query p50 latency, ms (lower is better)")):
+        for i, layout in enumerate(layouts):
+            values = []
+            for n in sizes:
+                row = next((r for r in report["rows"] if r["n"] == n and r["layout"] == layout), None)
+                base = report["one_actor_one_thread_qps"].get(str(n))
+                if row is None:
+                    values.append(np.nan)
+                elif key == "speedup":
+                    values.append(row["batch_qps"] / base if base else np.nan)
+                else:
+                    values.append(row[key])
+            ax.barh(np.arange(len(sizes)) + i * height, values, height, label=layout)
+        ax.set_yticks(np.arange(len(sizes)) + height * (len(layouts) - 1) / 2)
+        ax.set_yticklabels([f"N = {n:.0e}".replace("e+0", "e") for n in sizes])
+        ax.invert_yaxis()
+        ax.set_xlabel(label, fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].axvline(1.6, color="grey", linestyle=":", linewidth=1)
+    bottom = len(sizes) - 0.25  # inside the axes, under the last group (the y axis is inverted)
+    axes[0].text(1.6, bottom, " target 1.6x (2 actors)", fontsize=7, color="grey")
+    for row in report["fanout"]:
+        if row["path"] == "actor calls" and row["shards"] == 1:
+            axes[1].axvline(row["p50_ms"], color="grey", linestyle="--", linewidth=1)
+            axes[1].text(row["p50_ms"], bottom, " Ray alone, 1 empty shard", fontsize=7, color="grey")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8)
+    fig.suptitle(f"Ray shards vs one local index: {report['dist']}, 64-bit, k = {K}, "
+                 f"{report.get('kind', 'auto')} shards, {report['machine'].get('cpus')} CPUs", fontsize=10)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 if __name__ == "__main__":

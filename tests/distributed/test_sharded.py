@@ -2,6 +2,8 @@
 killed actors, reopening and copies, threads, the compiled fast path."""
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 
@@ -75,7 +77,10 @@ def test_killed_actors_restart_and_lose_nothing(ray_local, tmp_path):
                 flat.remove(chunk[:30])
             victim = index.actors[step % 3]
             old_pid = ray.get(victim.ping.remote())
-            ray.kill(victim, no_restart=False)
+            if step % 2:
+                ray.kill(victim, no_restart=False)
+            else:
+                os.kill(old_pid, signal.SIGKILL)  # kill -9 of the actor's process
             _check_same(index, flat, codes[::97])  # waits for the restart: the journal replayed
             assert ray.get(victim.ping.remote()) != old_pid
         assert len(index) == len(flat)
