@@ -76,6 +76,17 @@ def assert_knn_matches(result, db, ids, queries, k):
     np.testing.assert_array_equal(result.ids, i_ref)
 
 
+def assert_same_as(index, reference, queries, ks=(1, 10, 100)):
+    """``index.search`` equals ``reference.search`` (another index kind) for each k: distances, ids,
+    dtypes, and writable arrays (what every index returns)."""
+    for k in ks:
+        got, want = index.search(queries, k), reference.search(queries, k)
+        np.testing.assert_array_equal(got.ids, want.ids)
+        np.testing.assert_array_equal(got.distances, want.distances)
+        assert got.ids.dtype == np.int64 and got.distances.dtype == np.int32
+        assert got.ids.flags.writeable and got.distances.flags.writeable
+
+
 def assert_range_matches(result, db, ids, queries, radius):
     lims, d, i = oracle_range(db, ids, queries, radius)
     np.testing.assert_array_equal(result.lims, lims)

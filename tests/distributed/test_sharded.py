@@ -11,20 +11,10 @@ import numpy as np
 import pytest
 
 import nash_index as ni
-from conftest import clustered_codes
+from conftest import assert_same_as, clustered_codes
 
 pytest.importorskip("ray", reason="nash_index[distributed] (Ray) is not installed")
 from nash_index.distributed import ShardedIndex, ShardUnavailableError  # noqa: E402
-
-
-def _check_same(index, flat, queries, ks=(1, 10, 100)):
-    for k in ks:
-        got = index.search(queries, k)
-        want = flat.search(queries, k)
-        np.testing.assert_array_equal(got.ids, want.ids)
-        np.testing.assert_array_equal(got.distances, want.distances)
-        assert got.ids.flags.writeable and got.distances.flags.writeable
-        assert got.ids.dtype == np.int64 and got.distances.dtype == np.int32
 
 
 def test_same_errors_as_local_indexes(ray_local, tmp_path):
@@ -60,7 +50,7 @@ def test_duplicate_id_across_calls_is_refused_and_undone(ray_local, tmp_path):
         index.add(codes[100:])  # default ids continue after the largest: 100..199
         flat = ni.FlatIndex(64)
         flat.add(codes)
-        _check_same(index, flat, codes[:10])
+        assert_same_as(index, flat, codes[:10])
 
 
 def test_killed_actors_restart_and_lose_nothing(ray_local, tmp_path):
@@ -81,12 +71,12 @@ def test_killed_actors_restart_and_lose_nothing(ray_local, tmp_path):
                 ray.kill(victim, no_restart=False)
             else:
                 os.kill(old_pid, signal.SIGKILL)  # kill -9 of the actor's process
-            _check_same(index, flat, codes[::97])  # waits for the restart: the journal replayed
+            assert_same_as(index, flat, codes[::97])  # waits for the restart: the journal replayed
             assert ray.get(victim.ping.remote()) != old_pid
         assert len(index) == len(flat)
         index.compact()
         ray.kill(index.actors[0], no_restart=False)
-        _check_same(index, flat, codes[::53])
+        assert_same_as(index, flat, codes[::53])
 
 
 def test_search_in_flight_when_an_actor_dies(ray_local, tmp_path):
@@ -122,7 +112,7 @@ def test_reopen_and_save_copy(ray_local, tmp_path):
             index.save(tmp_path / "copy")
     for path in ("s", "copy"):
         with ShardedIndex.open(tmp_path / path) as index:
-            _check_same(index, flat, codes[:10])
+            assert_same_as(index, flat, codes[:10])
             assert {i["kind"] for i in index.info()} == {"MultiIndexHashing"}
     with pytest.raises(FileExistsError):
         ShardedIndex.create(tmp_path / "s", 128, 2)
@@ -149,11 +139,11 @@ def test_compiled_fast_path_is_exact_and_survives_a_kill(ray_local, tmp_path):
     flat.add(codes)
     with ShardedIndex.create(tmp_path / "c", 64, 2, kind=["mih", "flat"], fast_search=True) as index:
         index.add(codes)
-        _check_same(index, flat, codes[:7])  # small batches: the compiled graph
-        _check_same(index, flat, codes[:400], ks=(30,))  # beyond its sizes: ordinary calls
+        assert_same_as(index, flat, codes[:7])  # small batches: the compiled graph
+        assert_same_as(index, flat, codes[:400], ks=(30,))  # beyond its sizes: ordinary calls
         ray.kill(index.actors[1], no_restart=False)
-        _check_same(index, flat, codes[7:12])  # the graph breaks: ordinary calls, retried
-        _check_same(index, flat, codes[12:15])  # compiled again
+        assert_same_as(index, flat, codes[7:12])  # the graph breaks: ordinary calls, retried
+        assert_same_as(index, flat, codes[12:15])  # compiled again
         with pytest.raises(ValueError, match="k must be"):
             index.search(codes[:2], 0)
 
@@ -168,7 +158,7 @@ def test_arrays_from_the_object_store_are_accepted(ray_local, tmp_path):
     flat.add(codes)
     with ShardedIndex.create(tmp_path / "o", 64, 2) as index:
         index.add(codes, ray.get(ray.put(np.arange(300))))
-        _check_same(index, flat, codes[:5])
+        assert_same_as(index, flat, codes[:5])
 
 
 def test_searches_from_threads_while_another_thread_adds(ray_local, tmp_path):
@@ -196,5 +186,5 @@ def test_searches_from_threads_while_another_thread_adds(ray_local, tmp_path):
         assert not errors
         flat = ni.FlatIndex(64)
         flat.add(codes)
-        _check_same(index, flat, codes[::150])
+        assert_same_as(index, flat, codes[::150])
         assert len(index) == 3000

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import nash_index as ni
-from conftest import clustered_codes, oracle_knn, oracle_range, start_local_ray
+from conftest import assert_same_as, clustered_codes, oracle_knn, oracle_range, start_local_ray
 
 pytest.importorskip("ray", reason="nash_index[distributed] (Ray) is not installed")
 from nash_index.distributed import ShardedIndex, shard_of  # noqa: E402
@@ -28,16 +28,6 @@ def _ids_for(rng, n, num_shards, weights):
     want = np.round(np.asarray(weights) * n).astype(int)
     want[np.argmax(want)] += n - want.sum()
     return rng.permutation(np.concatenate([pool[owner == s][:want[s]] for s in range(num_shards)]))
-
-
-def _check_same(index, flat, queries, ks=(1, 10, 100)):
-    for k in ks:
-        got = index.search(queries, k)
-        want = flat.search(queries, k)
-        np.testing.assert_array_equal(got.ids, want.ids)
-        np.testing.assert_array_equal(got.distances, want.distances)
-        assert got.ids.flags.writeable and got.distances.flags.writeable
-        assert got.ids.dtype == np.int64 and got.distances.dtype == np.int32
 
 
 @pytest.fixture(scope="module", params=range(len(LAYOUTS)), ids=[f"{s}shards-{b}bit" for s, b, _, _ in LAYOUTS])
@@ -68,7 +58,7 @@ def test_search_equals_one_flat_index(layout):
     queries = np.concatenate([codes[:3], codes[rng.integers(0, codes.shape[0], 40)],
                               rng.integers(0, 256, (5, index.code_size), dtype=np.uint8)])
     biggest = max(sizes)
-    _check_same(index, flat, queries, ks=(1, 10, 100, biggest + 5, codes.shape[0] + 10))
+    assert_same_as(index, flat, queries, ks=(1, 10, 100, biggest + 5, codes.shape[0] + 10))
     for single in (queries[0], queries[:1]):  # one query as 1-D, and a one-row batch
         got, want = index.search(single, 10), flat.search(single, 10)
         np.testing.assert_array_equal(got.ids, want.ids)
@@ -94,4 +84,4 @@ def test_remove_reaches_every_shard(layout):
     assert index.remove(gone) == flat.remove(gone) == 50
     assert index.remove(int(ids[60])) == 1 and flat.remove(int(ids[60])) == 1
     assert len(index) == len(flat)
-    _check_same(index, flat, codes[:20])
+    assert_same_as(index, flat, codes[:20])
