@@ -172,7 +172,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     import ray
 
     cpus = len(os.sched_getaffinity(0))
-    ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+    if not ray.is_initialized():  # (a test may have started one already)
+        ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+    cpus = int(ray.cluster_resources().get("CPU", cpus))
     args.data.mkdir(parents=True, exist_ok=True)
     codes_file = write_codes(args.data / f"{args.dist}-{max(args.n)}.npy", max(args.n), 64, args.dist, args.seed)
     report: Dict[str, Any] = {"dist": args.dist, "kind": args.kind, "k": K, "queries": args.queries, "batch": args.batch,
