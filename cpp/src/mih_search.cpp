@@ -7,13 +7,13 @@
 // reads code_size / 8 times as much per code, a candidate one cache line
 // whatever its size). Defaults were measured by bench/bench_mih.py
 // (--calibrate) on the 2-core reference machine.
-//  - single query: walk with a budget of the scan's cost; past
-//    it, the walk stops and the query is scanned (worst case ~2x a scan). After
+//  - single query: walk with a budget of kWalkMargin x the scan's cost; past
+//    it, the walk stops and the query is scanned (worst case ~1.4x a scan). After
 //    kAbortStreak such queries in a row, queries are scanned directly, except
 //    one in kReprobeEvery that walks again (an aborted walk costs up to ~1.5
 //    scans at 10^8 codes, so uniform data pays ~5% extra; 1 in 16 measured 9%).
-//  - batch: a sample of queries walks first; when their mean cost exceeds a
-//    scan's cost per query, the rest goes to the blocked scan (scan_knn).
+//  - batch: a sample of queries walks first; when their mean cost exceeds
+//    kWalkMargin x a scan's cost per query, the rest goes to the blocked scan (scan_knn).
 //    Queries whose walk passed its budget are gathered into one blocked scan.
 //  - k >= ntotal / 16 (most codes would be verified anyway): scan.
 #include <algorithm>
@@ -32,6 +32,12 @@ constexpr int kAbortStreak = 4;
 constexpr uint32_t kReprobeEvery = 32;
 constexpr size_t kMinBatchForBlockedScan = 32;  // below this a scan pays nearly the single-query cost
 constexpr double kMinBudget = 4096;
+// A walk is chosen over the scan only when the model says it costs at most this share of the scan.
+// The units convert to time differently from one code set to another: at 10^7 uniform 64-bit codes
+// (80 MB, out of cache) a walk the model priced at 0.54 of a scan took 1.4x the scan's time, each
+// candidate a cache miss; so anything near a tie goes to the scan, whose time is predictable
+// (bench/bench_auto.py, bench/results/auto.md). Clustered codes walk for a few percent of a scan.
+constexpr double kWalkMargin = 0.4;
 
 // Cost of scanning n codes of code_size bytes at `per_word` units per 64-bit code.
 double scan_units(size_t n, size_t code_size, double per_word) {
@@ -78,7 +84,7 @@ double MultiIndexHashing::query_budget(size_t nq) const {
   if (params_.fallback != ScanFallback::Auto) return std::numeric_limits<double>::infinity();
   // Inside a batch an abandoned walk joins the blocked scan, which is cheaper per query.
   const double per_word = nq >= kMinBatchForBlockedScan ? params_.scan_cost_batch : params_.scan_cost_single;
-  return std::max(kMinBudget, scan_units(store_->size(), store_->code_size(), per_word));
+  return std::max(kMinBudget, kWalkMargin * scan_units(store_->size(), store_->code_size(), per_word));
 }
 
 bool MultiIndexHashing::skip_tables_for_single_query() const {
@@ -144,7 +150,7 @@ void run_batch(size_t nq, int threads, const MihParams& p, size_t ntotal, size_t
     for (size_t q = 0; q < sample; ++q)
       walked += walk_cost(work[q], p) + (walked_ok[q] ? 0.0 : scan_units(ntotal, code_size, p.scan_cost_batch));
     const double scan_unit = rest >= kMinBatchForBlockedScan ? p.scan_cost_batch : p.scan_cost_single;
-    if (walked / double(sample) > scan_units(ntotal, code_size, scan_unit)) return scan_failed_and(sample);
+    if (walked / double(sample) > kWalkMargin * scan_units(ntotal, code_size, scan_unit)) return scan_failed_and(sample);
   }
   walk_range(sample, rest);
   scan_failed_and(nq);
