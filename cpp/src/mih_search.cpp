@@ -7,13 +7,16 @@
 // reads code_size / 8 times as much per code, a candidate one cache line
 // whatever its size). Defaults were measured by bench/bench_mih.py
 // (--calibrate) on the 2-core reference machine.
-//  - single query: walk with a budget of kWalkMargin x the scan's cost; past
-//    it, the walk stops and the query is scanned (worst case ~1.4x a scan). After
+//  - single query: walk with a budget of the scan's cost (kWalkMargin x that
+//    when the codes exceed the cache); past it, the walk stops and the query
+//    is scanned (worst case ~2x a scan). After
 //    kAbortStreak such queries in a row, queries are scanned directly, except
 //    one in kReprobeEvery that walks again (an aborted walk costs up to ~1.5
 //    scans at 10^8 codes, so uniform data pays ~5% extra; 1 in 16 measured 9%).
-//  - batch: a sample of queries walks first; when their mean cost exceeds
-//    kWalkMargin x a scan's cost per query, the rest goes to the blocked scan (scan_knn).
+//  - batch: a sample of queries walks first; when their mean cost exceeds a
+//    scan's cost per query (kWalkMargin x that beyond the cache), the rest goes
+//    to the blocked scan (scan_knn).
+//    Each walk of a batch keeps a budget of a whole scan's cost per query.
 //    Queries whose walk passed its budget are gathered into one blocked scan.
 //  - k >= ntotal / 16 (most codes would be verified anyway): scan.
 #include <algorithm>
@@ -32,12 +35,14 @@ constexpr int kAbortStreak = 4;
 constexpr uint32_t kReprobeEvery = 32;
 constexpr size_t kMinBatchForBlockedScan = 32;  // below this a scan pays nearly the single-query cost
 constexpr double kMinBudget = 4096;
-// A walk is chosen over the scan only when the model says it costs at most this share of the scan.
-// The units convert to time differently from one code set to another: at 10^7 uniform 64-bit codes
-// (80 MB, out of cache) a walk the model priced at 0.54 of a scan took 1.4x the scan's time, each
-// candidate a cache miss; so anything near a tie goes to the scan, whose time is predictable
-// (bench/bench_auto.py, bench/results/auto.md). Clustered codes walk for a few percent of a scan.
+// Once the codes no longer fit in cache, every candidate a walk verifies is a cache miss and the
+// model's units underprice it: at 10^7 uniform 64-bit codes (80 MB) a single query's walk priced at
+// 0.54 of a scan took 1.4x the scan's time. Beyond kCachedCodeBytes a walk must then be priced at
+// most kWalkMargin of the scan to be chosen, so near ties go to the scan, whose time is predictable;
+// below it the units hold (10^6 codes) and the full budget stays (bench/bench_auto.py,
+// bench/results/auto.md). Clustered codes walk for a few percent of a scan either way.
 constexpr double kWalkMargin = 0.4;
+constexpr double kCachedCodeBytes = 32.0 * 1024 * 1024;  // not the reported L3: it is shared by the host
 
 // Cost of scanning n codes of code_size bytes at `per_word` units per 64-bit code.
 double scan_units(size_t n, size_t code_size, double per_word) {
@@ -82,9 +87,14 @@ bool MultiIndexHashing::scan_everything(size_t k) const {
 
 double MultiIndexHashing::query_budget(size_t nq) const {
   if (params_.fallback != ScanFallback::Auto) return std::numeric_limits<double>::infinity();
-  // Inside a batch an abandoned walk joins the blocked scan, which is cheaper per query.
-  const double per_word = nq >= kMinBatchForBlockedScan ? params_.scan_cost_batch : params_.scan_cost_single;
-  return std::max(kMinBudget, kWalkMargin * scan_units(store_->size(), store_->code_size(), per_word));
+  // Inside a batch an abandoned walk joins the blocked scan, which is cheaper per query; that scan
+  // reads every code once for all such queries, so a batch keeps the full budget (a lower one sent
+  // 10^8 clustered codes' long walks to a scan pass: 38% fewer queries per second).
+  if (nq >= kMinBatchForBlockedScan)
+    return std::max(kMinBudget, scan_units(store_->size(), store_->code_size(), params_.scan_cost_batch));
+  const double code_bytes = double(store_->size()) * double(store_->code_size());
+  const double margin = code_bytes > kCachedCodeBytes ? kWalkMargin : 1.0;
+  return std::max(kMinBudget, margin * scan_units(store_->size(), store_->code_size(), params_.scan_cost_single));
 }
 
 bool MultiIndexHashing::skip_tables_for_single_query() const {
@@ -150,7 +160,8 @@ void run_batch(size_t nq, int threads, const MihParams& p, size_t ntotal, size_t
     for (size_t q = 0; q < sample; ++q)
       walked += walk_cost(work[q], p) + (walked_ok[q] ? 0.0 : scan_units(ntotal, code_size, p.scan_cost_batch));
     const double scan_unit = rest >= kMinBatchForBlockedScan ? p.scan_cost_batch : p.scan_cost_single;
-    if (walked / double(sample) > kWalkMargin * scan_units(ntotal, code_size, scan_unit)) return scan_failed_and(sample);
+    const double margin = double(ntotal) * double(code_size) > kCachedCodeBytes ? kWalkMargin : 1.0;
+    if (walked / double(sample) > margin * scan_units(ntotal, code_size, scan_unit)) return scan_failed_and(sample);
   }
   walk_range(sample, rest);
   scan_failed_and(nq);
