@@ -110,14 +110,26 @@ def _build_index(db: np.ndarray) -> FlatIndex:
     return index
 
 
-def _pair_relevance(db_labels: np.ndarray, q_labels: np.ndarray, q_rows: np.ndarray, db_ids: np.ndarray) -> np.ndarray:
-    """rel[t] = labels of query q_rows[t] and database doc db_ids[t] intersect (same shapes)."""
+def _label_words(labels: np.ndarray) -> np.ndarray:
+    """Label indicator rows (n, L) packed into 64-bit words (n, ceil(L / 64)): relevance of a pair
+    is then one AND of words, not a gather of L booleans (the hot path of early stopping)."""
+    packed = np.packbits(labels.astype(bool, copy=False), axis=1)
+    width = max(1, -(-packed.shape[1] // 8)) * 8
+    packed = np.pad(packed, ((0, 0), (0, width - packed.shape[1])))
+    return np.ascontiguousarray(packed).view(np.uint64)
+
+
+def _pair_relevance(db_words: np.ndarray, q_words: np.ndarray, q_rows: np.ndarray, db_ids: np.ndarray) -> np.ndarray:
+    """rel[t] = labels of query q_rows[t] and database doc db_ids[t] intersect (same shapes);
+    labels as packed by :func:`_label_words`."""
+    if db_words.shape[1] == 1:  # up to 64 labels: one word per document
+        return (db_words[db_ids, 0] & q_words[q_rows, 0]) != 0
     out = np.zeros(db_ids.shape, dtype=bool)
     flat_q, flat_d, flat_out = q_rows.ravel(), db_ids.ravel(), out.ravel()
-    step = max(1, (1 << 24) // max(1, db_labels.shape[1]))  # bound the temporary (pairs × labels)
+    step = max(1, (1 << 22) // db_words.shape[1])  # bound the temporary (pairs x words)
     for start in range(0, flat_d.size, step):
         sl = slice(start, start + step)
-        flat_out[sl] = np.any(db_labels[flat_d[sl]] & q_labels[flat_q[sl]], axis=1)
+        flat_out[sl] = np.any(db_words[flat_d[sl]] & q_words[flat_q[sl]], axis=1)
     return out
 
 
@@ -135,7 +147,7 @@ def _n_relevant(db_labels: np.ndarray, q_labels: np.ndarray) -> np.ndarray:
 
 
 def _expected_hits(index: FlatIndex, q: np.ndarray, kth: np.ndarray, k: int,
-                   db_labels: np.ndarray, q_labels: np.ndarray) -> np.ndarray:
+                   db_words: np.ndarray, q_words: np.ndarray) -> np.ndarray:
     """Expected relevant count in the top k under random tie order, per query.
 
     ``kth[i]`` is query i's k-th smallest distance; one range search at that radius returns the
@@ -148,7 +160,7 @@ def _expected_hits(index: FlatIndex, q: np.ndarray, kth: np.ndarray, k: int,
             rows = rows_all[start:start + _QUERY_BATCH]
             lims, dist, ids = index.range_search(q[rows], int(radius))
             seg = np.repeat(np.arange(rows.size), np.diff(lims))
-            rel = _pair_relevance(db_labels, q_labels, rows[seg], ids)
+            rel = _pair_relevance(db_words, q_words, rows[seg], ids)
             closer = dist < radius
             n_lt = np.bincount(seg, weights=closer, minlength=rows.size)
             r_lt = np.bincount(seg, weights=closer & rel, minlength=rows.size)
@@ -172,6 +184,7 @@ def precision_at_k(db_codes: Any, db_labels: Any, query_codes: Any, query_labels
     """
     k = check_positive_int(k, "k")
     db, dbl, q, ql = _prepare(db_codes, db_labels, query_codes, query_labels)
+    dbw, qw = _label_words(dbl), _label_words(ql)
     if q.shape[0] == 0:
         raise ValueError("no queries (query_codes is empty)")
     index = _build_index(db)
@@ -182,13 +195,13 @@ def precision_at_k(db_codes: Any, db_labels: Any, query_codes: Any, query_labels
         sl = slice(start, start + _QUERY_BATCH)
         dist, ids = index.search(q[sl], k_eff)
         rows = np.arange(q.shape[0])[sl]
-        rel = _pair_relevance(dbl, ql, np.broadcast_to(rows[:, None], ids.shape), ids)
+        rel = _pair_relevance(dbw, qw, np.broadcast_to(rows[:, None], ids.shape), ids)
         hits_idx[sl] = rel.sum(axis=1)
         kth[sl] = dist[:, -1]
     if k_eff < k or k_eff == db.shape[0]:
         hits_exp = hits_idx.copy()  # everything is retrieved: no boundary block to choose from
     else:
-        hits_exp = _expected_hits(index, q, kth, k, dbl, ql)
+        hits_exp = _expected_hits(index, q, kth, k, dbw, qw)
     p_idx, p_exp = hits_idx / k, hits_exp / k
     return PrecisionAtK(float(p_idx.mean()), float(p_exp.mean()), k, p_idx, p_exp)
 
@@ -206,6 +219,7 @@ def mean_average_precision(db_codes: Any, db_labels: Any, query_codes: Any, quer
     documents found in the top k). A query with no relevant document retrieved scores 0.
     """
     db, dbl, q, ql = _prepare(db_codes, db_labels, query_codes, query_labels)
+    dbw, qw = _label_words(dbl), _label_words(ql)
     if q.shape[0] == 0:
         raise ValueError("no queries (query_codes is empty)")
     depth = db.shape[0] if k is None else min(check_positive_int(k, "k"), db.shape[0])
@@ -216,7 +230,7 @@ def mean_average_precision(db_codes: Any, db_labels: Any, query_codes: Any, quer
         sl = slice(start, start + _QUERY_BATCH)
         _, ids = index.search(q[sl], depth)
         rows = np.arange(q.shape[0])[sl]
-        rel = _pair_relevance(dbl, ql, np.broadcast_to(rows[:, None], ids.shape), ids)
+        rel = _pair_relevance(dbw, qw, np.broadcast_to(rows[:, None], ids.shape), ids)
         prec = np.cumsum(rel, axis=1) / ranks
         n_rel = rel.sum(axis=1)
         ap = np.divide((prec * rel).sum(axis=1), n_rel, out=np.zeros(n_rel.shape), where=n_rel > 0)
@@ -237,6 +251,7 @@ def precision_recall_within_radius(db_codes: Any, db_labels: Any, query_codes: A
     """
     radius = check_radius(radius)
     db, dbl, q, ql = _prepare(db_codes, db_labels, query_codes, query_labels)
+    dbw, qw = _label_words(dbl), _label_words(ql)
     if q.shape[0] == 0:
         raise ValueError("no queries (query_codes is empty)")
     index = _build_index(db)
@@ -246,7 +261,7 @@ def precision_recall_within_radius(db_codes: Any, db_labels: Any, query_codes: A
         rows = np.arange(start, min(start + _QUERY_BATCH, q.shape[0]))
         lims, _, ids = index.range_search(q[rows], int(radius))
         seg = np.repeat(np.arange(rows.size), np.diff(lims))
-        rel = _pair_relevance(dbl, ql, rows[seg], ids)
+        rel = _pair_relevance(dbw, qw, rows[seg], ids)
         retrieved[rows] = np.diff(lims)
         found[rows] = np.bincount(seg, weights=rel, minlength=rows.size)
     n_rel = _n_relevant(dbl, ql)
