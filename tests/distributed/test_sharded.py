@@ -188,3 +188,22 @@ def test_searches_from_threads_while_another_thread_adds(ray_local, tmp_path):
         flat.add(codes)
         assert_same_as(index, flat, codes[::150])
         assert len(index) == 3000
+
+
+def test_idle_compiled_graph_is_torn_down(ray_local, tmp_path, monkeypatch):
+    from nash_index.distributed import fanout
+
+    monkeypatch.setattr(fanout, "FAST_IDLE_S", 0.3)
+    rng = np.random.default_rng(11)
+    codes = rng.integers(0, 256, (500, 8), dtype=np.uint8)
+    flat = ni.FlatIndex(64)
+    flat.add(codes)
+    with ShardedIndex.create(tmp_path / "idle", 64, 2, fast_search=True) as index:
+        index.add(codes)
+        assert_same_as(index, flat, codes[:3], ks=(5,))
+        assert index._fanout._graph is not None  # compiled by the small query
+        deadline = time.monotonic() + 10
+        while index._fanout._graph is not None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert index._fanout._graph is None  # idle: torn down, the actors stop polling
+        assert_same_as(index, flat, codes[3:6], ks=(5,))  # compiled again on demand

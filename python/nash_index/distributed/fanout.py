@@ -6,7 +6,8 @@ for small query batches, which moves queries and answers through shared-memory c
 the task scheduler. The compiled graph cuts Ray's cost per query by about two thirds, but its
 channels are polled: the caller spins while it waits, and every shard actor spins while idle (about
 60% of a core each, measured on 2 cores), so it suits a node with cores to spare for latency, not
-a shared or a throughput-bound one (bench/bench_sharded.py measures both). A compiled graph does
+a shared or a throughput-bound one (bench/bench_sharded.py measures both); after FAST_IDLE_S without
+a query the graph is torn down, so the polling stops when the queries do. A compiled graph does
 not survive the death of one of its actors; the first failure tears it down, the query is answered
 by ordinary calls (retried by Ray after the restart), and the graph is compiled again later.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -27,11 +29,14 @@ _log = logging.getLogger(__name__)
 # Batches up to these sizes take the compiled graph: its channels are sized for them.
 FAST_MAX_QUERY_BYTES = 32 * 1024
 FAST_MAX_RESULTS = 8192  # nq * k per shard
-INLINE_BYTES = 100 * 1024
+INLINE_BYTES = 100 * 1024  # larger query arrays are put in the object store once, shared by every shard
 RAW_MAX_RESULTS = 65536  # nq * k per shard up to which answers travel as raw bytes (768 KB)
 # A compiled search that takes longer than this is abandoned for ordinary calls (a dead actor's
 # channel may otherwise never answer); small batches take milliseconds.
-FAST_TIMEOUT_S = 30.0  # larger query arrays are put in the object store once, shared by every shard
+FAST_TIMEOUT_S = 30.0
+# The compiled graph is torn down after this long without a query, so idle actors stop polling;
+# the next small query compiles it again (about 0.1-0.2 s).
+FAST_IDLE_S = 2.0
 
 
 class ShardUnavailableError(RuntimeError):
@@ -46,6 +51,8 @@ class FanOut:
         self._graph: Any = None
         self._graph_broken = False
         self._graph_lock = threading.Lock()  # one compiled execution at a time
+        self._last_fast = 0.0
+        self._idle_timer: Optional[threading.Timer] = None
 
     # -- ordinary calls --------------------------------------------------------------------------
     def call(self, method: str, *args: Any, shards: Optional[Sequence[int]] = None) -> List[Any]:
@@ -89,6 +96,8 @@ class FanOut:
         if self._fast_fits(queries, k, num_threads):
             with self._graph_lock:
                 parts = self._compiled_search(queries, k)
+                self._last_fast = time.monotonic()
+                self._arm_idle_teardown()
             if parts is not None:
                 return parts
         nq = queries.shape[0]
@@ -133,7 +142,24 @@ class FanOut:
                 self._graph_broken = True
         return self._graph
 
+    def _arm_idle_teardown(self) -> None:
+        if self._idle_timer is None and self._graph is not None:
+            self._idle_timer = threading.Timer(FAST_IDLE_S, self._teardown_if_idle)
+            self._idle_timer.daemon = True
+            self._idle_timer.start()
+
+    def _teardown_if_idle(self) -> None:
+        with self._graph_lock:
+            self._idle_timer = None
+            if time.monotonic() - self._last_fast >= FAST_IDLE_S:
+                self.teardown()
+            else:  # queries came meanwhile: look again when this one's idle time is up
+                self._arm_idle_teardown()
+
     def teardown(self) -> None:
+        timer, self._idle_timer = self._idle_timer, None
+        if timer is not None:
+            timer.cancel()
         graph, self._graph = self._graph, None
         if graph is not None:
             with contextlib.suppress(Exception):
