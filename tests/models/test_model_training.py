@@ -251,3 +251,26 @@ def test_non_finite_loss_raises_floating_point_error():
     X = np.full((64, 4), 1e30, dtype=np.float32)
     with pytest.raises(FloatingPointError, match="non-finite"):
         NASH(nbits=8, distortion_weight=1e30, **FAST).fit(X)
+
+
+@pytest.mark.parametrize("max_norm", [1e-3, 0.5, 1e3])
+def test_clip_gradients_is_torch_clip_grad_norm_bitwise(max_norm):
+    """The training loop's clipping equals nn.utils.clip_grad_norm_ exactly, below and above the bound."""
+    import torch
+    from torch import nn
+
+    from nash_index.models.training import clip_gradients
+
+    def net_with_grads():
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Linear(30, 20), nn.ReLU(), nn.Linear(20, 5))
+        net(torch.randn(8, 30)).square().sum().backward()
+        return net
+
+    ours, theirs = net_with_grads(), net_with_grads()
+    clip_gradients(ours, max_norm)
+    nn.utils.clip_grad_norm_(theirs.parameters(), max_norm)
+    for a, b in zip(ours.parameters(), theirs.parameters()):
+        assert torch.equal(a.grad, b.grad)
+    norm = torch.sqrt(sum(p.grad.square().sum() for p in ours.parameters()))
+    assert float(norm) <= max_norm * (1 + 1e-5) or max_norm == 1e3

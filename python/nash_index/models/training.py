@@ -94,12 +94,26 @@ def _run_epoch(net: nn.Module, opt: torch.optim.Optimizer, X: ArrayLike,
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip:
-            nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+            clip_gradients(net, cfg.grad_clip)
         opt.step()
         step += 1
         total += float(loss.detach()) * batch_size_of(batch)
         n += batch_size_of(batch)
     return total / n, step
+
+
+def clip_gradients(net: nn.Module, max_norm: float) -> None:
+    """``nn.utils.clip_grad_norm_``, bitwise, without its multiply by 1.0 when the norm is within
+    bounds: on the CPU that multiply over the first layer's 5M gradients took 1.4 ms of a ~20 ms
+    step (Reuters). On other devices (where the comparison would sync each step) torch's own runs."""
+    params = [p for p in net.parameters() if p.grad is not None]
+    within = getattr(nn.utils, "get_total_norm", None)
+    if not params or within is None or params[0].grad.device.type != "cpu":
+        nn.utils.clip_grad_norm_(params, max_norm)
+        return
+    total = nn.utils.get_total_norm([p.grad for p in params])
+    if float(total) + 1e-6 > max_norm:  # torch's coefficient max_norm / (total + 1e-6) is then below 1
+        nn.utils.clip_grads_with_norm_(params, max_norm, total)
 
 
 def _adam(net: nn.Module, lr: float) -> torch.optim.Optimizer:
