@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
 import nash_index as ni  # noqa: E402
 from nash_index.index import synthetic  # noqa: E402
+from nash_index.index.factory import auto_kind  # noqa: E402
 
 K = 10
 LIMIT = 1.10
@@ -63,7 +64,7 @@ def cell(nbits: int, n: int, dist: str, args: Any) -> Dict[str, Any]:
     if not (np.array_equal(a.ids, b.ids) and np.array_equal(a.distances, b.distances)):
         raise SystemExit(f"MIH differs from the flat scan at nbits={nbits} n={n} {dist}")
     times = {kind: timings(index, queries, args) for kind, (index, _) in built.items()}
-    auto = "mih" if isinstance(ni.make_index(nbits, n_expected=n), ni.MultiIndexHashing) else "flat"
+    auto = auto_kind(nbits, n)
     other = "flat" if auto == "mih" else "mih"
     row = {"nbits": nbits, "n": n, "dist": dist, "auto": auto, "build_s": {k: v[1] for k, v in built.items()},
            "times": times}

@@ -9,14 +9,14 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from ..index import RangeSearchResult, SearchResult
-from ..index.factory import check_index_kind, make_index
+from ..index.factory import auto_kind, check_index_kind
 from ..index.validation import (
     as_code_rows,
     as_ids,
-    as_numpy,
     check_k,
     check_num_threads,
     check_radius,
+    ids_to_remove,
 )
 from .cluster import check_cpus, connect, start_actors, stop_actors
 from .fanout import FanOut
@@ -230,11 +230,7 @@ class ShardedIndex:
         """Removes the codes with these ids from every shard; returns the count removed (as
         :meth:`FlatIndex.remove`), once the removals are on disk."""
         self._check_open()
-        if isinstance(ids, (int, np.integer)) and not isinstance(ids, (bool, np.bool_)):
-            ids = [ids]
-        elif not isinstance(ids, (list, tuple, range)):
-            ids = as_numpy(ids, "ids", "an int, a numpy array or a sequence of integers").reshape(-1)
-        id_arr = as_ids(ids, None, allow_negative=True, unique=False)
+        id_arr = ids_to_remove(ids)
         with self._changing:
             counts = self._fanout.broadcast("remove", id_arr, uuid.uuid4().bytes)
             for shard, count in enumerate(counts):
@@ -299,7 +295,7 @@ def _shard_kinds(kind: Union[str, Sequence[str]], manifest: Manifest, n_expected
         check_index_kind(kind)
         per_shard = None if n_expected is None else -(-int(n_expected) // manifest.num_shards)
         if kind == "auto":
-            kind = "mih" if type(make_index(manifest.nbits, per_shard)).__name__ == "MultiIndexHashing" else "flat"
+            kind = auto_kind(manifest.nbits, per_shard)
         return [kind] * manifest.num_shards
     kinds = list(kind)
     if len(kinds) != manifest.num_shards:

@@ -140,13 +140,11 @@ class ShardStore:
 
     # -- queries ---------------------------------------------------------------------------------
     def search(self, queries: np.ndarray, k: int, num_threads: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
-        distances, ids = self.index.search(queries, k, num_threads=num_threads)
-        return distances, ids
+        return tuple(self.index.search(queries, k, num_threads=num_threads))
 
     def range_search(self, queries: np.ndarray, radius: int,
                      num_threads: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        lims, distances, ids = self.index.range_search(queries, radius, num_threads=num_threads)
-        return lims, distances, ids
+        return tuple(self.index.range_search(queries, radius, num_threads=num_threads))
 
     @property
     def ntotal(self) -> int:

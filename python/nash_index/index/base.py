@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _core
 from .results import RangeSearchResult, SearchResult
-from .validation import INT64_MAX, as_code_rows, as_ids, as_numpy, check_int, check_k, check_num_threads, check_radius
+from .validation import INT64_MAX, as_code_rows, as_ids, check_int, check_k, check_num_threads, check_radius, ids_to_remove
 
 __all__ = ["BaseIndex", "PathLike", "from_bytes", "load", "register_kind"]
 
@@ -107,11 +107,7 @@ class BaseIndex:
         (never stored, so they match nothing) and an empty list removes nothing. Values beyond
         int64 are refused.
         """
-        if isinstance(ids, (int, np.integer)) and not isinstance(ids, (bool, np.bool_)):
-            ids = [ids]
-        elif not isinstance(ids, (list, tuple, range)):
-            ids = as_numpy(ids, "ids", "an int, a numpy array or a sequence of integers").reshape(-1)
-        return int(self._impl.remove(as_ids(ids, None, allow_negative=True, unique=False)))
+        return int(self._impl.remove(ids_to_remove(ids)))
 
     def reset(self) -> None:
         """Removes every code."""

@@ -7,7 +7,7 @@ from .flat import FlatIndex
 from .mih import MultiIndexHashing
 from .validation import check_choice, check_int, check_nbits
 
-__all__ = ["INDEX_KINDS", "MIH_MAX_BITS", "MIH_MIN_BITS", "MIH_MIN_CODES", "check_index_kind", "make_index"]
+__all__ = ["INDEX_KINDS", "MIH_MAX_BITS", "MIH_MIN_BITS", "MIH_MIN_CODES", "auto_kind", "check_index_kind", "make_index"]
 
 #: What ``make_index(kind=...)`` (and the pipeline's and the CLI's index option) accept.
 INDEX_KINDS = ("auto", "flat", "mih")
@@ -53,9 +53,11 @@ def make_index(
     if m is not None and kind != "mih":
         raise ValueError("m applies to kind='mih' only")
     if kind == "auto":
-        kind = "mih" if _mih_pays(nbits, n_expected) else "flat"
+        kind = auto_kind(nbits, n_expected)
     return MultiIndexHashing(nbits, m) if kind == "mih" else FlatIndex(nbits)
 
 
-def _mih_pays(nbits: int, n_expected: Optional[int]) -> bool:
-    return n_expected is not None and n_expected >= MIH_MIN_CODES and MIH_MIN_BITS <= nbits <= MIH_MAX_BITS
+def auto_kind(nbits: int, n_expected: Optional[int]) -> str:
+    """What ``make_index(kind="auto")`` builds for this workload: ``"mih"`` or ``"flat"``."""
+    pays = n_expected is not None and n_expected >= MIH_MIN_CODES and MIH_MIN_BITS <= nbits <= MIH_MAX_BITS
+    return "mih" if pays else "flat"

@@ -241,3 +241,13 @@ def as_ids(ids: Any, n: Optional[int], name: str = "ids", *, allow_negative: boo
         if repeated.size:
             raise ValueError(f"{name} must be unique; id {ordered[repeated[0]]} is repeated")
     return np.ascontiguousarray(arr)
+
+
+def ids_to_remove(ids: Any) -> np.ndarray:
+    """The int64 ids of a ``remove`` call: an int, or integers in any shape (negative ones allowed,
+    repeats allowed; values beyond int64 refused)."""
+    if isinstance(ids, (int, np.integer)) and not isinstance(ids, (bool, np.bool_)):
+        ids = [ids]
+    elif not isinstance(ids, (list, tuple, range)):
+        ids = as_numpy(ids, "ids", "an int, a numpy array or a sequence of integers").reshape(-1)
+    return as_ids(ids, None, allow_negative=True, unique=False)
