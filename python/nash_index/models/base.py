@@ -69,6 +69,10 @@ class BaseHasher:
         """Per-bit thresholds applied to ``code_scores`` (after training, from the DB X)."""
         raise NotImplementedError
 
+    def _neighbour_targets(self, X: ArrayLike) -> Any:
+        """Neighbourhood reconstruction targets for training (None: the model has no such term)."""
+        return None
+
     # ---- validation helpers -----------------------------------------------------------------
     def _check_common_params(self) -> None:
         check_nbits(self.nbits)
@@ -163,7 +167,8 @@ class BaseHasher:
             loss_data = (X_val, val_targets)
         with torch_threads(self.num_threads):
             self.result_: TrainResult = train(self.net_, X, targets, self._train_config(),
-                                              self.device_, scorer, loss_data)
+                                              self.device_, scorer, loss_data,
+                                              self._neighbour_targets(X))
             self.thresholds_ = self._thresholds(X).astype(np.float32)
         self.history_ = self.result_.history
         return self

@@ -12,9 +12,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..index.validation import check_choice
+from ..index.validation import check_choice, check_int
 from .base import BaseHasher
 from .batching import ArrayLike
+from .neighbours import NeighbourTargets, nearest_neighbours
 from .network import NASHNet
 from .noise import NOISE_FORMS
 
@@ -51,6 +52,9 @@ class NASH(BaseHasher):
     num_threads : torch's CPU threads during ``fit`` and ``encode`` (None: 1, which does not
         oversubscribe a shared machine; see ``models/threads.py``); the caller's torch setting is
         restored afterwards.
+    neighbours, neighbour_weight : neighbourhood reconstruction (``neighbours.py``): each code also
+        decodes the mean target of its document's ``neighbours`` nearest training documents (cosine
+        of X), weighted by ``neighbour_weight``; 0 turns it off.
     """
 
     def __init__(self, nbits: int = 32, variant: str = "nash-dn", supervised: bool = False,
@@ -62,7 +66,8 @@ class NASH(BaseHasher):
                  epochs: int = 100, batch_size: int = 64, lr: float = 1e-3, patience: int = 6,
                  grad_clip: Optional[float] = 10.0, eval_k: int = 100, seed: int = 0,
                  device: Union[str, torch.device] = "auto", verbose: bool = True,
-                 num_threads: Optional[int] = None) -> None:
+                 num_threads: Optional[int] = None, neighbours: int = 0,
+                 neighbour_weight: float = 1.0) -> None:
         self._store_params(locals())
         self.hidden = hidden if isinstance(hidden, str) else tuple(hidden)  # a string is refused in fit
 
@@ -75,13 +80,31 @@ class NASH(BaseHasher):
             raise ValueError(f"gamma must lie in (0, 1), got {self.gamma}")
         if self.kl_weight < 0 or self.alpha < 0:
             raise ValueError("kl_weight and alpha must be non-negative")
+        check_int(self.neighbours, "neighbours")
+        if self.neighbours < 0:
+            raise ValueError(f"neighbours must be >= 0 (0 turns the term off), got {self.neighbours}")
+        weight = self.neighbour_weight
+        if isinstance(weight, bool) or not isinstance(weight, (int, float, np.number)) or not weight >= 0 \
+                or not np.isfinite(weight):
+            raise ValueError(f"neighbour_weight must be a finite number >= 0, got {weight!r}")
 
     def build_net(self, n_features: int, n_labels: int) -> nn.Module:
         return NASHNet(n_features, int(self.nbits), self.hidden, float(self.dropout),
                        self.variant, float(self.noise_sigma), self.noise_form, self.decoder_,
                        self.target, float(self.gamma), self.distortion_weight_,
                        n_labels=n_labels, multilabel=bool(self.multilabel_),
-                       label_hidden=int(self.label_hidden), noise_kl=bool(self.noise_kl))
+                       label_hidden=int(self.label_hidden), noise_kl=bool(self.noise_kl),
+                       neighbour_weight=float(self.neighbour_weight) if self.neighbours else 0.0)
+
+    def _neighbour_targets(self, X: ArrayLike) -> Optional[NeighbourTargets]:
+        """The neighbour graph of the training documents (None when ``neighbours`` is 0)."""
+        if not self.neighbours or not self.neighbour_weight:
+            return None
+        k = min(int(self.neighbours), X.shape[0] - 1)
+        if k < 1:
+            return None
+        graph = nearest_neighbours(X, k, verbose=bool(self.verbose))
+        return NeighbourTargets(X, graph, self.target if self.decoder_ == "softmax" else "presence")
 
     def _thresholds(self, X: ArrayLike) -> np.ndarray:
         """Bits are 1 where the logit is positive (h > 0.5): a zero threshold on logits."""

@@ -45,9 +45,13 @@ class _Reconstruction(nn.Module):
 
     def forward(self, z: torch.Tensor, x: Batch) -> torch.Tensor:
         """Per-document negative log-likelihood (up to a constant)."""
-        out = self.decoder(z)
+        return self.nll(self.decoder(z), x)
+
+    def nll(self, out: torch.Tensor, x: Batch, weighted: bool = False) -> torch.Tensor:
+        """The likelihood of target ``x`` under decoder output ``out``; ``weighted`` scores a
+        sparse target by its entries whatever ``target`` says (the neighbours' mean rows)."""
         if self.kind == "softmax":
-            return softmax_nll(out, x, self.target)
+            return softmax_nll(out, x, "counts" if weighted else self.target)
         return self.distortion_weight * squared_distortion(out, x)
 
 
@@ -58,8 +62,9 @@ class NASHNet(nn.Module):
                  variant: str, noise_sigma: float, noise_form: str, decoder: str, target: str,
                  gamma: float, distortion_weight: float, n_labels: int = 0,
                  multilabel: bool = False, label_hidden: int = 500,
-                 noise_kl: bool = False) -> None:
+                 noise_kl: bool = False, neighbour_weight: float = 0.0) -> None:
         super().__init__()
+        self.neighbour_weight = float(neighbour_weight)
         self.encoder = MLPEncoder(n_features, nbits, hidden, dropout)
         self.noise = make_noise(variant, nbits, noise_sigma, noise_form, charge_rate=noise_kl)
         self.recon = _Reconstruction(nbits, n_features, decoder, target, distortion_weight)
@@ -73,10 +78,15 @@ class NASHNet(nn.Module):
         return self.encoder(x)
 
     def loss(self, x: Batch, y: Optional[torch.Tensor], kl_weight: float,
-             alpha: float) -> tuple[torch.Tensor, dict[str, float]]:
+             alpha: float, x_neighbours: Optional[Batch] = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """-ELBO (+ the label loss), plus ``neighbour_weight`` times the likelihood of the
+        neighbours' mean target ``x_neighbours`` decoded from the same code (``neighbours.py``)."""
         h = torch.sigmoid(self.encoder(x))
         z = straight_through_sample(h, stochastic=self.training)
-        recon = self.recon(self.noise(z, h), x).mean()
+        out = self.recon.decoder(self.noise(z, h))
+        recon = self.recon.nll(out, x).mean()
+        if x_neighbours is not None and self.neighbour_weight > 0:
+            recon = recon + self.neighbour_weight * self.recon.nll(out, x_neighbours, weighted=True).mean()
         kl = bernoulli_kl(h, self.gamma).mean()
         if self.training and getattr(self.noise, "charge_rate", False):
             kl = kl + self.noise.rate(h).mean()  # the learned noise's own rate (noise_kl=True)

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from .batching import ArrayLike, batch_size_of, iterate_batches
+from .neighbours import NeighbourTargets
 
 
 @dataclass
@@ -80,13 +81,15 @@ def mean_loss(net: nn.Module, X: ArrayLike, y: Optional[torch.Tensor], cfg: Trai
 
 def _run_epoch(net: nn.Module, opt: torch.optim.Optimizer, X: ArrayLike,
                y: Optional[torch.Tensor], cfg: TrainConfig, device: torch.device,
-               rng: np.random.Generator, step: int, epoch: int) -> tuple[float, int]:
+               rng: np.random.Generator, step: int, epoch: int,
+               neighbours: Optional[NeighbourTargets] = None) -> tuple[float, int]:
     """One pass over X in random order; returns (mean training loss, new global step)."""
     net.train()
     total, n = 0.0, 0
     for rows, batch in iterate_batches(X, cfg.batch_size, rng.permutation(X.shape[0])):
+        extra = {} if neighbours is None else {"x_neighbours": neighbours.batch(rows).to(device)}
         loss, _ = net.loss(batch.to(device), _targets(y, rows, device),
-                           kl_weight_at(step, cfg), cfg.alpha)
+                           kl_weight_at(step, cfg), cfg.alpha, **extra)
         if not torch.isfinite(loss):
             raise FloatingPointError(
                 f"non-finite training loss ({float(loss.detach())}) at epoch {epoch}, step {step}; "
@@ -138,12 +141,15 @@ def _progress(cfg: TrainConfig):
 
 def train(net: nn.Module, X: ArrayLike, y: Optional[torch.Tensor], cfg: TrainConfig,
           device: torch.device, scorer: Optional[Callable[[], float]] = None,
-          loss_data: Optional[tuple[ArrayLike, Optional[torch.Tensor]]] = None) -> TrainResult:
+          loss_data: Optional[tuple[ArrayLike, Optional[torch.Tensor]]] = None,
+          neighbours: Optional[NeighbourTargets] = None) -> TrainResult:
     """Train ``net`` in place and restore the best epoch's weights.
 
     Model selection: ``scorer()`` (higher is better, e.g. validation precision@100) when given,
     else minus the eval-mode loss on ``loss_data``; with neither, every epoch runs and the last
     one is kept. The validation loss is recorded in the history whenever ``loss_data`` is given.
+    ``neighbours`` adds the neighbourhood reconstruction term to the training loss (not to the
+    validation loss, which has no neighbour graph).
     """
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -154,7 +160,7 @@ def train(net: nn.Module, X: ArrayLike, y: Optional[torch.Tensor], cfg: TrainCon
     t0 = time.perf_counter()
     try:
         for epoch in range(1, cfg.epochs + 1):
-            train_loss, step = _run_epoch(net, opt, X, y, cfg, device, rng, step, epoch)
+            train_loss, step = _run_epoch(net, opt, X, y, cfg, device, rng, step, epoch, neighbours)
             record = {"epoch": epoch, "loss": train_loss}
             if loss_data is not None:
                 record["val_loss"] = mean_loss(net, loss_data[0], loss_data[1], cfg, device)
