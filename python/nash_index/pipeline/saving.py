@@ -13,7 +13,12 @@ __all__ = ["write_pipeline_files"]
 
 
 def write_pipeline_files(pipe: Any, out: Path) -> Dict[str, Any]:
-    """Each component of ``pipe`` writes its own files into ``out``; returns the manifest entries."""
+    """Each component of ``pipe`` writes its own files into ``out``; returns the manifest entries.
+
+    ``hasher_kind`` is what the pipeline was asked for (``"auto"`` included, with its
+    ``hasher_params`` for the NASH candidate); the ``hasher`` entry is the trained hasher's own
+    kind (for ``"auto"``: the kept one, also named by ``train_info["hasher"]``, the choice's
+    record being ``train_info["auto"]``)."""
     hasher_entry = pipe.trained.save(out)
     index_entry: Dict[str, Any] = {"file": None, "ntotal": 0, "type": None}
     if pipe.index is not None:

@@ -3,16 +3,17 @@ dense vectors (the embedder's, or ``embeddings=``), with labels and validation r
 from __future__ import annotations
 
 import warnings
-from typing import Any, List, NamedTuple, Optional
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from ..text import TextVectorizer
+from ..text import AUTO_HASHER, TextVectorizer, TrainedHasher, select_hasher
 from .embedders import check_vectors, dense_vectors
 from .inputs import check_store, optional_texts, unused
 from .labels import training_label_arrays
 
-__all__ = ["MIN_VALIDATION_DOCS", "TrainingData", "hold_out", "training_data", "warn_no_validation"]
+__all__ = ["MIN_VALIDATION_DOCS", "TrainingData", "hold_out", "train_hasher", "training_data",
+           "warn_auto_without_labels", "warn_no_validation"]
 
 #: Below this many held-out documents NASH trains without validation (early stopping needs some).
 MIN_VALIDATION_DOCS = 50
@@ -38,8 +39,15 @@ def warn_no_validation(n_texts: int, epochs: int, fraction: float) -> None:
            f"{MIN_VALIDATION_DOCS} for validation and {MIN_VALIDATION_DOCS} for training")
     if epochs != 1:
         warnings.warn(f"HashingPipeline.fit without validation data ({why}): all {epochs} epochs of NASH will run "
-                      "(no early stopping); pass val_texts to stop at the best epoch", UserWarning, stacklevel=3)
+                      "(no early stopping); pass val_texts to stop at the best epoch", UserWarning, stacklevel=4)
 
+
+def warn_auto_without_labels(no_validation: bool, no_labels: bool) -> None:
+    """The UserWarning of a ``hasher="auto"`` fit that has nothing to compare the candidates on."""
+    why = ("no labels were given" if no_labels else
+           "there are no validation texts" if no_validation else "the validation texts have no labels")
+    warnings.warn(f"hasher='auto' compares NASH and PCA-ITQ by validation precision, but {why}: NASH is kept "
+                  "without comparison", UserWarning, stacklevel=4)
 
 
 class TrainingData(NamedTuple):
@@ -80,9 +88,31 @@ def training_data(pipe: Any, texts: Any, labels: Any, val_texts: Any, val_labels
     return _held_out(pipe, TrainingData(pipe.vectorizer, X, y, X_val, y_val, int(X.shape[1])))
 
 
+def train_hasher(pipe: Any, data: "TrainingData") -> Tuple[TrainedHasher, Optional[Dict[str, Any]]]:
+    """``pipe``'s hasher trained on ``data``, and for ``hasher="auto"`` the record of the choice
+    (:func:`nash_index.text.auto_select.select_hasher`; else None). NASH, also as auto's
+    candidate, gets ``pipe.num_threads``; a NASH fit without validation data warns once, here."""
+    X, y, X_val, y_val = data.X, data.y, data.X_val, data.y_val
+    params = dict(pipe.hasher_params)
+    trains_nash = pipe.hasher_kind in ("nash", AUTO_HASHER)
+    if trains_nash and pipe.num_threads is not None:
+        params["num_threads"] = pipe.num_threads
+    with warnings.catch_warnings():
+        if trains_nash and X_val is None:
+            warn_no_validation(X.shape[0], pipe.hasher_params.get("epochs", 100), pipe.validation_fraction)
+            warnings.filterwarnings("ignore", "NASH.fit without validation data", UserWarning)  # said above
+        if pipe.hasher_kind != AUTO_HASHER:
+            return TrainedHasher.train(pipe.hasher_kind, pipe.nbits, params, pipe.seed, pipe.verbose,
+                                       X, y, X_val, y_val), None
+        if y_val is None:
+            warn_auto_without_labels(X_val is None, y is None)
+        return select_hasher(X, y, X_val, y_val, pipe.nbits, params, pipe.seed, pipe.verbose)
+
+
 def _held_out(pipe: Any, data: TrainingData) -> TrainingData:
-    """NASH without validation data: ``validation_fraction`` of the rows held out for early stopping."""
-    if data.X_val is not None or pipe.hasher_kind != "nash":
+    """NASH or ``"auto"`` without validation data: ``validation_fraction`` of the rows held out
+    for early stopping (and for auto's comparison of the candidates)."""
+    if data.X_val is not None or pipe.hasher_kind not in ("nash", AUTO_HASHER):
         return data
     X, y, X_val, y_val = hold_out(data.X, data.y, pipe.validation_fraction, pipe.seed)
     return data._replace(X=X, y=y, X_val=X_val, y_val=y_val)

@@ -12,19 +12,25 @@ from typing import Any, Dict, Optional
 
 from .hasher_io import load_hasher, save_hasher
 
-__all__ = ["HASHERS", "TrainedHasher", "canonical_hasher", "encoder_of", "fit_hasher", "make_hasher"]
+__all__ = ["AUTO_HASHER", "HASHERS", "TrainedHasher", "canonical_hasher", "encoder_of", "fit_hasher", "make_hasher"]
 
-#: Accepted names -> canonical name.
+#: Accepted names -> canonical name (the kinds a hasher is trained, saved and loaded as).
 HASHERS = {"nash": "nash", "lsh": "lsh", "sph": "sph", "spectral": "sph", "sth": "sth",
            "itq": "itq", "pca-itq": "itq", "pcaitq": "itq"}
 _BASELINE_KEYS = {"lsh": "LSH", "sph": "SpH", "sth": "STH", "itq": "PCA-ITQ"}
+#: Not a hasher but a choice between NASH and PCA-ITQ by validation precision
+#: (:mod:`nash_index.text.auto_select`); a pipeline saves the kind it kept.
+AUTO_HASHER = "auto"
 
 
 def canonical_hasher(name: str) -> str:
-    """``"NASH"`` -> ``"nash"``, ``"PCA-ITQ"`` -> ``"itq"``; ValueError for unknown names."""
+    """``"NASH"`` -> ``"nash"``, ``"PCA-ITQ"`` -> ``"itq"``, ``"auto"`` -> ``"auto"``; ValueError
+    for unknown names."""
     key = str(name).strip().lower()
+    if key == AUTO_HASHER:
+        return AUTO_HASHER
     if key not in HASHERS:
-        raise ValueError(f"unknown hasher {name!r}; choose one of {sorted(set(HASHERS.values()))}")
+        raise ValueError(f"unknown hasher {name!r}; choose one of {sorted(set(HASHERS.values()))} or {AUTO_HASHER!r}")
     return HASHERS[key]
 
 
@@ -32,6 +38,9 @@ def make_hasher(name: str, nbits: int, params: Optional[Dict[str, Any]] = None, 
                 verbose: bool = True) -> Any:
     """An unfitted hasher. ``params`` go to the constructor (e.g. ``variant``, ``epochs``)."""
     kind = canonical_hasher(name)
+    if kind == AUTO_HASHER:
+        raise ValueError("hasher 'auto' is a choice between hashers, not one hasher: train it with "
+                         "nash_index.text.auto_select.select_hasher (or HashingPipeline(hasher='auto'))")
     params = dict(params or {})
     if kind == "nash":
         from ..models import NASH  # imports torch
