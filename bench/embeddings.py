@@ -55,6 +55,7 @@ import nash_index as ni  # noqa: E402
 from harness import REPO, default_data_dir, fmt_precision, md_table_head, precision_cell, write_report  # noqa: E402
 from nash_index.baselines import LSH, PCAITQ  # noqa: E402
 from nash_index.datasets import cache_dir, load_corpus, load_raw  # noqa: E402
+from nash_index.evaluation import cosine_precision_at_k as cosine_precision  # noqa: E402
 from nash_index.evaluation import precision_at_k  # noqa: E402
 from reproduce import add_run_args, torch_with_threads  # noqa: E402
 
@@ -138,29 +139,6 @@ def cached_embeddings(encoder: Any, texts: Dict[str, List[str]], name: str, fold
 
 
 # ----------------------------------------------------------------------------- scoring
-
-
-def cosine_precision(db: Any, db_labels: np.ndarray, queries: Any, q_labels: np.ndarray,
-                     k: int) -> float:
-    """Mean precision of the k most cosine-similar database rows (float vectors, no hashing)."""
-    import scipy.sparse as sp
-
-    def unit(M: Any) -> Any:
-        if sp.issparse(M):
-            norms = np.sqrt(np.asarray(M.multiply(M).sum(axis=1)).ravel())
-            return sp.diags(1.0 / np.maximum(norms, 1e-12)) @ M
-        return M / np.maximum(np.linalg.norm(M, axis=1, keepdims=True), 1e-12)
-
-    D, Q = unit(db), unit(queries)
-    dbl, ql = db_labels.astype(np.float32), q_labels.astype(np.float32)
-    hits = 0.0
-    for start in range(0, Q.shape[0], 512):
-        sims = Q[start:start + 512] @ D.T
-        sims = sims.toarray() if sp.issparse(sims) else np.asarray(sims)
-        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        rel = (ql[start:start + 512] @ dbl.T) > 0
-        hits += float(np.take_along_axis(rel, top, axis=1).sum())
-    return hits / (k * Q.shape[0])
 
 
 def score(db_codes: np.ndarray, queries: np.ndarray, corpus: Any, k: int,

@@ -31,9 +31,9 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from embeddings import cosine_precision
 from harness import default_data_dir
 from nash_index.datasets import CorpusOptions, Recipe, load_corpus, load_csv, load_source, vdsh_preprocess
+from nash_index.evaluation import cosine_precision_at_k as cosine_precision
 from nash_index.evaluation import precision_at_k
 from reproduce import add_run_args, torch_with_threads
 
@@ -102,8 +102,11 @@ def run_trial(corpus: Any, bits: int, candidate: str, seed: int, threads: int) -
     model = NASH(nbits=bits, seed=seed, verbose=False, num_threads=threads or None, **CANDIDATES[candidate])
     model.fit(corpus.X_train, corpus.y_train, corpus.X_val, corpus.y_val)
     seconds = round(time.perf_counter() - t0, 1)
+    # the same model with per-bit median thresholds (balanced bits) instead of h > 0.5
+    medians = np.median(model._scores(corpus.X_train), axis=0)
+    balanced = _scores(lambda X: np.packbits(model._scores(X) > medians, axis=1), corpus)
     return {**_scores(model.encode, corpus), "seconds": seconds, "best_epoch": model.result_.best_epoch,
-            "epochs": len(model.history_)}
+            "epochs": len(model.history_), "val_median": balanced["val"], "test_median": balanced["test"]}
 
 
 def summarise(records: List[Dict[str, Any]]) -> str:
@@ -124,6 +127,10 @@ def summarise(records: List[Dict[str, Any]]) -> str:
         sd = lambda a: f" ({a.std(ddof=1):.4f})" if len(a) > 1 else ""  # noqa: E731
         lines.append(f"| {corpus} | {bits} | {cand} | {len(rs)} | {val.mean():.4f}{sd(val)} | "
                      f"{test.mean():.4f}{sd(test)} | {d_val} | {d_test} | {secs:.0f} |")
+        if all("val_median" in r for r in rs):
+            vm, tm = np.mean([r["val_median"] for r in rs]), np.mean([r["test_median"] for r in rs])
+            lines.append(f"| {corpus} | {bits} | {cand}, median thresholds | {len(rs)} | {vm:.4f} | {tm:.4f} | "
+                         f"{vm - val.mean():+.4f} vs zero | {tm - test.mean():+.4f} vs zero | |")
     return "\n".join(lines) + "\n"
 
 

@@ -55,6 +55,11 @@ def positive_int(text: str) -> int:
     return _checked(text, int, lambda v: v > 0, "a positive integer")
 
 
+def non_negative_int(text: str) -> int:
+    """An integer >= 0, written out (0 turns an option off)."""
+    return _checked(text, int, lambda v: v >= 0, "an integer >= 0")
+
+
 #: Largest -k of ``search``: every query's result row is allocated in full (12 bytes a neighbour).
 MAX_NEIGHBOURS = 100_000
 

@@ -9,7 +9,7 @@ from typing import Any, Dict
 from ..pipeline import HashingPipeline
 from ..text import AUTO_HASHER
 from ..text.auto_select import auto_summary
-from .args import add_corpus_options, add_torch_threads_option, code_length, positive_float, positive_int
+from .args import add_corpus_options, add_torch_threads_option, code_length, non_negative_int, positive_float, positive_int
 from .common import load_splits
 from .embeddings import add_embeddings_option, require_embedder
 from .splits import Splits
@@ -31,10 +31,14 @@ def add_parser(sub: Any) -> None:
     add_embeddings_option(p)
     p.add_argument("--variant", default="nash-dn", choices=("nash", "nash-n", "nash-dn"),
                    help="NASH variant (default: nash-dn)")
-    p.add_argument("--epochs", type=positive_int, default=100, help="maximum epochs (default: 100)")
-    p.add_argument("--patience", type=positive_int, default=6, help="early-stopping patience (default: 6)")
-    p.add_argument("--batch-size", type=positive_int, default=64, help="mini-batch size (default: 64)")
-    p.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate (default: 1e-3)")
+    # None: NASH's own default (the library's defaults live in one place, models/nash.py)
+    p.add_argument("--epochs", type=positive_int, default=None, help="maximum epochs (default: NASH's, 100)")
+    p.add_argument("--patience", type=positive_int, default=None, help="early-stopping patience (default: NASH's, 6)")
+    p.add_argument("--batch-size", type=positive_int, default=None, help="mini-batch size (default: NASH's, 256)")
+    p.add_argument("--lr", type=positive_float, default=None, help="Adam learning rate (default: NASH's, 2e-3)")
+    p.add_argument("--neighbours", type=non_negative_int, default=None,
+                   help="neighbourhood reconstruction: decode each document's k nearest training documents "
+                        "from its code; 0 turns it off (default: NASH's, 10)")
     p.add_argument("--max-features", type=positive_int, default=10000,
                    help="vocabulary size (default: 10000; unused with --embeddings)")
     p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
@@ -50,8 +54,9 @@ def run(args: argparse.Namespace) -> int:
     params: Dict[str, Any] = {}
     kind = args.hasher.strip().lower()
     if kind in ("nash", AUTO_HASHER):  # auto: the NASH candidate's parameters
-        params = dict(variant=args.variant, epochs=args.epochs, patience=args.patience,
-                      batch_size=args.batch_size, lr=args.lr, device=args.device)
+        given = dict(epochs=args.epochs, patience=args.patience, batch_size=args.batch_size, lr=args.lr,
+                     neighbours=args.neighbours)
+        params = dict(variant=args.variant, device=args.device, **{k: v for k, v in given.items() if v is not None})
     pipe = HashingPipeline(nbits=args.bits, hasher=kind, hasher_params=params,
                            max_features=args.max_features, seed=args.seed, verbose=not args.quiet,
                            num_threads=args.threads, embedder=args.embeddings)

@@ -2,6 +2,7 @@
 and the label conversions they share."""
 from __future__ import annotations
 
+from .cosine import cosine_precision_at_k
 from .labels import as_indicator, indicator_from_label_sets, labels_to_indicator
 from .metrics import (
     PrecisionAtK,
@@ -15,6 +16,7 @@ __all__ = [
     "PrecisionAtK",
     "PrecisionRecall",
     "as_indicator",
+    "cosine_precision_at_k",
     "indicator_from_label_sets",
     "labels_to_indicator",
     "mean_average_precision",

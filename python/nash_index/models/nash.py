@@ -54,7 +54,14 @@ class NASH(BaseHasher):
         restored afterwards.
     neighbours, neighbour_weight : neighbourhood reconstruction (``neighbours.py``): each code also
         decodes the mean target of its document's ``neighbours`` nearest training documents (cosine
-        of X), weighted by ``neighbour_weight``; 0 turns it off.
+        of X), weighted by ``neighbour_weight``; 0 turns it off. On by default: validation
+        precision@100 rose on every corpus measured (Reuters 32 bits 0.814 -> 0.843, 20 Newsgroups
+        64 bits 0.524 -> 0.573, docstrings 32 bits 0.196 -> 0.229; ``bench/results/study.md``).
+        The graph is exact (O(n^2) similarities, seconds for 10^4 documents).
+
+    The defaults (batch 256, lr 2e-3, 10 neighbours) are the setting that did best across Reuters,
+    20 Newsgroups, the docstring corpus and a user CSV on validation data (``bench/study_defaults.py``);
+    batch 256 also trains about twice as fast on a CPU as batch 64.
     """
 
     def __init__(self, nbits: int = 32, variant: str = "nash-dn", supervised: bool = False,
@@ -63,10 +70,10 @@ class NASH(BaseHasher):
                  decoder: str = "auto", target: str = "presence", gamma: float = 0.5,
                  kl_weight: float = 1.0, kl_anneal_steps: int = 0, alpha: float = 1.0,
                  label_hidden: int = 500, distortion_weight: Optional[float] = None,
-                 epochs: int = 100, batch_size: int = 64, lr: float = 1e-3, patience: int = 6,
+                 epochs: int = 100, batch_size: int = 256, lr: float = 2e-3, patience: int = 6,
                  grad_clip: Optional[float] = 10.0, eval_k: int = 100, seed: int = 0,
                  device: Union[str, torch.device] = "auto", verbose: bool = True,
-                 num_threads: Optional[int] = None, neighbours: int = 0,
+                 num_threads: Optional[int] = None, neighbours: int = 10,
                  neighbour_weight: float = 1.0) -> None:
         self._store_params(locals())
         self.hidden = hidden if isinstance(hidden, str) else tuple(hidden)  # a string is refused in fit
@@ -103,7 +110,7 @@ class NASH(BaseHasher):
         k = min(int(self.neighbours), X.shape[0] - 1)
         if k < 1:
             return None
-        graph = nearest_neighbours(X, k, verbose=bool(self.verbose))
+        graph = nearest_neighbours(X, k, seed=int(self.seed), verbose=bool(self.verbose))
         return NeighbourTargets(X, graph, self.target if self.decoder_ == "softmax" else "presence")
 
     def _thresholds(self, X: ArrayLike) -> np.ndarray:
