@@ -153,24 +153,43 @@ def test_bench_writes_table_json_png(workdir, env):
 
 
 def test_demo_runs_end_to_end(workdir, env):
-    proc = run(["demo", "--corpus", "corpus.jsonl", "--bits", "16", "--epochs", "2", "--out", "demo",
+    proc = run(["demo", "--corpus", "corpus.jsonl", "--bits", "16,32", "--epochs", "2", "--out", "demo",
                 "--query", "parse a date string", "--quiet"], env, workdir)
     assert_ok(proc)
     out = proc.stdout
-    assert "data: corpus" in out and "precision@100" in out and "NASH" in out and "LSH" in out
-    assert "queries/s" in out and '"parse a date string"' in out
-    report = json.loads((workdir / "demo" / "demo.json").read_text())
-    assert report["nash"][0]["bits"] == 16 and report["latency"]["p50_ms"] > 0
+    assert "data: corpus" in out and "precision@100" in out and "queries/s" in out and '"parse a date string"' in out
+    table = [line.split() for line in out.splitlines() if line.startswith("  ") and line.split()[:1] in
+             (["NASH"], ["PCA-ITQ"], ["LSH"])]  # two tables: ties by id (with train s), then random ties
+    assert [row[0] for row in table] == ["NASH", "PCA-ITQ", "LSH"] * 2
+    assert all(len(row) == 4 for row in table[:3]) and all(len(row) == 3 for row in table[3:])
+    assert "exact TF-IDF cosine (float vectors, no hashing)" in out
+
+    def reject(name):
+        raise ValueError(f"demo.json holds {name}")
+
+    report = json.loads((workdir / "demo" / "demo.json").read_text(), parse_constant=reject)
+    rows = report["results"]
+    assert {(r["method"], r["bits"]) for r in rows} == {(m, b) for m in ("nash", "itq", "lsh") for b in (16, 32)}
+    assert all(0.0 <= r["index_order"] <= 1.0 and 0.0 <= r["expected"] <= 1.0 and r["train_s"] >= 0 for r in rows)
+    nash = [r for r in rows if r["method"] == "nash"]
+    assert all(1 <= r["best_epoch"] <= r["epochs"] <= 2 and not r["stopped_early"] for r in nash)
+    assert "stopped by the --epochs cap (2)" in out
+    assert 0.0 < report["cosine"]["precision"] <= 1.0 and report["main_bits"] == 16
+    assert report["headline"].startswith("NASH 16 bits: precision@100 ") and report["headline"] in out
+    best = max((r for r in rows if r["bits"] == 16 and r["method"] != "nash"), key=lambda r: r["index_order"])
+    assert {"itq": "PCA-ITQ", "lsh": "LSH"}[best["method"]] in report["headline"]
+    assert report["latency"]["p50_ms"] > 0 and report["latency"]["bits"] == 16
     assert (workdir / "demo" / "demo.png").stat().st_size > 1000
     assert (workdir / "demo" / "pipeline" / "manifest.json").is_file()
 
 
 def test_demo_uses_embedded_docstrings_without_data(workdir, env):
     """No --corpus and no corpus files: the demo falls back to the docstring corpus and says so."""
-    proc = run(["demo", "--bits", "16", "--epochs", "1", "--max-docs", "300", "--out", "demo_default",
-                "--no-plot", "--quiet"], env, workdir)
+    proc = run(["demo", "--bits", "16", "--epochs", "1", "--max-docs", "300", "--baselines", "none",
+                "--out", "demo_default", "--no-plot", "--quiet"], env, workdir)
     assert_ok(proc)
     assert "embedded default corpus" in proc.stdout and "docstrings" in proc.stdout
+    assert "NASH 16 bits: precision@100 " in proc.stdout and "(no baseline run)" in proc.stdout
 
 
 def test_info(workdir, env):
