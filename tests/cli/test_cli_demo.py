@@ -12,8 +12,8 @@ import pytest
 sp = pytest.importorskip("scipy.sparse")
 
 from nash_index.cli import app  # noqa: E402
-from nash_index.evaluation.cosine import cosine_precision_at_k, cosine_top_k  # noqa: E402
 from nash_index.cli.demo_report import headline, main_bits, plot_demo, print_summary  # noqa: E402
+from nash_index.evaluation.cosine import cosine_precision_at_k, cosine_top_k  # noqa: E402
 
 
 # ---- exact cosine -----------------------------------------------------------------------------

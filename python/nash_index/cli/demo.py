@@ -23,12 +23,11 @@ from typing import Any, Dict, List, Sequence
 import numpy as np
 
 from ..datasets import available_named_corpus, load_source
-from ..evaluation import precision_at_k
+from ..evaluation import cosine_precision_at_k, precision_at_k
 from ..pipeline import HashingPipeline
 from ..text import canonical_hasher, make_hasher
 from .args import add_corpus_options, add_torch_threads_option, code_length, list_of, positive_int
 from .common import corpus_options
-from ..evaluation import cosine_precision_at_k
 from .demo_report import display_name, example_queries, headline, main_bits, plot_demo, print_examples, print_summary
 from .embeddings import add_embeddings_option, require_embedder
 
