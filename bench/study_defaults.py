@@ -127,10 +127,12 @@ def summarise(records: List[Dict[str, Any]]) -> str:
         sd = lambda a: f" ({a.std(ddof=1):.4f})" if len(a) > 1 else ""  # noqa: E731
         lines.append(f"| {corpus} | {bits} | {cand} | {len(rs)} | {val.mean():.4f}{sd(val)} | "
                      f"{test.mean():.4f}{sd(test)} | {d_val} | {d_test} | {secs:.0f} |")
-        if all("val_median" in r for r in rs):
-            vm, tm = np.mean([r["val_median"] for r in rs]), np.mean([r["test_median"] for r in rs])
-            lines.append(f"| {corpus} | {bits} | {cand}, median thresholds | {len(rs)} | {vm:.4f} | {tm:.4f} | "
-                         f"{vm - val.mean():+.4f} vs zero | {tm - test.mean():+.4f} vs zero | |")
+        paired = [r for r in rs if "val_median" in r]  # the same models, thresholded at per-bit medians
+        if paired:
+            dv = np.mean([r["val_median"] - r["val"] for r in paired])
+            dt = np.mean([r["test_median"] - r["test"] for r in paired])
+            lines.append(f"| {corpus} | {bits} | {cand}, median thresholds | {len(paired)} | {dv:+.4f} vs zero | "
+                         f"{dt:+.4f} vs zero | | | |")
     return "\n".join(lines) + "\n"
 
 
