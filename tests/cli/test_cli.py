@@ -138,7 +138,7 @@ def test_evaluate_reports_both_tie_rules(workdir, env, model):
     proc = run(["evaluate", "--model", "model", "--corpus", "corpus.jsonl", "--json", "-k", "10"], env, workdir)
     assert_ok(proc)
     result = json.loads(proc.stdout)
-    assert {r["method"] for r in result["results"]} == {"nash", "lsh"}
+    assert {r["method"] for r in result["results"]} == {"nash", "itq", "lsh"}  # default: the strongest and the simplest
     assert all(0.0 <= r["index_order"] <= 1.0 and 0.0 <= r["expected"] <= 1.0 for r in result["results"])
 
 

@@ -72,3 +72,14 @@ def test_train_auto_keeps_the_higher_score(corpus, tmp_path, capsys, monkeypatch
             f"{min(nash, itq):.4f} on 50 validation documents") in out.splitlines()
     assert ("val P@100" in out) == (kept == "nash")  # NASH's epoch table only when NASH is kept
     assert json.loads((tmp_path / "m" / "manifest.json").read_text())["hasher"]["kind"] == kept
+
+
+
+def test_evaluate_names_the_hasher_auto_kept(tmp_path, capsys, corpus):
+    """``evaluate`` reports an auto pipeline as ``auto:<kept kind>`` beside the baselines."""
+    train(capsys, corpus, tmp_path / "m")
+    kept = json.loads((tmp_path / "m" / "manifest.json").read_text())["train_info"]["hasher"]
+    assert app.main(["evaluate", "--model", str(tmp_path / "m"), "--corpus", str(corpus), "--test-fraction", "0.5",
+                     "--json", "-k", "10"]) == 0
+    methods = [r["method"] for r in json.loads(capsys.readouterr().out)["results"]]
+    assert methods == [f"auto:{kept}", "itq", "lsh"]

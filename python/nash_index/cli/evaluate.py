@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from typing import Any
 
@@ -24,8 +25,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--model", required=True, metavar="DIR", help="model directory written by train")
     add_corpus_options(p)
     p.add_argument("-k", "--k", type=positive_int, default=100, help="precision cut-off (default: 100)")
-    p.add_argument("--baselines", default="lsh", help="comma-separated baselines to compare "
-                   "(lsh, sph, sth, itq; 'none' for none; default: lsh)")
+    p.add_argument("--baselines", default="itq,lsh", help="comma-separated baselines to compare "
+                   "(lsh, sph, sth, itq; 'none' for none; default: itq,lsh: the strongest and the simplest)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
 
 
@@ -38,7 +39,9 @@ def run(args: argparse.Namespace) -> int:
     queries, query_labels = raw.test.texts, raw.test.labels
     rows = []
     X_db, X_q = pipe.transform(raw.train.texts), pipe.transform(queries)
-    methods = [(pipe.hasher_kind, pipe.encoder)] + _baselines(args.baselines, pipe, X_db)
+    kept = pipe.train_info.get("hasher", pipe.hasher_kind)  # hasher="auto": say which one it kept
+    model_name = pipe.hasher_kind if kept == pipe.hasher_kind else f"{pipe.hasher_kind}:{kept}"
+    methods = [(model_name, pipe.encoder)] + _baselines(args.baselines, pipe, X_db)
     for name, encoder in methods:
         t0 = time.perf_counter()
         p = precision_at_k(encoder.encode(X_db), raw.train.labels, encoder.encode(X_q), query_labels, args.k)
@@ -63,7 +66,10 @@ def _baselines(spec: str, pipe: HashingPipeline, X_db: Any) -> list:
     out = []
     for name in names:
         kind = canonical_hasher(name)
-        if kind == "nash":
+        if kind in ("nash", "auto"):
             raise CLIError("--baselines takes classic baselines only (lsh, sph, sth, itq)")
-        out.append((kind, make_hasher(kind, pipe.nbits, seed=pipe.seed).fit(X_db)))
+        try:
+            out.append((kind, make_hasher(kind, pipe.nbits, seed=pipe.seed).fit(X_db)))
+        except ValueError as exc:  # e.g. PCA-ITQ with more bits than the vectors have dimensions
+            print(f"skipped baseline {kind}: {exc}", file=sys.stderr)
     return out
