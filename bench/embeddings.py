@@ -7,7 +7,8 @@ under ``<nash_index cache dir>/embeddings`` (see ``nash_index.datasets.cache_dir
 model, the sequence length and the texts. Then, per code length:
 
 * ``NASH-DN, MiniLM``: ``NASH(nbits=b, variant="nash-dn")`` on the embeddings; dense input makes
-  ``decoder="auto"`` pick the Gaussian decoder (distortion ||x - Ez||^2). Library defaults, early
+  ``decoder="auto"`` pick the Gaussian decoder (distortion ||x - Ez||^2; the neighbourhood term
+  decodes the mean embedding of the 10 nearest training documents). Library defaults, early
   stopping on the validation split's precision@100, like ``bench/reproduce.py``.
 * ``NASH-DN, TF-IDF``: the same model on the TF-IDF matrices (softmax decoder). Copied from
   ``bench/results/models.json`` when that file has the cell, else trained here.
@@ -207,14 +208,15 @@ def baseline_cell(make: Callable[[int], Any], E: Dict[str, np.ndarray], corpus: 
 
 
 def reproduced_tfidf_cell(path: Path, ds: str, bits: int, seed: int, k: int) -> Optional[Dict[str, Any]]:
-    """The NASH-DN TF-IDF cell of ``bench/reproduce.py``'s results, if it has one (same seed, k)."""
+    """The TF-IDF cell of the library defaults (``NASH-DN+NR``) in ``bench/reproduce.py``'s
+    results, if it has one (same seed, k)."""
     if not path.is_file():
         return None
     report = json.loads(path.read_text())
     meta = report.get("meta", {})
     if meta.get("seed") != seed or meta.get("k") != k:
         return None
-    cell = report.get("results", {}).get(ds, {}).get("NASH-DN", {}).get(str(bits))
+    cell = report.get("results", {}).get(ds, {}).get("NASH-DN+NR", {}).get(str(bits))
     return dict(cell, source=str(path.relative_to(REPO) if path.is_relative_to(REPO) else path)) \
         if cell else None
 

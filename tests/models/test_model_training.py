@@ -96,6 +96,19 @@ def test_early_stopping_without_labels_uses_validation_loss(corpus):
     assert plain.result_.criterion == "none" and len(plain.history_) == 2
 
 
+def test_early_stopping_waits_for_min_steps(corpus, monkeypatch):
+    """A validation score that falls after epoch 1 (a collapsed start) does not stop training
+    before TrainConfig.min_steps optimiser steps; after that, patience applies as usual."""
+    from nash_index.models.training import TrainConfig
+    X, y, Xv, yv = corpus
+    scripted = iter([1.0] + [0.5] * 100)
+    monkeypatch.setattr(NASH, "_make_scorer", lambda self, *a: lambda: next(scripted))
+    model = NASH(nbits=8, **{**FAST, "epochs": 40, "patience": 2, "hidden": (8,)}).fit(X, y, Xv, yv)
+    steps_per_epoch = -(-X.shape[0] // FAST["batch_size"])
+    first_allowed = -(-TrainConfig.min_steps // steps_per_epoch)  # the first epoch ending at >= min_steps
+    assert len(model.history_) == max(first_allowed, 3) and model.result_.best_epoch == 1
+
+
 def test_fixed_seed_reproduces_codes(corpus):
     X, y, Xv, yv = corpus
     a = NASH(nbits=8, **{**FAST, "epochs": 3}).fit(X, y, Xv, yv).encode(Xv)

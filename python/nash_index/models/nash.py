@@ -46,7 +46,9 @@ class NASH(BaseHasher):
     kl_weight, kl_anneal_steps : weight of the KL term, linearly warmed up over that many steps.
     alpha, label_hidden : classification-loss weight and label-MLP width (supervised only).
     distortion_weight : beta = 1 / (2 sigma^2) of the Gaussian decoder; None uses X's variance.
-    epochs, batch_size, lr, patience, grad_clip : Adam training and early stopping.
+    epochs, batch_size, lr, patience, grad_clip : Adam training and early stopping (after `patience`
+        epochs without a better validation score, but never within the first 500 optimiser steps,
+        while a fresh encoder may still be collapsed; see ``TrainConfig.min_steps``).
     eval_k : precision@k used for early stopping when validation labels are given.
     seed, device, verbose : random seed, ``"auto"``/``"cpu"``/``"cuda"``, progress bar.
     num_threads : torch's CPU threads during ``fit`` and ``encode`` (None: 1, which does not
