@@ -45,7 +45,39 @@ CANDIDATES: Dict[str, Dict[str, Any]] = {
     "fast+nbr10": {"batch_size": 256, "lr": 2e-3, "neighbours": 10},
     "fast+nbr10w2": {"batch_size": 256, "lr": 2e-3, "neighbours": 10, "neighbour_weight": 2.0},
     "fast+nbr20": {"batch_size": 256, "lr": 2e-3, "neighbours": 20},
+    # bit balance and decorrelation (AMMI/SMASH-style terms), studied here, not library options
+    "fast+nbr10+bits100": {"batch_size": 256, "lr": 2e-3, "neighbours": 10, "_bit_terms": 100.0},
+    "fast+nbr10+bits1000": {"batch_size": 256, "lr": 2e-3, "neighbours": 10, "_bit_terms": 1000.0},
 }
+
+
+def bit_terms(h: Any) -> Any:
+    """Batch bit balance sum_k (mean h_k - 1/2)^2 plus decorrelation ||off-diagonal cov(h)||_F^2."""
+    centred = h - h.mean(dim=0)
+    cov = centred.T @ centred / h.shape[0]
+    off_diagonal = cov - cov.diag().diag()
+    return ((h.mean(dim=0) - 0.5) ** 2).sum() + (off_diagonal ** 2).sum()
+
+
+def with_bit_terms(model: Any, weight: float) -> Any:
+    """``model`` (a NASH) whose training loss adds ``weight * bit_terms(h)`` per batch."""
+    import torch
+
+    build = model.build_net
+
+    def build_net(n_features: int, n_labels: int) -> Any:
+        net = build(n_features, n_labels)
+        loss = net.loss
+
+        def regularised(x: Any, y: Any, kl_weight: float, alpha: float, **kw: Any) -> Any:
+            total, parts = loss(x, y, kl_weight, alpha, **kw)
+            if net.training:
+                total = total + weight * bit_terms(torch.sigmoid(net.encoder(x)))
+            return total, parts
+        net.loss = regularised
+        return net
+    model.build_net = build_net
+    return model
 
 
 def newsgroups_csv(data: Optional[Path], folder: Path) -> Path:
@@ -99,7 +131,11 @@ def run_trial(corpus: Any, bits: int, candidate: str, seed: int, threads: int) -
         return {split: round(cosine_precision(corpus.X_train, corpus.y_train, getattr(corpus, f"X_{split}"),
                                               getattr(corpus, f"y_{split}"), k), 4) for split in ("val", "test")}
     from nash_index.models import NASH
-    model = NASH(nbits=bits, seed=seed, verbose=False, num_threads=threads or None, **CANDIDATES[candidate])
+    params = dict(CANDIDATES[candidate])
+    weight = params.pop("_bit_terms", 0.0)
+    model = NASH(nbits=bits, seed=seed, verbose=False, num_threads=threads or None, **params)
+    if weight:
+        model = with_bit_terms(model, weight)
     model.fit(corpus.X_train, corpus.y_train, corpus.X_val, corpus.y_val)
     seconds = round(time.perf_counter() - t0, 1)
     # the same model with per-bit median thresholds (balanced bits) instead of h > 0.5
