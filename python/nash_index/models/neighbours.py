@@ -47,8 +47,9 @@ def nearest_neighbours(X: ArrayLike, k: int, max_candidates: int = MAX_CANDIDATE
 
     Exact up to ``max_candidates`` rows: about 2 s for 7,000 Reuters documents and 7 s for 11,000
     newsgroup posts on one core. A larger X looks for each row's neighbours among a seeded random
-    sample of ``max_candidates`` rows, so the cost grows as n * max_candidates, not n^2 (about as
-    much as two training epochs): the term needs *similar* documents, not the very nearest.
+    sample of ``max_candidates`` rows, so the cost grows as n * max_candidates, not n^2: about 1 s
+    per 1,000 documents on one core (100,000 synthetic TF-IDF rows: 98 s). The term needs *similar*
+    documents, not the very nearest.
     """
     n = X.shape[0]
     if not 0 < k < min(n, max_candidates):
