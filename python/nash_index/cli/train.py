@@ -98,3 +98,6 @@ def _print_history(pipe: HashingPipeline) -> None:
     info = pipe.train_info
     if "best_epoch" in info:
         print(f"kept epoch {info['best_epoch']} of {info['epochs_run']} (criterion: {info['criterion']})")
+        if info["criterion"] != "none" and info["best_epoch"] == info["epochs_run"] == getattr(pipe.hasher, "epochs", 0):
+            print("note: validation was still improving at the last epoch; more --epochs (or a smaller --batch-size "
+                  "on a small corpus) may help")
