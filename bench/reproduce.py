@@ -137,24 +137,30 @@ def markdown(report: Dict[str, Any], out: Path) -> str:
     return "\n".join(lines)
 
 
-def _seed_cells(out: Path, ds: str) -> Dict[str, Dict[str, Dict[int, Dict[str, Any]]]]:
-    """model -> bits -> seed -> cell, from every ``models*.json`` in ``out`` on the same split."""
-    cells: Dict[str, Dict[str, Dict[int, Dict[str, Any]]]] = {}
+SeedCells = Dict[str, Dict[str, Dict[str, Dict[int, Dict[str, Any]]]]]  # ds -> model -> bits -> seed -> cell
+
+
+def seed_cells(out: Path) -> SeedCells:
+    """Every cell of every ``models*.json`` in ``out`` on split 0 (other splits have other queries),
+    by dataset, model, bits and model seed; the first file (by name) holding a cell wins."""
+    cells: SeedCells = {}
     for path in sorted(out.glob("models*.json")):
         report = json.loads(path.read_text())
         meta = report.get("meta", {})
         if meta.get("split_seed", 0) != 0:
             continue
-        for model, by_bits in report.get("results", {}).get(ds, {}).items():
-            for b, cell in by_bits.items():
-                cells.setdefault(model, {}).setdefault(b, {}).setdefault(int(meta.get("seed", 0)), cell)
+        seed = int(meta.get("seed", 0))
+        for ds, models in report.get("results", {}).items():
+            for model, by_bits in models.items():
+                for b, cell in by_bits.items():
+                    cells.setdefault(ds, {}).setdefault(model, {}).setdefault(b, {}).setdefault(seed, cell)
     return cells
 
 
 def seed_means(out: Path, ds: str, shown: Dict[str, Any], cosine: Optional[float]) -> List[str]:
     """Mean ± sd over model seeds of the models in this report that ran with several seeds,
     beside the single-run baselines and the cosine: the table a claim should rest on."""
-    cells = {m: c for m, c in _seed_cells(out, ds).items() if m in shown}
+    cells = {m: c for m, c in seed_cells(out).get(ds, {}).items() if m in shown}
     multi = {m: c for m, c in cells.items() if any(len(by_seed) > 1 for by_seed in c.values())}
     if not multi:
         return []

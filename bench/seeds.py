@@ -15,33 +15,23 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import numpy as np
 
 from harness import RESULTS_DIR, md_table_head
-from reproduce import MODELS
+from reproduce import MODELS, seed_cells
 
 Runs = Dict[str, Dict[str, Dict[str, Dict[int, float]]]]  # ds -> model -> bits -> seed -> p
 
 
 def collect(folder: Path) -> Runs:
     """Test precision per (dataset, model, bits, seed) from every reproduction file."""
-    runs: Runs = {}
-    for path in sorted(folder.glob("models*.json")):
-        report = json.loads(path.read_text())
-        meta = report.get("meta", {})
-        if meta.get("split_seed", 0) != 0:
-            continue  # another split has other queries: not comparable
-        seed = int(meta.get("seed", 0))
-        for ds, models in report.get("results", {}).items():
-            for model, cells in models.items():
-                for bits, cell in cells.items():
-                    runs.setdefault(ds, {}).setdefault(model, {}).setdefault(bits, {})[seed] = \
-                        cell["p_index"]
-    return runs
+    return {ds: {model: {bits: {seed: cell["p_index"] for seed, cell in by_seed.items()}
+                         for bits, by_seed in by_bits.items()}
+                 for model, by_bits in models.items()}
+            for ds, models in seed_cells(folder).items()}
 
 
 def _cell(by_seed: Optional[Dict[int, float]]) -> str:

@@ -124,8 +124,10 @@ def test_neighbours_parameter_checked_and_saved(corpus, tmp_path):
     X = corpus[0]
     with pytest.raises(ValueError, match="neighbours must be >= 0"):
         NASH(nbits=8, neighbours=-1, **FAST).fit(X)
-    with pytest.raises(ValueError, match="neighbour_weight"):
+    with pytest.raises(TypeError, match="neighbour_weight must be a finite number"):  # as lr, alpha, ...
         NASH(nbits=8, neighbour_weight=float("nan"), **FAST).fit(X)
+    with pytest.raises(ValueError, match="neighbour_weight must be >= 0"):
+        NASH(nbits=8, neighbour_weight=-1.0, **FAST).fit(X)
     model = NASH(nbits=8, neighbours=5, neighbour_weight=0.5, **{**FAST, "epochs": 2}).fit(X)
     model.save(tmp_path / "m")
     loaded = NASH.load(tmp_path / "m", device="cpu")

@@ -25,10 +25,10 @@ import numpy as np
 from ..datasets import available_named_corpus, load_source
 from ..evaluation import cosine_precision_at_k, precision_at_k
 from ..pipeline import HashingPipeline
-from ..text import canonical_hasher, make_hasher
+from ..text import canonical_hasher, display_name, make_hasher
 from .args import add_corpus_options, add_torch_threads_option, code_length, list_of, positive_int
 from .common import corpus_options
-from .demo_report import display_name, example_queries, headline, main_bits, plot_demo, print_examples, print_summary
+from .demo_report import example_queries, headline, main_bits, plot_demo, print_examples, print_summary
 from .embeddings import add_embeddings_option, require_embedder
 
 __all__ = ["add_parser", "choose_corpus", "run"]

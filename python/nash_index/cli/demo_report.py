@@ -4,7 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-__all__ = ["display_name", "example_queries", "headline", "main_bits", "plot_demo", "print_examples", "print_summary",
+from ..text import display_name
+
+__all__ = ["example_queries", "headline", "main_bits", "plot_demo", "print_examples", "print_summary",
            "snippet"]
 
 #: Example queries per corpus (the demo adds any given with --query).
@@ -17,14 +19,6 @@ EXAMPLES = {
              "hockey playoffs goalie"],
 }
 
-
-#: Display names of the methods (rows of the table, curves of the plot).
-DISPLAY = {"nash": "NASH", "itq": "PCA-ITQ", "lsh": "LSH", "sth": "STH", "sph": "SpH"}
-
-
-def display_name(method: str) -> str:
-    """``"itq"`` -> ``"PCA-ITQ"``."""
-    return DISPLAY.get(method, method.upper())
 
 
 def main_bits(bits: Sequence[int]) -> int:

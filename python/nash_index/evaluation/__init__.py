@@ -2,8 +2,8 @@
 and the label conversions they share."""
 from __future__ import annotations
 
-from .cosine import cosine_precision_at_k
-from .labels import as_indicator, indicator_from_label_sets, labels_to_indicator
+from .cosine import cosine_precision_at_k, unit_rows
+from .labels import as_indicator, indicator_from_label_sets, joint_indicators, labels_to_indicator
 from .metrics import (
     PrecisionAtK,
     PrecisionRecall,
@@ -18,8 +18,10 @@ __all__ = [
     "as_indicator",
     "cosine_precision_at_k",
     "indicator_from_label_sets",
+    "joint_indicators",
     "labels_to_indicator",
     "mean_average_precision",
     "precision_at_k",
     "precision_recall_within_radius",
+    "unit_rows",
 ]

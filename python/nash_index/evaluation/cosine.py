@@ -15,32 +15,29 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from ..index.rescore import unit_rows as dense_unit_rows
 from ..index.validation import check_positive_int
 from .labels import as_indicator
 
-__all__ = ["cosine_precision_at_k", "cosine_top_k"]
+__all__ = ["cosine_precision_at_k", "cosine_top_k", "unit_rows"]
 
 _BLOCK = 256  # queries per matrix product: bounds the dense (block, n_db) score matrix
 
 
-def _unit_rows(X: Any) -> Any:
-    """float32 rows scaled to unit L2 norm (zero rows stay zero); CSR stays CSR."""
-    if sp.issparse(X):
-        X = sp.csr_matrix(X, dtype=np.float32, copy=True)
-        norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
-        scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-        return sp.diags(scale.astype(np.float32)) @ X
-    X = np.asarray(X, dtype=np.float32)
-    if X.ndim != 2:
-        raise ValueError(f"expected a 2-D matrix, got shape {X.shape}")
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    return np.divide(X, norms, out=np.zeros_like(X), where=norms > 0)
+def unit_rows(X: Any) -> Any:
+    """float32 rows scaled to unit L2 norm (zero rows stay zero); scipy.sparse comes back as CSR."""
+    if not sp.issparse(X):
+        return dense_unit_rows(X)
+    X = sp.csr_matrix(X, dtype=np.float32, copy=True)
+    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+    scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+    return sp.csr_matrix(sp.diags(scale.astype(np.float32)) @ X)
 
 
 def cosine_top_k(X_db: Any, X_q: Any, k: int, block: int = _BLOCK) -> np.ndarray:
     """int64 (nq, min(k, n_db)): each query's database rows by descending cosine, ties by
     ascending row index."""
-    db, q = _unit_rows(X_db), _unit_rows(X_q)
+    db, q = unit_rows(X_db), unit_rows(X_q)
     if db.shape[1] != q.shape[1]:
         raise ValueError(f"database rows have {db.shape[1]} columns but queries {q.shape[1]}")
     k = min(int(k), db.shape[0])

@@ -10,7 +10,7 @@ from typing import Any, Sequence, Tuple
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["as_indicator", "indicator_from_label_sets", "labels_to_indicator"]
+__all__ = ["as_indicator", "indicator_from_label_sets", "joint_indicators", "labels_to_indicator"]
 
 
 def indicator_from_label_sets(label_sets: Sequence[Sequence[str]], label_names: Sequence[str]) -> np.ndarray:
@@ -65,3 +65,15 @@ def as_indicator(labels: Any, n: int, name: str) -> np.ndarray:
     if arr.shape[0] != n:
         raise ValueError(f"{name} has {arr.shape[0]} rows but there are {n} codes")
     return arr.astype(bool, copy=False)
+
+
+def joint_indicators(y_db: Any, y_q: Any) -> Tuple[np.ndarray, np.ndarray]:
+    """Bool indicators of a database's and its queries' labels over the classes of both together
+    (a class seen on one side only still gets its column on both). Both must have one form: 1-D
+    class values, or 0/1 indicator matrices with the same columns."""
+    y_db, y_q = np.asarray(y_db), np.asarray(y_q)
+    if y_db.ndim != y_q.ndim or (y_db.ndim == 2 and y_db.shape[1] != y_q.shape[1]):
+        raise ValueError(f"training labels of shape {y_db.shape} and validation labels of shape {y_q.shape} "
+                         "are not of one form (both 1-D classes, or both indicators with the same columns)")
+    ind = labels_to_indicator(np.concatenate([y_db, y_q]))[0]
+    return ind[:len(y_db)], ind[len(y_db):]

@@ -13,7 +13,7 @@ import numpy as np
 from .base import BaseIndex
 from .validation import as_numpy, check_k, check_positive_int
 
-__all__ = ["RescoredResult", "rescore"]
+__all__ = ["RescoredResult", "rescore", "unit_rows"]
 
 #: Candidates per result when ``candidates`` is not given (sentence-transformers' default multiplier).
 DEFAULT_MULTIPLIER = 4
@@ -38,9 +38,14 @@ def _float_rows(x: Any, name: str, ndim: int) -> np.ndarray:
     return arr
 
 
-def _unit_rows(x: np.ndarray) -> np.ndarray:
+def unit_rows(x: Any) -> np.ndarray:
+    """float32 rows scaled to unit L2 norm; an all-zero row stays zero (cosine 0 with everything).
+    Dense arrays (:func:`nash_index.evaluation.unit_rows` also takes scipy.sparse)."""
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 2:
+        raise ValueError(f"expected a 2-D matrix, got shape {x.shape}")
     norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.divide(x, norms, out=np.zeros_like(x, dtype=np.float32), where=norms > 0)  # zero vector: cosine 0
+    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
 
 
 def rescore(index: BaseIndex, query_codes: Any, query_vectors: Any, vectors: Any, k: int, *,
@@ -52,7 +57,7 @@ def rescore(index: BaseIndex, query_codes: Any, query_vectors: Any, vectors: Any
     id, row ``id`` (nmax, d) with every stored id < nmax (the default ids 0..n-1 do). More
     candidates approach the float ranking at the cost of more dot products.
     """
-    queries = _unit_rows(_float_rows(query_vectors, "query_vectors", 2))
+    queries = unit_rows(_float_rows(query_vectors, "query_vectors", 2))
     k = check_k(k, queries.shape[0])
     candidates = DEFAULT_MULTIPLIER * k if candidates is None else check_positive_int(candidates, "candidates")
     if candidates < k:
@@ -70,7 +75,7 @@ def rescore(index: BaseIndex, query_codes: Any, query_vectors: Any, vectors: Any
     ids = np.full((queries.shape[0], k), -1, dtype=np.int64)
     for q, row in enumerate(hits):
         found = row[row >= 0]
-        sims = _unit_rows(table[found]) @ queries[q]
+        sims = unit_rows(table[found]) @ queries[q]
         order = np.lexsort((found, -sims))[:k]  # by similarity, then id: deterministic ties
         scores[q, :order.size], ids[q, :order.size] = sims[order], found[order]
     return RescoredResult(scores, ids)

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from ..evaluation import labels_to_indicator, precision_at_k
+from ..evaluation import joint_indicators, labels_to_indicator, precision_at_k
 from ..index.validation import check_choice, check_int, check_nbits
 from .batching import ArrayLike, check_matrix, iterate_batches
 from .threads import resolve_num_threads, torch_threads
@@ -83,8 +83,8 @@ class BaseHasher:
             raise TypeError(f"hidden must be a sequence of ints (layer widths), got {self.hidden!r}")
         if any(int(w) <= 0 for w in self.hidden):
             raise ValueError(f"hidden widths must be positive, got {self.hidden!r}")
-        for name in ("dropout", "lr", "kl_weight") + tuple(n for n in ("alpha", "gamma", "noise_sigma")
-                                                          if hasattr(self, n)):
+        for name in ("dropout", "lr", "kl_weight") + tuple(n for n in ("alpha", "gamma", "noise_sigma",
+                                                                        "neighbour_weight") if hasattr(self, n)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not np.isfinite(value):
                 raise TypeError(f"{name} must be a finite number, got {value!r}")
@@ -209,9 +209,7 @@ class BaseHasher:
             return None
         if y is None:
             raise ValueError("validation precision needs database labels y as well as y_val")
-        both = np.concatenate([y, y_val]) if np.ndim(y) == 1 else np.vstack([y, y_val])
-        ind = labels_to_indicator(both)[0]
-        db_lab, q_lab = ind[:len(y)], ind[len(y):]
+        db_lab, q_lab = joint_indicators(y, y_val)
 
         def score() -> float:
             db_scores = self._scores(X)

@@ -93,10 +93,8 @@ class NASH(BaseHasher):
         check_int(self.neighbours, "neighbours")
         if self.neighbours < 0:
             raise ValueError(f"neighbours must be >= 0 (0 turns the term off), got {self.neighbours}")
-        weight = self.neighbour_weight
-        if isinstance(weight, bool) or not isinstance(weight, (int, float, np.number)) or not weight >= 0 \
-                or not np.isfinite(weight):
-            raise ValueError(f"neighbour_weight must be a finite number >= 0, got {weight!r}")
+        if self.neighbour_weight < 0:  # a finite number: checked with the other weights
+            raise ValueError(f"neighbour_weight must be >= 0, got {self.neighbour_weight!r}")
 
     def build_net(self, n_features: int, n_labels: int) -> nn.Module:
         return NASHNet(n_features, int(self.nbits), self.hidden, float(self.dropout),
@@ -104,7 +102,7 @@ class NASH(BaseHasher):
                        self.target, float(self.gamma), self.distortion_weight_,
                        n_labels=n_labels, multilabel=bool(self.multilabel_),
                        label_hidden=int(self.label_hidden), noise_kl=bool(self.noise_kl),
-                       neighbour_weight=float(self.neighbour_weight) if self.neighbours else 0.0)
+                       neighbour_weight=float(self.neighbour_weight))
 
     def _neighbour_targets(self, X: ArrayLike) -> Optional[NeighbourTargets]:
         """The neighbour graph of the training documents (None when ``neighbours`` is 0)."""
@@ -114,7 +112,7 @@ class NASH(BaseHasher):
         if k < 1:
             return None
         graph = nearest_neighbours(X, k, seed=int(self.seed), verbose=bool(self.verbose))
-        return NeighbourTargets(X, graph, self.target if self.decoder_ == "softmax" else "presence")
+        return NeighbourTargets(X, graph, self.target)
 
     def _thresholds(self, X: ArrayLike) -> np.ndarray:
         """Bits are 1 where the logit is positive (h > 0.5): a zero threshold on logits."""

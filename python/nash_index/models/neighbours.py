@@ -22,6 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from ..evaluation import unit_rows
 from .batching import ArrayLike, Batch, to_batch
 
 __all__ = ["MAX_CANDIDATES", "NeighbourTargets", "nearest_neighbours"]
@@ -31,19 +32,11 @@ _BLOCK_ROWS = 1024
 MAX_CANDIDATES = 20_000
 
 
-def _unit_rows(X: ArrayLike) -> ArrayLike:
-    """Rows scaled to unit L2 norm (all-zero rows stay zero)."""
-    if sp.issparse(X):
-        norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
-        return sp.diags(1.0 / np.maximum(norms, 1e-12)).dot(X).tocsr().astype(np.float32)
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    return (X / np.maximum(norms, 1e-12)).astype(np.float32)
-
-
 def nearest_neighbours(X: ArrayLike, k: int, max_candidates: int = MAX_CANDIDATES, seed: int = 0,
                        verbose: bool = False) -> np.ndarray:
     """Indices (n, k) int64 of each row's ``k`` most cosine-similar *other* rows of X, most
-    similar first (ties by ascending index), in blocks of rows.
+    similar first, in blocks of rows (equal similarities inside the k by ascending index; which of
+    several equal ones makes the k-th place is left to ``argpartition``).
 
     Exact up to ``max_candidates`` rows: about 2 s for 7,000 Reuters documents and 7 s for 11,000
     newsgroup posts on one core. A larger X looks for each row's neighbours among a seeded random
@@ -55,7 +48,7 @@ def nearest_neighbours(X: ArrayLike, k: int, max_candidates: int = MAX_CANDIDATE
     if not 0 < k < min(n, max_candidates):
         raise ValueError(f"neighbours must lie in [1, {min(n, max_candidates) - 1}] for {n} training "
                          f"documents, got {k}")
-    U = _unit_rows(X)
+    U = unit_rows(X)
     candidates = np.arange(n) if n <= max_candidates else \
         np.sort(np.random.default_rng(seed).choice(n, max_candidates, replace=False))
     CT = U[candidates].T
@@ -81,7 +74,7 @@ def nearest_neighbours(X: ArrayLike, k: int, max_candidates: int = MAX_CANDIDATE
 
 
 def _top_k(sims: np.ndarray, k: int) -> np.ndarray:
-    """Column indices of each row's k largest values, by (descending value, ascending index)."""
+    """Column indices of each row's k largest values, ordered by (descending value, ascending index)."""
     part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
     vals = np.take_along_axis(sims, part, axis=1)
     order = np.lexsort((part, -vals), axis=1)
@@ -109,26 +102,20 @@ class NeighbourTargets:
         n, k = neighbours.shape
         if n != X.shape[0]:
             raise ValueError(f"neighbours has {n} rows, X has {X.shape[0]}")
-        self.k = k
         self.neighbours = neighbours
-        if sp.issparse(X):
-            words = X.copy().tocsr()
+        self.dense: Optional[np.ndarray] = None if sp.issparse(X) else np.asarray(X, dtype=np.float32)
+        if self.dense is None:
+            self.words = X.copy().tocsr()  # each row's target: its words (presence or X's entries)
             if target == "presence":
-                words.data = np.ones_like(words.data)
-            self.rows: Optional[sp.csr_matrix] = words
+                self.words.data = np.ones_like(self.words.data)
             # row i of averaging @ words is the mean of i's neighbours' rows
             data = np.full(n * k, 1.0 / k, dtype=np.float32)
-            self.averaging = sp.csr_matrix((data, neighbours.ravel(), np.arange(0, n * k + 1, k)),
-                                           shape=(n, n))
-            self.dense = None
-        else:
-            self.rows, self.averaging = None, None
-            self.dense = np.asarray(X, dtype=np.float32)
+            self.averaging = sp.csr_matrix((data, neighbours.ravel(), np.arange(0, n * k + 1, k)), shape=(n, n))
 
     def batch(self, rows: np.ndarray) -> Batch:
         """The neighbours' mean targets of training rows ``rows``, as a model batch."""
         if self.dense is not None:
             return torch.from_numpy(self.dense[self.neighbours[rows]].mean(axis=1))
-        means = (self.averaging[rows] @ self.rows).tocsr()
+        means = (self.averaging[rows] @ self.words).tocsr()
         means.sort_indices()
         return to_batch(means)

@@ -85,7 +85,7 @@ class NASHNet(nn.Module):
         z = straight_through_sample(h, stochastic=self.training)
         out = self.recon.decoder(self.noise(z, h))
         recon = self.recon.nll(out, x).mean()
-        if x_neighbours is not None and self.neighbour_weight > 0:
+        if x_neighbours is not None:  # given only when the term is on (NASH._neighbour_targets)
             recon = recon + self.neighbour_weight * self.recon.nll(out, x_neighbours, weighted=True).mean()
         kl = bernoulli_kl(h, self.gamma).mean()
         if self.training and getattr(self.noise, "charge_rate", False):

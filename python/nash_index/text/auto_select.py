@@ -30,18 +30,16 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from ..evaluation import labels_to_indicator, precision_at_k
-from .hashers import AUTO_HASHER, TrainedHasher
+from ..evaluation import joint_indicators, precision_at_k
+from .hashers import AUTO_HASHER, TrainedHasher, display_name
 
-__all__ = ["AUTO", "CANDIDATES", "DISPLAY_NAMES", "EVAL_K", "NO_LABELS_REASON", "auto_summary", "select_hasher",
+__all__ = ["AUTO", "CANDIDATES", "EVAL_K", "NO_LABELS_REASON", "auto_summary", "select_hasher",
            "validation_precision"]
 
 #: The pseudo-hasher name.
 AUTO = AUTO_HASHER
 #: The candidates, in order of preference on a tie.
 CANDIDATES = ("nash", "itq")
-#: How the summary line names them.
-DISPLAY_NAMES = {"nash": "NASH", "itq": "PCA-ITQ"}
 #: Precision@k of the comparison (capped at the database size).
 EVAL_K = 100
 #: The record's reason when there are no validation labels to compare on.
@@ -97,24 +95,18 @@ def auto_summary(record: Dict[str, Any], with_count: bool = False) -> str:
     kept = record["kept"]
     scores = record.get("scores") or {}
     if kept not in scores:  # nothing was compared
-        return f"hasher=auto kept {DISPLAY_NAMES[kept]} without comparison ({record['reason'].split(':')[0]})"
+        return f"hasher=auto kept {display_name(kept)} without comparison ({record['reason'].split(':')[0]})"
     other = next(kind for kind in CANDIDATES if kind != kept)
-    line = (f"hasher=auto kept {DISPLAY_NAMES[kept]}: validation precision@{record['k']} {scores[kept]:.4f} "
-            f"vs {DISPLAY_NAMES[other]} {scores[other]:.4f}")
+    line = (f"hasher=auto kept {display_name(kept)}: validation precision@{record['k']} {scores[kept]:.4f} "
+            f"vs {display_name(other)} {scores[other]:.4f}")
     if with_count:
         line += f" on {record['n_val']:,} validation documents"
     return line + (" (a tie keeps NASH)" if scores[kept] == scores[other] else "")
 
 
 def _indicators(y: Any, y_val: Any, n: int, n_val: int) -> Tuple[np.ndarray, np.ndarray]:
-    """Bool label indicators of the database and the queries, over the classes of both together
-    (so that a class seen in one only still lines up)."""
-    y, y_val = np.asarray(y), np.asarray(y_val)
-    if y.shape[0] != n or y_val.shape[0] != n_val:
-        raise ValueError(f"labels: {y.shape[0]} for {n} training rows, {y_val.shape[0]} for {n_val} validation rows")
-    if y.ndim != y_val.ndim or (y.ndim == 2 and y.shape[1] != y_val.shape[1]):
-        raise ValueError(f"training labels of shape {y.shape} and validation labels of shape {y_val.shape} "
-                         "are not of one form (both 1-D classes, or both indicators with the same columns)")
-    both = np.concatenate([y, y_val]) if y.ndim == 1 else np.vstack([y, y_val])
-    ind = labels_to_indicator(both)[0]
-    return ind[:n], ind[n:]
+    """The labels' joint indicators, after checking one label per row on each side."""
+    if np.shape(y)[0] != n or np.shape(y_val)[0] != n_val:
+        raise ValueError(f"labels: {np.shape(y)[0]} for {n} training rows, {np.shape(y_val)[0]} for {n_val} "
+                         "validation rows")
+    return joint_indicators(y, y_val)

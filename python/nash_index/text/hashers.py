@@ -12,12 +12,14 @@ from typing import Any, Dict, Optional
 
 from .hasher_io import load_hasher, save_hasher
 
-__all__ = ["AUTO_HASHER", "HASHERS", "TrainedHasher", "canonical_hasher", "encoder_of", "fit_hasher", "make_hasher"]
+__all__ = ["AUTO_HASHER", "HASHERS", "TrainedHasher", "canonical_hasher", "display_name", "encoder_of", "fit_hasher",
+           "make_hasher"]
 
 #: Accepted names -> canonical name (the kinds a hasher is trained, saved and loaded as).
 HASHERS = {"nash": "nash", "lsh": "lsh", "sph": "sph", "spectral": "sph", "sth": "sth",
            "itq": "itq", "pca-itq": "itq", "pcaitq": "itq"}
 _BASELINE_KEYS = {"lsh": "LSH", "sph": "SpH", "sth": "STH", "itq": "PCA-ITQ"}
+_DISPLAY_NAMES = {"nash": "NASH", **_BASELINE_KEYS}
 #: Not a hasher but a choice between NASH and PCA-ITQ by validation precision
 #: (:mod:`nash_index.text.auto_select`); a pipeline saves the kind it kept.
 AUTO_HASHER = "auto"
@@ -32,6 +34,11 @@ def canonical_hasher(name: str) -> str:
     if key not in HASHERS:
         raise ValueError(f"unknown hasher {name!r}; choose one of {sorted(set(HASHERS.values()))} or {AUTO_HASHER!r}")
     return HASHERS[key]
+
+
+def display_name(kind: str) -> str:
+    """How reports name a hasher kind: ``"itq"`` -> ``"PCA-ITQ"`` (an unknown kind: upper case)."""
+    return _DISPLAY_NAMES.get(kind, kind.upper())
 
 
 def make_hasher(name: str, nbits: int, params: Optional[Dict[str, Any]] = None, seed: int = 0,
