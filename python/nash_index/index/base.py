@@ -1,14 +1,16 @@
-"""Behaviour shared by every index kind, the registry of kinds, and loading saved indexes.
+"""The index interface (:class:`BaseIndex`), the C++ kinds behind it, and loading saved indexes.
 
-Each index class wraps a ``_core`` index (``self._impl``) exposing add / search / range_search /
-remove / reset / save / serialize / codes / ids, and registers itself under the kind tag that the
-file format records, so that :func:`load` and unpickling can rebuild any kind.
+:class:`BaseIndex` checks every argument once and calls a kind's hooks; :class:`CoreIndex` is every
+kind of the C++ core (it wraps ``self._impl``) and registers under the kind tag that the file format
+records, so that :func:`load` and unpickling can rebuild any kind. The sharded index implements the
+same interface (:class:`nash_index.distributed.ShardedIndex`).
 """
 from __future__ import annotations
 
+import abc
 import errno
 import os
-from typing import Any, Callable, Dict, Optional, Type, TypeVar, Union
+from typing import Any, Callable, Dict, Optional, Tuple, Type, TypeVar, Union
 
 import numpy as np
 
@@ -16,10 +18,10 @@ from . import _core
 from .results import RangeSearchResult, SearchResult
 from .validation import INT64_MAX, as_code_rows, as_ids, check_int, check_k, check_num_threads, check_radius, ids_to_remove
 
-__all__ = ["BaseIndex", "PathLike", "from_bytes", "load", "register_kind"]
+__all__ = ["BaseIndex", "CoreIndex", "PathLike", "from_bytes", "load", "register_kind"]
 
 PathLike = Union[str, "os.PathLike[str]"]
-IndexT = TypeVar("IndexT", bound="BaseIndex")
+IndexT = TypeVar("IndexT", bound="CoreIndex")
 
 # file-format kind tag -> (Python class, _core class)
 _KINDS: Dict[int, tuple] = {}
@@ -33,7 +35,133 @@ def register_kind(kind_tag: int, core_class: Any) -> Callable[[Type[IndexT]], Ty
     return register
 
 
-class BaseIndex:
+class BaseIndex(abc.ABC):
+    """The interface every index implements, local or sharded: faiss-like ``add``, ``search ->
+    (distances, ids)``, ``range_search``, ``remove``, ``reconstruct``, ``save``.
+
+    The public methods own the argument checks (one validation path for every kind); a kind
+    implements the ``_``-prefixed hooks, which receive checked arrays: codes as C-contiguous
+    uint8 ``(n, code_size)``, ids as contiguous int64, ``num_threads`` as 0 (all) or 1..1024.
+    """
+
+    # -- what a kind implements ------------------------------------------------------------------
+    @property
+    @abc.abstractmethod
+    def nbits(self) -> int:
+        """Bits per code."""
+
+    @property
+    @abc.abstractmethod
+    def ntotal(self) -> int:
+        """Number of codes in the index."""
+
+    @abc.abstractmethod
+    def _add(self, codes: np.ndarray, ids: Optional[np.ndarray]) -> None:
+        """Adds checked codes; ``ids`` None: consecutive after the largest id so far."""
+
+    @abc.abstractmethod
+    def _search(self, queries: np.ndarray, k: int, num_threads: int) -> Tuple[np.ndarray, np.ndarray]:
+        """(distances int32 (nq, k), ids int64 (nq, k)), rows sorted by (distance, id), padded."""
+
+    @abc.abstractmethod
+    def _range_search(self, queries: np.ndarray, radius: int, num_threads: int) -> Tuple[np.ndarray, ...]:
+        """(lims, distances, ids) in faiss's CSR layout; ``radius`` is at most nbits."""
+
+    @abc.abstractmethod
+    def _remove(self, ids: np.ndarray) -> int:
+        """Removes these int64 ids (any, repeats allowed); returns the count removed."""
+
+    @abc.abstractmethod
+    def _reconstruct(self, id: int) -> Optional[np.ndarray]:
+        """The stored code of ``id`` (0 <= id <= 2**63 - 1), None when absent."""
+
+    @abc.abstractmethod
+    def reset(self) -> None:
+        """Removes every code."""
+
+    @abc.abstractmethod
+    def codes(self) -> np.ndarray:
+        """A copy of the stored codes in storage order."""
+
+    @abc.abstractmethod
+    def ids(self) -> np.ndarray:
+        """Ids of the stored codes in storage order (a copy)."""
+
+    @abc.abstractmethod
+    def save(self, path: PathLike) -> None:
+        """Writes the index atomically."""
+
+    # -- shared by every kind --------------------------------------------------------------------
+    @property
+    def code_size(self) -> int:
+        """Bytes per packed code (nbits // 8)."""
+        return self.nbits // 8
+
+    def __len__(self) -> int:
+        return self.ntotal
+
+    def add(self, codes: Any, ids: Optional[Any] = None) -> None:
+        """Adds packed codes (uint8, C-contiguous, shape (n, code_size)).
+
+        ``ids`` (any integer dtype, >= 0 and at most 2**63 - 1, unique, not
+        already in the index; -1 marks padding in results) default to
+        consecutive integers after the largest id so far (0, 1, 2, ... for a
+        new index). The codes are copied into the index once.
+        """
+        rows = as_code_rows(codes, self.code_size, "codes")
+        self._add(rows, None if ids is None else as_ids(ids, rows.shape[0]))
+
+    def _checked_queries(self, queries: Any, k: int) -> Tuple[np.ndarray, int]:
+        """Queries as (nq, code_size) rows and a checked k: the preamble of every k-NN search."""
+        q = as_code_rows(queries, self.code_size, "queries", allow_1d=True)
+        return q, check_k(k, q.shape[0])
+
+    def search(self, queries: Any, k: int, *, num_threads: Optional[int] = None) -> SearchResult:
+        """Exact k nearest neighbours by Hamming distance.
+
+        ``queries``: uint8 (nq, code_size), or one query as a 1-D array.
+        Returns :class:`SearchResult` ``(distances, ids)``, each row sorted by
+        (distance, id); rows are padded with id -1 / distance INT32_MAX when
+        k > ntotal (k <= 2**31 - 1, and the (nq, k) result must fit in memory:
+        MemoryError otherwise). ``num_threads`` caps the threads used (default:
+        all; 1..1024, values above the pool's size use the whole pool).
+        """
+        q, k = self._checked_queries(queries, k)
+        distances, ids = self._search(q, k, check_num_threads(num_threads))
+        return SearchResult(distances, ids)
+
+    def range_search(self, queries: Any, radius: int, *, num_threads: Optional[int] = None) -> RangeSearchResult:
+        """All codes within Hamming distance ``radius`` (inclusive) of each query; radii above nbits act as nbits."""
+        q = as_code_rows(queries, self.code_size, "queries", allow_1d=True)
+        radius = min(check_radius(radius), self.nbits)
+        return RangeSearchResult(*self._range_search(q, radius, check_num_threads(num_threads)))
+
+    def remove(self, ids: Any) -> int:
+        """Removes the codes with these ids (an int, or integers in any shape); returns the count removed.
+
+        Ids not in the index match nothing, a repeated id counts once, negative ids are valid there
+        (never stored, so they match nothing) and an empty list removes nothing. Values beyond
+        int64 are refused.
+        """
+        return int(self._remove(ids_to_remove(ids)))
+
+    def reconstruct(self, id: int) -> np.ndarray:
+        """The stored code of ``id`` (uint8, shape (code_size,)); KeyError when no code has that id."""
+        value = check_int(id, "id")
+        if not 0 <= value <= INT64_MAX:
+            raise KeyError(id)  # never stored: ids are int64 and >= 0
+        code = self._reconstruct(value)
+        if code is None:
+            raise KeyError(id)
+        return code
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(nbits={self.nbits}, ntotal={self.ntotal})"
+
+
+class CoreIndex(BaseIndex):
+    """An index of the C++ core: wraps a ``_core`` index (``self._impl``) that implements every hook."""
+
     _impl: Any
 
     @classmethod
@@ -49,11 +177,6 @@ class BaseIndex:
         return int(self._impl.nbits)
 
     @property
-    def code_size(self) -> int:
-        """Bytes per packed code (nbits // 8)."""
-        return int(self._impl.code_size)
-
-    @property
     def ntotal(self) -> int:
         """Number of codes in the index."""
         return int(self._impl.ntotal)
@@ -63,51 +186,20 @@ class BaseIndex:
         """Whether the codes are memory-mapped from a file (``load(..., mmap=True)``, until a change copies them)."""
         return bool(self._impl.is_mapped)
 
-    def __len__(self) -> int:
-        return self.ntotal
+    def _add(self, codes: np.ndarray, ids: Optional[np.ndarray]) -> None:
+        self._impl.add(codes, ids)
 
-    def add(self, codes: Any, ids: Optional[Any] = None) -> None:
-        """Adds packed codes (uint8, C-contiguous, shape (n, code_size)).
+    def _search(self, queries: np.ndarray, k: int, num_threads: int) -> Tuple[np.ndarray, np.ndarray]:
+        return self._impl.search(queries, k, num_threads)
 
-        ``ids`` (any integer dtype, >= 0 and at most 2**63 - 1, unique, not
-        already in the index; -1 marks padding in results) default to
-        consecutive integers after the largest id so far (0, 1, 2, ... for a
-        new index). The codes are copied into the index once.
-        """
-        rows = as_code_rows(codes, self.code_size, "codes")
-        id_arr = None if ids is None else as_ids(ids, rows.shape[0])
-        self._impl.add(rows, id_arr)
+    def _range_search(self, queries: np.ndarray, radius: int, num_threads: int) -> Tuple[np.ndarray, ...]:
+        return self._impl.range_search(queries, radius, num_threads)
 
-    def search(self, queries: Any, k: int, *, num_threads: Optional[int] = None) -> SearchResult:
-        """Exact k nearest neighbours by Hamming distance.
+    def _remove(self, ids: np.ndarray) -> int:
+        return self._impl.remove(ids)
 
-        ``queries``: uint8 (nq, code_size), or one query as a 1-D array.
-        Returns :class:`SearchResult` ``(distances, ids)``, each row sorted by
-        (distance, id); rows are padded with id -1 / distance INT32_MAX when
-        k > ntotal (k <= 2**31 - 1, and the (nq, k) result must fit in memory:
-        MemoryError otherwise). ``num_threads`` caps the threads used (default:
-        all; 1..1024, values above the pool's size use the whole pool).
-        """
-        q = as_code_rows(queries, self.code_size, "queries", allow_1d=True)
-        k = check_k(k, q.shape[0])
-        distances, ids = self._impl.search(q, k, check_num_threads(num_threads))
-        return SearchResult(distances, ids)
-
-    def range_search(self, queries: Any, radius: int, *, num_threads: Optional[int] = None) -> RangeSearchResult:
-        """All codes within Hamming distance ``radius`` (inclusive) of each query; radii above nbits act as nbits."""
-        q = as_code_rows(queries, self.code_size, "queries", allow_1d=True)
-        radius = min(check_radius(radius), self.nbits)
-        lims, distances, ids = self._impl.range_search(q, radius, check_num_threads(num_threads))
-        return RangeSearchResult(lims, distances, ids)
-
-    def remove(self, ids: Any) -> int:
-        """Removes the codes with these ids (an int, or integers in any shape); returns the count removed.
-
-        Ids not in the index match nothing, a repeated id counts once, negative ids are valid there
-        (never stored, so they match nothing) and an empty list removes nothing. Values beyond
-        int64 are refused.
-        """
-        return int(self._impl.remove(ids_to_remove(ids)))
+    def _reconstruct(self, id: int) -> Optional[np.ndarray]:
+        return self._impl.reconstruct(id)
 
     def reset(self) -> None:
         """Removes every code."""
@@ -120,16 +212,6 @@ class BaseIndex:
     def ids(self) -> np.ndarray:
         """Ids of the stored codes in storage order (a copy)."""
         return self._impl.ids()
-
-    def reconstruct(self, id: int) -> np.ndarray:
-        """The stored code of ``id`` (uint8, shape (code_size,)); KeyError when no code has that id."""
-        value = check_int(id, "id")
-        if not 0 <= value <= INT64_MAX:
-            raise KeyError(id)  # never stored: ids are int64 and >= 0
-        code = self._impl.reconstruct(value)
-        if code is None:
-            raise KeyError(id)
-        return code
 
     def save(self, path: PathLike) -> None:
         """Writes the index atomically; see :func:`nash_index.load`.
@@ -146,9 +228,6 @@ class BaseIndex:
 
     def __reduce__(self):
         return (from_bytes, (self._impl.serialize(),))
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(nbits={self.nbits}, ntotal={self.ntotal})"
 
 
 def _wrap_file(file: Any) -> BaseIndex:

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 from . import _core
-from .base import BaseIndex, register_kind
+from .base import CoreIndex, register_kind
 from .validation import check_nbits
 
 __all__ = ["FlatIndex"]
 
 
 @register_kind(_core.KIND_FLAT, _core.FlatIndex)
-class FlatIndex(BaseIndex):
+class FlatIndex(CoreIndex):
     """Exact k-NN / range search over packed binary codes by a full scan.
 
     >>> index = FlatIndex(64)

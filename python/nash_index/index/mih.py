@@ -15,13 +15,11 @@ from typing import Any, Dict, NamedTuple, Optional
 import numpy as np
 
 from . import _core
-from .base import BaseIndex, register_kind
+from .base import CoreIndex, register_kind
 from .results import SearchResult
 from .validation import (
-    as_code_rows,
     check_choice,
     check_count,
-    check_k,
     check_m,
     check_max_key_bits,
     check_nbits,
@@ -43,7 +41,7 @@ class SearchWork(NamedTuple):
 
 
 @register_kind(_core.KIND_MIH, _core.MultiIndexHashing)
-class MultiIndexHashing(BaseIndex):
+class MultiIndexHashing(CoreIndex):
     """Exact k-NN / range search, sub-linear on clustered codes.
 
     >>> index = MultiIndexHashing(64)    # m chosen automatically
@@ -188,8 +186,7 @@ class MultiIndexHashing(BaseIndex):
         self, queries: Any, k: int, *, num_threads: Optional[int] = None
     ) -> "tuple[SearchResult, SearchWork]":
         """Like :meth:`search`, also returning the work done per query."""
-        q = as_code_rows(queries, self.code_size, "queries", allow_1d=True)
-        k = check_k(k, q.shape[0])
+        q, k = self._checked_queries(queries, k)
         distances, ids, work = self._impl.search(q, k, check_num_threads(num_threads), True)
         return SearchResult(distances, ids), SearchWork(work[0], work[1], work[2].astype(bool))
 
