@@ -65,7 +65,8 @@ def check_array(X: Any, name: str = "X", *, accept_sparse: bool = False, dtype: 
     else:
         X = _dense(X, name, accept_sparse)
         _check_numeric(X.dtype, name)
-        X = values = np.ascontiguousarray(X, dtype=dtype)
+        with np.errstate(over="ignore"):  # a value beyond float32 becomes inf: refused below, by name
+            X = values = np.ascontiguousarray(X, dtype=dtype)
     if X.ndim != 2:
         raise ValueError(f"{name} must be 2-D (one row per document), got shape {X.shape}")
     if X.shape[0] < min_rows:
