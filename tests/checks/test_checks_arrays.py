@@ -65,6 +65,7 @@ def test_unsorted_indices_are_sorted_in_a_copy_never_in_the_callers_matrix():
     (np.where(DENSE > 1, np.nan, DENSE), {}, ValueError, r"^docs contains NaN or infinite values$"),
     (sp.csr_matrix(np.where(DENSE > 1, -np.inf, DENSE)), {"accept_sparse": True}, ValueError, "^docs contains NaN or infinite"),
     (np.full((1, 2), 1e300), {"dtype": np.float32}, ValueError, "^docs contains NaN or infinite"),  # overflow in the cast
+    (sp.csr_matrix(np.full((1, 2), 1e300)), {"accept_sparse": True}, ValueError, "^docs contains NaN or infinite"),
 ])
 def test_refusals_name_the_argument(given, kwargs, error, message):
     with pytest.raises(error, match=message):

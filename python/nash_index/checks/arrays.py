@@ -40,7 +40,8 @@ def _as_csr(X: Any, name: str, dtype: Any) -> Any:
     X = X.tocsr()
     _check_numeric(X.dtype, name)
     if dtype is not None:
-        X = X.astype(dtype, copy=False)
+        with np.errstate(over="ignore"):  # beyond float32 becomes inf: refused by name in check_array
+            X = X.astype(dtype, copy=False)
     return X if X.has_sorted_indices else X.sorted_indices()
 
 
@@ -65,7 +66,7 @@ def check_array(X: Any, name: str = "X", *, accept_sparse: bool = False, dtype: 
     else:
         X = _dense(X, name, accept_sparse)
         _check_numeric(X.dtype, name)
-        with np.errstate(over="ignore"):  # a value beyond float32 becomes inf: refused below, by name
+        with np.errstate(over="ignore"):  # beyond float32 becomes inf: refused below, by name
             X = values = np.ascontiguousarray(X, dtype=dtype)
     if X.ndim != 2:
         raise ValueError(f"{name} must be 2-D (one row per document), got shape {X.shape}")

@@ -40,23 +40,21 @@ class _Range:
     def __init__(self, low: Optional[float], high: Optional[float], closed: str, note: str) -> None:
         if closed not in _CLOSED:
             raise ValueError(f"closed must be one of {_CLOSED}, got {closed!r}")
-        self.low, self.high, self.closed, self.note = low, high, closed, note
+        self.low, self.high, self.note = low, high, note
+        self.left, self.right = closed in ("both", "left"), closed in ("both", "right")  # ends included
 
     def contains(self, value: Any) -> bool:  # False for NaN: every comparison with NaN is
-        left = self.closed in ("both", "left")
-        right = self.closed in ("both", "right")
-        above = self.low is None or value > self.low or (left and value == self.low)
-        below = self.high is None or value < self.high or (right and value == self.high)
+        above = self.low is None or value > self.low or (self.left and value == self.low)
+        below = self.high is None or value < self.high or (self.right and value == self.high)
         return bool(above and below)
 
     def text(self) -> str:
-        left, right = self.closed in ("both", "left"), self.closed in ("both", "right")
         if _bound(self.low) and _bound(self.high):
-            return f"lie in {'[' if left else '('}{self.low}, {self.high}{']' if right else ')'}"
+            return f"lie in {'[' if self.left else '('}{self.low}, {self.high}{']' if self.right else ')'}"
         if _bound(self.low):
-            return f"be {'>=' if left else '>'} {self.low}"
+            return f"be {'>=' if self.left else '>'} {self.low}"
         if _bound(self.high):
-            return f"be {'<=' if right else '<'} {self.high}"
+            return f"be {'<=' if self.right else '<'} {self.high}"
         return "be finite"
 
     def check(self, value: Any, name: str) -> None:
