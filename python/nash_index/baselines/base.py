@@ -9,58 +9,41 @@ stays sparse wherever the method allows it (projections are sparse @ dense produ
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, ClassVar, Dict, Optional, Tuple, Union
 
 import numpy as np
 import scipy.sparse as sp
 
-from ..index.validation import check_int, check_nbits
+from ..checks import Checked, Integer, check_array, check_params, check_stored_array
+from ..index import pack_bits
+from ..index.validation import check_nbits
 
 ArrayLike = Union[np.ndarray, sp.spmatrix]
 
 
 def check_input(X: Any, n_features: Optional[int] = None) -> ArrayLike:
     """Float32 CSR for sparse input, float64 2-D array for dense; checks the column count."""
-    if sp.issparse(X):
-        X = sp.csr_matrix(X, dtype=np.float32)
-    else:
-        X = np.asarray(X)
-        if X.dtype == object or not np.issubdtype(X.dtype, np.number):
-            raise TypeError(f"X must be numeric, got dtype {X.dtype}")
-        X = X.astype(np.float64, copy=False)
-    if X.ndim != 2:
-        raise ValueError(f"X must be 2-D (documents × features), got shape {X.shape}")
-    if X.shape[0] == 0:
-        raise ValueError("X has no rows")
-    if n_features is not None and X.shape[1] != n_features:
-        raise ValueError(f"X has {X.shape[1]} features but the model was fitted on {n_features}")
-    if not np.all(np.isfinite(X.data if sp.issparse(X) else X)):  # NaN would give arbitrary bits silently
-        raise ValueError("X contains NaN or infinite values")
-    return X
+    return check_array(X, "X", accept_sparse=True, dtype=np.float64, sparse_dtype=np.float32, n_features=n_features)
 
 
-def check_state_array(value: Any, name: str, shape: Tuple[Optional[int], ...], kinds: str = "f") -> None:
-    """``value`` is an array of ``shape`` whose dtype kind is in ``kinds`` (floats finite)."""
-    if not isinstance(value, np.ndarray):
-        raise ValueError(f"{name} must be an array, got {type(value).__name__}")
-    if value.ndim != len(shape) or any(e is not None and e != n for e, n in zip(shape, value.shape)):
-        expected = tuple("n" if e is None else e for e in shape)
-        raise ValueError(f"{name} must have shape {expected}, got {value.shape}")
-    if value.dtype.kind not in kinds or (value.dtype.kind == "f" and not np.all(np.isfinite(value))):
-        raise ValueError(f"{name} must hold finite values of kind {kinds!r}, got dtype {value.dtype}")
-
-
-def pack(bits: np.ndarray) -> np.ndarray:
-    """Pack a bool (n, nbits) matrix into C-contiguous uint8 codes (same order as np.packbits)."""
-    return np.ascontiguousarray(np.packbits(bits.astype(bool), axis=1))
+#: Packing bits into codes is the index's :func:`nash_index.pack_bits` (name kept: public since the start).
+pack = pack_bits
 
 
 class HashingBaseline(ABC):
-    """Base class: subclasses implement :meth:`_fit` and :meth:`_bits` (bool (n, nbits))."""
+    """Base class: subclasses implement :meth:`_fit` and :meth:`_bits` (bool (n, nbits)).
+
+    A subclass declares its own parameters' constraints in ``_parameter_constraints`` (extending
+    this one's), stores its arguments, then calls ``super().__init__``, which checks them all.
+    """
+
+    _parameter_constraints: ClassVar[Dict[str, Any]] = {"nbits": Checked(check_nbits),
+                                                        "random_state": Integer(allow_none=True)}
 
     def __init__(self, nbits: int = 32, random_state: Optional[int] = 0) -> None:
-        self.nbits = check_nbits(nbits)
-        self.random_state = check_int(random_state, "random_state", allow_none=True)
+        self.nbits, self.random_state = nbits, random_state
+        for name, value in check_params(self, self._parameter_constraints).items():
+            setattr(self, name, value)  # the checked value: an int parameter as a Python int
         self.n_features_: Optional[int] = None
 
     def fit(self, X: Any) -> "HashingBaseline":
@@ -74,10 +57,11 @@ class HashingBaseline(ABC):
         """Packed uint8 codes (n, nbits // 8) of the rows of ``X``."""
         if self.n_features_ is None:
             raise RuntimeError(f"{type(self).__name__} is not fitted; call fit(X) first")
-        bits = self._bits(check_input(X, self.n_features_))
+        X = check_input(X, self.n_features_)
+        bits = self._bits(X)
         if bits.shape != (X.shape[0], self.nbits):
             raise AssertionError(f"internal error: bits of shape {bits.shape}")
-        return pack(bits)
+        return pack_bits(bits)
 
     def check_state(self) -> None:
         """Checks the fitted attributes (a loaded baseline): ValueError naming the first one whose
@@ -87,7 +71,7 @@ class HashingBaseline(ABC):
         if isinstance(d, bool) or not isinstance(d, int) or d <= 0:
             raise ValueError(f"n_features_ must be a positive int, got {d!r}")
         for name, (value, shape, kind) in self._state_spec().items():
-            check_state_array(value, name, shape, kind)
+            check_stored_array(value, name, shape, kind)
 
     def _state_spec(self) -> Dict[str, Tuple[Any, Tuple[Optional[int], ...], str]]:
         """``{attribute: (value, expected shape (None: any), dtype kinds)}`` of the fitted state."""

@@ -6,7 +6,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..index.validation import check_int
+from ..checks import Integer
 from ._pca import fit_pca, projection_spec
 from .base import ArrayLike, HashingBaseline
 
@@ -17,12 +17,11 @@ class PCAITQ(HashingBaseline):
     B = sign(V R) and the orthogonal Procrustes solution R = U W^T of svd(V^T B) = U S W^T.
     """
 
+    _parameter_constraints = {**HashingBaseline._parameter_constraints, "n_iter": Integer(low=0)}
+
     def __init__(self, nbits: int = 32, random_state: Optional[int] = 0, n_iter: int = 50) -> None:
-        super().__init__(nbits, random_state)
-        n_iter = check_int(n_iter, "n_iter")
-        if n_iter < 0:
-            raise ValueError(f"n_iter must be >= 0, got {n_iter}")
         self.n_iter = n_iter
+        super().__init__(nbits, random_state)
 
     def _fit(self, X: ArrayLike, rng: np.random.Generator) -> None:
         self.pca_ = fit_pca(X, self.nbits, self.random_state)

@@ -22,7 +22,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neighbors import NearestNeighbors
 from sklearn.svm import LinearSVC
 
-from ..index.validation import check_int
+from ..checks import Integer, Real
 from ._pca import has_variance
 from .base import ArrayLike, HashingBaseline
 
@@ -64,17 +64,14 @@ class STH(HashingBaseline):
     ``n_neighbors``: size of the kNN graph; ``C``: the SVMs' regularisation.
     """
 
+    # C: NaN and infinity are numbers here, refused by the range (finite, > 0)
+    _parameter_constraints = {**HashingBaseline._parameter_constraints, "n_neighbors": Integer(low=1),
+                              "C": Real(0, np.inf, closed="neither", finite=False)}
+
     def __init__(self, nbits: int = 32, random_state: Optional[int] = 0, n_neighbors: int = 25,
                  C: float = 1.0, progress: bool = False) -> None:
-        super().__init__(nbits, random_state)
-        n_neighbors = check_int(n_neighbors, "n_neighbors")
-        if isinstance(C, bool) or not isinstance(C, (int, float, np.number)):
-            raise TypeError(f"C must be a number, got {type(C).__name__}")
-        if n_neighbors < 1:
-            raise ValueError(f"n_neighbors must be >= 1, got {n_neighbors}")
-        if not 0 < C < np.inf:
-            raise ValueError(f"C must be > 0, got {C}")
         self.n_neighbors, self.C, self.progress = n_neighbors, C, progress
+        super().__init__(nbits, random_state)
 
     def _fit(self, X: ArrayLike, rng: np.random.Generator) -> None:
         if X.shape[0] <= self.nbits + 1:

@@ -15,23 +15,12 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ..index.rescore import unit_rows as dense_unit_rows
-from ..index.validation import check_positive_int
+from ..checks import check_positive_int, unit_rows
 from .labels import as_indicator
 
-__all__ = ["cosine_precision_at_k", "cosine_top_k", "unit_rows"]
+__all__ = ["cosine_precision_at_k", "cosine_top_k", "unit_rows"]  # unit_rows: re-exported from nash_index.checks
 
 _BLOCK = 256  # queries per matrix product: bounds the dense (block, n_db) score matrix
-
-
-def unit_rows(X: Any) -> Any:
-    """float32 rows scaled to unit L2 norm (zero rows stay zero); scipy.sparse comes back as CSR."""
-    if not sp.issparse(X):
-        return dense_unit_rows(X)
-    X = sp.csr_matrix(X, dtype=np.float32, copy=True)
-    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
-    scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-    return sp.csr_matrix(sp.diags(scale.astype(np.float32)) @ X)
 
 
 def cosine_top_k(X_db: Any, X_q: Any, k: int, block: int = _BLOCK) -> np.ndarray:

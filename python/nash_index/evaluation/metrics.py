@@ -26,8 +26,9 @@ from typing import Any, Iterator, Optional, Tuple
 
 import numpy as np
 
+from ..checks import check_positive_int
 from ..index import FlatIndex
-from ..index.validation import check_positive_int, check_radius
+from ..index.validation import as_code_rows, check_radius
 from .labels import as_indicator
 
 __all__ = [
@@ -78,19 +79,11 @@ class PrecisionRecall:
 # ----------------------------------------------------------------------------- input checks
 
 
-def _check_codes(codes: Any, name: str) -> np.ndarray:
-    arr = np.asarray(codes)
-    if arr.dtype != np.uint8:
-        raise TypeError(f"{name} must be packed uint8 codes, got dtype {arr.dtype}")
-    if arr.ndim != 2 or arr.shape[1] == 0:
-        raise ValueError(f"{name} must have shape (n, nbits // 8), got {arr.shape}")
-    return np.ascontiguousarray(arr)
-
-
 def _prepare(db_codes: Any, db_labels: Any, query_codes: Any, query_labels: Any
              ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    db = _check_codes(db_codes, "db_codes")
-    q = _check_codes(query_codes, "query_codes")
+    # any code width, the two sides' compared below; a strided view is copied (evaluation, not a database)
+    db = as_code_rows(db_codes, None, "db_codes", copy=True)
+    q = as_code_rows(query_codes, None, "query_codes", copy=True)
     if db.shape[1] != q.shape[1]:
         raise ValueError(f"db_codes have {db.shape[1]} bytes per code but query_codes {q.shape[1]}")
     if db.shape[0] == 0:

@@ -10,15 +10,14 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import to_numpy
 from .validation import check_nbits
 
 __all__ = ["binarize", "pack_bits", "unpack_bits"]
 
 
 def _as_bit_array(bits: Any) -> np.ndarray:
-    if type(bits).__module__.startswith("torch"):
-        bits = bits.detach().to("cpu").numpy()
-    arr = np.asarray(bits)
+    arr = np.asarray(to_numpy(bits))
     if arr.dtype == np.bool_:
         return arr
     if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
@@ -45,9 +44,7 @@ def pack_bits(bits: Any) -> np.ndarray:
 def unpack_bits(codes: Any, nbits: int) -> np.ndarray:
     """Inverse of :func:`pack_bits`: uint8 codes (n, nbits // 8) -> uint8 0/1 array (n, nbits)."""
     nbits = check_nbits(nbits)
-    if type(codes).__module__.startswith("torch"):
-        codes = codes.detach().to("cpu").numpy()
-    arr = np.asarray(codes)
+    arr = np.asarray(to_numpy(codes))
     if arr.dtype != np.uint8:
         raise TypeError(f"codes must have dtype uint8, got {arr.dtype}")
     if arr.ndim not in (1, 2):
@@ -62,11 +59,9 @@ def binarize(x: Any) -> np.ndarray:
 
     The sentence-transformers ``ubinary`` convention (``np.packbits(x > 0)`` per row), so that
     plain sign codes of an embedding can be indexed and compared with learned ones. ``x`` is a
-    (n, d) or (d,) array (numpy or torch) with d a multiple of 8; NaN is refused.
+    (n, d) or (d,) array (numpy, or torch by the GPU rule of :mod:`nash_index.checks`) with d a multiple of 8; NaN is refused.
     """
-    if type(x).__module__.startswith("torch"):
-        x = x.detach().to("cpu").float().numpy()
-    arr = np.asarray(x)
+    arr = np.asarray(to_numpy(x))
     if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise TypeError(f"x must be a float (or integer) array, got dtype {arr.dtype}")
     if arr.ndim not in (1, 2):

@@ -10,10 +10,11 @@ from typing import Any, NamedTuple, Optional
 
 import numpy as np
 
+from ..checks import as_numpy, check_positive_int, unit_rows
 from .base import BaseIndex
-from .validation import as_numpy, check_k, check_positive_int
+from .validation import check_k
 
-__all__ = ["RescoredResult", "rescore", "unit_rows"]
+__all__ = ["RescoredResult", "rescore", "unit_rows"]  # unit_rows: re-exported from nash_index.checks
 
 #: Candidates per result when ``candidates`` is not given (sentence-transformers' default multiplier).
 DEFAULT_MULTIPLIER = 4
@@ -36,16 +37,6 @@ def _float_rows(x: Any, name: str, ndim: int) -> np.ndarray:
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or infinity")
     return arr
-
-
-def unit_rows(x: Any) -> np.ndarray:
-    """float32 rows scaled to unit L2 norm; an all-zero row stays zero (cosine 0 with everything).
-    Dense arrays (:func:`nash_index.evaluation.unit_rows` also takes scipy.sparse)."""
-    x = np.asarray(x, dtype=np.float32)
-    if x.ndim != 2:
-        raise ValueError(f"expected a 2-D matrix, got shape {x.shape}")
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
 
 
 def rescore(index: BaseIndex, query_codes: Any, query_vectors: Any, vectors: Any, k: int, *,

@@ -1,6 +1,8 @@
-"""Every argument check of the package: one home each, clear errors, never a silent copy.
+"""The index's argument checks (codes, ids, k, radius, nbits, m, threads): clear errors, never a
+silent copy of a database.
 
-The other layers (models, baselines, text, pipeline, cli) call these instead of writing their own.
+The checks every layer shares (ints, choices, fractions, arrays, the torch conversion) live in
+:mod:`nash_index.checks`; the ones re-exported here keep their old import path working.
 """
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ import os
 from typing import Any, Optional, Sequence
 
 import numpy as np
+
+from ..checks import as_numpy, check_choice, check_fraction, check_int, check_positive_int
 
 __all__ = ["INT64_MAX", "MAX_K", "MAX_THREADS", "as_code_rows", "as_ids", "as_numpy", "check_choice", "check_count",
            "check_fits_memory", "check_fraction", "check_int", "check_k", "check_nbits", "check_num_threads",
@@ -18,24 +22,6 @@ INT64_MAX = 2**63 - 1
 MAX_K = 2**31 - 1
 #: Largest thread count (kMaxThreads of the C++ pool): a typo must not spawn threads until the process dies.
 MAX_THREADS = 1024
-
-
-def check_int(value: Any, name: str, *, allow_none: bool = False) -> Any:
-    """``value`` as a Python int (bools refused); ``None`` passes when allowed."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        expected = "an int or None" if allow_none else "an int"
-        raise TypeError(f"{name} must be {expected}, got {type(value).__name__}")
-    return int(value)
-
-
-def check_choice(value: Any, choices: Sequence[str], name: str) -> str:
-    """``value`` if it is one of ``choices``."""
-    # Non-strings are refused before `in`: an array would raise numpy's ambiguous-truth error.
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
-    return value
 
 
 def check_nbits(nbits: Any) -> int:
@@ -66,13 +52,6 @@ def check_max_key_bits(value: Any) -> int:
         return 0
     if not 1 <= value <= 32:
         raise ValueError(f"max_key_bits must be between 1 and 32 (or None: whole substrings), got {value}")
-    return value
-
-
-def check_positive_int(value: Any, name: str) -> int:
-    value = check_int(value, name)
-    if value <= 0:
-        raise ValueError(f"{name} must be > 0, got {value}")
     return value
 
 
@@ -129,15 +108,6 @@ def check_count(value: Any, name: str) -> int:
     return value
 
 
-def check_fraction(value: Any, name: str) -> float:
-    """A probability: a real number in [0, 1] (bools and NaN refused)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number in [0, 1], got {type(value).__name__}")
-    if not 0 <= value <= 1:  # also False for NaN
-        raise ValueError(f"{name} must be in [0, 1], got {value}")
-    return float(value)
-
-
 def check_k(k: Any, nq: int) -> int:
     """k of a k-NN search over nq queries: 1..MAX_K, and the (nq, k) result must fit in memory.
 
@@ -152,22 +122,13 @@ def check_k(k: Any, nq: int) -> int:
     return k
 
 
-def as_numpy(array: Any, name: str, expected: str = "a numpy array of uint8") -> np.ndarray:
-    """numpy arrays pass through; CPU torch tensors are viewed without a copy."""
-    if isinstance(array, np.ndarray):
-        return array
-    if type(array).__module__.startswith("torch"):
-        if array.device.type != "cpu":
-            raise ValueError(f"{name} is a torch tensor on {array.device}; move it to the CPU first")
-        return array.detach().numpy()
-    raise TypeError(f"{name} must be {expected}, got {type(array).__name__}")
+def as_code_rows(codes: Any, code_size: Optional[int], name: str, *, allow_1d: bool = False,
+                 copy: Optional[bool] = None) -> np.ndarray:
+    """Validates packed codes of shape (n, code_size) (None: any positive width); a 1-D array is
+    one row if allowed.
 
-
-def as_code_rows(codes: Any, code_size: int, name: str, *, allow_1d: bool = False) -> np.ndarray:
-    """Validates packed codes of shape (n, code_size); a 1-D array is one row if allowed.
-
-    Small arrays (queries) that are not C-contiguous are copied; the database
-    side (``allow_1d=False``) is never copied or cast.
+    Codes that are not C-contiguous are copied when ``copy`` (default: ``allow_1d``, small query
+    arrays) and refused otherwise: the database side is never copied or cast silently.
     """
     arr = as_numpy(codes, name)
     if arr.dtype != np.uint8:
@@ -176,12 +137,12 @@ def as_code_rows(codes: Any, code_size: int, name: str, *, allow_1d: bool = Fals
         )
     if arr.ndim == 1 and allow_1d:
         arr = arr.reshape(1, -1)
-    if arr.ndim != 2 or arr.shape[1] != code_size:
-        raise ValueError(
-            f"{name} must have shape (n, {code_size}) for {code_size * 8}-bit codes, got {arr.shape}"
-        )
+    width_ok = arr.ndim == 2 and (arr.shape[1] > 0 if code_size is None else arr.shape[1] == code_size)
+    if not width_ok:
+        expected = "(n, nbits // 8)" if code_size is None else f"(n, {code_size}) for {code_size * 8}-bit codes"
+        raise ValueError(f"{name} must have shape {expected}, got {arr.shape}")
     if not arr.flags.c_contiguous:
-        if not allow_1d:
+        if not (allow_1d if copy is None else copy):
             raise ValueError(
                 f"{name} must be C-contiguous; call np.ascontiguousarray({name}) first "
                 "(the index never copies a database silently)"

@@ -4,21 +4,44 @@ from __future__ import annotations
 import inspect
 import os
 import warnings
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import nn
 
+from ..checks import Checked, Integer, IntSequence, Options, Real, check_array, check_params
 from ..evaluation import joint_indicators, labels_to_indicator, precision_at_k
-from ..index.validation import check_choice, check_int, check_nbits
-from .batching import ArrayLike, check_matrix, iterate_batches
+from ..index.validation import check_nbits
+from .batching import ArrayLike, iterate_batches
 from .threads import resolve_num_threads, torch_threads
 from .training import TrainConfig, TrainResult, select_device, train
 
 DECODERS = ("auto", "softmax", "gaussian")
 TARGETS = ("presence", "counts", "tfidf")
+
+#: Constraints of the parameters NASH and VDSH share, checked by ``fit`` and ``load``.
+COMMON_CONSTRAINTS: dict[str, Any] = {
+    "nbits": Checked(check_nbits),
+    "decoder": Options(*DECODERS),
+    "target": Options(*TARGETS),
+    "hidden": IntSequence(low=1, what="layer widths"),
+    "dropout": Real(0.0, 1.0, closed="left"),
+    "lr": Real(0.0, closed="neither"),
+    "kl_weight": Real(0.0),
+    "epochs": Integer(low=1),
+    "batch_size": Integer(low=1),
+    "patience": Integer(low=1),
+    "kl_anneal_steps": Integer(),  # any int: <= 0 turns the warm-up off
+    "eval_k": Integer(low=1),
+    "num_threads": Checked(resolve_num_threads),
+}
+
+
+def _check_X(X: Any, name: str, n_features: Optional[int] = None) -> ArrayLike:
+    """Float32 CSR (sorted indices) or C-contiguous float32 array, finite, at least one row."""
+    return check_array(X, name, accept_sparse=True, dtype=np.float32, n_features=n_features)
 
 
 class NotFittedError(RuntimeError):
@@ -58,8 +81,11 @@ class BaseHasher:
         return f"{type(self).__name__}({args})"
 
     # ---- hooks ----------------------------------------------------------------------------
+    #: ``{parameter: constraint}`` (see :mod:`nash_index.checks.constraints`); subclasses extend it.
+    _parameter_constraints: ClassVar[dict[str, Any]] = COMMON_CONSTRAINTS
+
     def _check_params(self) -> None:
-        raise NotImplementedError
+        """Rules a single constraint cannot state (one parameter's range depending on another)."""
 
     def build_net(self, n_features: int, n_labels: int) -> nn.Module:
         """The untrained network for these parameters (``fit`` trains it, ``load`` fills it)."""
@@ -73,30 +99,11 @@ class BaseHasher:
         """Neighbourhood reconstruction targets for training (None: the model has no such term)."""
         return None
 
-    # ---- validation helpers -----------------------------------------------------------------
-    def _check_common_params(self) -> None:
-        check_nbits(self.nbits)
-        check_choice(self.decoder, DECODERS, "decoder")
-        check_choice(self.target, TARGETS, "target")
-        if isinstance(self.hidden, str) or not all(isinstance(w, (int, np.integer)) and not isinstance(w, bool)
-                                                   for w in self.hidden):
-            raise TypeError(f"hidden must be a sequence of ints (layer widths), got {self.hidden!r}")
-        if any(int(w) <= 0 for w in self.hidden):
-            raise ValueError(f"hidden widths must be positive, got {self.hidden!r}")
-        for name in ("dropout", "lr", "kl_weight") + tuple(n for n in ("alpha", "gamma", "noise_sigma",
-                                                                        "neighbour_weight") if hasattr(self, n)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not np.isfinite(value):
-                raise TypeError(f"{name} must be a finite number, got {value!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
-        for name in ("epochs", "batch_size", "patience", "kl_anneal_steps", "eval_k"):
-            check_int(getattr(self, name), name)
-            if getattr(self, name) <= 0 and name != "kl_anneal_steps":
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        resolve_num_threads(self.num_threads)
+    # ---- validation ---------------------------------------------------------------------------
+    def _validate_params(self) -> None:
+        """Checks every declared parameter constraint, then the rules that join parameters."""
+        check_params(self, self._parameter_constraints)
+        self._check_params()
 
     def _resolve_decoder(self, X: ArrayLike) -> str:
         """``auto``: softmax over words for sparse X, Gaussian distortion for dense X."""
@@ -143,10 +150,9 @@ class BaseHasher:
         minimises the validation loss; with neither, all ``epochs`` run (a UserWarning says so).
         Torch runs on ``num_threads`` threads meanwhile (see :mod:`nash_index.models.threads`).
         """
-        self._check_common_params()
-        self._check_params()
-        X = check_matrix(X, "X")
-        X_val = None if X_val is None else check_matrix(X_val, "X_val", X.shape[1])
+        self._validate_params()
+        X = _check_X(X, "X")
+        X_val = None if X_val is None else _check_X(X_val, "X_val", X.shape[1])
         y, y_val = self._check_labels(X, y, X_val, y_val)
         self.n_features_ = X.shape[1]
         self.decoder_ = self._resolve_decoder(X)
@@ -240,7 +246,7 @@ class BaseHasher:
     def encode_bits(self, X: ArrayLike) -> np.ndarray:
         """0/1 codes as a uint8 array (n, nbits)."""
         self._check_fitted()
-        X = check_matrix(X, "X", self.n_features_)
+        X = _check_X(X, "X", self.n_features_)
         with torch_threads(self.num_threads):
             return (self._scores(X) > self.thresholds_).astype(np.uint8)
 

@@ -1,4 +1,4 @@
-"""Input validation and mini-batching for sparse (bag-of-words) and dense inputs.
+"""Mini-batching of sparse (bag-of-words) and dense inputs (checked by :func:`nash_index.checks.check_array`).
 
 Batches are built from row slices of the caller's matrix, so a scipy.sparse corpus is
 never densified as a whole: sparse batches stay sparse all the way into the first
@@ -34,31 +34,6 @@ class SparseBatch:
 
 
 Batch = Union[SparseBatch, torch.Tensor]
-
-
-def check_matrix(X: object, name: str = "X", n_features: Optional[int] = None) -> ArrayLike:
-    """Validate a 2-D numeric matrix; return it as CSR (sparse) or float32 ndarray."""
-    if sp.issparse(X):
-        M = sp.csr_matrix(X, dtype=np.float32)
-        M.sort_indices()
-        data = M.data
-    elif isinstance(X, np.ndarray) or hasattr(X, "__array__"):
-        M = np.asarray(X)
-        if M.dtype == object or not np.issubdtype(M.dtype, np.number):
-            raise TypeError(f"{name} must be numeric, got dtype {M.dtype}")
-        M = np.ascontiguousarray(M, dtype=np.float32)
-        data = M
-    else:
-        raise TypeError(f"{name} must be a numpy array or scipy.sparse matrix, got {type(X).__name__}")
-    if M.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (documents x features), got shape {M.shape}")
-    if M.shape[0] == 0:
-        raise ValueError(f"{name} has no rows")
-    if n_features is not None and M.shape[1] != n_features:
-        raise ValueError(f"{name} has {M.shape[1]} features, the model expects {n_features}")
-    if not np.all(np.isfinite(data)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return M
 
 
 def to_batch(M: ArrayLike) -> Batch:

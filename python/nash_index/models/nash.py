@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..index.validation import check_choice, check_int
+from ..checks import Integer, Options, Real
 from .base import BaseHasher
 from .batching import ArrayLike
 from .neighbours import NeighbourTargets, nearest_neighbours
@@ -67,6 +67,17 @@ class NASH(BaseHasher):
     batch 256 also trains about twice as fast on a CPU as batch 64.
     """
 
+    _parameter_constraints = {
+        **BaseHasher._parameter_constraints,
+        "variant": Options(*VARIANTS),
+        "noise_form": Options(*NOISE_FORMS),
+        "noise_sigma": Real(),  # > 0 unless variant="nash": checked in _check_params
+        "gamma": Real(0.0, 1.0, closed="neither"),
+        "alpha": Real(0.0),
+        "neighbours": Integer(low=0, note=" (0 turns the term off)"),
+        "neighbour_weight": Real(0.0),
+    }
+
     def __init__(self, nbits: int = 32, variant: str = "nash-dn", supervised: bool = False,
                  hidden: Sequence[int] = (500, 500), dropout: float = 0.1,
                  noise_sigma: float = 0.2, noise_form: str = "per-bit", noise_kl: bool = False,
@@ -82,19 +93,8 @@ class NASH(BaseHasher):
         self.hidden = hidden if isinstance(hidden, str) else tuple(hidden)  # a string is refused in fit
 
     def _check_params(self) -> None:
-        check_choice(self.variant, VARIANTS, "variant")
-        check_choice(self.noise_form, NOISE_FORMS, "noise_form")
-        if self.variant != "nash" and not self.noise_sigma > 0:
-            raise ValueError(f"noise_sigma must be positive, got {self.noise_sigma}")
-        if not 0.0 < self.gamma < 1.0:
-            raise ValueError(f"gamma must lie in (0, 1), got {self.gamma}")
-        if self.kl_weight < 0 or self.alpha < 0:
-            raise ValueError("kl_weight and alpha must be non-negative")
-        check_int(self.neighbours, "neighbours")
-        if self.neighbours < 0:
-            raise ValueError(f"neighbours must be >= 0 (0 turns the term off), got {self.neighbours}")
-        if self.neighbour_weight < 0:  # a finite number: checked with the other weights
-            raise ValueError(f"neighbour_weight must be >= 0, got {self.neighbour_weight!r}")
+        if self.variant != "nash" and not self.noise_sigma > 0:  # plain NASH adds no noise
+            raise ValueError(f"noise_sigma must be > 0 for variant {self.variant!r}, got {self.noise_sigma!r}")
 
     def build_net(self, n_features: int, n_labels: int) -> nn.Module:
         return NASHNet(n_features, int(self.nbits), self.hidden, float(self.dropout),

@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..index.validation import check_choice
+from ..checks import check_choice
 
 NOISE_FORMS = ("per-bit", "per-document")
 

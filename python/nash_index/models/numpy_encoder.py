@@ -11,6 +11,8 @@ from typing import Sequence
 
 import numpy as np
 
+from ..checks import check_array
+
 Layer = tuple[np.ndarray, np.ndarray]
 
 
@@ -35,20 +37,8 @@ class NumpyEncoder:
 
     def _check(self, X):
         """X as float32 CSR or array of shape (n, n_features); the checks of ``BaseHasher.encode``
-        (numeric, finite), so that both encoders refuse the same input."""
-        if hasattr(X, "tocsr"):
-            X = X.tocsr().astype(np.float32)
-            values = X.data
-        else:
-            X = np.asarray(X)
-            if X.dtype == object or not np.issubdtype(X.dtype, np.number):
-                raise TypeError(f"X must be numeric, got dtype {X.dtype}")
-            X = values = X.astype(np.float32)
-        if X.ndim != 2 or X.shape[1] != self.n_features:
-            raise ValueError(f"X must have shape (n, {self.n_features}), got {X.shape}")
-        if not np.all(np.isfinite(values)):
-            raise ValueError("X contains NaN or infinite values")
-        return X
+        (numeric, finite), so that both encoders refuse the same input (no rows is no codes)."""
+        return check_array(X, "X", accept_sparse=True, dtype=np.float32, min_rows=0, n_features=self.n_features)
 
     def scores(self, X) -> np.ndarray:
         """Head outputs (logits for NASH, posterior means for VDSH), float32 (n, nbits)."""

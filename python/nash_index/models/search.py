@@ -6,7 +6,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from ..index.validation import check_int
+from ..checks import check_int
 from .base import BaseHasher
 
 Space = Mapping[str, Union[Sequence[Any], Callable[[np.random.Generator], Any]]]

@@ -61,8 +61,7 @@ def load_estimator(cls, path: str | os.PathLike, device: str = "auto"):
     params["device"] = device
     try:
         est = cls(**params)
-        est._check_common_params()
-        est._check_params()
+        est._validate_params()
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{config_path}: invalid 'params': {exc}") from None
     fitted = config["fitted"]

@@ -33,10 +33,6 @@ class VDSH(BaseHasher):
         self._store_params(locals())
         self.hidden = hidden if isinstance(hidden, str) else tuple(hidden)  # a string is refused in fit
 
-    def _check_params(self) -> None:
-        if self.kl_weight < 0:
-            raise ValueError(f"kl_weight must be non-negative, got {self.kl_weight}")
-
     def build_net(self, n_features: int, n_labels: int) -> nn.Module:
         return VDSHNet(n_features, int(self.nbits), self.hidden, float(self.dropout),
                        self.decoder_, self.target, self.distortion_weight_)

@@ -15,6 +15,8 @@ from typing import Any, Callable, Iterable, List, Optional
 
 import numpy as np
 
+from ..checks import to_numpy
+
 __all__ = ["CALLABLE", "EMBEDDER_KINDS", "MINILM", "PRECOMPUTED", "Embedder", "check_vectors", "dense_vectors",
            "progress", "resolve_embedder", "saved_embedder"]
 
@@ -42,9 +44,7 @@ def progress(items: Iterable[Any], desc: str, show: bool, total: Optional[int] =
 def check_vectors(vectors: Any, n: Optional[int], name: str, dim: Optional[int] = None) -> np.ndarray:
     """``vectors`` as C-contiguous float32 (n, d) if 2-D float, ``n`` rows (None: any), finite,
     ``d == dim`` (None: any)."""
-    if type(vectors).__module__.startswith("torch"):  # a model returning tensors: no torch import here
-        vectors = vectors.detach().to("cpu").float().numpy()
-    arr = np.asarray(vectors)
+    arr = np.asarray(to_numpy(vectors))  # a model returning tensors: no torch import here
     if arr.ndim != 2 or arr.dtype == object or not np.issubdtype(arr.dtype, np.floating):
         raise ValueError(f"{name} must be a 2-D float array (one row per text), got shape {arr.shape} "
                          f"and dtype {arr.dtype}")

@@ -7,11 +7,12 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ..checks import check_stored_array
+
 __all__ = ["check_array", "read_npz"]
 
-#: dtype kinds accepted per expected kind: "f" any real number, "i" integers, "U" text, "b" bool.
+#: numpy dtype kinds accepted per kind letter of the readers: "f" any real number, "i" integers, "U" text, "b" bool.
 _KINDS = {"f": "fiu", "i": "iu", "U": "U", "b": "b"}
-_KIND_NAMES = {"f": "numbers", "i": "integers", "U": "strings", "b": "booleans"}
 
 
 def read_npz(path: Union[str, Path], required: Sequence[str] = ()) -> Dict[str, np.ndarray]:
@@ -36,17 +37,7 @@ def read_npz(path: Union[str, Path], required: Sequence[str] = ()) -> Dict[str, 
 
 
 def check_array(arr: Any, where: str, shape: Tuple[Optional[int], ...], kind: str = "f") -> np.ndarray:
-    """``arr`` if it has ``shape`` (None: any length) and dtype ``kind``; ValueError naming ``where``.
-
-    Floats must also be finite: a flipped exponent bit would otherwise give NaN codes silently.
-    """
-    arr = np.asarray(arr)
-    ok_shape = arr.ndim == len(shape) and all(e is None or e == n for e, n in zip(shape, arr.shape))
-    if not ok_shape:
-        expected = "(" + ", ".join("n" if e is None else str(e) for e in shape) + ("," if len(shape) == 1 else "") + ")"
-        raise ValueError(f"{where} must have shape {expected}, got {arr.shape}")
-    if arr.dtype.kind not in _KINDS[kind]:
-        raise ValueError(f"{where} must hold {_KIND_NAMES[kind]}, got dtype {arr.dtype}")
-    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
-        raise ValueError(f"{where} holds non-finite values (NaN or inf)")
-    return arr
+    """``arr`` if it has ``shape`` (None: any length) and dtype ``kind`` ("f" any real number, "i"
+    integers, "U" text, "b" bool), floats finite; ValueError naming ``where``
+    (:func:`nash_index.checks.check_stored_array` with the file readers' kind letters)."""
+    return check_stored_array(np.asarray(arr), where, shape, _KINDS[kind])
