@@ -28,7 +28,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="model directory to write")
     p.add_argument("--bits", type=code_length, default=64, help="code length (default: 64)")
     others = ", ".join(name for name in hasher_names() if name != DEFAULT_HASHER)
-    p.add_argument("--hasher", type=_hasher_name, default=DEFAULT_HASHER,
+    p.add_argument("--hasher", default=DEFAULT_HASHER,
                    help=f"{DEFAULT_HASHER} (default), {others} (each also hashes --embeddings vectors; the options below "
                         f"go to {', '.join(hasher_names(neural=True))}), or {AUTO_HASHER}: train {AUTO_CANDIDATES[0]} "
                         f"(with the options below) and {AUTO_CANDIDATES[1]}, keep the one with the higher validation "
@@ -53,12 +53,12 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Fits TF-IDF (or the embedder) + hasher on the training split; the validation split selects NASH's epoch."""
+    """Fits TF-IDF (or the embedder) + hasher on the training split; the validation split selects a neural hasher's epoch."""
     require_embedder(args.embeddings)
-    raw = load_splits(args)
-    kind = args.hasher
+    kind = canonical_hasher(args.hasher)  # ValueError naming the registered hashers
     spec = training_spec(kind)  # auto: its neural candidate's parameters
     params = _neural_params(args, spec) if spec.neural else {}
+    raw = load_splits(args)
     pipe = HashingPipeline(nbits=args.bits, hasher=kind, hasher_params=params,
                            max_features=args.max_features, seed=args.seed, verbose=not args.quiet,
                            num_threads=args.threads, embedder=args.embeddings)
@@ -76,14 +76,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"trained {trained} ({args.bits} bits) on {len(raw.train)} documents, {features}, "
           f"in {time.perf_counter() - t0:.1f} s; model written to {args.out}")
     return 0
-
-
-def _hasher_name(text: str) -> str:
-    """``--hasher``: a registered name (any spelling) or auto, as its canonical name."""
-    try:
-        return canonical_hasher(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _neural_params(args: argparse.Namespace, spec: HasherSpec) -> Dict[str, Any]:
