@@ -87,3 +87,15 @@ def test_vdsh_hashes_dense_vectors(tmp_path):
     back = HashingPipeline.load(tmp_path / "p")
     np.testing.assert_array_equal(back.encode(None, embeddings=X), pipe.hasher.encode(X))
     assert pipe.hasher.decoder_ == "gaussian"  # dense input: the Gaussian decoder
+
+
+def test_a_saved_vdsh_model_composes_a_pipeline(tmp_path, vdsh_pipe, corpus):
+    vdsh_pipe.hasher.save(tmp_path / "m")  # VDSH.save: weights and config, no vocabulary
+    vdsh_pipe.vectorizer.save(tmp_path / "m" / "vectorizer.npz")
+    pipe = HashingPipeline.from_model(tmp_path / "m")
+    assert pipe.hasher_kind == "vdsh" and isinstance(pipe.hasher, VDSH)
+    np.testing.assert_array_equal(pipe.encode(corpus.test_texts), vdsh_pipe.encode(corpus.test_texts))
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    (tmp_path / "m" / "config.json").write_text(json.dumps({**config, "class": "PCAITQ"}))
+    with pytest.raises(ValueError, match="cannot build an index: a PCAITQ model is not one of"):
+        HashingPipeline.from_model(tmp_path / "m")

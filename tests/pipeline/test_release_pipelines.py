@@ -53,6 +53,8 @@ def test_release_pipeline_saved_again_keeps_its_answers(tmp_path, name):
     HashingPipeline.load(tmp_path / "old").save(tmp_path / "new")
     again = HashingPipeline.load(tmp_path / "new")
     _assert_answers(again, EXPECTED["pipelines"][name])
+    hasher_entry = json.loads((tmp_path / "new" / "manifest.json").read_text())["hasher"]
+    assert hasher_entry["kind"] == name and "nash_index" not in json.dumps(hasher_entry)  # registered names only
     old_files = sorted(p.relative_to(RELEASE / name).as_posix() for p in (RELEASE / name).rglob("*") if p.is_file())
     new_files = sorted(p.relative_to(tmp_path / "new").as_posix() for p in (tmp_path / "new").rglob("*") if p.is_file())
     assert new_files == old_files  # the torch model of a torch-free load is kept too
