@@ -12,7 +12,7 @@ from nash_index.text import HASHERS, TrainedHasher, canonical_hasher, encoder_of
 def test_canonical_names():
     assert canonical_hasher(" NASH ") == "nash" and canonical_hasher("PCA-ITQ") == "itq"
     assert canonical_hasher("spectral") == "sph"
-    assert set(HASHERS.values()) == {"nash", "lsh", "sph", "sth", "itq"}
+    assert set(HASHERS.values()) == {"nash", "vdsh", "lsh", "sph", "sth", "itq"}
     with pytest.raises(ValueError, match="unknown hasher 'magic'"):
         canonical_hasher("magic")
 

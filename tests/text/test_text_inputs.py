@@ -85,15 +85,33 @@ def test_vectorizer_load_unreadable(tmp_path, data):
         TextVectorizer.load(tmp_path / "v.npz", {"params": {}})
 
 
-def test_hasher_entry_may_only_name_baseline_classes(tmp_path):
+def test_hasher_entry_may_only_name_its_own_baseline(tmp_path):
     X = sp.random(40, 30, density=0.3, format="csr", random_state=0, dtype=np.float32)
     entry = TrainedHasher.train("lsh", 8, None, 0, False, X).save(tmp_path)
+    assert entry["class"] == "lsh"  # the registered name, not a module path
     assert TrainedHasher.load(entry, tmp_path).encoder.encode(X).shape == (40, 1)
+    assert TrainedHasher.load({**entry, "class": "nash_index.baselines.lsh:LSH"}, tmp_path).kind == "lsh"  # release 0.1.0
     for cls, fragment in [("os:system", "refusing"), ("nash_index.baselines.nope:LSH", "does not name a class"),
-                          ("nash_index.baselines._pca:Projection", "not a hashing baseline"),
-                          ("nash_index.baselines.lsh:np", "does not name a class")]:
+                          ("nash_index.baselines._pca:Projection", "not a hashing baseline of kind 'lsh'"),
+                          ("nash_index.baselines.lsh:np", "does not name a class"), ("itq", "not a hashing baseline"),
+                          ("pca-projection", "not a hashing baseline"), (3, "must be a name")]:
         with pytest.raises(ValueError, match=fragment):
             TrainedHasher.load({**entry, "class": cls}, tmp_path)
+
+
+def test_dataclass_attributes_are_saved_by_name(tmp_path):
+    X = sp.random(60, 30, density=0.3, format="csr", random_state=0, dtype=np.float32)
+    trained = TrainedHasher.train("itq", 8, None, 0, False, X)
+    entry = trained.save(tmp_path)
+    assert entry["state"]["__dataclasses__"] == {"pca_": "pca-projection"}
+    old = {**entry, "class": "nash_index.baselines.itq:PCAITQ",  # as release 0.1.0 wrote it
+           "state": {**entry["state"], "__dataclasses__": {"pca_": "nash_index.baselines._pca:Projection"}}}
+    np.testing.assert_array_equal(TrainedHasher.load(old, tmp_path).encoder.encode(X), trained.encoder.encode(X))
+    for saved_as, fragment in [("os.path:join", "refusing"), ("projection", "not one of \\['pca-projection'\\]"),
+                               ("nash_index.baselines._pca:fit_pca", "does not name a class")]:
+        bad = {**entry, "state": {**entry["state"], "__dataclasses__": {"pca_": saved_as}}}
+        with pytest.raises(ValueError, match=fragment):
+            TrainedHasher.load(bad, tmp_path)
 
 
 def test_unknown_hasher_params_are_named():

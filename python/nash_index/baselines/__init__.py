@@ -6,12 +6,17 @@
 * :class:`PCAITQ`: PCA followed by iterative quantization.
 """
 
+from ._pca import Projection
 from .base import HashingBaseline, pack
 from .itq import PCAITQ
 from .lsh import LSH
 from .sph import SpectralHashing
 from .sth import STH
 
-BASELINES = {"LSH": LSH, "SpH": SpectralHashing, "STH": STH, "PCA-ITQ": PCAITQ}
+#: The baselines by the canonical names of the hasher registry (nash_index.text.registry, which
+#: also holds their display names: ``nash_index.text.display_name("itq") == "PCA-ITQ"``).
+BASELINES = {"lsh": LSH, "sph": SpectralHashing, "sth": STH, "itq": PCAITQ}
+#: The dataclasses a fitted baseline's state may hold, by the name a saved pipeline stores.
+STATE_CLASSES = {"pca-projection": Projection}
 
-__all__ = ["BASELINES", "HashingBaseline", "LSH", "PCAITQ", "STH", "SpectralHashing", "pack"]
+__all__ = ["BASELINES", "HashingBaseline", "LSH", "PCAITQ", "Projection", "STATE_CLASSES", "STH", "SpectralHashing", "pack"]

@@ -25,7 +25,7 @@ import numpy as np
 from ..datasets import available_named_corpus, load_source
 from ..evaluation import cosine_precision_at_k, precision_at_k
 from ..pipeline import HashingPipeline
-from ..text import canonical_hasher, display_name, make_hasher
+from ..text import DEFAULT_HASHER, canonical_hasher, display_name, make_hasher
 from .args import add_corpus_options, add_torch_threads_option, code_length, list_of, positive_int
 from .common import corpus_options
 from .demo_report import example_queries, headline, main_bits, plot_demo, print_examples, print_summary
@@ -93,7 +93,7 @@ def _precision(encoder: Any, X_db: Any, y_db: np.ndarray, X_q: Any, y_q: np.ndar
 
 
 def _train_nash(raw, bits: int, args: argparse.Namespace):
-    pipe = HashingPipeline(nbits=bits, hasher="nash", seed=args.seed, verbose=not args.quiet, num_threads=args.threads,
+    pipe = HashingPipeline(nbits=bits, hasher=DEFAULT_HASHER, seed=args.seed, verbose=not args.quiet, num_threads=args.threads,
                            hasher_params={"epochs": args.epochs, "patience": args.patience},
                            embedder=args.embeddings)
     labels = raw.train_labels if raw.label_names else None
@@ -161,7 +161,7 @@ def _latency(pipe: Any, queries: List[str], k: int = 10) -> Dict[str, float]:
 def run(args: argparse.Namespace) -> int:
     """The ``demo`` subcommand."""
     baselines = [canonical_hasher(b) for b in args.baselines.split(",") if b.strip() and b.strip() != "none"]
-    baselines = [b for b in dict.fromkeys(baselines) if b != "nash"]
+    baselines = [b for b in dict.fromkeys(baselines) if b != DEFAULT_HASHER]  # trained anyway
     bits = list(dict.fromkeys(args.bits))
     require_embedder(args.embeddings)
     t_start = time.perf_counter()
@@ -186,12 +186,12 @@ def run(args: argparse.Namespace) -> int:
         p = _precision(pipe.encoder, X_db, raw.train_labels, X_q, y_q, args.k)
         info = pipe.train_info
         stopped = _stopped_early(info, args.epochs, args.patience)
-        report["results"].append({"method": "nash", "bits": nbits, **p, "train_s": info["train_seconds"],
+        report["results"].append({"method": DEFAULT_HASHER, "bits": nbits, **p, "train_s": info["train_seconds"],
                                   "epochs": info.get("epochs_run"), "best_epoch": info.get("best_epoch"),
                                   "stopped_early": stopped, "build_s": build_s, "n_features": info["n_features"]})
         if nbits == main:
             main_pipe = pipe
-        print(f"NASH {nbits:3d} bits: trained in {info['train_seconds']:.1f} s ({info.get('epochs_run')} epochs, "
+        print(f"{display_name(DEFAULT_HASHER)} {nbits:3d} bits: trained in {info['train_seconds']:.1f} s ({info.get('epochs_run')} epochs, "
               f"best {info.get('best_epoch')}), indexed {pipe.ntotal} documents in {build_s:.2f} s, "
               f"precision@{args.k} = {p['index_order']:.3f}")
         if not stopped:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from ..text import display_name
+from ..text import DEFAULT_HASHER, display_name
 
 __all__ = ["example_queries", "headline", "main_bits", "plot_demo", "print_examples", "print_summary",
            "snippet"]
@@ -48,12 +48,12 @@ def headline(rows: Sequence[Mapping[str, Any]], bits: int, k: int,
     (by precision@k, ties by id; the wording follows the printed 3-decimal numbers, whether
     NASH leads or trails), then exact float cosine, the unhashed reference."""
     at = [r for r in rows if int(r["bits"]) == bits]
-    nash = next((r for r in at if r["method"] == "nash"), None)
-    others = [r for r in at if r["method"] != "nash"]
+    nash = next((r for r in at if r["method"] == DEFAULT_HASHER), None)  # the demo's hasher
+    others = [r for r in at if r["method"] != DEFAULT_HASHER]
     if nash is None:
-        raise ValueError(f"no NASH result at {bits} bits")
+        raise ValueError(f"no {display_name(DEFAULT_HASHER)} result at {bits} bits")
     p = float(nash["index_order"])
-    text = f"NASH {bits} bits: precision@{k} {p:.3f}"
+    text = f"{display_name(DEFAULT_HASHER)} {bits} bits: precision@{k} {p:.3f}"
     if others:
         best = max(others, key=lambda r: float(r["index_order"]))  # the first of equals
         q, name = float(best["index_order"]), display_name(best["method"])
@@ -154,13 +154,13 @@ def plot_demo(report: Dict[str, Any], path: Path) -> bool:
     k, features = report["k"], report.get("features", "TF-IDF")
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 5.4), gridspec_kw={"width_ratios": [1.35, 1]})
     methods, bits, cells = _grid(report["results"])
-    styles = {"nash": ("s-", "C3", 8, 2.4)}
+    styles = {DEFAULT_HASHER: ("s-", "C3", 8, 2.4)}
     top = 0.0
     for i, m in enumerate(methods):
         pts = [(b, float(cells[(m, b)]["index_order"])) for b in bits if (m, b) in cells]
         marker, color, size, width = styles.get(m, ("o--", f"C{[0, 1, 2, 4, 5][i % 5]}", 6, 1.6))
         ax1.plot([b for b, _ in pts], [v for _, v in pts], marker, color=color, markersize=size, linewidth=width,
-                 label=display_name(m), zorder=3 if m == "nash" else 2)
+                 label=display_name(m), zorder=3 if m == DEFAULT_HASHER else 2)
         top = max([top] + [v for _, v in pts])
     cos = report.get("cosine")
     if cos is not None:

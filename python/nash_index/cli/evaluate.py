@@ -9,7 +9,7 @@ from typing import Any
 
 from ..evaluation import precision_at_k
 from ..pipeline import HashingPipeline
-from ..text import canonical_hasher, make_hasher
+from ..text import AUTO_HASHER, canonical_hasher, hasher_names, hasher_spec, make_hasher
 from .args import CLIError, add_corpus_options, positive_int
 from .common import load_model, load_splits
 
@@ -26,7 +26,7 @@ def add_parser(sub: Any) -> None:
     add_corpus_options(p)
     p.add_argument("-k", "--k", type=positive_int, default=100, help="precision cut-off (default: 100)")
     p.add_argument("--baselines", default="itq,lsh", help="comma-separated baselines to compare "
-                   "(lsh, sph, sth, itq; 'none' for none; default: itq,lsh: the strongest and the simplest)")
+                   f"({', '.join(hasher_names(neural=False))}; 'none' for none; default: itq,lsh: the strongest and the simplest)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
 
 
@@ -66,8 +66,8 @@ def _baselines(spec: str, pipe: HashingPipeline, X_db: Any) -> list:
     out = []
     for name in names:
         kind = canonical_hasher(name)
-        if kind in ("nash", "auto"):
-            raise CLIError("--baselines takes classic baselines only (lsh, sph, sth, itq)")
+        if kind == AUTO_HASHER or hasher_spec(kind).neural:
+            raise CLIError(f"--baselines takes classic baselines only ({', '.join(hasher_names(neural=False))})")
         try:
             out.append((kind, make_hasher(kind, pipe.nbits, seed=pipe.seed).fit(X_db)))
         except ValueError as exc:  # e.g. PCA-ITQ with more bits than the vectors have dimensions

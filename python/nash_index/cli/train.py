@@ -7,14 +7,16 @@ import time
 from typing import Any, Dict
 
 from ..pipeline import HashingPipeline
-from ..text import AUTO_HASHER
+from ..text import AUTO_CANDIDATES, AUTO_HASHER, DEFAULT_HASHER, HasherSpec, canonical_hasher, hasher_names, training_spec
 from ..text.auto_select import auto_summary
-from .args import add_corpus_options, add_torch_threads_option, code_length, non_negative_int, positive_float, positive_int
+from .args import CLIError, add_corpus_options, add_torch_threads_option, code_length, non_negative_int, positive_float, positive_int
 from .common import load_splits
 from .embeddings import add_embeddings_option, require_embedder
 from .splits import Splits
 
 __all__ = ["add_parser", "run"]
+
+VARIANT_DEFAULT = "nash-dn"
 
 
 def add_parser(sub: Any) -> None:
@@ -25,12 +27,15 @@ def add_parser(sub: Any) -> None:
     add_corpus_options(p)
     p.add_argument("--out", required=True, metavar="DIR", help="model directory to write")
     p.add_argument("--bits", type=code_length, default=64, help="code length (default: 64)")
-    p.add_argument("--hasher", default="nash", help="nash (default), lsh, sph, sth or itq (each also hashes "
-                   "--embeddings vectors), or auto: train nash (with the options below) and itq, keep the one "
-                   "with the higher validation precision@100")
+    others = ", ".join(name for name in hasher_names() if name != DEFAULT_HASHER)
+    p.add_argument("--hasher", default=DEFAULT_HASHER,
+                   help=f"{DEFAULT_HASHER} (default), {others} (each also hashes --embeddings vectors; the options below "
+                        f"go to {', '.join(hasher_names(neural=True))}), or {AUTO_HASHER}: train {AUTO_CANDIDATES[0]} "
+                        f"(with the options below) and {AUTO_CANDIDATES[1]}, keep the one with the higher validation "
+                        "precision@100")
     add_embeddings_option(p)
-    p.add_argument("--variant", default="nash-dn", choices=("nash", "nash-n", "nash-dn"),
-                   help="NASH variant (default: nash-dn)")
+    p.add_argument("--variant", default=VARIANT_DEFAULT, choices=("nash", "nash-n", "nash-dn"),
+                   help=f"NASH variant (default: {VARIANT_DEFAULT})")
     # None: NASH's own default (the library's defaults live in one place, models/nash.py)
     p.add_argument("--epochs", type=positive_int, default=None, help="maximum epochs (default: NASH's, 100)")
     p.add_argument("--patience", type=positive_int, default=None, help="early-stopping patience (default: NASH's, 6)")
@@ -48,15 +53,12 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Fits TF-IDF (or the embedder) + hasher on the training split; the validation split selects NASH's epoch."""
+    """Fits TF-IDF (or the embedder) + hasher on the training split; the validation split selects a neural hasher's epoch."""
     require_embedder(args.embeddings)
+    kind = canonical_hasher(args.hasher)  # ValueError naming the registered hashers
+    spec = training_spec(kind)  # auto: its neural candidate's parameters
+    params = _neural_params(args, spec) if spec.neural else {}
     raw = load_splits(args)
-    params: Dict[str, Any] = {}
-    kind = args.hasher.strip().lower()
-    if kind in ("nash", AUTO_HASHER):  # auto: the NASH candidate's parameters
-        given = dict(epochs=args.epochs, patience=args.patience, batch_size=args.batch_size, lr=args.lr,
-                     neighbours=args.neighbours)
-        params = dict(variant=args.variant, device=args.device, **{k: v for k, v in given.items() if v is not None})
     pipe = HashingPipeline(nbits=args.bits, hasher=kind, hasher_params=params,
                            max_features=args.max_features, seed=args.seed, verbose=not args.quiet,
                            num_threads=args.threads, embedder=args.embeddings)
@@ -74,6 +76,21 @@ def run(args: argparse.Namespace) -> int:
     print(f"trained {trained} ({args.bits} bits) on {len(raw.train)} documents, {features}, "
           f"in {time.perf_counter() - t0:.1f} s; model written to {args.out}")
     return 0
+
+
+def _neural_params(args: argparse.Namespace, spec: HasherSpec) -> Dict[str, Any]:
+    """The model options given, as the neural hasher's parameters (unset ones: its own defaults).
+    An option the hasher has no parameter for is refused, except --variant left at its default."""
+    given = dict(epochs=args.epochs, patience=args.patience, batch_size=args.batch_size, lr=args.lr,
+                 neighbours=args.neighbours)
+    params = dict(variant=args.variant, device=args.device, **{k: v for k, v in given.items() if v is not None})
+    accepted = spec.param_names()
+    if "variant" not in accepted and args.variant == VARIANT_DEFAULT:
+        del params["variant"]
+    refused = [name for name in params if name not in accepted]
+    if refused:
+        raise CLIError(f"--{refused[0].replace('_', '-')} does not apply to hasher {spec.name!r}")
+    return params
 
 
 def _training_labels(raw: Splits) -> tuple:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from ..index.base import PathLike
-from ..text import TextVectorizer, TrainedHasher, encoder_of
+from ..text import TextVectorizer, TrainedHasher, model_spec
 
 __all__ = ["MODEL_VECTORIZER_FILE", "is_saved_model", "pipeline_from_model"]
 
@@ -37,28 +37,28 @@ def is_saved_model(path: PathLike) -> bool:
 
 def pipeline_from_model(cls: Any, model_dir: PathLike, vectorizer: Union[None, PathLike, TextVectorizer] = None,
                         index: str = "auto") -> Any:
-    """A fitted, empty pipeline (an instance of ``cls``) that encodes with the NASH model saved
-    in ``model_dir`` and ``vectorizer``: a fitted :class:`TextVectorizer` (e.g. ``Corpus.vectorizer()``
-    of the corpus whose rows trained the model), or the file it was saved to (default: inside ``model_dir``)."""
+    """A fitted, empty pipeline (an instance of ``cls``) that encodes with the model of a registered
+    neural hasher (``NASH.save``, ``VDSH.save``) in ``model_dir`` and ``vectorizer``: a fitted :class:`TextVectorizer`
+    (e.g. ``Corpus.vectorizer()`` of the corpus whose rows trained the model), or the file it was saved to (default:
+    inside ``model_dir``)."""
     src = Path(model_dir).expanduser()
     config = json.loads((src / "config.json").read_text(encoding="utf-8"))
-    if config.get("class") != "NASH":
-        raise ValueError(f"'{src}' holds a {config.get('class')} model; only NASH models (NASH.save) "
-                         "can build an index")
+    try:
+        spec = model_spec(config.get("class"))
+    except ValueError as exc:
+        raise ValueError(f"'{src}' cannot build an index: {exc}") from None
     if isinstance(vectorizer, TextVectorizer):
         vec, where = vectorizer, "given"
     else:
         vec_path = Path(vectorizer).expanduser() if vectorizer is not None else src / MODEL_VECTORIZER_FILE
         vec, where = _read_vectorizer(src, vec_path, vectorizer is not None), f"'{vec_path}'"
-    from ..models import NASH  # imports torch: only this path needs it
-
-    model = NASH.load(src, device="cpu")
+    model = spec.hasher_class().load(src, device="cpu")  # imports torch: only this path needs it
     if model.n_features_ != vec.n_features:
         raise ValueError(f"the model '{src}' reads {model.n_features_} TF-IDF columns but the vectorizer "
                          f"{where} has {vec.n_features} terms: it is not the vectorizer the model was trained with")
-    pipe = cls(nbits=int(model.nbits), hasher="nash", index=index, verbose=False)
+    pipe = cls(nbits=int(model.nbits), hasher=spec.name, index=index, verbose=False)
     pipe.vectorizer = vec
-    pipe.trained = TrainedHasher("nash", model, encoder_of(model))
+    pipe.trained = TrainedHasher(spec.name, model, spec.encoder_of(model))
     pipe.train_info = {"from_model": str(src), "n_features": vec.n_features}
     return pipe
 

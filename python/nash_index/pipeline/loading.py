@@ -8,11 +8,13 @@ and not inside a later ``encode`` or ``search``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 from ..index import load as load_index
-from ..text import AUTO_HASHER, HASHERS, TextVectorizer, TrainedHasher
+from ..text import AUTO_HASHER, TextVectorizer, TrainedHasher
 from ..text.auto_select import CANDIDATES
+from ..text.hasher_io import hasher_files
+from ..text.registry import entry_spec
 from .embedders import EMBEDDER_KINDS, saved_embedder
 from .keys import DocumentKeys
 from .storage import CODES_CONTENTS, KEYS_FILE, MANIFEST, VECTORIZER_FILE, PipelineFormatError, is_member_name, reading
@@ -41,7 +43,7 @@ def load_pipeline_files(cls: Any, src: Path, manifest: Dict[str, Any], *, use_to
         train_info = manifest.get("train_info", {})
         pipe.train_info = train_info if isinstance(train_info, dict) else {}
         index_file = index_entry.get("file")
-        needed = [KEYS_FILE, *_hasher_files(hasher_entry, src)] + ([index_file] if index_file else [])
+        needed = [KEYS_FILE, *hasher_files(hasher_entry)] + ([index_file] if index_file else [])
         needed += [vectors_entry["file"]] if vectors_entry else ([] if dense else [VECTORIZER_FILE])
         for name in needed:
             if not is_member_name(name):
@@ -51,8 +53,8 @@ def load_pipeline_files(cls: Any, src: Path, manifest: Dict[str, Any], *, use_to
     if pipe.hasher_kind == AUTO_HASHER and hasher_entry["kind"] not in CANDIDATES:
         raise PipelineFormatError(f"{src}: a hasher='auto' pipeline holds a {hasher_entry['kind']!r} hasher, "
                                   f"not one of its candidates {list(CANDIDATES)}")
-    if use_torch and hasher_entry["kind"] == "nash" and not hasher_entry.get("model"):
-        raise ValueError(f"{src} holds no torch model (only its numpy export); load it with use_torch=False")
+    if use_torch:
+        entry_spec(hasher_entry).check_torch_load(hasher_entry, src)
     if dense:  # not a file's damage: a callable embedder must be given again
         pipe.embedder = saved_embedder(manifest["embedder"], embedder)
         n_features, source = pipe.embedding_dim, f"{pipe.embedding_dim}-d vectors"
@@ -108,18 +110,6 @@ def _entry(manifest: Dict[str, Any], name: str) -> Dict[str, Any]:
     if not isinstance(entry, dict):
         raise ValueError(f"the '{name}' entry must be an object, got {type(entry).__name__}")
     return entry
-
-
-def _hasher_files(entry: Dict[str, Any], src: Path) -> List[str]:
-    """The files the hasher entry points to (NASH: the encoder and, if kept, the model's files)."""
-    if entry.get("kind") not in set(HASHERS.values()):
-        raise ValueError(f"unknown hasher kind {entry.get('kind')!r}")
-    if entry["kind"] != "nash":
-        return [entry["arrays"]]
-    model = entry.get("model")
-    if model is not None and not is_member_name(model):
-        raise ValueError(f"invalid model directory name {model!r}")
-    return [entry["encoder"]] + ([f"{model}/config.json", f"{model}/weights.pt"] if model else [])
 
 
 def _check_encoder(encoder: Any, nbits: int, n_features: int, source: str) -> None:

@@ -29,7 +29,7 @@ from ..index import BaseIndex, make_index
 from ..index.base import PathLike
 from ..index.factory import check_index_kind
 from ..index.validation import check_fraction, check_int, check_nbits, check_num_threads, check_positive_int
-from ..text import TextVectorizer, TrainedHasher, VectorizerParams, canonical_hasher, check_texts
+from ..text import DEFAULT_HASHER, TextVectorizer, TrainedHasher, VectorizerParams, canonical_hasher, check_texts
 from ..text.auto_select import auto_summary
 from ..text.vectorizer import rows_without_terms
 from .codes import CodesIndex
@@ -53,8 +53,8 @@ class HashingPipeline:
     Parameters
     ----------
     nbits : code length (a positive multiple of 8).
-    hasher : ``"nash"`` (default; trained with torch) or a baseline: ``"lsh"``, ``"sph"``,
-        ``"sth"``, ``"itq"``. Each reads TF-IDF rows or, with an embedder, dense vectors (NASH's
+    hasher : ``"nash"`` (default) or ``"vdsh"`` (torch), or a baseline: ``"lsh"``, ``"sph"``, ``"sth"``,
+        ``"itq"`` (:mod:`nash_index.text.registry`). Each reads TF-IDF rows or, with an embedder, dense vectors (NASH's
         ``decoder="auto"`` then picks its Gaussian decoder). ``"auto"`` trains NASH and PCA-ITQ
         and keeps the one with the higher validation precision@100 (a tie keeps NASH; see
         :mod:`nash_index.text.auto_select`); ``train_info["hasher"]`` names the kept one,
@@ -88,7 +88,7 @@ class HashingPipeline:
         pipelines only. Saved with the pipeline.
     """
 
-    def __init__(self, nbits: int = 32, hasher: str = "nash", index: str = "auto",
+    def __init__(self, nbits: int = 32, hasher: str = DEFAULT_HASHER, index: str = "auto",
                  hasher_params: Optional[Dict[str, Any]] = None, max_features: int = 10000,
                  min_df: Optional[int] = None, max_df: float = 0.8, validation_fraction: float = 0.1,
                  seed: int = 0, verbose: bool = True, num_threads: Optional[int] = None, *,

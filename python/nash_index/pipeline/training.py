@@ -7,7 +7,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from ..text import AUTO_HASHER, TextVectorizer, TrainedHasher, select_hasher
+from ..text import AUTO_HASHER, DEFAULT_HASHER, TextVectorizer, TrainedHasher, display_name, select_hasher, training_spec
 from .embedders import check_vectors, dense_vectors
 from .inputs import check_store, optional_texts, unused
 from .labels import training_label_arrays
@@ -32,13 +32,14 @@ def hold_out(X: Any, y: Optional[np.ndarray], fraction: float, seed: int) -> tup
     return X[train], y[train], X[val], y[val]
 
 
-def warn_no_validation(n_texts: int, epochs: int, fraction: float) -> None:
-    """The UserWarning of a NASH fit that runs all its epochs for want of validation data."""
+def warn_no_validation(n_texts: int, epochs: int, fraction: float, hasher: str = display_name(DEFAULT_HASHER)) -> None:
+    """The UserWarning of a neural fit (``hasher``: its display name) that runs all its epochs for want of
+    validation data."""
     why = ("validation_fraction is 0" if fraction == 0 else
            f"{n_texts} texts are too few for validation_fraction={fraction} to leave "
            f"{MIN_VALIDATION_DOCS} for validation and {MIN_VALIDATION_DOCS} for training")
     if epochs != 1:
-        warnings.warn(f"HashingPipeline.fit without validation data ({why}): all {epochs} epochs of NASH will run "
+        warnings.warn(f"HashingPipeline.fit without validation data ({why}): all {epochs} epochs of {hasher} will run "
                       "(no early stopping); pass val_texts to stop at the best epoch", UserWarning, stacklevel=4)
 
 
@@ -94,13 +95,13 @@ def train_hasher(pipe: Any, data: "TrainingData") -> Tuple[TrainedHasher, Option
     candidate, gets ``pipe.num_threads``; a NASH fit without validation data warns once, here."""
     X, y, X_val, y_val = data.X, data.y, data.X_val, data.y_val
     params = dict(pipe.hasher_params)
-    trains_nash = pipe.hasher_kind in ("nash", AUTO_HASHER)
-    if trains_nash and pipe.num_threads is not None:
+    spec = training_spec(pipe.hasher_kind)  # auto: its neural candidate's
+    if spec.neural and pipe.num_threads is not None:
         params["num_threads"] = pipe.num_threads
     with warnings.catch_warnings():
-        if trains_nash and X_val is None:
-            warn_no_validation(X.shape[0], pipe.hasher_params.get("epochs", 100), pipe.validation_fraction)
-            warnings.filterwarnings("ignore", "NASH.fit without validation data", UserWarning)  # said above
+        if spec.uses_validation and X_val is None:
+            warn_no_validation(X.shape[0], pipe.hasher_params.get("epochs", 100), pipe.validation_fraction, spec.display)
+            warnings.filterwarnings("ignore", r"\w+\.fit without validation data", UserWarning)  # said above
         if pipe.hasher_kind != AUTO_HASHER:
             return TrainedHasher.train(pipe.hasher_kind, pipe.nbits, params, pipe.seed, pipe.verbose,
                                        X, y, X_val, y_val), None
@@ -112,7 +113,7 @@ def train_hasher(pipe: Any, data: "TrainingData") -> Tuple[TrainedHasher, Option
 def _held_out(pipe: Any, data: TrainingData) -> TrainingData:
     """NASH or ``"auto"`` without validation data: ``validation_fraction`` of the rows held out
     for early stopping (and for auto's comparison of the candidates)."""
-    if data.X_val is not None or pipe.hasher_kind not in ("nash", AUTO_HASHER):
+    if data.X_val is not None or not training_spec(pipe.hasher_kind).uses_validation:
         return data
     X, y, X_val, y_val = hold_out(data.X, data.y, pipe.validation_fraction, pipe.seed)
     return data._replace(X=X, y=y, X_val=X_val, y_val=y_val)

@@ -1,9 +1,23 @@
-"""Text -> vectors -> codes: the one TF-IDF vectorizer and the hashers (NASH or a baseline)."""
+"""Text -> vectors -> codes: the one TF-IDF vectorizer and the hashers (the registry: NASH, VDSH, baselines)."""
 from __future__ import annotations
 
 from .auto_select import select_hasher
-from .hashers import AUTO_HASHER, HASHERS, TrainedHasher, canonical_hasher, display_name, encoder_of, fit_hasher, make_hasher
+from .hasher_spec import HasherSpec
+from .hashers import TrainedHasher, encoder_of, fit_hasher, make_hasher
+from .registry import (
+    AUTO_CANDIDATES,
+    AUTO_HASHER,
+    DEFAULT_HASHER,
+    HASHERS,
+    canonical_hasher,
+    display_name,
+    hasher_names,
+    hasher_spec,
+    model_spec,
+    training_spec,
+)
 from .vectorizer import TextVectorizer, VectorizerParams, check_texts
 
-__all__ = ["AUTO_HASHER", "HASHERS", "TextVectorizer", "TrainedHasher", "VectorizerParams", "canonical_hasher", "check_texts",
-           "display_name", "encoder_of", "fit_hasher", "make_hasher", "select_hasher"]
+__all__ = ["AUTO_CANDIDATES", "AUTO_HASHER", "DEFAULT_HASHER", "HASHERS", "HasherSpec", "TextVectorizer", "TrainedHasher",
+           "VectorizerParams", "canonical_hasher", "check_texts", "display_name", "encoder_of", "fit_hasher", "hasher_names",
+           "hasher_spec", "make_hasher", "model_spec", "select_hasher", "training_spec"]

@@ -31,19 +31,21 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from ..evaluation import joint_indicators, precision_at_k
-from .hashers import AUTO_HASHER, TrainedHasher, display_name
+from .hashers import TrainedHasher
+from .registry import AUTO_CANDIDATES, AUTO_HASHER, display_name
 
 __all__ = ["AUTO", "CANDIDATES", "EVAL_K", "NO_LABELS_REASON", "auto_summary", "select_hasher",
            "validation_precision"]
 
 #: The pseudo-hasher name.
 AUTO = AUTO_HASHER
-#: The candidates, in order of preference on a tie.
-CANDIDATES = ("nash", "itq")
+#: The candidates, in order of preference on a tie: the neural one (the caller's parameters,
+#: validation rows for early stopping), then the classic one (only the seed).
+CANDIDATES = AUTO_CANDIDATES
 #: Precision@k of the comparison (capped at the database size).
 EVAL_K = 100
 #: The record's reason when there are no validation labels to compare on.
-NO_LABELS_REASON = "no validation labels: kept NASH"
+NO_LABELS_REASON = f"no validation labels: kept {display_name(CANDIDATES[0])}"
 
 
 def validation_precision(encoder: Any, X: Any, y: Any, X_val: Any, y_val: Any, k: int = EVAL_K) -> float:
@@ -65,26 +67,27 @@ def select_hasher(X: Any, y: Any, X_val: Any, y_val: Any, nbits: int, params: Op
     """
     if X_val is None and y_val is not None:
         raise ValueError("y_val given without X_val")
+    neural, classic = CANDIDATES
     if y_val is None:
-        nash = TrainedHasher.train("nash", nbits, params, seed, verbose, X, y, X_val, None)
+        kept = TrainedHasher.train(neural, nbits, params, seed, verbose, X, y, X_val, None)
         n_val = 0 if X_val is None else int(X_val.shape[0])
-        return nash, {"kept": "nash", "scores": {}, "reason": NO_LABELS_REASON, "k": None, "n_val": n_val}
+        return kept, {"kept": neural, "scores": {}, "reason": NO_LABELS_REASON, "k": None, "n_val": n_val}
     if y is None:
         raise ValueError("hasher='auto' compares validation precision: it needs the training labels y "
                          "as well as y_val")
     _indicators(y, y_val, X.shape[0], X_val.shape[0])  # bad labels fail before anything trains
     trained: Dict[str, TrainedHasher] = {
-        "nash": TrainedHasher.train("nash", nbits, params, seed, verbose, X, y, X_val, y_val),
-        "itq": TrainedHasher.train("itq", nbits, None, seed, verbose, X),
+        neural: TrainedHasher.train(neural, nbits, params, seed, verbose, X, y, X_val, y_val),
+        classic: TrainedHasher.train(classic, nbits, None, seed, verbose, X),
     }
     scores = {kind: validation_precision(trained[kind].encoder, X, y, X_val, y_val) for kind in CANDIDATES}
-    kept = max(CANDIDATES, key=lambda kind: scores[kind])  # the first of equal maxima: NASH
+    kept = max(CANDIDATES, key=lambda kind: scores[kind])  # the first of equal maxima: the neural one
     other = next(kind for kind in CANDIDATES if kind != kept)
     k, n_val = min(EVAL_K, int(X.shape[0])), int(X_val.shape[0])
     reason = (f"validation precision@{k} {scores[kept]:.4f} vs {scores[other]:.4f} "
               f"({n_val:,} validation documents)")
     if scores[kept] == scores[other]:
-        reason += "; a tie keeps NASH"
+        reason += f"; a tie keeps {display_name(neural)}"
     return trained[kept], {"kept": kept, "scores": scores, "reason": reason, "k": k, "n_val": n_val}
 
 
@@ -101,7 +104,7 @@ def auto_summary(record: Dict[str, Any], with_count: bool = False) -> str:
             f"vs {display_name(other)} {scores[other]:.4f}")
     if with_count:
         line += f" on {record['n_val']:,} validation documents"
-    return line + (" (a tie keeps NASH)" if scores[kept] == scores[other] else "")
+    return line + (f" (a tie keeps {display_name(CANDIDATES[0])})" if scores[kept] == scores[other] else "")
 
 
 def _indicators(y: Any, y_val: Any, n: int, n_val: int) -> Tuple[np.ndarray, np.ndarray]:
