@@ -38,7 +38,14 @@ class VDSH(BaseHasher):
                        self.decoder_, self.target, self.distortion_weight_)
 
     def _thresholds_from_scores(self, scores: np.ndarray) -> np.ndarray:
-        return np.median(scores, axis=0).astype(np.float32)
+        """Per-bit medians, moved up to halfway towards the next larger score: the same codes for
+        these scores (``score > threshold``), but no score sits on its threshold, so the numpy export
+        (whose float sums may differ by ~1e-8) gives the torch model's codes. Duplicate documents at
+        the median used to flip there."""
+        scores = np.asarray(scores, dtype=np.float32)
+        medians = np.median(scores, axis=0).astype(np.float32)
+        above = np.where(scores > medians, scores, np.inf).min(axis=0)
+        return np.where(np.isfinite(above), (medians + above) / 2, medians).astype(np.float32)
 
     def _thresholds(self, X: ArrayLike) -> np.ndarray:
         """Per-bit medians of the posterior means over the training (database) documents."""
