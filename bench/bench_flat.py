@@ -23,7 +23,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
-faiss = harness.import_faiss()  # before nash_index: sets faiss's OpenMP wait policy (see harness)
+faiss = harness.import_faiss()  # first: sets faiss's OpenMP wait policy before any OpenMP runtime starts
 
 import nash_index as ni  # noqa: E402
 from nash_index.index.synthetic import clustered_codes, random_centres, uniform_codes  # noqa: E402

@@ -2,18 +2,19 @@
 
 Timing with medians of repeated runs and per-query latency percentiles (the one
 definition of p50/p99 the speed benchmarks use, see ``Timing``), resident memory,
-faiss loading, a memory-read-bandwidth measurement, strict JSON (non-finite numbers
-as null) + PNG output under --out (default bench/out/, ignored by git: the tracked
-bench/results/ is written only when asked for), and the report helpers of the quality studies (data folder,
-precision cells, Markdown tables). Synthetic codes come from the library's one
-generator, ``nash_index.index.synthetic``. No nash_index import here, so any
-benchmark can use it.
+a memory-read-bandwidth measurement, output under --out (default bench/out/, ignored
+by git: the tracked bench/results/ is written only when asked for), and the report
+helpers of the quality studies (data folder, precision cells, Markdown tables).
+
+What ``nash-index bench`` also needs has one home in the library and is imported from
+there (``nash_index.cli.bench``: the latency statistics, faiss loading;
+``nash_index.cli.bench_report``: strict JSON, bar charts, machine facts), so this module
+imports nash_index and its CLI package (numpy and scipy, not torch, Ray or faiss).
+Synthetic codes come from the library's one generator, ``nash_index.index.synthetic``.
 """
 from __future__ import annotations
 
-import json
 import os
-import platform
 import sys
 import threading
 import time
@@ -23,7 +24,10 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 
 import numpy as np
 
+from nash_index.cli import bench_report
+from nash_index.cli.bench import import_faiss as _import_faiss
 from nash_index.cli.bench import latency_stats
+from nash_index.cli.bench_report import dumps_strict, finite, log_limits, machine_info  # noqa: F401 (harness.<name> for the scripts)
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO / "bench" / "results"  # tracked: written only with an explicit --out bench/results
@@ -43,20 +47,9 @@ def add_speed_args(p: Any, name: str) -> None:
 
 
 def import_faiss() -> Any:
-    """faiss (the `bench` extra), or None when it is missing.
-
-    faiss uses OpenMP. Its default active spin-waiting collapses on a shared machine
-    (other processes on the cores: x5 to x100 slower with 2 threads), so give it the
-    passive policy unless the command line says --omp-active; this only ever helps faiss.
-    Call it before importing nash_index, so that the policy is set before any OpenMP runtime starts.
-    """
-    if "--omp-active" not in sys.argv:
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    try:
-        import faiss
-    except ImportError:
-        return None
-    return faiss
+    """faiss (the `bench` extra) or None, as ``nash_index.cli.bench.import_faiss``: OpenMP's passive
+    wait policy for faiss unless the command line says --omp-active."""
+    return _import_faiss(omp_active="--omp-active" in sys.argv)
 
 
 # ------------------------------------------------------------------ timing
@@ -226,44 +219,7 @@ def memory_read_bandwidth(nbytes: int = 1 << 30, threads: int = 1, repeats: int 
     return data.nbytes / t.median
 
 
-# ---------------------------------------------------------- machine & I/O
-def machine_info() -> Dict[str, object]:
-    info: Dict[str, object] = {
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "loadavg": os.getloadavg(),
-    }
-    try:
-        with open("/proc/cpuinfo") as f:
-            info["cpu"] = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return info
-
-
-def finite(obj: Any) -> Any:
-    """``obj`` with NaN / inf as None and numpy scalars and arrays as Python values (JSON has no NaN)."""
-    if isinstance(obj, dict):
-        return {str(k): finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [finite(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return finite(obj.tolist())
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
-def dumps_strict(payload: Any, indent: Optional[int] = 2) -> str:
-    """JSON that strict parsers accept: non-finite numbers become null (allow_nan=False catches the rest)."""
-    return json.dumps(finite(payload), indent=indent, allow_nan=False)
-
-
+# ---------------------------------------------------------- I/O
 def save_json(name: str, payload: Dict[str, object], out: Optional[Path] = None) -> Path:
     out = out or OUT_DIR
     out.mkdir(parents=True, exist_ok=True)
@@ -272,62 +228,16 @@ def save_json(name: str, payload: Dict[str, object], out: Optional[Path] = None)
     return path
 
 
-def log_limits(values: Iterable[float]) -> Tuple[float, float]:
-    """Log-axis limits on whole decades around the finite positive ``values`` (so 0 is never "5k")."""
-    v = [float(x) for x in values if x is not None and np.isfinite(x) and x > 0]
-    if not v:
-        return 1.0, 10.0
-    lo, hi = np.floor(np.log10(min(v))), np.ceil(np.log10(max(v)))
-    return 10.0 ** lo, 10.0 ** max(hi, lo + 1)
-
-
 def plot_bars(name: str, records: Sequence[Dict[str, object]], label_keys: Sequence[str], value_key: str,
               series_key: str, title: str = "", log: bool = True, out: Optional[Path] = None,
               xlabel: Optional[str] = None) -> Optional[Path]:
-    """Horizontal grouped bars: one row group per distinct `label_keys` (labels read horizontally),
-    one bar per `series_key`; a log axis spans whole decades."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    labels: List[str] = []
-    series: List[str] = []
-    for r in records:
-        lab = " ".join(str(r[k]) for k in label_keys)
-        if lab not in labels:
-            labels.append(lab)
-        if str(r[series_key]) not in series:
-            series.append(str(r[series_key]))
-    values = {s: [np.nan] * len(labels) for s in series}
-    for r in records:
-        v = r.get(value_key)
-        if v is not None:
-            values[str(r[series_key])][labels.index(" ".join(str(r[k]) for k in label_keys))] = float(v)
-    height = 0.8 / max(1, len(series))
-    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.28 * len(labels) * len(series) + 0.25 * len(labels)))
-    y = np.arange(len(labels))
-    for i, s in enumerate(series):
-        ax.barh(y + i * height, values[s], height, label=s)
-    ax.set_yticks(y + height * (len(series) - 1) / 2)
-    ax.set_yticklabels(labels, fontsize=9)
-    ax.invert_yaxis()  # first configuration on top, as in the printed table
-    ax.set_xlabel(xlabel or value_key)
-    if log:
-        ax.set_xscale("log")
-        ax.set_xlim(*log_limits(v for vs in values.values() for v in vs))
-    ax.grid(axis="x", which="major", alpha=0.3)
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
+    """``<out>/<name>.png``: ``nash_index.cli.bench_report.plot_bars`` (grouped bars, one group per
+    distinct ``label_keys``, one bar per ``series_key``); None without matplotlib."""
     out = out or OUT_DIR
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    drawn = bench_report.plot_bars(records, label_keys, value_key, series_key, path, title=title, log=log, xlabel=xlabel)
+    return path if drawn else None
 
 
 def parse_list(text: str, cast=int) -> List:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -37,6 +39,30 @@ def test_json_has_null_for_non_finite_numbers(harness, tmp_path):
     assert strict_json(path) == {"a": None, "b": [None, 1.5, 3], "c": {"d": None}}
     harness.write_report({"p": float("nan")}, tmp_path, "report", "| x |")  # the quality studies' writer
     assert strict_json(tmp_path / "report.json") == {"p": None}
+
+
+def test_finite_turns_numpy_and_paths_into_json_values(harness, tmp_path):
+    value = {1: (np.float32(0.5), np.array([[1, 2]])), "p": tmp_path, "n": [np.nan, np.inf, None, "x"]}
+    assert harness.finite(value) == {"1": [0.5, [[1, 2]]], "p": str(tmp_path), "n": [None, None, None, "x"]}
+    assert harness.dumps_strict({"a": np.float64("nan")}, indent=None) == '{"a": null}'
+
+
+def test_helpers_shared_with_the_cli_have_one_home(harness, monkeypatch):
+    """The names nash-index bench uses are the CLI's own objects, not copies; the scripts' faiss
+    loading differs only by reading --omp-active from the command line."""
+    from nash_index.cli import bench, bench_report
+
+    for name in ("finite", "dumps_strict", "log_limits", "machine_info"):
+        assert getattr(harness, name) is getattr(bench_report, name)
+    assert harness.latency_stats is bench.latency_stats
+    monkeypatch.setattr(sys, "argv", ["bench_flat.py", "--omp-active"])
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.setitem(sys.modules, "faiss", None)
+    assert harness.import_faiss() is None and "OMP_WAIT_POLICY" not in os.environ
+    monkeypatch.setattr(sys, "argv", ["bench_flat.py"])
+    assert harness.import_faiss() is None and os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    info = harness.machine_info()
+    assert info["cpus"] == os.cpu_count() and {"platform", "machine", "python", "loadavg"} <= set(info)
 
 
 def test_tracked_results_are_strict_json():

@@ -3,11 +3,14 @@ rows, per-query latencies, strict JSON, ``--out`` and the default output folder.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+import nash_index as ni
 from nash_index.cli import bench
 from nash_index.cli.app import main
 
@@ -40,13 +43,16 @@ def test_quick_tiny_with_faiss(tmp_path, capsys):
 
 
 def test_without_faiss_says_so(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(bench, "_import_faiss", lambda: None)
+    monkeypatch.setattr(bench, "import_faiss", lambda: None)
     assert main([*TINY, "--bits", "64", "--index", "auto", "--out", str(tmp_path), "--no-plot"]) == 0
     out = capsys.readouterr().out
     assert "faiss: not importable" in out
     payload = strict_json(tmp_path / "bench.json")
     assert payload["faiss"] == [] and "not importable" in payload["faiss_note"]
     assert all(r["x_faiss"] is None and r["index"].startswith("auto (") for r in payload["results"])
+    environment = payload["environment"]  # the library's facts and the benchmarks' shared machine_info
+    assert environment["faiss"] is None and environment["nash_index"] == ni.__version__
+    assert environment["cpus"] == os.cpu_count() and len(environment["loadavg"]) == 3
 
 
 def test_png_and_default_out_folder(tmp_path, monkeypatch, capsys):
@@ -66,3 +72,18 @@ def test_log_axis_starts_on_a_decade():
 
     assert log_limits([5300.0, 41000.0]) == (1000.0, 100000.0)
     assert log_limits([]) == (1.0, 10.0)
+
+
+@pytest.mark.parametrize("omp_active, preset, expected", [
+    (False, None, "PASSIVE"),  # faiss's OpenMP threads must not spin on a shared machine
+    (True, None, None),  # asked for the active default: left alone
+    (False, "ACTIVE", "ACTIVE"),  # the user's choice wins
+])
+def test_import_faiss_sets_the_passive_wait_policy(monkeypatch, omp_active, preset, expected):
+    if preset is None:
+        monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    else:
+        monkeypatch.setenv("OMP_WAIT_POLICY", preset)
+    monkeypatch.setitem(sys.modules, "faiss", None)  # as if faiss were not installed
+    assert bench.import_faiss(omp_active=omp_active) is None
+    assert os.environ.get("OMP_WAIT_POLICY") == expected

@@ -79,6 +79,31 @@ def test_info_text_and_json(built, capsys):
     assert all(s["kind"] == "FlatIndex" and s["journal_bytes"] == 0 for s in info["shards"])
 
 
+def test_info_after_changes_counts_the_journals(built, capsys, tmp_path):
+    """Changes since build are in the journals: info asks the shards, and says the same as the files do
+    once they are compacted."""
+    import shutil
+
+    from nash_index.distributed import ShardedIndex
+
+    index = tmp_path / "index"
+    shutil.copytree(built[0], index)
+    with ShardedIndex.open(index) as sharded:
+        sharded.add(sharded.codes()[:7])  # new ids 80..86
+        sharded.remove([0, 1, 2])
+    assert app.main(["shard", "info", str(index), "--json"]) == 0
+    shards = json.loads(capsys.readouterr().out)["shards"]
+    assert sum(s["ntotal"] for s in shards) == len(TEXTS) + 7 - 3 and any(s["journal_bytes"] for s in shards)
+    assert all(list(s) == ["shard", "kind", "ntotal", "generation", "max_id", "journal_bytes"] for s in shards)
+    assert max(s["max_id"] for s in shards) == len(TEXTS) + 6
+    with ShardedIndex.open(index) as sharded:
+        sharded.save()  # compacts: the files alone are exact again
+    assert app.main(["shard", "info", str(index), "--json"]) == 0
+    compacted = json.loads(capsys.readouterr().out)["shards"]
+    assert [s["ntotal"] for s in compacted] == [s["ntotal"] for s in shards]
+    assert all(s["journal_bytes"] == 0 and s["generation"] == 1 for s in compacted)
+
+
 def test_search_prints_the_exact_neighbours(built, capsys):
     index, _, pipe = built
     assert app.main(["shard", "search", str(index), *QUERIES, "-k", "5"]) == 0

@@ -1,5 +1,5 @@
-"""ShardedIndex on a local Ray cluster: the local indexes' argument checks, durable adds across
-killed actors, reopening and copies, threads, the compiled fast path."""
+"""ShardedIndex on a local Ray cluster: durable adds across killed actors, reopening and copies,
+threads, the compiled fast path (its argument checks and BaseIndex methods: test_sharded_interface.py)."""
 from __future__ import annotations
 
 import os
@@ -15,28 +15,6 @@ from conftest import assert_same_as, clustered_codes
 
 pytest.importorskip("ray", reason="nash_index[distributed] (Ray) is not installed")
 from nash_index.distributed import ShardedIndex, ShardUnavailableError  # noqa: E402
-
-
-def test_same_errors_as_local_indexes(ray_local, tmp_path):
-    with ShardedIndex.create(tmp_path / "e", 64, 2) as index:
-        flat = ni.FlatIndex(64)
-        bad_calls = [
-            lambda ix: ix.search(np.zeros((2, 4), np.uint8), 5),
-            lambda ix: ix.search(np.zeros((2, 8), np.float32), 5),
-            lambda ix: ix.search(np.zeros((2, 8), np.uint8), 0),
-            lambda ix: ix.range_search(np.zeros((2, 8), np.uint8), -1),
-            lambda ix: ix.add(np.zeros((3, 8), np.uint8), [1, 1, 2]),
-            lambda ix: ix.add(np.zeros((3, 8), np.uint8), [1, 2]),
-            lambda ix: ix.add(np.zeros((2, 8), np.uint8), [-1, 2]),
-            lambda ix: ix.remove("ids"),
-        ]
-        for call in bad_calls:
-            with pytest.raises(Exception) as local:
-                call(flat)
-            with pytest.raises(type(local.value)) as sharded:
-                call(index)
-            assert str(sharded.value) == str(local.value)
-        assert len(index) == 0
 
 
 def test_duplicate_id_across_calls_is_refused_and_undone(ray_local, tmp_path):

@@ -159,3 +159,64 @@ def test_undo_add_restores_the_largest_id(tmp_path):
     store.close()
     store = ShardStore(tmp_path, 0)  # the journal replays the add and its undo
     assert (store.index.ntotal, store.max_id) == (10, 9)
+
+
+@pytest.mark.parametrize("kind", ["flat", "mih"])
+def test_reset_is_durable_and_restarts_default_ids(tmp_path, kind):
+    """As FlatIndex.reset: nothing left, next default id 0; on disk an empty next generation."""
+    rng = np.random.default_rng(7)
+    ShardStore.create(tmp_path, 0, 64, kind)
+    store = ShardStore(tmp_path, 0)
+    store.add(_codes(rng, 40), np.arange(40, dtype=np.int64) * 3, b"a" * 16)
+    assert store.reset(b"r" * 16) == 40
+    assert store.reset(b"r" * 16) == 0  # a retried call: applied once
+    assert (store.index.ntotal, store.max_id, store.info()["generation"]) == (0, -1, 1)
+    assert not index_path(shard_directory(tmp_path, 0), 0).exists()  # the old codes' file is gone
+    store.add(_codes(rng, 5), np.arange(5, dtype=np.int64), b"b" * 16)  # journalled after the reset
+    store.close()
+    store = ShardStore(tmp_path, 0)
+    np.testing.assert_array_equal(np.sort(store.index.ids()), np.arange(5))
+    assert store.max_id == 4 and store.applied(b"r" * 16)
+    assert type(store.index).__name__ == {"flat": "FlatIndex", "mih": "MultiIndexHashing"}[kind]
+
+
+def test_failed_reset_leaves_the_shard_as_on_disk(tmp_path, monkeypatch):
+    from nash_index.distributed import store as store_module
+
+    rng = np.random.default_rng(8)
+    ShardStore.create(tmp_path, 0, 64)
+    store = ShardStore(tmp_path, 0)
+    store.add(_codes(rng, 20), np.arange(20, dtype=np.int64), b"a" * 16)
+    before = _contents(store)
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store_module, "write_shard", disk_full)
+    with pytest.raises(OSError):
+        store.reset(b"r" * 16)
+    assert store.max_id == 19 and not store.applied(b"r" * 16)
+    for got, want in zip(_contents(store), before):
+        np.testing.assert_array_equal(got, want)
+    store.add(_codes(rng, 2), np.array([50, 51], dtype=np.int64), b"b" * 16)  # the journal still works
+    store.close()
+    assert ShardStore(tmp_path, 0).index.ntotal == 22
+
+
+def test_reconstruct_codes_ids_and_info_from_files(tmp_path):
+    rng = np.random.default_rng(9)
+    ShardStore.create(tmp_path, 0, 64)
+    store = ShardStore(tmp_path, 0)
+    codes, ids = _codes(rng, 30), rng.permutation(1000)[:30].astype(np.int64)
+    store.add(codes, ids, b"a" * 16)
+    np.testing.assert_array_equal(store.reconstruct(int(ids[4])), codes[4])
+    assert store.reconstruct(int(ids.max()) + 1) is None
+    order = np.argsort(store.ids())
+    np.testing.assert_array_equal(store.ids()[order], np.sort(ids))
+    np.testing.assert_array_equal(store.codes()[order], codes[np.argsort(ids)])
+    on_disk = ShardStore.read_info(tmp_path, 0)  # the files as written: the journal is not replayed
+    assert store.info()["journal_bytes"] > 0 and on_disk == {**store.info(), "ntotal": 0, "max_id": -1}
+    store.compact()
+    assert ShardStore.read_info(tmp_path, 0) == store.info() == {
+        "shard": 0, "kind": "FlatIndex", "ntotal": 30, "nbits": 64, "generation": 1,
+        "max_id": int(ids.max()), "journal_bytes": 0}

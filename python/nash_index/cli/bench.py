@@ -14,10 +14,7 @@ installed) to ``--out``.
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import os
-import platform
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
@@ -32,10 +29,10 @@ from . import bench_report
 from .args import code_length, count, list_of
 from .args import threads as thread_count
 
-__all__ = ["add_parser", "latency_stats", "run"]
+__all__ = ["add_parser", "import_faiss", "latency_stats", "run"]
 
 _LATENCY_QUERIES = 200  # single-query calls timed per configuration (--quick: 100)
-_MIN_P99_SAMPLES = 20  # fewer timed calls give no p99 (it would be their maximum); as bench/harness.py
+_MIN_P99_SAMPLES = 20  # fewer timed calls give no p99 (it would be their maximum)
 _FAISS = "faiss IndexBinaryFlat"
 # --quick: what the command line leaves unset (under 2 minutes on 2 shared cores)
 _QUICK = {"n": [1_000_000], "bits": [64, 128], "k": [10], "batch": [1, 1000], "threads": [None],
@@ -100,10 +97,16 @@ def _time_calls(search: Any, queries: np.ndarray, batch: int, repeat: int, singl
     return latency_stats(times, batch)
 
 
-def _import_faiss() -> Any:
-    """faiss, or None. Its OpenMP threads default to spin-waiting, which collapses on a shared
-    machine: ask for the passive policy unless the user chose one (before faiss loads OpenMP)."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+def import_faiss(omp_active: bool = False) -> Any:
+    """faiss (the ``bench`` extra), or None when it is missing.
+
+    faiss uses OpenMP, whose default active spin-waiting collapses on a shared machine (other
+    processes on the cores: x5 to x100 slower with 2 threads), so faiss gets the passive policy
+    unless ``omp_active`` or the user chose one (``OMP_WAIT_POLICY``); this only ever helps faiss.
+    Call it before anything starts an OpenMP runtime (the policy is read then).
+    """
+    if not omp_active:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import faiss
     except ImportError:
@@ -204,7 +207,7 @@ def _progress(total: int) -> Any:
 def _environment(faiss: Any) -> Dict[str, Any]:
     return {"nash_index": __version__, "simd_level": simd_level(), "threads": get_num_threads(),
             "faiss": getattr(faiss, "__version__", None), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
-            "machine": platform.machine(), "processor": platform.processor(), "python": platform.python_version()}
+            **bench_report.machine_info()}
 
 
 def _fill_defaults(args: argparse.Namespace) -> None:
@@ -214,21 +217,12 @@ def _fill_defaults(args: argparse.Namespace) -> None:
     args.single_queries = 100 if args.quick else _LATENCY_QUERIES
 
 
-def _finite(obj: Any) -> Any:
-    """NaN / inf as None, so that the JSON is valid for strict parsers (JSON has no NaN)."""
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_finite(v) for v in obj]
-    return None if isinstance(obj, float) and not math.isfinite(obj) else obj
-
-
 def run(args: argparse.Namespace) -> int:
     """The ``bench`` subcommand."""
     _fill_defaults(args)
     if "mih" in args.index and min(args.bits) < 32:
         raise ValueError("multi-index hashing needs codes of at least 32 bits")
-    faiss = None if args.no_faiss else _import_faiss()
+    faiss = None if args.no_faiss else import_faiss()
     note = None
     if faiss is None:
         note = ("faiss: skipped (--no-faiss)" if args.no_faiss else
@@ -248,7 +242,7 @@ def run(args: argparse.Namespace) -> int:
                "latency": "per query: batch 1 = one call per query; larger batches = call time / batch size",
                "results": [r for r in rows if r["kind"] != "faiss"],  # nash_index's indexes, x_faiss beside
                "faiss": [r for r in rows if r["kind"] == "faiss"]}
-    (out / "bench.json").write_text(json.dumps(_finite(payload), indent=2, allow_nan=False) + "\n")
+    (out / "bench.json").write_text(bench_report.dumps_strict(payload) + "\n")
     plotted = not args.no_plot and bench_report.plot(rows, out / "bench.png", simd_level(), args.data)
     print(f"wrote {out / 'bench.json'}" + (f" and {out / 'bench.png'}" if plotted else ""))
     return 0

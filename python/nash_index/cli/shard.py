@@ -16,7 +16,6 @@ from typing import Any, Dict, Iterator, List, Tuple
 
 import numpy as np
 
-from ..index import load as load_index
 from ..index.factory import INDEX_KINDS
 from ..pipeline import HashingPipeline
 from .args import CLIError, Parser, neighbours, positive_int
@@ -80,21 +79,20 @@ def _build(distributed: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+_SHARD_KEYS = ("shard", "kind", "ntotal", "generation", "max_id", "journal_bytes")  # what info prints per shard
+
+
 def _shard_files(root: Path) -> Tuple[Any, List[Dict[str, Any]]]:
     """(manifest, each shard's facts read from its files): exact while the journals are empty."""
-    from ..distributed.layout import ShardState, index_path, journal_path, read_manifest, shard_directory
+    from ..distributed.layout import read_manifest
+    from ..distributed.store import ShardStore
 
     manifest = read_manifest(root)
-    shards = []
-    for shard in range(manifest.num_shards):
-        directory = shard_directory(root, shard)
-        state = ShardState.read(directory)
-        index = load_index(index_path(directory, state.generation), mmap=True, verify=False)
-        journal = journal_path(directory, state.generation)
-        shards.append({"shard": shard, "kind": type(index).__name__, "ntotal": index.ntotal,
-                       "generation": state.generation, "max_id": state.max_id,
-                       "journal_bytes": journal.stat().st_size if journal.exists() else 0})
-    return manifest, shards
+    return manifest, [_shown(ShardStore.read_info(root, shard)) for shard in range(manifest.num_shards)]
+
+
+def _shown(facts: Dict[str, Any]) -> Dict[str, Any]:
+    return {key: facts[key] for key in _SHARD_KEYS}
 
 
 def _info(distributed: Any, args: argparse.Namespace) -> int:
@@ -102,8 +100,7 @@ def _info(distributed: Any, args: argparse.Namespace) -> int:
     manifest, shards = _shard_files(root)
     if any(s["journal_bytes"] for s in shards):  # changes since the files were written: ask the shards
         with distributed.ShardedIndex.open(root, args.address) as index:
-            keys = ("shard", "kind", "ntotal", "generation", "max_id", "journal_bytes")
-            shards = [{key: s[key] for key in keys} for s in index.info()]
+            shards = [_shown(s) for s in index.info()]
     info = {"path": str(root), "nbits": manifest.nbits, "num_shards": manifest.num_shards,
             "routing": manifest.routing, "ntotal": sum(s["ntotal"] for s in shards),
             "pipeline": (root / "pipeline").is_dir(), "shards": shards}

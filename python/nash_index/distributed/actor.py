@@ -60,11 +60,23 @@ class ShardActor:
     def undo_add(self, ids: np.ndarray, add_op_id: bytes, op_id: bytes) -> int:
         return self.store.undo_add(ids, add_op_id, op_id)
 
+    def reset(self, op_id: bytes) -> int:
+        return self.store.reset(op_id)
+
     def compact(self) -> None:
         self.store.compact()
 
     def save_copy(self, root: str) -> None:
         self.store.save_copy(root)
+
+    def reconstruct(self, id: int) -> Optional[np.ndarray]:
+        return self.store.reconstruct(id)
+
+    def codes(self) -> np.ndarray:
+        return self.store.codes()
+
+    def ids(self) -> np.ndarray:
+        return self.store.ids()
 
     def counts(self) -> Tuple[int, int]:
         """(ntotal, largest id ever held)."""

@@ -4,20 +4,12 @@ from __future__ import annotations
 import threading
 import uuid
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..index import RangeSearchResult, SearchResult
+from ..index import BaseIndex
 from ..index.factory import auto_kind, check_index_kind
-from ..index.validation import (
-    as_code_rows,
-    as_ids,
-    check_k,
-    check_num_threads,
-    check_radius,
-    ids_to_remove,
-)
 from .cluster import check_cpus, connect, start_actors, stop_actors
 from .fanout import FanOut
 from .layout import Manifest, read_manifest, write_manifest
@@ -30,13 +22,16 @@ __all__ = ["ShardedIndex"]
 PathLike = Union[str, Path]
 
 
-class ShardedIndex:
+class ShardedIndex(BaseIndex):
     """An exact Hamming index split over ``num_shards`` shard files, each served by one Ray actor.
 
-    ``search`` sends the queries to every shard once and merges the shards' top-k by
-    (distance, id): the result is identical, distances and ids, to one :class:`FlatIndex` holding
-    all the codes (why: :mod:`nash_index.distributed.merge`). ``range_search`` merges the shards'
-    CSR results the same way. Arguments are checked as by the local indexes, with the same errors.
+    A :class:`~nash_index.index.BaseIndex`: its public methods check the arguments as for the local
+    indexes, with the same errors, and call the hooks below. ``search`` sends the queries to every
+    shard once and merges the shards' top-k by (distance, id): the result is identical, distances
+    and ids, to one :class:`FlatIndex` holding all the codes (why: :mod:`nash_index.distributed.merge`).
+    ``range_search`` merges the shards' CSR results the same way. ``reconstruct`` asks the one shard
+    the id routes to; ``codes()`` / ``ids()`` gather every shard's, in shard order and then each
+    shard's storage order (the same codes as a FlatIndex would hold, in another order).
 
     Made with :meth:`create` (an empty index) or :meth:`open` (an existing directory, e.g. one
     written by :func:`encode_to_shards`); ``with ShardedIndex.open(path) as index: ...`` closes
@@ -44,15 +39,16 @@ class ShardedIndex:
 
     **Routing.** ``add`` sends each code to shard ``splitmix64(id) % num_shards``
     (:func:`~nash_index.distributed.routing.shard_of`); ids default to consecutive integers after
-    the largest id so far, as in the local indexes. ``remove`` reaches every shard.
+    the largest id so far, as in the local indexes. ``remove`` and ``reset`` reach every shard.
 
-    **Durability.** ``add`` and ``remove`` return once every shard involved has written the
+    **Durability.** ``add``, ``remove`` and ``reset`` return once every shard involved has written the
     change to its journal and synced it, so a shard actor that is killed restarts (Ray's
     ``max_restarts``), maps its file, replays its journal and answers exactly as before; a call in
     flight at that moment is retried by Ray once the actor is back (changes carry operation ids, so
     a retried add is not applied twice), or fails with :class:`ShardUnavailableError`: never a
     partial answer. An add that fails on one shard (a duplicate id) is undone on the others before
-    the error is raised. :meth:`compact` folds the journals into new shard files.
+    the error is raised. :meth:`compact` folds the journals into new shard files; ``reset`` writes an
+    empty one on every shard (so an error on one shard leaves the others empty: call it again).
 
     **Threads.** Each actor reserves ``cpus_per_shard`` CPUs from Ray (default: the cluster's CPUs
     divided by the shard count) and sizes its C++ search pool to the whole CPUs among them (at
@@ -64,7 +60,7 @@ class ShardedIndex:
     ``path`` must be on a filesystem every node mounts: a restarted actor may land on another node.
 
     **Threads of the caller.** Searches may run from several threads at once; changes (``add``,
-    ``remove``, ``compact``, ``save``) from several threads are applied one at a time.
+    ``remove``, ``reset``, ``compact``, ``save``) from several threads are applied one at a time.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -132,10 +128,6 @@ class ShardedIndex:
         return self.manifest.nbits
 
     @property
-    def code_size(self) -> int:
-        return self.manifest.nbits // 8
-
-    @property
     def num_shards(self) -> int:
         return self.manifest.num_shards
 
@@ -152,9 +144,6 @@ class ShardedIndex:
         self._refresh_counts()
         return sum(self._ntotals)
 
-    def __len__(self) -> int:
-        return self.ntotal
-
     def shard_sizes(self) -> List[int]:
         """Codes per shard, in shard order."""
         self._check_open()
@@ -166,50 +155,53 @@ class ShardedIndex:
         self._check_open()
         return self._fanout.call("info")
 
-    # -- queries ---------------------------------------------------------------------------------
-    def search(self, queries: Any, k: int, *, num_threads: Optional[int] = None) -> SearchResult:
-        """Exact k nearest neighbours over all shards; as :meth:`FlatIndex.search` (rows sorted by
-        (distance, id), padded with id -1 / distance INT32_MAX when k exceeds the codes)."""
+    # -- queries (the hooks of BaseIndex: the arguments arrive checked) --------------------------
+    def _search(self, queries: np.ndarray, k: int, num_threads: int) -> Tuple[np.ndarray, np.ndarray]:
         self._check_open()
-        q = as_code_rows(queries, self.code_size, "queries", allow_1d=True)
-        k = check_k(k, q.shape[0])
-        num_threads = check_num_threads(num_threads) or None
         k_shard = max(1, min(k, sum(self._ntotals)))  # no shard can contribute more
-        distances, ids = merge_knn(self._fanout.search(q, k_shard, num_threads), k_shard)
+        distances, ids = merge_knn(self._fanout.search(queries, k_shard, num_threads or None), k_shard)
         if k_shard < k:
             distances, ids = _pad(distances, ids, k)
-        return SearchResult(distances, ids)
+        return distances, ids
 
-    def range_search(self, queries: Any, radius: int, *, num_threads: Optional[int] = None) -> RangeSearchResult:
-        """All codes within Hamming distance ``radius`` of each query, over all shards (faiss's CSR layout)."""
+    def _range_search(self, queries: np.ndarray, radius: int, num_threads: int) -> Tuple[np.ndarray, ...]:
         self._check_open()
-        q = as_code_rows(queries, self.code_size, "queries", allow_1d=True)
-        radius = min(check_radius(radius), self.nbits)
-        parts = self._fanout.broadcast("range_search", q, radius, check_num_threads(num_threads) or None)
-        return RangeSearchResult(*merge_range(parts, q.shape[0]))
+        parts = self._fanout.broadcast("range_search", queries, radius, num_threads or None)
+        return merge_range(parts, queries.shape[0])
 
-    # -- changes ---------------------------------------------------------------------------------
-    def add(self, codes: Any, ids: Optional[Any] = None) -> None:
-        """Adds packed codes, each to the shard its id routes to; returns once all are on disk.
+    def _reconstruct(self, id: int) -> Optional[np.ndarray]:
+        self._check_open()
+        shard = int(shard_of(np.array([id], dtype=np.int64), self.num_shards)[0])
+        return self._fanout.call("reconstruct", id, shards=[shard])[0]
 
-        ``ids`` as in :meth:`FlatIndex.add` (unique, >= 0, not already in the index; default:
-        consecutive integers after the largest id so far).
-        """
+    def codes(self) -> np.ndarray:
+        """Every stored code (a copy), in shard order, each shard's in its storage order."""
+        return np.concatenate(self._gather("codes"))
+
+    def ids(self) -> np.ndarray:
+        """The ids of :meth:`codes`, in the same order."""
+        return np.concatenate(self._gather("ids"))
+
+    def _gather(self, method: str) -> List[np.ndarray]:
+        self._check_open()
+        with self._changing:  # every shard's part from between the same two changes
+            return self._fanout.call(method)
+
+    # -- changes (hooks, then what only a sharded index has) -------------------------------------
+    def _add(self, codes: np.ndarray, ids: Optional[np.ndarray]) -> None:
+        """Sends each code to the shard its id routes to; returns once all are on disk."""
         self._check_open()
         with self._changing:
-            self._add(codes, ids)
+            self._add_routed(codes, ids)
 
-    def _add(self, codes: Any, ids: Optional[Any]) -> None:
-        rows = as_code_rows(codes, self.code_size, "codes")
+    def _add_routed(self, rows: np.ndarray, ids: Optional[np.ndarray]) -> None:
         if ids is None:
-            id_arr = np.arange(self._next_id, self._next_id + rows.shape[0], dtype=np.int64)
-        else:
-            id_arr = as_ids(ids, rows.shape[0])
+            ids = np.arange(self._next_id, self._next_id + rows.shape[0], dtype=np.int64)
         if rows.shape[0] == 0:
             return
-        owner = shard_of(id_arr, self.num_shards)
+        owner = shard_of(ids, self.num_shards)
         op_id = uuid.uuid4().bytes
-        calls = [(s, (np.ascontiguousarray(rows[owner == s]), id_arr[owner == s], op_id))
+        calls = [(s, (np.ascontiguousarray(rows[owner == s]), ids[owner == s], op_id))
                  for s in np.unique(owner).tolist()]
         answers = self._fanout.call_each("add", calls)
         failures = [a for a in answers if isinstance(a, BaseException)]
@@ -218,7 +210,7 @@ class ShardedIndex:
             raise failures[0]
         for (shard, args), count in zip(calls, answers):
             self._ntotals[shard] += int(count)
-        self._next_id = max(self._next_id, int(id_arr.max()) + 1)
+        self._next_id = max(self._next_id, int(ids.max()) + 1)
 
     def _undo_adds(self, calls: List[Any], answers: List[Any], op_id: bytes) -> None:
         done = [(s, (args[1], op_id, uuid.uuid4().bytes)) for (s, args), a in zip(calls, answers)
@@ -226,16 +218,22 @@ class ShardedIndex:
         if done:
             self._fanout.call_each("undo_add", done)
 
-    def remove(self, ids: Any) -> int:
-        """Removes the codes with these ids from every shard; returns the count removed (as
-        :meth:`FlatIndex.remove`), once the removals are on disk."""
+    def _remove(self, ids: np.ndarray) -> int:
+        """Removes from every shard; returns once the removals are on disk."""
         self._check_open()
-        id_arr = ids_to_remove(ids)
         with self._changing:
-            counts = self._fanout.broadcast("remove", id_arr, uuid.uuid4().bytes)
+            counts = self._fanout.broadcast("remove", ids, uuid.uuid4().bytes)
             for shard, count in enumerate(counts):
                 self._ntotals[shard] -= int(count)
         return int(sum(counts))
+
+    def reset(self) -> None:
+        """Removes every code from every shard, durably; default ids start at 0 again, as after a
+        local index's ``reset``."""
+        self._check_open()
+        with self._changing:
+            self._fanout.call("reset", uuid.uuid4().bytes)
+            self._refresh_counts()
 
     def compact(self) -> None:
         """Folds every shard's journal into a new shard file (its next generation)."""

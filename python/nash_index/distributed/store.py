@@ -38,13 +38,19 @@ class ShardStore:
         self.shard = shard
         self.directory = shard_directory(root, shard)
         self._lock = threading.RLock()  # a search may run on another thread than the changes
+        self._mmap, self._populate = mmap, populate
+        self._open()
+
+    def _open(self) -> None:
+        """Maps the current generation's index file and replays its journal over it."""
         state = ShardState.read(self.directory)
         self._generation = state.generation
         self._max_id = state.max_id
         self._recent = list(state.recent_ops)
         self._applied = set(self._recent)
         self._max_before: Dict[str, int] = {}
-        self.index: BaseIndex = load(index_path(self.directory, state.generation), mmap=mmap, populate=populate)
+        self.index: BaseIndex = load(index_path(self.directory, state.generation), mmap=self._mmap,
+                                     populate=self._populate)
         self._replay()
         self._journal = Journal(journal_path(self.directory, self._generation), self.index.code_size)
 
@@ -121,6 +127,29 @@ class ShardStore:
             self._journal.append(UNDO, op_id, payload)
             return self._apply(UNDO, op_id, payload, None)
 
+    def reset(self, op_id: bytes) -> int:
+        """Removes every code and forgets the largest id (default ids start at 0 again, as after a
+        local index's reset); returns the count removed, once the empty shard is on disk.
+
+        Durable without a journal record: the empty index is written as the next generation, made
+        current as a compaction is (a crash before the switch leaves the old generation, whole).
+        """
+        with self._lock:
+            if self.applied(op_id):
+                return 0
+            count = self.index.ntotal
+            self.index.reset()
+            self._max_id = -1
+            self._max_before.clear()
+            self._remember(op_id)
+            try:
+                self.compact()
+            except BaseException:  # not acknowledged: back to what the disk holds
+                self._journal.close()
+                self._open()
+                raise
+            return count
+
     def compact(self) -> None:
         """Folds the journal into a new index file (the next generation) and starts an empty journal."""
         with self._lock:
@@ -146,6 +175,23 @@ class ShardStore:
                      num_threads: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         return tuple(self.index.range_search(queries, radius, num_threads=num_threads))
 
+    def reconstruct(self, id: int) -> Optional[np.ndarray]:
+        """The stored code of ``id`` (a checked int64 >= 0), None when this shard does not hold it."""
+        try:
+            return self.index.reconstruct(id)
+        except KeyError:
+            return None
+
+    def codes(self) -> np.ndarray:
+        """The stored codes in the index's storage order (a copy)."""
+        with self._lock:
+            return self.index.codes()
+
+    def ids(self) -> np.ndarray:
+        """The ids of :meth:`codes`, in the same order."""
+        with self._lock:
+            return self.index.ids()
+
     @property
     def ntotal(self) -> int:
         return self.index.ntotal
@@ -155,10 +201,25 @@ class ShardStore:
         return self._max_id
 
     def info(self) -> Dict[str, Any]:
-        journal = journal_path(self.directory, self._generation)
-        return {"shard": self.shard, "kind": type(self.index).__name__, "ntotal": self.index.ntotal,
-                "nbits": self.index.nbits, "generation": self._generation, "max_id": self._max_id,
-                "journal_bytes": journal.stat().st_size if journal.exists() else 0}
+        """The shard's number, index kind, size, nbits, generation, largest id and journal size."""
+        return _facts(self.shard, self.directory, self._generation, self._max_id, self.index)
+
+    @staticmethod
+    def read_info(root: Any, shard: int) -> Dict[str, Any]:
+        """:meth:`info` read from the shard's files, without replaying its journal: nothing is
+        written, so it is safe while an actor serves the shard; ``ntotal`` and ``max_id`` are the
+        index file's (exact while ``journal_bytes`` is 0)."""
+        directory = shard_directory(root, shard)
+        state = ShardState.read(directory)
+        index = load(index_path(directory, state.generation), mmap=True, verify=False)
+        return _facts(shard, directory, state.generation, state.max_id, index)
 
     def close(self) -> None:
         self._journal.close()
+
+
+def _facts(shard: int, directory: Path, generation: int, max_id: int, index: BaseIndex) -> Dict[str, Any]:
+    journal = journal_path(directory, generation)
+    return {"shard": shard, "kind": type(index).__name__, "ntotal": index.ntotal, "nbits": index.nbits,
+            "generation": generation, "max_id": max_id,
+            "journal_bytes": journal.stat().st_size if journal.exists() else 0}
