@@ -16,8 +16,9 @@
 namespace nash_index {
 namespace {
 
+const RegisterKind<MultiIndexHashing> registered("mih", &MultiIndexHashing::create);
+
 constexpr uint32_t kMihMetaVersion = 2;  // see meta()
-constexpr size_t kMaxPositions = 0xFFFFFFFFu;  // tables hold uint32 positions
 // The tail is scanned by every query: the tables are rebuilt once it passes
 // 1/16 of the indexed codes (a query then pays at most ~6% of a flat scan for
 // it, and n adds of one code cost O(n) rebuilds of geometrically growing size,
@@ -33,35 +34,6 @@ constexpr size_t kMinDeltaBase = 4096;
 std::atomic<size_t> g_max_tail{size_t{1} << 20};
 constexpr size_t kMaxSegments = 8;
 
-IndexHeaderInfo header_of(const CodeStore& store) {
-  return {IndexKind::MultiIndexHashing, static_cast<uint32_t>(store.nbits()), store.size(), 0};
-}
-
-// The tables are saved while no segment holds tombstones (table positions
-// are then store positions): the main segment's blob in one section, the
-// deltas' blobs after a directory of their sizes in another, so a mapped load
-// serves them as they are (builds that do not know the deltas section scan
-// and re-index those codes as a tail). Otherwise load rebuilds the tables, as
-// it does for files of older builds. `deltas` holds the second section's bytes.
-std::vector<SectionData> sections_of(const CodeStore& store, const std::vector<uint32_t>& meta,
-                                     const std::vector<std::unique_ptr<MultiIndexHashing::Tables>>& segments,
-                                     std::vector<uint64_t>& deltas) {
-  std::vector<SectionData> out = store.sections();
-  out.push_back({kSectionMihMeta, meta.data(), meta.size() * sizeof(uint32_t)});
-  for (const auto& t : segments)
-    if (t->dead.count() != 0 || !t->blob) return out;
-  out.push_back({kSectionMihTables, segments.front()->blob, segments.front()->blob_bytes});
-  if (segments.size() == 1) return out;
-  deltas = {1, segments.size() - 1};
-  for (size_t s = 1; s < segments.size(); ++s) deltas.push_back(segments[s]->blob_bytes);
-  for (size_t s = 1; s < segments.size(); ++s) {
-    const uint64_t* words = reinterpret_cast<const uint64_t*>(segments[s]->blob);
-    deltas.insert(deltas.end(), words, words + segments[s]->blob_bytes / 8);
-  }
-  out.push_back({kSectionMihDeltas, deltas.data(), deltas.size() * 8});
-  return out;
-}
-
 // Removed codes left in the tables are skipped at a cost (a rank per candidate
 // met, buckets padded with dead entries): past 1/8 of the tables they rebuild.
 constexpr size_t kTombstoneFraction = 8;
@@ -76,7 +48,8 @@ void check_m(int nbits, int m) {
 // The error in a set of fallback parameters, or "" (they are saved, so they must be finite).
 std::string params_error(const MihParams& p) {
   const int fallback = static_cast<int>(p.fallback);
-  if (fallback < 0 || fallback > 2) return "bad MIH fallback mode " + std::to_string(fallback);
+  if (fallback < 0 || static_cast<size_t>(fallback) >= scan_fallback_names().size())
+    return "bad MIH fallback mode " + std::to_string(fallback);
   for (const double cost : {p.probe_cost, p.scan_cost_single, p.scan_cost_batch})
     if (!std::isfinite(cost) || cost < 0) return "MIH cost parameters must be finite and >= 0";
   return "";
@@ -93,6 +66,24 @@ void check_max_key_bits(int bits) {
 
 }  // namespace
 
+const std::vector<std::string>& scan_fallback_names() {
+  static const std::vector<std::string> names{"auto", "never", "always"};  // ScanFallback's order
+  return names;
+}
+
+const std::string& scan_fallback_name(ScanFallback fallback) {
+  return scan_fallback_names().at(static_cast<size_t>(fallback));
+}
+
+ScanFallback parse_scan_fallback(const std::string& name) {
+  const std::vector<std::string>& names = scan_fallback_names();
+  for (size_t i = 0; i < names.size(); ++i)
+    if (names[i] == name) return static_cast<ScanFallback>(i);
+  std::string choices;
+  for (const std::string& n : names) choices += (choices.empty() ? "('" : ", '") + n + "'";
+  throw std::invalid_argument("fallback must be one of " + choices + "), got '" + name + "'");
+}
+
 size_t MultiIndexHashing::max_tail() { return g_max_tail.load(); }
 void MultiIndexHashing::set_max_tail(size_t codes) { g_max_tail.store(codes); }
 
@@ -104,9 +95,13 @@ int MultiIndexHashing::auto_m(int nbits, size_t n) {
 }
 
 MultiIndexHashing::MultiIndexHashing(int nbits, int m, int max_key_bits)
-    : CodeIndex(std::make_unique<CodeStore>(nbits)), m_requested_(m), max_key_bits_(max_key_bits) {
+    : CodeIndex(nbits), m_requested_(m), max_key_bits_(max_key_bits) {
   check_settings(nbits, m, max_key_bits);
   rebuild(target_m());
+}
+
+void MultiIndexHashing::require_room(size_t count, size_t more) {
+  require(more <= kMaxCodes - count, "MultiIndexHashing holds at most 2^32 - 1 codes (uint32 positions)");
 }
 
 void MultiIndexHashing::check_settings(int nbits, int m, int max_key_bits) {
@@ -114,12 +109,17 @@ void MultiIndexHashing::check_settings(int nbits, int m, int max_key_bits) {
   check_max_key_bits(max_key_bits);
 }
 
+std::unique_ptr<CodeIndex> MultiIndexHashing::create(int nbits, IndexOptions& options) {
+  const int m = options.take_int("m", 0);
+  return std::make_unique<MultiIndexHashing>(nbits, m, options.take_int("max_key_bits", 0));
+}
+
 MultiIndexHashing::~MultiIndexHashing() = default;
 MultiIndexHashing::Rebuild::Rebuild() = default;
 MultiIndexHashing::Rebuild::~Rebuild() = default;
 
-MultiIndexHashing::MultiIndexHashing(std::unique_ptr<CodeStore> store, int m_requested, int max_key_bits)
-    : CodeIndex(std::move(store)), m_requested_(m_requested), max_key_bits_(max_key_bits) {}
+MultiIndexHashing::MultiIndexHashing(const std::shared_ptr<IndexFile>& file, int m_requested, int max_key_bits)
+    : CodeIndex(file, kTag, kMaxCodes), m_requested_(m_requested), max_key_bits_(max_key_bits) {}
 
 int MultiIndexHashing::m() const { return segments_.front()->layout.m(); }
 int MultiIndexHashing::substring_bits(int j) const { return segments_.front()->layout.length(j); }
@@ -223,13 +223,19 @@ void MultiIndexHashing::request_m(int m) {
   ++version_;
 }
 
+std::unique_ptr<CodeIndex::Upkeep> MultiIndexHashing::prepare_upkeep(bool force) const {
+  if (!force && !needs_rebuild()) return nullptr;
+  return prepare_rebuild();
+}
+
+bool MultiIndexHashing::install_upkeep(Upkeep& prepared) { return install(static_cast<Rebuild&>(prepared)); }
+
 void MultiIndexHashing::maintain() {
   if (needs_rebuild()) install(*prepare_rebuild());  // same version: always taken
 }
 
 void MultiIndexHashing::add(const uint8_t* codes, size_t n, const idx_t* ids) {
-  require(store_->size() + n <= kMaxPositions,
-          "MultiIndexHashing holds at most 2^32 - 1 codes (uint32 positions)");
+  require_room(store_->size(), n);
   store_->add(codes, n, ids);
 }
 
@@ -279,16 +285,37 @@ std::vector<uint32_t> MultiIndexHashing::meta() const {
   return mih_meta_words(m_requested_, m(), params_, max_key_bits_);
 }
 
-void MultiIndexHashing::save(const std::string& path) const {
-  const std::vector<uint32_t> meta_words = meta();
-  std::vector<uint64_t> deltas;
-  write_index_file(path, header_of(*store_), sections_of(*store_, meta_words, segments_, deltas));
+void add_mih_sections(FileSections& out, std::vector<uint32_t> meta, const uint8_t* tables, uint64_t table_bytes,
+                      std::vector<uint64_t> deltas) {
+  out.add_owned(kSectionMihMeta, std::move(meta));
+  if (!tables) return;
+  out.add(kSectionMihTables, tables, table_bytes);
+  if (!deltas.empty()) out.add_owned(kSectionMihDeltas, std::move(deltas));
 }
 
-std::vector<uint8_t> MultiIndexHashing::serialize() const {
-  const std::vector<uint32_t> meta_words = meta();
-  std::vector<uint64_t> deltas;
-  return serialize_index(header_of(*store_), sections_of(*store_, meta_words, segments_, deltas));
+// The tables are saved while no segment holds tombstones (table positions
+// are then store positions): the main segment's blob in one section, the
+// deltas' blobs after a directory of their sizes in another, so a mapped load
+// serves them as they are (builds that do not know the deltas section scan
+// and re-index those codes as a tail). Otherwise load rebuilds the tables, as
+// it does for files of older builds.
+void MultiIndexHashing::add_sections(FileSections& out) const {
+  CodeIndex::add_sections(out);
+  for (const auto& t : segments_)
+    if (t->dead.count() != 0 || !t->blob) return add_mih_sections(out, meta(), nullptr, 0, {});
+  add_mih_sections(out, meta(), segments_.front()->blob, segments_.front()->blob_bytes, deltas_section());
+}
+
+// The deltas section's words: {1, count, bytes of each} then the blobs; empty without deltas.
+std::vector<uint64_t> MultiIndexHashing::deltas_section() const {
+  if (segments_.size() == 1) return {};
+  std::vector<uint64_t> deltas{1, segments_.size() - 1};
+  for (size_t s = 1; s < segments_.size(); ++s) deltas.push_back(segments_[s]->blob_bytes);
+  for (size_t s = 1; s < segments_.size(); ++s) {
+    const uint64_t* words = reinterpret_cast<const uint64_t*>(segments_[s]->blob);
+    deltas.insert(deltas.end(), words, words + segments_[s]->blob_bytes / 8);
+  }
+  return deltas;
 }
 
 namespace {
@@ -312,8 +339,6 @@ MihParams params_of(const uint32_t* words) {
 // Saved tables are used as they are (viewed in place when mapped); files
 // without them (older builds, or saved with tombstones) are rebuilt.
 std::unique_ptr<MultiIndexHashing> MultiIndexHashing::load(const std::shared_ptr<IndexFile>& file) {
-  if (file->info().kind != IndexKind::MultiIndexHashing)
-    throw FormatError("index file does not hold a MultiIndexHashing index");
   uint64_t bytes = 0;
   const uint8_t* raw = file->section(kSectionMihMeta, &bytes);
   uint32_t meta[kMetaWordsV2] = {};
@@ -337,8 +362,7 @@ std::unique_ptr<MultiIndexHashing> MultiIndexHashing::load(const std::shared_ptr
   const MihParams params = words == kMetaWordsV2 ? params_of(meta) : MihParams{};
   const std::string error = params_error(params);
   if (!error.empty()) throw FormatError("index file: bad multi-index metadata: " + error);
-  std::unique_ptr<MultiIndexHashing> index(new MultiIndexHashing(
-      std::make_unique<CodeStore>(CodeStore::from_file(file, kMaxPositions)), requested, max_key_bits));
+  std::unique_ptr<MultiIndexHashing> index(new MultiIndexHashing(file, requested, max_key_bits));
   index->params_ = params;
   if (!file->has_section(kSectionMihTables)) {
     index->rebuild(in_use);  // the saved split: the same tables as before saving

@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "file_sections.hpp"
 #include "huge_pages.hpp"
 #include "mih_table.hpp"
 #include "nash_index/index_file.hpp"
@@ -44,6 +45,13 @@ int key_bits_for(int substring_bits, int max_key_bits);
 // probe_cost, scan_cost_single, scan_cost_batch}, each cost a little-endian
 // double in two words. Version 1 files load with the default settings.
 std::vector<uint32_t> mih_meta_words(int m_requested, int m_in_use, const MihParams& params, int max_key_bits);
+
+// The one plan of a MultiIndexHashing file, for save and the file builder:
+// after the store's sections, the metadata words, then (when `tables` is
+// given) the main segment's tables blob and, unless `deltas` is empty, the
+// deltas section (MultiIndexHashing::deltas_section).
+void add_mih_sections(FileSections& out, std::vector<uint32_t> meta, const uint8_t* tables, uint64_t table_bytes,
+                      std::vector<uint64_t> deltas);
 
 // Shapes of the m tables over n codes.
 std::vector<TableShape> table_shapes(const SubstringLayout& layout, uint64_t n, int max_key_bits);
