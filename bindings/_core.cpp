@@ -307,6 +307,12 @@ void bind_files(py::module_& m) {
     py::gil_scoped_release release;  // the caller keeps `data` alive; parsing verifies every checksum
     return ni::IndexFile::from_bytes(std::vector<uint8_t>(p, p + info.size));
   }, py::arg("data"));
+  // For tests of the writer: a file of these (tag, bytes) sections, as an index would write it.
+  m.def("_write_index_file", [](const std::string& path, uint32_t kind, uint32_t nbits, uint64_t ntotal,
+                                const std::vector<std::pair<uint32_t, std::string>>& sections) {
+    py::gil_scoped_release release;
+    ni::write_sections_file(path, {kind, nbits, ntotal, 0}, sections);
+  }, py::arg("path"), py::arg("kind"), py::arg("nbits"), py::arg("ntotal"), py::arg("sections"));
   m.attr("FORMAT_VERSION") = ni::kFormatVersion;
   m.attr("MAX_SECTIONS") = ni::kMaxSections;
 }

@@ -9,7 +9,6 @@
 #include "nash_index/index_kinds.hpp"
 
 namespace nash_index {
-
 namespace {
 
 std::string kind_name(uint32_t tag) {
@@ -21,6 +20,10 @@ std::unique_ptr<CodeStore> store_of(const std::shared_ptr<IndexFile>& file, uint
   if (file->info().kind != kind)
     throw FormatError("index file holds index kind " + kind_name(file->info().kind) + ", not " + kind_name(kind));
   return std::make_unique<CodeStore>(CodeStore::from_file(file, max_codes));
+}
+
+IndexHeaderInfo header_of(const CodeIndex& index) {
+  return {index.kind(), static_cast<uint32_t>(index.nbits()), index.ntotal(), 0};
 }
 
 }  // namespace
@@ -50,12 +53,6 @@ bool CodeIndex::reconstruct(idx_t id, uint8_t* out) const {
 }
 
 void CodeIndex::add_sections(FileSections& out) const { store_->add_sections(out); }
-
-namespace {
-IndexHeaderInfo header_of(const CodeIndex& index) {
-  return {index.kind(), static_cast<uint32_t>(index.nbits()), index.ntotal(), 0};
-}
-}  // namespace
 
 void CodeIndex::save(const std::string& path) const {
   FileSections sections;

@@ -172,6 +172,13 @@ void write_index_file(const std::string& path, const IndexHeaderInfo& info, cons
   out.commit();
 }
 
+void write_sections_file(const std::string& path, const IndexHeaderInfo& info,
+                         const std::vector<std::pair<uint32_t, std::string>>& sections) {
+  FileSections out;
+  for (const auto& [tag, bytes] : sections) out.add(tag, bytes.data(), bytes.size());
+  write_index_file(path, info, out);
+}
+
 void finish_index_file(AtomicFile& out, const IndexHeaderInfo& info, const FileSections& sections) {
   const std::vector<SectionData>& list = sections.list();
   const std::vector<uint64_t> offsets = section_offsets(list);

@@ -20,6 +20,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace nash_index {
@@ -42,6 +43,11 @@ struct IndexHeaderInfo {
   uint64_t ntotal;
   uint32_t flags;
 };
+
+// Writes a file of these (tag, bytes) sections, laid out as an index writes
+// its own (atomically): for tests and tools that exercise the format itself.
+void write_sections_file(const std::string& path, const IndexHeaderInfo& info,
+                         const std::vector<std::pair<uint32_t, std::string>>& sections);
 
 // A parsed index file; keeps its bytes alive (a mapping or an owned buffer).
 class IndexFile {
