@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from kinds import KINDS
 
 import nash_index as ni
 from conftest import (
@@ -15,7 +16,6 @@ from conftest import (
     scrambled_ids,
     uniform_codes,
 )
-from kinds import KINDS
 
 NBITS = [8, 24, 64, 72, 128, 256, 1024]
 SIZES = [0, 1, 7, 1003]

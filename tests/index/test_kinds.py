@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from kinds import EXAMPLE_KIND, KINDS, require_example_kind
 from test_file_fuzz import FileImage
 
 import nash_index as ni
 from conftest import assert_knn_matches, uniform_codes
-from kinds import EXAMPLE_KIND, KINDS, require_example_kind
 from nash_index.index import INDEX_KINDS, _core
 from nash_index.index.base import GenericCoreIndex
 

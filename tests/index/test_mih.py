@@ -6,7 +6,7 @@ import pickle
 import numpy as np
 import pytest
 
-from nash_index.index import _core, synthetic
+from nash_index.index import synthetic
 from nash_index.index.base import load
 from nash_index.index.flat import FlatIndex
 from nash_index.index.mih import MultiIndexHashing

@@ -16,8 +16,7 @@ from pathlib import Path
 import numpy as np
 
 import nash_index as ni
-from nash_index.index import _core
-from nash_index.index import synthetic
+from nash_index.index import _core, synthetic
 
 HERE = Path(__file__).resolve().parent
 
