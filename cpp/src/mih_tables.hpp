@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "file_sections.hpp"
@@ -35,6 +36,12 @@ struct MultiIndexHashing::Tables {
     return layout.extract(code, code_size, j) & (bits >= 32 ? 0xFFFFFFFFu : (uint32_t{1} << bits) - 1);
   }
 };
+
+// Table segments at most: at this many the deltas merge into one (mih.cpp).
+constexpr size_t kMaxSegments = 8;
+
+// The error in a set of fallback parameters, or "" (they are saved, so they must be finite).
+std::string mih_params_error(const MihParams& p);
 
 // Bits of substring j that its table keys by: all of them, or at most
 // max_key_bits (> 0) of them; fewer bits make smaller tables (see TableShape).
