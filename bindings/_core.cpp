@@ -5,13 +5,14 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <map>
 #include <memory>
 #include <shared_mutex>
 #include <string>
 #include <vector>
 
-#include "nash_index/flat_index.hpp"
 #include "nash_index/index_file.hpp"
+#include "nash_index/index_kinds.hpp"
 #include "nash_index/mih.hpp"
 #include "nash_index/mih_builder.hpp"
 #include "nash_index/simd.hpp"
@@ -62,7 +63,7 @@ py::tuple range_tuple(ni::RangeResult&& r) {
   return py::make_tuple(to_numpy(std::move(lims)), to_numpy(std::move(r.distances)), to_numpy(std::move(r.ids)));
 }
 
-// Per-query work of a MIH search as numpy arrays (probes, candidates, scanned).
+// Per-query work of a search as numpy arrays (probes, candidates, scanned).
 py::tuple work_arrays(const std::vector<ni::SearchWork>& work) {
   std::vector<int64_t> probes, candidates;
   std::vector<uint8_t> scanned;
@@ -74,117 +75,102 @@ py::tuple work_arrays(const std::vector<ni::SearchWork>& work) {
   return py::make_tuple(to_numpy(std::move(probes)), to_numpy(std::move(candidates)), to_numpy(std::move(scanned)));
 }
 
-// An index plus a reader/writer lock: searches run concurrently, mutations alone.
-template <class Index>
-struct Guarded {
-  std::unique_ptr<Index> index;
+// An index of any kind plus a reader/writer lock: searches run concurrently,
+// mutations alone. Polymorphic, so that pybind11 hands Python the most derived
+// binding class (PyMih for a MultiIndexHashing).
+struct PyIndex {
+  std::unique_ptr<ni::CodeIndex> index;
   mutable std::shared_mutex lock;
-  explicit Guarded(std::unique_ptr<Index> i) : index(std::move(i)) {}
+  explicit PyIndex(std::unique_ptr<ni::CodeIndex> i) : index(std::move(i)) {}
+  virtual ~PyIndex() = default;
 };
 
+// A MultiIndexHashing: what every kind has, plus its tables and fallback settings.
+struct PyMih : PyIndex {
+  using PyIndex::PyIndex;
+  ni::MultiIndexHashing& mih() const { return static_cast<ni::MultiIndexHashing&>(*index); }
+};
+
+std::unique_ptr<PyIndex> wrap(std::unique_ptr<ni::CodeIndex> index) {
+  if (dynamic_cast<ni::MultiIndexHashing*>(index.get())) return std::make_unique<PyMih>(std::move(index));
+  return std::make_unique<PyIndex>(std::move(index));
+}
+
 // Runs fn(index) without the GIL, under the read (shared) or write lock.
-template <class Index, class Fn>
-auto read_locked(const Guarded<Index>& self, Fn&& fn) {
+template <class Fn>
+auto read_locked(const PyIndex& self, Fn&& fn) {
   py::gil_scoped_release release;
   std::shared_lock<std::shared_mutex> guard(self.lock);
-  return fn(static_cast<const Index&>(*self.index));
+  return fn(static_cast<const ni::CodeIndex&>(*self.index));
 }
-template <class Index, class Fn>
-auto write_locked(Guarded<Index>& self, Fn&& fn) {
+template <class Fn>
+auto write_locked(PyIndex& self, Fn&& fn) {
   py::gil_scoped_release release;
   std::unique_lock<std::shared_mutex> guard(self.lock);
   return fn(*self.index);
 }
 
-// Only MultiIndexHashing reports per-query work; the flat scan ignores `work`.
-void run_search(const ni::FlatIndex& ix, const uint8_t* q, size_t nq, size_t k, ni::dist_t* d, ni::idx_t* i, int t,
-                ni::SearchWork*) {
-  ix.search(q, nq, k, d, i, t);
-}
-void run_search(const ni::MultiIndexHashing& ix, const uint8_t* q, size_t nq, size_t k, ni::dist_t* d, ni::idx_t* i,
-                int t, ni::SearchWork* work) {
-  ix.search(q, nq, k, d, i, t, work);
-}
-ni::RangeResult run_range(const ni::FlatIndex& ix, const uint8_t* q, size_t nq, int radius, int t, ni::SearchWork*) {
-  return ix.range_search(q, nq, radius, t);
-}
-ni::RangeResult run_range(const ni::MultiIndexHashing& ix, const uint8_t* q, size_t nq, int radius, int t,
-                          ni::SearchWork* work) {
-  return ix.range_search(q, nq, radius, t, work);
-}
-
-template <class Index>
-py::tuple knn_search(const Guarded<Index>& self, const py::array& queries, size_t k, int num_threads, bool with_work) {
+py::tuple knn_search(const PyIndex& self, const py::array& queries, size_t k, int num_threads, bool with_work) {
   size_t nq = 0;
   const uint8_t* q = code_rows(queries, self.index->code_size(), "queries", &nq);
+  if (k == 0 || k > ni::kMaxK) throw py::value_error("k must be between 1 and " + std::to_string(ni::kMaxK));
   py::array_t<ni::dist_t> distances({nq, k});
   py::array_t<ni::idx_t> ids({nq, k});
   ni::dist_t* d = distances.mutable_data();
   ni::idx_t* i = ids.mutable_data();
   std::vector<ni::SearchWork> work(with_work ? nq : 0);
   ni::SearchWork* w = with_work ? work.data() : nullptr;
-  read_locked(self, [&](const Index& ix) { run_search(ix, q, nq, k, d, i, num_threads, w); });
+  read_locked(self, [&](const ni::CodeIndex& ix) { ix.search(q, nq, k, d, i, num_threads, w); });
   if (!with_work) return py::make_tuple(distances, ids);
   return py::make_tuple(distances, ids, work_arrays(work));
 }
 
-template <class Index>
-py::tuple range_search(const Guarded<Index>& self, const py::array& queries, int radius, int num_threads,
-                       bool with_work) {
+py::tuple range_search(const PyIndex& self, const py::array& queries, int radius, int num_threads, bool with_work) {
   size_t nq = 0;
   const uint8_t* q = code_rows(queries, self.index->code_size(), "queries", &nq);
   std::vector<ni::SearchWork> work(with_work ? nq : 0);
   ni::SearchWork* w = with_work ? work.data() : nullptr;
-  py::tuple out = range_tuple(
-      read_locked(self, [&](const Index& ix) { return run_range(ix, q, nq, radius, num_threads, w); }));
+  py::tuple out = range_tuple(read_locked(
+      self, [&](const ni::CodeIndex& ix) { return ix.range_search(q, nq, radius, num_threads, w); }));
   if (!with_work) return out;
   return py::make_tuple(out[0], out[1], out[2], work_arrays(work));
 }
 
-// Rebuilds the MIH tables when due (or when `force`d) without blocking searches:
-// built under the read lock, swapped in under the write lock. A removal in
-// between voids the build, which is redone a few times at most: the index is
-// exact without it, only slower. Returns whether the tables are up to date.
-bool mih_rebuild_aside(Guarded<ni::MultiIndexHashing>& s, bool force) {
-  using Mih = ni::MultiIndexHashing;
+// The upkeep protocol of CodeIndex: prepared under the read lock, installed
+// under the write lock. A change in between voids it; it is redone a few
+// times at most (the index is exact without it, only slower). Returns whether
+// the index is up to date. What install replaced is freed here, unlocked.
+bool upkeep_aside(PyIndex& s, bool force) {
   for (int attempt = 0; attempt < 3; ++attempt) {
-    std::unique_ptr<Mih::Rebuild> built = read_locked(s, [&](const Mih& ix) -> std::unique_ptr<Mih::Rebuild> {
-      return force || ix.needs_rebuild() ? ix.prepare_rebuild() : nullptr;
-    });
-    if (!built) return true;
-    if (write_locked(s, [&](Mih& ix) { return ix.install(*built); })) force = false;
+    std::unique_ptr<ni::CodeIndex::Upkeep> prepared =
+        read_locked(s, [&](const ni::CodeIndex& ix) { return ix.prepare_upkeep(force); });
+    if (!prepared) return true;
+    if (write_locked(s, [&](ni::CodeIndex& ix) { return ix.install_upkeep(*prepared); })) force = false;
   }
   return !force;
 }
 
-// Table upkeep after a change, done aside from searches: only MIH has tables.
-void upkeep(Guarded<ni::FlatIndex>&) {}
-void upkeep(Guarded<ni::MultiIndexHashing>& s) { mih_rebuild_aside(s, false); }
-
-template <class Index>
-void add_codes(Guarded<Index>& self, const py::array& codes, const py::object& ids) {
+void add_codes(PyIndex& self, const py::array& codes, const py::object& ids) {
   size_t n = 0;
   const uint8_t* c = code_rows(codes, self.index->code_size(), "codes", &n);
   const ni::idx_t* id = ids.is_none() ? nullptr : id_values(ids.cast<py::array>(), n, "ids");
-  write_locked(self, [&](Index& ix) { ix.add(c, n, id); });
-  upkeep(self);
+  write_locked(self, [&](ni::CodeIndex& ix) { ix.add(c, n, id); });
+  upkeep_aside(self, false);
 }
 
-template <class Index>
-size_t remove_ids(Guarded<Index>& self, const py::array& ids) {
+size_t remove_ids(PyIndex& self, const py::array& ids) {
   const size_t n = ids.ndim() == 1 ? static_cast<size_t>(ids.shape(0)) : 0;  // shape(0) of a 0-d array throws
   const ni::idx_t* id = id_values(ids, n, "ids");
-  const size_t removed = write_locked(self, [&](Index& ix) { return ix.remove(id, n); });
-  upkeep(self);
+  const size_t removed = write_locked(self, [&](ni::CodeIndex& ix) { return ix.remove(id, n); });
+  upkeep_aside(self, false);
   return removed;
 }
 
 // A copy of the stored codes, taken under the read lock: a view would dangle
 // once add() grows (reallocates) the store.
-template <class Index>
-py::array codes_copy(const Guarded<Index>& self) {
+py::array codes_copy(const PyIndex& self) {
   size_t n = 0, cs = 0;
-  std::vector<uint8_t> codes = read_locked(self, [&](const Index& ix) {
+  std::vector<uint8_t> codes = read_locked(self, [&](const ni::CodeIndex& ix) {
     n = ix.ntotal();
     cs = ix.code_size();
     return std::vector<uint8_t>(ix.codes(), ix.codes() + n * cs);
@@ -192,74 +178,67 @@ py::array codes_copy(const Guarded<Index>& self) {
   return to_numpy(std::move(codes), {static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(cs)});
 }
 
-template <class Index>
-py::bytes serialize(const Guarded<Index>& self) {
-  const std::vector<uint8_t> bytes = read_locked(self, [](const Index& ix) { return ix.serialize(); });
+py::object reconstruct(const PyIndex& s, ni::idx_t id) {
+  std::vector<uint8_t> code(s.index->code_size());
+  const bool found = read_locked(s, [&](const ni::CodeIndex& ix) { return ix.reconstruct(id, code.data()); });
+  if (!found) return py::none();
+  return to_numpy(std::move(code));
+}
+
+py::bytes serialize(const PyIndex& self) {
+  const std::vector<uint8_t> bytes = read_locked(self, [](const ni::CodeIndex& ix) { return ix.serialize(); });
   return py::bytes(reinterpret_cast<const char*>(bytes.data()), bytes.size());
 }
 
-// What FlatIndex and MultiIndexHashing share, bound once.
-template <class Index>
-void bind_common(py::class_<Guarded<Index>>& cls) {
-  using G = Guarded<Index>;
-  cls.def_property_readonly("nbits", [](const G& s) { return s.index->nbits(); })
+// Every kind's methods, bound once.
+void bind_index(py::module_& m) {
+  using G = PyIndex;
+  py::class_<G>(m, "CodeIndex")
+      .def_property_readonly("nbits", [](const G& s) { return s.index->nbits(); })
       .def_property_readonly("code_size", [](const G& s) { return s.index->code_size(); })
       .def_property_readonly("ntotal", [](const G& s) { return s.index->ntotal(); })
       .def_property_readonly("is_mapped", [](const G& s) { return s.index->is_mapped(); })
-      .def("add", &add_codes<Index>, py::arg("codes"), py::arg("ids") = py::none())
-      .def("remove", &remove_ids<Index>, py::arg("ids"))
-      .def("reset", [](G& s) { write_locked(s, [](Index& ix) { ix.reset(); }); })
-      .def("codes", &codes_copy<Index>)
-      .def("ids", [](const G& s) { return to_numpy(read_locked(s, [](const Index& ix) { return ix.ids(); })); })
-      .def("reconstruct", [](const G& s, ni::idx_t id) -> py::object {
-        std::vector<uint8_t> code(s.index->code_size());
-        const bool found = read_locked(s, [&](const Index& ix) { return ix.reconstruct(id, code.data()); });
-        if (!found) return py::none();
-        return to_numpy(std::move(code));
-      }, py::arg("id"))
-      .def("save", [](const G& s, const std::string& path) { read_locked(s, [&](const Index& ix) { ix.save(path); }); },
-           py::arg("path"))
-      .def("serialize", &serialize<Index>)
-      .def_static("from_file", [](const std::shared_ptr<ni::IndexFile>& f) {
-        std::unique_ptr<Index> index;
-        {
-          py::gil_scoped_release release;
-          index = Index::load(f);
-        }
-        return new G(std::move(index));
-      }, py::arg("file"));
+      .def_property_readonly("kind", [](const G& s) { return ni::find_kind(s.index->kind())->name; })
+      .def("add", &add_codes, py::arg("codes"), py::arg("ids") = py::none())
+      .def("remove", &remove_ids, py::arg("ids"))
+      .def("reset", [](G& s) { write_locked(s, [](ni::CodeIndex& ix) { ix.reset(); }); })
+      .def("search", &knn_search, py::arg("queries"), py::arg("k"), py::arg("num_threads") = 0,
+           py::arg("with_work") = false)
+      .def("range_search", &range_search, py::arg("queries"), py::arg("radius"), py::arg("num_threads") = 0,
+           py::arg("with_work") = false)
+      .def("codes", &codes_copy)
+      .def("ids", [](const G& s) { return to_numpy(read_locked(s, [](const ni::CodeIndex& ix) { return ix.ids(); })); })
+      .def("reconstruct", &reconstruct, py::arg("id"))
+      .def("save", [](const G& s, const std::string& path) {
+        read_locked(s, [&](const ni::CodeIndex& ix) { ix.save(path); });
+      }, py::arg("path"))
+      .def("serialize", &serialize);
 }
 
-using PyFlat = Guarded<ni::FlatIndex>;
-using PyMih = Guarded<ni::MultiIndexHashing>;
-
-void bind_flat(py::module_& m) {
-  py::class_<PyFlat> cls(m, "FlatIndex");
-  cls.def(py::init([](int nbits) { return new PyFlat(std::make_unique<ni::FlatIndex>(nbits)); }), py::arg("nbits"))
-      .def("search", [](const PyFlat& s, const py::array& queries, size_t k, int num_threads) {
-        return knn_search(s, queries, k, num_threads, false);
-      }, py::arg("queries"), py::arg("k"), py::arg("num_threads") = 0)
-      .def("range_search", [](const PyFlat& s, const py::array& queries, int radius, int num_threads) {
-        return range_search(s, queries, radius, num_threads, false);
-      }, py::arg("queries"), py::arg("radius"), py::arg("num_threads") = 0);
-  bind_common(cls);
-}
-
-const char* fallback_name(ni::ScanFallback f) {
-  return f == ni::ScanFallback::Auto ? "auto" : (f == ni::ScanFallback::Never ? "never" : "always");
-}
-
-ni::ScanFallback parse_fallback(const std::string& s) {
-  if (s == "auto") return ni::ScanFallback::Auto;
-  if (s == "never") return ni::ScanFallback::Never;
-  if (s == "always") return ni::ScanFallback::Always;
-  throw py::value_error("fallback must be 'auto', 'never' or 'always', got '" + s + "'");
+// The registry: which kinds exist, and any of them made or loaded by name or file.
+void bind_kinds(py::module_& m) {
+  m.def("index_kinds", [] {
+    std::vector<std::pair<uint32_t, std::string>> kinds;
+    for (const ni::IndexKindInfo& kind : ni::index_kinds()) kinds.emplace_back(kind.tag, kind.name);
+    return kinds;
+  });
+  m.def("create_index", [](const std::string& kind, int nbits, const std::map<std::string, int64_t>& options) {
+    return wrap(ni::create_index(kind, nbits, ni::IndexOptions(options)));
+  }, py::arg("kind"), py::arg("nbits"), py::arg("options") = std::map<std::string, int64_t>{});
+  m.def("load_index", [](const std::shared_ptr<ni::IndexFile>& file) {
+    std::unique_ptr<ni::CodeIndex> index;
+    {
+      py::gil_scoped_release release;
+      index = ni::load_index(file);
+    }
+    return wrap(std::move(index));
+  }, py::arg("file"));
 }
 
 py::dict mih_params(const PyMih& s) {
-  const ni::MihParams p = s.index->params();
+  const ni::MihParams p = s.mih().params();
   py::dict d;
-  d["fallback"] = fallback_name(p.fallback);
+  d["fallback"] = ni::scan_fallback_name(p.fallback);
   d["probe_cost"] = p.probe_cost;
   d["scan_cost_single"] = p.scan_cost_single;
   d["scan_cost_batch"] = p.scan_cost_batch;
@@ -268,52 +247,44 @@ py::dict mih_params(const PyMih& s) {
 
 void mih_set_params(PyMih& s, const std::string& fallback, double probe_cost, double scan_single, double scan_batch) {
   ni::MihParams p;
-  p.fallback = parse_fallback(fallback);
+  p.fallback = ni::parse_scan_fallback(fallback);
   p.probe_cost = probe_cost;
   p.scan_cost_single = scan_single;
   p.scan_cost_batch = scan_batch;
-  write_locked(s, [&](ni::MultiIndexHashing& ix) { ix.set_params(p); });
+  write_locked(s, [&](ni::CodeIndex&) { s.mih().set_params(p); });
 }
 
 void mih_optimize(PyMih& s, int m) {
-  write_locked(s, [&](ni::MultiIndexHashing& ix) { ix.request_m(m); });
-  if (!mih_rebuild_aside(s, true)) write_locked(s, [](ni::MultiIndexHashing& ix) { ix.optimize(-1); });
+  write_locked(s, [&](ni::CodeIndex&) { s.mih().request_m(m); });
+  if (!upkeep_aside(s, true)) write_locked(s, [&](ni::CodeIndex&) { s.mih().optimize(-1); });
 }
 
+// What only MultiIndexHashing has; made by create_index("mih", ...).
 void bind_mih(py::module_& m) {
-  py::class_<PyMih> cls(m, "MultiIndexHashing");
-  cls.def(py::init([](int nbits, int mm, int key_bits) {
-            return new PyMih(std::make_unique<ni::MultiIndexHashing>(nbits, mm, key_bits));
-          }),
-          py::arg("nbits"), py::arg("m") = 0, py::arg("max_key_bits") = 0)
-      .def_property_readonly("m", [](const PyMih& s) { return s.index->m(); })
-      .def_property_readonly("m_is_auto", [](const PyMih& s) { return s.index->m_is_auto(); })
-      .def_property_readonly("max_key_bits", [](const PyMih& s) { return s.index->max_key_bits(); })
-      .def_property_readonly("indexed", [](const PyMih& s) { return s.index->indexed(); })
-      .def_property_readonly("tombstones", [](const PyMih& s) { return s.index->tombstones(); })
-      .def_property_readonly("segments", [](const PyMih& s) { return s.index->segments(); })
-      .def_property_readonly("table_bytes", [](const PyMih& s) { return s.index->table_bytes(); })
+  using Mih = ni::MultiIndexHashing;
+  py::class_<PyMih, PyIndex>(m, "MultiIndexHashing")
+      .def_property_readonly("m", [](const PyMih& s) { return s.mih().m(); })
+      .def_property_readonly("m_is_auto", [](const PyMih& s) { return s.mih().m_is_auto(); })
+      .def_property_readonly("max_key_bits", [](const PyMih& s) { return s.mih().max_key_bits(); })
+      .def_property_readonly("indexed", [](const PyMih& s) { return s.mih().indexed(); })
+      .def_property_readonly("tombstones", [](const PyMih& s) { return s.mih().tombstones(); })
+      .def_property_readonly("segments", [](const PyMih& s) { return s.mih().segments(); })
+      .def_property_readonly("table_bytes", [](const PyMih& s) { return s.mih().table_bytes(); })
       .def("substring_bits", [](const PyMih& s) {
         std::vector<int> bits;
-        for (int j = 0; j < s.index->m(); ++j) bits.push_back(s.index->substring_bits(j));
+        for (int j = 0; j < s.mih().m(); ++j) bits.push_back(s.mih().substring_bits(j));
         return bits;
       })
-      .def_static("auto_m", &ni::MultiIndexHashing::auto_m, py::arg("nbits"), py::arg("n"))
+      .def_static("auto_m", &Mih::auto_m, py::arg("nbits"), py::arg("n"))
       .def("get_params", &mih_params)
       .def("set_params", &mih_set_params, py::arg("fallback"), py::arg("probe_cost"), py::arg("scan_cost_single"),
            py::arg("scan_cost_batch"))
-      .def("search", &knn_search<ni::MultiIndexHashing>, py::arg("queries"), py::arg("k"), py::arg("num_threads") = 0,
-           py::arg("with_work") = false)
-      .def("range_search", &range_search<ni::MultiIndexHashing>, py::arg("queries"), py::arg("radius"),
-           py::arg("num_threads") = 0, py::arg("with_work") = false)
       .def("optimize", &mih_optimize, py::arg("m") = -1)
       .def_property_static(
-          "visited_bitmap_limit", [](py::object) { return ni::MultiIndexHashing::visited_bitmap_limit(); },
-          [](py::object, size_t n) { ni::MultiIndexHashing::set_visited_bitmap_limit(n); })
+          "visited_bitmap_limit", [](py::object) { return Mih::visited_bitmap_limit(); },
+          [](py::object, size_t n) { Mih::set_visited_bitmap_limit(n); })
       .def_property_static(
-          "max_tail", [](py::object) { return ni::MultiIndexHashing::max_tail(); },
-          [](py::object, size_t n) { ni::MultiIndexHashing::set_max_tail(n); });
-  bind_common(cls);
+          "max_tail", [](py::object) { return Mih::max_tail(); }, [](py::object, size_t n) { Mih::set_max_tail(n); });
 }
 
 void bind_files(py::module_& m) {
@@ -336,9 +307,14 @@ void bind_files(py::module_& m) {
     py::gil_scoped_release release;  // the caller keeps `data` alive; parsing verifies every checksum
     return ni::IndexFile::from_bytes(std::vector<uint8_t>(p, p + info.size));
   }, py::arg("data"));
-  m.attr("KIND_FLAT") = static_cast<uint32_t>(ni::IndexKind::Flat);
-  m.attr("KIND_MIH") = static_cast<uint32_t>(ni::IndexKind::MultiIndexHashing);
+  // For tests of the writer: a file of these (tag, bytes) sections, as an index would write it.
+  m.def("_write_index_file", [](const std::string& path, uint32_t kind, uint32_t nbits, uint64_t ntotal,
+                                const std::vector<std::pair<uint32_t, std::string>>& sections) {
+    py::gil_scoped_release release;
+    ni::write_sections_file(path, {kind, nbits, ntotal, 0}, sections);
+  }, py::arg("path"), py::arg("kind"), py::arg("nbits"), py::arg("ntotal"), py::arg("sections"));
   m.attr("FORMAT_VERSION") = ni::kFormatVersion;
+  m.attr("MAX_SECTIONS") = ni::kMaxSections;
 }
 
 // The builder is used by one thread at a time (the Python layer's contract);
@@ -388,6 +364,13 @@ void bind_runtime(py::module_& m) {
   m.def("detected_simd_level", [] { return std::string(ni::simd_level_name(ni::detected_simd_level())); });
   m.def("set_simd_level", [](const std::string& name) { ni::set_simd_level(ni::parse_simd_level(name)); },
         py::arg("name"));
+  // Limits of the core, for the Python checks (one home: these constants).
+  m.attr("MAX_BITS") = ni::kMaxBits;
+  m.attr("MAX_K") = ni::kMaxK;
+  m.attr("MAX_THREADS") = ni::kMaxThreads;
+  m.attr("MAX_SUBSTRING_BITS") = ni::kMaxSubstringBits;
+  m.attr("MIH_MAX_CODES") = ni::MultiIndexHashing::kMaxCodes;
+  m.attr("SCAN_FALLBACKS") = py::tuple(py::cast(ni::scan_fallback_names()));
   m.def("get_num_threads", [] { return ni::num_threads(); });
   m.def("set_num_threads", [](int n) {
     py::gil_scoped_release release;
@@ -408,7 +391,8 @@ PYBIND11_MODULE(_core, m) {
   });
   bind_runtime(m);
   bind_files(m);
-  bind_flat(m);
+  bind_index(m);
+  bind_kinds(m);
   bind_mih(m);
   bind_mih_builder(m);
 }

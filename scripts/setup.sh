@@ -18,4 +18,6 @@ quiet "$PY" -m pip install "torch==2.13.0"
 # Build backend in the venv so that rebuilds are incremental (build/ is kept).
 quiet "$PY" -m pip install "scikit-build-core>=0.10" "pybind11>=2.12" ninja
 echo "[setup] building and installing nash_index" >&2
-quiet "$PY" -m pip install --no-build-isolation -e ".[train,test,bench,distributed]"
+# The test-only index kinds (cpp/test_kinds) are compiled here, for the tests; wheels leave them out.
+quiet "$PY" -m pip install --no-build-isolation -C cmake.define.NASH_INDEX_TEST_KINDS=ON \
+  -e ".[train,test,bench,distributed]"

@@ -127,6 +127,20 @@ AtomicFile::~AtomicFile() {
   ::close(fd_);
 }
 
+void AtomicFile::write_at(uint64_t offset, const void* data, uint64_t bytes) {
+  const char* p = static_cast<const char*>(data);
+  while (bytes > 0) {
+    const ssize_t w = ::pwrite(fd_, p, bytes, static_cast<off_t>(offset));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      throw IoError("cannot write '" + tmp_ + "': " + error_text(errno));
+    }
+    p += w;
+    bytes -= static_cast<uint64_t>(w);
+    offset += static_cast<uint64_t>(w);
+  }
+}
+
 void AtomicFile::commit() {
   if (::fsync(fd_) != 0) throw IoError("cannot sync '" + tmp_ + "': " + error_text(errno));
   if (::rename(tmp_.c_str(), path_.c_str()) != 0)

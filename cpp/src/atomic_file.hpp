@@ -1,6 +1,7 @@
 // Atomic replacement of a file: write a uniquely named temporary in the
 // target's directory, then rename it over the target.
 #pragma once
+#include <cstdint>
 #include <string>
 
 namespace nash_index {
@@ -19,6 +20,8 @@ class AtomicFile {
 
   int fd() const { return fd_; }
   const std::string& temp_path() const { return tmp_; }
+  // Writes `bytes` at `offset` of the temporary (short writes retried; IoError on failure).
+  void write_at(uint64_t offset, const void* data, uint64_t bytes);
   // fsync the data, rename over the target, fsync the directory (the rename is durable).
   void commit();
 

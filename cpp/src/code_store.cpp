@@ -5,7 +5,6 @@
 #include <limits>
 #include <stdexcept>
 
-#include "nash_index/code_index.hpp"
 
 namespace nash_index {
 
@@ -172,12 +171,12 @@ void CodeStore::reset() {
   refresh_pointers();
 }
 
-std::vector<SectionData> CodeStore::sections() const {
-  std::vector<SectionData> out{{kSectionCodes, codes_, ntotal_ * code_size_}};
-  if (ids_) out.push_back({kSectionIds, ids_, ntotal_ * sizeof(idx_t)});
+void CodeStore::add_sections(FileSections& out, const uint8_t* codes, uint64_t count, size_t code_size, const idx_t* ids,
+                             const uint64_t* meta_words) {
+  out.add(kSectionCodes, codes, count * code_size);
+  if (ids) out.add(kSectionIds, ids, count * sizeof(idx_t));
   // Always written: after a removal the next default id is not max id + 1.
-  out.push_back({kSectionStoreMeta, meta_words_, sizeof(meta_words_)});
-  return out;
+  out.add(kSectionStoreMeta, meta_words, 2 * sizeof(uint64_t));
 }
 
 // IndexFile::parse has bounded every section by the file size and checked
@@ -232,21 +231,6 @@ CodeStore CodeStore::from_file(const std::shared_ptr<IndexFile>& file, size_t ma
   store.file_ = file;
   if (!file->is_mapped()) store.make_owned();
   return store;
-}
-
-CodeIndex::CodeIndex(std::unique_ptr<CodeStore> store) : store_(std::move(store)) {}
-CodeIndex::~CodeIndex() = default;
-int CodeIndex::nbits() const { return store_->nbits(); }
-size_t CodeIndex::code_size() const { return store_->code_size(); }
-size_t CodeIndex::ntotal() const { return store_->size(); }
-bool CodeIndex::is_mapped() const { return store_->is_mapped(); }
-const uint8_t* CodeIndex::codes() const { return store_->codes(); }
-std::vector<idx_t> CodeIndex::ids() const { return store_->ids_copy(); }
-bool CodeIndex::reconstruct(idx_t id, uint8_t* out) const {
-  const std::vector<size_t> at = store_->positions_of(&id, 1);
-  if (at.empty()) return false;
-  std::memcpy(out, store_->codes() + at[0] * store_->code_size(), store_->code_size());
-  return true;
 }
 
 }  // namespace nash_index

@@ -45,7 +45,11 @@ class CodeStore {
 
   // Persistence: the sections this store contributes, and the inverse.
   // from_file refuses a file of more than `max_codes` codes (FormatError).
-  std::vector<SectionData> sections() const;
+  void add_sections(FileSections& out) const { add_sections(out, codes_, ntotal_, code_size_, ids_, meta_words_); }
+  // The same sections for writers without a store (the MIH file builder):
+  // codes, ids unless nullptr (positions), the two metadata words.
+  static void add_sections(FileSections& out, const uint8_t* codes, uint64_t count, size_t code_size, const idx_t* ids,
+                           const uint64_t* meta_words);
   static CodeStore from_file(const std::shared_ptr<IndexFile>& file, size_t max_codes = SIZE_MAX);
   // The store metadata section's words for a store whose next default id is `next_id`.
   static std::array<uint64_t, 2> meta_words_for(idx_t next_id);

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -10,7 +11,7 @@
 
 namespace nash_index {
 
-constexpr size_t kMaxSections = 8;
+class AtomicFile;
 
 // Section tags (stable: they are on disk).
 constexpr uint32_t kSectionCodes = 1;     // ntotal * code_size bytes, position order
@@ -26,19 +27,38 @@ struct SectionData {
   uint64_t bytes;
 };
 
+// The sections an index writes, in file order: bytes it holds (which must
+// outlive the write), or bytes made for the write (metadata words, a
+// directory), kept here until then.
+class FileSections {
+ public:
+  void add(uint32_t tag, const void* data, uint64_t bytes) { list_.push_back({tag, data, bytes}); }
+  template <class T>
+  void add_owned(uint32_t tag, std::vector<T> values) {
+    auto kept = std::make_shared<std::vector<T>>(std::move(values));
+    add(tag, kept->data(), kept->size() * sizeof(T));
+    kept_.push_back(std::move(kept));
+  }
+  const std::vector<SectionData>& list() const { return list_; }
+  // The section with this tag (std::logic_error when absent: a writer's mistake).
+  SectionData& at(uint32_t tag);
+
+ private:
+  std::vector<SectionData> list_;
+  std::vector<std::shared_ptr<const void>> kept_;
+};
+
 uint64_t checksum64(const void* data, size_t bytes, uint64_t seed = 0);
 
-// For writers that fill a file in place (the MIH file builder): where sections
-// of these sizes go (4096-aligned, in order; the first offset does not depend
-// on the sizes), and the header bytes once their checksums are known.
-struct SectionPlan {
-  uint32_t tag;
-  uint64_t bytes, checksum;
-};
-std::vector<uint64_t> section_offsets(const std::vector<uint64_t>& sizes);
-std::vector<uint8_t> header_bytes(const IndexHeaderInfo& info, const std::vector<SectionPlan>& sections);
+// Where the first section starts, whatever the sections (4096): a writer may
+// fill it before it knows the others (the MIH file builder streams codes there).
+uint64_t first_section_offset();
 
-void write_index_file(const std::string& path, const IndexHeaderInfo& info, const std::vector<SectionData>& sections);
-std::vector<uint8_t> serialize_index(const IndexHeaderInfo& info, const std::vector<SectionData>& sections);
+void write_index_file(const std::string& path, const IndexHeaderInfo& info, const FileSections& sections);
+std::vector<uint8_t> serialize_index(const IndexHeaderInfo& info, const FileSections& sections);
+// Completes a file whose first section's bytes `out` already holds at
+// first_section_offset(): writes the other sections, then the header, with
+// every checksum (computed in parallel). The caller commits `out`.
+void finish_index_file(AtomicFile& out, const IndexHeaderInfo& info, const FileSections& sections);
 
 }  // namespace nash_index

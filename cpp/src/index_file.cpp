@@ -12,6 +12,8 @@
 #include "atomic_file.hpp"
 #include "file_sections.hpp"
 #include "nash_index/common.hpp"
+#include "nash_index/index_kinds.hpp"
+#include "thread_pool.hpp"
 
 namespace nash_index {
 namespace {
@@ -24,17 +26,30 @@ struct RawSection {
   uint32_t tag, reserved;
   uint64_t offset, bytes, checksum;
 };
-struct RawHeader {
+// The fixed start of every header; the section table and a checksum of
+// every header byte before it follow.
+struct RawHead {
   char magic[8];
   uint32_t version, kind, nbits, flags;
   uint64_t ntotal;
   uint32_t nsections, reserved;
-  RawSection sections[kMaxSections];
-  uint64_t header_checksum;  // of every byte above
 };
 #pragma pack(pop)
 
-uint64_t align_up(uint64_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
+constexpr size_t kVersion1Slots = 8;  // version 1's table: always 8 entries, unused ones zero
+
+constexpr uint64_t align_up(uint64_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
+constexpr size_t header_size(size_t slots) { return sizeof(RawHead) + slots * sizeof(RawSection) + sizeof(uint64_t); }
+constexpr uint64_t kFirstOffset = align_up(header_size(kMaxSections));
+// Version 1 files put their first section here too: both versions share the offsets.
+static_assert(kFirstOffset == align_up(header_size(kVersion1Slots)), "the first section moved");
+
+// No file is shorter than a version 1 header (callers check this before parse()).
+constexpr size_t kMinFileBytes = header_size(kVersion1Slots);
+
+// Entries in a header's section table (a version other than 2 is read as 1,
+// so that a corrupted version 1 header is reported as such).
+size_t table_slots(uint32_t version, uint32_t nsections) { return version == 2 ? nsections : kVersion1Slots; }
 
 std::string open_error(const std::string& path, int err) {
   if (err == ENOENT) return "no index file at '" + path + "'";
@@ -56,76 +71,72 @@ inline uint64_t mix(uint64_t acc, uint64_t word) {
   return rotl(acc, 31) * 0x9E3779B185EBCA87ULL;
 }
 
-RawHeader make_header(const IndexHeaderInfo& info, const std::vector<SectionPlan>& sections) {
+std::vector<uint64_t> section_offsets(const std::vector<SectionData>& sections) {
+  std::vector<uint64_t> offsets;
+  uint64_t offset = kFirstOffset;
+  for (const SectionData& s : sections) {
+    offsets.push_back(offset);
+    offset = align_up(offset + s.bytes);
+  }
+  return offsets;
+}
+
+// The header of a file of these sections (with these checksums) at `offsets`:
+// version 1 whenever the sections fit its table.
+std::vector<uint8_t> make_header(const IndexHeaderInfo& info, const std::vector<SectionData>& sections,
+                                 const std::vector<uint64_t>& offsets, const std::vector<uint64_t>& checksums) {
   if (sections.size() > kMaxSections) throw std::invalid_argument("too many sections");
-  RawHeader h;
+  RawHead h;
   std::memset(&h, 0, sizeof(h));
   std::memcpy(h.magic, kMagic, 8);
-  h.version = kFormatVersion;
-  h.kind = static_cast<uint32_t>(info.kind);
+  h.version = sections.size() <= kVersion1Slots ? 1 : 2;
+  h.kind = info.kind;
   h.nbits = info.nbits;
   h.flags = info.flags;
   h.ntotal = info.ntotal;
   h.nsections = static_cast<uint32_t>(sections.size());
-  std::vector<uint64_t> sizes;
-  for (const SectionPlan& s : sections) sizes.push_back(s.bytes);
-  const std::vector<uint64_t> offsets = section_offsets(sizes);
-  for (size_t i = 0; i < sections.size(); ++i)
-    h.sections[i] = {sections[i].tag, 0, offsets[i], sections[i].bytes, sections[i].checksum};
-  h.header_checksum = checksum64(&h, offsetof(RawHeader, header_checksum));
-  return h;
-}
-
-RawHeader make_header(const IndexHeaderInfo& info, const std::vector<SectionData>& sections) {
-  std::vector<SectionPlan> plans;
-  for (const SectionData& s : sections) plans.push_back({s.tag, s.bytes, checksum64(s.data, s.bytes)});
-  return make_header(info, plans);
-}
-
-// Writes `bytes` at the current position; retries short writes.
-void write_all(int fd, const void* data, uint64_t bytes, const std::string& path) {
-  const char* p = static_cast<const char*>(data);
-  while (bytes > 0) {
-    const ssize_t w = ::write(fd, p, bytes);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      throw IoError("cannot write '" + path + "': " + std::strerror(errno));
-    }
-    p += w;
-    bytes -= static_cast<uint64_t>(w);
-  }
-}
-
-template <class Emit>
-void emit_file(const IndexHeaderInfo& info, const std::vector<SectionData>& sections, Emit&& emit) {
-  const RawHeader h = make_header(info, sections);
-  static const std::vector<char> zeros(kAlign, 0);
-  emit(&h, sizeof(h));
-  uint64_t pos = sizeof(h);
+  std::vector<uint8_t> out(header_size(table_slots(h.version, h.nsections)), 0);
+  std::memcpy(out.data(), &h, sizeof(h));
   for (size_t i = 0; i < sections.size(); ++i) {
-    emit(zeros.data(), h.sections[i].offset - pos);
-    emit(sections[i].data, sections[i].bytes);
-    pos = h.sections[i].offset + sections[i].bytes;
+    const RawSection entry{sections[i].tag, 0, offsets[i], sections[i].bytes, checksums[i]};
+    std::memcpy(out.data() + sizeof(RawHead) + i * sizeof(RawSection), &entry, sizeof(entry));
+  }
+  const uint64_t sum = checksum64(out.data(), out.size() - sizeof(uint64_t));
+  std::memcpy(out.data() + out.size() - sizeof(uint64_t), &sum, sizeof(sum));
+  return out;
+}
+
+std::vector<uint64_t> checksums_of(const std::vector<SectionData>& sections) {
+  std::vector<uint64_t> sums;
+  for (const SectionData& s : sections) sums.push_back(checksum64(s.data, s.bytes));
+  return sums;
+}
+
+// Hands the whole file to emit(position, data, bytes) in order, padding included.
+template <class Emit>
+void emit_file(const IndexHeaderInfo& info, const FileSections& sections, Emit&& emit) {
+  const std::vector<SectionData>& list = sections.list();
+  const std::vector<uint64_t> offsets = section_offsets(list);
+  const std::vector<uint8_t> header = make_header(info, list, offsets, checksums_of(list));
+  static const std::vector<char> zeros(kAlign, 0);
+  emit(0, header.data(), header.size());
+  uint64_t pos = header.size();
+  for (size_t i = 0; i < list.size(); ++i) {
+    emit(pos, zeros.data(), offsets[i] - pos);
+    emit(offsets[i], list[i].data, list[i].bytes);
+    pos = offsets[i] + list[i].bytes;
   }
 }
 
 }  // namespace
 
-std::vector<uint64_t> section_offsets(const std::vector<uint64_t>& sizes) {
-  std::vector<uint64_t> offsets;
-  uint64_t offset = align_up(sizeof(RawHeader));
-  for (const uint64_t bytes : sizes) {
-    offsets.push_back(offset);
-    offset = align_up(offset + bytes);
-  }
-  return offsets;
+SectionData& FileSections::at(uint32_t tag) {
+  for (SectionData& s : list_)
+    if (s.tag == tag) return s;
+  throw std::logic_error("no section " + std::to_string(tag) + " to write");
 }
 
-std::vector<uint8_t> header_bytes(const IndexHeaderInfo& info, const std::vector<SectionPlan>& sections) {
-  const RawHeader h = make_header(info, sections);
-  const uint8_t* p = reinterpret_cast<const uint8_t*>(&h);
-  return std::vector<uint8_t>(p, p + sizeof(h));
-}
+uint64_t first_section_offset() { return kFirstOffset; }
 
 uint64_t checksum64(const void* data, size_t bytes, uint64_t seed) {
   // Four independent lanes keep the multiplier pipeline busy (several GB/s).
@@ -146,19 +157,36 @@ uint64_t checksum64(const void* data, size_t bytes, uint64_t seed) {
   return h;
 }
 
-std::vector<uint8_t> serialize_index(const IndexHeaderInfo& info, const std::vector<SectionData>& sections) {
+std::vector<uint8_t> serialize_index(const IndexHeaderInfo& info, const FileSections& sections) {
   std::vector<uint8_t> out;
-  emit_file(info, sections, [&out](const void* data, uint64_t bytes) {
+  emit_file(info, sections, [&out](uint64_t, const void* data, uint64_t bytes) {
     const uint8_t* p = static_cast<const uint8_t*>(data);
     out.insert(out.end(), p, p + bytes);
   });
   return out;
 }
 
-void write_index_file(const std::string& path, const IndexHeaderInfo& info, const std::vector<SectionData>& sections) {
+void write_index_file(const std::string& path, const IndexHeaderInfo& info, const FileSections& sections) {
   AtomicFile out(path);  // never writes into the file at `path`: a mapping of it stays intact
-  emit_file(info, sections, [&](const void* data, uint64_t bytes) { write_all(out.fd(), data, bytes, out.temp_path()); });
+  emit_file(info, sections, [&](uint64_t at, const void* data, uint64_t bytes) { out.write_at(at, data, bytes); });
   out.commit();
+}
+
+void write_sections_file(const std::string& path, const IndexHeaderInfo& info,
+                         const std::vector<std::pair<uint32_t, std::string>>& sections) {
+  FileSections out;
+  for (const auto& [tag, bytes] : sections) out.add(tag, bytes.data(), bytes.size());
+  write_index_file(path, info, out);
+}
+
+void finish_index_file(AtomicFile& out, const IndexHeaderInfo& info, const FileSections& sections) {
+  const std::vector<SectionData>& list = sections.list();
+  const std::vector<uint64_t> offsets = section_offsets(list);
+  std::vector<uint64_t> sums(list.size());
+  ThreadPool::global().parallel_for(list.size(), 0, [&](size_t i) { sums[i] = checksum64(list[i].data, list[i].bytes); });
+  for (size_t i = 1; i < list.size(); ++i) out.write_at(offsets[i], list[i].data, list[i].bytes);
+  const std::vector<uint8_t> header = make_header(info, list, offsets, sums);
+  out.write_at(0, header.data(), header.size());
 }
 
 std::shared_ptr<IndexFile> IndexFile::open(const std::string& path, bool use_mmap, bool verify, bool populate) {
@@ -175,7 +203,7 @@ std::shared_ptr<IndexFile> IndexFile::open(const std::string& path, bool use_mma
   if (::fstat(fd, &st) != 0) throw IoError("cannot stat '" + path + "': " + std::strerror(errno));
   if (!S_ISREG(st.st_mode)) throw IoError("'" + path + "' is " + file_type_name(st.st_mode) + ", not an index file");
   file->size_ = static_cast<size_t>(st.st_size);
-  if (file->size_ < sizeof(RawHeader))
+  if (file->size_ < kMinFileBytes)
     throw FormatError("'" + path + "' is not a nash_index file: too short (" + std::to_string(file->size_) + " bytes)");
   if (use_mmap) {
     // MAP_SHARED: pages come from the OS cache. Truncating the file while it
@@ -205,7 +233,7 @@ std::shared_ptr<IndexFile> IndexFile::from_bytes(std::vector<uint8_t> bytes) {
   file->owned_ = std::move(bytes);
   file->size_ = file->owned_.size();
   file->base_ = file->owned_.data();
-  if (file->size_ < sizeof(RawHeader)) throw FormatError("serialized index is too short");
+  if (file->size_ < kMinFileBytes) throw FormatError("serialized index is too short");
   file->parse(true, "serialized index");
   return file;
 }
@@ -217,31 +245,43 @@ IndexFile::~IndexFile() {
 // Every field is checked before any size derived from it is used: a file may
 // be crafted (its header checksum is no protection against that).
 void IndexFile::parse(bool verify, const std::string& origin) {
-  RawHeader h;
+  RawHead h;
   std::memcpy(&h, base_, sizeof(h));
   if (std::memcmp(h.magic, kMagic, 8) != 0) throw FormatError(origin + " is not a nash_index file (bad magic)");
-  if (h.header_checksum != checksum64(&h, offsetof(RawHeader, header_checksum)))
-    throw FormatError(origin + " is corrupted: header checksum mismatch");
-  if (h.version != kFormatVersion)
-    throw FormatError(origin + " has format version " + std::to_string(h.version) + "; this build reads version " +
-                      std::to_string(kFormatVersion));
   const std::string bad = origin + " is corrupted: ";
-  if (h.kind != static_cast<uint32_t>(IndexKind::Flat) && h.kind != static_cast<uint32_t>(IndexKind::MultiIndexHashing))
-    throw FormatError(bad + "unknown index kind " + std::to_string(h.kind));
+  const size_t slots = table_slots(h.version, h.nsections);
+  if (slots > kMaxSections) throw FormatError(bad + "bad section count " + std::to_string(h.nsections));
+  const size_t checked = header_size(slots) - sizeof(uint64_t);
+  if (size_ < checked + sizeof(uint64_t))
+    throw FormatError(origin + " is truncated: its header lists " + std::to_string(slots) + " sections");
+  uint64_t header_checksum;
+  std::memcpy(&header_checksum, base_ + checked, sizeof(header_checksum));
+  if (header_checksum != checksum64(base_, checked)) throw FormatError(bad + "header checksum mismatch");
+  if (h.version != 1 && h.version != 2)
+    throw FormatError(origin + " has format version " + std::to_string(h.version) +
+                      "; this build reads versions 1 to " + std::to_string(kFormatVersion));
+  if (!find_kind(h.kind)) throw FormatError(bad + "unknown index kind " + std::to_string(h.kind));
   // What the index constructors accept (code_size_for).
   if (h.nbits == 0 || h.nbits % 8 != 0 || h.nbits > static_cast<uint32_t>(kMaxBits))
     throw FormatError(bad + "unsupported code length nbits = " + std::to_string(h.nbits));
   if (h.flags != 0) throw FormatError(bad + "unknown flags " + std::to_string(h.flags));
-  if (h.nsections > kMaxSections) throw FormatError(bad + "bad section count " + std::to_string(h.nsections));
-  info_ = {static_cast<IndexKind>(h.kind), h.nbits, h.ntotal, h.flags};
-  for (uint32_t i = 0; i < h.nsections; ++i) {
-    const RawSection& s = h.sections[i];
+  if (h.nsections > slots) throw FormatError(bad + "bad section count " + std::to_string(h.nsections));
+  info_ = {h.kind, h.nbits, h.ntotal, h.flags};
+  read_sections(h.nsections, verify, origin);
+}
+
+// The section table: bounds, alignment, overlaps and (with `verify`) checksums.
+void IndexFile::read_sections(uint32_t count, bool verify, const std::string& origin) {
+  const std::string bad = origin + " is corrupted: ";
+  for (uint32_t i = 0; i < count; ++i) {
+    RawSection s;
+    std::memcpy(&s, base_ + sizeof(RawHead) + i * sizeof(RawSection), sizeof(s));
     const std::string which = "section " + std::to_string(i) + " (tag " + std::to_string(s.tag) + ")";
     if (s.offset > size_ || s.bytes > size_ - s.offset)  // no sum: offset + bytes may wrap
       throw FormatError(origin + " is truncated: " + which + " spans bytes " + std::to_string(s.offset) + " + " +
                         std::to_string(s.bytes) + " of " + std::to_string(size_));
     // Aligned sections keep every typed block (ids) aligned, mapped or not.
-    if (s.offset % kAlign != 0 || s.offset < align_up(sizeof(RawHeader)))
+    if (s.offset % kAlign != 0 || s.offset < kFirstOffset)
       throw FormatError(bad + which + " has a bad offset " + std::to_string(s.offset));
     if (has_section(s.tag)) throw FormatError(bad + "section tag " + std::to_string(s.tag) + " appears twice");
     entries_.push_back({s.tag, s.offset, s.bytes, s.checksum});

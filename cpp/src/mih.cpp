@@ -1,5 +1,5 @@
-// MultiIndexHashing: table lifecycle (build, growth, removal), persistence.
-// The query side lives in mih_search.cpp and mih_probe.cpp.
+// MultiIndexHashing: table lifecycle (build, growth, removal). Its files are
+// in mih_file.cpp; the query side in mih_search.cpp and mih_probe.cpp.
 #include "nash_index/mih.hpp"
 
 #include <algorithm>
@@ -16,8 +16,8 @@
 namespace nash_index {
 namespace {
 
-constexpr uint32_t kMihMetaVersion = 2;  // see meta()
-constexpr size_t kMaxPositions = 0xFFFFFFFFu;  // tables hold uint32 positions
+const RegisterKind<MultiIndexHashing> registered("mih", &MultiIndexHashing::create);
+
 // The tail is scanned by every query: the tables are rebuilt once it passes
 // 1/16 of the indexed codes (a query then pays at most ~6% of a flat scan for
 // it, and n adds of one code cost O(n) rebuilds of geometrically growing size,
@@ -31,36 +31,6 @@ constexpr size_t kMinTailRebuild = 256;
 // half as many codes as the main segment, everything is rebuilt as one.
 constexpr size_t kMinDeltaBase = 4096;
 std::atomic<size_t> g_max_tail{size_t{1} << 20};
-constexpr size_t kMaxSegments = 8;
-
-IndexHeaderInfo header_of(const CodeStore& store) {
-  return {IndexKind::MultiIndexHashing, static_cast<uint32_t>(store.nbits()), store.size(), 0};
-}
-
-// The tables are saved while no segment holds tombstones (table positions
-// are then store positions): the main segment's blob in one section, the
-// deltas' blobs after a directory of their sizes in another, so a mapped load
-// serves them as they are (builds that do not know the deltas section scan
-// and re-index those codes as a tail). Otherwise load rebuilds the tables, as
-// it does for files of older builds. `deltas` holds the second section's bytes.
-std::vector<SectionData> sections_of(const CodeStore& store, const std::vector<uint32_t>& meta,
-                                     const std::vector<std::unique_ptr<MultiIndexHashing::Tables>>& segments,
-                                     std::vector<uint64_t>& deltas) {
-  std::vector<SectionData> out = store.sections();
-  out.push_back({kSectionMihMeta, meta.data(), meta.size() * sizeof(uint32_t)});
-  for (const auto& t : segments)
-    if (t->dead.count() != 0 || !t->blob) return out;
-  out.push_back({kSectionMihTables, segments.front()->blob, segments.front()->blob_bytes});
-  if (segments.size() == 1) return out;
-  deltas = {1, segments.size() - 1};
-  for (size_t s = 1; s < segments.size(); ++s) deltas.push_back(segments[s]->blob_bytes);
-  for (size_t s = 1; s < segments.size(); ++s) {
-    const uint64_t* words = reinterpret_cast<const uint64_t*>(segments[s]->blob);
-    deltas.insert(deltas.end(), words, words + segments[s]->blob_bytes / 8);
-  }
-  out.push_back({kSectionMihDeltas, deltas.data(), deltas.size() * 8});
-  return out;
-}
 
 // Removed codes left in the tables are skipped at a cost (a rank per candidate
 // met, buckets padded with dead entries): past 1/8 of the tables they rebuild.
@@ -73,14 +43,18 @@ void check_m(int nbits, int m) {
   if (m > 0) SubstringLayout(nbits, m);  // throws with a clear message on a bad split
 }
 
-// The error in a set of fallback parameters, or "" (they are saved, so they must be finite).
-std::string params_error(const MihParams& p) {
+}  // namespace
+
+std::string mih_params_error(const MihParams& p) {
   const int fallback = static_cast<int>(p.fallback);
-  if (fallback < 0 || fallback > 2) return "bad MIH fallback mode " + std::to_string(fallback);
+  if (fallback < 0 || static_cast<size_t>(fallback) >= scan_fallback_names().size())
+    return "bad MIH fallback mode " + std::to_string(fallback);
   for (const double cost : {p.probe_cost, p.scan_cost_single, p.scan_cost_batch})
     if (!std::isfinite(cost) || cost < 0) return "MIH cost parameters must be finite and >= 0";
   return "";
 }
+
+namespace {
 
 std::unique_ptr<MultiIndexHashing::Tables> build_tables_over(const CodeStore& store, int m, int max_key_bits) {
   return build_tables(store.codes(), store.code_size(), store.size(), SubstringLayout(store.nbits(), m), max_key_bits);
@@ -93,6 +67,24 @@ void check_max_key_bits(int bits) {
 
 }  // namespace
 
+const std::vector<std::string>& scan_fallback_names() {
+  static const std::vector<std::string> names{"auto", "never", "always"};  // ScanFallback's order
+  return names;
+}
+
+const std::string& scan_fallback_name(ScanFallback fallback) {
+  return scan_fallback_names().at(static_cast<size_t>(fallback));
+}
+
+ScanFallback parse_scan_fallback(const std::string& name) {
+  const std::vector<std::string>& names = scan_fallback_names();
+  for (size_t i = 0; i < names.size(); ++i)
+    if (names[i] == name) return static_cast<ScanFallback>(i);
+  std::string choices;
+  for (const std::string& n : names) choices += (choices.empty() ? "('" : ", '") + n + "'";
+  throw std::invalid_argument("fallback must be one of " + choices + "), got '" + name + "'");
+}
+
 size_t MultiIndexHashing::max_tail() { return g_max_tail.load(); }
 void MultiIndexHashing::set_max_tail(size_t codes) { g_max_tail.store(codes); }
 
@@ -104,9 +96,13 @@ int MultiIndexHashing::auto_m(int nbits, size_t n) {
 }
 
 MultiIndexHashing::MultiIndexHashing(int nbits, int m, int max_key_bits)
-    : CodeIndex(std::make_unique<CodeStore>(nbits)), m_requested_(m), max_key_bits_(max_key_bits) {
+    : CodeIndex(nbits), m_requested_(m), max_key_bits_(max_key_bits) {
   check_settings(nbits, m, max_key_bits);
   rebuild(target_m());
+}
+
+void MultiIndexHashing::require_room(size_t count, size_t more) {
+  require(more <= kMaxCodes - count, "MultiIndexHashing holds at most 2^32 - 1 codes (uint32 positions)");
 }
 
 void MultiIndexHashing::check_settings(int nbits, int m, int max_key_bits) {
@@ -114,12 +110,17 @@ void MultiIndexHashing::check_settings(int nbits, int m, int max_key_bits) {
   check_max_key_bits(max_key_bits);
 }
 
+std::unique_ptr<CodeIndex> MultiIndexHashing::create(int nbits, IndexOptions& options) {
+  const int m = options.take_int("m", 0);
+  return std::make_unique<MultiIndexHashing>(nbits, m, options.take_int("max_key_bits", 0));
+}
+
 MultiIndexHashing::~MultiIndexHashing() = default;
 MultiIndexHashing::Rebuild::Rebuild() = default;
 MultiIndexHashing::Rebuild::~Rebuild() = default;
 
-MultiIndexHashing::MultiIndexHashing(std::unique_ptr<CodeStore> store, int m_requested, int max_key_bits)
-    : CodeIndex(std::move(store)), m_requested_(m_requested), max_key_bits_(max_key_bits) {}
+MultiIndexHashing::MultiIndexHashing(const std::shared_ptr<IndexFile>& file, int m_requested, int max_key_bits)
+    : CodeIndex(file, kTag, kMaxCodes), m_requested_(m_requested), max_key_bits_(max_key_bits) {}
 
 int MultiIndexHashing::m() const { return segments_.front()->layout.m(); }
 int MultiIndexHashing::substring_bits(int j) const { return segments_.front()->layout.length(j); }
@@ -139,7 +140,7 @@ size_t MultiIndexHashing::table_bytes() const {
 MihParams MultiIndexHashing::params() const { return params_; }
 
 void MultiIndexHashing::set_params(const MihParams& p) {
-  const std::string error = params_error(p);
+  const std::string error = mih_params_error(p);
   require(error.empty(), error);
   params_ = p;
 }
@@ -223,13 +224,19 @@ void MultiIndexHashing::request_m(int m) {
   ++version_;
 }
 
+std::unique_ptr<CodeIndex::Upkeep> MultiIndexHashing::prepare_upkeep(bool force) const {
+  if (!force && !needs_rebuild()) return nullptr;
+  return prepare_rebuild();
+}
+
+bool MultiIndexHashing::install_upkeep(Upkeep& prepared) { return install(static_cast<Rebuild&>(prepared)); }
+
 void MultiIndexHashing::maintain() {
   if (needs_rebuild()) install(*prepare_rebuild());  // same version: always taken
 }
 
 void MultiIndexHashing::add(const uint8_t* codes, size_t n, const idx_t* ids) {
-  require(store_->size() + n <= kMaxPositions,
-          "MultiIndexHashing holds at most 2^32 - 1 codes (uint32 positions)");
+  require_room(store_->size(), n);
   store_->add(codes, n, ids);
 }
 
@@ -261,119 +268,6 @@ void MultiIndexHashing::reset() {
 void MultiIndexHashing::optimize(int m) {
   request_m(m);
   rebuild(target_m());
-}
-
-std::vector<uint32_t> mih_meta_words(int m_requested, int m_in_use, const MihParams& params, int max_key_bits) {
-  std::vector<uint32_t> words{kMihMetaVersion, static_cast<uint32_t>(m_requested), static_cast<uint32_t>(m_in_use),
-                              static_cast<uint32_t>(max_key_bits),
-                              static_cast<uint32_t>(params.fallback), 0};
-  for (const double cost : {params.probe_cost, params.scan_cost_single, params.scan_cost_batch}) {
-    uint32_t pair[2];
-    std::memcpy(pair, &cost, sizeof(cost));
-    words.insert(words.end(), pair, pair + 2);
-  }
-  return words;
-}
-
-std::vector<uint32_t> MultiIndexHashing::meta() const {
-  return mih_meta_words(m_requested_, m(), params_, max_key_bits_);
-}
-
-void MultiIndexHashing::save(const std::string& path) const {
-  const std::vector<uint32_t> meta_words = meta();
-  std::vector<uint64_t> deltas;
-  write_index_file(path, header_of(*store_), sections_of(*store_, meta_words, segments_, deltas));
-}
-
-std::vector<uint8_t> MultiIndexHashing::serialize() const {
-  const std::vector<uint32_t> meta_words = meta();
-  std::vector<uint64_t> deltas;
-  return serialize_index(header_of(*store_), sections_of(*store_, meta_words, segments_, deltas));
-}
-
-namespace {
-
-constexpr size_t kMetaWordsV1 = 4, kMetaWordsV2 = 12;
-
-// The fallback settings of a version 2 metadata section (words 4..11).
-MihParams params_of(const uint32_t* words) {
-  MihParams p;
-  p.fallback = static_cast<ScanFallback>(words[4]);
-  double costs[3];
-  std::memcpy(costs, words + 6, sizeof(costs));
-  p.probe_cost = costs[0];
-  p.scan_cost_single = costs[1];
-  p.scan_cost_batch = costs[2];
-  return p;
-}
-
-}  // namespace
-
-// Saved tables are used as they are (viewed in place when mapped); files
-// without them (older builds, or saved with tombstones) are rebuilt.
-std::unique_ptr<MultiIndexHashing> MultiIndexHashing::load(const std::shared_ptr<IndexFile>& file) {
-  if (file->info().kind != IndexKind::MultiIndexHashing)
-    throw FormatError("index file does not hold a MultiIndexHashing index");
-  uint64_t bytes = 0;
-  const uint8_t* raw = file->section(kSectionMihMeta, &bytes);
-  uint32_t meta[kMetaWordsV2] = {};
-  if (bytes < sizeof(uint32_t)) throw FormatError("index file: bad multi-index metadata size");
-  std::memcpy(meta, raw, sizeof(uint32_t));
-  const size_t words = meta[0] == 1 ? kMetaWordsV1 : meta[0] == 2 ? kMetaWordsV2 : 0;
-  if (words == 0) throw FormatError("index file: unknown multi-index metadata version");
-  if (bytes != words * sizeof(uint32_t)) throw FormatError("index file: bad multi-index metadata size");
-  std::memcpy(meta, raw, bytes);
-  const int nbits = static_cast<int>(file->info().nbits);
-  const int requested = static_cast<int>(meta[1]), in_use = static_cast<int>(meta[2]);
-  const int max_key_bits = static_cast<int>(meta[3]);  // 0 in files of builds without the cap
-  try {
-    check_m(nbits, requested);
-    check_m(nbits, in_use);
-    check_max_key_bits(max_key_bits);
-  } catch (const std::invalid_argument& e) {
-    throw FormatError(std::string("index file: bad multi-index metadata: ") + e.what());
-  }
-  if (in_use == 0) throw FormatError("index file: bad multi-index metadata: m = 0");
-  const MihParams params = words == kMetaWordsV2 ? params_of(meta) : MihParams{};
-  const std::string error = params_error(params);
-  if (!error.empty()) throw FormatError("index file: bad multi-index metadata: " + error);
-  std::unique_ptr<MultiIndexHashing> index(new MultiIndexHashing(
-      std::make_unique<CodeStore>(CodeStore::from_file(file, kMaxPositions)), requested, max_key_bits));
-  index->params_ = params;
-  if (!file->has_section(kSectionMihTables)) {
-    index->rebuild(in_use);  // the saved split: the same tables as before saving
-    return index;
-  }
-  const SubstringLayout layout(nbits, in_use);
-  const uint8_t* blob = file->section(kSectionMihTables, &bytes);
-  index->segments_.push_back(tables_from_blob(file, blob, bytes, layout, max_key_bits, index->store_->size()));
-  index->indexed_ = index->segments_.front()->positions;
-  if (file->has_section(kSectionMihDeltas)) index->load_deltas(file, layout);
-  return index;
-}
-
-// The deltas section: {version 1, count, bytes of each} then the blobs, each
-// checked like the main one against the codes not yet covered.
-void MultiIndexHashing::load_deltas(const std::shared_ptr<IndexFile>& file, const SubstringLayout& layout) {
-  uint64_t bytes = 0;
-  const uint8_t* raw = file->section(kSectionMihDeltas, &bytes);
-  const std::string bad = "index file: bad multi-index delta tables: ";
-  uint64_t head[2];
-  if (bytes < sizeof(head)) throw FormatError(bad + "section too short");
-  std::memcpy(head, raw, sizeof(head));
-  if (head[0] != 1) throw FormatError(bad + "unknown version " + std::to_string(head[0]));
-  if (head[1] == 0 || head[1] >= kMaxSegments || (bytes - 16) / 8 < head[1])
-    throw FormatError(bad + "bad segment count " + std::to_string(head[1]));
-  std::vector<uint64_t> sizes(head[1]);
-  std::memcpy(sizes.data(), raw + 16, sizes.size() * 8);
-  uint64_t at = 16 + 8 * sizes.size();
-  for (const uint64_t size : sizes) {
-    if (size > bytes - at) throw FormatError(bad + "segments overrun the section");
-    segments_.push_back(tables_from_blob(file, raw + at, size, layout, max_key_bits_, store_->size() - indexed_));
-    indexed_ += segments_.back()->positions;
-    at += size;
-  }
-  if (at != bytes) throw FormatError(bad + "section size does not match its segments");
 }
 
 }  // namespace nash_index

@@ -13,29 +13,9 @@
 #include "huge_pages.hpp"
 #include "mih_tables.hpp"
 #include "nash_index/common.hpp"
-#include "thread_pool.hpp"
 
 namespace nash_index {
 namespace {
-
-constexpr uint64_t kMaxCodes = 0xFFFFFFFFu;  // the tables' uint32 positions
-
-// The code section starts at the same offset whatever the other sizes are.
-uint64_t codes_offset() { return section_offsets({0})[0]; }
-
-void write_at(int fd, const void* data, uint64_t bytes, uint64_t offset, const std::string& path) {
-  const char* p = static_cast<const char*>(data);
-  while (bytes > 0) {
-    const ssize_t w = ::pwrite(fd, p, bytes, static_cast<off_t>(offset));
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      throw IoError("cannot write '" + path + "': " + std::strerror(errno));
-    }
-    p += w;
-    bytes -= static_cast<uint64_t>(w);
-    offset += static_cast<uint64_t>(w);
-  }
-}
 
 // A read-only shared mapping of a file, unmapped on scope exit.
 class Mapping {
@@ -69,12 +49,13 @@ void MihFileBuilder::check_open() const {
 
 void MihFileBuilder::append(const uint8_t* codes, size_t n) {
   check_open();
-  require(n <= kMaxCodes - n_, "MultiIndexHashing holds at most 2^32 - 1 codes (uint32 positions)");
-  write_at(out_->fd(), codes, uint64_t(n) * code_size_, codes_offset() + uint64_t(n_) * code_size_,
-           out_->temp_path());
+  MultiIndexHashing::require_room(n_, n);
+  out_->write_at(first_section_offset() + uint64_t(n_) * code_size_, codes, uint64_t(n) * code_size_);
   n_ += n;
 }
 
+// The codes are in place (the store's first section); the tables are built
+// from a mapping of them and the file is completed by the plan save uses.
 void MihFileBuilder::finish() {
   check_open();
   spent_ = true;  // a failure below leaves the builder unusable; the temporary goes with it
@@ -82,37 +63,25 @@ void MihFileBuilder::finish() {
   const SubstringLayout layout(nbits_, m);
   const std::vector<TableShape> shapes = table_shapes(layout, n_, max_key_bits_);
   const std::array<uint64_t, 2> store_meta = CodeStore::meta_words_for(static_cast<idx_t>(n_));
-  const std::vector<uint32_t> mih_meta = mih_meta_words(m_, m, MihParams{}, max_key_bits_);
-  std::vector<SectionPlan> plan{{kSectionCodes, uint64_t(n_) * code_size_, 0},
-                                {kSectionStoreMeta, sizeof(store_meta), 0},
-                                {kSectionMihMeta, mih_meta.size() * sizeof(uint32_t), 0},
-                                {kSectionMihTables, tables_blob_bytes(shapes), 0}};
-  std::vector<uint64_t> sizes;
-  for (const SectionPlan& s : plan) sizes.push_back(s.bytes);
-  const std::vector<uint64_t> offsets = section_offsets(sizes);
   total_.store(uint64_t(n_) * (3 * uint64_t(m) + 1));
-  const int fd = out_->fd();
-  const std::string& tmp = out_->temp_path();
-  if (::ftruncate(fd, static_cast<off_t>(offsets.back() + plan.back().bytes)) != 0)
-    throw IoError("cannot size '" + tmp + "': " + std::strerror(errno));
+  const uint64_t codes_end = first_section_offset() + uint64_t(n_) * code_size_;
+  if (::ftruncate(out_->fd(), static_cast<off_t>(codes_end)) != 0)
+    throw IoError("cannot size '" + out_->temp_path() + "': " + std::strerror(errno));
   {
     // The tables are built in anonymous memory (huge pages) and written once:
     // random writes into a shared file mapping would fault and write back
     // pages over and over. The codes are read through a mapping of the file.
-    const Mapping codes(fd, offsets[0] + plan[0].bytes, tmp);
-    std::vector<uint64_t, HugePageAllocator<uint64_t>> blob(plan[3].bytes / 8, 0);
+    const Mapping codes(out_->fd(), codes_end, out_->temp_path());
+    const uint64_t table_bytes = tables_blob_bytes(shapes);
+    std::vector<uint64_t, HugePageAllocator<uint64_t>> blob(table_bytes / 8, 0);
     uint8_t* tables = reinterpret_cast<uint8_t*>(blob.data());
-    build_tables_blob(codes.at(offsets[0]), code_size_, layout, shapes, tables, &done_);
-    const void* data[4] = {codes.at(offsets[0]), store_meta.data(), mih_meta.data(), tables};
-    ThreadPool::global().parallel_for(plan.size(), 0, [&](size_t i) {
-      plan[i].checksum = checksum64(data[i], plan[i].bytes);
-    });
+    build_tables_blob(codes.at(first_section_offset()), code_size_, layout, shapes, tables, &done_);
+    FileSections sections;
+    CodeStore::add_sections(sections, codes.at(first_section_offset()), n_, code_size_, nullptr, store_meta.data());
+    add_mih_sections(sections, mih_meta_words(m_, m, MihParams{}, max_key_bits_), tables, table_bytes, {});
+    finish_index_file(*out_, {MultiIndexHashing::kTag, static_cast<uint32_t>(nbits_), n_, 0}, sections);
     done_.fetch_add(n_);
-    for (size_t i = 1; i < plan.size(); ++i) write_at(fd, data[i], plan[i].bytes, offsets[i], tmp);
   }
-  const IndexHeaderInfo info{IndexKind::MultiIndexHashing, static_cast<uint32_t>(nbits_), n_, 0};
-  const std::vector<uint8_t> header = header_bytes(info, plan);
-  write_at(fd, header.data(), header.size(), 0, tmp);
   out_->commit();  // fsync (the mapping's pages included), rename, fsync the directory
 }
 

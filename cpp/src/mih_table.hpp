@@ -7,11 +7,10 @@
 #include <cstdint>
 #include <vector>
 
+#include "nash_index/mih.hpp"  // kMaxSubstringBits
 #include "packed_bits.hpp"
 
 namespace nash_index {
-
-constexpr int kMaxSubstringBits = 32;
 
 // m disjoint bit ranges covering the whole code, in order; lengths differ by at
 // most one (the first nbits % m substrings get the extra bit). Bit i of a code

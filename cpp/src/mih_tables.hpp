@@ -6,8 +6,10 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
+#include "file_sections.hpp"
 #include "huge_pages.hpp"
 #include "mih_table.hpp"
 #include "nash_index/index_file.hpp"
@@ -35,6 +37,12 @@ struct MultiIndexHashing::Tables {
   }
 };
 
+// Table segments at most: at this many the deltas merge into one (mih.cpp).
+constexpr size_t kMaxSegments = 8;
+
+// The error in a set of fallback parameters, or "" (they are saved, so they must be finite).
+std::string mih_params_error(const MihParams& p);
+
 // Bits of substring j that its table keys by: all of them, or at most
 // max_key_bits (> 0) of them; fewer bits make smaller tables (see TableShape).
 int key_bits_for(int substring_bits, int max_key_bits);
@@ -44,6 +52,13 @@ int key_bits_for(int substring_bits, int max_key_bits);
 // probe_cost, scan_cost_single, scan_cost_batch}, each cost a little-endian
 // double in two words. Version 1 files load with the default settings.
 std::vector<uint32_t> mih_meta_words(int m_requested, int m_in_use, const MihParams& params, int max_key_bits);
+
+// The one plan of a MultiIndexHashing file, for save and the file builder:
+// after the store's sections, the metadata words, then (when `tables` is
+// given) the main segment's tables blob and, unless `deltas` is empty, the
+// deltas section (MultiIndexHashing::deltas_section).
+void add_mih_sections(FileSections& out, std::vector<uint32_t> meta, const uint8_t* tables, uint64_t table_bytes,
+                      std::vector<uint64_t> deltas);
 
 // Shapes of the m tables over n codes.
 std::vector<TableShape> table_shapes(const SubstringLayout& layout, uint64_t n, int max_key_bits);

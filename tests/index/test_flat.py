@@ -1,8 +1,10 @@
-"""FlatIndex k-NN and range search against the numpy oracle (tests/conftest.py)."""
+"""k-NN and range search against the numpy oracle (tests/conftest.py): FlatIndex's scan paths, and
+the oracle tests run for every registered kind (kinds.py), so that a new kind meets them all."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from kinds import KINDS
 
 import nash_index as ni
 from conftest import (
@@ -19,42 +21,47 @@ NBITS = [8, 24, 64, 72, 128, 256, 1024]
 SIZES = [0, 1, 7, 1003]
 
 
-def build(db, ids=None, nbits=None):
-    index = ni.FlatIndex(nbits or db.shape[1] * 8)
+def build(db, ids=None, nbits=None, kind="flat"):
+    index = ni.make_index(nbits or db.shape[1] * 8, kind=kind)
     index.add(db, ids)
     return index
 
 
+@pytest.fixture(params=KINDS)
+def kind(request) -> str:
+    return request.param
+
+
 @pytest.mark.parametrize("nbits", NBITS)
 @pytest.mark.parametrize("n", SIZES)
-def test_knn_uniform_matches_oracle(flat_rng, nbits, n):
+def test_knn_uniform_matches_oracle(flat_rng, nbits, n, kind):
     db = uniform_codes(flat_rng, n, nbits)
     queries = uniform_codes(flat_rng, 37, nbits)
     ids = np.arange(n, dtype=np.int64)
-    index = build(db, nbits=nbits)
+    index = build(db, nbits=nbits, kind=kind)
     for k in (1, 5, n + 3):  # k > n pads
         assert_knn_matches(index.search(queries, k), db, ids, queries, k)
 
 
 @pytest.mark.parametrize("nbits", NBITS)
-def test_knn_clustered_ties_with_scrambled_ids(flat_rng, nbits):
+def test_knn_clustered_ties_with_scrambled_ids(flat_rng, nbits, kind):
     n = 1500
     db = clustered_codes(flat_rng, n, nbits, centres=3, p=0.02)
     ids = scrambled_ids(flat_rng, n)
     queries = np.concatenate([db[:20], clustered_codes(flat_rng, 20, nbits, centres=3, p=0.02)])
-    index = build(db, ids)
+    index = build(db, ids, kind=kind)
     for k in (1, 10, 100):
         assert_knn_matches(index.search(queries, k), db, ids, queries, k)
 
 
 @pytest.mark.parametrize("nbits", [8, 64, 128])
-def test_heavy_duplicates_tie_broken_by_id(flat_rng, nbits):
+def test_heavy_duplicates_tie_broken_by_id(flat_rng, nbits, kind):
     # 10 distinct codes repeated 300 times each: every answer is decided by the id rule.
     distinct = uniform_codes(flat_rng, 10, nbits)
     db = distinct[flat_rng.integers(0, 10, size=3000)]
     ids = scrambled_ids(flat_rng, 3000)
     queries = distinct[:4]
-    index = build(db, ids)
+    index = build(db, ids, kind=kind)
     for k in (1, 17, 299, 301, 1000):
         result = index.search(queries, k)
         assert_knn_matches(result, db, ids, queries, k)
@@ -63,10 +70,10 @@ def test_heavy_duplicates_tie_broken_by_id(flat_rng, nbits):
         np.testing.assert_array_equal(result.ids[0, : min(k, same.size)], np.sort(same)[:k])
 
 
-def test_single_query_1d_and_large_batch(flat_rng):
+def test_single_query_1d_and_large_batch(flat_rng, kind):
     db = uniform_codes(flat_rng, 2000, 64)
     ids = np.arange(2000, dtype=np.int64)
-    index = build(db)
+    index = build(db, kind=kind)
     one = index.search(db[5], 4)  # 1-D query is one query
     assert one.distances.shape == (1, 4)
     assert one.ids[0, 0] == 5 and one.distances[0, 0] == 0
@@ -75,13 +82,13 @@ def test_single_query_1d_and_large_batch(flat_rng):
     assert_knn_matches(index.search(queries, 10), db, ids, queries, 10)
 
 
-def test_padding_when_k_exceeds_ntotal(flat_rng):
+def test_padding_when_k_exceeds_ntotal(flat_rng, kind):
     db = uniform_codes(flat_rng, 3, 64)
-    result = build(db).search(db, 6)
+    result = build(db, kind=kind).search(db, 6)
     assert (result.ids[:, 3:] == -1).all()
     assert (result.distances[:, 3:] == PAD_DISTANCE).all()
     assert (result.ids[:, :3] >= 0).all()
-    empty = ni.FlatIndex(64).search(db, 2)
+    empty = ni.make_index(64, kind=kind).search(db, 2)
     assert (empty.ids == -1).all() and (empty.distances == PAD_DISTANCE).all()
 
 
@@ -141,12 +148,12 @@ def test_set_num_threads_gives_same_answers(flat_rng, flat_restore_runtime):
 
 
 @pytest.mark.parametrize("nbits", [8, 64, 72, 128, 256])
-def test_range_search_matches_oracle_and_knn(flat_rng, nbits):
+def test_range_search_matches_oracle_and_knn(flat_rng, nbits, kind):
     n = 1200
     db = clustered_codes(flat_rng, n, nbits, centres=5, p=0.05)
     ids = scrambled_ids(flat_rng, n)
     queries = clustered_codes(flat_rng, 15, nbits, centres=5, p=0.05)
-    index = build(db, ids)
+    index = build(db, ids, kind=kind)
     for radius in (0, 1, nbits // 16, nbits // 4, nbits, nbits + 50):
         result = index.range_search(queries, radius)
         assert result.lims.dtype == np.int64 and result.distances.dtype == np.int32
@@ -166,8 +173,8 @@ def test_range_search_matches_oracle_and_knn(flat_rng, nbits):
             assert hi - lo == m
 
 
-def test_range_search_empty_index_and_1d_query(flat_rng):
-    index = ni.FlatIndex(64)
+def test_range_search_empty_index_and_1d_query(flat_rng, kind):
+    index = ni.make_index(64, kind=kind)
     q = uniform_codes(flat_rng, 3, 64)
     res = index.range_search(q, 10)
     np.testing.assert_array_equal(res.lims, [0, 0, 0, 0])
@@ -177,11 +184,11 @@ def test_range_search_empty_index_and_1d_query(flat_rng):
     assert res.lims.tolist() == [0, 1] and res.ids.tolist() == [0]
 
 
-def test_incremental_add_equals_single_add(flat_rng):
+def test_incremental_add_equals_single_add(flat_rng, kind):
     db = clustered_codes(flat_rng, 900, 128, centres=4, p=0.05)
     ids = scrambled_ids(flat_rng, 900)
     queries = db[::50]
-    inc = ni.FlatIndex(128)
+    inc = ni.make_index(128, kind=kind)
     for lo in range(0, 900, 250):
         inc.add(db[lo : lo + 250], ids[lo : lo + 250])
     assert len(inc) == inc.ntotal == 900
@@ -190,9 +197,9 @@ def test_incremental_add_equals_single_add(flat_rng):
     assert_knn_matches(inc.search(queries, 30), db, ids, queries, 30)
 
 
-def test_default_ids_continue_after_largest(flat_rng):
+def test_default_ids_continue_after_largest(flat_rng, kind):
     db = uniform_codes(flat_rng, 30, 64)
-    index = ni.FlatIndex(64)
+    index = ni.make_index(64, kind=kind)
     index.add(db[:10])
     index.add(db[10:20], np.arange(100, 110))
     index.add(db[20:])
@@ -201,11 +208,11 @@ def test_default_ids_continue_after_largest(flat_rng):
     assert_knn_matches(index.search(db, 5), db, expected, db, 5)
 
 
-def test_remove_and_reset(flat_rng):
+def test_remove_and_reset(flat_rng, kind):
     n = 2000
     db = clustered_codes(flat_rng, n, 64, centres=3, p=0.05)
     ids = scrambled_ids(flat_rng, n)
-    index = build(db, ids)
+    index = build(db, ids, kind=kind)
     doomed = np.concatenate([ids[::3], [10**12]])  # an unknown id is ignored
     assert index.remove(doomed) == len(ids[::3])
     keep = np.ones(n, dtype=bool)
@@ -246,10 +253,10 @@ def test_codes_copy_survives_growth_and_index_owns_its_copy(flat_rng):
     np.testing.assert_array_equal(index.codes()[:10], original)
 
 
-def test_results_deterministic_across_calls(flat_rng):
+def test_results_deterministic_across_calls(flat_rng, kind):
     db = clustered_codes(flat_rng, 40000, 64, centres=2, p=0.03)
     ids = scrambled_ids(flat_rng, 40000)
-    index = build(db, ids)
+    index = build(db, ids, kind=kind)
     q = db[:2]
     first = index.search(q, 200)
     for _ in range(3):

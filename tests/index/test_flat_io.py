@@ -1,4 +1,5 @@
-"""Persistence of FlatIndex: save/load (read and mmap), pickle, corruption, atomic writes."""
+"""Persistence: save/load (read and mmap) and pickle round trips of every registered kind (kinds.py);
+FlatIndex's files under corruption, truncation and failed writes."""
 from __future__ import annotations
 
 import os
@@ -6,28 +7,34 @@ import pickle
 
 import numpy as np
 import pytest
+from kinds import KINDS
 
 import nash_index as ni
 from conftest import assert_knn_matches, clustered_codes, scrambled_ids, uniform_codes
 
 
-def make_index(rng, n=700, nbits=128, custom_ids=True):
+def make_index(rng, n=700, nbits=128, custom_ids=True, kind="flat"):
     db = clustered_codes(rng, n, nbits, centres=4, p=0.05)
     ids = scrambled_ids(rng, n) if custom_ids else np.arange(n, dtype=np.int64)
-    index = ni.FlatIndex(nbits)
+    index = ni.make_index(nbits, kind=kind)
     index.add(db, ids if custom_ids else None)
     return index, db, ids
+
+
+@pytest.fixture(params=KINDS)
+def kind(request) -> str:
+    return request.param
 
 
 @pytest.mark.parametrize("mmap", [False, True])
 @pytest.mark.parametrize("custom_ids", [False, True])
 @pytest.mark.parametrize("nbits", [8, 72, 256])
-def test_save_load_round_trip(tmp_path, flat_rng, mmap, custom_ids, nbits):
-    index, db, ids = make_index(flat_rng, nbits=nbits, custom_ids=custom_ids)
+def test_save_load_round_trip(tmp_path, flat_rng, mmap, custom_ids, nbits, kind):
+    index, db, ids = make_index(flat_rng, nbits=nbits, custom_ids=custom_ids, kind=kind)
     path = tmp_path / "index.nidx"
     index.save(path)
     loaded = ni.load(path, mmap=mmap)
-    assert isinstance(loaded, ni.FlatIndex)
+    assert type(loaded) is type(index) and loaded.kind == kind
     assert (loaded.nbits, loaded.ntotal) == (nbits, len(db))
     np.testing.assert_array_equal(loaded.codes(), db)
     np.testing.assert_array_equal(loaded.ids(), ids)
@@ -36,8 +43,8 @@ def test_save_load_round_trip(tmp_path, flat_rng, mmap, custom_ids, nbits):
     np.testing.assert_array_equal(loaded.range_search(queries, 9).ids, index.range_search(queries, 9).ids)
 
 
-def test_mmap_index_stays_valid_after_file_replaced_and_can_mutate(tmp_path, flat_rng):
-    index, db, ids = make_index(flat_rng)
+def test_mmap_index_stays_valid_after_file_replaced_and_can_mutate(tmp_path, flat_rng, kind):
+    index, db, ids = make_index(flat_rng, kind=kind)
     path = str(tmp_path / "a.nidx")
     index.save(path)
     mapped = ni.load(path, mmap=True)
@@ -53,26 +60,27 @@ def test_mmap_index_stays_valid_after_file_replaced_and_can_mutate(tmp_path, fla
     assert mapped.ntotal == len(db) + 3 - 10
 
 
-def test_empty_index_round_trip(tmp_path):
+def test_empty_index_round_trip(tmp_path, kind):
     path = tmp_path / "empty.nidx"
-    ni.FlatIndex(64).save(path)
+    ni.make_index(64, kind=kind).save(path)
     for mmap in (False, True):
         loaded = ni.load(path, mmap=mmap)
-        assert loaded.ntotal == 0 and loaded.nbits == 64
+        assert loaded.ntotal == 0 and loaded.nbits == 64 and loaded.kind == kind
 
 
-def test_save_then_add_continues_ids(tmp_path, flat_rng):
-    index, db, ids = make_index(flat_rng, custom_ids=False)
+def test_save_then_add_continues_ids(tmp_path, flat_rng, kind):
+    index, db, ids = make_index(flat_rng, custom_ids=False, kind=kind)
     index.save(tmp_path / "x.nidx")
     loaded = ni.load(tmp_path / "x.nidx")
     loaded.add(db[:2])
     np.testing.assert_array_equal(loaded.ids()[-2:], [len(db), len(db) + 1])
 
 
-def test_pickle_round_trip(flat_rng):
-    index, db, ids = make_index(flat_rng)
+def test_pickle_round_trip(flat_rng, kind):
+    index, db, ids = make_index(flat_rng, kind=kind)
     clone = pickle.loads(pickle.dumps(index))
-    assert isinstance(clone, ni.FlatIndex)
+    assert type(clone) is type(index) and clone.kind == kind
+    np.testing.assert_array_equal(clone.codes(), db)
     np.testing.assert_array_equal(clone.ids(), ids)
     assert_knn_matches(clone.search(db[:9], 5), db, ids, db[:9], 5)
     clone.add(db[:1], [10**9])  # independent of the original
@@ -168,10 +176,9 @@ def test_from_bytes_takes_any_contiguous_bytes_like(flat_rng):
             ni.from_bytes(bad)
 
 
-@pytest.mark.parametrize("kind", ["flat", "mih"])
 def test_removing_absent_ids_keeps_the_mapping(tmp_path, flat_rng, kind):
     """Nothing to remove: the mapped codes are not copied into memory."""
-    index = ni.FlatIndex(64) if kind == "flat" else ni.MultiIndexHashing(64)
+    index = ni.make_index(64, kind=kind)
     index.add(uniform_codes(flat_rng, 300, 64), np.arange(300) * 2)
     index.save(tmp_path / "a.nidx")
     mapped = ni.load(tmp_path / "a.nidx", mmap=True)

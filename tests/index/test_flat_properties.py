@@ -1,9 +1,11 @@
-"""Property tests (hypothesis): FlatIndex equals the numpy oracle on arbitrary inputs."""
+"""Property tests (hypothesis): every registered kind (kinds.py) equals the numpy oracle on arbitrary inputs."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from kinds import KINDS
 
 import nash_index as ni
 from conftest import assert_knn_matches, assert_range_matches, oracle_knn
@@ -31,21 +33,23 @@ def databases(draw):
     return nbits, np.ascontiguousarray(db), ids, np.ascontiguousarray(queries)
 
 
+@pytest.mark.parametrize("kind", KINDS)
 @SETTINGS
 @given(data=databases(), k=st.integers(1, 400), threads=st.integers(1, 3))
-def test_knn_equals_oracle(data, k, threads):
+def test_knn_equals_oracle(kind, data, k, threads):
     nbits, db, ids, queries = data
-    index = ni.FlatIndex(nbits)
+    index = ni.make_index(nbits, kind=kind)
     index.add(db, ids)
     assert_knn_matches(index.search(queries, k, num_threads=threads), db, ids, queries, k)
 
 
+@pytest.mark.parametrize("kind", KINDS)
 @SETTINGS
 @given(data=databases(), radius_frac=st.floats(0, 1))
-def test_range_equals_oracle_and_contains_knn(data, radius_frac):
+def test_range_equals_oracle_and_contains_knn(kind, data, radius_frac):
     nbits, db, ids, queries = data
     radius = int(radius_frac * nbits)
-    index = ni.FlatIndex(nbits)
+    index = ni.make_index(nbits, kind=kind)
     index.add(db, ids)
     res = index.range_search(queries, radius)
     assert_range_matches(res, db, ids, queries, radius)
@@ -55,13 +59,14 @@ def test_range_equals_oracle_and_contains_knn(data, radius_frac):
         assert {int(x) for x, dist in zip(i[q], d[q]) if dist <= radius} <= found
 
 
+@pytest.mark.parametrize("kind", KINDS)
 @SETTINGS
 @given(data=databases(), split=st.floats(0, 1), drop=st.floats(0, 0.6), seed=st.integers(0, 1000))
-def test_add_in_pieces_then_remove(data, split, drop, seed):
+def test_add_in_pieces_then_remove(kind, data, split, drop, seed):
     nbits, db, ids, queries = data
     ids = ids + 1  # keep every id positive and unique
     cut = int(split * db.shape[0])
-    index = ni.FlatIndex(nbits)
+    index = ni.make_index(nbits, kind=kind)
     index.add(db[:cut], ids[:cut])
     index.add(db[cut:], ids[cut:])
     rng = np.random.default_rng(seed)

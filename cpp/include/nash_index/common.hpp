@@ -15,6 +15,8 @@ using dist_t = int32_t;  // Hamming distances (0..nbits)
 constexpr dist_t kPadDistance = std::numeric_limits<dist_t>::max();  // k > ntotal padding
 constexpr idx_t kPadId = -1;
 constexpr int kMaxBits = 1 << 16;
+// Largest k of a k-NN search: a result row's positions stay within int32.
+constexpr size_t kMaxK = std::numeric_limits<int32_t>::max();
 
 // Thrown for bad arguments; the bindings map it to ValueError.
 inline void require(bool ok, const std::string& what) {

@@ -1,10 +1,14 @@
 // On-disk format shared by every index kind: reading a file (the writing side
 // and the section tags are in src/file_sections.hpp).
 //
-// A fixed header (magic, format version, index kind, nbits, count, a table of
+// A header (magic, format version, index kind, nbits, count, a table of
 // sections with offsets, sizes and checksums, and a checksum of the header
 // itself) followed by the sections, each aligned to 4096 bytes so that a code
-// block can be memory-mapped in place. Writes go to a unique temporary file
+// block can be memory-mapped in place. Version 1 has a table of 8 entries;
+// version 2 a table of exactly nsections entries (up to kMaxSections, the
+// header still within the first 4096 bytes). Writers use version 1 whenever
+// the sections fit, so that builds which read only version 1 read those files.
+// Writes go to a unique temporary file
 // that is renamed over the target (src/atomic_file.hpp), so a crash never
 // leaves a half-written index and a mapping of the old file stays intact.
 // Reading treats the bytes as hostile: every header field and section bound is
@@ -16,13 +20,13 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace nash_index {
 
-constexpr uint32_t kFormatVersion = 1;
-
-enum class IndexKind : uint32_t { Flat = 1, MultiIndexHashing = 2 };
+constexpr uint32_t kFormatVersion = 2;  // the newest this build reads and writes
+constexpr uint32_t kMaxSections = 126;  // version 2's table, header and all, fits in the first 4096 bytes
 
 // I/O failure (missing file, permissions, disk full): mapped to OSError.
 struct IoError : std::runtime_error {
@@ -34,11 +38,16 @@ struct FormatError : std::invalid_argument {
 };
 
 struct IndexHeaderInfo {
-  IndexKind kind;
+  uint32_t kind;  // a registered kind's tag (index_kinds.hpp)
   uint32_t nbits;
   uint64_t ntotal;
   uint32_t flags;
 };
+
+// Writes a file of these (tag, bytes) sections, laid out as an index writes
+// its own (atomically): for tests and tools that exercise the format itself.
+void write_sections_file(const std::string& path, const IndexHeaderInfo& info,
+                         const std::vector<std::pair<uint32_t, std::string>>& sections);
 
 // A parsed index file; keeps its bytes alive (a mapping or an owned buffer).
 class IndexFile {
@@ -60,6 +69,7 @@ class IndexFile {
  private:
   IndexFile() = default;
   void parse(bool verify, const std::string& origin);
+  void read_sections(uint32_t count, bool verify, const std::string& origin);
 
   IndexHeaderInfo info_{};
   struct Entry {

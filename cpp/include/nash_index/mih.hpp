@@ -23,13 +23,23 @@
 
 #include "nash_index/code_index.hpp"
 #include "nash_index/index_file.hpp"
+#include "nash_index/index_kinds.hpp"
 
 namespace nash_index {
 
 class SubstringLayout;  // mih_table.hpp
 
+// Substrings (and table keys) have at most this many bits: keys are uint32.
+constexpr int kMaxSubstringBits = 32;
+
 // When a query batch goes to the flat scan instead of the tables.
 enum class ScanFallback : int { Auto = 0, Never = 1, Always = 2 };
+// The modes' names in enum order ("auto", "never", "always"): the one list
+// that the binding and Python check against.
+const std::vector<std::string>& scan_fallback_names();
+const std::string& scan_fallback_name(ScanFallback fallback);
+// std::invalid_argument naming the choices for anything else.
+ScanFallback parse_scan_fallback(const std::string& name);
 
 // Tunables of the scan fallback (see MultiIndexHashing::search).
 struct MihParams {
@@ -43,15 +53,11 @@ struct MihParams {
   double scan_cost_batch = 0.012;
 };
 
-// Work done by one query (for benchmarks and the fallback rule).
-struct SearchWork {
-  uint64_t probes = 0;
-  uint64_t candidates = 0;  // distinct codes verified (the tail included)
-  bool scanned = false;     // answered by the flat scan
-};
-
 class MultiIndexHashing : public CodeIndex {
  public:
+  static constexpr uint32_t kTag = 2;  // on disk (index_kinds.hpp)
+  static constexpr size_t kMaxCodes = 0xFFFFFFFFu;  // the tables hold uint32 positions
+
   // m == 0: automatic (see auto_m). max_key_bits > 0 keys each table by at
   // most that many bits of its substring: smaller tables (see TableShape in
   // mih_table.hpp), weaker pruning; 0 keys by the whole substring.
@@ -59,7 +65,12 @@ class MultiIndexHashing : public CodeIndex {
   // The constructor's checks of its arguments (std::invalid_argument), for
   // code that writes an index of these settings without making one.
   static void check_settings(int nbits, int m, int max_key_bits);
-  ~MultiIndexHashing();  // out of line: Tables and Scratch are complete only in the sources
+  // std::invalid_argument unless `more` codes fit beside `count` (kMaxCodes).
+  static void require_room(size_t count, size_t more);
+  // The registry's factory: options "m" and "max_key_bits" as in the constructor.
+  static std::unique_ptr<CodeIndex> create(int nbits, IndexOptions& options);
+  ~MultiIndexHashing() override;  // out of line: Tables and Scratch are complete only in the sources
+  uint32_t kind() const override { return kTag; }
 
   int m() const;
   bool m_is_auto() const { return m_requested_ == 0; }
@@ -80,9 +91,9 @@ class MultiIndexHashing : public CodeIndex {
   // add and remove never rebuild the tables (see needs_rebuild). add appends to
   // the tail; remove costs what FlatIndex's does (the store is compacted, order
   // kept) plus O(n / 64) for the tombstones.
-  void add(const uint8_t* codes, size_t n, const idx_t* ids);
-  size_t remove(const idx_t* ids, size_t n);
-  void reset();
+  void add(const uint8_t* codes, size_t n, const idx_t* ids) override;
+  size_t remove(const idx_t* ids, size_t n) override;
+  void reset() override;
   // Rebuilds every table over all codes now, with m revised when automatic (0)
   // or set to `m` otherwise (m < 0 keeps the current request).
   void optimize(int m = -1);
@@ -94,24 +105,25 @@ class MultiIndexHashing : public CodeIndex {
   // the write lock, install(). install refuses tables
   // prepared before a removal, reset, m request or install (positions moved)
   // and returns false; codes added meanwhile simply stay in the tail. The old
-  // tables move into `built`, to be freed after the lock is released.
+  // tables move into `built`, to be freed after the lock is released. The
+  // upkeep protocol of CodeIndex runs these.
   struct Rebuild;
   bool needs_rebuild() const;
   std::unique_ptr<Rebuild> prepare_rebuild() const;
   bool install(Rebuild& built);
+  std::unique_ptr<Upkeep> prepare_upkeep(bool force) const override;
+  bool install_upkeep(Upkeep& prepared) override;
   // Sets the m used by the next rebuild, like optimize(m) without rebuilding.
   void request_m(int m);
   // For callers without concurrency: rebuilds now when needs_rebuild().
   void maintain();
 
-  // `work`, when given, receives nq entries.
+  // `work`, when given, receives nq entries (candidates count the tail too).
   void search(const uint8_t* queries, size_t nq, size_t k, dist_t* distances, idx_t* ids, int num_threads,
-              SearchWork* work = nullptr) const;
+              SearchWork* work = nullptr) const override;
   RangeResult range_search(const uint8_t* queries, size_t nq, dist_t radius, int num_threads,
-                           SearchWork* work = nullptr) const;
+                           SearchWork* work = nullptr) const override;
 
-  void save(const std::string& path) const;
-  std::vector<uint8_t> serialize() const;
   static std::unique_ptr<MultiIndexHashing> load(const std::shared_ptr<IndexFile>& file);
 
   // Substrings of about log2(n) bits (each bucket then holds ~1 code on
@@ -135,7 +147,9 @@ class MultiIndexHashing : public CodeIndex {
   struct Scratch;  // per-thread query state (visited bitmap, candidate list)
 
  private:
-  MultiIndexHashing(std::unique_ptr<CodeStore> store, int m_requested, int max_key_bits);
+  MultiIndexHashing(const std::shared_ptr<IndexFile>& file, int m_requested, int max_key_bits);
+  void add_sections(FileSections& out) const override;
+  std::vector<uint64_t> deltas_section() const;
   int target_m() const;  // m of the next build
   void rebuild(int m);
   std::unique_ptr<Rebuild> build_aside(int m) const;  // new tables over every code, not yet installed
@@ -166,9 +180,9 @@ class MultiIndexHashing : public CodeIndex {
   mutable std::vector<std::unique_ptr<Scratch>> scratch_pool_;
 };
 
-struct MultiIndexHashing::Rebuild {
+struct MultiIndexHashing::Rebuild : CodeIndex::Upkeep {
   Rebuild();
-  ~Rebuild();  // out of line: Tables is complete only in the sources
+  ~Rebuild() override;  // out of line: Tables is complete only in the sources
   std::unique_ptr<Tables> tables;
   size_t first_segment = 0;  // the segments it replaces: [first_segment, end); 0 = all
   size_t indexed = 0;        // codes covered: store positions [0, indexed)

@@ -19,14 +19,14 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from ..index import BaseIndex, load, make_index
+from ..index import BaseIndex, load, make_index, registered_kinds
 from ..index.validation import check_choice
 from .journal import ADD, REMOVE, UNDO, Journal
 from .layout import ShardState, index_path, journal_path, shard_directory, write_shard
 
 __all__ = ["SHARD_KINDS", "ShardStore"]
 
-SHARD_KINDS = ("flat", "mih")
+SHARD_KINDS = registered_kinds()  # every kind of the core's registry ("auto" is resolved before)
 _UNDO_WINDOW = 64  # recent adds whose previous largest id is kept, for undo_add
 
 
@@ -56,7 +56,7 @@ class ShardStore:
 
     @staticmethod
     def create(root: Any, shard: int, nbits: int, kind: str = "flat", **index_options: Any) -> None:
-        """Writes an empty shard of ``kind`` (``"flat"`` or ``"mih"``)."""
+        """Writes an empty shard of ``kind`` (one of :data:`SHARD_KINDS`: ``"flat"``, ``"mih"``, ...)."""
         kind = check_choice(kind, SHARD_KINDS, "kind")
         write_shard(root, shard, make_index(nbits, kind=kind, **index_options))
 

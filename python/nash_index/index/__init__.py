@@ -7,7 +7,7 @@ share :class:`~nash_index.index.base.BaseIndex`; :func:`make_index` chooses betw
 """
 from __future__ import annotations
 
-from .base import BaseIndex, from_bytes, load
+from .base import BaseIndex, from_bytes, load, registered_kinds
 from .build import build_mih_file
 from .codes import binarize, pack_bits, unpack_bits
 from .factory import INDEX_KINDS, make_index
@@ -34,6 +34,7 @@ __all__ = [
     "load",
     "make_index",
     "pack_bits",
+    "registered_kinds",
     "rescore",
     "set_num_threads",
     "set_simd_level",

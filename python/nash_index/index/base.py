@@ -1,9 +1,10 @@
 """The index interface (:class:`BaseIndex`), the C++ kinds behind it, and loading saved indexes.
 
 :class:`BaseIndex` checks every argument once and calls a kind's hooks; :class:`CoreIndex` is every
-kind of the C++ core (it wraps ``self._impl``) and registers under the kind tag that the file format
-records, so that :func:`load` and unpickling can rebuild any kind. The sharded index implements the
-same interface (:class:`nash_index.distributed.ShardedIndex`).
+kind of the C++ core (it wraps ``self._impl``). The core's registry of kinds (``_core.index_kinds()``:
+tag on disk, name) is the one list of kinds: :func:`load` and unpickling rebuild any of them, and a
+kind with no Python class of its own (:func:`register_kind`) is served by :class:`GenericCoreIndex`.
+The sharded index implements the same interface (:class:`nash_index.distributed.ShardedIndex`).
 """
 from __future__ import annotations
 
@@ -16,23 +17,51 @@ import numpy as np
 
 from . import _core
 from .results import RangeSearchResult, SearchResult
-from .validation import INT64_MAX, as_code_rows, as_ids, check_int, check_k, check_num_threads, check_radius, ids_to_remove
+from .validation import (
+    INT64_MAX,
+    as_code_rows,
+    as_ids,
+    check_choice,
+    check_int,
+    check_k,
+    check_nbits,
+    check_num_threads,
+    check_radius,
+    ids_to_remove,
+)
 
-__all__ = ["BaseIndex", "CoreIndex", "PathLike", "from_bytes", "load", "register_kind"]
+__all__ = ["BaseIndex", "CoreIndex", "GenericCoreIndex", "PathLike", "from_bytes", "load", "new_index",
+           "register_kind", "registered_kinds"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 IndexT = TypeVar("IndexT", bound="CoreIndex")
 
-# file-format kind tag -> (Python class, _core class)
-_KINDS: Dict[int, tuple] = {}
+# kind name -> the Python class with that kind's extras (kinds without one: GenericCoreIndex)
+_CLASSES: Dict[str, Type["CoreIndex"]] = {}
 
 
-def register_kind(kind_tag: int, core_class: Any) -> Callable[[Type[IndexT]], Type[IndexT]]:
-    """Class decorator: ``cls`` wraps ``core_class`` and is what files of ``kind_tag`` load as."""
+def registered_kinds() -> Tuple[str, ...]:
+    """Names of the index kinds the core registers, in the order of their file tags."""
+    return tuple(name for _, name in _core.index_kinds())
+
+
+def register_kind(name: str) -> Callable[[Type[IndexT]], Type[IndexT]]:
+    """Class decorator: ``cls`` is the Python class of the registered C++ kind ``name`` (what
+    :func:`new_index` makes and files of that kind load as)."""
+    if name not in registered_kinds():
+        raise ValueError(f"the core registers no index kind {name!r} (registered: {registered_kinds()})")
+
     def register(cls: Type[IndexT]) -> Type[IndexT]:
-        _KINDS[kind_tag] = (cls, core_class)
+        cls._kind = name
+        _CLASSES[name] = cls
         return cls
     return register
+
+
+def new_index(kind: str, nbits: int, **options: Any) -> "CoreIndex":
+    """An empty index of the registered ``kind`` (its class's constructor takes ``options``)."""
+    cls = _CLASSES.get(kind)
+    return cls(nbits, **options) if cls is not None else GenericCoreIndex(kind, nbits, **options)
 
 
 class BaseIndex(abc.ABC):
@@ -163,6 +192,10 @@ class CoreIndex(BaseIndex):
     """An index of the C++ core: wraps a ``_core`` index (``self._impl``) that implements every hook."""
 
     _impl: Any
+    _kind = ""  # the registered kind a subclass serves (set by register_kind)
+
+    def __init__(self, nbits: int) -> None:
+        self._impl = _core.create_index(self._kind, check_nbits(nbits), {})
 
     @classmethod
     def from_impl(cls: Type[IndexT], impl: Any) -> IndexT:
@@ -170,6 +203,11 @@ class CoreIndex(BaseIndex):
         obj = cls.__new__(cls)
         obj._impl = impl
         return obj
+
+    @property
+    def kind(self) -> str:
+        """The registered kind's name (``"flat"``, ``"mih"``, ...)."""
+        return str(self._impl.kind)
 
     @property
     def nbits(self) -> int:
@@ -230,11 +268,19 @@ class CoreIndex(BaseIndex):
         return (from_bytes, (self._impl.serialize(),))
 
 
+class GenericCoreIndex(CoreIndex):
+    """An index of a registered C++ kind that has no Python class of its own: the shared interface only."""
+
+    def __init__(self, kind: str, nbits: int) -> None:
+        self._impl = _core.create_index(check_choice(kind, registered_kinds(), "kind"), check_nbits(nbits), {})
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(kind={self.kind!r}, nbits={self.nbits}, ntotal={self.ntotal})"
+
+
 def _wrap_file(file: Any) -> BaseIndex:
-    if file.kind not in _KINDS:
-        raise ValueError(f"unknown index kind {file.kind} in file")
-    cls, core_class = _KINDS[file.kind]
-    return cls.from_impl(core_class.from_file(file))
+    impl = _core.load_index(file)  # the core refuses files of unregistered kinds
+    return _CLASSES.get(impl.kind, GenericCoreIndex).from_impl(impl)
 
 
 def load(path: PathLike, mmap: bool = False, *, verify: bool = True, populate: bool = False) -> BaseIndex:

@@ -1,16 +1,17 @@
 """Choosing an index for a workload: flat scan or multi-index hashing (the only ``make_index``)."""
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Optional
 
-from .flat import FlatIndex
-from .mih import MultiIndexHashing
+from . import flat, mih  # noqa: F401  (registers their classes: make_index returns them)
+from .base import CoreIndex, new_index, registered_kinds
 from .validation import check_choice, check_int, check_nbits
 
 __all__ = ["INDEX_KINDS", "MIH_MAX_BITS", "MIH_MIN_BITS", "MIH_MIN_CODES", "auto_kind", "check_index_kind", "make_index"]
 
-#: What ``make_index(kind=...)`` (and the pipeline's and the CLI's index option) accept.
-INDEX_KINDS = ("auto", "flat", "mih")
+#: What ``make_index(kind=...)`` (and the pipeline's and the CLI's index option) accept: ``"auto"``
+#: and every kind the core registers (``"flat"``, ``"mih"``; test builds add test-only kinds).
+INDEX_KINDS = ("auto", *registered_kinds())
 
 # Measured by bench/bench_mih.py (bench/results/mih.json): below ~200k codes a flat scan answers
 # a query in well under 100 us and MIH's edge does not pay for its tables; at 64-256 bits and
@@ -25,12 +26,10 @@ def check_index_kind(kind: str, name: str = "kind") -> str:
     return check_choice(kind, INDEX_KINDS, name)
 
 
-def make_index(
-    nbits: int, n_expected: Optional[int] = None, kind: str = "auto", *, m: Optional[int] = None
-) -> Union[FlatIndex, MultiIndexHashing]:
+def make_index(nbits: int, n_expected: Optional[int] = None, kind: str = "auto", *, m: Optional[int] = None) -> CoreIndex:
     """An empty index for ``nbits``-bit codes.
 
-    ``kind="flat"`` or ``"mih"`` forces the kind. ``kind="auto"`` picks
+    ``kind="flat"`` or ``"mih"`` (any of :data:`INDEX_KINDS`) forces the kind. ``kind="auto"`` picks
     :class:`MultiIndexHashing` when ``n_expected >= MIH_MIN_CODES`` (200k) and
     ``64 <= nbits <= 256``, and :class:`FlatIndex` otherwise (unknown size,
     small N, short or very long codes). Both return identical results; the
@@ -54,7 +53,7 @@ def make_index(
         raise ValueError("m applies to kind='mih' only")
     if kind == "auto":
         kind = auto_kind(nbits, n_expected)
-    return MultiIndexHashing(nbits, m) if kind == "mih" else FlatIndex(nbits)
+    return new_index(kind, nbits) if m is None else new_index(kind, nbits, m=m)
 
 
 def auto_kind(nbits: int, n_expected: Optional[int]) -> str:

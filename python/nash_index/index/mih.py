@@ -28,8 +28,6 @@ from .validation import (
 
 __all__ = ["MultiIndexHashing", "SearchWork"]
 
-_FALLBACKS = ("auto", "never", "always")
-
 
 class SearchWork(NamedTuple):
     """Work done per query: bucket ``probes``, distinct ``candidates`` verified
@@ -40,7 +38,7 @@ class SearchWork(NamedTuple):
     scanned: np.ndarray
 
 
-@register_kind(_core.KIND_MIH, _core.MultiIndexHashing)
+@register_kind("mih")
 class MultiIndexHashing(CoreIndex):
     """Exact k-NN / range search, sub-linear on clustered codes.
 
@@ -86,7 +84,8 @@ class MultiIndexHashing(CoreIndex):
 
     def __init__(self, nbits: int, m: Optional[int] = None, *, max_key_bits: Optional[int] = None) -> None:
         nbits = check_nbits(nbits)
-        self._impl = _core.MultiIndexHashing(nbits, check_m(m, nbits), check_max_key_bits(max_key_bits))
+        options = {"m": check_m(m, nbits), "max_key_bits": check_max_key_bits(max_key_bits)}
+        self._impl = _core.create_index(self._kind, nbits, options)
 
     @property
     def m(self) -> int:
@@ -167,7 +166,7 @@ class MultiIndexHashing(CoreIndex):
         ``bench/bench_mih.py --calibrate --n 10M``. The settings are saved
         with the index (``save``, pickling, ``copy.deepcopy``).
         """
-        check_choice(fallback, _FALLBACKS, "fallback")
+        check_choice(fallback, _core.SCAN_FALLBACKS, "fallback")  # the core's list of modes
         p = self._impl.get_params()
         values = {"probe_cost": probe_cost, "scan_cost_single": scan_cost_single, "scan_cost_batch": scan_cost_batch}
         for name, value in values.items():
