@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..checks import to_numpy
-from .validation import check_nbits
+from .validation import MAX_BITS, check_nbits
 
 __all__ = ["binarize", "pack_bits", "unpack_bits"]
 
@@ -36,8 +36,8 @@ def pack_bits(bits: Any) -> np.ndarray:
     arr = _as_bit_array(bits)
     if arr.ndim not in (1, 2):
         raise ValueError(f"bits must be 1-D or 2-D, got {arr.ndim} dimensions")
-    if arr.shape[-1] % 8 or not 0 < arr.shape[-1] <= 65536:
-        raise ValueError(f"bits must have nbits columns, a positive multiple of 8 up to 65536, got shape {arr.shape}")
+    if arr.shape[-1] % 8 or not 0 < arr.shape[-1] <= MAX_BITS:
+        raise ValueError(f"bits must have nbits columns, a positive multiple of 8 up to {MAX_BITS}, got shape {arr.shape}")
     return np.ascontiguousarray(np.packbits(arr, axis=-1))
 
 

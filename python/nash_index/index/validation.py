@@ -12,23 +12,31 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from ..checks import as_numpy, check_choice, check_fraction, check_int, check_positive_int
+from . import _core
 
-__all__ = ["INT64_MAX", "MAX_K", "MAX_THREADS", "as_code_rows", "as_ids", "as_numpy", "check_choice", "check_count",
-           "check_fits_memory", "check_fraction", "check_int", "check_k", "check_nbits", "check_num_threads",
-           "check_positive_int", "check_radius"]
+__all__ = [
+    "INT64_MAX", "MAX_BITS", "MAX_K", "MAX_SUBSTRING_BITS", "MAX_THREADS", "as_code_rows", "as_ids",
+    "as_numpy", "check_choice", "check_count", "check_fits_memory", "check_fraction", "check_int", "check_k",
+    "check_nbits", "check_num_threads", "check_positive_int", "check_radius",
+]
 
 INT64_MAX = 2**63 - 1
+# The core's limits, read from it rather than typed again here.
 #: Largest k of a k-NN search; results are (nq, k) int32 distances + int64 ids.
-MAX_K = 2**31 - 1
-#: Largest thread count (kMaxThreads of the C++ pool): a typo must not spawn threads until the process dies.
-MAX_THREADS = 1024
+MAX_K = int(_core.MAX_K)
+#: Largest thread count (the C++ pool's): a typo must not spawn threads until the process dies.
+MAX_THREADS = int(_core.MAX_THREADS)
+#: Longest code, in bits.
+MAX_BITS = int(_core.MAX_BITS)
+#: Longest MIH substring (and table key), in bits.
+MAX_SUBSTRING_BITS = int(_core.MAX_SUBSTRING_BITS)
 
 
 def check_nbits(nbits: Any) -> int:
-    """Code length: a positive multiple of 8 (codes are whole bytes) up to 65536."""
+    """Code length: a positive multiple of 8 (codes are whole bytes) up to MAX_BITS (65536)."""
     nbits = check_int(nbits, "nbits")
-    if nbits <= 0 or nbits % 8 != 0 or nbits > 65536:
-        raise ValueError(f"nbits must be a positive multiple of 8 up to 65536, got {nbits}")
+    if nbits <= 0 or nbits % 8 != 0 or nbits > MAX_BITS:
+        raise ValueError(f"nbits must be a positive multiple of 8 up to {MAX_BITS}, got {nbits}")
     return nbits
 
 
@@ -37,10 +45,11 @@ def check_m(m: Any, nbits: int) -> int:
     m = check_int(m, "m", allow_none=True)
     if m is None:
         return 0
-    lowest = -(-nbits // 32)
+    lowest = -(-nbits // MAX_SUBSTRING_BITS)
     if m < lowest or m > nbits:
         raise ValueError(
-            f"m must be between {lowest} (substrings of at most 32 bits) and {nbits} for {nbits}-bit codes, got {m}"
+            f"m must be between {lowest} (substrings of at most {MAX_SUBSTRING_BITS} bits) and {nbits} for {nbits}-bit codes, "
+            f"got {m}"
         )
     return m
 
@@ -50,8 +59,8 @@ def check_max_key_bits(value: Any) -> int:
     value = check_int(value, "max_key_bits", allow_none=True)
     if value is None:
         return 0
-    if not 1 <= value <= 32:
-        raise ValueError(f"max_key_bits must be between 1 and 32 (or None: whole substrings), got {value}")
+    if not 1 <= value <= MAX_SUBSTRING_BITS:
+        raise ValueError(f"max_key_bits must be between 1 and {MAX_SUBSTRING_BITS} (or None: whole substrings), got {value}")
     return value
 
 
