@@ -138,12 +138,18 @@ def test_range_search_equals_flat():
     assert_same_range(flat, mih, queries[:1], 20)
 
 
-def test_incremental_adds_and_removals():
-    rng = np.random.default_rng(6)
-    db, centres = clustered(rng, 12000, 64, p=0.1)
+def _clustered_pair(seed, n):
+    """Clustered 64-bit codes, 20 queries near their centres, and an empty FlatIndex / table-only MIH."""
+    rng = np.random.default_rng(seed)
+    db, centres = clustered(rng, n, 64, p=0.1)
     queries, _ = clustered(rng, 20, 64, centre_codes=centres)
-    flat, mih = FlatIndex(64), MultiIndexHashing(64)
+    mih = MultiIndexHashing(64)
     mih.set_fallback("never")
+    return rng, db, queries, FlatIndex(64), mih
+
+
+def test_incremental_adds_and_removals():
+    rng, db, queries, flat, mih = _clustered_pair(6, 12000)
     for lo in range(0, 12000, 1500):  # some adds stay in the scanned tail, some rebuild
         flat.add(db[lo:lo + 1500])
         mih.add(db[lo:lo + 1500])
@@ -163,11 +169,7 @@ def test_incremental_adds_and_removals():
 
 
 def test_indexed_counts_the_codes_the_tables_cover():
-    rng = np.random.default_rng(7)
-    db, centres = clustered(rng, 16000, 64, p=0.1)
-    queries, _ = clustered(rng, 20, 64, centre_codes=centres)
-    flat, mih = FlatIndex(64), MultiIndexHashing(64)
-    mih.set_fallback("never")
+    rng, db, queries, flat, mih = _clustered_pair(7, 16000)
     flat.add(db[:15000])
     mih.add(db[:15000])
     assert mih.indexed == 15000
