@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from .auto_select import select_hasher
-from .hasher_spec import HasherSpec
 from .hashers import TrainedHasher, encoder_of, fit_hasher, make_hasher
 from .registry import (
     AUTO_CANDIDATES,
@@ -16,6 +15,7 @@ from .registry import (
     model_spec,
     training_spec,
 )
+from .spec import HasherSpec
 from .vectorizer import TextVectorizer, VectorizerParams, check_texts
 
 __all__ = ["AUTO_CANDIDATES", "AUTO_HASHER", "DEFAULT_HASHER", "HASHERS", "HasherSpec", "TextVectorizer", "TrainedHasher",

@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from .arrays import read_npz
-from .hasher_spec import HasherSpec
+from .spec import HasherSpec
 
 __all__ = ["ARRAYS_FILE", "BaselineSpec"]
 

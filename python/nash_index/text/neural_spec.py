@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from .hasher_spec import HasherSpec
+from .spec import HasherSpec
 
 __all__ = ["ENCODER_FILE", "MODEL_DIR", "MODEL_FILES", "NeuralSpec"]
 

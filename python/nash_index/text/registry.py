@@ -1,4 +1,4 @@
-"""The hasher registry: one :class:`~nash_index.text.hasher_spec.HasherSpec` per hasher that a
+"""The hasher registry: one :class:`~nash_index.text.spec.HasherSpec` per hasher that a
 pipeline can train, save and load, and the lookups by name.
 
 Adding a hasher is one line in :data:`SPECS` (and its class): the pipeline, the CLI's
@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 from .baseline_spec import BaselineSpec
-from .hasher_spec import HasherSpec
 from .neural_spec import NeuralSpec
+from .spec import HasherSpec
 
 __all__ = ["AUTO_CANDIDATES", "AUTO_HASHER", "DEFAULT_HASHER", "HASHERS", "REGISTRY", "SPECS", "canonical_hasher",
            "display_name", "entry_spec", "hasher_names", "hasher_spec", "model_spec", "spec_of", "training_spec"]
