@@ -16,7 +16,7 @@ BUILD="$ROOT/build/asan"
 STAGE="$BUILD/stage"
 
 PYBIND11_DIR="$("$PY" -c 'import pybind11; print(pybind11.get_cmake_dir())')"
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNASH_INDEX_SANITIZE=ON \
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNASH_INDEX_SANITIZE=ON -DNASH_INDEX_TEST_KINDS=ON \
   -DPython_EXECUTABLE="$PY" -Dpybind11_DIR="$PYBIND11_DIR" >/dev/null
 cmake --build "$BUILD" --target _core -j "$(nproc)"
 
