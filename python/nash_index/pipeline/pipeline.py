@@ -26,7 +26,7 @@ import numpy as np
 from ..index import BaseIndex
 from ..index.base import PathLike
 from ..index.factory import check_index_kind
-from ..index.validation import check_fraction, check_int, check_nbits, check_num_threads, check_positive_int
+from ..index.validation import check_int, check_nbits, check_positive_int
 from ..text import DEFAULT_HASHER, TextVectorizer, TrainedHasher, VectorizerParams, canonical_hasher
 from .compose import read_saved_model
 from .documents import DocumentStore
@@ -38,15 +38,18 @@ from .loading import load_parts, pipeline_params
 from .results import TextSearchResult
 from .saving import write_pipeline_files
 from .storage import INDEX_FILE, KEYS_FILE, MANIFEST, VECTORIZER_FILE, open_directory, reading, save_directory
-from .training import MIN_VALIDATION_DOCS, TrainingSettings, fit_parts
+from .training import MIN_VALIDATION_DOCS, TrainingSettings, check_training_args, fit_parts
 from .vectors import check_store_vectors
 
 __all__ = ["INDEX_FILE", "KEYS_FILE", "MIN_VALIDATION_DOCS", "VECTORIZER_FILE", "HashingPipeline", "TextSearchResult"]
 
 
-def _part(component: str, name: str, doc: str) -> property:
-    """A read-only attribute of the pipeline that one of its components holds."""
-    return property(lambda self: getattr(getattr(self, component), name), doc=doc)
+def _part(component: str, name: str, doc: str, settable: bool = False) -> property:
+    """An attribute of the pipeline that one of its components holds (read-only unless ``settable``)."""
+    def write(self: Any, value: Any) -> None:
+        setattr(getattr(self, component), name, value)
+
+    return property(lambda self: getattr(getattr(self, component), name), write if settable else None, doc=doc)
 
 
 class HashingPipeline:
@@ -101,6 +104,9 @@ class HashingPipeline:
     vector_dtype = _part("documents", "vector_dtype", "How vectors are stored: 'float32', 'int8' or None.")
     ntotal = _part("documents", "ntotal", "Number of indexed documents.")
     stores_texts = _part("documents", "stores_texts", "True when documents were added with store_texts=True.")
+    index_kind = _part("documents", "index_kind", "The kind of index the first add makes.", settable=True)
+    verbose = _part("featurizer", "verbose", "Progress bars (and auto's summary) while fitting and encoding.",
+                    settable=True)
 
     def __init__(self, nbits: int = 32, hasher: str = DEFAULT_HASHER, index: str = "auto",
                  hasher_params: Optional[Dict[str, Any]] = None, max_features: int = 10000,
@@ -108,13 +114,7 @@ class HashingPipeline:
                  seed: int = 0, verbose: bool = True, num_threads: Optional[int] = None, *,
                  embedder: Any = None, embed_batch_size: int = 64, store_vectors: Union[bool, str] = False) -> None:
         check_index_kind(index, "index")
-        if check_fraction(validation_fraction, "validation_fraction") == 1.0:
-            raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
-        if hasher_params is not None and not isinstance(hasher_params, dict):
-            raise TypeError(f"hasher_params must be a dict, got {type(hasher_params).__name__}")
-        check_num_threads(num_threads)
-        if num_threads is not None and "num_threads" in (hasher_params or {}):
-            raise ValueError("num_threads is given twice (as a parameter and in hasher_params); give it once")
+        check_training_args(validation_fraction, hasher_params, num_threads)
         self.nbits = check_nbits(nbits)
         self.hasher_kind = canonical_hasher(hasher)
         self.hasher_params = dict(hasher_params or {})
@@ -135,24 +135,6 @@ class HashingPipeline:
         return self
 
     # ---- state --------------------------------------------------------------------------
-    @property
-    def index_kind(self) -> str:
-        """The kind of index the first :meth:`add` makes (``"auto"``, ``"flat"`` or ``"mih"``)."""
-        return self.documents.index_kind
-
-    @index_kind.setter
-    def index_kind(self, kind: str) -> None:
-        self.documents.index_kind = check_index_kind(kind, "index_kind")
-
-    @property
-    def verbose(self) -> bool:
-        """Progress bars (and auto's summary) while fitting, embedding and encoding."""
-        return self.featurizer.verbose
-
-    @verbose.setter
-    def verbose(self, value: bool) -> None:
-        self.featurizer.verbose = bool(value)
-
     @property
     def hasher(self) -> Any:
         """The trainable model (None when a NASH pipeline was loaded without torch)."""

@@ -11,6 +11,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
+from ..index.validation import check_fraction, check_num_threads
 from ..text import AUTO_HASHER, DEFAULT_HASHER, TextVectorizer, TrainedHasher, display_name, select_hasher, training_spec
 from ..text.auto_select import auto_summary
 from .embedders import check_vectors, dense_vectors
@@ -18,7 +19,7 @@ from .featurizer import Featurizer
 from .inputs import check_store, optional_texts, unused
 from .labels import training_label_arrays
 
-__all__ = ["MIN_VALIDATION_DOCS", "Fit", "TrainingData", "TrainingSettings", "fit_parts", "hold_out", "train_hasher",
+__all__ = ["MIN_VALIDATION_DOCS", "Fit", "TrainingData", "TrainingSettings", "check_training_args", "fit_parts", "hold_out", "train_hasher",
            "training_data", "warn_auto_without_labels", "warn_no_validation"]
 
 #: Below this many held-out documents NASH trains without validation (early stopping needs some).
@@ -86,6 +87,17 @@ class Fit(NamedTuple):
     featurizer: Featurizer
     trained: TrainedHasher
     train_info: Dict[str, Any]
+
+
+def check_training_args(validation_fraction: Any, hasher_params: Any, num_threads: Any) -> None:
+    """The pipeline's arguments that only a fit reads, checked when the pipeline is made."""
+    if check_fraction(validation_fraction, "validation_fraction") == 1.0:
+        raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
+    if hasher_params is not None and not isinstance(hasher_params, dict):
+        raise TypeError(f"hasher_params must be a dict, got {type(hasher_params).__name__}")
+    check_num_threads(num_threads)
+    if num_threads is not None and "num_threads" in (hasher_params or {}):
+        raise ValueError("num_threads is given twice (as a parameter and in hasher_params); give it once")
 
 
 def fit_parts(settings: TrainingSettings, featurizer: Featurizer, vector_dtype: Optional[str], texts: Any,
