@@ -136,11 +136,13 @@ class DocumentStore:
         return self._keys.has_texts
 
     def mismatch(self, vectors_file: str = VECTORS_FILE) -> Optional[str]:
-        """What disagrees between the ids of the index, the keys and the stored vectors (None: nothing)."""
+        """What disagrees between the ids of the index, the keys and the stored vectors (None:
+        nothing). Every indexed id has a key; every stored vector an indexed id, but documents of
+        an attached index have no vector (rescoring one of them says so)."""
         key_ids = set(self._keys.ids().tolist())
         if key_ids != (set() if self._index is None else set(self._index.ids().tolist())):
             return f"the index holds {self.ntotal} codes but {KEYS_FILE} has {len(self._keys)} keys for other ids"
-        if self._vectors is not None and set(self._vectors.ids.tolist()) != key_ids:
+        if self._vectors is not None and not set(self._vectors.ids.tolist()) <= key_ids:
             return f"{vectors_file} holds vectors of other ids than the index"
         return None
 
