@@ -22,7 +22,7 @@ from pipeline_checks import QUERIES, assert_same_results, corpus, lsh_pipe  # no
 import nash_index as ni  # noqa: E402
 from nash_index.index.factory import MIH_MAX_BITS, MIH_MIN_BITS, MIH_MIN_CODES  # noqa: E402
 from nash_index.pipeline import HashingPipeline, TextSearchResult  # noqa: E402
-from nash_index.pipeline import pipeline as pipeline_module  # noqa: E402
+from nash_index.pipeline import documents as documents_module  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -121,13 +121,13 @@ def test_make_index_auto_rule(nbits, n, kind):
 def test_pipeline_index_kind(corpus, monkeypatch, index, n_texts, kind):
     """The pipeline asks nash_index.make_index for the size of its first batch and its code length."""
     calls = []
-    real = pipeline_module.make_index
+    real = documents_module.make_index
 
     def spy(nbits, n_expected=None, kind="auto", **kw):
         calls.append((nbits, n_expected, kind))
         return real(nbits, n_expected=n_expected, kind=kind, **kw)
 
-    monkeypatch.setattr(pipeline_module, "make_index", spy)
+    monkeypatch.setattr(documents_module, "make_index", spy)
     pipe = HashingPipeline(nbits=64, hasher="lsh", index=index, verbose=False).fit(corpus.train_texts)
     pipe.add(corpus.train_texts[:n_texts])
     assert calls == [(64, n_texts, index)]

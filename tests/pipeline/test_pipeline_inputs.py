@@ -215,4 +215,5 @@ def test_failed_add_leaves_no_trace(fresh):
     for kwargs in ({"ids": [7, 8]}, {"ids": [8, -1]}, {"keys": ["a"]}, {"keys": ["a", "b\x00"]}):
         with pytest.raises(ValueError):
             fresh.add(["gzip data", "csv rows"], **kwargs)
-    assert fresh.ntotal == 1 and fresh.index.ids().tolist() == [7] and len(fresh._keys) == 1
+    assert fresh.ntotal == 1 and fresh.index.ids().tolist() == [7] and fresh.documents.mismatch() is None
+    assert [fresh.key_of(i) for i in (7, 8)] == ["7", None]

@@ -172,6 +172,20 @@ def test_reset_and_attach_index_drop_the_vectors(corpus):
         pipe.search(QUERIES, k=2, rescore=4)
 
 
+def test_a_pipeline_with_an_attached_index_saves_and_loads(corpus, tmp_path):
+    """Documents of an attached index have no vector; the saved pipeline used to be refused at load."""
+    pipe = HashingPipeline(nbits=16, hasher="lsh", embedder=word_embedder, store_vectors=True, verbose=False)
+    pipe.fit(corpus.train_texts)
+    index = ni.FlatIndex(16)
+    index.add(pipe.encode(corpus.train_texts[:30]))
+    pipe.attach_index(index)
+    pipe.add(corpus.train_texts[30:40])  # these keep their vectors
+    pipe.save(tmp_path / "p")
+    back = HashingPipeline.load(tmp_path / "p", embedder=word_embedder)
+    assert back.ntotal == 40 and back.vectors.ids.tolist() == list(range(30, 40))
+    np.testing.assert_array_equal(back.search(QUERIES, k=5).ids, pipe.search(QUERIES, k=5).ids)
+
+
 # ---- damaged files of a dense pipeline ----------------------------------------------------
 @pytest.fixture(scope="module")
 def saved_dense(corpus, tmp_path_factory):

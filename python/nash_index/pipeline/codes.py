@@ -73,8 +73,7 @@ class CodesIndex:
         if queries.shape[1] * 8 != self.nbits:
             raise ValueError(f"the query codes have {queries.shape[1] * 8} bits but the index holds {self.nbits}-bit codes")
         distances, ids = self.index.search(queries, k)
-        keys = [[self._keys.get(int(i)) if i >= 0 else None for i in row] for row in ids]
-        return TextSearchResult(ids=ids, distances=distances, keys=keys)
+        return TextSearchResult(ids=ids, distances=distances, keys=self._keys.of_rows(ids))
 
     def save(self, path: PathLike) -> None:
         """Writes the directory atomically (as :meth:`HashingPipeline.save` does)."""

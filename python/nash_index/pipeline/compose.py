@@ -8,18 +8,18 @@ is given, and its vocabulary size must match the model's input width::
     vec = TextVectorizer().fit(train_texts)
     model = NASH(nbits=32).fit(vec.transform(train_texts), X_val=vec.transform(val_texts))
     model.save("my_model"); vec.save("my_model/vectorizer.npz")
-    pipe = pipeline_from_model("my_model")        # or: nash-index build --model my_model ...
+    pipe = HashingPipeline.from_model("my_model")  # or: nash-index build --model my_model ...
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Dict, NamedTuple, Union
 
 from ..index.base import PathLike
 from ..text import TextVectorizer, TrainedHasher, model_spec
 
-__all__ = ["MODEL_VECTORIZER_FILE", "is_saved_model", "pipeline_from_model"]
+__all__ = ["MODEL_VECTORIZER_FILE", "SavedModel", "is_saved_model", "read_saved_model"]
 
 #: Where a vectorizer saved beside a bare model is looked for.
 MODEL_VECTORIZER_FILE = "vectorizer.npz"
@@ -35,12 +35,19 @@ def is_saved_model(path: PathLike) -> bool:
         return False
 
 
-def pipeline_from_model(cls: Any, model_dir: PathLike, vectorizer: Union[None, PathLike, TextVectorizer] = None,
-                        index: str = "auto") -> Any:
-    """A fitted, empty pipeline (an instance of ``cls``) that encodes with the model of a registered
-    neural hasher (``NASH.save``, ``VDSH.save``) in ``model_dir`` and ``vectorizer``: a fitted :class:`TextVectorizer`
-    (e.g. ``Corpus.vectorizer()`` of the corpus whose rows trained the model), or the file it was saved to (default:
-    inside ``model_dir``)."""
+class SavedModel(NamedTuple):
+    """A saved model as a pipeline's hasher, with the vocabulary whose rows it reads."""
+
+    nbits: int
+    trained: TrainedHasher
+    vectorizer: TextVectorizer
+    train_info: Dict[str, Any]
+
+
+def read_saved_model(model_dir: PathLike, vectorizer: Union[None, PathLike, TextVectorizer] = None) -> SavedModel:
+    """The model of a registered neural hasher (``NASH.save``, ``VDSH.save``) in ``model_dir`` and
+    ``vectorizer``: a fitted :class:`TextVectorizer` (e.g. ``Corpus.vectorizer()`` of the corpus whose
+    rows trained the model), or the file it was saved to (default: inside ``model_dir``)."""
     src = Path(model_dir).expanduser()
     config = json.loads((src / "config.json").read_text(encoding="utf-8"))
     try:
@@ -56,11 +63,8 @@ def pipeline_from_model(cls: Any, model_dir: PathLike, vectorizer: Union[None, P
     if model.n_features_ != vec.n_features:
         raise ValueError(f"the model '{src}' reads {model.n_features_} TF-IDF columns but the vectorizer "
                          f"{where} has {vec.n_features} terms: it is not the vectorizer the model was trained with")
-    pipe = cls(nbits=int(model.nbits), hasher=spec.name, index=index, verbose=False)
-    pipe.vectorizer = vec
-    pipe.trained = TrainedHasher(spec.name, model, spec.encoder_of(model))
-    pipe.train_info = {"from_model": str(src), "n_features": vec.n_features}
-    return pipe
+    return SavedModel(int(model.nbits), TrainedHasher(spec.name, model, spec.encoder_of(model)), vec,
+                      {"from_model": str(src), "n_features": vec.n_features})
 
 
 def _read_vectorizer(src: Path, path: Path, given: bool) -> TextVectorizer:

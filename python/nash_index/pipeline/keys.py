@@ -68,6 +68,10 @@ class DocumentKeys:
         """The key of ``doc_id`` (None if absent)."""
         return self._keys.get(int(doc_id))
 
+    def of_rows(self, ids: np.ndarray) -> List[List[Optional[str]]]:
+        """The key of every id in each row of a search result (None for the padding id -1)."""
+        return [[self._keys.get(int(i)) if i >= 0 else None for i in row] for row in ids]
+
     def text(self, doc_id: int) -> Optional[str]:
         """The stored excerpt of ``doc_id``'s text (None if none was stored)."""
         return self._texts.get(int(doc_id))

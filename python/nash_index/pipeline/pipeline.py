@@ -19,32 +19,38 @@ encodes queries with the numpy export of the NASH encoder, so the serving proces
 """
 from __future__ import annotations
 
-import sys
-from functools import partial
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Optional, Sequence, Union
 
 import numpy as np
 
-from ..index import BaseIndex, make_index
+from ..index import BaseIndex
 from ..index.base import PathLike
 from ..index.factory import check_index_kind
-from ..index.validation import check_fraction, check_int, check_nbits, check_num_threads, check_positive_int
-from ..text import DEFAULT_HASHER, TextVectorizer, TrainedHasher, VectorizerParams, canonical_hasher, check_texts
-from ..text.auto_select import auto_summary
-from ..text.vectorizer import rows_without_terms
-from .codes import CodesIndex
-from .compose import pipeline_from_model
-from .embedders import PRECOMPUTED, Embedder, check_vectors, dense_vectors, progress, resolve_embedder
+from ..index.validation import check_int, check_nbits, check_positive_int
+from ..text import DEFAULT_HASHER, TextVectorizer, TrainedHasher, VectorizerParams, canonical_hasher
+from .compose import read_saved_model
+from .documents import DocumentStore
+from .embedders import check_vectors, resolve_embedder
+from .featurizer import Encoded, Featurizer
 from .inputs import input_texts, warn_no_terms
-from .keys import DocumentKeys, check_keys
-from .loading import load_pipeline_files
+from .keys import check_keys
+from .loading import load_parts, pipeline_params
 from .results import TextSearchResult
 from .saving import write_pipeline_files
-from .storage import INDEX_FILE, KEYS_FILE, VECTORIZER_FILE, open_directory, save_directory
-from .training import MIN_VALIDATION_DOCS, train_hasher, training_data
-from .vectors import StoredVectors, check_rescore, check_store_vectors, rescore_search
+from .storage import INDEX_FILE, KEYS_FILE, MANIFEST, VECTORIZER_FILE, open_directory, reading, save_directory
+from .training import MIN_VALIDATION_DOCS, TrainingSettings, check_training_args, fit_parts
+from .vectors import check_store_vectors
 
 __all__ = ["INDEX_FILE", "KEYS_FILE", "MIN_VALIDATION_DOCS", "VECTORIZER_FILE", "HashingPipeline", "TextSearchResult"]
+
+
+def _part(component: str, name: str, doc: str, settable: bool = False) -> property:
+    """An attribute of the pipeline that one of its components holds (read-only unless ``settable``)."""
+    def write(self: Any, value: Any) -> None:
+        setattr(getattr(self, component), name, value)
+
+    return property(lambda self: getattr(getattr(self, component), name), write if settable else None, doc=doc)
+
 
 class HashingPipeline:
     """Texts -> TF-IDF (or sentence embeddings) -> binary codes -> exact Hamming search, saved
@@ -88,37 +94,45 @@ class HashingPipeline:
         pipelines only. Saved with the pipeline.
     """
 
+    vectorizer = _part("featurizer", "vectorizer", "The TF-IDF vocabulary (unused by a dense pipeline).")
+    embedder = _part("featurizer", "embedder", "The embedder (None: TF-IDF, or vectors given as embeddings=).")
+    embedding_dim = _part("featurizer", "embedding_dim", "Width of the dense vectors hashed; None: TF-IDF.")
+    embed_batch_size = _part("featurizer", "embed_batch_size", "Texts per call of the embedder.")
+    uses_vectors = _part("featurizer", "uses_vectors", "True when the hasher reads dense vectors, not TF-IDF.")
+    index = _part("documents", "index", "The Hamming index of the added documents (None until the first add).")
+    vectors = _part("documents", "vectors", "The added documents' stored vectors (store_vectors), else None.")
+    vector_dtype = _part("documents", "vector_dtype", "How vectors are stored: 'float32', 'int8' or None.")
+    ntotal = _part("documents", "ntotal", "Number of indexed documents.")
+    stores_texts = _part("documents", "stores_texts", "True when documents were added with store_texts=True.")
+    index_kind = _part("documents", "index_kind", "The kind of index the first add makes.", settable=True)
+    verbose = _part("featurizer", "verbose", "Progress bars (and auto's summary) while fitting and encoding.",
+                    settable=True)
+
     def __init__(self, nbits: int = 32, hasher: str = DEFAULT_HASHER, index: str = "auto",
                  hasher_params: Optional[Dict[str, Any]] = None, max_features: int = 10000,
                  min_df: Optional[int] = None, max_df: float = 0.8, validation_fraction: float = 0.1,
                  seed: int = 0, verbose: bool = True, num_threads: Optional[int] = None, *,
                  embedder: Any = None, embed_batch_size: int = 64, store_vectors: Union[bool, str] = False) -> None:
         check_index_kind(index, "index")
-        if check_fraction(validation_fraction, "validation_fraction") == 1.0:
-            raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
-        if hasher_params is not None and not isinstance(hasher_params, dict):
-            raise TypeError(f"hasher_params must be a dict, got {type(hasher_params).__name__}")
-        check_num_threads(num_threads)
-        if num_threads is not None and "num_threads" in (hasher_params or {}):
-            raise ValueError("num_threads is given twice (as a parameter and in hasher_params); give it once")
+        check_training_args(validation_fraction, hasher_params, num_threads)
         self.nbits = check_nbits(nbits)
         self.hasher_kind = canonical_hasher(hasher)
-        self.index_kind = index
         self.hasher_params = dict(hasher_params or {})
-        self.vectorizer = TextVectorizer(VectorizerParams(max_features, min_df, max_df))
+        vectorizer = TextVectorizer(VectorizerParams(max_features, min_df, max_df))
         self.validation_fraction = float(validation_fraction)
         self.seed = check_int(seed, "seed")
-        self.verbose = bool(verbose)
         self.num_threads = num_threads
-        self.embedder: Optional[Embedder] = resolve_embedder(embedder)
-        self.embed_batch_size = check_positive_int(embed_batch_size, "embed_batch_size")
-        self.vector_dtype = check_store_vectors(store_vectors)
-        self.embedding_dim: Optional[int] = None  # width of the dense vectors hashed; None: TF-IDF
-        self.vectors: Optional[StoredVectors] = None  # the added documents' vectors (store_vectors)
+        self.featurizer = Featurizer(vectorizer, resolve_embedder(embedder), None,
+                                     check_positive_int(embed_batch_size, "embed_batch_size"), bool(verbose))
+        self.documents = DocumentStore(self.nbits, index, check_store_vectors(store_vectors))
         self.trained: Optional[TrainedHasher] = None
-        self.index: Optional[BaseIndex] = None
-        self._keys = DocumentKeys()
         self.train_info: Dict[str, Any] = {}
+
+    def _take(self, featurizer: Featurizer, trained: TrainedHasher, documents: DocumentStore,
+              train_info: Dict[str, Any]) -> "HashingPipeline":
+        """Holds these parts from now on (a fit, a load or a saved model made them)."""
+        self.featurizer, self.trained, self.documents, self.train_info = featurizer, trained, documents, train_info
+        return self
 
     # ---- state --------------------------------------------------------------------------
     @property
@@ -136,22 +150,12 @@ class HashingPipeline:
         """True after :meth:`fit` or :meth:`load`."""
         return self.trained is not None
 
-    @property
-    def uses_vectors(self) -> bool:
-        """True when the hasher reads dense vectors (an embedder's, or ``embeddings=``), not TF-IDF."""
-        return self.embedder is not None or self.embedding_dim is not None
-
-    @property
-    def ntotal(self) -> int:
-        """Number of indexed documents."""
-        return 0 if self.index is None else self.index.ntotal
-
     def __len__(self) -> int:
         return self.ntotal
 
     def __repr__(self) -> str:
         state = f"ntotal={self.ntotal}" if self.is_fitted else "not fitted"
-        dense = f"embedder={self.embedder.name if self.embedder else PRECOMPUTED!r}, " if self.uses_vectors else ""
+        dense = f"embedder={self.featurizer.embedder_name!r}, " if self.uses_vectors else ""
         return (f"HashingPipeline(nbits={self.nbits}, hasher={self.hasher_kind!r}, index={self.index_kind!r}, "
                 f"{dense}{state})")
 
@@ -177,44 +181,22 @@ class HashingPipeline:
         a pipeline without an embedder they make it a pipeline of vectors, whose :meth:`add` and
         :meth:`search` then take ``embeddings=`` too.
         """
-        import time
-
         if self.ntotal:
             raise RuntimeError(f"this pipeline indexes {self.ntotal} documents encoded by its current model; "
                                "call reset() before fit, or fit a new HashingPipeline")
-        t0 = time.perf_counter()
-        data = training_data(self, texts, labels, val_texts, val_labels, embeddings, val_embeddings)
-        X, X_val = data.X, data.X_val
-        t1 = time.perf_counter()
-        trained, selection = train_hasher(self, data)
-        self.vectorizer, self.trained, self.embedding_dim = data.vectorizer, trained, data.dim
-        self.vectors = None if data.dim is None or self.vector_dtype is None else \
-            StoredVectors(self.vector_dtype, data.dim)
-        self.train_info = {"n_train": int(X.shape[0]), "n_val": 0 if X_val is None else int(X_val.shape[0]),
-                           "n_features": int(X.shape[1]), "vectorize_seconds": t1 - t0,
-                           "train_seconds": time.perf_counter() - t1, "hasher": trained.kind}
-        result = getattr(self.hasher, "result_", None)
-        if result is not None:
-            self.train_info.update(best_epoch=int(result.best_epoch), epochs_run=len(result.history),
-                                   criterion=result.criterion, best_score=float(result.best_score))
-        if selection is not None:
-            self.train_info["auto"] = selection
-            if self.verbose:
-                print(auto_summary(selection), file=sys.stderr)
-        return self
-
-    def _vectors(self, texts: Optional[List[str]], given: Any, name: str, dim: Optional[int] = None) -> np.ndarray:
-        """Dense vectors: ``given`` (precomputed ``embeddings=``) checked, else the embedder's of ``texts``."""
-        return dense_vectors(self.embedder, texts, given, name, dim, self.embed_batch_size, self.verbose)
+        settings = TrainingSettings(self.hasher_kind, self.nbits, self.hasher_params, self.validation_fraction,
+                                    self.seed, self.num_threads, self.verbose)
+        fit = fit_parts(settings, self.featurizer, self.vector_dtype, texts, labels, val_texts, val_labels,
+                        embeddings, val_embeddings)
+        self.documents.keep_vectors(fit.featurizer.embedding_dim)
+        return self._take(fit.featurizer, fit.trained, self.documents, fit.train_info)
 
     # ---- encoding and indexing ------------------------------------------------------------
     def transform(self, texts: Sequence[str]) -> Any:
         """What the hasher reads of ``texts``: TF-IDF rows (CSR float32), or the embedder's
         float32 vectors."""
         self._check_fitted()
-        texts = check_texts(texts, allow_empty=True)
-        return self._vectors(texts, None, "embeddings", self.embedding_dim) if self.uses_vectors else \
-            self.vectorizer.transform(texts)
+        return self.featurizer.transform(texts)
 
     def encode(self, texts: Optional[Sequence[str]], *, embeddings: Any = None) -> np.ndarray:
         """Packed binary codes, uint8 (n, nbits // 8), of ``texts`` (or of precomputed ``embeddings``).
@@ -223,19 +205,13 @@ class HashingPipeline:
         """
         self._check_fitted()
         texts = input_texts(self.uses_vectors, texts, embeddings, "texts")
-        codes, blank, _ = self._encode_batches(texts, embeddings, 4096)
+        encoded = self._encode(texts, embeddings, 4096)
         if texts is not None:
-            warn_no_terms(texts, blank, "encode", "they all get one and the same code")
-        return codes
+            warn_no_terms(texts, encoded.no_known_terms, "encode", "they all get one and the same code")
+        return encoded.codes
 
-    def _codes(self, texts: List[str]) -> Tuple[np.ndarray, np.ndarray]:
-        """Codes of checked ``texts`` and the mask of those with no vocabulary term (the one home
-        of that check: encode, add and search all go through here)."""
-        X = self.vectorizer.transform(texts)
-        if X.shape[0] == 0:
-            return np.zeros((0, self.nbits // 8), dtype=np.uint8), np.zeros(0, dtype=bool)
-        codes = np.ascontiguousarray(self.encoder.encode(X), dtype=np.uint8)
-        return codes, rows_without_terms(X)
+    def _encode(self, texts: Any, embeddings: Any, batch_size: int) -> Encoded:
+        return self.featurizer.encode(self.encoder, self.nbits, texts, embeddings, batch_size)
 
     def add(self, texts: Optional[Sequence[str]], ids: Any = None, keys: Optional[Sequence[str]] = None,
             batch_size: int = 4096, store_texts: bool = False, *, embeddings: Any = None) -> np.ndarray:
@@ -255,53 +231,22 @@ class HashingPipeline:
         if store_texts and texts is None:
             raise ValueError("store_texts=True needs the texts (texts is None)")
         n = len(texts) if texts is not None else len(check_vectors(embeddings, None, "embeddings", self.embedding_dim))
-        id_arr = self._keys.next_ids(n) if ids is None else self._keys.check_new(ids, n)
+        id_arr = self.documents.new_ids(ids, n)
         keys = check_keys(keys, n)  # before the index changes: a bad key must leave no trace
-        codes, blank, vectors = self._encode_batches(texts, embeddings, batch_size)
+        encoded = self._encode(texts, embeddings, batch_size)
         if texts is not None:
-            warn_no_terms(texts, blank, "add", "they are indexed under one and the same code")
-        if self.index is None:
-            self.index = make_index(self.nbits, n_expected=n, kind=self.index_kind)
-        self.index.add(codes, id_arr)
-        if self.vectors is not None:
-            self.vectors.add(id_arr, vectors)
-        self._keys.add(id_arr.tolist(), keys, texts if store_texts else None)
+            warn_no_terms(texts, encoded.no_known_terms, "add", "they are indexed under one and the same code")
+        self.documents.add(id_arr, encoded.codes, keys, texts if store_texts else None, encoded.vectors)
         return id_arr
 
     def attach_index(self, index: BaseIndex) -> None:
         """Searches ``index`` (codes of this pipeline's encoder, e.g. built elsewhere) from now on;
         its ids become the keys. Stored vectors are dropped (they belong to the former index)."""
-        if not isinstance(index, BaseIndex):
-            raise TypeError(f"index must be a nash_index index (FlatIndex, MultiIndexHashing), got {type(index).__name__}")
-        if index.nbits != self.nbits:
-            raise ValueError(f"the index has {index.nbits}-bit codes but this pipeline makes {self.nbits}-bit codes")
-        self.index, self._keys = index, DocumentKeys({i: str(i) for i in index.ids().tolist()})
-        if self.vectors is not None:  # they belonged to the former documents
-            self.vectors = self.vectors.emptied()
+        self.documents.attach(index)
 
     def reset(self, index: Optional[str] = None) -> None:
         """Empties the index and the stored vectors (the model stays); ``index`` optionally changes its kind."""
-        if index is not None:
-            check_index_kind(index, "index")
-        self.index, self._keys = None, DocumentKeys()
-        self.index_kind = index or self.index_kind
-        if self.vectors is not None:  # they belonged to the former documents
-            self.vectors = self.vectors.emptied()
-
-    def _encode_batches(self, texts: Optional[List[str]], embeddings: Any, batch_size: int
-                        ) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
-        """``(codes, no-term mask, dense vectors or None)`` of checked ``texts`` / ``embeddings``."""
-        vectors = self._vectors(texts, embeddings, "embeddings", self.embedding_dim) if self.uses_vectors else None
-        n = len(texts) if vectors is None else vectors.shape[0]  # type: ignore[arg-type]
-        out = np.empty((n, self.nbits // 8), dtype=np.uint8)
-        blank = np.zeros(n, dtype=bool)
-        starts = range(0, n, batch_size)
-        for s in progress(starts, "encode", self.verbose and n > 4 * batch_size):
-            if vectors is None:
-                out[s:s + batch_size], blank[s:s + batch_size] = self._codes(texts[s:s + batch_size])  # type: ignore
-            else:  # dense vectors have no "unknown term"
-                out[s:s + batch_size] = self.encoder.encode(vectors[s:s + batch_size])
-        return out, blank, vectors
+        self.documents.reset(index)
 
     def search(self, queries: Optional[Sequence[str]], k: int = 10, *, num_threads: Optional[int] = None,
                embeddings: Any = None, rescore: Optional[int] = None) -> TextSearchResult:
@@ -324,52 +269,38 @@ class HashingPipeline:
             queries = [queries]
         queries = input_texts(self.uses_vectors, queries, embeddings, "queries")
         k = check_positive_int(k, "k")
-        n_candidates = check_rescore(rescore, k, self.vectors)
-        if self.index is None or self.ntotal == 0:
-            raise RuntimeError("the index is empty; call add(texts) first")
-        codes, blank, vectors = self._encode_batches(queries, embeddings, 4096)
+        n_candidates = self.documents.rescore_candidates(rescore, k)
+        self.documents.check_not_empty()
+        encoded = self._encode(queries, embeddings, 4096)
         if queries is not None:
-            warn_no_terms(queries, blank, "search", "their neighbours are arbitrary (see result.no_known_terms)",
-                          noun="queries")
-        scores = None
-        try:
-            if n_candidates is None:
-                distances, ids = self.index.search(codes, k, num_threads=num_threads)
-            else:
-                ids, scores, distances = rescore_search(self.index, codes, vectors, self.vectors,  # type: ignore
-                                                        k, n_candidates, num_threads)
-        except MemoryError as exc:  # k is checked as an int only: its bound is the memory
-            raise MemoryError(f"search: k={k} neighbours for {codes.shape[0]} queries do not fit in memory "
-                              f"(the index holds {self.ntotal} documents): {exc}") from None
-        keys = [[self._keys.get(int(i)) if i >= 0 else None for i in row] for row in ids]
-        return TextSearchResult(ids=ids, distances=distances, keys=keys, no_known_terms=blank, scores=scores)
+            warn_no_terms(queries, encoded.no_known_terms, "search",
+                          "their neighbours are arbitrary (see result.no_known_terms)", noun="queries")
+        return self.documents.search(encoded.codes, k, num_threads=num_threads, query_vectors=encoded.vectors,
+                                     n_candidates=n_candidates, no_known_terms=encoded.no_known_terms)
 
     def search_codes(self, codes: Any, k: int = 10) -> TextSearchResult:
         """The ``k`` indexed documents nearest to query codes made elsewhere (packed uint8 rows,
         or 0/1 bits: see :func:`nash_index.pipeline.codes.as_packed_codes`)."""
-        if self.index is None or self.ntotal == 0:
-            raise RuntimeError("the index is empty; call add(texts) first")
-        return CodesIndex(self.index, self._keys).search(codes, check_positive_int(k, "k"))
+        self.documents.check_not_empty()
+        return self.documents.search_codes(codes, check_positive_int(k, "k"))
 
     def key_of(self, doc_id: int) -> Optional[str]:
         """The stored key of an indexed id (None if absent)."""
-        return self._keys.get(check_int(doc_id, "doc_id"))
+        return self.documents.key_of(check_int(doc_id, "doc_id"))
 
     def text_of(self, doc_id: int) -> Optional[str]:
         """The stored excerpt of an indexed id's text (None if absent or added without ``store_texts``)."""
-        return self._keys.text(check_int(doc_id, "doc_id"))
-
-    @property
-    def stores_texts(self) -> bool:
-        """True when documents were added with ``store_texts=True``."""
-        return self._keys.has_texts
+        return self.documents.text_of(check_int(doc_id, "doc_id"))
 
     # ---- persistence -------------------------------------------------------------------
     def save(self, path: PathLike) -> None:
         """Writes the pipeline to directory ``path`` atomically (temporary directory + rename):
         an interrupted save leaves the previous pipeline at ``path`` loadable."""
         self._check_fitted()
-        save_directory(path, partial(write_pipeline_files, self))  # each component writes its own files
+        params = {"nbits": self.nbits, "hasher_kind": self.hasher_kind, "hasher_params": self.hasher_params,
+                  "validation_fraction": self.validation_fraction, "seed": self.seed}
+        save_directory(path, lambda out: write_pipeline_files(out, params, self.featurizer, self.trained,  # type: ignore
+                                                              self.documents, self.train_info))
 
     @classmethod
     def from_model(cls, model_dir: PathLike, vectorizer: Any = None, index: str = "auto") -> "HashingPipeline":
@@ -377,7 +308,10 @@ class HashingPipeline:
         rows trained it: a fitted ``TextVectorizer`` (``Corpus.vectorizer()`` for ``load_corpus``
         rows), its ``TextVectorizer.save`` file, or by default ``vectorizer.npz`` beside the model
         (see :mod:`nash_index.pipeline.compose`); call :meth:`add` to index documents."""
-        return pipeline_from_model(cls, model_dir, vectorizer, index)
+        model = read_saved_model(model_dir, vectorizer)
+        pipe = cls(nbits=model.nbits, hasher=model.trained.kind, index=index, verbose=False)
+        return pipe._take(pipe.featurizer.fitted(model.vectorizer, None), model.trained, pipe.documents,
+                          model.train_info)
 
     @classmethod
     def load(cls, path: PathLike, *, use_torch: bool = False, mmap: bool = False, verify: bool = True,
@@ -394,7 +328,8 @@ class HashingPipeline:
         sentence-transformers model, which are loaded by their saved name on first use.
         """
         src, manifest = open_directory(path, verify)
-        return load_pipeline_files(cls, src, manifest, use_torch=use_torch, mmap=mmap, verify=verify,
-                                   embedder=embedder)
-
-
+        with reading(src, MANIFEST):
+            pipe = cls(**pipeline_params(src, manifest), verbose=False)
+        parts = load_parts(src, manifest, pipe.nbits, pipe.hasher_kind, pipe.index_kind, use_torch=use_torch,
+                           mmap=mmap, verify=verify, embedder=embedder)
+        return pipe._take(*parts)

@@ -76,7 +76,7 @@ def _backup_of(path: Path) -> Path:
 
 __all__ = ["CODES_CONTENTS", "CODES_VERSION", "DENSE_VERSION", "FORMAT", "INDEX_FILE", "READABLE_VERSIONS",
            "KEYS_FILE", "MANIFEST", "VECTORIZER_FILE", "VECTORS_FILE", "VERSION", "PipelineFormatError",
-           "is_member_name", "open_directory", "read_manifest", "reading", "save_directory"]
+           "is_member_name", "manifest_entry", "open_directory", "read_manifest", "reading", "save_directory"]
 
 
 # ---- save --------------------------------------------------------------------------------
@@ -204,6 +204,14 @@ def is_member_name(name: Any) -> bool:
     """A file name a manifest may list: relative, inside the directory (no ``..``), printable."""
     return (isinstance(name, str) and bool(name) and name.isprintable() and not name.startswith(("/", "\\"))
             and ".." not in Path(name).parts)
+
+
+def manifest_entry(manifest: Dict[str, Any], name: str) -> Dict[str, Any]:
+    """The manifest's object ``name`` (KeyError when absent: read inside :func:`reading`)."""
+    entry = manifest[name]
+    if not isinstance(entry, dict):
+        raise ValueError(f"the '{name}' entry must be an object, got {type(entry).__name__}")
+    return entry
 
 
 def _verify_files(src: Path, manifest: Dict[str, Any]) -> None:
