@@ -10,10 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, NamedTuple
 
-from ..text import AUTO_HASHER, TrainedHasher
+from ..text import AUTO_HASHER, TrainedHasher, entry_spec, hasher_files
 from ..text.auto_select import CANDIDATES
-from ..text.hasher_io import hasher_files
-from ..text.registry import entry_spec
 from .documents import DocumentStore, store_entries, store_files
 from .featurizer import Featurizer, featurizer_files, is_dense_manifest
 from .storage import CODES_CONTENTS, MANIFEST, PipelineFormatError, is_member_name, manifest_entry, reading

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .auto_select import select_hasher
+from .hasher_io import hasher_files
 from .hashers import TrainedHasher, encoder_of, fit_hasher, make_hasher
 from .registry import (
     AUTO_CANDIDATES,
@@ -10,6 +11,7 @@ from .registry import (
     HASHERS,
     canonical_hasher,
     display_name,
+    entry_spec,
     hasher_names,
     hasher_spec,
     model_spec,
@@ -18,6 +20,9 @@ from .registry import (
 from .spec import HasherSpec
 from .vectorizer import TextVectorizer, VectorizerParams, check_texts
 
-__all__ = ["AUTO_CANDIDATES", "AUTO_HASHER", "DEFAULT_HASHER", "HASHERS", "HasherSpec", "TextVectorizer", "TrainedHasher",
-           "VectorizerParams", "canonical_hasher", "check_texts", "display_name", "encoder_of", "fit_hasher", "hasher_names",
-           "hasher_spec", "make_hasher", "model_spec", "select_hasher", "training_spec"]
+__all__ = [
+    "AUTO_CANDIDATES", "AUTO_HASHER", "DEFAULT_HASHER", "HASHERS", "HasherSpec", "TextVectorizer",
+    "TrainedHasher", "VectorizerParams", "canonical_hasher", "check_texts", "display_name", "encoder_of",
+    "entry_spec", "fit_hasher", "hasher_files", "hasher_names", "hasher_spec", "make_hasher", "model_spec",
+    "select_hasher", "training_spec",
+]
