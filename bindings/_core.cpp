@@ -369,7 +369,6 @@ void bind_runtime(py::module_& m) {
   m.attr("MAX_K") = ni::kMaxK;
   m.attr("MAX_THREADS") = ni::kMaxThreads;
   m.attr("MAX_SUBSTRING_BITS") = ni::kMaxSubstringBits;
-  m.attr("MIH_MAX_CODES") = ni::MultiIndexHashing::kMaxCodes;
   m.attr("SCAN_FALLBACKS") = py::tuple(py::cast(ni::scan_fallback_names()));
   m.def("get_num_threads", [] { return ni::num_threads(); });
   m.def("set_num_threads", [](int n) {

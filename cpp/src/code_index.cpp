@@ -6,21 +6,9 @@
 
 #include "code_store.hpp"
 #include "file_sections.hpp"
-#include "nash_index/index_kinds.hpp"
 
 namespace nash_index {
 namespace {
-
-std::string kind_name(uint32_t tag) {
-  const IndexKindInfo* kind = find_kind(tag);
-  return kind ? "'" + kind->name + "'" : std::to_string(tag);
-}
-
-std::unique_ptr<CodeStore> store_of(const std::shared_ptr<IndexFile>& file, uint32_t kind, size_t max_codes) {
-  if (file->info().kind != kind)
-    throw FormatError("index file holds index kind " + kind_name(file->info().kind) + ", not " + kind_name(kind));
-  return std::make_unique<CodeStore>(CodeStore::from_file(file, max_codes));
-}
 
 IndexHeaderInfo header_of(const CodeIndex& index) {
   return {index.kind(), static_cast<uint32_t>(index.nbits()), index.ntotal(), 0};
@@ -29,8 +17,8 @@ IndexHeaderInfo header_of(const CodeIndex& index) {
 }  // namespace
 
 CodeIndex::CodeIndex(int nbits) : store_(std::make_unique<CodeStore>(nbits)) {}
-CodeIndex::CodeIndex(const std::shared_ptr<IndexFile>& file, uint32_t kind, size_t max_codes)
-    : store_(store_of(file, kind, max_codes)) {}
+CodeIndex::CodeIndex(const std::shared_ptr<IndexFile>& file, size_t max_codes)
+    : store_(std::make_unique<CodeStore>(CodeStore::from_file(file, max_codes))) {}
 CodeIndex::~CodeIndex() = default;
 CodeIndex::Upkeep::~Upkeep() = default;
 

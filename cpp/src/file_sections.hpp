@@ -40,8 +40,6 @@ class FileSections {
     kept_.push_back(std::move(kept));
   }
   const std::vector<SectionData>& list() const { return list_; }
-  // The section with this tag (std::logic_error when absent: a writer's mistake).
-  SectionData& at(uint32_t tag);
 
  private:
   std::vector<SectionData> list_;

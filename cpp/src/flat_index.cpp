@@ -11,7 +11,7 @@ const RegisterKind<FlatIndex> registered("flat");
 }  // namespace
 
 FlatIndex::FlatIndex(int nbits) : CodeIndex(nbits) {}
-FlatIndex::FlatIndex(const std::shared_ptr<IndexFile>& file) : CodeIndex(file, kTag) {}
+FlatIndex::FlatIndex(const std::shared_ptr<IndexFile>& file) : CodeIndex(file) {}
 
 void FlatIndex::search(const uint8_t* queries, size_t nq, size_t k, dist_t* distances, idx_t* ids, int num_threads,
                        SearchWork*) const {

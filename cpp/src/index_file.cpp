@@ -130,12 +130,6 @@ void emit_file(const IndexHeaderInfo& info, const FileSections& sections, Emit&&
 
 }  // namespace
 
-SectionData& FileSections::at(uint32_t tag) {
-  for (SectionData& s : list_)
-    if (s.tag == tag) return s;
-  throw std::logic_error("no section " + std::to_string(tag) + " to write");
-}
-
 uint64_t first_section_offset() { return kFirstOffset; }
 
 uint64_t checksum64(const void* data, size_t bytes, uint64_t seed) {

@@ -120,7 +120,7 @@ MultiIndexHashing::Rebuild::Rebuild() = default;
 MultiIndexHashing::Rebuild::~Rebuild() = default;
 
 MultiIndexHashing::MultiIndexHashing(const std::shared_ptr<IndexFile>& file, int m_requested, int max_key_bits)
-    : CodeIndex(file, kTag, kMaxCodes), m_requested_(m_requested), max_key_bits_(max_key_bits) {}
+    : CodeIndex(file, kMaxCodes), m_requested_(m_requested), max_key_bits_(max_key_bits) {}
 
 int MultiIndexHashing::m() const { return segments_.front()->layout.m(); }
 int MultiIndexHashing::substring_bits(int j) const { return segments_.front()->layout.length(j); }
@@ -231,9 +231,6 @@ std::unique_ptr<CodeIndex::Upkeep> MultiIndexHashing::prepare_upkeep(bool force)
 
 bool MultiIndexHashing::install_upkeep(Upkeep& prepared) { return install(static_cast<Rebuild&>(prepared)); }
 
-void MultiIndexHashing::maintain() {
-  if (needs_rebuild()) install(*prepare_rebuild());  // same version: always taken
-}
 
 void MultiIndexHashing::add(const uint8_t* codes, size_t n, const idx_t* ids) {
   require_room(store_->size(), n);

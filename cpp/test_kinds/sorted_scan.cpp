@@ -16,7 +16,7 @@ dist_t byte_hamming(const uint8_t* a, const uint8_t* b, size_t bytes) {
 }  // namespace
 
 SortedScanIndex::SortedScanIndex(int nbits) : CodeIndex(nbits) {}
-SortedScanIndex::SortedScanIndex(const std::shared_ptr<IndexFile>& file) : CodeIndex(file, kTag) {}
+SortedScanIndex::SortedScanIndex(const std::shared_ptr<IndexFile>& file) : CodeIndex(file) {}
 
 std::unique_ptr<SortedScanIndex> SortedScanIndex::load(const std::shared_ptr<IndexFile>& file) {
   return std::unique_ptr<SortedScanIndex>(new SortedScanIndex(file));

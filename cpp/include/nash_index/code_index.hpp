@@ -80,9 +80,9 @@ class CodeIndex {
 
  protected:
   explicit CodeIndex(int nbits);
-  // The codes and ids of `file`, which must hold kind `kind` and at most
-  // `max_codes` codes (FormatError otherwise).
-  CodeIndex(const std::shared_ptr<IndexFile>& file, uint32_t kind, size_t max_codes = SIZE_MAX);
+  // The codes and ids of `file` (at most `max_codes` codes: FormatError
+  // otherwise). The registry hands a loader only files of its own kind.
+  explicit CodeIndex(const std::shared_ptr<IndexFile>& file, size_t max_codes = SIZE_MAX);
   // The sections save writes after the header: the store's by default; a
   // kind with more state appends its own (metadata included).
   virtual void add_sections(FileSections& out) const;

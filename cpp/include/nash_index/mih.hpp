@@ -98,25 +98,16 @@ class MultiIndexHashing : public CodeIndex {
   // or set to `m` otherwise (m < 0 keeps the current request).
   void optimize(int m = -1);
 
-  // Table upkeep that leaves searches running, for callers with a reader/writer
-  // lock: under the read lock, needs_rebuild() (the tail passed 1/16 of the
-  // tables or 2^20 codes, or the tombstones 1/8) and prepare_rebuild() (new
-  // tables over the current codes, or a delta segment over the tail); under
-  // the write lock, install(). install refuses tables
-  // prepared before a removal, reset, m request or install (positions moved)
-  // and returns false; codes added meanwhile simply stay in the tail. The old
-  // tables move into `built`, to be freed after the lock is released. The
-  // upkeep protocol of CodeIndex runs these.
+  // CodeIndex's upkeep: a rebuild is due once the tail passes 1/16 of the
+  // tables or 2^20 codes, or the tombstones 1/8 (needs_rebuild); it builds new
+  // tables over the current codes, or a delta segment over the tail. Tables
+  // prepared before a removal, reset, m request or install are refused (positions
+  // moved); codes added meanwhile simply stay in the tail.
   struct Rebuild;
-  bool needs_rebuild() const;
-  std::unique_ptr<Rebuild> prepare_rebuild() const;
-  bool install(Rebuild& built);
   std::unique_ptr<Upkeep> prepare_upkeep(bool force) const override;
   bool install_upkeep(Upkeep& prepared) override;
   // Sets the m used by the next rebuild, like optimize(m) without rebuilding.
   void request_m(int m);
-  // For callers without concurrency: rebuilds now when needs_rebuild().
-  void maintain();
 
   // `work`, when given, receives nq entries (candidates count the tail too).
   void search(const uint8_t* queries, size_t nq, size_t k, dist_t* distances, idx_t* ids, int num_threads,
@@ -147,6 +138,10 @@ class MultiIndexHashing : public CodeIndex {
   struct Scratch;  // per-thread query state (visited bitmap, candidate list)
 
  private:
+  bool needs_rebuild() const;
+  std::unique_ptr<Rebuild> prepare_rebuild() const;
+  // The old tables move into `built`, to be freed after the lock is released.
+  bool install(Rebuild& built);
   MultiIndexHashing(const std::shared_ptr<IndexFile>& file, int m_requested, int max_key_bits);
   void add_sections(FileSections& out) const override;
   std::vector<uint64_t> deltas_section() const;

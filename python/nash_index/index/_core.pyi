@@ -20,7 +20,6 @@ MAX_BITS: int
 MAX_K: int
 MAX_THREADS: int
 MAX_SUBSTRING_BITS: int
-MIH_MAX_CODES: int
 SCAN_FALLBACKS: Tuple[str, ...]
 
 def simd_level() -> str: ...
