@@ -45,7 +45,10 @@ class VDSH(BaseHasher):
         scores = np.asarray(scores, dtype=np.float32)
         medians = np.median(scores, axis=0).astype(np.float32)
         above = np.where(scores > medians, scores, np.inf).min(axis=0)
-        return np.where(np.isfinite(above), (medians + above) / 2, medians).astype(np.float32)
+        # the midpoint in float64, kept only where float32 can hold it strictly below `above`
+        # (adjacent floats have no midpoint: there the median stays)
+        mid = ((medians.astype(np.float64) + above) / 2).astype(np.float32)
+        return np.where(mid < above, mid, medians)
 
     def _thresholds(self, X: ArrayLike) -> np.ndarray:
         """Per-bit medians of the posterior means over the training (database) documents."""
