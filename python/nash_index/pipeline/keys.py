@@ -8,8 +8,9 @@ from typing import Any, Dict, Iterable, List, Optional
 
 import numpy as np
 
+from ..checks import check_stored_array
 from ..index.validation import INT64_MAX, as_ids
-from ..text.arrays import check_array, read_npz
+from ..text.arrays import read_npz
 
 __all__ = ["EXCERPT_CHARS", "DocumentKeys", "check_ids", "check_keys", "excerpt"]
 
@@ -121,8 +122,8 @@ class DocumentKeys:
     def load(cls, path: Path) -> "DocumentKeys":
         """Inverse of :meth:`save`; ValueError naming ``path`` when the file is damaged."""
         z = read_npz(path, ("ids", "keys"))
-        ids = check_array(z["ids"], f"{path}: ids", (None,), "i")
-        keys = check_array(z["keys"], f"{path}: keys", (ids.shape[0],), "U")
+        ids = check_stored_array(z["ids"], f"{path}: ids", (None,), "iu")
+        keys = check_stored_array(z["keys"], f"{path}: keys", (ids.shape[0],), "U")
         try:
             ids = check_ids(ids, ids.shape[0])
         except ValueError as exc:
@@ -133,8 +134,8 @@ class DocumentKeys:
         if "texts" in z or "text_ids" in z:
             if not ("texts" in z and "text_ids" in z):
                 raise ValueError(f"{path}: 'texts' and 'text_ids' come together, found only one of them")
-            text_ids = check_array(z["text_ids"], f"{path}: text_ids", (None,), "i")
-            values = check_array(z["texts"], f"{path}: texts", (text_ids.shape[0],), "U")
+            text_ids = check_stored_array(z["text_ids"], f"{path}: text_ids", (None,), "iu")
+            values = check_stored_array(z["texts"], f"{path}: texts", (text_ids.shape[0],), "U")
             if not set(text_ids.tolist()) <= set(ids.tolist()):
                 raise ValueError(f"{path}: text_ids holds ids that have no key")
             texts = dict(zip(text_ids.tolist(), values.tolist()))

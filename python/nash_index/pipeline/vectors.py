@@ -20,9 +20,10 @@ from typing import Any, Dict, NamedTuple, Optional, Tuple
 
 import numpy as np
 
+from ..checks import check_stored_array
 from ..index import BaseIndex, rescore
 from ..index.validation import check_positive_int
-from ..text.arrays import check_array, read_npz
+from ..text.arrays import read_npz
 
 __all__ = ["VECTOR_DTYPES", "RescoredHits", "StoredVectors", "check_rescore", "check_store_vectors", "rescore_search"]
 
@@ -103,15 +104,15 @@ class StoredVectors:
         if dtype not in ("float32", "int8") or not isinstance(dim, int) or dim < 1:
             raise ValueError(f"the manifest entry of {path} has invalid dtype {dtype!r} or dim {dim!r}")
         z = read_npz(path, ("ids", "vectors") + (("scales",) if dtype == "int8" else ()))
-        ids = check_array(z["ids"], f"{path}: ids", (None,), "i").astype(np.int64)
-        rows = check_array(z["vectors"], f"{path}: vectors", (ids.shape[0], dim), "f" if dtype == "float32" else "i")
+        ids = check_stored_array(z["ids"], f"{path}: ids", (None,), "iu").astype(np.int64)
+        rows = check_stored_array(z["vectors"], f"{path}: vectors", (ids.shape[0], dim), "fiu" if dtype == "float32" else "iu")
         if rows.dtype != np.dtype(dtype):
             raise ValueError(f"{path}: vectors must have dtype {dtype}, got {rows.dtype}")
         if ids.size and (ids[0] < 0 or np.any(np.diff(ids) <= 0)):
             raise ValueError(f"{path}: ids must be >= 0, unique and ascending")
         scales = None
         if dtype == "int8":
-            scales = check_array(z["scales"], f"{path}: scales", (ids.shape[0],)).astype(np.float32)
+            scales = check_stored_array(z["scales"], f"{path}: scales", (ids.shape[0],), "fiu").astype(np.float32)
             if np.any(scales < 0):
                 raise ValueError(f"{path}: scales must be >= 0")
         if entry.get("count", ids.shape[0]) != ids.shape[0]:

@@ -3,17 +3,11 @@ that names the file (and the array), so that damage never surfaces later as an o
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Dict, Sequence, Union
 
 import numpy as np
 
-from ..checks import check_stored_array
-
-__all__ = ["check_array", "read_npz"]
-
-#: numpy dtype kinds accepted per kind letter of the readers: "f" any real number, "i" integers, "U" text, "b" bool.
-_KINDS = {"f": "fiu", "i": "iu", "U": "U", "b": "b"}
-
+__all__ = ["read_npz"]
 
 def read_npz(path: Union[str, Path], required: Sequence[str] = ()) -> Dict[str, np.ndarray]:
     """Every array of the ``.npz`` at ``path`` (no pickle), after checking ``required`` are there.
@@ -35,9 +29,3 @@ def read_npz(path: Union[str, Path], required: Sequence[str] = ()) -> Dict[str, 
         raise ValueError(f"'{path}' lacks the array(s) {missing} (has {sorted(arrays)})")
     return arrays
 
-
-def check_array(arr: Any, where: str, shape: Tuple[Optional[int], ...], kind: str = "f") -> np.ndarray:
-    """``arr`` if it has ``shape`` (None: any length) and dtype ``kind`` ("f" any real number, "i"
-    integers, "U" text, "b" bool), floats finite; ValueError naming ``where``
-    (:func:`nash_index.checks.check_stored_array` with the file readers' kind letters)."""
-    return check_stored_array(np.asarray(arr), where, shape, _KINDS[kind])

@@ -16,8 +16,9 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import numpy as np
 import scipy.sparse as sp
 
+from ..checks import check_stored_array
 from ..index.validation import check_fraction, check_int
-from .arrays import check_array, read_npz
+from .arrays import read_npz
 
 __all__ = ["TextVectorizer", "VectorizerParams", "check_texts", "count_vectorizer", "describe_texts", "idf_weights",
            "rows_without_terms", "tfidf_rows"]
@@ -156,7 +157,7 @@ class TextVectorizer:
         stored = read_npz(path, ("terms", "idf")).get("params")
         if stored is not None:
             try:
-                params = json.loads(str(check_array(stored, f"{path}: params", (), "U")))
+                params = json.loads(str(check_stored_array(stored, f"{path}: params", (), "U")))
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{path}: params is not JSON: {exc}") from None
         return cls.load(path, {"params": params})
@@ -173,9 +174,9 @@ class TextVectorizer:
         except TypeError as exc:
             raise ValueError(f"the manifest entry of {path} has invalid params: {exc}") from exc
         z = read_npz(path, ("terms", "idf"))
-        terms = check_array(z["terms"], f"{path}: terms", (None,), "U")
+        terms = check_stored_array(z["terms"], f"{path}: terms", (None,), "U")
         n = terms.shape[0]
-        vec.idf = check_array(z["idf"], f"{path}: idf", (n,)).astype(np.float32)
+        vec.idf = check_stored_array(z["idf"], f"{path}: idf", (n,), "fiu").astype(np.float32)
         vec.terms = terms.tolist()
         expected = manifest.get("n_features", n)
         if n == 0 or expected != n or len(set(vec.terms)) != n:
