@@ -27,7 +27,7 @@ import numpy as np
 from nash_index.cli import bench_report
 from nash_index.cli.bench import import_faiss as _import_faiss
 from nash_index.cli.bench import latency_stats
-from nash_index.cli.bench_report import dumps_strict, finite, log_limits, machine_info  # noqa: F401 (harness.<name> for the scripts)
+from nash_index.cli.bench_report import dumps_strict, finite, machine_info  # noqa: F401 (harness.<name> for the scripts)
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO / "bench" / "results"  # tracked: written only with an explicit --out bench/results

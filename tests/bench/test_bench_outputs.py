@@ -52,7 +52,7 @@ def test_helpers_shared_with_the_cli_have_one_home(harness, monkeypatch):
     loading differs only by reading --omp-active from the command line."""
     from nash_index.cli import bench, bench_report
 
-    for name in ("finite", "dumps_strict", "log_limits", "machine_info"):
+    for name in ("finite", "dumps_strict", "machine_info"):
         assert getattr(harness, name) is getattr(bench_report, name)
     assert harness.latency_stats is bench.latency_stats
     monkeypatch.setattr(sys, "argv", ["bench_flat.py", "--omp-active"])

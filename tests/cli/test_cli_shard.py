@@ -76,7 +76,7 @@ def test_info_text_and_json(built, capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["num_shards"] == 2 and info["ntotal"] == len(TEXTS) and info["pipeline"] is True
     assert sum(s["ntotal"] for s in info["shards"]) == len(TEXTS)
-    assert all(s["kind"] == "FlatIndex" and s["journal_bytes"] == 0 for s in info["shards"])
+    assert all(s["kind"] == "flat" and s["journal_bytes"] == 0 for s in info["shards"])
 
 
 def test_info_after_changes_counts_the_journals(built, capsys, tmp_path):

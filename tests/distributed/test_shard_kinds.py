@@ -7,26 +7,17 @@ import numpy as np
 import pytest
 
 import nash_index as ni
-from conftest import assert_same_as, clustered_codes, oracle_range
+from conftest import EXAMPLE_KIND, KINDS, assert_same_as, clustered_codes, oracle_range, require_example_kind
 from nash_index.distributed.store import SHARD_KINDS, ShardStore
-from nash_index.index import registered_kinds
-
-EXAMPLE_KIND = "sorted"
 
 
-def require_example_kind() -> None:
-    if EXAMPLE_KIND not in registered_kinds():
-        pytest.skip("the core was built without NASH_INDEX_TEST_KINDS (run scripts/setup.sh)")
-
-
-def test_shard_kinds_are_the_registered_kinds():
-    assert SHARD_KINDS == registered_kinds()
+def test_flat_and_mih_lead_the_shard_kinds():
     assert SHARD_KINDS[:2] == ("flat", "mih")
     with pytest.raises(ValueError, match=r"^kind must be one of"):
         ShardStore.create("unused", 0, 64, "auto")  # resolved by ShardedIndex before a shard is made
 
 
-@pytest.mark.parametrize("kind", registered_kinds())
+@pytest.mark.parametrize("kind", KINDS)
 def test_a_shard_of_each_kind_survives_reopen_and_compaction(tmp_path, kind):
     rng = np.random.default_rng(2)
     codes = clustered_codes(rng, 400, 64, centres=4, p=0.06)

@@ -91,7 +91,7 @@ def test_reopen_and_save_copy(ray_local, tmp_path):
     for path in ("s", "copy"):
         with ShardedIndex.open(tmp_path / path) as index:
             assert_same_as(index, flat, codes[:10])
-            assert {i["kind"] for i in index.info()} == {"MultiIndexHashing"}
+            assert {i["kind"] for i in index.info()} == {"mih"}
     with pytest.raises(FileExistsError):
         ShardedIndex.create(tmp_path / "s", 128, 2)
     with pytest.raises(FileNotFoundError, match="not a sharded index"):

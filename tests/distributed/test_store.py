@@ -218,5 +218,5 @@ def test_reconstruct_codes_ids_and_info_from_files(tmp_path):
     assert store.info()["journal_bytes"] > 0 and on_disk == {**store.info(), "ntotal": 0, "max_id": -1}
     store.compact()
     assert ShardStore.read_info(tmp_path, 0) == store.info() == {
-        "shard": 0, "kind": "FlatIndex", "ntotal": 30, "nbits": 64, "generation": 1,
+        "shard": 0, "kind": "flat", "ntotal": 30, "nbits": 64, "generation": 1,
         "max_id": int(ids.max()), "journal_bytes": 0}

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from kinds import KINDS
 
 import nash_index as ni
 from conftest import (
+    KINDS,
     PAD_DISTANCE,
     assert_knn_matches,
     assert_range_matches,

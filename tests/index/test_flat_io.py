@@ -7,10 +7,9 @@ import pickle
 
 import numpy as np
 import pytest
-from kinds import KINDS
 
 import nash_index as ni
-from conftest import assert_knn_matches, clustered_codes, scrambled_ids, uniform_codes
+from conftest import KINDS, assert_knn_matches, clustered_codes, scrambled_ids, uniform_codes
 
 
 def make_index(rng, n=700, nbits=128, custom_ids=True, kind="flat"):

@@ -5,10 +5,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kinds import KINDS
 
 import nash_index as ni
-from conftest import assert_knn_matches, assert_range_matches, oracle_knn
+from conftest import KINDS, assert_knn_matches, assert_range_matches, oracle_knn
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from kinds import EXAMPLE_KIND, KINDS, require_example_kind
 from test_file_fuzz import FileImage
 
 import nash_index as ni
-from conftest import assert_knn_matches, uniform_codes
-from nash_index.index import INDEX_KINDS, _core
+from conftest import EXAMPLE_KIND, KINDS, assert_knn_matches, require_example_kind, uniform_codes
+from nash_index.index import _core
 from nash_index.index.base import GenericCoreIndex
 
 
@@ -25,12 +24,6 @@ def test_flat_and_mih_are_registered_under_their_file_tags():
     assert kinds[1] == "flat" and kinds[2] == "mih"
     assert len(set(kinds.values())) == len(kinds)
     assert [tag for tag, _ in _core.index_kinds()] == sorted(kinds)
-
-
-def test_python_lists_come_from_the_registry():
-    names = tuple(name for _, name in _core.index_kinds())
-    assert KINDS == names
-    assert INDEX_KINDS == ("auto", *names)  # SHARD_KINDS: tests/distributed/test_shard_kinds.py
 
 
 def test_the_example_kind_is_registered_with_a_test_tag():

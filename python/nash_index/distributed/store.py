@@ -220,6 +220,6 @@ class ShardStore:
 
 def _facts(shard: int, directory: Path, generation: int, max_id: int, index: BaseIndex) -> Dict[str, Any]:
     journal = journal_path(directory, generation)
-    return {"shard": shard, "kind": type(index).__name__, "ntotal": index.ntotal, "nbits": index.nbits,
+    return {"shard": shard, "kind": index.kind, "ntotal": index.ntotal, "nbits": index.nbits,
             "generation": generation, "max_id": max_id,
             "journal_bytes": journal.stat().st_size if journal.exists() else 0}

@@ -22,7 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ..evaluation import unit_rows
+from ..checks import unit_rows
 from .batching import ArrayLike, Batch, to_batch
 
 __all__ = ["MAX_CANDIDATES", "NeighbourTargets", "nearest_neighbours"]

@@ -16,6 +16,7 @@ import numpy as np
 from ..index import BaseIndex, make_index
 from ..index import load as load_index
 from ..index.factory import check_index_kind
+from ..index.validation import check_positive_int
 from .codes import CodesIndex
 from .keys import DocumentKeys
 from .results import TextSearchResult
@@ -123,7 +124,7 @@ class DocumentStore:
     def search_codes(self, codes: Any, k: int) -> TextSearchResult:
         """The ``k`` nearest documents of query codes made elsewhere (packed or 0/1 rows)."""
         self.check_not_empty()
-        return CodesIndex(self._index, self._keys).search(codes, k)  # type: ignore[arg-type]
+        return CodesIndex(self._index, self._keys).search(codes, check_positive_int(k, "k"))  # type: ignore[arg-type]
 
     def key_of(self, doc_id: int) -> Optional[str]:
         return self._keys.get(doc_id)

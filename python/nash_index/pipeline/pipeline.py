@@ -281,8 +281,7 @@ class HashingPipeline:
     def search_codes(self, codes: Any, k: int = 10) -> TextSearchResult:
         """The ``k`` indexed documents nearest to query codes made elsewhere (packed uint8 rows,
         or 0/1 bits: see :func:`nash_index.pipeline.codes.as_packed_codes`)."""
-        self.documents.check_not_empty()
-        return self.documents.search_codes(codes, check_positive_int(k, "k"))
+        return self.documents.search_codes(codes, k)
 
     def key_of(self, doc_id: int) -> Optional[str]:
         """The stored key of an indexed id (None if absent)."""

@@ -12,7 +12,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 import numpy as np
 
 from ..index.validation import check_fraction, check_num_threads
-from ..text import AUTO_HASHER, DEFAULT_HASHER, TextVectorizer, TrainedHasher, display_name, select_hasher, training_spec
+from ..text import AUTO_CANDIDATES, AUTO_HASHER, TextVectorizer, TrainedHasher, display_name, select_hasher, training_spec
 from ..text.auto_select import auto_summary
 from .embedders import check_vectors, dense_vectors
 from .featurizer import Featurizer
@@ -39,7 +39,7 @@ def hold_out(X: Any, y: Optional[np.ndarray], fraction: float, seed: int) -> tup
     return X[train], y[train], X[val], y[val]
 
 
-def warn_no_validation(n_texts: int, epochs: int, fraction: float, hasher: str = display_name(DEFAULT_HASHER)) -> None:
+def warn_no_validation(n_texts: int, epochs: int, fraction: float, hasher: str) -> None:
     """The UserWarning of a neural fit (``hasher``: its display name) that runs all its epochs for want of
     validation data."""
     why = ("validation_fraction is 0" if fraction == 0 else
@@ -54,7 +54,8 @@ def warn_auto_without_labels(no_validation: bool, no_labels: bool) -> None:
     """The UserWarning of a ``hasher="auto"`` fit that has nothing to compare the candidates on."""
     why = ("no labels were given" if no_labels else
            "there are no validation texts" if no_validation else "the validation texts have no labels")
-    warnings.warn(f"hasher='auto' compares NASH and PCA-ITQ by validation precision, but {why}: NASH is kept "
+    kept, other = (display_name(kind) for kind in AUTO_CANDIDATES)
+    warnings.warn(f"hasher='auto' compares {kept} and {other} by validation precision, but {why}: {kept} is kept "
                   "without comparison", UserWarning, stacklevel=5)
 
 
