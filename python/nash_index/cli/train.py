@@ -16,8 +16,6 @@ from .splits import Splits
 
 __all__ = ["add_parser", "run"]
 
-VARIANT_DEFAULT = "nash-dn"
-
 
 def add_parser(sub: Any) -> None:
     """Registers the subcommand on the ``nash-index`` subparsers."""
@@ -34,8 +32,7 @@ def add_parser(sub: Any) -> None:
                         f"(with the options below) and {AUTO_CANDIDATES[1]}, keep the one with the higher validation "
                         "precision@100")
     add_embeddings_option(p)
-    p.add_argument("--variant", default=VARIANT_DEFAULT, choices=("nash", "nash-n", "nash-dn"),
-                   help=f"NASH variant (default: {VARIANT_DEFAULT})")
+    p.add_argument("--variant", choices=("nash", "nash-n", "nash-dn"), help="NASH variant (default: NASH's, nash-dn)")
     # None: NASH's own default (the library's defaults live in one place, models/nash.py)
     p.add_argument("--epochs", type=positive_int, default=None, help="maximum epochs (default: NASH's, 100)")
     p.add_argument("--patience", type=positive_int, default=None, help="early-stopping patience (default: NASH's, 6)")
@@ -80,13 +77,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _neural_params(args: argparse.Namespace, spec: HasherSpec) -> Dict[str, Any]:
     """The model options given, as the neural hasher's parameters (unset ones: its own defaults).
-    An option the hasher has no parameter for is refused, except --variant left at its default."""
-    given = dict(epochs=args.epochs, patience=args.patience, batch_size=args.batch_size, lr=args.lr,
-                 neighbours=args.neighbours)
-    params = dict(variant=args.variant, device=args.device, **{k: v for k, v in given.items() if v is not None})
+    An option the hasher has no parameter for is refused."""
+    given = dict(variant=args.variant, epochs=args.epochs, patience=args.patience, batch_size=args.batch_size,
+                 lr=args.lr, neighbours=args.neighbours)
+    params = dict(device=args.device, **{k: v for k, v in given.items() if v is not None})
     accepted = spec.param_names()
-    if "variant" not in accepted and args.variant == VARIANT_DEFAULT:
-        del params["variant"]
     refused = [name for name in params if name not in accepted]
     if refused:
         raise CLIError(f"--{refused[0].replace('_', '-')} does not apply to hasher {spec.name!r}")

@@ -1,13 +1,14 @@
 """Classic baselines (numpy, ``nash_index.baselines``: LSH, SpH, STH, PCA-ITQ) as pipeline hashers.
 
 Files: the fitted attributes, arrays in ``hasher.npz`` and scalars in the manifest entry (no
-pickle). The entry names the class by its registered name (``"class": "itq"``) and a dataclass
-attribute (PCA-ITQ's projection) by the name ``nash_index.baselines.STATE_CLASSES`` gives it, so
+pickle). The entry's registered ``kind`` names the class (``nash_index.baselines.BASELINES``) and a
+dataclass attribute (PCA-ITQ's projection) by the name ``nash_index.baselines.STATE_CLASSES`` gives it, so
 that no module path is stored; entries of release 0.1.0, which stored module paths, still load.
 """
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,11 +45,14 @@ class BaselineSpec(HasherSpec):
         arrays, scalars = _split_state(vars(hasher))
         with open(out / ARRAYS_FILE, "wb") as fh:
             np.savez(fh, **arrays)
-        return {"kind": self.name, "class": self.name, "state": scalars, "arrays": ARRAYS_FILE}
+        return {"kind": self.name, "state": scalars, "arrays": ARRAYS_FILE}
 
     def load(self, entry: Dict[str, Any], src: Path, use_torch: bool = False) -> tuple:
         hasher = self._restore(entry, src)
         return hasher, hasher, {}
+
+    def _find_class(self) -> type:
+        return importlib.import_module(self.package).BASELINES[self.name]  # the one list of baseline classes
 
     def files(self, entry: Dict[str, Any]) -> List[str]:
         return [entry["arrays"]]

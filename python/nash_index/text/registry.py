@@ -18,10 +18,10 @@ __all__ = ["AUTO_CANDIDATES", "AUTO_HASHER", "DEFAULT_HASHER", "HASHERS", "REGIS
 SPECS = (
     NeuralSpec("nash", "NASH", "nash:NASH"),
     NeuralSpec("vdsh", "VDSH", "vdsh:VDSH"),
-    BaselineSpec("lsh", "LSH", "lsh:LSH"),
-    BaselineSpec("sph", "SpH", "sph:SpectralHashing", aliases=("spectral",)),
-    BaselineSpec("sth", "STH", "sth:STH"),
-    BaselineSpec("itq", "PCA-ITQ", "itq:PCAITQ", aliases=("pca-itq", "pcaitq")),
+    BaselineSpec("lsh", "LSH"),
+    BaselineSpec("sph", "SpH", aliases=("spectral",)),
+    BaselineSpec("sth", "STH"),
+    BaselineSpec("itq", "PCA-ITQ", aliases=("pca-itq", "pcaitq")),
 )
 #: Canonical name -> spec.
 REGISTRY: Dict[str, HasherSpec] = {spec.name: spec for spec in SPECS}

@@ -20,11 +20,12 @@ __all__ = ["HasherSpec"]
 class HasherSpec:
     """One hasher: ``name`` is what manifests store, ``display`` what reports print, ``aliases``
     other names a user may type; ``source`` is ``"module:Class"`` inside the kind's package,
-    imported on first use (a neural hasher's module imports torch)."""
+    imported on first use (a neural hasher's module imports torch); a kind whose package lists
+    its classes itself leaves it empty."""
 
     name: str
     display: str
-    source: str
+    source: str = ""
     aliases: Tuple[str, ...] = ()
 
     #: Set by each kind: the package holding ``source``, the extra that installs what it imports
@@ -42,15 +43,18 @@ class HasherSpec:
     def hasher_class(self) -> type:
         """The hasher's class; ImportError naming the extra to install when a module it needs is
         missing."""
-        module, _, attribute = self.source.partition(":")
         try:
-            return getattr(importlib.import_module(f"{self.package}.{module}"), attribute)
+            return self._find_class()
         except ImportError as exc:  # ModuleNotFoundError, or a module that refuses to import
             missing = (exc.name or "").partition(".")[0]
             if missing not in self.requires:
                 raise
             raise ImportError(f"hasher {self.name!r} needs {missing}, which is not installed: "
                               f"pip install nash_index[{self.extra}]") from exc
+
+    def _find_class(self) -> type:
+        module, _, attribute = self.source.partition(":")
+        return getattr(importlib.import_module(f"{self.package}.{module}"), attribute)
 
     def param_names(self) -> Tuple[str, ...]:
         """The constructor's parameter names (what ``hasher_params`` may hold)."""
