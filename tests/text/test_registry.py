@@ -21,12 +21,12 @@ from nash_index.text import (
     canonical_hasher,
     display_name,
     fit_hasher,
+    hasher_files,
     hasher_names,
     hasher_spec,
     model_spec,
     training_spec,
 )
-from nash_index.text.hasher_io import hasher_files
 
 #: Hand-written: every hasher, its display name and whether torch trains it.
 EXPECTED = {"nash": ("NASH", True), "vdsh": ("VDSH", True), "lsh": ("LSH", False), "sph": ("SpH", False),

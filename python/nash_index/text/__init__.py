@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from .auto_select import select_hasher
-from .hasher_io import hasher_files
 from .hashers import TrainedHasher, encoder_of, fit_hasher, make_hasher
 from .registry import (
     AUTO_CANDIDATES,
@@ -12,6 +11,7 @@ from .registry import (
     canonical_hasher,
     display_name,
     entry_spec,
+    hasher_files,
     hasher_names,
     hasher_spec,
     model_spec,

@@ -2,7 +2,8 @@
 
 A hasher turns TF-IDF rows (or dense vectors) into packed codes (``fit(X)``, ``encode(X)``). This
 module creates and trains hashers, and holds a trained one as :class:`TrainedHasher`, which saves
-and loads itself through its spec (:mod:`nash_index.text.hasher_io`).
+and loads itself through its spec (each spec knows its files: :mod:`nash_index.text.neural_spec`,
+:mod:`nash_index.text.baseline_spec`).
 """
 from __future__ import annotations
 
@@ -10,8 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from .hasher_io import load_hasher, save_hasher
-from .registry import AUTO_HASHER, HASHERS, canonical_hasher, display_name, hasher_spec, spec_of
+from .registry import AUTO_HASHER, HASHERS, canonical_hasher, display_name, entry_spec, hasher_spec, spec_of
 
 __all__ = ["AUTO_HASHER", "HASHERS", "TrainedHasher", "canonical_hasher", "display_name", "encoder_of", "fit_hasher",
            "make_hasher"]
@@ -59,10 +59,10 @@ class TrainedHasher:
 
     def save(self, out: Path) -> Dict[str, Any]:
         """Writes the hasher's files into directory ``out``; returns its manifest entry."""
-        return save_hasher(self.kind, self.model, self.encoder, out, self.model_files)
+        return hasher_spec(self.kind).save(self.model, self.encoder, out, self.model_files)
 
     @classmethod
     def load(cls, entry: Dict[str, Any], src: Path, use_torch: bool = False) -> "TrainedHasher":
         """Inverse of :meth:`save` (a torch model is loaded only with ``use_torch=True``)."""
-        model, encoder, files = load_hasher(entry, src, use_torch)
+        model, encoder, files = entry_spec(entry).load(entry, src, use_torch)
         return cls(str(entry["kind"]), model, encoder, files)

@@ -13,7 +13,7 @@ from .neural_spec import NeuralSpec
 from .spec import HasherSpec
 
 __all__ = ["AUTO_CANDIDATES", "AUTO_HASHER", "DEFAULT_HASHER", "HASHERS", "REGISTRY", "SPECS", "canonical_hasher",
-           "display_name", "entry_spec", "hasher_names", "hasher_spec", "model_spec", "spec_of", "training_spec"]
+           "display_name", "entry_spec", "hasher_files", "hasher_names", "hasher_spec", "model_spec", "spec_of", "training_spec"]
 
 SPECS = (
     NeuralSpec("nash", "NASH", "nash:NASH"),
@@ -70,6 +70,11 @@ def entry_spec(entry: Dict[str, Any]) -> HasherSpec:
     if not isinstance(kind, str) or kind not in REGISTRY:
         raise ValueError(f"unknown hasher kind {kind!r}")
     return REGISTRY[kind]
+
+
+def hasher_files(entry: Dict[str, Any]) -> List[str]:
+    """The files (relative to the pipeline directory) that a saved hasher entry points to."""
+    return entry_spec(entry).files(entry)
 
 
 def display_name(kind: str) -> str:
