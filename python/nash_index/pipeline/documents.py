@@ -17,7 +17,7 @@ from ..index import BaseIndex, make_index
 from ..index import load as load_index
 from ..index.factory import check_index_kind
 from ..index.validation import check_positive_int
-from .codes import CodesIndex
+from .inputs import as_packed_codes
 from .keys import DocumentKeys
 from .results import TextSearchResult
 from .storage import INDEX_FILE, KEYS_FILE, VECTORS_FILE, PipelineFormatError, is_member_name, manifest_entry, reading
@@ -124,7 +124,11 @@ class DocumentStore:
     def search_codes(self, codes: Any, k: int) -> TextSearchResult:
         """The ``k`` nearest documents of query codes made elsewhere (packed or 0/1 rows)."""
         self.check_not_empty()
-        return CodesIndex(self._index, self._keys).search(codes, check_positive_int(k, "k"))  # type: ignore[arg-type]
+        k = check_positive_int(k, "k")
+        queries = as_packed_codes(codes, "query codes")
+        if queries.shape[1] * 8 != self.nbits:
+            raise ValueError(f"the query codes have {queries.shape[1] * 8} bits but the index holds {self.nbits}-bit codes")
+        return self.search(queries, k)
 
     def key_of(self, doc_id: int) -> Optional[str]:
         return self._keys.get(doc_id)

@@ -7,10 +7,11 @@ from typing import Any, List, Optional, Sequence
 
 import numpy as np
 
+from ..index import pack_bits
 from ..text import check_texts
 from ..text.vectorizer import describe_texts
 
-__all__ = ["check_store", "input_texts", "optional_texts", "unused", "warn_no_terms"]
+__all__ = ["as_packed_codes", "check_store", "input_texts", "optional_texts", "unused", "warn_no_terms"]
 
 
 def warn_no_terms(texts: List[str], blank: np.ndarray, action: str, consequence: str, noun: str = "texts") -> None:
@@ -51,3 +52,18 @@ def check_store(vector_dtype: Optional[str]) -> None:
         raise ValueError("store_vectors keeps dense float vectors for rescoring: give the pipeline an embedder, "
                          "or fit it on embeddings= (TF-IDF rows are not stored)")
 
+
+def as_packed_codes(array: Any, name: str = "codes") -> np.ndarray:
+    """Packed uint8 codes (n, nbits // 8) from ``array``: uint8 rows are taken as packed codes
+    (``pack_bits`` order), bool or other integer rows as one 0/1 value per bit."""
+    arr = np.asarray(array)
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} must be a non-empty 2-D array (one code per row), got shape {arr.shape}")
+    if arr.dtype == np.uint8:
+        return np.ascontiguousarray(arr)
+    if arr.dtype != bool and not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"{name} must hold packed uint8 codes or 0/1 bits (bool or integers), got dtype {arr.dtype}")
+    if arr.dtype != bool and not np.isin(arr, (0, 1)).all():
+        raise ValueError(f"{name} has dtype {arr.dtype}, read as one bit per column, but holds values other than "
+                         "0 and 1 (packed codes must have dtype uint8)")
+    return pack_bits(arr.astype(np.uint8))
