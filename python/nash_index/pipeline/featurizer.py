@@ -78,11 +78,15 @@ class Featurizer:
         rows at a time (a TF-IDF batch is built only when it is encoded)."""
         vectors = self.vectors(texts, embeddings, "embeddings") if self.uses_vectors else None
         n = len(texts) if vectors is None else vectors.shape[0]  # type: ignore[arg-type]
+        if vectors is None and 0 < n <= batch_size:  # one batch (a query): no copies, no progress machinery
+            rows = self.vectorizer.transform(texts, canonical=True)  # type: ignore[arg-type]
+            return Encoded(encoder.encode(rows), rows_without_terms(rows), None)
         codes = np.empty((n, nbits // 8), dtype=np.uint8)
         blank = np.zeros(n, dtype=bool)
         for s in progress(range(0, n, batch_size), "encode", self.verbose and n > 4 * batch_size):
             if vectors is None:  # the one home of the no-term check: encode, add and search come here
-                rows = self.vectorizer.transform(texts[s:s + batch_size])  # type: ignore[index]
+                # canonical: ascending indices, the order each encoder's input check sorts rows to
+                rows = self.vectorizer.transform(texts[s:s + batch_size], canonical=True)  # type: ignore[index]
                 codes[s:s + batch_size] = encoder.encode(rows)
                 blank[s:s + batch_size] = rows_without_terms(rows)
             else:  # dense vectors have no "unknown term"

@@ -262,7 +262,8 @@ def _excerpt(value: Any, width: int = 40) -> str:
 def rows_without_terms(X: sp.csr_matrix) -> np.ndarray:
     """Bool mask of the TF-IDF rows that are zero: texts with no vocabulary term (empty, only
     stop words or unknown words). All such texts get one and the same code."""
-    return np.diff(sp.csr_matrix(X).indptr) == 0
+    indptr = X.indptr if sp.isspmatrix_csr(X) or isinstance(X, sp.csr_array) else sp.csr_matrix(X).indptr
+    return np.diff(indptr) == 0
 
 
 def describe_texts(texts: Sequence[str], positions: Sequence[int], limit: int = 3) -> str:

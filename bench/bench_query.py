@@ -1,0 +1,239 @@
+"""One text query end to end (vectorize, encode, search), and the bulk vectorize + encode throughput.
+
+For each hasher (NASH, PCA-ITQ; 64 bits) a ``HashingPipeline`` is fitted on the 20 Newsgroups
+training texts, then holds N documents (``--docs``): the 18,846 20 Newsgroups texts (train and
+test), cycled, each copy after the first perturbed by dropping every word with probability 0.1
+(seeded per copy), so that copies get nearby rather than identical codes. The pipeline is saved
+and loaded from disk; queries are the first 200 characters of held-out 20 Newsgroups test texts.
+
+Per query: p50 / p99 of ``pipe.search([q], k=10)`` and of each stage (vectorize, encode, search in
+the document store), new code and the previous code's stages re-enacted in the same run and
+alternated query by query (scikit-learn's ``CountVectorizer`` + ``tfidf_rows``; the PCA
+projection that multiplies by the transposed components and recomputes ``mean @ components.T``;
+NASH's first layer as one scipy product): "old" is a stage-by-stage re-enactment, without the
+pipeline's other overheads that changed. Checks: the single-query results equal the batch
+path's (``pipe.search(all queries)``), and the old stages give the same codes.
+
+Bulk: ``pipe.encode(texts)`` (4,096 per batch) on 20 Newsgroups and Reuters texts, documents/s and
+tokens/s, old vectorizer beside the new one.
+
+    python bench/bench_query.py                     # 1e5 and 1e6 documents (~15 minutes on 2 cores)
+    python bench/bench_query.py --docs 2000 --queries 30 --epochs 1 --out /tmp/q   # a smoke run
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Sequence
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
+from nash_index.baselines import Projection  # noqa: E402
+from nash_index.datasets import load_raw  # noqa: E402
+from nash_index.pipeline import HashingPipeline  # noqa: E402
+from nash_index.text.term_counts import TOKEN_PATTERN  # noqa: E402
+
+K = 10
+NBITS = 64
+STAGES = ("vectorize", "encode", "search", "total")
+
+
+def corpus_texts(name: str, data_dir: Any) -> Any:
+    return load_raw(name, data_dir)
+
+
+def perturbed(texts: Sequence[str], n: int, start: int = 0):
+    """Documents ``start .. start + n - 1`` of the cycled corpus (copy c > 0 drops 10% of the words)."""
+    for j in range(start, start + n):
+        copy, text = divmod(j, len(texts))
+        if copy == 0:
+            yield texts[text]
+        else:
+            rng = random.Random(j)
+            yield " ".join(w for w in texts[text].split() if rng.random() >= 0.1)
+
+
+def build(hasher: str, n_docs: int, train: Any, pool: List[str], args: Any, where: Path) -> Dict[str, Any]:
+    params = {"epochs": args.epochs} if hasher == "nash" else None
+    t0 = time.perf_counter()
+    pipe = HashingPipeline(nbits=NBITS, hasher=hasher, verbose=False, hasher_params=params)
+    pipe.fit(train.train_texts[:args.train_docs], train.train_labels[:args.train_docs])
+    fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # empty posts: indexed under the blank code, as intended
+        for s in range(0, n_docs, 50_000):
+            pipe.add(list(perturbed(pool, min(50_000, n_docs - s), s)))
+    add_s = time.perf_counter() - t0
+    path = where / f"{hasher}-{n_docs}"
+    pipe.save(path)
+    return {"path": path, "fit_s": fit_s, "add_s": add_s}
+
+
+# ---- the previous code's stages, re-enacted -------------------------------------------
+def _direct_projection(self: Projection, X: Any) -> np.ndarray:
+    return np.asarray(X @ self.components.T, dtype=np.float64) - self.mean @ self.components.T
+
+
+def old_encode(encoder: Any, rows: Any) -> np.ndarray:
+    if hasattr(encoder, "layers"):  # NumpyEncoder: every layer a plain product (scipy for the sparse row)
+        a = encoder._check(rows)
+        for W, b in encoder.layers:
+            a = np.maximum(np.asarray(a @ W) + b, 0.0)
+        scores = np.asarray(a @ encoder.head[0]) + encoder.head[1]
+        return np.packbits((scores > encoder.thresholds).astype(np.uint8), axis=1)
+    kept = Projection.transform
+    Projection.transform = _direct_projection  # type: ignore[method-assign]
+    try:
+        return encoder.encode(rows)
+    finally:
+        Projection.transform = kept  # type: ignore[method-assign]
+
+
+def stage_fns(pipe: Any) -> Dict[str, Dict[str, Callable[[str], Any]]]:
+    vec, enc, docs = pipe.featurizer.vectorizer, pipe.encoder, pipe.documents
+    new = {"vectorize": lambda q: vec.transform([q], canonical=True),
+           "encode": lambda q: enc.encode(vec.transform([q], canonical=True)),
+           "search": lambda q: docs.search(enc.encode(vec.transform([q], canonical=True)), K),
+           "total": lambda q: pipe.search([q], K)}
+    old = {"vectorize": lambda q: vec.sklearn_transform([q]),
+           "encode": lambda q: old_encode(enc, vec.sklearn_transform([q])),
+           "search": lambda q: docs.search(old_encode(enc, vec.sklearn_transform([q])), K)}
+    old["total"] = old["search"]
+    return {"new": new, "old": old}
+
+
+def time_queries(fns: Dict[str, Dict[str, Callable[[str], Any]]], queries: List[str], repeats: int) -> Dict[str, Any]:
+    """Cumulative stage times (vectorize; +encode; +search; pipeline total), per path, alternated
+    query by query; the per-stage breakdown is the difference of medians."""
+    times: Dict[str, Dict[str, List[float]]] = {p: {s: [] for s in STAGES} for p in fns}
+    for _ in range(repeats):
+        for q in queries:
+            for stage in STAGES:
+                for path in fns:
+                    t0 = time.perf_counter()
+                    fns[path][stage](q)
+                    times[path][stage].append(time.perf_counter() - t0)
+    out: Dict[str, Any] = {}
+    for path, by_stage in times.items():
+        p50 = {s: float(np.median(v)) * 1e3 for s, v in by_stage.items()}
+        p99 = {s: float(np.percentile(v, 99)) * 1e3 for s, v in by_stage.items()}
+        out[path] = {"p50_ms": p50["total"], "p99_ms": p99["total"], "cumulative_p50_ms": p50,
+                     "stage_p50_ms": {"vectorize": p50["vectorize"], "encode": p50["encode"] - p50["vectorize"],
+                                      "search": p50["search"] - p50["encode"]}}
+    return out
+
+
+def check_results(pipe: Any, queries: List[str]) -> Dict[str, Any]:
+    """Single-query results against the batch path, and old-stage codes against new ones."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        batch = pipe.search(queries, K)
+        singles = [pipe.search([q], K) for q in queries]
+    vec, enc = pipe.featurizer.vectorizer, pipe.encoder
+    rows = vec.transform(queries)
+    new_codes, old_codes = enc.encode(rows), old_encode(enc, vec.sklearn_transform(queries))
+    same_rows = (rows != vec.sklearn_transform(queries)).nnz == 0
+    return {"single_equals_batch": all(np.array_equal(s.ids[0], batch.ids[i]) and
+                                       np.array_equal(s.distances[0], batch.distances[i])
+                                       for i, s in enumerate(singles)),
+            "old_codes_equal": bool(np.array_equal(new_codes, old_codes)), "old_rows_equal": bool(same_rows),
+            "queries": len(queries)}
+
+
+def bulk(pipe: Any, texts: List[str], name: str, repeats: int) -> Dict[str, Any]:
+    import re
+    tokens = sum(len(re.findall(TOKEN_PATTERN, t.lower())) for t in texts)
+    vec, enc = pipe.featurizer.vectorizer, pipe.encoder
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        new = harness.time_calls(lambda: pipe.encode(texts), repeats=repeats, warmup=0)
+        old = harness.time_calls(lambda: [old_encode(enc, vec.sklearn_transform(texts[s:s + 4096]))
+                                          for s in range(0, len(texts), 4096)], repeats=1, warmup=0)
+        vec_only = harness.time_calls(lambda: [vec.transform(texts[s:s + 4096]) for s in range(0, len(texts), 4096)],
+                                      repeats=repeats, warmup=0)
+    n = len(texts)
+    return {"corpus": name, "docs": n, "tokens_per_doc": tokens / n,
+            "new_docs_per_s": n / new.median, "new_tokens_per_s": tokens / new.median,
+            "vectorize_docs_per_s": n / vec_only.median, "old_docs_per_s": n / old.median}
+
+
+def markdown(report: Dict[str, Any]) -> str:
+    lines = ["# One text query end to end (bench/bench_query.py)", "", report["setup"], "",
+             "| hasher | docs | index | path | p50 ms | p99 ms | vectorize | encode | search | single = batch | old codes equal |",
+             "|---|---:|---|---|---:|---:|---:|---:|---:|---|---|"]
+    for r in report["queries"]:
+        for path in ("new", "old"):
+            t = r[path]
+            s = t["stage_p50_ms"]
+            lines.append(f"| {r['hasher']} | {r['docs']:,} | {r['index']} | {path} | {t['p50_ms']:.3f} | {t['p99_ms']:.3f} | "
+                         f"{s['vectorize']:.3f} | {s['encode']:.3f} | {s['search']:.3f} | "
+                         f"{r['checks']['single_equals_batch']} | {r['checks']['old_codes_equal']} |")
+    lines += ["", "Bulk vectorize + encode (`pipe.encode`, one process, 4,096 texts per batch):", "",
+              "| hasher | corpus | docs | tokens/doc | docs/s | tokens/s | vectorize only docs/s | old docs/s |",
+              "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for b in report["bulk"]:
+        lines.append(f"| {b['hasher']} | {b['corpus']} | {b['docs']:,} | {b['tokens_per_doc']:.0f} | "
+                     f"{b['new_docs_per_s']:,.0f} | {b['new_tokens_per_s']:,.0f} | {b['vectorize_docs_per_s']:,.0f} | "
+                     f"{b['old_docs_per_s']:,.0f} |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> Dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--docs", default="1e5,1e6", help="indexed documents, comma-separated (1e5, 100K, 1M)")
+    ap.add_argument("--hashers", default="nash,itq")
+    ap.add_argument("--queries", type=int, default=300)
+    ap.add_argument("--repeats", type=int, default=3, help="passes over the queries")
+    ap.add_argument("--epochs", type=int, default=5, help="NASH training epochs")
+    ap.add_argument("--train-docs", type=int, default=None, help="fit on the first N training texts (default all)")
+    ap.add_argument("--bulk-docs", type=int, default=8192, help="texts per corpus of the bulk measurement (0: none)")
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--name", default="query")
+    ap.add_argument("--out", default=str(harness.REPO / "bench" / "results"))
+    args = ap.parse_args(argv)
+    data_dir = args.data_dir or harness.default_data_dir()
+    ng = corpus_texts("20ng", data_dir)
+    pool = ng.train_texts + ng.test_texts
+    queries = [t[:200] for t in ng.test_texts[-args.queries:]]
+    report: Dict[str, Any] = {"queries": [], "bulk": [], "setup": (
+        f"{NBITS} bits, k={K}; pipelines fitted on the 20 Newsgroups training texts (NASH: {args.epochs} epochs); "
+        f"indexed: the 18,846 20 Newsgroups texts cycled, copies after the first with 10% of words dropped; "
+        f"saved and loaded from disk; {len(queries)} queries (first 200 characters of test texts) x {args.repeats} passes; "
+        "old = the previous code's stages re-enacted in the same run, alternated query by query; times in ms.")}
+    with tempfile.TemporaryDirectory(prefix="bench_query_") as tmp:
+        for n_docs in harness.parse_list(args.docs):
+            for hasher in args.hashers.split(","):
+                built = build(hasher, n_docs, ng, pool, args, Path(tmp))
+                pipe = HashingPipeline.load(built["path"])
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    timing = time_queries(stage_fns(pipe), queries, args.repeats)
+                record = {"hasher": hasher, "docs": n_docs, "index": type(pipe.index).__name__,
+                          "fit_s": built["fit_s"], "add_s": built["add_s"], **timing,
+                          "checks": check_results(pipe, queries)}
+                report["queries"].append(record)
+                print(f"{hasher} {n_docs:,} docs ({record['index']}): new p50 {timing['new']['p50_ms']:.3f} ms "
+                      f"(stages {timing['new']['stage_p50_ms']}), old p50 {timing['old']['p50_ms']:.3f} ms; "
+                      f"checks {record['checks']}", flush=True)
+                if args.bulk_docs and n_docs == harness.parse_list(args.docs)[0]:
+                    reuters = corpus_texts("reuters", data_dir)
+                    for name, texts in (("20ng", ng.train_texts), ("reuters", reuters.train_texts)):
+                        b = {"hasher": hasher, **bulk(pipe, texts[:args.bulk_docs], name, args.repeats)}
+                        report["bulk"].append(b)
+                        print(f"bulk {hasher} {name}: {b['new_docs_per_s']:,.0f} docs/s "
+                              f"({b['new_tokens_per_s']:,.0f} tokens/s), old {b['old_docs_per_s']:,.0f} docs/s", flush=True)
+                del pipe
+    harness.write_report(report, Path(args.out), args.name, markdown(report))
+    return report
+
+
+if __name__ == "__main__":
+    main()
