@@ -115,7 +115,7 @@ def _random_encoder(n_features=300, hidden=(64, 32), nbits=16, seed=0):
 
 
 @pytest.mark.parametrize("hidden", [(64, 32), ()])
-def test_numpy_encoder_one_row_is_scipys_product(hidden):
+def test_numpy_encoder_one_row_is_the_plain_product(hidden):
     enc = _random_encoder(hidden=hidden)
     X = sp.random(40, 300, density=0.05, format="csr", dtype=np.float32, random_state=3)
     X = sp.vstack([X, sp.csr_matrix((1, 300), dtype=np.float32)]).tocsr()  # an empty row too

@@ -43,11 +43,10 @@ class NumpyEncoder:
     def scores(self, X) -> np.ndarray:
         """Head outputs (logits for NASH, posterior means for VDSH), float32 (n, nbits)."""
         a = self._check(X)
-        pairs = self.layers + [self.head]
-        for i, (W, b) in enumerate(pairs):
-            a = _first_layer_one_row(a, W) if i == 0 and _is_one_sparse_row(a) else np.asarray(a @ W)
-            a = a + b if i == len(pairs) - 1 else np.maximum(a + b, 0.0)
-        return a
+        for W, b in self.layers:
+            a = np.maximum(np.asarray(a @ W) + b, 0.0)
+        W, b = self.head
+        return np.asarray(a @ W) + b
 
     def encode_bits(self, X) -> np.ndarray:
         """0/1 codes, uint8 (n, nbits)."""
@@ -81,22 +80,6 @@ class NumpyEncoder:
             return cls(*_layers_of(arrays))
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise ValueError(f"'{path}' is not a valid encoder: {exc}") from None
-
-
-def _is_one_sparse_row(X) -> bool:
-    return X.shape[0] == 1 and hasattr(X, "indices") and hasattr(X, "indptr")
-
-
-def _first_layer_one_row(row, W: np.ndarray) -> np.ndarray:
-    """``row @ W`` (1, out) for one checked CSR row (sorted indices) by gathering the rows of W of
-    its non-zero terms, instead of a sparse product over the whole matrix. The very numbers of
-    scipy's product: it adds ``value * W[term]`` term by term, in index order, to a row of zeros,
-    which ``cumsum`` does too (the first product plus 0.0 settles the sign of a zero sum)."""
-    if row.nnz == 0:
-        return np.zeros((1, W.shape[1]), dtype=np.result_type(row.dtype, W.dtype))
-    products = row.data[:, None] * W[row.indices]
-    products[0] += 0.0
-    return np.cumsum(products, axis=0)[-1:]
 
 
 def _layers_of(z: dict) -> tuple:
