@@ -24,6 +24,7 @@ per CPU second (all processes), and the old stages beside them.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import resource
 import sys
@@ -114,6 +115,7 @@ def time_queries(fns: Dict[str, Dict[str, Callable[[Any], Any]]], queries: List[
     pipeline's ``search`` for the new path; the sum of the stages for the re-enacted old one),
     paths alternated query by query."""
     times: Dict[str, Dict[str, List[float]]] = {p: {s: [] for s in STAGES} for p in fns}
+    cpu: List[float] = []  # CPU time of the new pipeline's search: what a shared machine's contention leaves alone
     for _ in range(repeats):
         for q in queries:
             for path, stage_fn in fns.items():
@@ -126,15 +128,17 @@ def time_queries(fns: Dict[str, Dict[str, Callable[[Any], Any]]], queries: List[
                 if stage_fn["total"] is None:
                     times[path]["total"].append(spent)
                 else:
-                    t0 = time.perf_counter()
+                    c0, t0 = time.thread_time(), time.perf_counter()
                     stage_fn["total"](q)
                     times[path]["total"].append(time.perf_counter() - t0)
+                    cpu.append(time.thread_time() - c0)
     out: Dict[str, Any] = {}
     for path, by_stage in times.items():
         out[path] = {"p50_ms": float(np.median(by_stage["total"])) * 1e3,
                      "p99_ms": float(np.percentile(by_stage["total"], 99)) * 1e3,
                      "stage_p50_ms": {s: float(np.median(by_stage[s])) * 1e3 for s in STAGES[:3]},
                      "stage_p99_ms": {s: float(np.percentile(by_stage[s], 99)) * 1e3 for s in STAGES[:3]}}
+    out["new"]["cpu_p50_ms"] = float(np.median(cpu)) * 1e3
     return out
 
 
@@ -195,13 +199,14 @@ def bulk(pipe: Any, texts: List[str], name: str, repeats: int, jobs: int) -> Dic
 
 def markdown(report: Dict[str, Any]) -> str:
     lines = ["# One text query end to end (bench/bench_query.py)", "", report["setup"], "",
-             "| hasher | docs | index | path | p50 ms | p99 ms | vectorize | encode | search | single = batch | old codes equal |",
-             "|---|---:|---|---|---:|---:|---:|---:|---:|---|---|"]
+             "| hasher | docs | index | path | p50 ms | p99 ms | CPU p50 ms | vectorize | encode | search | single = batch | "
+             "old codes equal |", "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---|---|"]
     for r in report["queries"]:
         for path in ("new", "old"):
             t = r[path]
             s = t["stage_p50_ms"]
-            lines.append(f"| {r['hasher']} | {r['docs']:,} | {r['index']} | {path} | {t['p50_ms']:.3f} | {t['p99_ms']:.3f} | "
+            cpu = f"{t['cpu_p50_ms']:.3f}" if "cpu_p50_ms" in t else "–"
+            lines.append(f"| {r['hasher']} | {r['docs']:,} | {r['index']} | {path} | {t['p50_ms']:.3f} | {t['p99_ms']:.3f} | {cpu} | "
                          f"{s['vectorize']:.3f} | {s['encode']:.3f} | {s['search']:.3f} | "
                          f"{r['checks']['single_equals_batch']} | {r['checks']['old_codes_equal']} |")
     lines += ["", "Bulk vectorize + encode (`pipe.encode`, 4,096 texts per batch; docs/s by the wall clock, and "
@@ -265,6 +270,9 @@ def main(argv: Sequence[str] | None = None) -> Dict[str, Any]:
                               f"per CPU-s), {args.jobs} jobs {b['jobs_docs_per_s']:,.0f} docs/s, "
                               f"old {b['old_docs_per_s']:,.0f} docs/s", flush=True)
                 del pipe
+    report["load_average_at_end"] = list(os.getloadavg())
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    report["setup"] += f" Load average (1, 5, 15 min) at the end: {load} on {os.cpu_count()} cores."
     harness.write_report(report, Path(args.out), args.name, markdown(report))
     return report
 
