@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional, Tuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -13,14 +14,34 @@ from .base import ArrayLike
 
 @dataclass
 class Projection:
-    """``transform(X) = (X - mean) @ components.T`` without densifying a sparse ``X``."""
+    """``transform(X) = (X - mean) @ components.T`` without densifying a sparse ``X``.
+
+    What every call would recompute is made once, on first use, for the arrays held then
+    (replacing ``mean`` or ``components`` remakes it; they are not to be changed in place): the
+    offset ``mean @ components.T`` and, for sparse input, ``components.T`` as a C-contiguous
+    array (scipy copies a transposed operand to that layout on each product). Both give the very
+    numbers of the direct expressions: the same values, multiplied and summed in the same order.
+    """
 
     mean: np.ndarray          # (d,)
     components: np.ndarray    # (n_components, d)
 
+    def __post_init__(self) -> None:  # a plain attribute, not a field: it is neither saved nor compared
+        self._made: Optional[Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = None
+
+    def _weights(self) -> Tuple[np.ndarray, np.ndarray]:
+        """``(components.T C-contiguous, offset)`` for the current arrays."""
+        made = self._made
+        if made is None or made[0] is not self.mean or made[1] is not self.components:
+            offset = self.mean @ self.components.T
+            made = (self.mean, self.components, np.ascontiguousarray(self.components.T), offset)
+            self._made = made
+        return made[2], made[3]
+
     def transform(self, X: ArrayLike) -> np.ndarray:
-        proj = X @ self.components.T
-        return np.asarray(proj, dtype=np.float64) - self.mean @ self.components.T
+        weights, offset = self._weights()
+        proj = X @ weights if sp.issparse(X) else X @ self.components.T
+        return np.asarray(proj, dtype=np.float64) - offset
 
 
 def has_variance(X: ArrayLike) -> bool:

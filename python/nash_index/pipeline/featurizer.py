@@ -15,6 +15,7 @@ import numpy as np
 from ..text import TextVectorizer, check_texts
 from ..text.vectorizer import rows_without_terms
 from .embedders import EMBEDDER_KINDS, PRECOMPUTED, Embedder, dense_vectors, progress, saved_embedder
+from .parallel import batch_encoder, encode_in_workers
 from .storage import DENSE_VERSION, VECTORIZER_FILE, manifest_entry, reading
 
 __all__ = ["Encoded", "Featurizer", "featurizer_files", "is_dense_manifest"]
@@ -73,16 +74,27 @@ class Featurizer:
         return self.vectors(texts, None, "embeddings") if self.uses_vectors else self.vectorizer.transform(texts)
 
     def encode(self, encoder: Any, nbits: int, texts: Optional[List[str]], embeddings: Any,
-               batch_size: int) -> Encoded:
+               batch_size: int, n_jobs: int = 1) -> Encoded:
         """``encoder``'s ``nbits``-bit codes of checked ``texts`` (or ``embeddings``), ``batch_size``
-        rows at a time (a TF-IDF batch is built only when it is encoded)."""
+        rows at a time (a TF-IDF batch is built only when it is encoded); TF-IDF batches in
+        ``n_jobs`` worker processes when there are several (:mod:`.parallel`)."""
         vectors = self.vectors(texts, embeddings, "embeddings") if self.uses_vectors else None
         n = len(texts) if vectors is None else vectors.shape[0]  # type: ignore[arg-type]
+        if vectors is None and 0 < n <= batch_size:  # one batch (a query): no copies, no progress machinery
+            rows = self.vectorizer.transform(texts, canonical=True)  # type: ignore[arg-type]
+            return Encoded(encoder.encode(rows), rows_without_terms(rows), None)
         codes = np.empty((n, nbits // 8), dtype=np.uint8)
         blank = np.zeros(n, dtype=bool)
+        if vectors is None and n_jobs > 1:
+            batches = encode_in_workers(batch_encoder(self.vectorizer, encoder), texts, batch_size, n_jobs)  # type: ignore
+            total = -(-n // batch_size)
+            for s, (batch_codes, batch_blank) in progress(batches, "encode", self.verbose and total > 4, total):
+                codes[s:s + batch_size], blank[s:s + batch_size] = batch_codes, batch_blank
+            return Encoded(codes, blank, None)
         for s in progress(range(0, n, batch_size), "encode", self.verbose and n > 4 * batch_size):
             if vectors is None:  # the one home of the no-term check: encode, add and search come here
-                rows = self.vectorizer.transform(texts[s:s + batch_size])  # type: ignore[index]
+                # canonical: ascending indices, the order each encoder's input check sorts rows to
+                rows = self.vectorizer.transform(texts[s:s + batch_size], canonical=True)  # type: ignore[index]
                 codes[s:s + batch_size] = encoder.encode(rows)
                 blank[s:s + batch_size] = rows_without_terms(rows)
             else:  # dense vectors have no "unknown term"

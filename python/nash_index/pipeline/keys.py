@@ -71,7 +71,8 @@ class DocumentKeys:
 
     def of_rows(self, ids: np.ndarray) -> List[List[Optional[str]]]:
         """The key of every id in each row of a search result (None for the padding id -1)."""
-        return [[self._keys.get(int(i)) if i >= 0 else None for i in row] for row in ids]
+        get = self._keys.get
+        return [[get(i) if i >= 0 else None for i in row] for row in np.asarray(ids).tolist()]
 
     def text(self, doc_id: int) -> Optional[str]:
         """The stored excerpt of ``doc_id``'s text (None if none was stored)."""

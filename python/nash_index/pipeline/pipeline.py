@@ -198,23 +198,25 @@ class HashingPipeline:
         self._check_fitted()
         return self.featurizer.transform(texts)
 
-    def encode(self, texts: Optional[Sequence[str]], *, embeddings: Any = None) -> np.ndarray:
+    def encode(self, texts: Optional[Sequence[str]], *, embeddings: Any = None, n_jobs: int = 1) -> np.ndarray:
         """Packed binary codes, uint8 (n, nbits // 8), of ``texts`` (or of precomputed ``embeddings``).
 
         Texts with no vocabulary term all get one and the same code; a UserWarning names them.
+        ``n_jobs``: worker processes (forked, one core each) that vectorize and encode batches of
+        4,096 texts (TF-IDF pipelines; the same codes as ``n_jobs=1``, which starts none).
         """
         self._check_fitted()
         texts = input_texts(self.uses_vectors, texts, embeddings, "texts")
-        encoded = self._encode(texts, embeddings, 4096)
+        encoded = self._encode(texts, embeddings, 4096, check_positive_int(n_jobs, "n_jobs"))
         if texts is not None:
             warn_no_terms(texts, encoded.no_known_terms, "encode", "they all get one and the same code")
         return encoded.codes
 
-    def _encode(self, texts: Any, embeddings: Any, batch_size: int) -> Encoded:
-        return self.featurizer.encode(self.encoder, self.nbits, texts, embeddings, batch_size)
+    def _encode(self, texts: Any, embeddings: Any, batch_size: int, n_jobs: int = 1) -> Encoded:
+        return self.featurizer.encode(self.encoder, self.nbits, texts, embeddings, batch_size, n_jobs)
 
     def add(self, texts: Optional[Sequence[str]], ids: Any = None, keys: Optional[Sequence[str]] = None,
-            batch_size: int = 4096, store_texts: bool = False, *, embeddings: Any = None) -> np.ndarray:
+            batch_size: int = 4096, store_texts: bool = False, *, embeddings: Any = None, n_jobs: int = 1) -> np.ndarray:
         """Encodes and indexes ``texts``; returns their ids.
 
         ``ids`` (unique integers >= 0; -1 marks padding in results) default to consecutive
@@ -224,16 +226,18 @@ class HashingPipeline:
         keys. Texts with no vocabulary term are indexed (under one shared code) with a
         UserWarning naming them. ``embeddings`` (dense pipelines): the texts' precomputed
         vectors, one row each (``texts`` may then be None); with ``store_vectors`` they are kept.
+        ``n_jobs``: worker processes encoding the batches, as in :meth:`encode`.
         """
         self._check_fitted()
         texts = input_texts(self.uses_vectors, texts, embeddings, "texts")
         batch_size = check_positive_int(batch_size, "batch_size")
+        n_jobs = check_positive_int(n_jobs, "n_jobs")
         if store_texts and texts is None:
             raise ValueError("store_texts=True needs the texts (texts is None)")
         n = len(texts) if texts is not None else len(check_vectors(embeddings, None, "embeddings", self.embedding_dim))
         id_arr = self.documents.new_ids(ids, n)
         keys = check_keys(keys, n)  # before the index changes: a bad key must leave no trace
-        encoded = self._encode(texts, embeddings, batch_size)
+        encoded = self._encode(texts, embeddings, batch_size, n_jobs)
         if texts is not None:
             warn_no_terms(texts, encoded.no_known_terms, "add", "they are indexed under one and the same code")
         self.documents.add(id_arr, encoded.codes, keys, texts if store_texts else None, encoded.vectors)

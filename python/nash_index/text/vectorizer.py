@@ -5,13 +5,17 @@ paper's numbers were produced with: raw term counts times the smoothed idf
 ``ln((1 + n) / (1 + df)) + 1``, rows L2-normalised. Tokens are scikit-learn's (lower-cased runs
 of two or more word characters, English stop words removed). Once fitted, the vocabulary and the
 idf vector fully define the transform, so a saved vectorizer is two arrays and a few parameters.
+
+Fitting uses scikit-learn's ``CountVectorizer``; ``transform`` counts with :class:`TermCounter`
+(the same counts, several times faster) and weights a few texts (a query) with numpy alone, a
+batch with :func:`tfidf_rows`: both give scikit-learn's rows bit for bit.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import scipy.sparse as sp
@@ -19,11 +23,16 @@ import scipy.sparse as sp
 from ..checks import check_stored_array
 from ..index.validation import check_fraction, check_int
 from .arrays import read_npz
+from .term_counts import TermCounter
 
 __all__ = ["TextVectorizer", "VectorizerParams", "check_texts", "count_vectorizer", "describe_texts", "idf_weights",
            "rows_without_terms", "tfidf_rows"]
 
 PathLike = Union[str, "Path"]
+#: Up to this many texts, :meth:`TextVectorizer.transform` weights each row with numpy directly
+#: (same float32 operations in the same order as :func:`tfidf_rows`, without its scipy calls).
+FEW_TEXTS = 8
+_FIRST = np.zeros(1, dtype=np.intp)  # reduceat over one whole row
 
 
 @dataclass(frozen=True)
@@ -82,6 +91,29 @@ def tfidf_rows(counts: Any, idf: np.ndarray) -> sp.csr_matrix:
     return sp.csr_matrix(sp.diags((1.0 / norms).astype(np.float32)) @ X, dtype=np.float32)
 
 
+def few_tfidf_rows(rows: Sequence[Tuple[np.ndarray, np.ndarray]], idf: np.ndarray,
+                   canonical: bool = False) -> sp.csr_matrix:
+    """:func:`tfidf_rows` of a few count rows ``(indices ascending, float32 counts)``, bitwise equal,
+    with a handful of numpy calls per row: the float32 products count * idf, the squared norm
+    summed by ``np.add.reduceat`` (what scipy's row sum calls), ``1 / sqrt`` in float32, one more
+    product each. :func:`tfidf_rows` leaves each row's entries in descending column order (scipy's
+    product with the diagonal of inverse norms reverses them), so they are reversed here too,
+    unless ``canonical`` asks for ascending indices (the same entries, in the order every
+    encoder's input check sorts them to)."""
+    indptr = np.zeros(len(rows) + 1, dtype=np.int32)
+    columns, values = [], []
+    for i, (cols, counts) in enumerate(rows):
+        indptr[i + 1] = indptr[i] + cols.size
+        if cols.size:
+            data = counts * idf[cols]
+            data *= np.float32(1.0) / np.sqrt(np.add.reduceat(data * data, _FIRST))
+            columns.append(cols if canonical else cols[::-1])
+            values.append(data if canonical else data[::-1])
+    if not columns:
+        return sp.csr_matrix((len(rows), idf.shape[0]), dtype=np.float32)
+    return sp.csr_matrix((np.concatenate(values), np.concatenate(columns), indptr), shape=(len(rows), idf.shape[0]))
+
+
 class TextVectorizer:
     """Fits a vocabulary and idf weights on texts; turns texts into CSR float32 TF-IDF rows."""
 
@@ -90,6 +122,7 @@ class TextVectorizer:
         self.terms: Optional[List[str]] = None
         self.idf: Optional[np.ndarray] = None
         self._counter: Any = None
+        self._term_counter: Optional[TermCounter] = None
 
     @property
     def is_fitted(self) -> bool:
@@ -118,7 +151,7 @@ class TextVectorizer:
             raise ValueError(f"cannot build a vocabulary from {len(texts)} texts: {exc}") from exc
         self.terms = counter.get_feature_names_out().tolist()
         self.idf = idf_weights(counts)
-        self._counter = counter
+        self._counter, self._term_counter = counter, None
         return self
 
     def _get_counter(self) -> Any:
@@ -127,11 +160,32 @@ class TextVectorizer:
             self._counter = count_vectorizer(stop_words=self.params.stop_words, vocabulary=vocab)
         return self._counter
 
-    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
-        """TF-IDF rows (CSR float32, L2-normalised; a text with no known word is a zero row)."""
+    def _get_term_counter(self) -> TermCounter:
+        if self._term_counter is None:
+            self._term_counter = TermCounter(self.terms or [], self.params.stop_words)
+        return self._term_counter
+
+    def transform(self, texts: Sequence[str], *, canonical: bool = False) -> sp.csr_matrix:
+        """TF-IDF rows (CSR float32, L2-normalised; a text with no known word is a zero row).
+
+        The rows equal (bitwise: indices, values and their order) those of scikit-learn's
+        ``CountVectorizer`` with this vocabulary followed by :func:`tfidf_rows`, which made them
+        before :class:`TermCounter` did (:meth:`sklearn_transform`). ``canonical``: each row's
+        indices ascending instead (the same entries; encoders sort them so anyway)."""
         self._check_fitted()
-        counts = self._get_counter().transform(check_texts(texts, allow_empty=True))
-        return tfidf_rows(counts, self.idf)
+        texts = check_texts(texts, allow_empty=True)
+        counter = self._get_term_counter()
+        if len(texts) <= FEW_TEXTS:
+            return few_tfidf_rows([counter.row(t) for t in texts], self.idf, canonical)
+        rows = tfidf_rows(counter.counts(texts), self.idf)
+        if canonical:
+            rows.sort_indices()
+        return rows
+
+    def sklearn_transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """:meth:`transform` through scikit-learn's ``CountVectorizer`` (the reference it equals)."""
+        self._check_fitted()
+        return tfidf_rows(self._get_counter().transform(check_texts(texts, allow_empty=True)), self.idf)
 
     def fit_transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         return self.fit(texts).transform(texts)
@@ -212,7 +266,8 @@ def _excerpt(value: Any, width: int = 40) -> str:
 def rows_without_terms(X: sp.csr_matrix) -> np.ndarray:
     """Bool mask of the TF-IDF rows that are zero: texts with no vocabulary term (empty, only
     stop words or unknown words). All such texts get one and the same code."""
-    return np.diff(sp.csr_matrix(X).indptr) == 0
+    indptr = X.indptr if sp.isspmatrix_csr(X) or isinstance(X, sp.csr_array) else sp.csr_matrix(X).indptr
+    return np.diff(indptr) == 0
 
 
 def describe_texts(texts: Sequence[str], positions: Sequence[int], limit: int = 3) -> str:
