@@ -13,7 +13,7 @@ repeat (see :data:`~nash_index.index.factory.DEDUP_MIN_SHARE`).
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Dict, Optional
 
 from . import _core
 from .base import CoreIndex, register_kind
@@ -22,8 +22,24 @@ from .validation import check_m, check_max_key_bits, check_nbits
 __all__ = ["FlatDedupIndex", "MihDedupIndex"]
 
 
+class _Groups:
+    """What both dedup kinds report about their groups of identical codes."""
+
+    _impl: object
+
+    @property
+    def distinct(self) -> int:
+        """Distinct codes held (each with at least one id)."""
+        return int(self.groups_info()["distinct"])
+
+    def groups_info(self) -> Dict[str, int]:
+        """``distinct`` codes, ``groups`` (with the emptied ones a removal leaves until the next
+        compaction) and ``list_bytes`` (the id lists and their offsets: 8 bytes per id and per group)."""
+        return {key: int(value) for key, value in _core.dedup_info(self._impl).items()}
+
+
 @register_kind("flat_dedup")
-class FlatDedupIndex(CoreIndex):
+class FlatDedupIndex(_Groups, CoreIndex):
     """Flat scan over the distinct codes; each code's ids listed once (see the module notes)."""
 
     def __init__(self, nbits: int) -> None:
@@ -31,7 +47,7 @@ class FlatDedupIndex(CoreIndex):
 
 
 @register_kind("mih_dedup")
-class MihDedupIndex(CoreIndex):
+class MihDedupIndex(_Groups, CoreIndex):
     """Multi-index hashing over the distinct codes; each code's ids listed once (see the module notes).
 
     ``m`` and ``max_key_bits`` are :class:`~nash_index.MultiIndexHashing`'s, applied to the
