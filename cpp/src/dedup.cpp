@@ -7,6 +7,7 @@
 #include <limits>
 #include <stdexcept>
 
+#include "code_lookup.hpp"
 #include "file_sections.hpp"
 #include "nash_index/flat_index.hpp"
 #include "nash_index/mih.hpp"
@@ -26,38 +27,6 @@ const bool registered = [] {
   return true;
 }();
 
-uint64_t mix64(uint64_t x) {  // splitmix64's finaliser
-  x ^= x >> 30;
-  x *= 0xBF58476D1CE4E5B9ull;
-  x ^= x >> 27;
-  x *= 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
-uint64_t hash_code(const uint8_t* code, size_t bytes) {
-  uint64_t h = 0x9E3779B97F4A7C15ull ^ bytes;
-  size_t i = 0;
-  for (; i + 8 <= bytes; i += 8) {
-    uint64_t word;
-    std::memcpy(&word, code + i, 8);
-    h = mix64(h ^ word);
-  }
-  uint64_t rest = 0;
-  std::memcpy(&rest, code + i, bytes - i);
-  return mix64(h ^ rest);
-}
-
-// The slot of `code` in an open-addressing table of group + 1 (0 = empty):
-// its group's slot, or the empty slot where it belongs.
-template <class CodeOf>
-size_t probe_slot(const std::vector<uint32_t>& table, const uint8_t* code, size_t bytes, const CodeOf& code_of) {
-  const size_t mask = table.size() - 1;
-  for (size_t slot = hash_code(code, bytes) & mask;; slot = (slot + 1) & mask) {
-    const uint32_t entry = table[slot];
-    if (entry == 0 || std::memcmp(code_of(entry - 1), code, bytes) == 0) return slot;
-  }
-}
-
 }  // namespace
 
 struct DedupIndex::InnerUpkeep : CodeIndex::Upkeep {
@@ -65,7 +34,9 @@ struct DedupIndex::InnerUpkeep : CodeIndex::Upkeep {
   uint64_t generation = 0;
 };
 
-DedupIndex::DedupIndex(int nbits) : CodeIndex(nbits) { offsets_ = owned_offsets_.data(); }
+DedupIndex::DedupIndex(int nbits) : CodeIndex(nbits), lookup_(std::make_unique<CodeLookup>(code_size())) {
+  offsets_ = owned_offsets_.data();
+}
 DedupIndex::DedupIndex(int nbits, std::unique_ptr<CodeIndex> inner) : DedupIndex(nbits) {
   require(inner && inner->nbits() == nbits && inner->ntotal() == 0, "DedupIndex needs an empty inner index");
   inner_ = std::move(inner);
@@ -122,22 +93,13 @@ void DedupIndex::check_new_ids(const idx_t* ids, size_t n) const {
       throw std::invalid_argument("ids must be unique; id " + std::to_string(ids_[i]) + " is repeated");
 }
 
-void DedupIndex::build_lookup() {
+void DedupIndex::rebuild_lookup() {
   const uint8_t* inner_codes = inner_->codes();
   const size_t cs = code_size();
-  size_t slots = 64;
-  while (slots < 2 * groups_ + 2) slots *= 2;
-  lookup_.assign(slots, 0);
-  lookup_used_ = 0;
-  auto code_of = [&](size_t g) { return inner_codes + g * cs; };
-  for (size_t g = 0; g < groups_; ++g) {
-    lookup_[probe_slot(lookup_, code_of(g), cs, code_of)] = static_cast<uint32_t>(g + 1);
-    ++lookup_used_;
-  }
+  lookup_->rebuild(groups_, [&](size_t g) { return inner_codes + g * cs; });
 }
 
 std::vector<uint32_t> DedupIndex::groups_of(const uint8_t* codes, size_t n) {
-  if (lookup_.empty()) build_lookup();
   const size_t cs = code_size();
   const uint8_t* inner_codes = inner_->codes();
   std::vector<uint8_t> fresh;  // codes of the new groups, in order
@@ -146,20 +108,14 @@ std::vector<uint32_t> DedupIndex::groups_of(const uint8_t* codes, size_t n) {
   size_t total = groups_;
   for (size_t i = 0; i < n; ++i) {
     const uint8_t* code = codes + i * cs;
-    size_t slot = probe_slot(lookup_, code, cs, code_of);
-    if (lookup_[slot] == 0) {
+    uint32_t g = lookup_->find(code, code_of, total);
+    if (g == CodeLookup::kAbsent) {
       require(total < kMaxGroups, "a dedup index holds at most " + std::to_string(kMaxGroups) + " distinct codes");
       fresh.insert(fresh.end(), code, code + cs);
-      lookup_[slot] = static_cast<uint32_t>(++total);
-      if (2 * ++lookup_used_ > lookup_.size()) {  // grow: reinsert every group
-        std::vector<uint32_t> grown(lookup_.size() * 2, 0);
-        for (uint32_t entry : lookup_)
-          if (entry) grown[probe_slot(grown, code_of(entry - 1), cs, code_of)] = entry;
-        lookup_.swap(grown);
-        slot = probe_slot(lookup_, code, cs, code_of);
-      }
+      g = static_cast<uint32_t>(total++);
+      lookup_->insert(code, g, code_of);
     }
-    of[i] = lookup_[slot] - 1;
+    of[i] = g;
   }
   if (!fresh.empty()) inner_->add(fresh.data(), fresh.size() / cs, nullptr);  // inner ids = positions = groups
   return of;
@@ -248,8 +204,8 @@ void DedupIndex::compact() {
   inner_ = std::move(fresh);
   ++generation_;
   dead_ = 0;
-  lookup_.clear();
   set_lists(std::move(offsets), std::move(ids), live.size() / cs);
+  rebuild_lookup();
 }
 
 void DedupIndex::reset() {
@@ -257,9 +213,8 @@ void DedupIndex::reset() {
   ++generation_;
   dead_ = 0;
   next_id_ = 0;
-  lookup_.clear();
-  lookup_.shrink_to_fit();
   set_lists({0}, {}, 0);
+  rebuild_lookup();
 }
 
 const uint8_t* DedupIndex::codes() const {
@@ -308,6 +263,7 @@ void DedupIndex::add_sections(FileSections& out) const {
                                               static_cast<uint64_t>(next_id_)});
   out.add(kSectionDedupOffsets, offsets_, (groups_ + 1) * sizeof(uint64_t));
   out.add(kSectionDedupIds, ids_, ntotal() * sizeof(idx_t));
+  out.add(kSectionDedupLookup, lookup_->data(), lookup_->size() * sizeof(uint32_t));
 }
 
 std::unique_ptr<CodeIndex> DedupIndex::load(const std::shared_ptr<IndexFile>& file) {
@@ -365,6 +321,20 @@ void DedupIndex::load_lists(const std::shared_ptr<IndexFile>& file) {
   } else {
     set_lists(std::vector<uint64_t>(offsets, offsets + groups_ + 1), std::vector<idx_t>(ids, ids + count), groups_);
   }
+  load_lookup(file);
+}
+
+// The stored table when mapped (its slots are checked as they are read:
+// see CodeLookup::find); rebuilt otherwise, or when the file has none.
+void DedupIndex::load_lookup(const std::shared_ptr<IndexFile>& file) {
+  if (!file->is_mapped() || !file->has_section(kSectionDedupLookup)) return rebuild_lookup();
+  uint64_t bytes = 0;
+  const auto* slots = reinterpret_cast<const uint32_t*>(file->section(kSectionDedupLookup, &bytes));
+  const uint64_t nslots = bytes / sizeof(uint32_t);
+  if (bytes % sizeof(uint32_t) != 0 || nslots < CodeLookup::kMinSlots || (nslots & (nslots - 1)) != 0 ||
+      nslots < 2 * groups_)
+    throw FormatError("index file is inconsistent: bad dedup lookup table of " + std::to_string(bytes) + " bytes");
+  lookup_->borrow(slots, nslots, groups_);
 }
 
 }  // namespace nash_index

@@ -24,6 +24,7 @@ constexpr uint32_t kSectionMihDeltas = 18;  // delta segments' tables: {1, count
 constexpr uint32_t kSectionDedupMeta = 32;     // uint64 {version, inner kind, groups, dead groups, next default id}
 constexpr uint32_t kSectionDedupOffsets = 33;  // groups + 1 uint64: group g's ids are ids[offsets[g], offsets[g+1])
 constexpr uint32_t kSectionDedupIds = 34;      // ntotal int64 ids, ascending within each group
+constexpr uint32_t kSectionDedupLookup = 35;   // uint32 hash slots: group + 1 of a code (src/code_lookup.hpp)
 
 struct SectionData {
   uint32_t tag;

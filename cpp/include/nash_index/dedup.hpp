@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include "nash_index/code_index.hpp"
@@ -25,6 +26,8 @@
 #include "nash_index/index_kinds.hpp"
 
 namespace nash_index {
+
+class CodeLookup;  // src/code_lookup.hpp
 
 class DedupIndex : public CodeIndex {
  public:
@@ -77,17 +80,18 @@ class DedupIndex : public CodeIndex {
   void check_new_ids(const idx_t* ids, size_t n) const;
   // The group of each code (new groups appended to the inner index).
   std::vector<uint32_t> groups_of(const uint8_t* codes, size_t n);
-  void build_lookup();
-  uint32_t find_group(const uint8_t* code, const uint8_t* inner_codes) const;  // UINT32_MAX: none
-  void insert_lookup(const uint8_t* code, uint32_t g);
+  void rebuild_lookup();
+  void load_lookup(const std::shared_ptr<IndexFile>& file);
   // Installs new CSR lists (owned); clears the codes() cache.
   void set_lists(std::vector<uint64_t> offsets, std::vector<idx_t> ids, size_t groups);
   void compact();
   std::unique_ptr<CodeIndex> empty_inner() const;
-  // Per query, sorted (distance, group) of every group within `radius`.
-  void expand_range(const RangeResult& groups, size_t q, std::vector<std::pair<dist_t, idx_t>>& out) const;
-  void complete_query(const uint8_t* query, const dist_t* gd, const idx_t* gi, size_t kk, size_t k, dist_t* distances,
-                      idx_t* ids, int num_threads, bool* done) const;
+  void emit(const std::vector<std::pair<dist_t, idx_t>>& near, dist_t edge, size_t k, dist_t* distances,
+            idx_t* ids) const;
+  dist_t edge_of(const std::vector<std::pair<dist_t, idx_t>>& near, size_t k) const;
+  bool complete_query(const uint8_t* query, const dist_t* gd, const idx_t* gi, size_t kk, size_t k, dist_t* distances,
+                      idx_t* ids, int num_threads) const;
+  std::vector<size_t> answer_exact(const uint8_t* queries, size_t nq, size_t k, dist_t* distances, idx_t* ids) const;
 
   std::unique_ptr<CodeIndex> inner_;
   size_t groups_ = 0;  // inner positions; offsets_ has groups_ + 1 entries
@@ -99,8 +103,7 @@ class DedupIndex : public CodeIndex {
   std::vector<uint64_t> owned_offsets_{0};
   std::vector<idx_t> owned_ids_;
   std::shared_ptr<IndexFile> file_;  // keeps mapped lists alive
-  std::vector<uint32_t> lookup_;     // open addressing: code hash -> group + 1 (0 = empty); built on add
-  size_t lookup_used_ = 0;
+  std::unique_ptr<CodeLookup> lookup_;  // code -> group, always covering every group
   mutable std::mutex codes_mutex_;   // codes() materialises under concurrent readers
   mutable std::vector<uint8_t> codes_cache_;
   mutable bool codes_cached_ = false;
