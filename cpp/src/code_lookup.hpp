@@ -58,7 +58,7 @@ class CodeLookup {
   // Adds `code` (absent) as group `g`; grows (rehashing through code_of) past half full.
   template <class CodeOf>
   void insert(const uint8_t* code, uint32_t g, const CodeOf& code_of) {
-    make_owned();
+    if (slots_ != owned_.data()) rebuild(used_, code_of);  // a mapped table is not trusted to have room
     if (2 * (used_ + 1) > nslots_) {
       std::vector<uint32_t> old;
       old.swap(owned_);
@@ -98,11 +98,6 @@ class CodeLookup {
   void point_at_owned() {
     slots_ = owned_.data();
     nslots_ = owned_.size();
-  }
-  void make_owned() {
-    if (slots_ == owned_.data()) return;
-    owned_.assign(slots_, slots_ + nslots_);
-    point_at_owned();
   }
   size_t empty_slot(const uint8_t* code) const {
     const size_t mask = nslots_ - 1;

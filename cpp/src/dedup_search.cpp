@@ -2,9 +2,9 @@
 // Otherwise the inner index gives the nearest groups; they
 // are walked until their ids reach k at some distance D. Every group at a
 // distance below D then belongs to the answer whole, and the groups at D
-// (all of them: from the same list when it goes past D, else from a range
-// search at radius D) give their smallest ids. A list of groups that ran out
-// (dead groups hold no ids) is asked again, twice as long.
+// (all of them: from the same list when it goes past D, else from a longer
+// list or a range search at radius D) give their smallest ids. A list of
+// groups that ran out (dead groups hold no ids) is asked again, twice as long.
 #include <algorithm>
 #include <utility>
 #include <vector>
@@ -16,6 +16,11 @@ namespace nash_index {
 namespace {
 
 using Hit = std::pair<dist_t, idx_t>;  // (distance, id): the answer's order
+
+// k-NN asks the inner index for kFirstList * k groups, then twice as many per
+// round; past kRangeAfter * k, ties at the edge are settled by a range search.
+constexpr size_t kFirstList = 2;
+constexpr size_t kRangeAfter = 8;
 
 void pad_row(dist_t* distances, idx_t* ids, size_t from, size_t k) {
   std::fill(distances + from, distances + k, kPadDistance);
@@ -65,6 +70,8 @@ bool DedupIndex::complete_query(const uint8_t* query, const dist_t* gd, const id
   for (size_t j = 0; j < kk && gi[j] != kPadId; ++j) near.emplace_back(gd[j], gi[j]);
   const bool all_listed = near.size() < kk || kk >= groups_;
   const dist_t edge = edge_of(near, k);
+  const bool last_list = kk >= kMaxK;  // (beyond 2^31 - 1 groups): a range search over everything
+  if (edge < 0 && !all_listed && last_list) return complete_by_range(query, nbits(), k, distances, ids, num_threads);
   if (edge < 0) {
     if (!all_listed) return false;
     emit(near, kPadDistance, k, distances, ids);  // fewer than k ids in the whole index
@@ -72,11 +79,23 @@ bool DedupIndex::complete_query(const uint8_t* query, const dist_t* gd, const id
   }
   // Every group at `edge` is listed when the list goes past it (or holds every group).
   if (!all_listed && near.back().first == edge && edge > 0) {  // (one distinct code at most is at distance 0)
-    const RangeResult within = inner_->range_search(query, 1, edge, num_threads);
-    near.clear();
-    for (size_t j = 0; j < within.ids.size(); ++j) near.emplace_back(within.distances[j], within.ids[j]);
+    // A longer list, asked for in a batch, usually goes past the edge; a
+    // range search (one query at a time) settles ties too many for that.
+    if (kk < kRangeAfter * k && !last_list) return false;
+    return complete_by_range(query, edge, k, distances, ids, num_threads);
   }
   emit(near, edge, k, distances, ids);
+  return true;
+}
+
+// The answer from every group within `radius`, which holds k ids or more (or every group).
+bool DedupIndex::complete_by_range(const uint8_t* query, dist_t radius, size_t k, dist_t* distances, idx_t* ids,
+                                   int num_threads) const {
+  const RangeResult within = inner_->range_search(query, 1, radius, num_threads);
+  std::vector<std::pair<dist_t, idx_t>> near;
+  for (size_t j = 0; j < within.ids.size(); ++j) near.emplace_back(within.distances[j], within.ids[j]);
+  const dist_t edge = edge_of(near, k);
+  emit(near, edge < 0 ? kPadDistance : edge, k, distances, ids);
   return true;
 }
 
@@ -111,7 +130,7 @@ void DedupIndex::search(const uint8_t* queries, size_t nq, size_t k, dist_t* dis
   }
   const size_t cs = code_size();
   std::vector<size_t> pending = answer_exact(queries, nq, k, distances, ids);
-  size_t kk = std::min(k, groups_);  // every live group holds >= 1 id
+  size_t kk = std::min({kFirstList * k, groups_, kMaxK});  // every live group holds >= 1 id
   while (!pending.empty()) {
     std::vector<uint8_t> batch(pending.size() * cs);
     for (size_t j = 0; j < pending.size(); ++j)
@@ -134,7 +153,7 @@ void DedupIndex::search(const uint8_t* queries, size_t nq, size_t k, dist_t* dis
         again.push_back(q);
     }
     pending.swap(again);
-    kk = std::min(groups_, 2 * kk);
+    kk = std::min({groups_, 2 * kk, kMaxK});
   }
 }
 

@@ -91,6 +91,8 @@ class DedupIndex : public CodeIndex {
   dist_t edge_of(const std::vector<std::pair<dist_t, idx_t>>& near, size_t k) const;
   bool complete_query(const uint8_t* query, const dist_t* gd, const idx_t* gi, size_t kk, size_t k, dist_t* distances,
                       idx_t* ids, int num_threads) const;
+  bool complete_by_range(const uint8_t* query, dist_t radius, size_t k, dist_t* distances, idx_t* ids,
+                         int num_threads) const;
   std::vector<size_t> answer_exact(const uint8_t* queries, size_t nq, size_t k, dist_t* distances, idx_t* ids) const;
 
   std::unique_ptr<CodeIndex> inner_;
