@@ -5,12 +5,14 @@ measured duplicate share."""
 from __future__ import annotations
 
 import pickle
+import struct
 
 import numpy as np
 import pytest
 
 import nash_index as ni
 from conftest import DEDUP_KINDS, assert_knn_matches, assert_range_matches, uniform_codes
+from test_file_fuzz import FileImage
 from nash_index.index.factory import DEDUP_MIN_SHARE, auto_kind, duplicate_share
 
 
@@ -203,3 +205,41 @@ def test_build_file_with_dedup_matches_flat(tmp_path):
     queries = np.concatenate([db[:4], uniform_codes(rng, 4, 64)])
     for k in (1, 10, 500):
         assert_knn_matches(index.search(queries, k), db, np.arange(3000), queries, k)
+
+
+def crafted(tmp_path, tag, offset, value, kind="mih_dedup"):
+    """A saved dedup index (group A: ids 1, 2, 3; group B: id 4) with one int64 of section ``tag`` replaced."""
+    index = ni.make_index(64, kind=kind)
+    index.add(np.array([[7] * 8, [7] * 8, [7] * 8, [9] * 8], np.uint8), [1, 2, 3, 4])
+    image = FileImage(index._impl.serialize())
+    struct.pack_into("<q", image.data, image.section(tag)["offset"] + offset, value)
+    path = tmp_path / "crafted.nidx"
+    path.write_bytes(bytes(image))
+    return path
+
+
+@pytest.mark.parametrize("tag,offset,value,message", [
+    (32, 0, 7, "dedup metadata version"),       # meta: version
+    (32, 8, 1, "does not match"),                # inner kind: flat in a mih_dedup file
+    (32, 16, 3, "code block has 16 bytes"),      # groups: more than the distinct codes
+    (32, 24, 1, "dead group count"),             # dead groups
+    (33, 8, 5, "offsets"),                       # offsets[1] beyond the ids
+    (33, 8, 0, "dead group count"),              # an empty group the metadata does not count
+    (34, 0, -5, "negative"),                     # an id
+    (34, 8, 1, "not ascending"),                 # group A: 1, 1, 3
+    (34, 16, 99, "beyond the next default id"),
+])
+def test_crafted_dedup_files_are_refused(tmp_path, tag, offset, value, message):
+    with pytest.raises(ValueError, match=message):
+        ni.load(crafted(tmp_path, tag, offset, value), mmap=True, verify=False)
+
+
+def test_a_crafted_lookup_table_cannot_make_answers_wrong(tmp_path):
+    """Slots pointing at other groups, or at none, only miss: the k-NN walk answers instead."""
+    for value in (0x0000000200000002, -1, 0):
+        index = ni.load(crafted(tmp_path, 35, 0, value), mmap=True, verify=False)
+        queries = np.array([[7] * 8, [9] * 8], np.uint8)
+        result = index.search(queries, 2)
+        assert result.ids.tolist() == [[1, 2], [4, 1]] and result.distances.tolist() == [[0, 0], [0, 24]]
+        index.add(np.array([[7] * 8], np.uint8), [10])  # an add rebuilds the table from the codes
+        assert index.search(queries[:1], 4).ids.tolist() == [[1, 2, 3, 10]]

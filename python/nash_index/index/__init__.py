@@ -1,7 +1,8 @@
 """The index layer: exact Hamming search over packed binary codes (numpy only, no torch).
 
-:class:`FlatIndex` (SIMD scan) and :class:`MultiIndexHashing` (sub-linear on clustered codes)
-share :class:`~nash_index.index.base.BaseIndex`; :func:`make_index` chooses between them;
+:class:`FlatIndex` (SIMD scan) and :class:`MultiIndexHashing` (sub-linear on clustered codes), and
+:class:`FlatDedupIndex` / :class:`MihDedupIndex` (the same over each distinct code once, for codes that
+repeat) share :class:`~nash_index.index.base.BaseIndex`; :func:`make_index` chooses between them;
 :func:`load` reads any saved kind. Every argument check of the package lives in
 :mod:`nash_index.index.validation`.
 """

@@ -24,9 +24,12 @@ MIH_MIN_BITS = 64   # 32-bit codes: m <= 2 substrings of 16 bits, buckets too cr
 MIH_MAX_BITS = 256  # beyond, m >= nbits / 32 substrings make the pigeonhole bound too weak
 #: ``kind="auto"`` stores identical codes once (``"flat_dedup"`` / ``"mih_dedup"``) when at least
 #: this share of the codes given repeats an earlier one (:func:`duplicate_share`). Measured by
-#: bench/bench_dedup.py (bench/results/dedup.md): on uniform codes (no repeats) the dedup kinds
-#: cost about the same per query but more per add; with repeats they win in proportion.
-DEDUP_MIN_SHARE = 0.1
+#: bench/bench_dedup.py (bench/results/dedup_overhead.md, 10^6 64-bit codes): without repeats the
+#: dedup kinds answer ~10-20% slower and hold 2.4x (MIH) to 4x (flat: ids become stored) the
+#: bytes; at a share of 0.57 they answer 1.9-2.2x faster, at 0.8 3.6x, at 0.95 8-9x (learned codes
+#: of Reuters replicated to 10^8, 88% repeats: 10-NN >3000x the flat scan, bench/results/dedup.md).
+#: Half the codes repeating is where the speed clearly pays for the memory.
+DEDUP_MIN_SHARE = 0.5
 #: :func:`duplicate_share` looks at up to this many rows (evenly spaced) of larger inputs.
 DUPLICATE_SAMPLE = 1_000_000
 
