@@ -99,10 +99,11 @@ void DedupIndex::rebuild_lookup() {
   lookup_->rebuild(groups_, [&](size_t g) { return inner_codes + g * cs; });
 }
 
-std::vector<uint32_t> DedupIndex::groups_of(const uint8_t* codes, size_t n) {
+// The group of each code; codes of new groups go to `fresh` (groups_, groups_ + 1, ...).
+// The lookup learns them at once: a caller that fails later calls rebuild_lookup.
+std::vector<uint32_t> DedupIndex::groups_of(const uint8_t* codes, size_t n, std::vector<uint8_t>& fresh) {
   const size_t cs = code_size();
   const uint8_t* inner_codes = inner_->codes();
-  std::vector<uint8_t> fresh;  // codes of the new groups, in order
   auto code_of = [&](size_t g) { return g < groups_ ? inner_codes + g * cs : fresh.data() + (g - groups_) * cs; };
   std::vector<uint32_t> of(n);
   size_t total = groups_;
@@ -117,7 +118,6 @@ std::vector<uint32_t> DedupIndex::groups_of(const uint8_t* codes, size_t n) {
     }
     of[i] = g;
   }
-  if (!fresh.empty()) inner_->add(fresh.data(), fresh.size() / cs, nullptr);  // inner ids = positions = groups
   return of;
 }
 
@@ -126,8 +126,19 @@ void DedupIndex::add(const uint8_t* codes, size_t n, const idx_t* ids) {
   if (ids) check_new_ids(ids, n);
   require(ids || static_cast<uint64_t>(n) <= static_cast<uint64_t>(kMaxId - next_id_),
           "no default ids left after id " + std::to_string(next_id_) + "; pass ids explicitly");
-  const std::vector<uint32_t> of = groups_of(codes, n);
-  const size_t groups = inner_->ntotal();
+  // Nothing changes until every allocation has succeeded (the new groups enter the inner index last).
+  try {
+    add_grouped(codes, n, ids);
+  } catch (...) {
+    rebuild_lookup();
+    throw;
+  }
+}
+
+void DedupIndex::add_grouped(const uint8_t* codes, size_t n, const idx_t* ids) {
+  std::vector<uint8_t> fresh;
+  const std::vector<uint32_t> of = groups_of(codes, n, fresh);
+  const size_t groups = groups_ + fresh.size() / code_size();
   std::vector<uint64_t> offsets(groups + 1, 0);
   for (size_t g = 0; g < groups_; ++g) offsets[g + 1] = group_size(g);
   size_t revived = 0;
@@ -151,6 +162,7 @@ void DedupIndex::add(const uint8_t* codes, size_t n, const idx_t* ids) {
   for (size_t g = 0; g < groups; ++g)  // appended ids usually follow the old ones: sort only when not
     if (touched[g] && !std::is_sorted(out.begin() + offsets[g], out.begin() + offsets[g + 1]))
       std::sort(out.begin() + offsets[g], out.begin() + offsets[g + 1]);
+  if (!fresh.empty()) inner_->add(fresh.data(), fresh.size() / code_size(), nullptr);  // inner ids = groups
   dead_ -= revived;
   if (ids) {
     for (size_t i = 0; i < n; ++i) next_id_ = std::max(next_id_, after(ids[i]));

@@ -78,8 +78,8 @@ class DedupIndex : public CodeIndex {
   size_t group_size(size_t g) const { return static_cast<size_t>(offsets_[g + 1] - offsets_[g]); }
   const idx_t* group_ids(size_t g) const { return ids_ + offsets_[g]; }
   void check_new_ids(const idx_t* ids, size_t n) const;
-  // The group of each code (new groups appended to the inner index).
-  std::vector<uint32_t> groups_of(const uint8_t* codes, size_t n);
+  void add_grouped(const uint8_t* codes, size_t n, const idx_t* ids);
+  std::vector<uint32_t> groups_of(const uint8_t* codes, size_t n, std::vector<uint8_t>& fresh);
   void rebuild_lookup();
   void load_lookup(const std::shared_ptr<IndexFile>& file);
   // Installs new CSR lists (owned); clears the codes() cache.
