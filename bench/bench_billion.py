@@ -220,7 +220,7 @@ def markdown(records: List[Dict[str, Any]], meta: Dict[str, Any]) -> str:
                      f"{peak} / {r['file_bytes'] / 2**30:.1f} GiB | {r['memory_ratio']:.2f}x | "
                      + " | ".join(cells) + f" | {b.get('size', '')} q: {b['mih_qps']:.0f} vs {b['flat_qps']:.1f} = {b['speedup']:.2f}x |")
     if any("dedup" in r for r in records):
-        lines += ["", *dedup_bench.markdown(records)]
+        lines += ["", *dedup_bench.markdown(records, meta)]
     return "\n".join(lines) + "\n"
 
 
