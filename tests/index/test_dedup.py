@@ -9,10 +9,10 @@ import struct
 
 import numpy as np
 import pytest
+from test_file_fuzz import FileImage
 
 import nash_index as ni
 from conftest import DEDUP_KINDS, assert_knn_matches, assert_range_matches, uniform_codes
-from test_file_fuzz import FileImage
 from nash_index.index.factory import DEDUP_MIN_SHARE, auto_kind, duplicate_share
 
 
