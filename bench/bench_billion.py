@@ -18,6 +18,13 @@ are its prefixes) and N, in this order:
    with the MIH's (single and batch paths; distances and ids, exactly; a difference aborts).
    Batch: one call of --batch queries at k = 10 on each, queries/s.
 5. Memory: codes + tables (+ ids: none, ids are positions) over the code bytes; the file size.
+6. With ``--dedup``: the same codes built again as an index that stores identical codes once
+   (``build_mih_file(..., dedup=True)``: a MihDedupIndex, in a child process: time, peak RSS),
+   loaded the same way and timed on the same queries against the flat scan measured in step 3
+   (same process, same run); every answer is compared with the MIH's (all queries, single and
+   batch), which step 4 checked against the flat scan. Memory: its file bytes over the MIH's.
+
+    python bench/bench_billion.py --n 1e7,1e8 --dists nash-reuters --dedup --name dedup
 
 Results: JSON + PNG (p50 latency vs N, log scales, flat and MIH at k = 10, one line per set) in --out.
 """
@@ -35,27 +42,31 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 
 import codes_on_disk as cod
+import dedup_bench
 import harness
 import nash_index as ni  # noqa: E402  (after harness: no OpenMP here, faiss is not used)
 
 DEFAULT_DISTS = "c100000-p0.10,c1000-p0.15,c50-p0.125,uniform,nash-reuters"
 
 
-def build_in_child(src: Path, n: int, out: Path, m: int, max_key_bits: int) -> Dict[str, float]:
+def build_in_child(src: Path, n: int, out: Path, m: int, max_key_bits: int, dedup: bool = False) -> Dict[str, float]:
     """Runs build_mih_file on the first n codes in a fresh process: seconds and peak RSS."""
+    chunk = 1 << 24 if dedup else 1 << 20  # a dedup build rewrites its id lists per chunk
     # The first n codes are read in chunks (a memory map of the source would count in the RSS).
     # Peak RSS is VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork + exec from this
     # (large, mapped) parent process.
     code = ("import itertools,json,sys,time,nash_index as ni;"
             "from nash_index.index.build import _file_chunks;"
-            "src,n,out,m,kb=sys.argv[1],int(sys.argv[2]),sys.argv[3],int(sys.argv[4]),int(sys.argv[5]);"
-            "chunks,nbits=_file_chunks(__import__('pathlib').Path(src),None,1<<20);"
-            "head=itertools.islice(chunks,-(-n//(1<<20)));"
-            "rows=(c[:n-i*(1<<20)] for i,c in enumerate(head));t=time.perf_counter();"
-            "ni.build_mih_file(rows,out,nbits=nbits,m=m or None,max_key_bits=kb or None,progress=False);"
+            "src,n,out,m,kb,dd,ch=sys.argv[1],int(sys.argv[2]),sys.argv[3],int(sys.argv[4]),int(sys.argv[5]),"
+            "bool(int(sys.argv[6])),int(sys.argv[7]);"
+            "chunks,nbits=_file_chunks(__import__('pathlib').Path(src),None,ch);"
+            "head=itertools.islice(chunks,-(-n//ch));"
+            "rows=(c[:n-i*ch] for i,c in enumerate(head));t=time.perf_counter();"
+            "ni.build_mih_file(rows,out,nbits=nbits,m=m or None,max_key_bits=kb or None,progress=False,dedup=dd);"
             "hwm=[l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1];"
             "print(json.dumps({'build_s':time.perf_counter()-t,'build_peak_rss':int(hwm)*1024}))")
-    done = subprocess.run([sys.executable, "-c", code, str(src), str(n), str(out), str(m), str(max_key_bits)],
+    done = subprocess.run([sys.executable, "-c", code, str(src), str(n), str(out), str(m), str(max_key_bits),
+                           str(int(dedup)), str(chunk)],
                           check=True, capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -73,7 +84,7 @@ def single_latencies(index: Any, queries: np.ndarray, k: int, budget: float) -> 
     return harness.time_each(lambda i: index.search(queries[i:i + 1], k), count=len(queries), warmup=2, budget=budget)
 
 
-def measure(path: Path, queries: np.ndarray, args: Any) -> Dict[str, Any]:
+def measure(path: Path, queries: np.ndarray, args: Any, dedup_path: Optional[Path] = None) -> Dict[str, Any]:
     rec: Dict[str, Any] = {"file_bytes": path.stat().st_size, "warm_s": warm(path)}
     t0 = time.perf_counter()
     mih = ni.load(path, mmap=True, verify=False, populate=True)  # every page mapped: no faults while timing
@@ -113,6 +124,8 @@ def measure(path: Path, queries: np.ndarray, args: Any) -> Dict[str, Any]:
     rec["batch"] = {"mih_qps": len(batch) / mih_b.median, "flat_qps": len(batch) / flat_b.median, "size": len(batch)}
     rec["batch"]["speedup"] = rec["batch"]["mih_qps"] / rec["batch"]["flat_qps"]
     rec["rss_after_queries"] = harness.rss_bytes()
+    if dedup_path is not None:
+        rec["dedup"] = dedup_bench.measure_dedup(dedup_path, mih, queries, rec, args)
     return rec  # the index (its mapping) goes with this frame
 
 
@@ -137,13 +150,20 @@ def run_set(dist: str, nbits: int, sizes: List[int], args: Any) -> List[Dict[str
         rec: Dict[str, Any] = {"dist": dist, "nbits": nbits, "n": n, "flip_effective": cod.effective_flip(cod.parse_dist(dist)[1])}
         rec["max_key_bits"] = args.max_key_bits or None
         rec.update(build_in_child(src, n, path, args.m, args.max_key_bits))
-        rec.update(measure(path, queries, args))
+        dedup_path = None
+        if args.dedup:
+            dedup_path = args.data / f"dedup-{dist}-{nbits}b-{n}.nidx"
+            built = build_in_child(src, n, dedup_path, args.m, args.max_key_bits, dedup=True)
+            rec["dedup_build"] = built
+        rec.update(measure(path, queries, args, dedup_path))
         print(report_line(rec), flush=True)
         out.append(rec)
         _ALL.append(rec)
         save(args, _ALL)
         if not args.keep:
             path.unlink()
+            if dedup_path is not None:
+                dedup_path.unlink()
     if not args.keep:
         src.unlink()
     return out
@@ -172,6 +192,8 @@ def report_line(r: Dict[str, Any]) -> str:
                          f"cand {c['candidates_median']:.0f}]")
     b = r["batch"]
     parts.append(f"batch: MIH {b['mih_qps']:.0f} q/s vs flat {b['flat_qps']:.1f} q/s = {b['speedup']:.2f}x")
+    if "dedup" in r:
+        parts.append(dedup_bench.report_line(r))
     return "\n    ".join(parts)
 
 
@@ -197,6 +219,8 @@ def markdown(records: List[Dict[str, Any]], meta: Dict[str, Any]) -> str:
         lines.append(f"| {r['dist']}, {r['nbits']}-bit{key} | {r['n']:.0e} | {r['m']} | {r['build_s']:.0f} s | "
                      f"{peak} / {r['file_bytes'] / 2**30:.1f} GiB | {r['memory_ratio']:.2f}x | "
                      + " | ".join(cells) + f" | {b.get('size', '')} q: {b['mih_qps']:.0f} vs {b['flat_qps']:.1f} = {b['speedup']:.2f}x |")
+    if any("dedup" in r for r in records):
+        lines += ["", *dedup_bench.markdown(records, meta)]
     return "\n".join(lines) + "\n"
 
 
@@ -246,6 +270,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "nash_billion")
     p.add_argument("--keep", action="store_true", help="keep generated codes and index files")
+    p.add_argument("--dedup", action="store_true", help="also build and time the index that stores identical codes once")
     p.add_argument("--quick", action="store_true", help="fewer queries (a smoke run)")
     p.add_argument("--name", default="billion")
     p.add_argument("--out", type=Path, default=harness.OUT_DIR)

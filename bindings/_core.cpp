@@ -5,12 +5,14 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <array>
 #include <map>
 #include <memory>
 #include <shared_mutex>
 #include <string>
 #include <vector>
 
+#include "nash_index/dedup.hpp"
 #include "nash_index/index_file.hpp"
 #include "nash_index/index_kinds.hpp"
 #include "nash_index/mih.hpp"
@@ -225,6 +227,19 @@ void bind_kinds(py::module_& m) {
   m.def("create_index", [](const std::string& kind, int nbits, const std::map<std::string, int64_t>& options) {
     return wrap(ni::create_index(kind, nbits, ni::IndexOptions(options)));
   }, py::arg("kind"), py::arg("nbits"), py::arg("options") = std::map<std::string, int64_t>{});
+  // A dedup kind's groups (None for other kinds): distinct codes, groups with dead ones, id-list bytes.
+  m.def("dedup_info", [](const PyIndex& s) -> py::object {
+    const auto* dedup = dynamic_cast<const ni::DedupIndex*>(s.index.get());
+    if (!dedup) return py::none();
+    const auto info = read_locked(s, [&](const ni::CodeIndex&) {
+      return std::array<size_t, 3>{dedup->distinct(), dedup->groups(), dedup->list_bytes()};
+    });
+    py::dict d;
+    d["distinct"] = info[0];
+    d["groups"] = info[1];
+    d["list_bytes"] = info[2];
+    return d;
+  }, py::arg("index"));
   m.def("load_index", [](const std::shared_ptr<ni::IndexFile>& file) {
     std::unique_ptr<ni::CodeIndex> index;
     {

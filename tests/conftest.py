@@ -29,6 +29,9 @@ POPCOUNT8 = np.array([bin(v).count("1") for v in range(256)], dtype=np.uint8)
 KINDS = ni.registered_kinds()
 #: The example kind (cpp/test_kinds/sorted_scan.cpp): a C++ source and header, nothing else.
 EXAMPLE_KIND = "sorted"
+#: Kinds that store identical codes once (cpp/src/dedup.cpp): their storage order (codes(), ids())
+#: is by distinct code, then by id, not the order of addition.
+DEDUP_KINDS = ("flat_dedup", "mih_dedup")
 
 
 def require_example_kind() -> None:

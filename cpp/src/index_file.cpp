@@ -232,6 +232,16 @@ std::shared_ptr<IndexFile> IndexFile::from_bytes(std::vector<uint8_t> bytes) {
   return file;
 }
 
+std::shared_ptr<IndexFile> IndexFile::view(const std::shared_ptr<IndexFile>& parent, const IndexHeaderInfo& info) {
+  std::shared_ptr<IndexFile> file(new IndexFile());
+  file->info_ = info;
+  file->entries_ = parent->entries_;
+  file->base_ = parent->base_;
+  file->size_ = parent->size_;
+  file->parent_ = parent;
+  return file;
+}
+
 IndexFile::~IndexFile() {
   if (mapping_) ::munmap(mapping_, size_);
 }

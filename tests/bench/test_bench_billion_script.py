@@ -49,3 +49,26 @@ def test_bench_billion_smoke(bench_module, tmp_path, capsys):
     assert "| c20-p0.1, 64-bit | 3e+03 |" in (tmp_path / "smoke.md").read_text()
     assert (tmp_path / "smoke.png").stat().st_size > 1000
     assert list((tmp_path / "data").glob("*.nidx")) == []  # index files are removed after use
+
+
+def test_bench_billion_dedup_smoke(bench_module, tmp_path):
+    bench = bench_module("bench_billion")
+    bench.main(["--n", "4000", "--dists", "c20-p0.02", "--dedup", "--quick", "--data", str(tmp_path / "data"),
+                "--out", str(tmp_path), "--name", "smoke"])
+    (r,) = strict_json(tmp_path / "smoke.json")["records"]
+    d = r["dedup"]
+    assert d["distinct"] < 4000 and 0 < d["duplicate_share"] < 1 and d["k10"]["checked_queries"] == 30
+    assert d["k10"]["p50_ms"] > 0 and d["file_bytes"] > 0 and r["dedup_build"]["build_peak_rss"] > 0
+    assert "| c20-p0.02, 64-bit | 4e+03 |" in (tmp_path / "smoke.md").read_text()
+    assert list((tmp_path / "data").glob("*.nidx")) == []
+
+
+def test_bench_dedup_smoke(bench_module, tmp_path):
+    bench = bench_module("bench_dedup")
+    bench.main(["--n", "3000", "--shares", "0,0.9", "--quick", "--out", str(tmp_path), "--name", "ov"])
+    records = strict_json(tmp_path / "ov.json")["records"]
+    assert [round(r["duplicate_share"], 1) for r in records] == [0.0, 0.9]
+    for r in records:
+        for pair in ("flat_dedup_over_flat", "mih_dedup_over_mih"):
+            assert r[pair]["p50"] > 0 and r[pair]["bytes"] > 0
+    assert "| 3e+03 | 0.000 |" in (tmp_path / "ov.md").read_text()

@@ -36,7 +36,8 @@ def test_the_example_kind_is_registered_with_a_test_tag():
 def test_every_kind_is_made_by_name_and_reports_it(kind):
     index = ni.make_index(72, kind=kind)
     assert index.kind == kind and index.nbits == 72 and index.ntotal == 0
-    expected = {"flat": ni.FlatIndex, "mih": ni.MultiIndexHashing}.get(kind, GenericCoreIndex)
+    expected = {"flat": ni.FlatIndex, "mih": ni.MultiIndexHashing, "flat_dedup": ni.FlatDedupIndex,
+                "mih_dedup": ni.MihDedupIndex}.get(kind, GenericCoreIndex)
     assert type(index) is expected
 
 

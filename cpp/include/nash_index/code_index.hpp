@@ -34,9 +34,9 @@ class CodeIndex {
   virtual uint32_t kind() const = 0;
   int nbits() const;
   size_t code_size() const;
-  size_t ntotal() const;
+  virtual size_t ntotal() const;
   // Whether the codes are read in place from a memory-mapped file.
-  bool is_mapped() const;
+  virtual bool is_mapped() const;
 
   // ids == nullptr continues after the largest id so far. Throws
   // std::invalid_argument on a negative id, or one present or repeated.
@@ -88,6 +88,9 @@ class CodeIndex {
   virtual void add_sections(FileSections& out) const;
 
   std::unique_ptr<CodeStore> store_;
+
+ private:
+  friend class DedupIndex;  // writes its inner index's sections into its own file
 };
 
 }  // namespace nash_index

@@ -56,6 +56,9 @@ class IndexFile {
   // `populate` (with use_mmap) maps every page at once (MAP_POPULATE).
   static std::shared_ptr<IndexFile> open(const std::string& path, bool use_mmap, bool verify, bool populate = false);
   static std::shared_ptr<IndexFile> from_bytes(std::vector<uint8_t> bytes);
+  // The sections of `parent` under another header (kept alive with it): how a
+  // kind that wraps another (DedupIndex) hands the inner kind's sections to its loader.
+  static std::shared_ptr<IndexFile> view(const std::shared_ptr<IndexFile>& parent, const IndexHeaderInfo& info);
   ~IndexFile();
   IndexFile(const IndexFile&) = delete;
   IndexFile& operator=(const IndexFile&) = delete;
@@ -64,7 +67,7 @@ class IndexFile {
   bool has_section(uint32_t tag) const;
   // Pointer and size of a section; throws FormatError when it is missing.
   const uint8_t* section(uint32_t tag, uint64_t* bytes) const;
-  bool is_mapped() const { return mapping_ != nullptr; }
+  bool is_mapped() const { return mapping_ != nullptr || (parent_ && parent_->is_mapped()); }
 
  private:
   IndexFile() = default;
@@ -81,6 +84,7 @@ class IndexFile {
   void* mapping_ = nullptr;
   size_t size_ = 0;
   const uint8_t* base_ = nullptr;
+  std::shared_ptr<IndexFile> parent_;  // a view's bytes
 };
 
 }  // namespace nash_index

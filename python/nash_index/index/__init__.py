@@ -1,7 +1,8 @@
 """The index layer: exact Hamming search over packed binary codes (numpy only, no torch).
 
-:class:`FlatIndex` (SIMD scan) and :class:`MultiIndexHashing` (sub-linear on clustered codes)
-share :class:`~nash_index.index.base.BaseIndex`; :func:`make_index` chooses between them;
+:class:`FlatIndex` (SIMD scan) and :class:`MultiIndexHashing` (sub-linear on clustered codes), and
+:class:`FlatDedupIndex` / :class:`MihDedupIndex` (the same over each distinct code once, for codes that
+repeat) share :class:`~nash_index.index.base.BaseIndex`; :func:`make_index` chooses between them;
 :func:`load` reads any saved kind. Every argument check of the package lives in
 :mod:`nash_index.index.validation`.
 """
@@ -10,7 +11,8 @@ from __future__ import annotations
 from .base import BaseIndex, from_bytes, load, registered_kinds
 from .build import build_mih_file
 from .codes import binarize, pack_bits, unpack_bits
-from .factory import INDEX_KINDS, make_index
+from .dedup import FlatDedupIndex, MihDedupIndex
+from .factory import INDEX_KINDS, duplicate_share, make_index
 from .flat import FlatIndex
 from .mih import MultiIndexHashing, SearchWork
 from .rescore import RescoredResult, rescore
@@ -20,7 +22,9 @@ from .runtime import detected_simd_level, get_num_threads, set_num_threads, set_
 __all__ = [
     "INDEX_KINDS",
     "BaseIndex",
+    "FlatDedupIndex",
     "FlatIndex",
+    "MihDedupIndex",
     "MultiIndexHashing",
     "RangeSearchResult",
     "RescoredResult",
@@ -29,6 +33,7 @@ __all__ = [
     "binarize",
     "build_mih_file",
     "detected_simd_level",
+    "duplicate_share",
     "from_bytes",
     "get_num_threads",
     "load",

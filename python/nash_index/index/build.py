@@ -10,6 +10,7 @@ without a rebuild: the tables are stored in the file.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import threading
@@ -21,6 +22,8 @@ import numpy as np
 
 from . import _core
 from .base import PathLike
+from .dedup import MihDedupIndex
+from .factory import DEDUP_MIN_SHARE, duplicate_share
 from .validation import as_code_rows, check_m, check_max_key_bits, check_nbits, check_positive_int
 
 __all__ = ["build_mih_file"]
@@ -40,6 +43,7 @@ def build_mih_file(
     max_key_bits: Optional[int] = None,
     chunk_codes: int = DEFAULT_CHUNK_CODES,
     progress: bool = True,
+    dedup: Union[bool, str] = False,
 ) -> Path:
     """Writes a :class:`MultiIndexHashing` index file of the codes in ``source``; returns ``path``.
 
@@ -50,16 +54,40 @@ def build_mih_file(
     :class:`MultiIndexHashing`. ``progress`` draws a bar on stderr while the tables are built
     (every 30 s a line when stderr is not a terminal). The index holds at most 2^32 - 1 codes.
 
+    ``dedup=True`` writes a :class:`~nash_index.index.dedup.MihDedupIndex` instead (each distinct
+    code once with its ids; same results): built in memory chunk by chunk (each chunk's ``add``
+    rewrites the id lists, so large ``chunk_codes`` suit it), memory ~8 bytes per code for the ids
+    plus the distinct codes and their tables, then saved atomically. ``dedup="auto"`` does so when
+    the first chunk's :func:`~nash_index.index.factory.duplicate_share` is at least
+    :data:`~nash_index.index.factory.DEDUP_MIN_SHARE`.
+
     Load the result with ``nash_index.load(path, mmap=True)``.
     """
     chunk_codes = check_positive_int(chunk_codes, "chunk_codes")
     max_key_bits = check_max_key_bits(max_key_bits)
     chunks, nbits = _chunks_of(source, nbits, chunk_codes)
+    if dedup not in (True, False, "auto"):
+        raise ValueError(f"dedup must be True, False or 'auto', got {dedup!r}")
+    if dedup == "auto":
+        first = next(chunks, None)
+        chunks = itertools.chain([] if first is None else [np.array(first)], chunks)
+        dedup = first is not None and duplicate_share(as_code_rows(first, nbits // 8, "source chunk 0")) >= DEDUP_MIN_SHARE
+    if dedup:
+        return _build_dedup(chunks, path, nbits, m, max_key_bits)
     builder = _core.MihFileBuilder(os.fspath(path), nbits, check_m(m, nbits), max_key_bits)
     code_size = nbits // 8
     for i, chunk in enumerate(chunks):
         builder.append(as_code_rows(chunk, code_size, f"source chunk {i}"))
     _finish_with_progress(builder, progress)
+    return Path(path)
+
+
+def _build_dedup(chunks: Iterator[np.ndarray], path: PathLike, nbits: int, m: Optional[int],
+                 max_key_bits: int) -> Path:
+    index = MihDedupIndex(nbits, m, max_key_bits=max_key_bits or None)
+    for i, chunk in enumerate(chunks):
+        index.add(as_code_rows(chunk, nbits // 8, f"source chunk {i}"))
+    index.save(path)
     return Path(path)
 
 

@@ -65,7 +65,7 @@ class DocumentStore:
         """Indexes ``codes`` under new ``ids`` (:meth:`new_ids`) with their ``keys``, excerpts of
         ``texts`` (when given) and their ``vectors`` (kept when the store keeps vectors)."""
         if self._index is None:
-            self._index = make_index(self.nbits, n_expected=len(ids), kind=self.index_kind)
+            self._index = make_index(self.nbits, n_expected=len(ids), kind=self.index_kind, codes=codes)
         self._index.add(codes, ids)
         if self._vectors is not None:
             self._vectors.add(ids, vectors)  # type: ignore[arg-type]
