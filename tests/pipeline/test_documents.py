@@ -178,3 +178,42 @@ def test_store_entries_read_vectors_of_dense_pipelines_only():
         store_entries({**manifest, "vectors": {"file": "../x.npz"}}, dense=True)
     with pytest.raises(ValueError, match="'index' entry must be an object"):
         store_entries({"index": []}, dense=False)
+
+
+def test_auto_kind_follows_the_store_as_it_grows(monkeypatch):
+    """index_kind="auto" re-chooses when the store has doubled: batches of unique codes move a
+    flat scan to the MIH once past MIH_MIN_CODES, repeated codes to a dedup kind; answers stay
+    the brute force's, and an attached index is never moved."""
+    monkeypatch.setattr("nash_index.index.factory.MIH_MIN_CODES", 1_000)
+    rng = np.random.default_rng(5)
+    nbits = 64
+    unique = rng.integers(0, 256, (1_600, nbits // 8), dtype=np.uint8)
+    store = DocumentStore(nbits, "auto")
+    kinds = []
+    for start in range(0, 1_600, 400):
+        store.add(np.arange(start, start + 400, dtype=np.int64), unique[start:start + 400])
+        kinds.append(store.index.kind)
+    assert kinds == ["flat", "flat", "flat", "mih"]  # chosen again at 800 (flat) and 1,600 (past 1,000)
+    queries = rng.integers(0, 256, (5, nbits // 8), dtype=np.uint8)
+    found = store.search(queries, 7)
+    dist = _hamming(queries, unique)
+    order = _nearest(dist, np.arange(1_600), 7)
+    np.testing.assert_array_equal(found.ids, order)
+    np.testing.assert_array_equal(found.distances, np.take_along_axis(dist, order, axis=1))
+
+    repeated = np.repeat(unique[:50], 8, axis=0)  # 400 rows, 350 of them copies
+    store = DocumentStore(nbits, "auto")
+    store.add(np.arange(10), unique[1_000:1_010])
+    store.add(np.arange(10, 410), repeated)
+    assert store.index.kind == "flat_dedup"
+    every = np.concatenate([unique[1_000:1_010], repeated])
+    dist = _hamming(queries, every)
+    order = _nearest(dist, np.arange(410), 9)
+    np.testing.assert_array_equal(store.search(queries, 9).ids, order)
+
+    attached = DocumentStore(nbits, "auto")
+    index = ni.FlatIndex(nbits)
+    index.add(unique[:10], np.arange(10))
+    attached.attach(index)
+    attached.add(np.arange(10, 1_600), unique[10:])
+    assert attached.index is index
