@@ -34,7 +34,7 @@ def is_sparse(value: Any) -> bool:
 def to_numpy(value: Any) -> Any:
     """``value`` as a numpy array when it is a torch tensor (by the module's GPU rule); any other
     value is returned unchanged."""
-    if not is_torch_tensor(value):
+    if isinstance(value, np.ndarray) or not is_torch_tensor(value):
         return value
     tensor = value.detach()
     if tensor.device.type != "cpu":

@@ -97,12 +97,18 @@ def _available_memory() -> Optional[int]:
         return None
 
 
+#: Allocations below this size are not checked against the available memory.
+_ALWAYS_FITS = 16 << 20
+
+
 def check_fits_memory(nbytes: int, name: str, what: str) -> None:
     """MemoryError naming ``name`` when ``nbytes`` (of ``what``) exceed the available memory.
 
     Checked before allocating: numpy would fail with an unnamed error, or overcommit and the OS
     would kill the process (or a neighbour) while the array is filled.
     """
+    if nbytes < _ALWAYS_FITS:
+        return  # reading /proc/meminfo costs ~10 us, more than a small search itself
     memory = _available_memory()
     if memory is not None and nbytes > memory:
         raise MemoryError(f"{name}: {what} would take {nbytes} bytes, more than the {memory} bytes "
