@@ -17,8 +17,9 @@ What is fitted (deterministic: fixed tokenizer, vocabulary order, NNDSVD start, 
   on the documents' term frequencies over the ``topic_words`` most frequent content words (92 % of
   the content tokens); normalised, each topic row is a word distribution and each template's row a
   topic mixture, an approximation of pLSA. pLSA proper (NMF with KL loss) took ~4 s per iteration
-  on this machine, too slow for a fit of a minute. A per-source content unigram over the whole
-  vocabulary (the "residual", weight ``generate_corpus.RESIDUAL``) keeps the long tail of rare words.
+  on this machine, too slow for a fit of a minute. A per-label content unigram over the whole
+  vocabulary (the "residual", weight ``generate_corpus.RESIDUAL``) keeps the long tail of rare words
+  and the label's own vocabulary (names, jargon) that 64 shared topics smooth away.
 
 The fitted arrays are cached in an ``.npz`` keyed by the fit parameters and the archives' sizes
 and modification times (``bench/out/`` by default; ``$NASH_CORPUS_MODEL_DIR`` overrides).
@@ -41,7 +42,7 @@ import numpy as np
 import scipy.sparse as sp
 
 REPO = Path(__file__).resolve().parents[1]
-MODEL_VERSION = 3
+MODEL_VERSION = 4
 TOKEN = re.compile(r"[a-z0-9]+")
 MAX_WORD_CHARS = 20
 
@@ -59,8 +60,8 @@ class FitParams:
 
 @dataclass
 class TopicModel:
-    """Fitted arrays. ``components`` rows are word distributions over ``words``: K topics, then
-    a background and a residual per source (``component_names``). Template arrays have one entry
+    """Fitted arrays. ``components`` rows are word distributions over ``words``: K topics, a
+    background per source, then a residual per label (``component_names``). Template arrays have one entry
     per real document."""
 
     words: List[str]
@@ -82,7 +83,7 @@ class TopicModel:
     def summary(self) -> Dict[str, Any]:
         """A small JSON-able description for ``meta.json``."""
         return {
-            "kind": "NMF topics of term frequencies + per-source function-word background + per-source residual unigram",
+            "kind": "NMF topics of term frequencies + per-source function-word background + per-label residual unigram",
             "model_version": MODEL_VERSION, "n_topics": self.n_topics, "vocabulary": len(self.words),
             "templates": int(self.template_label.size), "sources": self.sources, "params": self.params,
             "median_length": float(np.median(self.template_length)), "fit_seconds": round(self.fit_seconds, 1),
@@ -218,10 +219,10 @@ def fit_model(params: FitParams, data_dir: Optional[Path] = None) -> TopicModel:
     topics[:, topic_cols] = topic_rows
     rows_by_source = [np.flatnonzero(sources == s) for s in range(len(source_names))]
     background = [unigram(counts, r, is_function) for r in rows_by_source]
-    residual = [unigram(counts, r, ~is_function) for r in rows_by_source]
+    residual = [unigram(counts, np.flatnonzero(labels == lab), ~is_function) for lab in range(len(label_names))]
     components = np.vstack([topics] + background + residual)
     names = [f"topic{k}" for k in range(params.n_topics)] + [f"background/{s}" for s in source_names] + [
-        f"residual/{s}" for s in source_names]
+        f"residual/{name}" for name in label_names]
     alias_prob, alias_index = alias_tables(components)
     return TopicModel(
         words=words, components=components, alias_prob=alias_prob, alias_index=alias_index, component_names=names, n_topics=params.n_topics,

@@ -18,7 +18,8 @@ Dirichlet draw (concentration ``TOPIC_CONCENTRATION``). So labels follow the rea
 lengths the real length distribution (capped at ``MAX_LENGTH`` tokens), and within a label
 documents vary as much as real ones do, over a continuum between them rather than around 40 label
 means. Each token is then a function word (from its source's stop-word unigram, with the
-template's real share), a residual content word (the source's content unigram: rare words), or a
+template's real share), a residual content word (the label's content unigram: its own words and
+rare ones), or a
 word of a topic drawn from the mixture. Word order is random (the downstream TF-IDF and every
 hashing model see bags of words).
 
@@ -56,10 +57,14 @@ __all__ = ["FitParams", "generate", "generate_chunk", "iter_corpus", "load_model
 GENERATOR_VERSION = 1
 CHUNK_DOCS = 8192
 MAX_LENGTH = 1000           # tokens (the 97th-99th percentile); the 20 Newsgroups tail (uuencoded posts, FAQs) is cut
-TOPIC_CONCENTRATION = 50.0  # Dirichlet jitter of a document's topic mixture around its blend
+TOPIC_CONCENTRATION = 300.0  # Dirichlet jitter of a document's topic mixture around its blend
 SLOTS = 256                 # resolution of a document's component mix (multiples of 1/256)
-RESIDUAL = 0.1              # share of content words from the source's unigram (the rare tail)
+RESIDUAL = 0.3             # share of content words from the label's unigram (its own words, the rare tail)
+REPEAT = 0.18                # word bursts: share of tokens copied from the same document, per round
+REPEAT_ROUNDS = 1
 DUP_RATE = 0.04
+REPLY_RATE = 0.3            # replies / follow-ups: same label and topics as an earlier document, quoting it
+QUOTE_RANGE = (0.1, 0.5)
 EXACT_SHARE = 0.3
 EDIT_RANGE = (0.01, 0.08)
 
@@ -99,7 +104,7 @@ class Sampler:
         n_src = len(mdl.sources)
         probs[:, :k] = mix * ((1 - fshare) * (1 - RESIDUAL))[:, None]
         probs[np.arange(m), k + source] = fshare
-        probs[np.arange(m), k + n_src + source] = (1 - fshare) * RESIDUAL
+        probs[np.arange(m), k + n_src + label] = (1 - fshare) * RESIDUAL
         length = np.minimum(mdl.template_length[t1], MAX_LENGTH).astype(np.int64)
         return {"label": label, "length": length, "probs": probs}
 
@@ -123,6 +128,18 @@ class Sampler:
                 col = x.astype(np.int64)
                 keep = (x - col) < self.model.alias_prob[j, col]
                 words[sel] = np.where(keep, col, self.model.alias_index[j, col])
+        return self.bursts(rng, words, length)
+
+    @staticmethod
+    def bursts(rng: np.random.Generator, words: np.ndarray, length: np.ndarray) -> np.ndarray:
+        """Word bursts: each token, with probability ``REPEAT``, becomes a copy of a random token of
+        its own document (real documents repeat their own words far more than independent draws do;
+        a copy of a random token keeps the document's expected word distribution)."""
+        for _ in range(REPEAT_ROUNDS):
+            rep = np.flatnonzero(rng.random(words.size) < REPEAT)
+            doc_len = np.repeat(length, length)[rep]
+            doc_start = np.repeat(np.cumsum(length) - length, length)[rep]
+            words[rep] = words[doc_start + (rng.random(rep.size) * doc_len).astype(np.int64)]
         return words
 
     def texts(self, words: np.ndarray, length: np.ndarray) -> List[str]:
@@ -154,6 +171,17 @@ def _edit(rng: np.random.Generator, base: np.ndarray, fresh: np.ndarray) -> np.n
     return out
 
 
+def _quote(rng: np.random.Generator, quoted: np.ndarray, own: np.ndarray) -> np.ndarray:
+    """A reply: its own words, a share ``q ~ U(QUOTE_RANGE)`` of them replaced by words of the
+    document it answers (a thread, a follow-up story)."""
+    if quoted.size == 0:
+        return own
+    take = np.flatnonzero(rng.random(own.size) < rng.uniform(*QUOTE_RANGE))
+    out = own.copy()
+    out[take] = quoted[rng.integers(0, quoted.size, size=take.size)]
+    return out
+
+
 def generate_chunk(sampler: Sampler, seed: int, chunk: int) -> Tuple[List[str], np.ndarray, np.ndarray]:
     """Documents ``chunk * CHUNK_DOCS`` .. ``+ CHUNK_DOCS - 1``: texts, labels (int32) and the
     in-chunk index of each document's near-duplicate source (-1 for an original)."""
@@ -161,16 +189,20 @@ def generate_chunk(sampler: Sampler, seed: int, chunk: int) -> Tuple[List[str], 
     m = CHUNK_DOCS
     lat = sampler.latent(rng, m)
     position = np.arange(m)
-    is_dup = (rng.random(m) < DUP_RATE) & (position > 0)
-    source = np.where(is_dup, (rng.random(m) * position).astype(np.int64), -1)
+    kind = np.searchsorted(np.cumsum([DUP_RATE, REPLY_RATE]), rng.random(m), side="right")  # 0 dup, 1 reply, 2 new
+    kind[0] = 2
+    earlier = (rng.random(m) * position).astype(np.int64)
+    source = np.where(kind < 2, earlier, -1)
     root = position.copy()
-    for i in np.flatnonzero(is_dup):  # a variant of a variant keeps the original's latent draw
+    for i in np.flatnonzero(kind < 2):  # variants and replies share their source's label and topics
         root[i] = root[source[i]]
-    label, length, probs = lat["label"][root], lat["length"][root], lat["probs"][root]
+    label, probs = lat["label"][root], lat["probs"][root]
+    length = np.where(kind == 0, lat["length"][root], lat["length"])
     words = sampler.tokens(rng, probs, length)
     docs = np.split(words, np.cumsum(length)[:-1])
-    for i in np.flatnonzero(is_dup):
-        docs[i] = _edit(rng, docs[source[i]], docs[i])
+    for i in np.flatnonzero(kind < 2):
+        docs[i] = _edit(rng, docs[source[i]], docs[i]) if kind[i] == 0 else _quote(rng, docs[source[i]], docs[i])
+    source = np.where(kind == 0, source, -1)
     final_length = np.array([d.size for d in docs], dtype=np.int64)
     texts = sampler.texts(np.concatenate(docs), final_length)
     return texts, label.astype(np.int32), source
@@ -300,7 +332,7 @@ def write_corpus(n: int, seed: int, out_dir: Any, shard_docs: int = 1_000_000, w
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary_model = model if model is not None else load_model()  # fitted here once, cached for the workers
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), cpu_seconds()
     shards = _tasks(n, seed, shard_docs)
     flat = [t for pieces in shards for t in pieces]
     if workers == 1:
@@ -317,6 +349,7 @@ def write_corpus(n: int, seed: int, out_dir: Any, shard_docs: int = 1_000_000, w
     meta = {"n": n, "seed": seed, "generator_version": GENERATOR_VERSION, "label_names": summary_model.label_names,
             "model": summary_model.summary(), "settings": settings(), "shard_docs": shard_docs, "workers": workers,
             "seconds": round(seconds, 2), "docs_per_s": round(n / seconds, 1) if seconds > 0 else None,
+            "cpu_seconds": round(cpu_seconds() - cpu_start, 2),
             "shards": records}
     tmp = out / "meta.json.tmp"
     tmp.write_text(json.dumps(meta, indent=1))
@@ -328,6 +361,14 @@ def settings() -> Dict[str, Any]:
     """The generator constants (they define the documents together with the model and seed)."""
     return {"chunk_docs": CHUNK_DOCS, "max_length": MAX_LENGTH, "topic_concentration": TOPIC_CONCENTRATION,
             "residual": RESIDUAL, "dup_rate": DUP_RATE, "exact_share": EXACT_SHARE, "edit_range": list(EDIT_RANGE)}
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (the pool's workers once it is closed)."""
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def read_meta(out_dir: Any) -> Dict[str, Any]:

@@ -21,7 +21,7 @@ WORDS = ["the", "of", "and", "to", "a", "in", "is", "market", "bank", "rate", "s
 
 @pytest.fixture(scope="module")
 def tiny_model() -> cm.TopicModel:
-    """3 topics over 26 words, 2 sources with their background and residual, 4 labels, 60 templates."""
+    """3 topics over 26 words, 2 sources with their background, 4 labels with their residual, 60 templates."""
     rng = np.random.default_rng(7)
     v, k = len(WORDS), 3
     function = np.arange(v) < 7
@@ -30,14 +30,14 @@ def tiny_model() -> cm.TopicModel:
         topics[t, list(cols)] = rng.random(len(cols)) + 0.1
     backgrounds = [np.where(function, rng.random(v) + 0.5, 0.0) for _ in range(2)]
     residual = np.where(function, 0.0, 0.05)
-    comps = np.vstack([topics, *backgrounds, residual, residual])
+    comps = np.vstack([topics, *backgrounds] + [residual * (rng.random(v) + 0.5) for _ in range(4)])
     comps /= comps.sum(1, keepdims=True)
     n = 60
     labels = np.arange(n) % 4
     mix = rng.dirichlet(np.ones(k), size=n).astype(np.float32)
     prob, alias = cm.alias_tables(comps)
     return cm.TopicModel(
-        words=WORDS, components=comps, component_names=["t0", "t1", "t2", "b0", "b1", "r0", "r1"], n_topics=k,
+        words=WORDS, components=comps, component_names=["t0", "t1", "t2", "b0", "b1", "r0", "r1", "r2", "r3"], n_topics=k,
         sources=["s0", "s1"], label_names=["s0/a", "s0/b", "s1/c", "s1/d"],
         template_label=labels.astype(np.int32), template_source=(labels >= 2).astype(np.int32),
         template_length=rng.integers(5, 40, size=n).astype(np.int32),
