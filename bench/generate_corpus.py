@@ -58,8 +58,10 @@ GENERATOR_VERSION = 1
 CHUNK_DOCS = 8192
 MAX_LENGTH = 1000           # tokens (the 97th-99th percentile); the 20 Newsgroups tail (uuencoded posts, FAQs) is cut
 TOPIC_CONCENTRATION = 300.0  # Dirichlet jitter of a document's topic mixture around its blend
+BLEND_RANGE = (0.7, 1.0)    # weight of the template's own topic mixture against its same-label partner
+MIN_TOPIC_WEIGHT = 0.05     # topics weighing less in a blended mixture are dropped
 SLOTS = 256                 # resolution of a document's component mix (multiples of 1/256)
-RESIDUAL = 0.3             # share of content words from the label's unigram (its own words, the rare tail)
+RESIDUAL = 0.2             # share of content words from the label's unigram (its own words, the rare tail)
 REPEAT = 0.18                # word bursts: share of tokens copied from the same document, per round
 REPEAT_ROUNDS = 1
 DUP_RATE = 0.04
@@ -93,9 +95,10 @@ class Sampler:
         label = mdl.template_label[t1]
         pick = (rng.random(m) * self.label_count[label]).astype(np.int64)
         t2 = self.label_members[self.label_start[label] + pick]
-        blend = rng.random(m)[:, None].astype(np.float32)
+        blend = rng.uniform(*BLEND_RANGE, size=m)[:, None].astype(np.float32)
         mix = blend * mdl.template_topics[t1] + (1 - blend) * mdl.template_topics[t2]
-        mix = rng.standard_gamma(TOPIC_CONCENTRATION * mix + 1e-3)
+        mix = np.where(mix >= MIN_TOPIC_WEIGHT, mix, 0.0)  # real documents use a few topics; NMF smears
+        mix = rng.standard_gamma(TOPIC_CONCENTRATION * mix / np.maximum(mix.sum(1, keepdims=True), 1e-9) + 1e-3)
         mix /= mix.sum(axis=1, keepdims=True)
         source = mdl.template_source[t1]
         fshare = mdl.template_function_share[t1].astype(np.float64)
