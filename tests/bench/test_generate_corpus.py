@@ -199,3 +199,13 @@ def test_fit_on_the_real_corpora_is_deterministic(shared_data_dir, tmp_path):
     texts, labels = gc.generate(500, seed=0, model=a)
     words = set(a.words)
     assert all(set(t.split()) <= words for t in texts) and labels.max() < 40
+
+
+def test_cli_writes_the_corpus(tiny_model, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(gc, "load_model", lambda *a, **k: tiny_model)
+    assert gc.main(["--docs", "2.5e3", "--seed", "6", "--out", str(tmp_path), "--shard-docs", "1e3",
+                    "--workers", "1"]) == 0
+    meta, lines = read_lines(tmp_path)
+    assert meta["n"] == 2500 and meta["seed"] == 6 and [s["docs"] for s in meta["shards"]] == [1000, 1000, 500]
+    assert [json.loads(x)["text"] for x in lines] == gc.generate(2500, seed=6, model=tiny_model)[0]
+    assert "2500 documents in 3 shards" in capsys.readouterr().out
