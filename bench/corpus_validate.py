@@ -136,6 +136,27 @@ def real_corpus() -> tuple:
     return [texts[i] for i in keep], labels[keep]
 
 
+def measure(args: argparse.Namespace, real_texts: List[str], real_labels: np.ndarray, gen_texts: List[str],
+            gen_labels: np.ndarray) -> Dict[str, Any]:
+    """Every corpus evaluated: the real one, a generated one of its size, the larger generated ones."""
+    bits = [int(b) for b in args.bits.split(",")]
+    large_nash = [int(b) for b in args.large_nash_bits.split(",") if b]
+    nash_bits = [int(b) for b in args.nash_bits.split(",") if b]
+    report: Dict[str, Any] = {"nash_epochs": args.nash_epochs, "settings": gc.settings(),
+                              "generator_version": gc.GENERATOR_VERSION, "model": cm.load_model().summary(),
+                              "corpora": [],
+                              "command": (f"python bench/corpus_validate.py --large {' '.join(map(str, args.large))} "
+                                          f"--bits {args.bits} --nash-epochs {args.nash_epochs} "
+                                          f"--nash-bits '{args.nash_bits}' --large-nash-bits '{args.large_nash_bits}'")}
+    report["corpora"].append(evaluate("real", real_texts, real_labels, bits, args.nash_epochs, nash_bits))
+    report["corpora"].append(evaluate("generated", gen_texts, gen_labels, bits, args.nash_epochs, nash_bits))
+    for size in args.large:
+        texts, labels = gc.generate(size, seed=1)
+        report["corpora"].append(evaluate(f"generated-{size}", texts, labels, bits, args.nash_epochs, large_nash,
+                                          with_text_stats=False))
+    return report
+
+
 def main(argv: Sequence[str] = ()) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--large", type=gc.parse_count, nargs="*", default=[100_000])
@@ -146,34 +167,28 @@ def main(argv: Sequence[str] = ()) -> int:
     p.add_argument("--speed", type=Path, nargs="*", default=[],
                    help="meta.json files of generate_corpus.py runs to report their throughput")
     p.add_argument("--limit", type=int, default=None, help="a random subset of the real corpus (quick checks)")
+    p.add_argument("--render-only", action="store_true",
+                   help="re-write corpus.md / corpus.png from the corpus.json in --out (and --speed files)")
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = p.parse_args(argv or None)
-    bits = [int(b) for b in args.bits.split(",")]
-    large_nash = [int(b) for b in args.large_nash_bits.split(",") if b]
-    nash_bits = [int(b) for b in args.nash_bits.split(",") if b]
     real_texts, real_labels = real_corpus()
     if args.limit:
         keep = np.sort(np.random.default_rng(0).choice(len(real_texts), size=args.limit, replace=False))
         real_texts, real_labels = [real_texts[i] for i in keep], real_labels[keep]
-    n = len(real_texts)
-    gen_texts, gen_labels = gc.generate(n, seed=0)
-    report: Dict[str, Any] = {"nash_epochs": args.nash_epochs, "settings": gc.settings(),
-                              "generator_version": gc.GENERATOR_VERSION, "model": cm.load_model().summary(),
-                              "corpora": []}
-    report["corpora"].append(evaluate("real", real_texts, real_labels, bits, args.nash_epochs, nash_bits))
-    report["corpora"].append(evaluate("generated", gen_texts, gen_labels, bits, args.nash_epochs, nash_bits))
-    for size in args.large:
-        texts, labels = gc.generate(size, seed=1)
-        report["corpora"].append(evaluate(f"generated-{size}", texts, labels, bits, args.nash_epochs, large_nash,
-                                          with_text_stats=False))
+    gen_texts, gen_labels = gc.generate(len(real_texts), seed=0)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.render_only:
+        report = json.loads((args.out / "corpus.json").read_text())
+    else:
+        report = measure(args, real_texts, real_labels, gen_texts, gen_labels)
+    speed = [json.loads(Path(x).read_text()) for x in args.speed]
+    if speed:
+        report["speed"] = [{k: x.get(k) for k in ("n", "workers", "seconds", "docs_per_s", "cpu_seconds")}
+                           for x in speed]
     (args.out / "corpus.json").write_text(json.dumps(report, indent=1))
     from corpus_report import write_markdown, write_plot
 
     write_plot(report, real_texts, gen_texts, args.out / "corpus.png")
-    speed = [json.loads(Path(x).read_text()) for x in args.speed]
-    report["speed"] = [{k: x.get(k) for k in ("n", "workers", "seconds", "docs_per_s", "cpu_seconds")} for x in speed]
-    (args.out / "corpus.json").write_text(json.dumps(report, indent=1))
     write_markdown(report, args.out / "corpus.md", speed)
     return 0
 
