@@ -56,7 +56,7 @@ def markdown(report: Dict[str, Any]) -> str:
                      f"{r['fit_seconds']:.1f} | {r['encode_docs_per_s']:,.0f} | {r['encode_wall_docs_per_s']:,.0f} | "
                      f"{r['encode_torch_free']} | "
                      f"{_fmt(r['p50_ms'], '.3f')} | {_fmt(r['p99_ms'], '.3f')} | {r['single_equals_batch']} | "
-                     f"{r['index_bytes'] / 1e6:.1f} |")
+                     f"{r['index_bytes'] / 1e6:.2f} |")
     if report["cosine"]:
         c = report["cosine"]
         lines.append(f"| exact TF-IDF cosine | - | {c['precision']:.4f} | - | - | - | - | - | - | - | - | - |")

@@ -50,7 +50,7 @@ def corpus_batches(corpus_dir: str, batch: int, limit: Optional[int] = None):
         take = len(texts) if limit is None else min(len(texts), limit - done)
         if take <= 0:
             return
-        yield list(ids[:take]), list(texts[:take]), list(labels[:take])
+        yield np.asarray(ids)[:take].tolist(), list(texts[:take]), np.asarray(labels)[:take].tolist()
         done += take
 
 

@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import at_scale_work as work  # noqa: E402
@@ -81,7 +83,7 @@ def held_out_queries(n_docs: int, count: int, seed: int) -> Dict[str, Any]:
     import generate_corpus
 
     texts, labels = generate_corpus.generate(count, seed, start=n_docs)
-    return {"texts": list(texts), "labels": list(labels)}
+    return {"texts": list(texts), "labels": np.asarray(labels).tolist()}
 
 
 def write_sample(corpus: Path, size: int, batch: int, path: Path) -> int:
@@ -148,7 +150,7 @@ def run_ray(args: argparse.Namespace, run: Path, corpus: Path, n: int, tag: str,
                  object_store_memory=1 << 31)  # bounded: Ray Data spills blocks of texts to disk beyond it
     try:
         memory = ProcessTreeMemory()
-        with stages.run(f"encode {tag} (Ray, {args.ray_workers} workers)", docs=n) as rec:
+        with stages.run(f"encode {tag} (Ray, {args.ray_workers} encoder actors)", docs=n) as rec:
             encode_to_shards(run / f"pipe-{tag}", sorted(corpus.glob("part-*.jsonl")), out, num_shards=args.ray_workers, id_field="id",
                              batch_size=args.batch // 4, concurrency=args.ray_workers)
             rec.update(memory.stop())

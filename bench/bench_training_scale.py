@@ -48,6 +48,9 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument("--results", type=Path, default=OUT_DIR)
     p.add_argument("--name", default="training_scale")
     p.add_argument("--resume", action="store_true", help="keep the points of an earlier run's JSON")
+    p.add_argument("--from-at-scale", type=Path, default=None, metavar="JSON",
+                   help="take the points of a bench_at_scale.py report made with the same corpus, seed, queries and "
+                        "database (its sample is then one point of the curve: the same fit, not run twice)")
     return p.parse_args(argv)
 
 
@@ -78,6 +81,28 @@ def point(args: argparse.Namespace, run: Path, corpus: Path, size: int, hasher: 
             "encode_docs_per_s": enc["encode_docs_per_s"]}
 
 
+def at_scale_points(at_scale: Dict[str, Any], n: int, args: argparse.Namespace,
+                    have: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """The rows of a bench_at_scale.py report as points of this curve, if it measured the same thing:
+    same corpus (documents, seed), the whole corpus as database, the same held-out queries."""
+    same = (at_scale["docs"] == n == args.db_n and at_scale["seed"] == args.seed
+            and at_scale["queries"] == args.queries and at_scale["threads"] == args.threads)
+    if not same:
+        raise SystemExit(f"--from-at-scale: that run differs (docs {at_scale['docs']}, seed {at_scale['seed']}, "
+                         f"queries {at_scale['queries']}, threads {at_scale['threads']}); it cannot be a point here")
+    out = []
+    for row in at_scale["rows"]:
+        if any(p["sample"] == at_scale["sample"] and p["hasher"] == row["hasher"] and p["nbits"] == row["nbits"]
+               for p in have):
+            continue
+        out.append({"hasher": row["hasher"], "nbits": row["nbits"], "sample": at_scale["sample"],
+                    "precision": row["precision"], "precision_expected": row["precision_expected"],
+                    "fit_seconds": row["fit_seconds"], "fit_peak_rss_gib": None, "train_info": row["train_info"],
+                    "training": row["training"], "encode_docs_per_s": row["encode_docs_per_s"],
+                    "from": at_scale["command"]})
+    return out
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     n = int(args.docs)
@@ -94,6 +119,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     points: List[Dict[str, Any]] = []
     if args.resume and json_path.exists():
         points = [p for p in json.loads(json_path.read_text())["points"]]
+    if args.from_at_scale:
+        points += at_scale_points(json.loads(args.from_at_scale.read_text()), n, args, points)
     report = {"docs": n, "db": args.db_n, "queries": args.queries, "k": K, "threads": args.threads, "seed": args.seed,
               "default_sample": DEFAULT_SAMPLE, "command": "bench/bench_training_scale.py " + " ".join(
                   sys.argv[1:] if argv is None else argv), "machine": machine_info(), "points": points}

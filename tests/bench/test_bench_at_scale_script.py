@@ -54,7 +54,7 @@ def test_bench_at_scale_smoke(bench_module, tmp_path, ray_local):
         assert row["encode_docs_per_s"] > 0 and 0 < row["p50_ms"] <= row["p99_ms"]
     names = [s["stage"] for s in report["stages"]]
     for stage in ("generate corpus", "fit nash-32", "encode nash-32 (1 process)", "build MIH itq-32",
-                  "serve itq-32", "encode nash-32 (Ray, 1 workers)", "exact cosine (streamed)"):
+                  "serve itq-32", "encode nash-32 (Ray, 1 encoder actors)", "exact cosine (streamed)"):
         assert stage in names
     assert all(s["seconds"] > 0 and s["peak_rss_gib"] > 0 for s in report["stages"])
     assert report["ray"][0]["docs_per_s"] > 0
@@ -78,3 +78,23 @@ def test_bench_at_scale_smoke(bench_module, tmp_path, ray_local):
     # the codes on disk are the pipeline's: precision is what nash_index.evaluation finds from scratch
     codes = np.load(run / "codes-nash-32.npy")
     assert np.array_equal(codes[:50], pipe.encode([d["text"] for d in docs[:50]]))
+
+
+def test_bench_training_scale_smoke(bench_module, tmp_path):
+    bench = bench_module("bench_training_scale")
+    results = tmp_path / "results"
+    args = ["--docs", "1200", "--sizes", "400,1200", "--bits", "32", "--queries", "40", "--epochs", "1",
+            "--batch", "400", "--out", str(tmp_path / "data"), "--results", str(results), "--name", "smoke"]
+    assert bench.main(args) == 0
+    report = strict_json(results / "smoke.json")
+    points = {(p["hasher"], p["sample"]): p for p in report["points"]}
+    assert set(points) == {(h, s) for h in ("nash", "itq") for s in (400, 1200)}
+    assert all(0.0 <= p["precision"] <= 1.0 and p["fit_seconds"] > 0 for p in points.values())
+    nash = points[("nash", 1200)]["training"]
+    assert nash["epochs_run"] == 1 and nash["best_epoch"] == 1 and len(nash["history"]) == 1
+    assert points[("itq", 1200)]["training"] is None
+    assert "precision@100 against training sample size" in (results / "smoke.md").read_text()
+    assert (results / "smoke.png").stat().st_size > 10_000
+    # --resume keeps the points already measured and measures nothing again
+    assert bench.main(args + ["--resume"]) == 0
+    assert strict_json(results / "smoke.json")["points"] == report["points"]
