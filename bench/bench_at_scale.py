@@ -13,9 +13,10 @@ TF-IDF rows. Generated data lives under ``--out`` (default ``/tmp/nash_at_scale`
 later runs with the same ``--docs`` and ``--seed``.
 
 Training sample: the first ``--sample`` documents of the corpus (the generator draws documents
-independently, so they are a uniform sample); the default, 10^5, comes from
-``bench/results/training_scale.md`` (precision@100 against sample size). Reports:
-``<results>/<name>.{json,md,png}``.
+independently, so they are a uniform sample). The default, 10^5, is a proposal: the largest sample
+whose fit stays within minutes once the neighbour graph scales (today it costs ~1 s per 1,000
+documents above 2x10^4), to be confirmed by ``bench_training_scale.py`` (precision@100 against
+sample size, ``bench/results/training_scale.md``). Reports: ``<results>/<name>.{json,md,png}``.
 """
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument("--ray-workers", type=int, default=2)
     p.add_argument("--epochs", type=int, default=None, help="NASH epochs cap (default: the model's own)")
     p.add_argument("--no-cosine", action="store_true", help="skip the exact cosine pass")
-    p.add_argument("--shard-docs", type=int, default=1_000_000)
+    p.add_argument("--shard-docs", type=int, default=250_000, help="documents per JSONL file (~250 MB: bounds a Ray read task)")
     p.add_argument("--results", type=Path, default=OUT_DIR, help="report folder (bench/results for the tracked one)")
     p.add_argument("--name", default="at_scale")
     p.add_argument("--keep", action="store_true", help="keep codes, indexes and pipelines (the corpus is always kept)")

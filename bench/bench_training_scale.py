@@ -43,7 +43,7 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=None, help="NASH epochs cap (default: the model's own)")
     p.add_argument("--batch", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--shard-docs", type=int, default=1_000_000)
+    p.add_argument("--shard-docs", type=int, default=250_000)
     p.add_argument("--out", type=Path, default=Path("/tmp/nash_at_scale"))
     p.add_argument("--results", type=Path, default=OUT_DIR)
     p.add_argument("--name", default="training_scale")
