@@ -47,6 +47,8 @@ def markdown(report: Dict[str, Any]) -> str:
              f"default rule); single-query latency over {report['latency_queries']} text queries (k = 10, pipeline "
              f"loaded from disk, MIH file memory-mapped). Total {report['total_seconds']:,.0f} s. "
              f"Machine: {report['machine'].get('cpu', '?')} (shared: timings are noisy).", "",
+             *([] if report.get("complete", True) else
+               ["**Partial report**: the run has not finished (or was stopped); the stages below are those done.", ""]),
              "## Quality and serving", "",
              "| hasher | bits | precision@100 | (random ties) | fit s | vectorize+encode docs/s | (with reading) | "
              "torch-free | p50 ms | p99 ms | single = batch | index MB |",

@@ -189,27 +189,37 @@ def main(argv: Optional[List[str]] = None) -> int:
     queries = held_out_queries(n, args.queries, args.seed)
     with stages.run("read training sample", docs=args.sample_n):
         write_sample(corpus, args.sample_n, args.batch, run / "sample.json")
-    rows = [run_pipeline(args, run, corpus, n, hasher, nbits, queries, stages) for hasher in hashers for nbits in bits]
-    ray_rows = [run_ray(args, run, corpus, n, tag.replace(":", "-"), stages) for tag in ray_tags]
-    cosine = None
-    if not args.no_cosine:
-        with stages.run("exact cosine (streamed)", docs=n) as rec:
-            rec.update(work.in_child(work.cosine_precision, str(run / f"pipe-{rows[0]['hasher']}-{rows[0]['nbits']}"),
-                                     str(corpus), n, str(run / "labels.npy"), queries["texts"], queries["classes"], K,
-                                     args.batch, threads=args.threads))
-        cosine = {"precision": rec["precision"], "seconds": rec["seconds"], "peak_rss_gib": rec["peak_rss_gib"]}
     report = {"docs": n, "sample": args.sample_n, "queries": args.queries, "k": K, "seed": args.seed,
               "threads": args.threads, "latency_queries": min(args.latency_queries, args.queries),
               "command": "bench/bench_at_scale.py " + " ".join(sys.argv[1:] if argv is None else argv),
-              "total_seconds": round(time.perf_counter() - t_start, 1), "rows": rows, "ray": ray_rows,
-              "cosine": cosine, "stages": stages.records, "machine": machine_info()}
-    report["targets"] = targets(report)
-    write_report(report, args.results, args.name, markdown(report))
-    plot(report, args.results / f"{args.name}.png")
+              "complete": False, "rows": [], "ray": [], "cosine": None, "stages": stages.records,
+              "machine": machine_info()}
+    for hasher in hashers:
+        for nbits in bits:
+            report["rows"].append(run_pipeline(args, run, corpus, n, hasher, nbits, queries, stages))
+            _write(report, args, t_start)  # a partial report after each pipeline: a long run leaves figures
+    for tag in ray_tags:
+        report["ray"].append(run_ray(args, run, corpus, n, tag.replace(":", "-"), stages))
+    if not args.no_cosine:
+        first = report["rows"][0]
+        with stages.run("exact cosine (streamed)", docs=n) as rec:
+            rec.update(work.in_child(work.cosine_precision, str(run / f"pipe-{first['hasher']}-{first['nbits']}"),
+                                     str(corpus), n, str(run / "labels.npy"), queries["texts"], queries["classes"], K,
+                                     args.batch, threads=args.threads))
+        report["cosine"] = {"precision": rec["precision"], "seconds": rec["seconds"], "peak_rss_gib": rec["peak_rss_gib"]}
+    report["complete"] = True
+    _write(report, args, t_start)
     if not args.keep:
         shutil.rmtree(run, ignore_errors=True)
     log(f"done in {report['total_seconds']:.0f} s: {args.results / args.name}.{{json,md,png}}")
     return 0
+
+
+def _write(report: Dict[str, Any], args: argparse.Namespace, t_start: float) -> None:
+    report["total_seconds"] = round(time.perf_counter() - t_start, 1)
+    report["targets"] = targets(report)
+    write_report(report, args.results, args.name, markdown(report))
+    plot(report, args.results / f"{args.name}.png")
 
 
 if __name__ == "__main__":
