@@ -111,7 +111,8 @@ class NASH(BaseHasher):
         k = min(int(self.neighbours), X.shape[0] - 1)
         if k < 1:
             return None
-        graph = nearest_neighbours(X, k, seed=int(self.seed), verbose=bool(self.verbose))
+        graph = nearest_neighbours(X, k, num_threads=self.num_threads, seed=int(self.seed),
+                                   verbose=bool(self.verbose))
         return NeighbourTargets(X, graph, self.target)
 
     def _thresholds(self, X: ArrayLike) -> np.ndarray:
