@@ -208,8 +208,11 @@ def main() -> None:
     command = "python bench/bench_neighbours.py " + " ".join(sys.argv[1:])
     if command not in report["commands"]:
         report["commands"].append(command)
-    if args.sizes:
-        report["sizes"] = run_sizes([int(n) for n in args.sizes], int(args.old_at), args.threads, args.sample, args.seed)
+    if args.sizes:  # rows of other sizes (earlier runs) stay
+        new = run_sizes([int(n) for n in args.sizes], int(args.old_at), args.threads, args.sample, args.seed)
+        keys = {(r["n"], r["method"]) for r in new}
+        report["sizes"] = sorted([r for r in report.get("sizes", []) if (r["n"], r["method"]) not in keys] + new,
+                                 key=lambda r: (r["n"], r["method"]))
     if args.settings:
         report["settings"] = run_settings(args.settings, int(args.settings_at), args.threads, args.sample, args.seed)
     if args.quality:

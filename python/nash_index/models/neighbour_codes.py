@@ -142,12 +142,16 @@ def cell_candidates(codes: np.ndarray, cells: np.ndarray, candidates: int, num_t
     nbits = codes.shape[1] * 8
     out = np.full((n, probes * candidates), -1, dtype=np.int64)
     members_of = _rows_by_cell(cells[:, 0], int(cells.max()) + 1)
-    for probe in range(probes):
-        for members, askers in zip(members_of, _rows_by_cell(cells[:, probe], len(members_of))):
-            if askers.size == 0 or members.size == 0:
+    askers_of = [_rows_by_cell(cells[:, probe], len(members_of)) for probe in range(probes)]
+    for cell, members in enumerate(members_of):
+        if members.size == 0:
+            continue
+        index = make_index(nbits, members.size)  # built once, asked by every row probing the cell
+        index.add(codes[members], members)
+        for probe in range(probes):
+            askers = askers_of[probe][cell]
+            if askers.size == 0:
                 continue
-            index = make_index(nbits, members.size)
-            index.add(codes[members], members)
             ids = index.search(codes[askers], candidates + 1, num_threads=num_threads).ids
             ids[ids == askers[:, None]] = -1  # never its own candidate
             out[askers, probe * candidates:(probe + 1) * candidates] = _first_found(ids, candidates)

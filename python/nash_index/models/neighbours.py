@@ -4,7 +4,9 @@ The signal behind PairRec (Hansen et al., SIGIR 2020) and SNUH (Ou et al., ACL 2
 should predict not only its own document's words but those of the documents nearest to it in the
 input space, so that documents with similar neighbourhoods get similar codes. Here the
 neighbours of document i are its ``k`` nearest training documents by cosine similarity of X (the
-TF-IDF rows, or dense embeddings), found once before training. The extra term is
+TF-IDF rows, or dense embeddings), found once before training: by brute force up to 20,000
+documents, above that from short codes searched in the project's Hamming index and re-ranked by
+exact cosine (``neighbour_codes.py``). The extra term is
 
     weight * (1/k) * sum_{j in N(i)} -log p(x_j | z_i)
 
