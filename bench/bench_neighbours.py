@@ -154,7 +154,7 @@ def run_quality(seed: int) -> List[Dict[str, Any]]:
                     corpus.X_train, corpus.y_train, corpus.X_val, corpus.y_val)
                 p = precision_at_k(model.encode(corpus.X_train), corpus.y_train,
                                    model.encode(corpus.X_test), corpus.y_test, k=100)
-                row = {"corpus": name, "bits": bits, "graph": graph, "precision_at_100": round(float(p[0]), 4),
+                row = {"corpus": name, "bits": bits, "graph": graph, "precision_at_100": round(float(p.index_order), 4),
                        "graph_recall": 1.0 if graph == "exact" else round(code_recall, 4),
                        "train_seconds": round(time.perf_counter() - t0, 1)}
                 print(json.dumps(row), flush=True)

@@ -45,8 +45,8 @@ DEFAULT_CODE_BITS = 256
 DEFAULT_CANDIDATES = 32
 DEFAULT_PROBES = 2
 DEFAULT_CELL_ROWS = 4096
-#: Rounds of neighbours' neighbours after the code search (one: +0.11 recall at 10^5).
-DEFAULT_REFINE = 1
+#: Rounds of neighbours' neighbours after the code search (at 10^5: none 0.66, one 0.77, two 0.80 recall).
+DEFAULT_REFINE = 2
 NEIGHBOUR_METHODS = ("auto", "exact", "codes")
 
 
