@@ -190,6 +190,24 @@ def markdown(report: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def collect(logs: List[str]) -> Dict[str, Any]:
+    """The rows that runs printed (one JSON object a line), by part; a later row of the same
+    case replaces an earlier one. For runs stopped before they wrote the report."""
+    parts: Dict[str, Dict[tuple, Dict[str, Any]]] = {"sizes": {}, "settings": {}, "quality": {}}
+    for log in logs:
+        for line in open(log):
+            if not line.startswith("{"):
+                continue
+            row = json.loads(line)
+            if "method" in row:
+                parts["sizes"][(row["n"], row["method"])] = row
+            elif "graph" in row:
+                parts["quality"][(row["corpus"], row["bits"], row["graph"])] = row
+            else:
+                parts["settings"][tuple(row[key] for key in ("n", "nbits", "candidates", "probes", "cell_rows", "refine"))] = row
+    return {part: [rows[key] for key in sorted(rows, key=str)] for part, rows in parts.items() if rows}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="*", type=float, default=[])
@@ -201,6 +219,8 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--name", default="neighbours")
+    parser.add_argument("--collect", nargs="*", default=[],
+                        help="only rebuild the report from the JSON rows these logs of earlier runs printed")
     args = parser.parse_args()
     path = RESULTS_DIR / f"{args.name}.json"
     report = json.loads(path.read_text()) if path.exists() else {}
@@ -208,6 +228,8 @@ def main() -> None:
     command = "python bench/bench_neighbours.py " + " ".join(sys.argv[1:])
     if command not in report["commands"]:
         report["commands"].append(command)
+    if args.collect:
+        report.update(collect(args.collect))
     if args.sizes:  # rows of other sizes (earlier runs) stay
         new = run_sizes([int(n) for n in args.sizes], int(args.old_at), args.threads, args.sample, args.seed)
         keys = {(r["n"], r["method"]) for r in new}
