@@ -163,6 +163,22 @@ def run_quality(seed: int) -> List[Dict[str, Any]]:
     return out
 
 
+def _old_vs_new(rows: List[Dict[str, Any]]) -> List[str]:
+    """The old path measured beside the new at the same n, and extrapolated to the largest n (its
+    cost is linear in n above 20,000 rows: every row against 20,000 candidates)."""
+    out = []
+    for old in (r for r in rows if r["method"] != "codes"):
+        new = next((r for r in rows if r["method"] == "codes" and r["n"] == old["n"]), None)
+        if new is None:
+            continue
+        largest = max((r for r in rows if r["method"] == "codes"), key=lambda r: r["n"])
+        scale = largest["n"] / old["n"]
+        out.append(f"Same run, n = {old['n']:,}: old {old['seconds']} s (1 thread) vs codes {new['seconds']} s "
+                   f"({new['threads']} threads), {old['seconds'] / new['seconds']:.1f}x; old extrapolated to "
+                   f"n = {largest['n']:,}: ~{old['seconds'] * scale:,.0f} s vs codes measured {largest['seconds']} s.")
+    return out
+
+
 def markdown(report: Dict[str, Any]) -> str:
     lines = ["# NASH's neighbour graph at scale", "",
              "Stand-in corpus: real 20 Newsgroups TF-IDF rows resampled and perturbed "
@@ -173,6 +189,7 @@ def markdown(report: Dict[str, Any]) -> str:
                   "|---:|---|---:|---:|---:|---:|---:|"]
         lines += [f"| {r['n']:,} | {r['method']} | {r['threads']} | {r['seconds']} | {r['recall']:.3f} | "
                   f"{r['median_true_10th_cosine']} | {r['peak_rss_gb']} |" for r in report["sizes"]]
+        lines += [""] + _old_vs_new(report["sizes"])
         lines.append("")
     if report.get("settings"):
         lines += ["## Code settings", "", "| n | bits | candidates | probes | cell rows | refine | seconds | recall@10 |",
@@ -205,7 +222,7 @@ def collect(logs: List[str]) -> Dict[str, Any]:
                 parts["quality"][(row["corpus"], row["bits"], row["graph"])] = row
             else:
                 parts["settings"][tuple(row[key] for key in ("n", "nbits", "candidates", "probes", "cell_rows", "refine"))] = row
-    return {part: [rows[key] for key in sorted(rows, key=str)] for part, rows in parts.items() if rows}
+    return {part: [rows[key] for key in sorted(rows)] for part, rows in parts.items() if rows}
 
 
 def main() -> None:
