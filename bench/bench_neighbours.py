@@ -203,6 +203,7 @@ def markdown(report: Dict[str, Any]) -> str:
         lines += [f"| {r['corpus']} | {r['bits']} | {r['graph']} | {r['graph_recall']:.3f} | "
                   f"{r['precision_at_100']:.4f} | {r['train_seconds']} |" for r in report["quality"]]
         lines.append("")
+    lines += [f"- {note}" for note in report.get("notes", [])] + [""]
     lines += ["Commands: " + "; ".join(f"`{c}`" for c in report.get("commands", []))]
     return "\n".join(lines)
 
