@@ -50,23 +50,6 @@ def test_nearest_neighbours_hand_checked():
     np.testing.assert_array_equal(nearest_neighbours(X, 2)[0], [1, 3])
 
 
-def test_sampled_candidates_beyond_max_candidates():
-    """Above max_candidates, each row's neighbours are its nearest among the sampled candidates."""
-    rng = np.random.default_rng(5)
-    X = rng.random((300, 6)).astype(np.float32)
-    got = nearest_neighbours(X, 3, max_candidates=40, seed=1)
-    candidates = np.unique(got)
-    assert len(candidates) <= 40
-    U = X / np.linalg.norm(X, axis=1, keepdims=True)
-    pool = np.sort(np.random.default_rng(1).choice(300, 40, replace=False))
-    assert set(candidates) <= set(pool)
-    S = U @ U[pool].T
-    in_pool = np.flatnonzero(np.isin(np.arange(300), pool))
-    S[in_pool, np.searchsorted(pool, in_pool)] = -np.inf  # a row is never its own neighbour
-    want = pool[np.argsort(-S, axis=1, kind="stable")[:, :3]]
-    np.testing.assert_array_equal(got, want)
-
-
 def test_nearest_neighbours_rejects_k_out_of_range():
     with pytest.raises(ValueError, match="neighbours must lie in"):
         nearest_neighbours(np.eye(3, dtype=np.float32), 3)

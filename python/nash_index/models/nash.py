@@ -59,8 +59,9 @@ class NASH(BaseHasher):
         of X), weighted by ``neighbour_weight``; 0 turns it off. On by default: validation
         precision@100 rose on every corpus measured (Reuters 32 bits 0.814 -> 0.843, 20 Newsgroups
         64 bits 0.524 -> 0.573, docstrings 32 bits 0.196 -> 0.229; ``bench/results/study.md``).
-        The graph is exact up to 20,000 documents (seconds for 10^4), sampled above (about 1 s per
-        1,000 documents; ``neighbours.py``).
+        The graph is exact up to 20,000 documents (seconds for 10^4); above, candidates come from
+        SimHash codes in the exact Hamming index and are re-ranked by exact cosine, on
+        ``num_threads`` threads (``neighbours.py``, ``bench/results/neighbours.md``).
 
     The defaults (batch 256, lr 2e-3, 10 neighbours) are the setting that did best across Reuters,
     20 Newsgroups, the docstring corpus and a user CSV on validation data (``bench/study_defaults.py``);
@@ -111,7 +112,8 @@ class NASH(BaseHasher):
         k = min(int(self.neighbours), X.shape[0] - 1)
         if k < 1:
             return None
-        graph = nearest_neighbours(X, k, seed=int(self.seed), verbose=bool(self.verbose))
+        graph = nearest_neighbours(X, k, num_threads=self.num_threads, seed=int(self.seed),
+                                   verbose=bool(self.verbose))
         return NeighbourTargets(X, graph, self.target)
 
     def _thresholds(self, X: ArrayLike) -> np.ndarray:

@@ -4,7 +4,9 @@ The signal behind PairRec (Hansen et al., SIGIR 2020) and SNUH (Ou et al., ACL 2
 should predict not only its own document's words but those of the documents nearest to it in the
 input space, so that documents with similar neighbourhoods get similar codes. Here the
 neighbours of document i are its ``k`` nearest training documents by cosine similarity of X (the
-TF-IDF rows, or dense embeddings), found once before training. The extra term is
+TF-IDF rows, or dense embeddings), found once before training: by brute force up to 20,000
+documents, above that from short codes searched in the project's Hamming index and re-ranked by
+exact cosine (``neighbour_codes.py``). The extra term is
 
     weight * (1/k) * sum_{j in N(i)} -log p(x_j | z_i)
 
@@ -16,58 +18,150 @@ decoder's output per batch, not another forward pass.
 """
 from __future__ import annotations
 
-from typing import Optional
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Optional
 
 import numpy as np
 import scipy.sparse as sp
 import torch
+from threadpoolctl import threadpool_limits
 
-from ..checks import unit_rows
+from ..checks import check_int, check_positive_int, unit_rows
 from .batching import ArrayLike, Batch, to_batch
+from .neighbour_codes import assign_cells, cell_candidates, fit_cells, rescore_candidates, simhash_codes
+from .threads import resolve_num_threads
 
-__all__ = ["MAX_CANDIDATES", "NeighbourTargets", "nearest_neighbours"]
+__all__ = ["DEFAULT_CANDIDATES", "DEFAULT_CELL_ROWS", "DEFAULT_CODE_BITS", "DEFAULT_PROBES", "DEFAULT_REFINE",
+           "EXACT_MAX_ROWS",
+           "NEIGHBOUR_METHODS",
+           "NeighbourTargets", "nearest_neighbours"]
 
 _BLOCK_ROWS = 1024
-#: Above this many training documents, neighbours come from a random sample of this many.
-MAX_CANDIDATES = 20_000
+#: Up to this many training documents the graph is exact (brute force); above, it comes from codes.
+EXACT_MAX_ROWS = 20_000
+#: Bits of the short codes that propose candidates, candidates re-ranked per document and probed
+#: cell, cells each document probes, and documents per cell (bench/results/neighbours.md).
+DEFAULT_CODE_BITS = 256
+DEFAULT_CANDIDATES = 32
+DEFAULT_PROBES = 2
+DEFAULT_CELL_ROWS = 4096
+#: Rounds of neighbours' neighbours after the code search (at 10^5: none 0.66, one 0.77, two 0.80 recall).
+DEFAULT_REFINE = 2
+NEIGHBOUR_METHODS = ("auto", "exact", "codes")
 
 
-def nearest_neighbours(X: ArrayLike, k: int, max_candidates: int = MAX_CANDIDATES, seed: int = 0,
-                       verbose: bool = False) -> np.ndarray:
-    """Indices (n, k) int64 of each row's ``k`` most cosine-similar *other* rows of X, most
-    similar first, in blocks of rows (equal similarities inside the k by ascending index; which of
-    several equal ones makes the k-th place is left to ``argpartition``).
+def nearest_neighbours(X: ArrayLike, k: int, *, method: str = "auto", nbits: int = DEFAULT_CODE_BITS,
+                       candidates: int = DEFAULT_CANDIDATES, probes: int = DEFAULT_PROBES,
+                       cell_rows: int = DEFAULT_CELL_ROWS, refine: int = DEFAULT_REFINE,
+                       num_threads: Optional[int] = None,
+                       seed: int = 0, verbose: bool = False) -> np.ndarray:
+    """Indices (n, k) int64 of each row's ``k`` most cosine-similar *other* rows of X (sparse
+    CSR or dense), most similar first; equal similarities by ascending index (which of several
+    equal ones makes the k-th place may differ between methods).
 
-    Exact up to ``max_candidates`` rows: about 2 s for 7,000 Reuters documents and 7 s for 11,000
-    newsgroup posts on one core. A larger X looks for each row's neighbours among a seeded random
-    sample of ``max_candidates`` rows, so the cost grows as n * max_candidates, not n^2: about 1 s
-    per 1,000 documents on one core (100,000 synthetic TF-IDF rows: 98 s). The term needs *similar*
-    documents, not the very nearest.
+    ``method="exact"``: brute force in blocks of rows (n^2 dot products: 2 s for 7,000 Reuters
+    documents, 7 s for 11,000 newsgroup posts on one core). ``"codes"`` (``neighbour_codes.py``):
+    the rows are cut into k-means cells of about ``cell_rows``; each row takes, from each of the
+    ``probes`` cells nearest to it, the ``candidates`` rows nearest by Hamming distance of
+    ``nbits``-bit SimHash codes (the project's exact Hamming index), keeps the k most
+    cosine-similar, then ``refine`` times also weighs its neighbours' neighbours. Approximate in
+    which rows are found (recall in ``bench/results/neighbours.md``), exact in their order.
+    ``"auto"`` is exact up to :data:`EXACT_MAX_ROWS` rows and uses codes above.
+    ``num_threads`` (None: the training default) bounds the threads the search starts (BLAS
+    runs on one); ``seed`` fixes the codes' projection, so the graph is deterministic.
     """
     n = X.shape[0]
-    if not 0 < k < min(n, max_candidates):
-        raise ValueError(f"neighbours must lie in [1, {min(n, max_candidates) - 1}] for {n} training "
-                         f"documents, got {k}")
+    if method not in NEIGHBOUR_METHODS:
+        raise ValueError(f"method must be one of {NEIGHBOUR_METHODS}, got {method!r}")
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 0 < k < n:
+        raise ValueError(f"neighbours must lie in [1, {n - 1}] for {n} training documents, got {k!r}")
+    nbits = check_positive_int(nbits, "nbits")
+    if nbits % 8 or nbits > 256:
+        raise ValueError(f"nbits must be a multiple of 8 in [8, 256], got {nbits}")
+    candidates = check_positive_int(candidates, "candidates")
+    probes = check_positive_int(probes, "probes")
+    cell_rows = check_positive_int(cell_rows, "cell_rows")
+    refine = check_int(refine, "refine")
+    if refine < 0:
+        raise ValueError(f"refine must be >= 0, got {refine}")
+    if candidates < k:
+        raise ValueError(f"candidates must be >= neighbours ({k}), got {candidates}")
+    threads = resolve_num_threads(num_threads)
     U = unit_rows(X)
-    candidates = np.arange(n) if n <= max_candidates else \
-        np.sort(np.random.default_rng(seed).choice(n, max_candidates, replace=False))
-    CT = U[candidates].T
-    CT = CT.tocsr() if sp.issparse(CT) else np.ascontiguousarray(CT)
-    position = np.full(n, -1, dtype=np.int64)  # where each row sits among the candidates
-    position[candidates] = np.arange(len(candidates))
+    with threadpool_limits(1):  # BLAS threads spin on a busy machine (QR 8x slower at 2): ours only
+        if method == "exact" or (method == "auto" and n <= EXACT_MAX_ROWS):
+            return _exact(U, k, threads, verbose)
+        return _from_codes(U, k, nbits, candidates, probes, cell_rows, refine, threads, seed)
+
+
+def _from_codes(U: Any, k: int, nbits: int, candidates: int, probes: int, cell_rows: int,
+                refine: int, threads: int, seed: int) -> np.ndarray:
+    """Candidates from the codes of the cells each row probes, re-ranked by exact cosine; a row
+    that found fewer than k candidates (a cell of a few rows) gets its exact neighbours."""
+    n = U.shape[0]
+    mean, directions, centroids = fit_cells(U, max(1, round(n / cell_rows)), seed)
+    cells = assign_cells(U, mean, directions, centroids, probes)
+    found = cell_candidates(simhash_codes(U, nbits, seed), cells, min(candidates, n - 1), threads)
+    graph = rescore_candidates(U, found, k, threads)
+    short = np.flatnonzero((found >= 0).sum(axis=1) < k)
+    if short.size:
+        graph[short] = _exact_rows(U, short, k)
+    for _ in range(refine):
+        graph = _refine(U, graph, k, threads)
+    return graph
+
+
+_FAN = 5
+
+
+def _refine(U: Any, graph: np.ndarray, k: int, threads: int) -> np.ndarray:
+    """One round of neighbours' neighbours (NN-descent's step): each row's candidates become its
+    k neighbours and the first few neighbours of its first few, re-ranked by exact cosine."""
+    n = graph.shape[0]
+    out = np.empty_like(graph)
+    fan = min(_FAN, k)
+    for start in range(0, n, 65_536):
+        stop = min(start + 65_536, n)
+        mine = graph[start:stop]
+        theirs = graph[mine[:, :fan]][:, :, :fan].reshape(stop - start, fan * fan)
+        cand = np.sort(np.concatenate([mine, theirs], axis=1), axis=1)
+        cand[:, 1:][cand[:, 1:] == cand[:, :-1]] = -1
+        cand[cand == np.arange(start, stop)[:, None]] = -1
+        out[start:stop] = rescore_candidates(U, cand, k, threads, first_row=start)
+    return out
+
+
+def _exact_rows(U: Any, rows: np.ndarray, k: int) -> np.ndarray:
+    """Brute force for a few rows."""
+    sims = U[rows] @ U.T
+    sims = sims.toarray() if sp.issparse(sims) else np.asarray(sims)
+    sims[np.arange(rows.size), rows] = -np.inf
+    return _top_k(sims, k)
+
+
+def _exact(U: Any, k: int, threads: int, verbose: bool) -> np.ndarray:
+    """Brute force: blocks of rows against all rows, the blocks spread over ``threads``."""
+    n = U.shape[0]
+    UT = U.T.tocsr() if sp.issparse(U) else np.ascontiguousarray(U.T)
     out = np.empty((n, k), dtype=np.int64)
     starts = range(0, n, _BLOCK_ROWS)
     bar = _bar(len(starts), verbose)
-    for start in starts:
+
+    def block(start: int) -> None:
         stop = min(start + _BLOCK_ROWS, n)
-        sims = U[start:stop] @ CT
+        sims = U[start:stop] @ UT
         sims = sims.toarray() if sp.issparse(sims) else np.asarray(sims)
-        own = position[start:stop]
-        inside = np.flatnonzero(own >= 0)
-        sims[inside, own[inside]] = -np.inf  # never its own neighbour
-        out[start:stop] = candidates[_top_k(sims, k)]
+        sims[np.arange(stop - start), np.arange(start, stop)] = -np.inf  # never its own neighbour
+        out[start:stop] = _top_k(sims, k)
         if bar is not None:
             bar.update(1)
+
+    if threads <= 1:
+        for start in starts:
+            block(start)
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(block, starts))
     if bar is not None:
         bar.close()
     return out
