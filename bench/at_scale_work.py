@@ -115,8 +115,9 @@ def _plain(obj: Any) -> Any:
 
 # ---- encode (torch-free, one process) ------------------------------------------------------------
 def encode_corpus(pipe_dir: str, corpus_dir: str, n_docs: int, codes_file: str, labels_file: str,
-                  batch: int) -> Dict[str, Any]:
-    """Encodes the first ``n_docs`` documents with the saved pipeline (numpy encoder) into ``codes_file`` (.npy,
+                  batch: int, jobs: int = 1) -> Dict[str, Any]:
+    """Encodes the first ``n_docs`` documents with the saved pipeline (numpy encoder; ``jobs`` worker
+    processes, ``HashingPipeline.encode(n_jobs=...)``) into ``codes_file`` (.npy,
     written through a memory map), and their classes into ``labels_file`` if not there yet. The
     seconds spent reading the corpus are counted apart from vectorize + encode."""
     from nash_index import HashingPipeline
@@ -131,7 +132,7 @@ def encode_corpus(pipe_dir: str, corpus_dir: str, n_docs: int, codes_file: str, 
     for ids, texts, batch_labels in corpus_batches(corpus_dir, batch, n_docs):
         t0 = time.perf_counter()
         read_s += t0 - t_read
-        codes[done:done + len(texts)] = pipe.encode(texts)
+        codes[done:done + len(texts)] = pipe.encode(texts, n_jobs=jobs)
         t_read = time.perf_counter()
         encode_s += t_read - t0
         if want_labels:

@@ -52,6 +52,7 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument("--bits", default="32,64")
     p.add_argument("--hashers", default="nash,itq")
     p.add_argument("--threads", type=int, default=2, help="training threads and BLAS threads of each stage")
+    p.add_argument("--jobs", type=int, default=2, help="worker processes of the one-process encode (n_jobs)")
     p.add_argument("--batch", type=int, default=10_000, help="documents per encoded / vectorized batch")
     p.add_argument("--ray", default="nash:64", help="hasher:bits encoded again by encode_to_shards ('' = none)")
     p.add_argument("--ray-workers", type=int, default=2)
@@ -111,9 +112,9 @@ def run_pipeline(args: argparse.Namespace, run: Path, corpus: Path, n: int, hash
         rec.update(work.in_child(work.fit_pipeline, str(run / "sample.json"), hasher, nbits, args.threads,
                                  args.seed, str(pipe_dir), params, threads=args.threads))
     row["fit_seconds"], row["train_info"], row["training"] = rec["fit_seconds"], rec.pop("train_info"), rec.pop("training")
-    with stages.run(f"encode {tag} (1 process)", docs=n, hasher=hasher, nbits=nbits) as rec:
+    with stages.run(f"encode {tag} ({args.jobs} processes)", docs=n, hasher=hasher, nbits=nbits) as rec:
         rec.update(work.in_child(work.encode_corpus, str(pipe_dir), str(corpus), n, str(codes), labels_file,
-                                 args.batch, threads=args.threads))
+                                 args.batch, args.jobs, threads=args.threads))
     row["encode_docs_per_s"], row["encode_torch_free"] = rec["encode_docs_per_s"], not rec["imported_torch"]
     row["encode_wall_docs_per_s"] = rec["docs_per_s"]  # with reading the JSONL and the child's start
     map_query_classes(queries, Path(labels_file))  # the first encode wrote the database's classes
@@ -194,8 +195,8 @@ def main(argv: Optional[List[str]] = None) -> int:
               "command": "bench/bench_at_scale.py " + " ".join(sys.argv[1:] if argv is None else argv),
               "complete": False, "rows": [], "ray": [], "cosine": None, "stages": stages.records,
               "machine": machine_info()}
-    for hasher in hashers:
-        for nbits in bits:
+    for nbits in bits:  # each length's hashers side by side first: a stopped run still compares them
+        for hasher in hashers:
             report["rows"].append(run_pipeline(args, run, corpus, n, hasher, nbits, queries, stages))
             _write(report, args, t_start)  # a partial report after each pipeline: a long run leaves figures
     for tag in ray_tags:

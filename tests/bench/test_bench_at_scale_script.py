@@ -43,7 +43,7 @@ def test_bench_at_scale_smoke(bench_module, tmp_path, ray_local):
     bench = bench_module("bench_at_scale")
     out, results = tmp_path / "data", tmp_path / "results"
     status = bench.main(["--docs", "2000", "--sample", "1000", "--queries", "60", "--latency-queries", "20",
-                         "--bits", "32", "--epochs", "1", "--batch", "500", "--ray", "nash:32", "--ray-workers", "1", "--out", str(out),
+                         "--bits", "32", "--epochs", "1", "--batch", "500", "--jobs", "2", "--ray", "nash:32", "--ray-workers", "1", "--out", str(out),
                          "--results", str(results), "--name", "smoke", "--keep"])
     assert status == 0
     report = strict_json(results / "smoke.json")
@@ -53,7 +53,7 @@ def test_bench_at_scale_smoke(bench_module, tmp_path, ray_local):
         assert row["encode_torch_free"] and row["serve_torch_free"] and row["single_equals_batch"]
         assert row["encode_docs_per_s"] > 0 and 0 < row["p50_ms"] <= row["p99_ms"]
     names = [s["stage"] for s in report["stages"]]
-    for stage in ("generate corpus", "fit nash-32", "encode nash-32 (1 process)", "build MIH itq-32",
+    for stage in ("generate corpus", "fit nash-32", "encode nash-32 (2 processes)", "build MIH itq-32",
                   "serve itq-32", "encode nash-32 (Ray, 1 encoder actors)", "exact cosine (streamed)"):
         assert stage in names
     assert all(s["seconds"] > 0 and s["peak_rss_gib"] > 0 for s in report["stages"])
