@@ -43,7 +43,8 @@ def test_bench_at_scale_smoke(bench_module, tmp_path, ray_local):
     bench = bench_module("bench_at_scale")
     out, results = tmp_path / "data", tmp_path / "results"
     status = bench.main(["--docs", "2000", "--sample", "1000", "--queries", "60", "--latency-queries", "20",
-                         "--bits", "32", "--epochs", "1", "--batch", "500", "--jobs", "2", "--ray", "nash:32", "--ray-workers", "1", "--out", str(out),
+                         "--bits", "32", "--epochs", "1", "--batch", "500", "--jobs", "2", "--ray", "nash:32",
+                         "--ray-workers", "1", "--out", str(out),
                          "--results", str(results), "--name", "smoke", "--keep"])
     assert status == 0
     report = strict_json(results / "smoke.json")
