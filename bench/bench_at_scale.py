@@ -38,6 +38,8 @@ from at_scale_stages import ProcessTreeMemory, Stages, log  # noqa: E402
 from harness import OUT_DIR, machine_info, parse_list, write_report  # noqa: E402
 
 DEFAULT_SAMPLE = 100_000
+#: What the build stage measures of the index against a FlatIndex (at_scale_work.index_versus_flat).
+KNN_KEYS = ("index_kind", "duplicate_share", "knn_index_p50_ms", "knn_flat_p50_ms", "knn_speedup", "knn_equal_flat")
 K = 100
 
 
@@ -121,6 +123,7 @@ def run_pipeline(args: argparse.Namespace, run: Path, corpus: Path, n: int, hash
     with stages.run(f"build MIH {tag}", docs=n, hasher=hasher, nbits=nbits) as rec:
         rec.update(work.in_child(work.build_index, str(codes), str(index), threads=args.threads))
     row["index_bytes"] = rec["index_bytes"]
+    row.update({key: rec[key] for key in KNN_KEYS if key in rec})
     latency_queries = queries["texts"][:args.latency_queries]
     with stages.run(f"serve {tag}", docs=None, hasher=hasher, nbits=nbits) as rec:
         rec.update(work.in_child(work.serve_queries, str(pipe_dir), str(index), latency_queries, 10,
