@@ -42,6 +42,8 @@ def encode_in_workers(encode_batch: Callable[[List[str]], Tuple[np.ndarray, np.n
     if "fork" not in multiprocessing.get_all_start_methods():
         raise RuntimeError("n_jobs > 1 needs the 'fork' start method (Linux, macOS); use n_jobs=1")
     starts = iter(range(0, len(texts), batch_size))
+    if texts:  # lazy imports and tables made here once are inherited by every fork (each worker
+        encode_batch(texts[:1])  # made them itself, ~2 s per call, a third of 10,000 NASH encodes)
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(n_jobs, mp_context=context, initializer=_start, initargs=(encode_batch,)) as pool:
         pending: Deque[Tuple[int, Future]] = deque()
