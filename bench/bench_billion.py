@@ -71,21 +71,12 @@ def build_in_child(src: Path, n: int, out: Path, m: int, max_key_bits: int, dedu
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def warm(path: Path) -> float:
-    """Reads the file once (page cache); returns seconds."""
-    t0 = time.perf_counter()
-    with open(path, "rb", buffering=0) as f:
-        while f.read(1 << 24):
-            pass
-    return time.perf_counter() - t0
-
-
 def single_latencies(index: Any, queries: np.ndarray, k: int, budget: float) -> harness.Timing:
     return harness.time_each(lambda i: index.search(queries[i:i + 1], k), count=len(queries), warmup=2, budget=budget)
 
 
 def measure(path: Path, queries: np.ndarray, args: Any, dedup_path: Optional[Path] = None) -> Dict[str, Any]:
-    rec: Dict[str, Any] = {"file_bytes": path.stat().st_size, "warm_s": warm(path)}
+    rec: Dict[str, Any] = {"file_bytes": path.stat().st_size, "warm_s": harness.warm_file(path)}
     t0 = time.perf_counter()
     mih = ni.load(path, mmap=True, verify=False, populate=True)  # every page mapped: no faults while timing
     rec["load_s"] = time.perf_counter() - t0

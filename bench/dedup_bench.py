@@ -12,14 +12,6 @@ import harness
 import nash_index as ni
 
 
-def warm(path: Path) -> float:
-    t0 = time.perf_counter()
-    with open(path, "rb", buffering=0) as f:
-        while f.read(1 << 24):
-            pass
-    return time.perf_counter() - t0
-
-
 def check_same(where: str, got, want) -> None:
     if not (np.array_equal(got.distances, want.distances) and np.array_equal(got.ids, want.ids)):
         raise SystemExit(f"the dedup index differs from the MIH (itself checked against the flat scan): {where}")
@@ -28,7 +20,7 @@ def check_same(where: str, got, want) -> None:
 def measure_dedup(path: Path, mih: Any, queries: np.ndarray, rec: Dict[str, Any], args: Any) -> Dict[str, Any]:
     """Times the dedup index at `path` on `queries`; `mih` (loaded, fallback auto) gives the reference
     answers, `rec` the flat scan's timings of this run."""
-    out: Dict[str, Any] = {"file_bytes": path.stat().st_size, "warm_s": warm(path)}
+    out: Dict[str, Any] = {"file_bytes": path.stat().st_size, "warm_s": harness.warm_file(path)}
     t0 = time.perf_counter()
     index = ni.load(path, mmap=True, verify=False, populate=True)
     out["load_s"] = time.perf_counter() - t0

@@ -98,6 +98,15 @@ class Timing:
         return {"qps": self.qps, f"p50_{suffix}": self.p50 * unit, f"p99_{suffix}": None if p99 is None else p99 * unit}
 
 
+def warm_file(path: Path) -> float:
+    """Reads the file once (into the page cache); returns seconds."""
+    t0 = time.perf_counter()
+    with open(path, "rb", buffering=0) as f:
+        while f.read(1 << 24):
+            pass
+    return time.perf_counter() - t0
+
+
 def time_calls(fn: Callable[[], object], repeats: int = 5, warmup: int = 1, min_time: float = 0.0,
                budget: Optional[float] = None) -> Timing:
     """Times `fn()` `repeats` times after `warmup` untimed calls (and at least `min_time` s in all).

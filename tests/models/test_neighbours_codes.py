@@ -163,7 +163,6 @@ def test_threads_honoured(monkeypatch):
 
     monkeypatch.setattr(neighbour_codes, "make_index", recording_index)
     monkeypatch.setattr(neighbour_codes, "ThreadPoolExecutor", recording_pool)
-    monkeypatch.setattr(neighbours, "ThreadPoolExecutor", recording_pool)
     X = _clustered(800, 100, 10, seed=7, sparse=True)
     nearest_neighbours(X, 5, method="codes", cell_rows=200, num_threads=3)
     nearest_neighbours(X, 5, method="exact", num_threads=3)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Tuple
+from typing import Any, Callable, Iterable, Tuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -189,14 +189,18 @@ def rescore_candidates(U: Any, candidates: np.ndarray, k: int, num_threads: int,
         order = np.lexsort((np.where(cand < 0, np.iinfo(np.int64).max, cand), -sims), axis=1)[:, :k]
         out[start:stop] = np.take_along_axis(cand, order, axis=1)
 
-    starts = range(0, n, _RESCORE_BLOCK)
+    run_blocks(block, range(0, n, _RESCORE_BLOCK), num_threads)
+    return out
+
+
+def run_blocks(block: Callable[[int], None], starts: Iterable[int], num_threads: int) -> None:
+    """``block(start)`` for every start, on ``num_threads`` threads (numpy releases the GIL)."""
     if num_threads <= 1:
         for start in starts:
             block(start)
     else:
         with ThreadPoolExecutor(num_threads) as pool:
             list(pool.map(block, starts))
-    return out
 
 
 def _dense_dots(U: np.ndarray, start: int, stop: int, cand: np.ndarray) -> np.ndarray:

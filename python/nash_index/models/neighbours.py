@@ -18,7 +18,6 @@ decoder's output per batch, not another forward pass.
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional
 
 import numpy as np
@@ -28,7 +27,7 @@ from threadpoolctl import threadpool_limits
 
 from ..checks import check_int, check_positive_int, unit_rows
 from .batching import ArrayLike, Batch, to_batch
-from .neighbour_codes import assign_cells, cell_candidates, fit_cells, rescore_candidates, simhash_codes
+from .neighbour_codes import assign_cells, cell_candidates, fit_cells, rescore_candidates, run_blocks, simhash_codes
 from .threads import resolve_num_threads
 
 __all__ = ["DEFAULT_CANDIDATES", "DEFAULT_CELL_ROWS", "DEFAULT_CODE_BITS", "DEFAULT_PROBES", "DEFAULT_REFINE",
@@ -156,12 +155,7 @@ def _exact(U: Any, k: int, threads: int, verbose: bool) -> np.ndarray:
         if bar is not None:
             bar.update(1)
 
-    if threads <= 1:
-        for start in starts:
-            block(start)
-    else:
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(block, starts))
+    run_blocks(block, starts, threads)
     if bar is not None:
         bar.close()
     return out
