@@ -13,21 +13,18 @@
 namespace nash_index {
 namespace {
 
-constexpr size_t kTailChunk = 4096;   // tail codes verified per gather
 constexpr size_t kQueriesPerTask = 8;  // queries of a batch per pool task
 
 // Per-thread buffers of a walk (reused across calls: a lone query allocates nothing).
 struct WalkBuffers {
   std::vector<uint32_t> iota;
-  std::vector<dist_t> to_centre, distances;
+  std::vector<dist_t> to_centre;
   std::vector<uint32_t> order;
   std::vector<uint32_t> starts;
-  void reserve(size_t centres, size_t block, int nbits) {
-    const size_t need = std::max(centres, block);
-    if (iota.size() < need) {
-      iota.resize(need);
+  void reserve(size_t centres, int nbits) {
+    if (iota.size() < centres) {
+      iota.resize(centres);
       std::iota(iota.begin(), iota.end(), 0u);
-      distances.resize(need);
     }
     to_centre.resize(centres);
     order.resize(centres);
@@ -45,8 +42,9 @@ struct TopSink {
   TopK top;
   const CodeStore& store;
   TopSink(size_t k, const CodeStore& s) : top(k, s.nbits()), store(s) {}
-  dist_t tau() { return top.kth_distance(); }
-  void offer(dist_t d, size_t pos) { top.offer(d, store.id_at(pos), false); }
+  dist_t tau() const { return top.threshold(); }
+  // Returns the new threshold: the largest distance that can still enter.
+  dist_t offer(dist_t d, size_t pos) { return top.offer(d, store.id_at(pos), false); }
 };
 
 // A range walk's result: tau is the radius.
@@ -55,10 +53,46 @@ struct RangeSink {
   const CodeStore& store;
   std::vector<Neighbor> found;
   dist_t tau() const { return radius; }
-  void offer(dist_t d, size_t pos) {
+  dist_t offer(dist_t d, size_t pos) {
     if (d <= radius) found.push_back({d, store.id_at(pos)});
+    return radius;
   }
 };
+
+constexpr size_t kSmallBlock = 64;
+
+// Passes the scan kernel's hits (block positions) on to a walk's sink as store positions.
+template <class Sink, class Position>
+class VerifySink : public HitSink {
+ public:
+  VerifySink(Sink& sink, Position position, dist_t tau) : sink_(sink), position_(position), tau_(tau) {
+    thresholds = &tau_;
+  }
+  void hit(size_t, dist_t d, size_t pos) override { tau_ = sink_.offer(d, position_(pos)); }
+  dist_t tau() const { return tau_; }
+
+ private:
+  Sink& sink_;
+  Position position_;
+  dist_t tau_;
+};
+
+// Verifies the `count` contiguous codes at `codes` with the flat scan's kernel (store position of
+// code j: position(j)), offering those within tau; returns the threshold after them.
+template <class Sink, class Position>
+dist_t verify(const KernelTable& kt, const uint8_t* query, const uint8_t* codes, size_t count, size_t cs, Sink& sink,
+              dist_t tau, Position position) {
+  if (count < kSmallBlock) {  // the scan kernel's set-up would cost more than these codes
+    for (size_t j = 0; j < count; ++j) {
+      const dist_t d = kt.distance(query, codes + j * cs, cs);
+      if (d <= tau) tau = sink.offer(d, position(j));
+    }
+    return tau;
+  }
+  VerifySink<Sink, Position> hits(sink, position, tau);
+  kt.scan(ScanBlock{query, 1, codes, count, cs, 0, 0}, hits);
+  return hits.tau();
+}
 
 }  // namespace
 
@@ -71,39 +105,34 @@ void ClusterScan::walk(const uint8_t* query, Sink& sink, SearchWork* work) const
   if (clusters_ && clusters_->count > 0) {
     const Clusters& cl = *clusters_;
     const size_t k = cl.count;
-    b.reserve(k, std::max(cl.largest, kTailChunk), nbits());
-    kt.gather_distances(GatherBlock{query, cl.centres.data(), b.iota.data(), k, cs, b.to_centre.data()});
+    b.reserve(k, nbits());
+    dist_t* dq_of = b.to_centre.data();  // locals: the thread_local is not reloaded in the loops
+    uint32_t* order = b.order.data();
+    uint32_t* starts = b.starts.data();
+    kt.gather_distances(GatherBlock{query, cl.centres.data(), b.iota.data(), k, cs, dq_of});
     // Counting sort of the clusters by lower bound.
-    for (size_t c = 0; c < k; ++c) ++b.starts[size_t(std::max(b.to_centre[c] - cl.radius[c], 0)) + 1];
+    for (size_t c = 0; c < k; ++c) ++starts[size_t(std::max(dq_of[c] - cl.radius[c], 0)) + 1];
     std::partial_sum(b.starts.begin(), b.starts.end(), b.starts.begin());
-    for (size_t c = 0; c < k; ++c) b.order[b.starts[size_t(std::max(b.to_centre[c] - cl.radius[c], 0))]++] = uint32_t(c);
+    for (size_t c = 0; c < k; ++c) order[starts[size_t(std::max(dq_of[c] - cl.radius[c], 0))]++] = uint32_t(c);
     for (size_t i = 0; i < k; ++i) {
-      const uint32_t c = b.order[i];
-      const dist_t dq = b.to_centre[c], tau = sink.tau();
+      const uint32_t c = order[i];
+      const dist_t dq = dq_of[c];
+      dist_t tau = sink.tau();
       if (dq - cl.radius[c] > tau) break;  // every later cluster's bound is at least this one's
       const uint16_t* d0 = cl.to_centre.data();
       const size_t first = size_t(std::lower_bound(d0 + cl.begin[c], d0 + cl.begin[c + 1], std::max(dq - tau, 0)) - d0);
       const size_t last = size_t(std::upper_bound(d0 + first, d0 + cl.begin[c + 1], dq + tau) - d0);
       ++visited;
       if (first == last) continue;
-      kt.gather_distances(
-          GatherBlock{query, cl.codes.data() + first * cs, b.iota.data(), last - first, cs, b.distances.data()});
+      const uint32_t* positions = cl.positions.data() + first;
+      verify(kt, query, cl.codes.data() + first * cs, last - first, cs, sink, tau,
+             [positions](size_t j) { return size_t(positions[j]); });
       verified += last - first;
-      for (size_t j = 0; j < last - first; ++j)
-        if (b.distances[j] <= tau) sink.offer(b.distances[j], cl.positions[first + j]);
     }
-  } else {
-    b.reserve(0, kTailChunk, nbits());
   }
-  const size_t n = store_->size();
-  for (size_t from = indexed_; from < n; from += kTailChunk) {
-    const size_t count = std::min(kTailChunk, n - from);
-    kt.gather_distances(GatherBlock{query, store_->codes() + from * cs, b.iota.data(), count, cs, b.distances.data()});
-    verified += count;
-    const dist_t tau = sink.tau();
-    for (size_t j = 0; j < count; ++j)
-      if (b.distances[j] <= tau) sink.offer(b.distances[j], from + j);
-  }
+  const size_t n = store_->size(), from = indexed_;
+  verify(kt, query, store_->codes() + from * cs, n - from, cs, sink, sink.tau(), [from](size_t j) { return from + j; });
+  verified += n - from;
   if (work) *work = SearchWork{visited, verified, false};
 }
 
