@@ -278,11 +278,12 @@ def markdown(report: Dict[str, Any], target: float) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: Optional[List[str]] = None) -> None:
     import sys
-    args = parse_args()
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
     report = run(args)
-    report["args"]["cmd"] = " ".join(sys.argv[1:])
+    report["args"]["cmd"] = " ".join(argv)
     report["rows"] = rows_of(report["records"], args.target_recall)
     write_report(report, args.out, args.name, markdown(report, args.target_recall))
     print(f"wrote {args.out / args.name}.md / .json")
