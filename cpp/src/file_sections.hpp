@@ -20,11 +20,13 @@ constexpr uint32_t kSectionStoreMeta = 3; // uint64 {meta version, next default 
 constexpr uint32_t kSectionMihMeta = 16;  // uint32 words: m and fallback settings (MultiIndexHashing::meta)
 constexpr uint32_t kSectionMihTables = 17;  // the tables (mih_tables.hpp); absent in older files
 constexpr uint32_t kSectionMihDeltas = 18;  // delta segments' tables: {1, count, bytes...} + blobs
+constexpr uint32_t kSectionMihTombstones = 19;  // removed table positions per segment (mih_file.cpp)
 // DedupIndex (its inner index's sections above hold the distinct codes):
 constexpr uint32_t kSectionDedupMeta = 32;     // uint64 {version, inner kind, groups, dead groups, next default id}
 constexpr uint32_t kSectionDedupOffsets = 33;  // groups + 1 uint64: group g's ids are ids[offsets[g], offsets[g+1])
 constexpr uint32_t kSectionDedupIds = 34;      // ntotal int64 ids, ascending within each group
 constexpr uint32_t kSectionDedupLookup = 35;   // uint32 hash slots: group + 1 of a code (src/code_lookup.hpp)
+constexpr uint32_t kSectionClusterMeta = 48;   // uint32 {version 1, clusters requested (0 = auto)}
 
 struct SectionData {
   uint32_t tag;

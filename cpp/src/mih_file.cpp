@@ -9,6 +9,59 @@
 namespace nash_index {
 namespace {
 constexpr uint32_t kMihMetaVersion = 2;  // see mih_meta_words (mih_tables.hpp)
+// Version 2's words in a file whose tables hold tombstones (kSectionMihTombstones):
+// builds that do not know that section refuse the file rather than misread positions.
+constexpr uint32_t kMihMetaTombstones = 3;
+constexpr uint64_t kTombstonesVersion = 1;
+
+// The tombstones section's words: {version 1, segments, bitmap words of each
+// (0: none dead)}, then the bitmaps (Tombstones::words) one after another.
+std::vector<uint64_t> tombstones_section(const std::vector<std::unique_ptr<MultiIndexHashing::Tables>>& segments) {
+  std::vector<uint64_t> out{kTombstonesVersion, segments.size()};
+  for (const auto& t : segments) out.push_back(t->dead.words().size());
+  for (const auto& t : segments) out.insert(out.end(), t->dead.words().begin(), t->dead.words().end());
+  return out;
+}
+
+// Each segment's bitmap words from the tombstones section. Throws FormatError.
+std::vector<std::vector<uint64_t>> read_tombstones(const IndexFile& file) {
+  const std::string bad = "index file: bad multi-index tombstones: ";
+  uint64_t bytes = 0;
+  const uint8_t* raw = file.section(kSectionMihTombstones, &bytes);
+  if (bytes % 8 != 0 || bytes < 16) throw FormatError(bad + "section of " + std::to_string(bytes) + " bytes");
+  std::vector<uint64_t> words(bytes / 8);
+  std::memcpy(words.data(), raw, bytes);
+  if (words[0] != kTombstonesVersion) throw FormatError(bad + "unknown version " + std::to_string(words[0]));
+  const uint64_t segments = words[1];
+  if (segments == 0 || segments > kMaxSegments || words.size() < 2 + segments)
+    throw FormatError(bad + "bad segment count " + std::to_string(segments));
+  std::vector<std::vector<uint64_t>> out(segments);
+  size_t at = 2 + segments;
+  for (size_t s = 0; s < segments; ++s) {
+    const uint64_t count = words[2 + s];
+    if (count > words.size() - at) throw FormatError(bad + "bitmaps overrun the section");
+    out[s].assign(words.begin() + long(at), words.begin() + long(at + count));
+    at += count;
+  }
+  if (at != words.size()) throw FormatError(bad + "section size does not match its bitmaps");
+  return out;
+}
+
+uint64_t dead_in(const std::vector<uint64_t>& words) {
+  uint64_t count = 0;
+  for (const uint64_t w : words) count += static_cast<uint64_t>(__builtin_popcountll(w));
+  return count;
+}
+
+// Gives segment `t` its saved tombstones (none when `dead` has no entry for it).
+void restore_tombstones(MultiIndexHashing::Tables& t, const std::vector<std::vector<uint64_t>>& dead, size_t s) {
+  if (s >= dead.size()) return;
+  if (!Tombstones::from_words(t.positions, dead[s], &t.dead))
+    throw FormatError("index file: bad multi-index tombstones: segment " + std::to_string(s) +
+                      "'s bitmap does not match its tables");
+}
+
+uint64_t dead_of(const std::vector<std::vector<uint64_t>>& dead, size_t s) { return s < dead.size() ? dead_in(dead[s]) : 0; }
 }  // namespace
 
 std::vector<uint32_t> mih_meta_words(int m_requested, int m_in_use, const MihParams& params, int max_key_bits) {
@@ -35,17 +88,21 @@ void add_mih_sections(FileSections& out, std::vector<uint32_t> meta, const uint8
   if (!deltas.empty()) out.add_owned(kSectionMihDeltas, std::move(deltas));
 }
 
-// The tables are saved while no segment holds tombstones (table positions
-// are then store positions): the main segment's blob in one section, the
-// deltas' blobs after a directory of their sizes in another, so a mapped load
-// serves them as they are (builds that do not know the deltas section scan
-// and re-index those codes as a tail). Otherwise load rebuilds the tables, as
-// it does for files of older builds.
+// The tables are saved as they are: the main segment's blob in one section,
+// the deltas' blobs after a directory of their sizes in another, so a mapped
+// load serves them as they are (builds that do not know the deltas section
+// scan and re-index those codes as a tail). Removed codes stay in the tables
+// as tombstones, saved in a section of their own (metadata version 3), so a
+// save after a removal no longer costs a rebuild at load.
 void MultiIndexHashing::add_sections(FileSections& out) const {
   CodeIndex::add_sections(out);
   for (const auto& t : segments_)
-    if (t->dead.count() != 0 || !t->blob) return add_mih_sections(out, meta(), nullptr, 0, {});
-  add_mih_sections(out, meta(), segments_.front()->blob, segments_.front()->blob_bytes, deltas_section());
+    if (!t->blob) return add_mih_sections(out, meta(), nullptr, 0, {});
+  std::vector<uint32_t> words = meta();
+  const bool dead = tombstones() != 0;
+  if (dead) words[0] = kMihMetaTombstones;
+  add_mih_sections(out, std::move(words), segments_.front()->blob, segments_.front()->blob_bytes, deltas_section());
+  if (dead) out.add_owned(kSectionMihTombstones, tombstones_section(segments_));
 }
 
 // The deltas section's words: {1, count, bytes of each} then the blobs; empty without deltas.
@@ -86,7 +143,7 @@ std::unique_ptr<MultiIndexHashing> MultiIndexHashing::load(const std::shared_ptr
   uint32_t meta[kMetaWordsV2] = {};
   if (bytes < sizeof(uint32_t)) throw FormatError("index file: bad multi-index metadata size");
   std::memcpy(meta, raw, sizeof(uint32_t));
-  const size_t words = meta[0] == 1 ? kMetaWordsV1 : meta[0] == 2 ? kMetaWordsV2 : 0;
+  const size_t words = meta[0] == 1 ? kMetaWordsV1 : meta[0] == 2 || meta[0] == kMihMetaTombstones ? kMetaWordsV2 : 0;
   if (words == 0) throw FormatError("index file: unknown multi-index metadata version");
   if (bytes != words * sizeof(uint32_t)) throw FormatError("index file: bad multi-index metadata size");
   std::memcpy(meta, raw, bytes);
@@ -105,21 +162,32 @@ std::unique_ptr<MultiIndexHashing> MultiIndexHashing::load(const std::shared_ptr
   if (!error.empty()) throw FormatError("index file: bad multi-index metadata: " + error);
   std::unique_ptr<MultiIndexHashing> index(new MultiIndexHashing(file, requested, max_key_bits));
   index->params_ = params;
+  const bool with_tombstones = meta[0] == kMihMetaTombstones;
+  if (with_tombstones != file->has_section(kSectionMihTombstones) ||
+      (with_tombstones && !file->has_section(kSectionMihTables)))
+    throw FormatError("index file: multi-index tombstones without version 3 metadata and tables, or the reverse");
   if (!file->has_section(kSectionMihTables)) {
     index->rebuild(in_use);  // the saved split: the same tables as before saving
     return index;
   }
+  const std::vector<std::vector<uint64_t>> dead = with_tombstones ? read_tombstones(*file) : std::vector<std::vector<uint64_t>>();
   const SubstringLayout layout(nbits, in_use);
   const uint8_t* blob = file->section(kSectionMihTables, &bytes);
-  index->segments_.push_back(tables_from_blob(file, blob, bytes, layout, max_key_bits, index->store_->size()));
-  index->indexed_ = index->segments_.front()->positions;
-  if (file->has_section(kSectionMihDeltas)) index->load_deltas(file, layout);
+  index->segments_.push_back(
+      tables_from_blob(file, blob, bytes, layout, max_key_bits, index->store_->size() + dead_of(dead, 0)));
+  restore_tombstones(*index->segments_.front(), dead, 0);
+  index->indexed_ = index->segments_.front()->live();
+  if (file->has_section(kSectionMihDeltas)) index->load_deltas(file, layout, dead);
+  if (with_tombstones && dead.size() != index->segments_.size())
+    throw FormatError("index file: bad multi-index tombstones: " + std::to_string(dead.size()) +
+                      " segments, the tables have " + std::to_string(index->segments_.size()));
   return index;
 }
 
 // The deltas section: {version 1, count, bytes of each} then the blobs, each
 // checked like the main one against the codes not yet covered.
-void MultiIndexHashing::load_deltas(const std::shared_ptr<IndexFile>& file, const SubstringLayout& layout) {
+void MultiIndexHashing::load_deltas(const std::shared_ptr<IndexFile>& file, const SubstringLayout& layout,
+                                    const std::vector<std::vector<uint64_t>>& dead) {
   uint64_t bytes = 0;
   const uint8_t* raw = file->section(kSectionMihDeltas, &bytes);
   const std::string bad = "index file: bad multi-index delta tables: ";
@@ -134,8 +202,11 @@ void MultiIndexHashing::load_deltas(const std::shared_ptr<IndexFile>& file, cons
   uint64_t at = 16 + 8 * sizes.size();
   for (const uint64_t size : sizes) {
     if (size > bytes - at) throw FormatError(bad + "segments overrun the section");
-    segments_.push_back(tables_from_blob(file, raw + at, size, layout, max_key_bits_, store_->size() - indexed_));
-    indexed_ += segments_.back()->positions;
+    const size_t s = segments_.size();
+    segments_.push_back(
+        tables_from_blob(file, raw + at, size, layout, max_key_bits_, store_->size() - indexed_ + dead_of(dead, s)));
+    restore_tombstones(*segments_.back(), dead, s);
+    indexed_ += segments_.back()->live();
     at += size;
   }
   if (at != bytes) throw FormatError(bad + "section size does not match its segments");

@@ -200,4 +200,20 @@ void Tombstones::mark(const std::vector<uint32_t>& positions) {
   count_ += positions.size();
 }
 
+bool Tombstones::from_words(size_t positions, std::vector<uint64_t> words, Tombstones* out) {
+  *out = Tombstones(positions);
+  if (words.empty()) return true;
+  if (words.size() != (positions + 63) / 64) return false;
+  if (positions % 64 != 0 && (words.back() >> (positions % 64)) != 0) return false;  // bits past the end
+  size_t count = 0;
+  for (const uint64_t w : words) count += static_cast<size_t>(__builtin_popcountll(w));
+  if (count == 0) return true;
+  out->bits_ = std::move(words);
+  out->before_.assign(out->bits_.size(), 0);
+  for (size_t w = 1; w < out->bits_.size(); ++w)
+    out->before_[w] = out->before_[w - 1] + static_cast<uint32_t>(__builtin_popcountll(out->bits_[w - 1]));
+  out->count_ = count;
+  return true;
+}
+
 }  // namespace nash_index

@@ -127,6 +127,12 @@ class Tombstones {
   // Marks live table positions dead (any order, no repeats): O(n / 64).
   void mark(const std::vector<uint32_t>& positions);
   size_t memory_bytes() const { return bits_.capacity() * sizeof(uint64_t) + before_.capacity() * sizeof(uint32_t); }
+  size_t positions() const { return n_; }
+  // The bitmap (bit p: table position p is dead), empty while none is: what files save.
+  const std::vector<uint64_t>& words() const { return bits_; }
+  // Tombstones of `positions` table positions from saved words (none, or
+  // ceil(positions / 64) with no bit at or past `positions`); false otherwise.
+  static bool from_words(size_t positions, std::vector<uint64_t> words, Tombstones* out);
 
  private:
   size_t n_;

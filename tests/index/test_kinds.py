@@ -13,7 +13,7 @@ from test_file_fuzz import FileImage
 
 import nash_index as ni
 from conftest import EXAMPLE_KIND, KINDS, assert_knn_matches, require_example_kind, uniform_codes
-from nash_index.index import _core
+from nash_index.index import ClusterScanIndex, _core
 from nash_index.index.base import GenericCoreIndex
 
 
@@ -37,7 +37,7 @@ def test_every_kind_is_made_by_name_and_reports_it(kind):
     index = ni.make_index(72, kind=kind)
     assert index.kind == kind and index.nbits == 72 and index.ntotal == 0
     expected = {"flat": ni.FlatIndex, "mih": ni.MultiIndexHashing, "flat_dedup": ni.FlatDedupIndex,
-                "mih_dedup": ni.MihDedupIndex}.get(kind, GenericCoreIndex)
+                "mih_dedup": ni.MihDedupIndex, "cluster": ClusterScanIndex}.get(kind, GenericCoreIndex)
     assert type(index) is expected
 
 

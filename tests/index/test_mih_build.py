@@ -146,20 +146,21 @@ def test_bad_files_are_named(tmp_path):
         ni.build_mih_file(raw, tmp_path / "x.nidx", nbits=64)
 
 
-def test_saved_tables_are_served_and_removal_falls_back_to_a_rebuild(tmp_path, codes, queries):
+def test_saved_tables_are_served_with_their_tombstones_after_a_removal(tmp_path, codes, queries):
     index = ni.MultiIndexHashing(64)
     index.add(codes)
     index.save(tmp_path / "a.nidx")
     ids = np.arange(len(codes))
     _check(tmp_path / "a.nidx", codes, queries)
-    # Tombstones: the tables are not saved (positions moved); load rebuilds them.
+    # Tombstones are saved with the tables (issue #25): load serves both, no rebuild.
     gone = ids[::40]  # under 1/8: stays as tombstones (see MultiIndexHashing.needs_rebuild)
     index.remove(gone)
     assert index.tombstones == len(gone)
     index.save(tmp_path / "b.nidx")
     assert _core.open_index_file(str(tmp_path / "a.nidx")).has_section(TAG_MIH_TABLES)
-    assert not _core.open_index_file(str(tmp_path / "b.nidx")).has_section(TAG_MIH_TABLES)
+    assert _core.open_index_file(str(tmp_path / "b.nidx")).has_section(TAG_MIH_TABLES)
     back = ni.load(tmp_path / "b.nidx", mmap=True)
+    assert back.tombstones == len(gone) and back.indexed == len(codes) - len(gone)
     keep = np.setdiff1d(ids, gone)
     back.set_fallback("never")
     assert_knn_matches(back.search(queries, 10), codes[keep], keep, queries, 10)

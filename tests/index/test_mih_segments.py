@@ -107,16 +107,16 @@ def test_segmented_index_saves_and_loads_its_segments(tmp_path, short_tail, mmap
     assert pickle.loads(pickle.dumps(index)).segments == 3
 
 
-def test_segments_with_tombstones_are_rebuilt_at_load(tmp_path, short_tail):
+def test_segments_with_tombstones_are_saved_and_served(tmp_path, short_tail):
     db, queries = _data(4)
     index = ni.MultiIndexHashing(64)
     index.add(db[:8000])
     index.add(db[8000:8600])
     index.remove(np.arange(10))
     index.save(tmp_path / "t.nidx")
-    assert not _core.open_index_file(str(tmp_path / "t.nidx")).has_section(TAG_TABLES)
-    back = ni.load(tmp_path / "t.nidx")
-    assert back.segments == 1 and back.tombstones == 0
+    assert _core.open_index_file(str(tmp_path / "t.nidx")).has_section(TAG_TABLES)
+    back = ni.load(tmp_path / "t.nidx")  # issue #25: the segments and their tombstones, no rebuild
+    assert back.segments == index.segments == 2 and back.tombstones == 10
     _check(back, db[10:8600], np.arange(10, 8600), queries)
 
 

@@ -10,7 +10,7 @@
 // Codes added after the last table build form a "tail" that every query scans
 // linearly, until tables are built over it as a delta segment (or over
 // everything again). A removal drops codes from the store (as FlatIndex does) but only
-// leaves tombstones in the tables, which queries skip. The tables are rebuilt
+// leaves tombstones in the tables, which queries skip (and files save). The tables are rebuilt
 // (with a revised automatic m) once the tail or the tombstones pass a share of
 // the index (needs_rebuild), aside from searches: see prepare_rebuild.
 #pragma once
@@ -152,7 +152,9 @@ class MultiIndexHashing : public CodeIndex {
   bool too_many_tombstones() const;
   size_t delta_start() const;
   int delta_plan() const;
-  void load_deltas(const std::shared_ptr<IndexFile>& file, const SubstringLayout& layout);
+  // `dead`: each segment's saved tombstone bitmap (mih_file.cpp), empty when the file has none.
+  void load_deltas(const std::shared_ptr<IndexFile>& file, const SubstringLayout& layout,
+                   const std::vector<std::vector<uint64_t>>& dead);
   std::vector<uint32_t> meta() const;  // the metadata section
   bool scan_everything(size_t k) const;
   double query_budget(size_t nq) const;  // candidate units a walk may spend in a batch of nq

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .base import BaseIndex, from_bytes, load, registered_kinds
 from .build import build_mih_file
+from .cluster import ClusterScanIndex
 from .codes import binarize, pack_bits, unpack_bits
 from .dedup import FlatDedupIndex, MihDedupIndex
 from .factory import INDEX_KINDS, duplicate_share, make_index
@@ -22,6 +23,7 @@ from .runtime import detected_simd_level, get_num_threads, set_num_threads, set_
 __all__ = [
     "INDEX_KINDS",
     "BaseIndex",
+    "ClusterScanIndex",
     "FlatDedupIndex",
     "FlatIndex",
     "MihDedupIndex",

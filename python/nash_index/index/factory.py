@@ -5,7 +5,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from . import dedup, flat, mih  # noqa: F401  (registers their classes: make_index returns them)
+from . import cluster, dedup, flat, mih  # noqa: F401  (registers their classes: make_index returns them)
 from .base import CoreIndex, new_index, registered_kinds
 from .validation import as_code_rows, check_choice, check_int, check_nbits
 

@@ -70,9 +70,10 @@ class MultiIndexHashing(CoreIndex):
     them alone, a delta segment probed after the main one (O(added codes),
     not a rebuild of everything), until 8 segments merge their deltas, or the
     deltas reach half the main segment and everything is rebuilt as one.
-    ``save`` stores every segment's tables (a mapped ``load`` serves them
-    without a rebuild) unless removals left tombstones; then ``load``
-    rebuilds the tables. A removal costs
+    ``save`` stores every segment's tables, and the tombstones that removals
+    left in them (a mapped ``load`` serves them without a rebuild; files of
+    older builds saved after a removal hold no tables and are rebuilt at
+    load). A removal costs
     what it costs in :class:`FlatIndex` (the codes are compacted): the tables
     keep the removed codes as ``tombstones``, skipped by queries, until they
     pass 1/8 of the tables, then the tables are rebuilt. Rebuilds are built

@@ -1,0 +1,268 @@
+// Building a ClusterScan's clusters: centres sampled evenly, then seeded among
+// the codes left far from all of them, codes assigned to a near centre by
+// substring probes (CentreProbe), centres moved to their members' bitwise
+// majority, codes assigned again, then members laid out cluster by cluster,
+// sorted by distance to the centre. Clusters left empty are dropped.
+#include <algorithm>
+#include <limits>
+#include <numeric>
+
+#include "cluster_tables.hpp"
+#include "kernels.hpp"
+#include "thread_pool.hpp"
+
+namespace nash_index {
+namespace {
+
+constexpr uint32_t kNone = 0xFFFFFFFFu;     // a code not placed yet
+constexpr size_t kCentresPerBucket = 32;  // sizes the probe tables' substrings
+constexpr int kRounds = 8;                 // re-seeding rounds for codes far from every centre
+constexpr size_t kFarShare = 2000;         // stop re-seeding once under 1/kFarShare of the codes are far
+
+uint64_t mix(uint64_t x) {  // splitmix64: a fixed, well-spread offset per stride
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+// One code from each of K equal strides of [0, n): deterministic, so a loaded
+// file rebuilds the clusters it was saved with.
+std::vector<uint8_t> sample_centres(const uint8_t* codes, size_t n, size_t cs, size_t k) {
+  std::vector<uint8_t> centres(k * cs);
+  for (size_t i = 0; i < k; ++i) {
+    const size_t lo = i * n / k, hi = (i + 1) * n / k;
+    const size_t pos = lo + mix(i) % std::max<size_t>(hi - lo, 1);
+    std::copy_n(codes + pos * cs, cs, centres.data() + i * cs);
+  }
+  return centres;
+}
+
+// Candidate centres of a code: those equal to it on one of m disjoint substrings of b bits
+// (radius-0 multi-index probes, about kCentresPerBucket centres a bucket). Close codes share a
+// substring with their centre (10% of 64 bits flipped: 8-bit substrings, ~80% per centre and
+// most of them several), far ones may find none: the assignment is good, not exact, and only
+// decides how much a query prunes (the stored distances are exact).
+class CentreProbe {
+ public:
+  CentreProbe(const uint8_t* centres, size_t k, int nbits) : centres_(centres), k_(k), cs_(size_t(nbits) / 8) {
+    bits_ = 4;
+    while (bits_ < 16 && (k >> bits_) > kCentresPerBucket) ++bits_;
+    m_ = std::max(1, nbits / bits_);
+    start_.assign(size_t(m_) << bits_ | 1, 0);
+    for (size_t c = 0; c < k; ++c)
+      for (int j = 0; j < m_; ++j) ++start_[slot(centres + c * cs_, j) + 1];
+    std::partial_sum(start_.begin(), start_.end(), start_.begin());
+    list_.resize(k * size_t(m_));
+    std::vector<uint32_t> fill(start_.begin(), start_.end() - 1);
+    for (size_t c = 0; c < k; ++c)
+      for (int j = 0; j < m_; ++j) list_[fill[slot(centres + c * cs_, j)]++] = uint32_t(c);
+  }
+  // Nearest candidate of `code` if closer than `best` and within `limit` (then updates best /
+  // which); false otherwise.
+  bool improve(const uint8_t* code, dist_t limit, dist_t* best, uint32_t* which, std::vector<dist_t>& scratch) const {
+    bool found = false;
+    for (int j = 0; j < m_; ++j) {
+      const size_t s = slot(code, j), count = start_[s + 1] - start_[s];
+      if (count == 0) continue;
+      scratch.resize(std::max(scratch.size(), count));
+      kernels().gather_distances(GatherBlock{code, centres_, list_.data() + start_[s], count, cs_, scratch.data()});
+      for (size_t i = 0; i < count; ++i)
+        if (scratch[i] < *best && scratch[i] <= limit) {
+          *best = scratch[i];
+          *which = list_[start_[s] + i];
+          found = true;
+        }
+    }
+    return found;
+  }
+
+ private:
+  size_t slot(const uint8_t* code, int j) const {
+    uint32_t v = 0;  // bits [j * bits_, (j + 1) * bits_) of the code (bit i: byte i / 8, bit i % 8)
+    for (int b = 0; b < bits_; ++b) {
+      const int bit = j * bits_ + b;
+      v |= uint32_t((code[bit >> 3] >> (bit & 7)) & 1u) << b;
+    }
+    return size_t(j) << bits_ | v;
+  }
+  const uint8_t* centres_;
+  size_t k_, cs_;
+  int bits_ = 4, m_ = 1;
+  std::vector<uint32_t> start_, list_;
+};
+
+// Assigns codes `todo` to the nearest candidate among centres [first, k) when it is nearer than
+// their current centre (which / dist) and within `limit`, on up to num_threads threads.
+void assign(const uint8_t* codes, size_t cs, const std::vector<uint8_t>& centres, size_t first, size_t k,
+            int nbits, dist_t limit, const std::vector<uint32_t>& todo, int num_threads, std::vector<uint32_t>& which,
+            std::vector<dist_t>& dist) {
+  if (first >= k) return;
+  const CentreProbe probe(centres.data() + first * cs, k - first, nbits);
+  const size_t chunk = 1 << 14, tasks = (todo.size() + chunk - 1) / chunk;
+  ThreadPool::global().parallel_for(tasks, resolve_threads(num_threads), [&](size_t t) {
+    std::vector<dist_t> scratch;
+    for (size_t i = t * chunk; i < std::min(todo.size(), (t + 1) * chunk); ++i) {
+      const uint32_t p = todo[i];
+      uint32_t c = 0;
+      if (probe.improve(codes + size_t(p) * cs, limit, &dist[p], &c, scratch)) which[p] = uint32_t(first + c);
+    }
+  });
+}
+
+// Positions [0, n) grouped by key (< keys), stable: a counting sort.
+std::vector<uint32_t> group_by(const std::vector<uint32_t>& key, size_t keys, const std::vector<uint32_t>& order) {
+  std::vector<size_t> start(keys + 1, 0);
+  for (const uint32_t p : order) ++start[key[p] + 1];
+  std::partial_sum(start.begin(), start.end(), start.begin());
+  std::vector<uint32_t> out(order.size());
+  for (const uint32_t p : order) out[start[key[p]]++] = p;
+  return out;
+}
+
+// Each centre becomes the bitwise majority of its members (unchanged when it has none).
+void majority_centres(const uint8_t* codes, size_t cs, const std::vector<uint32_t>& which,
+                      std::vector<uint8_t>& centres, size_t k) {
+  std::vector<uint32_t> placed;
+  for (uint32_t p = 0; p < which.size(); ++p)
+    if (which[p] != kNone) placed.push_back(p);
+  const std::vector<uint32_t> grouped = group_by(which, k, placed);
+  std::vector<uint32_t> ones(cs * 8);
+  for (size_t at = 0; at < grouped.size();) {
+    const uint32_t c = which[grouped[at]];
+    size_t end = at;
+    std::fill(ones.begin(), ones.end(), 0u);
+    for (; end < grouped.size() && which[grouped[end]] == c; ++end) {
+      const uint8_t* code = codes + size_t(grouped[end]) * cs;
+      for (size_t b = 0; b < cs * 8; ++b) ones[b] += (code[b >> 3] >> (b & 7)) & 1u;
+    }
+    const size_t members = end - at;
+    uint8_t* centre = centres.data() + size_t(c) * cs;
+    std::fill_n(centre, cs, uint8_t{0});
+    for (size_t b = 0; b < cs * 8; ++b)
+      if (2 * size_t(ones[b]) > members) centre[b >> 3] |= uint8_t(1u << (b & 7));
+    at = end;
+  }
+}
+
+// Seeds new centres among the codes beyond `beyond` of their centre (rounds, until few are or the
+// budget k_max is spent) and moves those codes to a new centre within `limit`. Returns the new k.
+size_t seed_far_codes(const uint8_t* codes, size_t n, int nbits, dist_t beyond, dist_t limit, size_t k, size_t k_max,
+                      int num_threads, std::vector<uint8_t>& centres, std::vector<uint32_t>& which,
+                      std::vector<dist_t>& dist) {
+  const size_t cs = size_t(nbits) / 8;
+  for (int round = 0; round < kRounds && k < k_max; ++round) {
+    std::vector<uint32_t> far_codes;
+    for (uint32_t p = 0; p < n; ++p)
+      if (dist[p] > beyond) far_codes.push_back(p);
+    if (far_codes.size() * kFarShare < n) break;
+    const size_t more = std::min(k_max - k, std::max<size_t>(1, 2 * far_codes.size() * k_max / n));
+    std::vector<uint8_t> gathered(far_codes.size() * cs);
+    for (size_t i = 0; i < far_codes.size(); ++i)
+      std::copy_n(codes + size_t(far_codes[i]) * cs, cs, gathered.data() + i * cs);
+    const std::vector<uint8_t> seeds = sample_centres(gathered.data(), far_codes.size(), cs, more);
+    centres.insert(centres.end(), seeds.begin(), seeds.end());
+    assign(codes, cs, centres, k, k + more, nbits, limit, far_codes, num_threads, which, dist);
+    k += more;
+  }
+  return k;
+}
+
+// Centres to their members' majority (codes not placed, kNone, take no part), then every code to
+// its nearest candidate whatever the distance (centre 0 when no probe finds one); distances exact.
+void settle(const uint8_t* codes, size_t n, int nbits, size_t k, int num_threads, std::vector<uint8_t>& centres,
+            std::vector<uint32_t>& which, std::vector<dist_t>& dist) {
+  const size_t cs = size_t(nbits) / 8;
+  majority_centres(codes, cs, which, centres, k);
+  const KernelTable& kt = kernels();
+  for (size_t p = 0; p < n; ++p) {
+    if (which[p] == kNone) which[p] = 0;
+    dist[p] = kt.distance(codes + p * cs, centres.data() + size_t(which[p]) * cs, cs);
+  }
+  std::vector<uint32_t> all(n);
+  std::iota(all.begin(), all.end(), 0u);
+  assign(codes, cs, centres, 0, k, nbits, std::numeric_limits<dist_t>::max(), all, num_threads, which, dist);
+}
+
+}  // namespace
+
+std::unique_ptr<ClusterScan::Clusters> build_clusters(const uint8_t* codes, size_t n, int nbits, size_t clusters,
+                                                      int num_threads) {
+  auto out = std::make_unique<ClusterScan::Clusters>();
+  const size_t cs = size_t(nbits) / 8;
+  out->code_size = cs;
+  out->begin.assign(1, 0);
+  if (n == 0) return out;
+  const size_t k_max = std::clamp<size_t>(clusters, 1, n);
+  // Half the centres sampled evenly; the rest seeded among the codes still far from every
+  // centre (clusters the sample missed), a few rounds; then one majority vote and a reassignment.
+  size_t k = std::max<size_t>(1, k_max / 2);
+  std::vector<uint8_t> centres = sample_centres(codes, n, cs, k);
+  std::vector<uint32_t> which(n, kNone);
+  std::vector<dist_t> dist(n, std::numeric_limits<dist_t>::max());
+  std::vector<uint32_t> todo(n);
+  std::iota(todo.begin(), todo.end(), 0u);
+  const dist_t far = dist_t(nbits * 3 / 10);
+  // Before the vote a code joins only a centre within `far`: far codes would drag the majority.
+  assign(codes, cs, centres, 0, k, nbits, far, todo, num_threads, which, dist);
+  k = seed_far_codes(codes, n, nbits, far, far, k, k_max, num_threads, centres, which, dist);
+  settle(codes, n, nbits, k, num_threads, centres, which, dist);
+  // Clusters close to one another (10^4 random centres in 64 bits lie ~17 bits apart) leave codes
+  // of clusters the sample missed at a neighbour's centre: seed among codes beyond `near`, again.
+  const dist_t near = dist_t(nbits / 5);
+  for (int pass = 0; pass < 2 && k < k_max; ++pass) {
+    const size_t before = k;
+    k = seed_far_codes(codes, n, nbits, near, far, k, k_max, num_threads, centres, which, dist);
+    if (k == before) break;
+    settle(codes, n, nbits, k, num_threads, centres, which, dist);
+  }
+
+  // Members by (cluster, distance to centre): sort by distance, then stably by cluster.
+  std::vector<uint32_t> order(n), by_distance(n);
+  std::iota(order.begin(), order.end(), 0u);
+  for (size_t i = 0; i < n; ++i) by_distance[i] = uint32_t(dist[i]);
+  order = group_by(which, k, group_by(by_distance, size_t(nbits) + 1, order));
+  out->codes.resize(n * cs);
+  out->positions.resize(n);
+  out->to_centre.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t p = order[i];
+    std::copy_n(codes + size_t(p) * cs, cs, out->codes.data() + i * cs);
+    out->positions[i] = p;
+    out->to_centre[i] = uint16_t(dist[p]);
+    const bool last = i + 1 == n || which[order[i + 1]] != which[p];
+    if (!last) continue;
+    const uint32_t c = which[p];  // a non-empty cluster ends here
+    out->centres.insert(out->centres.end(), centres.begin() + c * cs, centres.begin() + (c + 1) * cs);
+    out->radius.push_back(dist[p]);
+    out->begin.push_back(uint32_t(i + 1));
+    out->largest = std::max<size_t>(out->largest, out->begin.back() - out->begin[out->begin.size() - 2]);
+  }
+  out->count = out->radius.size();
+  return out;
+}
+
+void ClusterScan::Clusters::remove_positions(const std::vector<size_t>& doomed) {
+  size_t kept = 0;
+  std::vector<uint32_t> new_begin{0};
+  largest = 0;
+  for (size_t c = 0; c < count; ++c) {
+    for (size_t i = begin[c]; i < begin[c + 1]; ++i) {
+      const size_t p = positions[i];
+      const auto at = std::lower_bound(doomed.begin(), doomed.end(), p);
+      if (at != doomed.end() && *at == p) continue;
+      std::copy_n(codes.data() + i * code_size, code_size, codes.data() + kept * code_size);
+      positions[kept] = uint32_t(p - size_t(at - doomed.begin()));
+      to_centre[kept] = to_centre[i];
+      ++kept;
+    }
+    new_begin.push_back(uint32_t(kept));
+    largest = std::max<size_t>(largest, new_begin[c + 1] - new_begin[c]);
+  }
+  begin = std::move(new_begin);
+  codes.resize(kept * code_size);
+  positions.resize(kept);
+  to_centre.resize(kept);
+}
+
+}  // namespace nash_index

@@ -1,0 +1,136 @@
+// ClusterScan: cluster lifecycle (build, growth, removal) and files. Queries
+// are in cluster_search.cpp, the build in cluster_build.cpp.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "cluster_tables.hpp"
+#include "code_store.hpp"
+#include "file_sections.hpp"
+
+namespace nash_index {
+namespace {
+
+const RegisterKind<ClusterScan> registered("cluster", &ClusterScan::create);
+
+// The tail is scanned by every query: rebuild once it passes 1/16 of the
+// clusters' codes (or 256 codes). Removed codes leave clusters smaller but
+// centres stale: rebuild past 1/4 of them.
+constexpr size_t kTailFraction = 16;
+constexpr size_t kMinTailRebuild = 256;
+constexpr size_t kRemovedFraction = 4;
+constexpr size_t kCodesPerCluster = 64;
+constexpr size_t kMaxAutoClusters = size_t{1} << 17;
+constexpr uint32_t kMetaVersion = 1;
+
+void check_clusters(int clusters) {
+  require(clusters >= 0, "clusters must be >= 0 (0 = automatic), got " + std::to_string(clusters));
+}
+
+}  // namespace
+
+struct ClusterScan::Rebuild : CodeIndex::Upkeep {
+  std::unique_ptr<Clusters> clusters;
+  size_t indexed = 0;
+  uint64_t version = 0;
+  std::unique_ptr<Clusters> replaced;  // moved out by install, freed with this
+};
+
+ClusterScan::ClusterScan(int nbits, int clusters) : CodeIndex(nbits), requested_(clusters) {
+  check_clusters(clusters);
+}
+
+ClusterScan::ClusterScan(const std::shared_ptr<IndexFile>& file, int clusters)
+    : CodeIndex(file, kMaxCodes), requested_(clusters) {}
+
+ClusterScan::~ClusterScan() = default;
+
+std::unique_ptr<CodeIndex> ClusterScan::create(int nbits, IndexOptions& options) {
+  return std::make_unique<ClusterScan>(nbits, options.take_int("clusters", 0));
+}
+
+size_t ClusterScan::auto_clusters(size_t n) {
+  return std::clamp<size_t>(n / kCodesPerCluster, 1, kMaxAutoClusters);
+}
+
+size_t ClusterScan::clusters() const { return clusters_ ? clusters_->count : 0; }
+
+void ClusterScan::add(const uint8_t* codes, size_t n, const idx_t* ids) {
+  require(n <= kMaxCodes - store_->size(), "ClusterScan holds at most 2^32 - 1 codes (uint32 positions)");
+  store_->add(codes, n, ids);
+}
+
+size_t ClusterScan::remove(const idx_t* ids, size_t n) {
+  const std::vector<size_t> doomed = store_->positions_of(ids, n);
+  if (doomed.empty()) return 0;
+  const size_t in_clusters = size_t(std::lower_bound(doomed.begin(), doomed.end(), indexed_) - doomed.begin());
+  if (clusters_ && in_clusters > 0) clusters_->remove_positions(doomed);
+  indexed_ -= in_clusters;
+  removed_since_build_ += in_clusters;
+  store_->erase_positions(doomed);
+  ++version_;
+  return doomed.size();
+}
+
+void ClusterScan::reset() {
+  store_->reset();
+  clusters_.reset();
+  indexed_ = removed_since_build_ = 0;
+  ++version_;
+}
+
+bool ClusterScan::needs_rebuild() const {
+  const size_t tail = store_->size() - indexed_;
+  const bool tail_long = tail > std::max(kMinTailRebuild, indexed_ / kTailFraction);
+  return tail_long || removed_since_build_ * kRemovedFraction > indexed_ + removed_since_build_;
+}
+
+std::unique_ptr<ClusterScan::Rebuild> ClusterScan::build_aside() const {
+  auto built = std::make_unique<Rebuild>();
+  built->version = version_;
+  built->indexed = store_->size();
+  const size_t k = requested_ > 0 ? size_t(requested_) : auto_clusters(built->indexed);
+  built->clusters = build_clusters(store_->codes(), built->indexed, nbits(), k, 0);
+  return built;
+}
+
+bool ClusterScan::install(Rebuild& built) {
+  if (!built.clusters || built.version != version_ || built.indexed > store_->size()) return false;
+  built.replaced = std::move(clusters_);
+  clusters_ = std::move(built.clusters);
+  indexed_ = built.indexed;
+  removed_since_build_ = 0;
+  ++version_;
+  return true;
+}
+
+std::unique_ptr<CodeIndex::Upkeep> ClusterScan::prepare_upkeep(bool force) const {
+  if (!force && !needs_rebuild()) return nullptr;
+  return build_aside();
+}
+
+bool ClusterScan::install_upkeep(Upkeep& prepared) { return install(static_cast<Rebuild&>(prepared)); }
+
+void ClusterScan::optimize() { install(*build_aside()); }  // same version: always taken
+
+void ClusterScan::add_sections(FileSections& out) const {
+  CodeIndex::add_sections(out);
+  out.add_owned(kSectionClusterMeta, std::vector<uint32_t>{kMetaVersion, uint32_t(requested_)});
+}
+
+// The clusters are rebuilt from the codes (the build is deterministic).
+std::unique_ptr<ClusterScan> ClusterScan::load(const std::shared_ptr<IndexFile>& file) {
+  uint64_t bytes = 0;
+  const uint8_t* raw = file->section(kSectionClusterMeta, &bytes);
+  uint32_t meta[2];
+  if (bytes != sizeof(meta)) throw FormatError("index file: bad cluster metadata size");
+  std::memcpy(meta, raw, sizeof(meta));
+  if (meta[0] != kMetaVersion) throw FormatError("index file: unknown cluster metadata version");
+  if (meta[1] > uint32_t(INT32_MAX)) throw FormatError("index file: bad cluster count");
+  std::unique_ptr<ClusterScan> index(new ClusterScan(file, int(meta[1])));
+  index->optimize();
+  return index;
+}
+
+}  // namespace nash_index

@@ -1,0 +1,176 @@
+// ClusterScan queries: clusters visited in order of their lower bound
+// max(0, d(q, c) - R_c) until it passes the k-th best distance, members
+// verified only within the window |d(x, c) - d(q, c)| <= tau, then the tail.
+#include <algorithm>
+#include <numeric>
+
+#include "cluster_tables.hpp"
+#include "code_store.hpp"
+#include "kernels.hpp"
+#include "thread_pool.hpp"
+#include "topk.hpp"
+
+namespace nash_index {
+namespace {
+
+constexpr size_t kQueriesPerTask = 8;  // queries of a batch per pool task
+
+// Per-thread buffers of a walk (reused across calls: a lone query allocates nothing).
+struct WalkBuffers {
+  std::vector<uint32_t> iota;
+  std::vector<dist_t> to_centre;
+  std::vector<uint32_t> order;
+  std::vector<uint32_t> starts;
+  void reserve(size_t centres, int nbits) {
+    if (iota.size() < centres) {
+      iota.resize(centres);
+      std::iota(iota.begin(), iota.end(), 0u);
+    }
+    to_centre.resize(centres);
+    order.resize(centres);
+    starts.assign(size_t(nbits) + 2, 0);
+  }
+};
+
+WalkBuffers& buffers() {
+  thread_local WalkBuffers b;
+  return b;
+}
+
+// A k-NN walk's result: tau is the k-th best distance so far.
+struct TopSink {
+  TopK top;
+  const CodeStore& store;
+  TopSink(size_t k, const CodeStore& s) : top(k, s.nbits()), store(s) {}
+  dist_t tau() const { return top.threshold(); }
+  // Returns the new threshold: the largest distance that can still enter.
+  dist_t offer(dist_t d, size_t pos) { return top.offer(d, store.id_at(pos), false); }
+};
+
+// A range walk's result: tau is the radius.
+struct RangeSink {
+  dist_t radius;
+  const CodeStore& store;
+  std::vector<Neighbor> found;
+  dist_t tau() const { return radius; }
+  dist_t offer(dist_t d, size_t pos) {
+    if (d <= radius) found.push_back({d, store.id_at(pos)});
+    return radius;
+  }
+};
+
+constexpr size_t kSmallBlock = 64;
+
+// Passes the scan kernel's hits (block positions) on to a walk's sink as store positions.
+template <class Sink, class Position>
+class VerifySink : public HitSink {
+ public:
+  VerifySink(Sink& sink, Position position, dist_t tau) : sink_(sink), position_(position), tau_(tau) {
+    thresholds = &tau_;
+  }
+  void hit(size_t, dist_t d, size_t pos) override { tau_ = sink_.offer(d, position_(pos)); }
+  dist_t tau() const { return tau_; }
+
+ private:
+  Sink& sink_;
+  Position position_;
+  dist_t tau_;
+};
+
+// Verifies the `count` contiguous codes at `codes` with the flat scan's kernel (store position of
+// code j: position(j)), offering those within tau; returns the threshold after them.
+template <class Sink, class Position>
+dist_t verify(const KernelTable& kt, const uint8_t* query, const uint8_t* codes, size_t count, size_t cs, Sink& sink,
+              dist_t tau, Position position) {
+  if (count < kSmallBlock) {  // the scan kernel's set-up would cost more than these codes
+    for (size_t j = 0; j < count; ++j) {
+      const dist_t d = kt.distance(query, codes + j * cs, cs);
+      if (d <= tau) tau = sink.offer(d, position(j));
+    }
+    return tau;
+  }
+  VerifySink<Sink, Position> hits(sink, position, tau);
+  kt.scan(ScanBlock{query, 1, codes, count, cs, 0, 0}, hits);
+  return hits.tau();
+}
+
+}  // namespace
+
+template <class Sink>
+void ClusterScan::walk(const uint8_t* query, Sink& sink, SearchWork* work) const {
+  const KernelTable& kt = kernels();
+  const size_t cs = code_size();
+  WalkBuffers& b = buffers();
+  uint64_t verified = 0, visited = 0;
+  if (clusters_ && clusters_->count > 0) {
+    const Clusters& cl = *clusters_;
+    const size_t k = cl.count;
+    b.reserve(k, nbits());
+    dist_t* dq_of = b.to_centre.data();  // locals: the thread_local is not reloaded in the loops
+    uint32_t* order = b.order.data();
+    uint32_t* starts = b.starts.data();
+    kt.gather_distances(GatherBlock{query, cl.centres.data(), b.iota.data(), k, cs, dq_of});
+    // Counting sort of the clusters by lower bound.
+    for (size_t c = 0; c < k; ++c) ++starts[size_t(std::max(dq_of[c] - cl.radius[c], 0)) + 1];
+    std::partial_sum(b.starts.begin(), b.starts.end(), b.starts.begin());
+    for (size_t c = 0; c < k; ++c) order[starts[size_t(std::max(dq_of[c] - cl.radius[c], 0))]++] = uint32_t(c);
+    for (size_t i = 0; i < k; ++i) {
+      const uint32_t c = order[i];
+      const dist_t dq = dq_of[c];
+      dist_t tau = sink.tau();
+      if (dq - cl.radius[c] > tau) break;  // every later cluster's bound is at least this one's
+      const uint16_t* d0 = cl.to_centre.data();
+      const size_t first = size_t(std::lower_bound(d0 + cl.begin[c], d0 + cl.begin[c + 1], std::max(dq - tau, 0)) - d0);
+      const size_t last = size_t(std::upper_bound(d0 + first, d0 + cl.begin[c + 1], dq + tau) - d0);
+      ++visited;
+      if (first == last) continue;
+      const uint32_t* positions = cl.positions.data() + first;
+      verify(kt, query, cl.codes.data() + first * cs, last - first, cs, sink, tau,
+             [positions](size_t j) { return size_t(positions[j]); });
+      verified += last - first;
+    }
+  }
+  const size_t n = store_->size(), from = indexed_;
+  verify(kt, query, store_->codes() + from * cs, n - from, cs, sink, sink.tau(), [from](size_t j) { return from + j; });
+  verified += n - from;
+  if (work) *work = SearchWork{visited, verified, false};
+}
+
+void ClusterScan::search(const uint8_t* queries, size_t nq, size_t k, dist_t* distances, idx_t* ids,
+                         int num_threads, SearchWork* work) const {
+  const size_t cs = code_size();
+  auto one = [&](size_t q) {
+    TopSink sink(k, *store_);
+    walk(queries + q * cs, sink, work ? work + q : nullptr);
+    sink.top.finish_into(distances + q * k, ids + q * k);
+  };
+  if (nq == 1) return one(0);
+  const size_t tasks = (nq + kQueriesPerTask - 1) / kQueriesPerTask;
+  ThreadPool::global().parallel_for(tasks, resolve_threads(num_threads), [&](size_t t) {
+    for (size_t q = t * kQueriesPerTask; q < std::min(nq, (t + 1) * kQueriesPerTask); ++q) one(q);
+  });
+}
+
+RangeResult ClusterScan::range_search(const uint8_t* queries, size_t nq, dist_t radius, int num_threads,
+                                      SearchWork* work) const {
+  const size_t cs = code_size();
+  std::vector<std::vector<Neighbor>> found(nq);
+  ThreadPool::global().parallel_for(nq, nq == 1 ? 1 : resolve_threads(num_threads), [&](size_t q) {
+    RangeSink sink{radius, *store_, {}};
+    walk(queries + q * cs, sink, work ? work + q : nullptr);
+    std::sort(sink.found.begin(), sink.found.end());
+    found[q] = std::move(sink.found);
+  });
+  RangeResult out;
+  out.lims.assign(1, 0);
+  for (const auto& list : found) {
+    for (const Neighbor& nb : list) {
+      out.distances.push_back(nb.distance);
+      out.ids.push_back(nb.id);
+    }
+    out.lims.push_back(out.ids.size());
+  }
+  return out;
+}
+
+}  // namespace nash_index

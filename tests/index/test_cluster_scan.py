@@ -1,0 +1,128 @@
+"""The cluster-pruned exact scan (kind "cluster"): results equal the numpy brute force, ties by
+id, on clustered and uniform codes of several widths, through adds (tail), removals (remapped
+clusters), rebuilds, files and pickles."""
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+import nash_index as ni
+from conftest import assert_knn_matches, assert_range_matches, clustered_codes, scrambled_ids, uniform_codes
+from nash_index.index.base import new_index
+
+
+def make(nbits: int, clusters: int = 0):
+    return new_index("cluster", nbits) if clusters == 0 else new_index("cluster", nbits, clusters=clusters)
+
+
+def near(rng, db: np.ndarray, nq: int, p: float = 0.08) -> np.ndarray:
+    """Queries: database codes with a share ``p`` of their bits flipped (they fall inside clusters)."""
+    picks = db[rng.integers(0, len(db), nq)]
+    bits = np.unpackbits(picks, axis=1, bitorder="little")
+    bits ^= (rng.random(bits.shape) < p).astype(np.uint8)
+    return np.packbits(bits, axis=1, bitorder="little")
+
+
+@pytest.mark.parametrize("nbits", [8, 64, 128, 256])
+@pytest.mark.parametrize("shape", ["clustered", "uniform"])
+def test_knn_and_range_equal_the_oracle(nbits, shape):
+    rng = np.random.default_rng(nbits)
+    n = 6000
+    db = clustered_codes(rng, n, nbits, centres=40, p=0.06) if shape == "clustered" else uniform_codes(rng, n, nbits)
+    ids = scrambled_ids(rng, n)
+    index = make(nbits)
+    index.add(db, ids)
+    assert index.ntotal == n
+    queries = np.concatenate([near(rng, db, 30), uniform_codes(rng, 10, nbits), db[:5]])
+    for k in (1, 10, 100, n + 5):
+        assert_knn_matches(index.search(queries, k), db, ids, queries, k)
+    for radius in (0, nbits // 8, nbits // 4):
+        assert_range_matches(index.range_search(queries, radius), db, ids, queries, radius)
+
+
+def test_ties_are_broken_by_id():
+    rng = np.random.default_rng(1)
+    base = clustered_codes(rng, 50, 64, centres=2, p=0.02)
+    db = np.concatenate([base] * 40)  # every code 40 times: ties at every distance
+    ids = scrambled_ids(rng, len(db))
+    index = make(64, clusters=7)
+    index.add(db, ids)
+    queries = near(rng, base, 20, 0.05)
+    for k in (1, 5, 39, 41, 200):
+        assert_knn_matches(index.search(queries, k), db, ids, queries, k)
+
+
+@pytest.mark.parametrize("clusters", [0, 1, 3, 500, 10_000])
+def test_any_cluster_count_is_exact(clusters):
+    rng = np.random.default_rng(clusters)
+    db = clustered_codes(rng, 3000, 64, centres=25, p=0.1)
+    index = make(64, clusters)
+    index.add(db)
+    queries = near(rng, db, 25)
+    assert_knn_matches(index.search(queries, 10), db, np.arange(len(db)), queries, 10)
+
+
+def test_tail_removals_rebuilds_and_files_stay_exact(tmp_path):
+    rng = np.random.default_rng(7)
+    nbits = 64
+    codes = clustered_codes(rng, 20_000, nbits, centres=60, p=0.08)
+    ids = scrambled_ids(rng, len(codes))
+    index = make(nbits)
+    model_codes, model_ids = codes[:8000], ids[:8000]
+    index.add(model_codes, model_ids)
+    queries = near(rng, codes, 25)
+    checks = 0
+
+    def check():
+        nonlocal checks
+        checks += 1
+        for k in (1, 10):
+            assert_knn_matches(index.search(queries, k), model_codes, model_ids, queries, k)
+        assert_range_matches(index.range_search(queries, 9), model_codes, model_ids, queries, 9)
+
+    check()
+    index.add(codes[8000:8300], ids[8000:8300])  # a short tail: scanned, clusters kept
+    model_codes, model_ids = codes[:8300], ids[:8300]
+    check()
+    doomed = np.concatenate([ids[10:600:3], ids[8100:8200]])  # in the clusters and in the tail
+    keep = ~np.isin(model_ids, doomed)
+    assert index.remove(doomed) == int((~keep).sum())
+    model_codes, model_ids = model_codes[keep], model_ids[keep]
+    check()
+    index.add(codes[8300:], ids[8300:])  # a long tail: rebuilt over everything
+    model_codes, model_ids = np.concatenate([model_codes, codes[8300:]]), np.concatenate([model_ids, ids[8300:]])
+    check()
+    index.save(tmp_path / "c.nidx")
+    for loaded in (ni.load(tmp_path / "c.nidx"), ni.load(tmp_path / "c.nidx", mmap=True),
+                   pickle.loads(pickle.dumps(index))):
+        assert loaded.kind == "cluster" and loaded.ntotal == len(model_ids)
+        for k in (1, 10):
+            assert_knn_matches(loaded.search(queries, k), model_codes, model_ids, queries, k)
+    index.reset()
+    assert index.ntotal == 0
+    assert index.search(queries, 3).ids.tolist() == [[-1] * 3] * len(queries)
+    assert checks == 4
+
+
+def test_batches_on_threads_equal_single_queries():
+    rng = np.random.default_rng(3)
+    db = clustered_codes(rng, 10_000, 128, centres=30, p=0.1)
+    index = make(128)
+    index.add(db)
+    queries = near(rng, db, 64)
+    batch = index.search(queries, 10, num_threads=2)
+    for q in range(0, 64, 9):
+        one = index.search(queries[q:q + 1], 10, num_threads=1)
+        np.testing.assert_array_equal(one.ids[0], batch.ids[q])
+    assert_knn_matches(batch, db, np.arange(len(db)), queries, 10)
+
+
+def test_bad_cluster_count_is_a_clear_error():
+    with pytest.raises(ValueError, match="clusters must be between 0"):
+        make(64, clusters=-1)
+    with pytest.raises(ValueError, match="clusters"):
+        ni.index.ClusterScanIndex(64, clusters=2**31)
+    with pytest.raises(TypeError):
+        new_index("cluster", 64, clusterz=3)
