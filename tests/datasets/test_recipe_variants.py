@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_datasets import LOOSE, raw_corpus
 
 import nash_index.datasets as nd
 from nash_index.datasets.preprocess import vdsh_preprocess
-
-from test_datasets import LOOSE, raw_corpus
 
 TRAIN = ["apple apple apple banana", "banana cherry", "cherry cherry date", "date apple", "egg egg banana",
          "fig apple", "grape cherry banana", "apple grape"]

@@ -28,8 +28,7 @@ from ..index import BaseIndex
 from ..index.base import PathLike
 from ..index.factory import check_index_kind
 from ..index.validation import check_int, check_nbits, check_positive_int
-from ..text import TextVectorizer, TrainedHasher, VectorizerParams, canonical_hasher
-from ..text.registry import PIPELINE_HASHER
+from ..text import PIPELINE_HASHER, TextVectorizer, TrainedHasher, VectorizerParams, canonical_hasher
 from .compose import read_saved_model
 from .documents import DocumentStore
 from .embedders import check_vectors, resolve_embedder

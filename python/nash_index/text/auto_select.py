@@ -9,10 +9,11 @@ relevant when it shares a label with the query. The higher score wins; a tie kee
 
 * The NASH candidate gets the caller's parameters (``params``: e.g. ``epochs``, ``variant``,
   ``num_threads``) and the validation rows for its own early stopping; PCA-ITQ gets only the
-  seed. PCA-ITQ is trained first and NASH starts from its codes of the training rows (NASH's
-  warm start, ``init_steps``; ``params={"init_steps": 0}`` turns it off). NASH's epoch is thus chosen on the same validation rows that then compare it with
+  seed. NASH's epoch is thus chosen on the same validation rows that then compare it with
   PCA-ITQ, which has nothing to tune: a slight edge to NASH, the price of not holding out a
   second validation set.
+* PCA-ITQ is trained first, and NASH starts from its codes of the training rows (NASH's warm
+  start, ``init_steps``; ``params={"init_steps": 0}`` turns it off).
 * Without validation labels there is nothing to compare on: NASH is kept (PCA-ITQ is not even
   trained) and the record says so.
 
