@@ -29,16 +29,13 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
 import transfer_preps  # noqa: E402
-from transfer_report import render  # noqa: E402
-
 from nash_index.baselines import PCAITQ  # noqa: E402
 from nash_index.evaluation import cosine_precision_at_k, precision_at_k  # noqa: E402
 from nash_index.text.auto_select import validation_precision  # noqa: E402
+from transfer_report import render  # noqa: E402
 
 K = 100
 

@@ -87,6 +87,25 @@ def _cell_lines(cells: Dict[Tuple[str, str, int], Dict[str, Any]], cosine: Dict[
     return lines
 
 
+def _paired_lines(cells: Dict[Tuple[str, str, int], Dict[str, Any]]) -> List[str]:
+    """NASH and the default under each setting, on the (preparation, length) pairs every setting
+    measured: the old-against-new comparison on the same data."""
+    labels = sorted({k[0] for k in cells})
+    shared = sorted({k[1:] for k in cells if all((lab, *k[1:]) in cells for lab in labels)})
+    if len(labels) < 2 or not shared:
+        return []
+    lines = ["| preparation | bits | " + " | ".join(f"NASH: {lab} | default: {lab}" for lab in labels) + " |",
+             "|---|---|" + "---|---|" * len(labels)]
+    for prep, bits in shared:
+        row = " | ".join(f"{cells[(lab, prep, bits)]['nash']:.4f} | {cells[(lab, prep, bits)]['auto']:.4f}"
+                         for lab in labels)
+        lines.append(f"| {prep} | {bits} | {row} |")
+    means = " | ".join(f"{np.mean([cells[(lab, *k)]['nash'] for k in shared]):.4f} | "
+                       f"{np.mean([cells[(lab, *k)]['auto'] for k in shared]):.4f}" for lab in labels)
+    lines.append(f"| mean of {len(shared)} | | {means} |")
+    return ["## The settings on the same preparations", "", *lines, ""]
+
+
 def render(records: List[Dict[str, Any]], meta: Dict[str, Any], label: str = "") -> Tuple[Dict[str, Any], str]:
     """The report's JSON payload and its Markdown."""
     cosine = {r["prep"]: float(r["cosine"]) for r in records if r["kind"] == "cosine"}
@@ -97,9 +116,12 @@ def render(records: List[Dict[str, Any]], meta: Dict[str, Any], label: str = "")
           "split. *default (auto)* = `hasher=\"auto\"`: NASH or PCA-ITQ, whichever has the better validation "
           "precision@100 (ties by id), from the same two fits. Margins per preparation on seed means, then the "
           f"worst and the mean over the corpus's preparations. {meta['environment']}.", "",
+          "Settings: `defaults` = NASH's defaults from random weights (the pipeline's hasher before issue #26); "
+          "`warm-itq` = NASH started from PCA-ITQ's codes (`--warm-start`), as `hasher=\"auto\"`, the "
+          "pipeline's default since, trains it: its *default (auto)* column is what `HashingPipeline()` gives.", "",
           "Reproduce: `python bench/bench_transfer.py` (see its docstring; `--quick`: 32 bits, 1 seed, 30 epochs).", "",
           "## Worst and mean margin over PCA-ITQ", "", *_summary_lines(rows), "",
-          "## Every preparation", "", *_cell_lines(cells, cosine), ""]
+          *_paired_lines(cells), "## Every preparation", "", *_cell_lines(cells, cosine), ""]
     payload = {"meta": meta, "summary": rows, "cosine": cosine,
                "cells": [{"label": k[0], "prep": k[1], "bits": k[2], **v} for k, v in sorted(cells.items())]}
     return payload, "\n".join(md)

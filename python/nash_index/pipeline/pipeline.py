@@ -66,8 +66,9 @@ class HashingPipeline:
         ``decoder="auto"`` then picks its Gaussian decoder). ``"auto"`` trains NASH and PCA-ITQ
         and keeps the one with the higher validation precision@100 (a tie keeps NASH; see
         :mod:`nash_index.text.auto_select`); ``train_info["hasher"]`` names the kept one,
-        ``train_info["auto"]`` holds the scores and the reason. Without validation labels NASH
-        is kept, with a UserWarning. ``hasher_kind`` stays ``"auto"`` (also saved: a refit
+        ``train_info["auto"]`` holds the scores and the reason; NASH starts from PCA-ITQ's codes
+        (its warm start). Without validation labels NASH is kept (with a UserWarning when
+        ``"auto"`` was asked for by name). ``hasher_kind`` stays ``"auto"`` (also saved: a refit
         chooses again); the saved hasher is the kept one (PCA-ITQ loads without torch).
     index : ``"auto"`` (flat or multi-index hashing by database size and code length), ``"flat"``
         or ``"mih"``.
