@@ -120,7 +120,7 @@ def report(args: Any) -> None:
     for path in sorted(args.out.glob("transfer_cells*.jsonl")):
         records += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     meta = {"k": K, "environment": f"Python {platform.python_version()}, {platform.machine()}, "
-                                    f"{platform.system()}; 1 thread per process"}
+                                    f"{platform.system()}; 1 thread per process" + (f". {args.note}" if args.note else "")}
     payload, markdown = render(records, meta, args.label)
     harness.write_report(payload, args.out, "transfer", markdown)
     print(markdown)
@@ -140,6 +140,7 @@ def main(argv: Any = None) -> None:
     ap.add_argument("--no-cosine", dest="cosine", action="store_false")
     ap.add_argument("--tag", default="", help="suffix of this worker's cell file")
     ap.add_argument("--report", action="store_true", help="only render the cells found in --out")
+    ap.add_argument("--note", default="", help="a sentence on how the cells were run, for the report")
     ap.add_argument("--out", type=Path, default=harness.OUT_DIR)
     ap.add_argument("--data", type=Path, default=harness.default_data_dir())
     ap.add_argument("--cache", type=Path, default=Path("/tmp/nash_index_transfer"))
