@@ -12,6 +12,7 @@ from planted import FAST, one_torch_thread, planted_corpus  # noqa: E402, F401 (
 from nash_index.models import NASH, VDSH  # noqa: E402
 from nash_index.models.training import TrainConfig, init_weight_at  # noqa: E402
 
+pytestmark = pytest.mark.filterwarnings("ignore:NASH.fit without validation data")
 NBITS = 16
 QUIET = dict(FAST, epochs=3, neighbours=0)
 
