@@ -37,7 +37,7 @@ def steps(monkeypatch):
 
 @pytest.mark.parametrize("num_threads,inside", [(None, DEFAULT_NUM_THREADS), (2, 2)])
 def test_num_threads_reaches_torch_during_training(corpus, steps, num_threads, inside):
-    pipe = HashingPipeline(nbits=16, hasher_params=PARAMS, verbose=False, num_threads=num_threads,
+    pipe = HashingPipeline(nbits=16, hasher="nash", hasher_params=PARAMS, verbose=False, num_threads=num_threads,
                            validation_fraction=0.25)
     pipe.fit(corpus.train_texts, corpus.train_labels)
     assert steps and set(steps) == {inside}

@@ -70,18 +70,27 @@ class Constant:
         return np.zeros((X.shape[0], self.nbits // 8), dtype=np.uint8)
 
 
+class Made(dict):
+    """The trained candidates by kind; ``kwargs``: the keyword arguments each was trained with."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kwargs: dict = {}
+
+
 @pytest.fixture
 def trained(monkeypatch):
     """Every candidate TrainedHasher.train makes, by kind; ``replace[kind]`` swaps one for a
     constant encoder (so that the other must win, or both tie)."""
-    made, replace, original = {}, set(), TrainedHasher.train
+    made, replace, original = Made(), set(), TrainedHasher.train
 
-    def spy(cls, kind, nbits, params, seed, verbose, X, *rest):
+    def spy(cls, kind, nbits, params, seed, verbose, X, *rest, **kw):
+        made.kwargs[kind] = dict(zip(("y", "X_val", "y_val", "init_codes"), rest), **kw)
         if kind in replace:
             enc = Constant(nbits, X.shape[1])
             out = cls(kind, enc, enc)
         else:
-            out = original(kind, nbits, params, seed, verbose, X, *rest)
+            out = original(kind, nbits, params, seed, verbose, X, *rest, **kw)
         made[kind] = out
         return out
 
@@ -122,6 +131,16 @@ def test_end_to_end_keeps_the_argmax_of_independent_scores(data, trained):
     other = "itq" if record["kept"] == "nash" else "nash"
     assert record["reason"] == (f"validation precision@100 {record['scores'][record['kept']]:.4f} vs "
                                 f"{record['scores'][other]:.4f} (60 validation documents)")
+
+
+def test_nash_starts_from_the_itq_codes_of_the_training_rows(data, trained):
+    pytest.importorskip("torch")
+    made, _ = trained
+    X, y, X_val, y_val = data
+    select_hasher(X, y, X_val, y_val, NBITS, NASH_PARAMS, seed=0, verbose=False)
+    np.testing.assert_array_equal(made.kwargs["nash"]["init_codes"], made["itq"].encoder.encode(X))
+    assert "init_codes" not in made.kwargs["itq"]
+    assert made["nash"].model.init_steps > 0  # the warm start is on by default
 
 
 def test_itq_wins_against_a_nash_that_learnt_nothing(data, trained):

@@ -136,12 +136,13 @@ class BaseHasher:
                            kl_anneal_steps=int(self.kl_anneal_steps),
                            alpha=float(getattr(self, "alpha", 0.0)),
                            grad_clip=self.grad_clip, seed=int(self.seed),
-                           verbose=bool(self.verbose))
+                           verbose=bool(self.verbose), init_steps=int(getattr(self, "init_steps", 0)),
+                           init_weight=float(getattr(self, "init_weight", 1.0)))
 
     # ---- fit ------------------------------------------------------------------------------
     def fit(self, X: ArrayLike, y: Optional[np.ndarray] = None,
             X_val: Optional[ArrayLike] = None, y_val: Optional[np.ndarray] = None,
-            ) -> "BaseHasher":
+            init_codes: Optional[np.ndarray] = None) -> "BaseHasher":
         """Learn the hash function on X (the documents that will form the database).
 
         Labels enter the loss only when ``supervised=True``. Otherwise ``y``/``y_val`` serve
@@ -149,9 +150,13 @@ class BaseHasher:
         validation precision@``eval_k`` of X_val queries against X; with ``X_val`` alone it
         minimises the validation loss; with neither, all ``epochs`` run (a UserWarning says so).
         Torch runs on ``num_threads`` threads meanwhile (see :mod:`nash_index.models.threads`).
+        ``init_codes`` (NASH only): packed codes of X's rows from another hasher (e.g. PCA-ITQ's
+        ``encode(X)``) to start from: for the first ``init_steps`` steps the encoder is also pulled
+        towards them (see ``NASH``).
         """
         self._validate_params()
         X = _check_X(X, "X")
+        init_bits = self._init_bits(init_codes, X.shape[0])
         X_val = None if X_val is None else _check_X(X_val, "X_val", X.shape[1])
         y, y_val = self._check_labels(X, y, X_val, y_val)
         self.n_features_ = X.shape[1]
@@ -174,10 +179,23 @@ class BaseHasher:
         with torch_threads(self.num_threads):
             self.result_: TrainResult = train(self.net_, X, targets, self._train_config(),
                                               self.device_, scorer, loss_data,
-                                              self._neighbour_targets(X))
+                                              self._neighbour_targets(X), init_bits)
             self.thresholds_ = self._thresholds(X).astype(np.float32)
         self.history_ = self.result_.history
         return self
+
+    def _init_bits(self, init_codes: Optional[np.ndarray], n: int) -> Optional[torch.Tensor]:
+        """The warm start's 0/1 bits as a float tensor (None without ``init_codes``)."""
+        if init_codes is None:
+            return None
+        if not hasattr(self, "init_steps"):
+            raise ValueError(f"init_codes: {type(self).__name__} has no warm start (NASH has)")
+        codes = np.asarray(init_codes)
+        shape = (n, int(self.nbits) // 8)
+        if codes.dtype != np.uint8 or codes.shape != shape:
+            raise ValueError(f"init_codes must be packed uint8 codes of shape {shape} (one row per row of X), "
+                             f"got {codes.dtype} {codes.shape}")
+        return torch.from_numpy(np.unpackbits(codes, axis=1).astype(np.float32))
 
     def _check_labels(self, X, y, X_val, y_val):
         if getattr(self, "supervised", False) and y is None:

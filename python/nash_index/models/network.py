@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .batching import Batch
@@ -78,10 +79,14 @@ class NASHNet(nn.Module):
         return self.encoder(x)
 
     def loss(self, x: Batch, y: Optional[torch.Tensor], kl_weight: float,
-             alpha: float, x_neighbours: Optional[Batch] = None) -> tuple[torch.Tensor, dict[str, float]]:
+             alpha: float, x_neighbours: Optional[Batch] = None, init_bits: Optional[torch.Tensor] = None,
+             init_weight: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
         """-ELBO (+ the label loss), plus ``neighbour_weight`` times the likelihood of the
-        neighbours' mean target ``x_neighbours`` decoded from the same code (``neighbours.py``)."""
-        h = torch.sigmoid(self.encoder(x))
+        neighbours' mean target ``x_neighbours`` decoded from the same code (``neighbours.py``),
+        plus, during a warm start, ``init_weight`` times the cross-entropy of the bits against
+        ``init_bits`` (0/1, one row per document)."""
+        logits = self.encoder(x)
+        h = torch.sigmoid(logits)
         z = straight_through_sample(h, stochastic=self.training)
         out = self.recon.decoder(self.noise(z, h))
         recon = self.recon.nll(out, x).mean()
@@ -92,6 +97,10 @@ class NASHNet(nn.Module):
             kl = kl + self.noise.rate(h).mean()  # the learned noise's own rate (noise_kl=True)
         total = recon + kl_weight * kl
         parts = {"recon": float(recon.detach()), "kl": float(kl.detach())}
+        if init_bits is not None:
+            pull = F.binary_cross_entropy_with_logits(logits, init_bits, reduction="none").sum(dim=-1).mean()
+            total = total + init_weight * pull
+            parts["init"] = float(pull.detach())
         if self.label_head is not None and y is not None:
             cls = label_loss(self.label_head(z), y, self.multilabel).mean()
             total = total + alpha * cls

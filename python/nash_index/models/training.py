@@ -33,6 +33,10 @@ class TrainConfig:
     #: its bits split. Reuters at 8 bits, batch 256: flat for 9 epochs (250 steps), then 0.28 -> 0.77;
     #: patience alone stopped two of three seeds at epoch 7 with 0.24-0.28.
     min_steps: int = 500
+    #: Warm start (``fit(init_codes=...)``): the pull of the encoder's logits towards the given
+    #: codes, ``init_weight`` at step 0 fading linearly to 0 at ``init_steps``.
+    init_steps: int = 0
+    init_weight: float = 1.0
 
 
 @dataclass
@@ -66,6 +70,13 @@ def kl_weight_at(step: int, cfg: TrainConfig) -> float:
     return cfg.kl_weight * min(1.0, step / cfg.kl_anneal_steps)
 
 
+def init_weight_at(step: int, cfg: TrainConfig) -> float:
+    """The warm start's weight at ``step``: linear from ``cfg.init_weight`` to 0 at ``cfg.init_steps``."""
+    if cfg.init_steps <= 0 or step >= cfg.init_steps:
+        return 0.0
+    return cfg.init_weight * (1.0 - step / cfg.init_steps)
+
+
 def _targets(y: Optional[torch.Tensor], rows: np.ndarray, device: torch.device):
     return None if y is None else y[torch.from_numpy(rows)].to(device)
 
@@ -87,12 +98,16 @@ def mean_loss(net: nn.Module, X: ArrayLike, y: Optional[torch.Tensor], cfg: Trai
 def _run_epoch(net: nn.Module, opt: torch.optim.Optimizer, X: ArrayLike,
                y: Optional[torch.Tensor], cfg: TrainConfig, device: torch.device,
                rng: np.random.Generator, step: int, epoch: int,
-               neighbours: Optional[NeighbourTargets] = None) -> tuple[float, int]:
+               neighbours: Optional[NeighbourTargets] = None,
+               init_bits: Optional[torch.Tensor] = None) -> tuple[float, int]:
     """One pass over X in random order; returns (mean training loss, new global step)."""
     net.train()
     total, n = 0.0, 0
     for rows, batch in iterate_batches(X, cfg.batch_size, rng.permutation(X.shape[0])):
         extra = {} if neighbours is None else {"x_neighbours": neighbours.batch(rows).to(device)}
+        weight = init_weight_at(step, cfg)
+        if init_bits is not None and weight > 0:
+            extra.update(init_bits=init_bits[torch.from_numpy(rows)].to(device), init_weight=weight)
         loss, _ = net.loss(batch.to(device), _targets(y, rows, device),
                            kl_weight_at(step, cfg), cfg.alpha, **extra)
         if not torch.isfinite(loss):
@@ -147,14 +162,16 @@ def _progress(cfg: TrainConfig):
 def train(net: nn.Module, X: ArrayLike, y: Optional[torch.Tensor], cfg: TrainConfig,
           device: torch.device, scorer: Optional[Callable[[], float]] = None,
           loss_data: Optional[tuple[ArrayLike, Optional[torch.Tensor]]] = None,
-          neighbours: Optional[NeighbourTargets] = None) -> TrainResult:
+          neighbours: Optional[NeighbourTargets] = None,
+          init_bits: Optional[torch.Tensor] = None) -> TrainResult:
     """Train ``net`` in place and restore the best epoch's weights.
 
     Model selection: ``scorer()`` (higher is better, e.g. validation precision@100) when given,
     else minus the eval-mode loss on ``loss_data``; with neither, every epoch runs and the last
     one is kept. The validation loss is recorded in the history whenever ``loss_data`` is given.
     ``neighbours`` adds the neighbourhood reconstruction term to the training loss (not to the
-    validation loss, which has no neighbour graph).
+    validation loss, which has no neighbour graph). ``init_bits`` (n, nbits) 0/1 of X's rows: the
+    warm start's codes (``cfg.init_steps``).
     """
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -165,7 +182,7 @@ def train(net: nn.Module, X: ArrayLike, y: Optional[torch.Tensor], cfg: TrainCon
     t0 = time.perf_counter()
     try:
         for epoch in range(1, cfg.epochs + 1):
-            train_loss, step = _run_epoch(net, opt, X, y, cfg, device, rng, step, epoch, neighbours)
+            train_loss, step = _run_epoch(net, opt, X, y, cfg, device, rng, step, epoch, neighbours, init_bits)
             record = {"epoch": epoch, "loss": train_loss}
             if loss_data is not None:
                 record["val_loss"] = mean_loss(net, loss_data[0], loss_data[1], cfg, device)

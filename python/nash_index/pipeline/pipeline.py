@@ -19,6 +19,7 @@ encodes queries with the numpy export of the NASH encoder, so the serving proces
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any, Dict, Optional, Sequence, Union
 
 import numpy as np
@@ -27,7 +28,7 @@ from ..index import BaseIndex
 from ..index.base import PathLike
 from ..index.factory import check_index_kind
 from ..index.validation import check_int, check_nbits, check_positive_int
-from ..text import DEFAULT_HASHER, TextVectorizer, TrainedHasher, VectorizerParams, canonical_hasher
+from ..text import PIPELINE_HASHER, TextVectorizer, TrainedHasher, VectorizerParams, canonical_hasher
 from .compose import read_saved_model
 from .documents import DocumentStore
 from .embedders import check_vectors, resolve_embedder
@@ -59,13 +60,15 @@ class HashingPipeline:
     Parameters
     ----------
     nbits : code length (a positive multiple of 8).
-    hasher : ``"nash"`` (default) or ``"vdsh"`` (torch), or a baseline: ``"lsh"``, ``"sph"``, ``"sth"``,
+    hasher : None (the default: ``"auto"``, below, quietly NASH when there are no labels to compare
+        on), ``"nash"`` or ``"vdsh"`` (torch), or a baseline: ``"lsh"``, ``"sph"``, ``"sth"``,
         ``"itq"`` (:mod:`nash_index.text.registry`). Each reads TF-IDF rows or, with an embedder, dense vectors (NASH's
         ``decoder="auto"`` then picks its Gaussian decoder). ``"auto"`` trains NASH and PCA-ITQ
         and keeps the one with the higher validation precision@100 (a tie keeps NASH; see
         :mod:`nash_index.text.auto_select`); ``train_info["hasher"]`` names the kept one,
-        ``train_info["auto"]`` holds the scores and the reason. Without validation labels NASH
-        is kept, with a UserWarning. ``hasher_kind`` stays ``"auto"`` (also saved: a refit
+        ``train_info["auto"]`` holds the scores and the reason; NASH starts from PCA-ITQ's codes
+        (its warm start). Without validation labels NASH is kept (with a UserWarning when
+        ``"auto"`` was asked for by name). ``hasher_kind`` stays ``"auto"`` (also saved: a refit
         chooses again); the saved hasher is the kept one (PCA-ITQ loads without torch).
     index : ``"auto"`` (flat or multi-index hashing by database size and code length), ``"flat"``
         or ``"mih"``.
@@ -108,7 +111,7 @@ class HashingPipeline:
     verbose = _part("featurizer", "verbose", "Progress bars (and auto's summary) while fitting and encoding.",
                     settable=True)
 
-    def __init__(self, nbits: int = 32, hasher: str = DEFAULT_HASHER, index: str = "auto",
+    def __init__(self, nbits: int = 32, hasher: Optional[str] = None, index: str = "auto",
                  hasher_params: Optional[Dict[str, Any]] = None, max_features: int = 10000,
                  min_df: Optional[int] = None, max_df: float = 0.8, validation_fraction: float = 0.1,
                  seed: int = 0, verbose: bool = True, num_threads: Optional[int] = None, *,
@@ -116,7 +119,8 @@ class HashingPipeline:
         check_index_kind(index, "index")
         check_training_args(validation_fraction, hasher_params, num_threads)
         self.nbits = check_nbits(nbits)
-        self.hasher_kind = canonical_hasher(hasher)
+        self.hasher_kind = canonical_hasher(PIPELINE_HASHER if hasher is None else hasher)
+        self._default_hasher = hasher is None  # its fallback to NASH without labels is no news: no warning
         self.hasher_params = dict(hasher_params or {})
         vectorizer = TextVectorizer(VectorizerParams(max_features, min_df, max_df))
         self.validation_fraction = float(validation_fraction)
@@ -186,8 +190,11 @@ class HashingPipeline:
                                "call reset() before fit, or fit a new HashingPipeline")
         settings = TrainingSettings(self.hasher_kind, self.nbits, self.hasher_params, self.validation_fraction,
                                     self.seed, self.num_threads, self.verbose)
-        fit = fit_parts(settings, self.featurizer, self.vector_dtype, texts, labels, val_texts, val_labels,
-                        embeddings, val_embeddings)
+        with warnings.catch_warnings():
+            if self._default_hasher:
+                warnings.filterwarnings("ignore", r"hasher='auto' compares", UserWarning)
+            fit = fit_parts(settings, self.featurizer, self.vector_dtype, texts, labels, val_texts, val_labels,
+                            embeddings, val_embeddings)
         self.documents.keep_vectors(fit.featurizer.embedding_dim)
         return self._take(fit.featurizer, fit.trained, self.documents, fit.train_info)
 

@@ -8,6 +8,7 @@ from .registry import (
     AUTO_HASHER,
     DEFAULT_HASHER,
     HASHERS,
+    PIPELINE_HASHER,
     canonical_hasher,
     display_name,
     entry_spec,
@@ -21,7 +22,7 @@ from .spec import HasherSpec
 from .vectorizer import TextVectorizer, VectorizerParams, check_texts
 
 __all__ = [
-    "AUTO_CANDIDATES", "AUTO_HASHER", "DEFAULT_HASHER", "HASHERS", "HasherSpec", "TextVectorizer",
+    "AUTO_CANDIDATES", "AUTO_HASHER", "DEFAULT_HASHER", "HASHERS", "PIPELINE_HASHER", "HasherSpec", "TextVectorizer",
     "TrainedHasher", "VectorizerParams", "canonical_hasher", "check_texts", "display_name", "encoder_of",
     "entry_spec", "fit_hasher", "hasher_files", "hasher_names", "hasher_spec", "make_hasher", "model_spec",
     "select_hasher", "training_spec",

@@ -12,6 +12,8 @@ relevant when it shares a label with the query. The higher score wins; a tie kee
   seed. NASH's epoch is thus chosen on the same validation rows that then compare it with
   PCA-ITQ, which has nothing to tune: a slight edge to NASH, the price of not holding out a
   second validation set.
+* PCA-ITQ is trained first, and NASH starts from its codes of the training rows (NASH's warm
+  start, ``init_steps``; ``params={"init_steps": 0}`` turns it off).
 * Without validation labels there is nothing to compare on: NASH is kept (PCA-ITQ is not even
   trained) and the record says so.
 
@@ -76,9 +78,11 @@ def select_hasher(X: Any, y: Any, X_val: Any, y_val: Any, nbits: int, params: Op
         raise ValueError("hasher='auto' compares validation precision: it needs the training labels y "
                          "as well as y_val")
     _indicators(y, y_val, X.shape[0], X_val.shape[0])  # bad labels fail before anything trains
+    start = TrainedHasher.train(classic, nbits, None, seed, verbose, X)
     trained: Dict[str, TrainedHasher] = {
-        neural: TrainedHasher.train(neural, nbits, params, seed, verbose, X, y, X_val, y_val),
-        classic: TrainedHasher.train(classic, nbits, None, seed, verbose, X),
+        neural: TrainedHasher.train(neural, nbits, params, seed, verbose, X, y, X_val, y_val,
+                                    start.encoder.encode(X)),  # NASH's warm start
+        classic: start,
     }
     scores = {kind: validation_precision(trained[kind].encoder, X, y, X_val, y_val) for kind in CANDIDATES}
     kept = max(CANDIDATES, key=lambda kind: scores[kind])  # the first of equal maxima: the neural one

@@ -51,10 +51,16 @@ class TrainedHasher:
 
     @classmethod
     def train(cls, kind: str, nbits: int, params: Optional[Dict[str, Any]], seed: int, verbose: bool,
-              X: Any, y: Any = None, X_val: Any = None, y_val: Any = None) -> "TrainedHasher":
-        """Creates hasher ``kind`` and fits it (labels and validation data: if its spec uses them)."""
+              X: Any, y: Any = None, X_val: Any = None, y_val: Any = None,
+              init_codes: Any = None) -> "TrainedHasher":
+        """Creates hasher ``kind`` and fits it (labels and validation data: if its spec uses them;
+        ``init_codes``, codes of X to start from: a neural hasher's warm start)."""
         spec = hasher_spec(kind)
-        model = spec.fit(spec.make(nbits, params, seed, verbose), X, y, X_val, y_val)
+        model = spec.make(nbits, params, seed, verbose)
+        if init_codes is None:
+            model = spec.fit(model, X, y, X_val, y_val)
+        else:
+            model = spec.fit(model, X, y, X_val, y_val, init_codes=init_codes)
         return cls(spec.name, model, spec.encoder_of(model))
 
     def save(self, out: Path) -> Dict[str, Any]:

@@ -36,6 +36,14 @@ class NeuralSpec(HasherSpec):
     def _default_params(self, params: Dict[str, Any], verbose: bool) -> None:
         params.setdefault("verbose", verbose)
 
+    def fit(self, hasher: Any, X: Any, y: Any = None, X_val: Any = None, y_val: Any = None,
+            init_codes: Any = None) -> Any:
+        """Trains with labels and validation rows; ``init_codes``: another hasher's codes of X to
+        start from (NASH's warm start; ``hasher="auto"`` passes PCA-ITQ's)."""
+        extra = {} if init_codes is None else {"init_codes": init_codes}
+        hasher.fit(X, y, X_val=X_val, y_val=y_val if X_val is not None else None, **extra)
+        return hasher
+
     def owns(self, hasher: Any) -> bool:
         return "torch" in sys.modules and super().owns(hasher)  # a model exists only once torch is imported
 

@@ -12,7 +12,7 @@ from .baseline_spec import BaselineSpec
 from .neural_spec import NeuralSpec
 from .spec import HasherSpec
 
-__all__ = ["AUTO_CANDIDATES", "AUTO_HASHER", "DEFAULT_HASHER", "HASHERS", "REGISTRY", "SPECS", "canonical_hasher",
+__all__ = ["AUTO_CANDIDATES", "AUTO_HASHER", "DEFAULT_HASHER", "HASHERS", "PIPELINE_HASHER", "REGISTRY", "SPECS", "canonical_hasher",
            "display_name", "entry_spec", "hasher_files", "hasher_names", "hasher_spec", "model_spec", "spec_of", "training_spec"]
 
 SPECS = (
@@ -34,6 +34,10 @@ DEFAULT_HASHER = "nash"
 #: is trained with the caller's parameters and validation rows and wins a tie.
 AUTO_HASHER = "auto"
 AUTO_CANDIDATES = (DEFAULT_HASHER, "itq")
+#: What ``HashingPipeline(hasher=None)``, its default, trains: the choice, because NASH's lead over
+#: PCA-ITQ depends on the preparation and code length (issue #26, ``bench/results/transfer.md``),
+#: and a PCA-ITQ fit costs seconds next to NASH's minute. Without validation labels it is NASH.
+PIPELINE_HASHER = AUTO_HASHER
 
 
 def canonical_hasher(name: str) -> str:
