@@ -63,6 +63,8 @@ class NASH(BaseHasher):
         SimHash codes in the exact Hamming index and are re-ranked by exact cosine, on
         ``num_threads`` threads (``neighbours.py``, ``bench/results/neighbours.md``).
 
+    Notes
+    -----
     The defaults (batch 256, lr 2e-3, 10 neighbours) are the setting that did best across Reuters,
     20 Newsgroups, the docstring corpus and a user CSV on validation data (``bench/study_defaults.py``);
     batch 256 also trains about twice as fast on a CPU as batch 64.
