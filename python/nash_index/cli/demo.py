@@ -192,6 +192,7 @@ def run(args: argparse.Namespace) -> int:
     texts = dict(zip(range(len(raw.train_texts)), raw.train_texts))
     examples = example_queries(raw.name, args.query, queries)
     print_examples(main_pipe, examples, texts)
+    report["parent_cpu_s"] = time.process_time()  # this process's CPU seconds (the workers' are in their rows)
     _write_outputs(args, report, main_pipe)
     print(f"total time {time.perf_counter() - t_start:.1f} s")
     return 0
