@@ -15,6 +15,8 @@ try:  # griffe >= 1: the extension base class; the module also imports without g
 except ImportError:  # pragma: no cover
     Extension = object  # type: ignore[assignment,misc]
 
+PARAM_SECTIONS = {"Parameters", "Other Parameters", "Attributes", "Raises", "Returns", "Yields"}
+PARAM_LINE = re.compile(r"^(\s*)([A-Za-z_*][\w*]*(?:\s*,\s*[A-Za-z_*][\w*]*)*)\s+:\s+(.+)$")
 ROLE = re.compile(r":(?:py:)?(?:mod|func|class|meth|attr|data|exc|obj|const|term|ref):`~?\.?([^`<]*?)(?:\s*<[^>]*>)?`")
 PROMPT = (">>> ", "... ")
 
@@ -50,9 +52,30 @@ def _fence_doctests(lines: List[str]) -> List[str]:
     return out
 
 
+def _numpy_descriptions(lines: List[str]) -> List[str]:
+    """In a numpy-style ``Parameters`` (or ``Attributes``, ...) section, ``name : what it is`` has
+    prose after the colon where numpydoc expects a type: it moves to the indented description
+    line below, so that it is rendered as the description and the type comes from the signature."""
+    out: List[str] = []
+    section, base = None, 0
+    for i, line in enumerate(lines):
+        underline = lines[i + 1].strip() if i + 1 < len(lines) else ""
+        if underline and set(underline) == {"-"} and line.strip():
+            section, base = line.strip(), _indent(line)
+        elif section in PARAM_SECTIONS and line.strip() and _indent(line) == base:
+            match = PARAM_LINE.match(line)
+            if match:
+                pad, names, what = match.groups()
+                out += [f"{pad}{names}", f"{pad}    {what}"]
+                continue
+        out.append(line)
+    return out
+
+
 def rst_to_markdown(text: str) -> str:
     """The docstring ``text`` with reST roles as code spans, ``::`` paragraph ends as ``:`` (the
-    indented block below stays a code block) and doctest lines fenced."""
+    indented block below stays a code block), numpy-style ``name : description`` lines as name
+    and description, and doctest lines fenced."""
     text = ROLE.sub(lambda m: f"`{m.group(1).strip()}`", text)
     lines = []
     for line in text.splitlines():
@@ -60,7 +83,7 @@ def rst_to_markdown(text: str) -> str:
             body = line.rstrip()[:-2]
             line = body.rstrip() if (not body or body.endswith(" ")) else body + ":"
         lines.append(line)
-    return "\n".join(_fence_doctests(lines))
+    return "\n".join(_fence_doctests(_numpy_descriptions(lines)))
 
 
 class RstToMarkdown(Extension):  # type: ignore[misc,valid-type]

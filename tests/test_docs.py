@@ -91,3 +91,11 @@ def test_literal_block_markers_and_doctests():
     assert md("Example::\n\n    >>> a = 1\n") == "Example:\n\n    >>> a = 1"
     # indented docstring bodies keep their indentation inside the fence
     assert md("  Text.\n\n  >>> b\n  2") == "  Text.\n\n  ```pycon\n  >>> b\n  2\n  ```"
+
+
+def test_numpy_parameter_lines_keep_prose_as_the_description():
+    md = _rst_module().rst_to_markdown
+    text = ("Summary.\n\nParameters\n----------\nnbits : code length, a multiple of 8.\n"
+            "kl_weight, kl_steps : weight of the KL term,\n    warmed up.\n\nNotes\n-----\nx : not a parameter")
+    assert md(text) == ("Summary.\n\nParameters\n----------\nnbits\n    code length, a multiple of 8.\n"
+                        "kl_weight, kl_steps\n    weight of the KL term,\n    warmed up.\n\nNotes\n-----\nx : not a parameter")
