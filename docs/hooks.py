@@ -1,4 +1,6 @@
-"""MkDocs hooks: the benchmark result tables of ``bench/results/*.md`` become pages of the site
+"""MkDocs hooks: the API reference's page of the modules no other page covers
+(``api/other.md``: a subpackage or top-level module added to ``nash_index`` is documented from
+its first build, without an edit here), the benchmark result tables of ``bench/results/*.md`` become pages of the site
 at build time (``benchmarks/results/NAME.md``), read from the repository, never copied into
 ``docs/``, so that a table a benchmark rewrites is the table the site shows; and the plots of
 the committed results are drawn from their JSON by the benchmarks' own plot functions.
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -21,6 +24,9 @@ log = logging.getLogger("mkdocs.hooks.bench")
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 PAGES = "benchmarks/results"
+PACKAGE = ROOT / "python" / "nash_index"
+API = ROOT / "docs" / "api"
+DIRECTIVE = re.compile(r"^::: (nash_index(?:\.\w+)?)\s*$", re.M)
 
 
 def _bench_function(module: str, name: str) -> Callable[..., Any]:
@@ -74,7 +80,23 @@ def _draw(name: str, out_dir: Path) -> Optional[Path]:
     return path
 
 
+def top_level_modules() -> List[str]:
+    """``nash_index.X`` for each public subpackage and module of the package."""
+    names = [p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").is_file()]
+    names += [p.stem for p in PACKAGE.glob("*.py") if p.stem not in ("__init__", "__main__")]
+    return sorted(f"nash_index.{n}" for n in names if not n.startswith("_"))
+
+
+def other_modules_page() -> str:
+    """The Markdown of ``api/other.md``: every top-level module no page of ``docs/api`` renders."""
+    covered = {m for page in API.glob("*.md") for m in DIRECTIVE.findall(page.read_text(encoding="utf-8"))}
+    rest = [m for m in top_level_modules() if m not in covered]
+    lines = ["# Other modules", "", "The modules of `nash_index` that no other page of the reference covers."]
+    return "\n".join(lines + [f"\n::: {m}" for m in rest] + [""]) if rest else "\n".join(lines + ["", "None.", ""])
+
+
 def on_files(files: Files, config: Any) -> Files:
+    files.append(File.generated(config, "api/other.md", content=other_modules_page()))
     for table in result_tables():
         files.append(File.generated(config, f"{PAGES}/{table.name}", content=table.read_text(encoding="utf-8")))
     out_dir = Path(tempfile.mkdtemp(prefix="nash_index_docs_plots_"))
