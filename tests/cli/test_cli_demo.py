@@ -168,8 +168,8 @@ def test_report_is_strict_json():
 
 def test_demo_defaults():
     args = app.build_parser().parse_args(["demo"])
-    assert args.bits == [16, 32, 64, 128] and args.baselines == "itq,lsh"
-    assert args.epochs >= 200 and args.patience >= 10
+    assert args.bits is None and not args.full and args.jobs is None  # lengths: demo_bits (test_cli_demo_parallel.py)
+    assert args.baselines == "itq,lsh" and args.epochs >= 200 and args.patience >= 10
 
 
 def test_baselines_run_at_the_given_lengths_and_skip_what_the_data_cannot_support():
@@ -184,10 +184,3 @@ def test_baselines_run_at_the_given_lengths_and_skip_what_the_data_cannot_suppor
     rows = _baseline_rows(["itq", "lsh"], [16, 32], X_db, X_q, raw, rng.integers(0, 3, 10), 5, 0, skipped)
     assert [(r["method"], r["bits"]) for r in rows] == [("itq", 16), ("lsh", 16), ("lsh", 32)]
     assert len(skipped) == 1 and skipped[0].startswith("PCA-ITQ 32 bits: ")
-
-
-@pytest.mark.parametrize("run, best, stopped", [(40, 30, True), (100, 90, True), (100, 95, False), (100, 100, False)])
-def test_stopped_early_tells_early_stopping_from_the_epoch_cap(run, best, stopped):
-    from nash_index.cli.demo import _stopped_early
-
-    assert _stopped_early({"epochs_run": run, "best_epoch": best}, 100, 10) is stopped

@@ -1,10 +1,12 @@
-"""``nash-index demo``: the whole job end to end, on a CPU, in minutes at most.
+"""``nash-index demo``: the whole job end to end, on a CPU, in about a minute.
 
-Fit TF-IDF (or embed with --embeddings minilm), train NASH at 16, 32, 64 and 128 bits (early
-stopping on validation precision), build the index, run the test queries, and report
+Fit TF-IDF (or embed with --embeddings minilm), train NASH at 32 and 64 bits (--full: 16, 32, 64
+and 128) to convergence (early stopping on validation precision; the lengths side by side in
+worker processes of one torch thread each), build the index, run the test queries, and report
 precision@100 next to PCA-ITQ and LSH at the same lengths on the same vectors and next to exact
-float cosine (no hashing), query latency and throughput, a few example queries with their nearest
-documents, and a plot (precision vs bits, latency breakdown) saved as PNG.
+float cosine (no hashing), query latency and throughput of the saved pipeline as served, a few
+example queries with their nearest documents, and a plot (precision vs bits, latency breakdown)
+saved as PNG.
 
 Data: ``--corpus`` if given; else Reuters-21578 or 20 Newsgroups when their files are found
 (``--data-dir``, ``$NASH_INDEX_DATA``, the per-user cache); else the embedded default, the
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -29,13 +32,15 @@ from ..text import DEFAULT_HASHER, canonical_hasher, display_name, make_hasher
 from .args import add_corpus_options, add_torch_threads_option, code_length, list_of, positive_int
 from .common import corpus_options
 from .demo_report import example_queries, headline, main_bits, plot_demo, print_examples, print_summary
+from .demo_train import LengthJob, default_jobs, describe, pipeline_dir, train_lengths
 from .embeddings import add_embeddings_option, require_embedder
 
 __all__ = ["add_parser", "choose_corpus", "run"]
 
 MAX_QUERIES = 1000     # test documents used as queries
 LATENCY_QUERIES = 200  # single-query calls timed
-DEFAULT_BITS = [16, 32, 64, 128]
+DEFAULT_BITS = [32, 64]       # the headline length and the next shorter: about a minute on 2 cores
+FULL_BITS = [16, 32, 64, 128]  # --full
 
 
 def add_parser(sub: Any) -> None:
@@ -43,9 +48,13 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("demo", help="end-to-end demo: train NASH, index, search, compare with PCA-ITQ, LSH and float cosine",
                        description=__doc__.split("\n\n")[1])
     add_corpus_options(p, required=False)
-    p.add_argument("--bits", type=list_of(code_length), default=DEFAULT_BITS,
+    p.add_argument("--bits", type=list_of(code_length), default=None,
                    help="code lengths of NASH and of the baselines; the headline speaks of 64 when given, "
-                        "else of the first (default: 16,32,64,128)")
+                        "else of the first (default: 32,64)")
+    p.add_argument("--full", action="store_true", help="the full table: NASH and the baselines at 16,32,64,128 bits")
+    p.add_argument("--jobs", type=positive_int, default=None, metavar="N",
+                   help="NASH lengths trained side by side, one process each (default: one per length, "
+                        "at most one per usable CPU divided by --threads)")
     add_embeddings_option(p)
     # a cap only: early stopping on validation ends training (16-bit codes on the docstrings, in
     # batches of 64, were still improving at epoch 98 of 100)
@@ -64,7 +73,15 @@ def add_parser(sub: Any) -> None:
     add_torch_threads_option(p)
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
-    p.add_argument("--quiet", action="store_true", help="no progress bars (the report still prints)")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bars (the report still prints; bars are drawn only on a terminal, "
+                        "when the lengths train in one process)")
+
+
+def demo_bits(args: argparse.Namespace) -> List[int]:
+    """The lengths to run: --bits, else --full's four, else the default two (duplicates dropped)."""
+    bits = args.bits if args.bits is not None else (FULL_BITS if args.full else DEFAULT_BITS)
+    return list(dict.fromkeys(bits))
 
 
 def choose_corpus(args: argparse.Namespace):
@@ -90,22 +107,6 @@ def _queries(raw) -> tuple:
 def _precision(encoder: Any, X_db: Any, y_db: np.ndarray, X_q: Any, y_q: np.ndarray, k: int) -> Dict[str, float]:
     p = precision_at_k(encoder.encode(X_db), y_db, encoder.encode(X_q), y_q, k)
     return {"index_order": p.index_order, "expected": p.expected}
-
-
-def _train_nash(raw, bits: int, args: argparse.Namespace):
-    pipe = HashingPipeline(nbits=bits, hasher=DEFAULT_HASHER, seed=args.seed, verbose=not args.quiet, num_threads=args.threads,
-                           hasher_params={"epochs": args.epochs, "patience": args.patience},
-                           embedder=args.embeddings)
-    labels = raw.train_labels if raw.label_names else None
-    pipe.fit(raw.train_texts, labels)
-    return pipe
-
-
-def _stopped_early(info: Dict[str, Any], max_epochs: int, patience: int) -> bool:
-    """Whether NASH stopped because validation stopped improving (``patience`` epochs without a
-    better score), not because it ran out of epochs while it might still be improving."""
-    run, best = info.get("epochs_run"), info.get("best_epoch")
-    return run is not None and best is not None and (run < max_epochs or run - best >= patience)
 
 
 def _baseline_rows(names: Sequence[str], bits: Sequence[int], X_db: Any, X_q: Any, raw, y_q: np.ndarray, k: int,
@@ -162,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
     """The ``demo`` subcommand."""
     baselines = [canonical_hasher(b) for b in args.baselines.split(",") if b.strip() and b.strip() != "none"]
     baselines = [b for b in dict.fromkeys(baselines) if b != DEFAULT_HASHER]  # trained anyway
-    bits = list(dict.fromkeys(args.bits))
+    bits = demo_bits(args)
     require_embedder(args.embeddings)
     t_start = time.perf_counter()
     raw, description = choose_corpus(args)
@@ -170,34 +171,15 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("the demo needs a labelled corpus to measure precision")
     print(f"data: {description}")
     print(f"      {len(raw.train_texts)} documents to index, {len(raw.test_texts)} held-out queries, "
-          f"{len(raw.label_names)} labels  (loaded in {time.perf_counter() - t_start:.1f} s)")
+          f"{len(raw.label_names)} labels  (loaded in {time.perf_counter() - t_start:.1f} s)", flush=True)
     queries, y_q = _queries(raw)
     main = main_bits(bits)
     report: Dict[str, Any] = {"data": description, "n_db": len(raw.train_texts), "n_queries": len(queries),
                               "labels": len(raw.label_names), "k": args.k, "bits": bits, "main_bits": main,
                               "features": args.embeddings or "TF-IDF", "results": []}
-    main_pipe = None
-    for nbits in bits:
-        pipe = _train_nash(raw, nbits, args)
-        t0 = time.perf_counter()
-        pipe.add(raw.train_texts, keys=raw.train_keys)
-        build_s = time.perf_counter() - t0
-        X_db, X_q = pipe.transform(raw.train_texts), pipe.transform(queries)
-        p = _precision(pipe.encoder, X_db, raw.train_labels, X_q, y_q, args.k)
-        info = pipe.train_info
-        stopped = _stopped_early(info, args.epochs, args.patience)
-        report["results"].append({"method": DEFAULT_HASHER, "bits": nbits, **p, "train_s": info["train_seconds"],
-                                  "epochs": info.get("epochs_run"), "best_epoch": info.get("best_epoch"),
-                                  "stopped_early": stopped, "build_s": build_s, "n_features": info["n_features"]})
-        if nbits == main:
-            main_pipe = pipe
-        print(f"{display_name(DEFAULT_HASHER)} {nbits:3d} bits: trained in {info['train_seconds']:.1f} s ({info.get('epochs_run')} epochs, "
-              f"best {info.get('best_epoch')}), indexed {pipe.ntotal} documents in {build_s:.2f} s, "
-              f"precision@{args.k} = {p['index_order']:.3f}")
-        if not stopped:
-            print(f"  note: stopped by the --epochs cap ({args.epochs}), not by early stopping; validation may "
-                  "still have been improving (raise --epochs)")
-    assert main_pipe is not None
+    main_pipe = _train_nash(raw, queries, y_q, bits, main, args, report)
+    print(f"baselines ({', '.join(display_name(b) for b in baselines) or 'none'}) at {', '.join(map(str, bits))} bits "
+          f"and exact {report['features']} cosine, on the same vectors", flush=True)
     X_db, X_q = main_pipe.transform(raw.train_texts), main_pipe.transform(queries)
     report["skipped"] = []
     report["results"] += _baseline_rows(baselines, bits, X_db, X_q, raw, y_q, args.k, args.seed, report["skipped"])
@@ -210,15 +192,43 @@ def run(args: argparse.Namespace) -> int:
     texts = dict(zip(range(len(raw.train_texts)), raw.train_texts))
     examples = example_queries(raw.name, args.query, queries)
     print_examples(main_pipe, examples, texts)
+    report["parent_cpu_s"] = time.process_time()  # this process's CPU seconds (the workers' are in their rows)
     _write_outputs(args, report, main_pipe)
     print(f"total time {time.perf_counter() - t_start:.1f} s")
     return 0
 
 
+def _train_nash(raw: Any, queries: List[str], y_q: np.ndarray, bits: Sequence[int], main: int,
+                args: argparse.Namespace, report: Dict[str, Any]) -> HashingPipeline:
+    """NASH at every length (the headline one first: it is the one served), a line each as it
+    finishes; returns the headline length's pipeline, loaded back as it is served (numpy only)."""
+    order = [main] + sorted((b for b in bits if b != main), reverse=True)
+    processes = args.jobs or default_jobs(len(order), args.threads)
+    processes = min(processes, len(order))
+    verbose = not args.quiet and processes == 1 and sys.stderr.isatty()  # bars only where they redraw in place
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = [LengthJob(nbits=b, seed=args.seed, epochs=args.epochs, patience=args.patience, threads=args.threads,
+                      embeddings=args.embeddings, k=args.k, verbose=verbose,
+                      save_to=str(pipeline_dir(out)) if b == main else None) for b in order]
+    print(describe(jobs, processes), flush=True)
+
+    def finished(row: Dict[str, Any]) -> None:
+        print(f"{display_name(DEFAULT_HASHER)} {row['bits']:3d} bits: trained in {row['train_s']:.1f} s ({row['epochs']} "
+              f"epochs, best {row['best_epoch']}), indexed {row['n_indexed']} documents in {row['build_s']:.2f} s, "
+              f"precision@{args.k} = {row['index_order']:.3f}", flush=True)
+        if not row["stopped_early"]:
+            print(f"  note: stopped by the --epochs cap ({args.epochs}), not by early stopping; validation may "
+                  "still have been improving (raise --epochs)", flush=True)
+
+    rows = train_lengths(raw, queries, y_q, jobs, processes, finished)
+    report["results"] += sorted(rows, key=lambda r: r["bits"])
+    return HashingPipeline.load(pipeline_dir(out))
+
+
 def _write_outputs(args: argparse.Namespace, report: Dict[str, Any], pipe: Any) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    pipe.save(out / "pipeline")
     (out / "demo.json").write_text(json.dumps(report, indent=2, default=float, allow_nan=False))
     written = [str(out / "demo.json"), str(out / "pipeline")]
     if not args.no_plot and plot_demo(report, out / "demo.png"):

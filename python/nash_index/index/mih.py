@@ -42,9 +42,14 @@ class SearchWork(NamedTuple):
 class MultiIndexHashing(CoreIndex):
     """Exact k-NN / range search, sub-linear on clustered codes.
 
+    >>> import numpy as np
+    >>> codes = np.random.default_rng(0).integers(0, 256, size=(1000, 8), dtype=np.uint8)
+    >>> queries = codes[:2]
     >>> index = MultiIndexHashing(64)    # m chosen automatically
     >>> index.add(codes)                  # uint8 (n, 8)
     >>> distances, ids = index.search(queries, k=10)
+    >>> ids[:, 0], distances[:, 0]        # each query's nearest code is itself
+    (array([0, 1]), array([0, 0], dtype=int32))
 
     ``m`` (number of substrings): ``None`` chooses
     ``round(nbits / log2(max(n, 256)))``, at least ``ceil(nbits / 32)``

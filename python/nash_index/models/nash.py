@@ -68,6 +68,8 @@ class NASH(BaseHasher):
         from PCA-ITQ's codes NASH gained +0.015 to +0.019 test precision@100 on four Reuters
         preparations at 32 bits (``bench/results/transfer.md``); ``hasher="auto"`` passes them.
 
+    Notes
+    -----
     The defaults (batch 256, lr 2e-3, 10 neighbours) are the setting that did best across Reuters,
     20 Newsgroups, the docstring corpus and a user CSV on validation data (``bench/study_defaults.py``);
     batch 256 also trains about twice as fast on a CPU as batch 64.

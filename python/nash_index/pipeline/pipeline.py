@@ -1,18 +1,26 @@
 """From text to neighbours: TF-IDF vocabulary (or a sentence embedder) + hasher (NASH or a
 baseline) + Hamming index, optionally rescored by exact cosine on stored float vectors.
 
->>> pipe = HashingPipeline(nbits=32).fit(train_texts, labels)
->>> pipe.add(texts, keys=titles)
+>>> from nash_index.datasets.docstrings import load_docstrings
+>>> docs = load_docstrings(packages=())[:400]  # a few standard-library modules' docstrings
+>>> train_texts, labels = [d.text for d in docs], [d.label for d in docs]
+>>> texts, titles = train_texts, [d.key for d in docs]
+>>> pipe = HashingPipeline(nbits=32, hasher_params={"epochs": 5}, verbose=False)  # NASH, 5 epochs for the example
+>>> pipe = pipe.fit(train_texts, labels)
+>>> ids = pipe.add(texts, keys=titles)        # ids 0..n-1
 >>> result = pipe.search(["parse a date string"], k=10)
->>> result.keys[0][:3], result.distances[0][:3]
+>>> keys, distances = result.keys[0][:3], result.distances[0][:3]
+>>> len(keys), bool((distances[:-1] <= distances[1:]).all())  # the nearest first
+(3, True)
 >>> pipe.save("my_index")                     # one directory, written atomically
 >>> pipe = HashingPipeline.load("my_index")   # serving: needs neither torch nor a GPU
 
-Sentence embeddings instead of TF-IDF (NASH then reads dense input: its Gaussian decoder)::
+Sentence embeddings instead of TF-IDF (NASH then reads dense input: its Gaussian decoder; these
+lines need the ``embeddings`` extra)::
 
->>> pipe = HashingPipeline(nbits=64, embedder="minilm", store_vectors="int8").fit(train_texts)
->>> pipe.add(texts)                                        # or add(texts, embeddings=X)
->>> pipe.search(["parse a date string"], k=10, rescore=100)   # 100 Hamming candidates, by cosine
+>>> pipe = HashingPipeline(nbits=64, embedder="minilm", store_vectors="int8").fit(train_texts)  # doctest: +SKIP
+>>> pipe.add(texts)                                        # or add(texts, embeddings=X)  # doctest: +SKIP
+>>> pipe.search(["parse a date string"], k=10, rescore=100)   # 100 Hamming candidates, by cosine  # doctest: +SKIP
 
 A saved pipeline is a directory (see :mod:`nash_index.pipeline.storage` for the layout); ``load``
 encodes queries with the numpy export of the NASH encoder, so the serving process imports no torch.
