@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, List
 
+import numpy as np
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
@@ -35,10 +37,9 @@ faiss = harness.import_faiss()  # first: sets faiss's OpenMP wait policy before 
 import limits_callers  # noqa: E402
 import limits_flat  # noqa: E402
 import limits_plot  # noqa: E402
-from limits_bounds import has_avx2  # noqa: E402
-from limits_rows import Context  # noqa: E402
-
 import nash_index as ni  # noqa: E402
+from limits_bounds import has_avx2, read_seconds  # noqa: E402
+from limits_rows import Context  # noqa: E402
 
 #: name -> row function; the order of the table.
 ROW_GROUPS: Dict[str, Callable[[Context], List[Dict]]] = {
@@ -141,8 +142,6 @@ def main(argv=None) -> None:
                   f"x bound {fmt(r['x_bound'], '%.2f')}, x faiss {fmt(r['x_faiss'], '%.2f')}, "
                   f"share {fmt(r.get('share_of_best'), '%.2f')}, met {r['met']}", flush=True)
         rows.extend(got)
-    import numpy as np
-    from limits_bounds import read_seconds
     probe = np.ones(256 << 20, dtype=np.uint8)
     meta = dict(machine=harness.machine_info(), simd=ni.simd_level(), cores=cores, argv=sys.argv[1:] if argv is None
                 else list(argv), runs=a.runs, seconds=time.time() - t0, load_before=[round(x, 1) for x in load_before],

@@ -11,8 +11,8 @@ import time
 from typing import Dict, List
 
 import numpy as np
-from limits_rows import Context, median_of, row
 
+from limits_rows import Context, median_of, row
 from nash_index.index.factory import make_index
 from nash_index.index.synthetic import clustered_codes, random_centres
 

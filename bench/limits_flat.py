@@ -10,10 +10,10 @@ import time
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
-from limits_bounds import pair_rate, read_seconds
-from limits_rows import Context, median_of, row
 
 import nash_index as ni
+from limits_bounds import pair_rate, read_seconds
+from limits_rows import Context, median_of, row
 from nash_index.index.synthetic import uniform_codes
 
 
@@ -94,7 +94,8 @@ def single_query_rows(ctx: Context) -> List[Dict]:
             theirs = _faiss_best(ctx, lambda c: _latency(c, queries), lambda q: fidx.search(q, 10)) \
                 if fidx is not None else None
             runs.append(_run(bound, ours, theirs))
-        del index, fidx, db
+        index = fidx = None  # freed before the next width is built
+        del db
         ours, theirs, bound = (median_of(runs, key) for key in ("ours", "faiss", "bound"))
         x_bound, x_bound_cpu = median_of(runs, "ours", over="bound"), median_of(runs, "ours_cpu", over="bound_cpu")
         x_faiss = median_of(runs, "faiss", over="ours")
@@ -123,7 +124,8 @@ def batch_rows(ctx: Context) -> List[Dict]:
             theirs = _faiss_best(ctx, lambda c: _call_seconds(c, max(1, ctx.args.repeats - 1)),
                                  lambda: fidx.search(queries, 10)) if fidx is not None else None
             runs.append(_run(bound, ours, theirs))
-        del index, fidx, db
+        index = fidx = None  # freed before the next width is built
+        del db
         ours, theirs, bound = (median_of(runs, key) for key in ("ours", "faiss", "bound"))
         x_bound, x_bound_cpu = median_of(runs, "ours", over="bound"), median_of(runs, "ours_cpu", over="bound_cpu")
         x_faiss = median_of(runs, "faiss", over="ours")
