@@ -105,49 +105,77 @@ void scan_wide(const nash_index::ScanBlock& b, nash_index::HitSink& sink) {
   }
 }
 
-// W = 1 (64-bit codes, 4 per vector) or W = 2 (128-bit codes, 2 per vector).
+// Popcount of code ^ query per 64-bit lane; W = 2: each lane of a 128-bit code holds its total.
 template <int W>
-void scan_vector(const nash_index::ScanBlock& b, nash_index::HitSink& sink) {
-  constexpr size_t kTile = 4;
+inline __m256i lane_counts(__m256i code, __m256i query) {
+  __m256i p = popcount_epi64(_mm256_xor_si256(code, query));
+  if (W == 2) p = _mm256_add_epi64(p, _mm256_shuffle_epi32(p, 0x4E));  // both lanes of a code: its total
+  return p;
+}
+
+// W = 1 (64-bit codes, 4 per vector) or W = 2 (128-bit codes, 2 per vector); T queries (compile
+// time: their broadcasts and thresholds stay in registers). Two vectors per step share one
+// branch; a hit reports the codes of both, each checked against the threshold of the moment.
+template <int W, int T>
+void scan_vector_tile(const nash_index::ScanBlock& b, size_t q0, nash_index::HitSink& sink) {
   constexpr size_t kCodesPerVec = 4 / W;
   constexpr int kLaneMask = W == 1 ? 0xF : 0x5;  // lanes that hold a whole code's count
   const size_t cs = b.code_size;
-  const size_t nvec = b.n / kCodesPerVec;
-  for (size_t q0 = 0; q0 < b.nq; q0 += kTile) {
-    const size_t qt = (b.nq - q0 < kTile) ? b.nq - q0 : kTile;
-    __m256i bq[kTile], above[kTile];
-    for (size_t t = 0; t < qt; ++t) {
-      const uint8_t* qp = b.queries + (q0 + t) * cs;
-      bq[t] = W == 1 ? _mm256_set1_epi64x(static_cast<long long>(load_word(qp)))
-                     : _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qp)));
-      above[t] = above_threshold(sink, b.query_base + q0 + t);
+  __m256i bq[T], above[T];
+  for (int t = 0; t < T; ++t) {
+    const uint8_t* qp = b.queries + (q0 + t) * cs;
+    bq[t] = W == 1 ? _mm256_set1_epi64x(static_cast<long long>(load_word(qp)))
+                   : _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qp)));
+    above[t] = above_threshold(sink, b.query_base + q0 + t);
+  }
+  auto report = [&](__m256i p, int t, size_t v) {
+    const size_t q = b.query_base + q0 + t;
+    int mask = _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(above[t], p))) & kLaneMask;
+    alignas(32) uint64_t lanes[4];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), p);
+    while (mask) {
+      const int lane = __builtin_ctz(mask);
+      mask &= mask - 1;
+      const nash_index::dist_t d = static_cast<nash_index::dist_t>(lanes[lane]);
+      if (d <= sink.thresholds[q]) sink.hit(q, d, b.base + v * kCodesPerVec + lane / W);
     }
-    for (size_t v = 0; v < nvec; ++v) {
-      const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.codes + v * 32));
-      for (size_t t = 0; t < qt; ++t) {
-        const size_t q = b.query_base + q0 + t;
-        __m256i p = popcount_epi64(_mm256_xor_si256(c, bq[t]));
-        if (W == 2) p = _mm256_add_epi64(p, _mm256_shuffle_epi32(p, 0x4E));
-        int mask = _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(above[t], p))) & kLaneMask;
-        if (__builtin_expect(mask != 0, 0)) {
-          alignas(32) uint64_t lanes[4];
-          _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), p);
-          while (mask) {
-            const int lane = __builtin_ctz(mask);
-            mask &= mask - 1;
-            const nash_index::dist_t d = static_cast<nash_index::dist_t>(lanes[lane]);
-            if (d <= sink.thresholds[q]) sink.hit(q, d, b.base + v * kCodesPerVec + lane / W);
-          }
-          above[t] = above_threshold(sink, q);
-        }
+  };
+  const size_t nvec = b.n / kCodesPerVec;
+  size_t v = 0;
+  for (; v + 2 <= nvec; v += 2) {
+    const __m256i c0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.codes + v * 32));
+    const __m256i c1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.codes + v * 32 + 32));
+    for (int t = 0; t < T; ++t) {
+      const __m256i p0 = lane_counts<W>(c0, bq[t]), p1 = lane_counts<W>(c1, bq[t]);
+      const __m256i in = _mm256_or_si256(_mm256_cmpgt_epi64(above[t], p0), _mm256_cmpgt_epi64(above[t], p1));
+      if (__builtin_expect((_mm256_movemask_pd(_mm256_castsi256_pd(in)) & kLaneMask) != 0, 0)) {
+        report(p0, t, v);
+        above[t] = above_threshold(sink, b.query_base + q0 + t);
+        report(p1, t, v + 1);
+        above[t] = above_threshold(sink, b.query_base + q0 + t);
       }
     }
   }
+  if (v < nvec) {  // an odd last vector
+    const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.codes + v * 32));
+    for (int t = 0; t < T; ++t) {
+      report(lane_counts<W>(c, bq[t]), t, v);
+      above[t] = above_threshold(sink, b.query_base + q0 + t);
+    }
+  }
+}
+
+template <int W>
+void scan_vector(const nash_index::ScanBlock& b, nash_index::HitSink& sink) {
+  for_query_tiles<4>(b.nq, [&](auto tile, size_t q0) {
+    scan_vector_tile<W, decltype(tile)::value>(b, q0, sink);
+  });
   // Codes left over after the last full vector.
-  const size_t done = nvec * kCodesPerVec;
+  constexpr size_t kCodesPerVec = 4 / W;
+  const size_t done = b.n / kCodesPerVec * kCodesPerVec;
   if (done < b.n) {
     nash_index::ScanBlock rest = b;
-    rest.codes = b.codes + done * cs;
+    rest.codes = b.codes + done * b.code_size;
     rest.n = b.n - done;
     rest.base = b.base + done;
     scan_words<PopHw, W>(rest, sink);
