@@ -76,6 +76,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-faiss", action="store_true")
     p.add_argument("--no-plot", action="store_true")
     p.add_argument("--from-json", type=Path, help="re-render the table and PNG of a run's JSON (measures nothing)")
+    p.add_argument("--merge", type=Path, action="append", default=[], metavar="JSON",
+                   help="rows of another run's JSON replace (or join) the groups of this table; repeatable")
     p.add_argument("--name", default="limits", help="output file stem")
     p.add_argument("--out", type=Path, default=harness.OUT_DIR, help="output folder (default bench/out/)")
 
@@ -104,7 +106,7 @@ def fmt(value, spec: str = "%.3g") -> str:
 def pair(r: Dict, key: str) -> str:
     """A ratio and, in brackets, its CPU-time twin."""
     cpu = r.get(key + "_cpu")
-    return fmt(r[key], "%.2f") + ("" if cpu is None else f" ({cpu:.2f})")
+    return fmt(r.get(key), "%.2f") + ("" if cpu is None else f" ({cpu:.2f})")
 
 
 def markdown(rows: List[Dict], meta: Dict) -> str:
@@ -116,19 +118,34 @@ def markdown(rows: List[Dict], meta: Dict) -> str:
              "x bound: our time / the bound's time (1.0 = at the bound), from wall-clock medians and, in "
              "brackets, from CPU seconds of the process (the OS's time slices to other processes left out: "
              "what the goals are judged on when the machine is shared); x faiss: faiss's time / ours, "
-             "wall (CPU), faiss at its best thread count; share: q/s / the best caller count's q/s. "
+             "wall (CPU), faiss at its best thread count; share: q/s / the best caller count's q/s, wall (and "
+             "queries per CPU second over the best count's). "
              "The compute bound of the batch rows is the faster of two plain reference loops (scalar POPCNT "
              "and an AVX2 nibble table, 8 queries per loaded code, codes in L1): where a ratio is below 1 "
              "the blocked kernels beat that reference, so it is a floor of plain code, not a roofline.", "",
              "| row | shape | unit | nash_index | faiss | bound | x bound (cpu) | x faiss (cpu) | p50 / p99 ms "
              "| share | goal | met |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for m in meta.get("merged", []):
+        lines.insert(3, f"Rows merged from `{m['file']}` (`{' '.join(m['argv'] or [])}`, load {m['load_before']}).")
     for r in rows:
         lat = f"{r['p50_ms']:.3f} / {r['p99_ms']:.3f}" if r.get("p50_ms") is not None else "–"
         lines.append(f"| {r['group']} | {r['shape']} | {r['unit']} | {fmt(r['ours'])} | {fmt(r['faiss'])} | "
                      f"{fmt(r['bound'])} | {pair(r, 'x_bound')} | {pair(r, 'x_faiss')} | {lat} | "
-                     f"{fmt(r.get('share_of_best'), '%.2f')} | {r['goal']} | {'yes' if r['met'] else '**no**'} |")
+                     f"{pair(r, 'share_of_best')} | {r['goal']} | {'yes' if r['met'] else '**no**'} |")
     return "\n".join(lines)
+
+
+def merged(payload: Dict, others: List[Path]) -> Dict:
+    """``payload`` with the rows of other runs' JSON: a group measured there replaces the group
+    here (or is appended); their command lines are kept in ``meta["merged"]``."""
+    for path in others:
+        other = json.loads(path.read_text())
+        groups = {r["group"] for r in other["rows"]}
+        payload["rows"] = [r for r in payload["rows"] if r["group"] not in groups] + other["rows"]
+        payload["meta"].setdefault("merged", []).append(dict(file=path.name, argv=other["meta"].get("argv"),
+                                                             load_before=other["meta"].get("load_before")))
+    return payload
 
 
 def render(a: argparse.Namespace, payload: Dict) -> None:
@@ -142,7 +159,7 @@ def render(a: argparse.Namespace, payload: Dict) -> None:
 def main(argv=None) -> None:
     a = parse(argv)
     if a.from_json:  # only the table and the PNG again (e.g. after adding rows from another run)
-        return render(a, json.loads(a.from_json.read_text()))
+        return render(a, merged(json.loads(a.from_json.read_text()), a.merge))
     cores = ni.get_num_threads()
     ctx = Context(args=a, faiss=None if a.no_faiss else faiss, cores=cores,
                   thread_counts=sorted({1, cores}))
@@ -164,7 +181,7 @@ def main(argv=None) -> None:
                 load_after=[round(x, 1) for x in os.getloadavg()], faiss=getattr(faiss, "__version__", None),
                 read_gbps=probe.nbytes / read_seconds(probe, cores)[0] / 1e9)
     del probe
-    render(a, dict(meta=meta, rows=rows))
+    render(a, merged(dict(meta=meta, rows=rows), a.merge))
 
 
 if __name__ == "__main__":
