@@ -117,7 +117,8 @@ void scan_words(const nash_index::ScanBlock& b, nash_index::HitSink& sink) {
   });
 }
 
-// Common code sizes (every one up to 16 bytes, then multiples of 4 or 8 up to 64)
+// Common code sizes (every one up to 16 bytes, then multiples of 4 or 8 up to 64, and the
+// 768- and 1024-bit codes of binary embeddings)
 // get a loop with the size built in; others take the run-time loop.
 #define NASH_INDEX_SIZE_CASE(cs) \
   case cs:                       \
@@ -131,6 +132,7 @@ void scan_dispatch_words(const nash_index::ScanBlock& b, nash_index::HitSink& si
     NASH_INDEX_SIZE_CASE(13) NASH_INDEX_SIZE_CASE(14) NASH_INDEX_SIZE_CASE(15) NASH_INDEX_SIZE_CASE(16)
     NASH_INDEX_SIZE_CASE(20) NASH_INDEX_SIZE_CASE(24) NASH_INDEX_SIZE_CASE(28) NASH_INDEX_SIZE_CASE(32)
     NASH_INDEX_SIZE_CASE(40) NASH_INDEX_SIZE_CASE(48) NASH_INDEX_SIZE_CASE(56) NASH_INDEX_SIZE_CASE(64)
+    NASH_INDEX_SIZE_CASE(96) NASH_INDEX_SIZE_CASE(128)
     default: return scan_words<Pop, 0>(b, sink);
   }
 }

@@ -1,6 +1,7 @@
 #include "scan_search.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
 
 #include "thread_pool.hpp"
@@ -12,7 +13,7 @@ namespace {
 // Codes per kernel call: a block that stays in L1/L2 while a tile of queries runs over it.
 size_t block_codes(size_t code_size) { return std::max<size_t>(64, (32u << 10) / code_size); }
 constexpr size_t kQueriesPerTask = 32;
-constexpr size_t kMinCodesPerThread = 16384;  // below this a database split costs more than it saves
+constexpr size_t kMinCodesPerThread = 16384;  // below this a database slice costs more than it saves
 
 // Runs the kernel over the codes at positions [begin, end) for queries [0, nq) of `queries`.
 void scan_positions(const CodesView& db, const uint8_t* queries, size_t nq, size_t begin, size_t end,
@@ -25,9 +26,28 @@ void scan_positions(const CodesView& db, const uint8_t* queries, size_t nq, size
   }
 }
 
-size_t database_parts(const CodesView& db, size_t nq, int threads) {
+// Searches of the flat scan running now (every caller): a search splits its database between
+// the pool's threads only while fewer searches run than the pool has threads. Otherwise
+// the cores are already busy with other callers, and a split would only add hand-offs and
+// merges (total q/s fell 11% from 4 to 8 Python callers): the search runs on its caller.
+std::atomic<int> g_running_searches{0};
+
+struct RunningSearch {
+  int running;
+  RunningSearch() : running(g_running_searches.fetch_add(1, std::memory_order_relaxed) + 1) {}
+  ~RunningSearch() { g_running_searches.fetch_sub(1, std::memory_order_relaxed); }
+  RunningSearch(const RunningSearch&) = delete;
+  RunningSearch& operator=(const RunningSearch&) = delete;
+};
+
+// Slices of the database for few queries: several per thread, claimed as threads come free,
+// so that a thread the OS delays (a shared machine) holds up one small slice, not half the scan.
+constexpr size_t kSlicesPerThread = 8;
+
+size_t database_parts(const CodesView& db, size_t nq, int threads, int running) {
   if (nq >= static_cast<size_t>(threads) * 2) return 1;  // query-parallel is better
-  return std::max<size_t>(1, std::min<size_t>(threads, db.ntotal / kMinCodesPerThread));
+  if (threads <= 1 || running >= threads) return 1;
+  return std::max<size_t>(1, std::min<size_t>(threads * kSlicesPerThread, db.ntotal / kMinCodesPerThread));
 }
 
 // The two ways to share a scan between threads. parts > 1 (few queries): one
@@ -40,7 +60,7 @@ void run_scan(const CodesView& db, const uint8_t* queries, size_t nq, size_t par
               Done done) {
   if (parts > 1) {
     const size_t per = (db.ntotal + parts - 1) / parts;
-    ThreadPool::global().parallel_for(parts, static_cast<int>(parts), [&](size_t p) {
+    ThreadPool::global().parallel_for(parts, threads, [&](size_t p) {
       const size_t begin = p * per, end = std::min(db.ntotal, begin + per);
       auto handler = make(nq);
       if (begin < end) scan_positions(db, queries, nq, begin, end, handler);
@@ -63,7 +83,8 @@ void scan_knn(const CodesView& db, const uint8_t* queries, size_t nq, size_t k, 
               int num_threads) {
   if (nq == 0) return;
   const int threads = resolve_threads(num_threads);
-  const size_t parts = database_parts(db, nq, threads);
+  const RunningSearch search;
+  const size_t parts = database_parts(db, nq, threads, search.running);
   auto make = [&](size_t n) { return KnnHandler(db, n, k, db.ids_increasing); };
   if (parts == 1) {
     return run_scan(db, queries, nq, parts, threads, make, [&](KnnHandler& h, size_t q0, size_t n, size_t) {
@@ -83,9 +104,10 @@ std::vector<std::vector<Neighbor>> scan_range_lists(const CodesView& db, const u
   std::vector<std::vector<Neighbor>> found(nq);
   if (nq == 0) return found;
   const int threads = resolve_threads(num_threads);
+  const RunningSearch search;
   std::mutex merge_mutex;  // database parts add to the same queries
   auto make = [&](size_t n) { return RangeHandler(db, n, radius); };
-  run_scan(db, queries, nq, database_parts(db, nq, threads), threads, make,
+  run_scan(db, queries, nq, database_parts(db, nq, threads, search.running), threads, make,
            [&](RangeHandler& h, size_t q0, size_t n, size_t) {
              std::lock_guard<std::mutex> lock(merge_mutex);
              for (size_t q = 0; q < n; ++q) {

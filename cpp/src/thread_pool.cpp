@@ -158,6 +158,12 @@ void ThreadPool::worker_loop(State* s) {
 
 void ThreadPool::parallel_for(size_t ntasks, int max_threads, const std::function<void(size_t)>& fn) {
   if (ntasks == 0) return;
+  if (ntasks == 1 || max_threads == 1) {
+    // Nothing to share: the caller runs every task itself, without the pool's lock (the floor of
+    // a small search, and many callers' searches that each run on their own thread).
+    for (size_t t = 0; t < ntasks; ++t) fn(t);
+    return;
+  }
   if (restart_pending_.load()) restart_after_fork();
   State& s = *state_;
   Job job;

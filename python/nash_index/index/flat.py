@@ -22,4 +22,10 @@ class FlatIndex(CoreIndex):
     Memory: n * code_size bytes for the codes, plus 8 bytes per code for ids
     unless they are 0..n-1. Searches are thread-safe and release the GIL;
     ``add``/``remove`` wait for running searches.
+
+    Threads: a batch is shared between the pool's threads by queries; one query (or a few) by
+    slices of the database, claimed by threads as they come free, but only while fewer flat
+    searches run than the pool has threads. With more callers than cores each search runs on its
+    calling thread, so that total throughput does not fall with the number of callers.
+    ``num_threads`` caps the threads of each call in every case.
     """
