@@ -7,22 +7,25 @@
 #          CPU without AVX2 or POPCNT;
 #   sdist: built and installed by pip into another fresh virtualenv (that needs the compiler), then
 #          the test suite from the sdist's own copy of tests/.
-# Usage: scripts/check_wheel.sh [--wheel | --sdist] [--extras LIST] [-- PYTEST ARGS (default: tests)]
+# Usage: scripts/check_wheel.sh [--wheel | --sdist] [--extras LIST] [--simd-tests PATHS] [-- PYTEST ARGS (default: tests)]
 #   --extras: what to install beside the package (default train,test,bench,distributed,faiss: the
-#   whole suite runs; with fewer, the tests that need the rest are skipped).
+#   whole suite runs; with fewer, the tests that need the rest are skipped);
+#   --simd-tests: the tests run again at each forced SIMD level (default tests/index).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
 CHECK_WHEEL=1 CHECK_SDIST=1
 EXTRAS=train,test,bench,distributed,faiss
 PYTEST_ARGS=()
+SIMD_TESTS=tests/index
 while [ $# -gt 0 ]; do
   case "$1" in
     --wheel) CHECK_SDIST=0 ;;
     --sdist) CHECK_WHEEL=0 ;;
     --extras) EXTRAS=$2; shift ;;
+    --simd-tests) SIMD_TESTS=$2; shift ;;
     --) shift; PYTEST_ARGS=("$@"); break ;;
-    *) echo "usage: $0 [--wheel | --sdist] [--extras LIST] [-- PYTEST ARGS]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--wheel | --sdist] [--extras LIST] [--simd-tests PATHS] [-- PYTEST ARGS]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -112,8 +115,9 @@ if [ "$CHECK_WHEEL" = 1 ]; then
     copy_tests "$REPO" "$WORK/wheel-tests"
     run_suite "$VENV" "$WORK/wheel-tests" "wheel"
     for level in popcnt scalar; do
-      say "wheel: tests/index with NASH_INDEX_SIMD=$level"
-      (cd "$WORK/wheel-tests" && NASH_INDEX_SIMD=$level "$VENV/bin/python" -m pytest -p no:cacheprovider -q tests/index)
+      say "wheel: $SIMD_TESTS with NASH_INDEX_SIMD=$level"
+      # shellcheck disable=SC2086  # a list of paths
+      (cd "$WORK/wheel-tests" && NASH_INDEX_SIMD=$level "$VENV/bin/python" -m pytest -p no:cacheprovider -q $SIMD_TESTS)
     done
   )
   rm -rf "$VENV" "$WORK/wheel-tests"
