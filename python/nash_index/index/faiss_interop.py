@@ -101,11 +101,14 @@ def to_faiss(index: BaseIndex) -> Any:
         raise TypeError(f"index must be a nash_index index (FlatIndex, MultiIndexHashing, ...), got {_type_name(index)}")
     codes, ids = index.codes(), index.ids()
     flat = faiss.IndexBinaryFlat(index.nbits)
-    order = np.argsort(ids, kind="stable")
-    if np.array_equal(ids[order], np.arange(ids.size)):  # positions can be the ids: no id map needed
-        in_order = np.array_equal(order, np.arange(ids.size))
+    positions = np.arange(ids.size)
+    if not np.array_equal(ids, positions):
+        order = np.argsort(ids)
+        if np.array_equal(ids[order], positions):  # ids 0..n-1 in another order: store code i at position i
+            codes, ids = np.ascontiguousarray(codes[order]), positions
+    if np.array_equal(ids, positions):  # positions are the ids: no id map needed
         if ids.size:
-            flat.add(codes if in_order else np.ascontiguousarray(codes[order]))
+            flat.add(codes)
         return flat
     mapped = faiss.IndexBinaryIDMap(flat)  # faiss's wrapper keeps a reference to ``flat``
     if ids.size:
