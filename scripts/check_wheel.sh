@@ -91,7 +91,8 @@ run_suite() {  # venv, tests folder, label
 
 if [ "$CHECK_WHEEL" = 1 ]; then
   [ ${#WHEELS[@]} -eq 1 ] || { say "expected one manylinux wheel of $VERSION in dist/ (run scripts/build_wheel.sh), found ${#WHEELS[@]}"; exit 1; }
-  WHEEL=$REPO/${WHEELS[0]}
+  cp "${WHEELS[0]}" "$WORK/"  # a copy: a rebuild meanwhile does not pull it away
+  WHEEL=$WORK/$(basename "${WHEELS[0]}")
   VENV=$WORK/venv-wheel
   # No compiler on PATH: each one is shadowed by a script that fails loudly.
   NOCC=$WORK/no-compiler
@@ -126,10 +127,12 @@ fi
 if [ "$CHECK_SDIST" = 1 ]; then
   [ -f "$SDIST" ] || { say "no $SDIST (run scripts/build_wheel.sh)"; exit 1; }
   VENV=$WORK/venv-sdist
+  cp "$SDIST" "$WORK/"
+  SDIST=$WORK/$(basename "$SDIST")
   say "sdist: $SDIST ($(du -k "$SDIST" | cut -f1) KiB)"
   new_venv "$VENV"
   t0=$(now)
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$REPO/$SDIST[$EXTRAS]"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$SDIST[$EXTRAS]"
   say "sdist built and installed with extras [$EXTRAS] in $(elapsed "$t0") s"
   check_installed "$VENV"
   mkdir -p "$WORK/sdist"
