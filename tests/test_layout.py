@@ -8,7 +8,11 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "python" / "nash_index"
+import nash_index
+
+# The sources of the package under test: python/nash_index in a clone (the editable install points
+# there), the installed copy when scripts/check_wheel.sh runs the suite against a wheel or sdist.
+PACKAGE = Path(nash_index.__file__).resolve().parent
 MAX_LINES = 400
 SOURCES = sorted(PACKAGE.rglob("*.py"))
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
 from ..index import INDEX_KINDS
+from ..index.faiss_interop import read_faiss
 from ..pipeline import CodesIndex
 from .args import CLIError, add_corpus_options
 from .common import load_model, load_splits, say
@@ -32,11 +33,13 @@ def add_parser(sub: Any) -> None:
                         "--embeddings embeds the corpus with its saved embedder (build takes no --embeddings)")
     source.add_argument("--codes", metavar="FILE.npy", help="your own codes, one per row: packed uint8 "
                         "(n, bits/8) in pack_bits order, or 0/1 bits (n, bits) as bool or integers")
+    source.add_argument("--faiss", metavar="FILE", help="a faiss binary index written by faiss.write_index_binary "
+                        "(IndexBinaryFlat, or IndexBinaryIDMap over one): its codes, keyed by their faiss ids")
     p.add_argument("--vectorizer", metavar="FILE|corpus", help="with a NASH.save model: the TextVectorizer.save "
                    "file its training rows came from (default: vectorizer.npz in the model directory), or "
                    "'corpus' for a model trained on load_corpus(NAME) rows: the vocabulary of --corpus NAME")
-    p.add_argument("--keys", metavar="FILE", help="with --codes: one key per line, in the order of the rows "
-                   "(default: the row numbers)")
+    p.add_argument("--keys", metavar="FILE", help="with --codes or --faiss: one key per line, in the order of the "
+                   "rows (default: the row numbers; with --faiss, the faiss ids)")
     add_corpus_options(p, required=False)
     p.add_argument("--out", required=True, metavar="INDEX", help="index directory to write")
     p.add_argument("--split", choices=("all", "train", "val", "test"), default="all",
@@ -50,7 +53,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Writes an index directory from a corpus + model, or from codes + keys."""
-    if args.codes is not None:
+    if args.codes is not None or args.faiss is not None:
         return _build_from_codes(args)
     if args.corpus is None:
         raise CLIError("--model needs --corpus (the documents to index)")
@@ -81,9 +84,10 @@ def run(args: argparse.Namespace) -> int:
 def _build_from_codes(args: argparse.Namespace) -> int:
     extra = [flag for flag, value in (("--corpus", args.corpus), ("--vectorizer", args.vectorizer)) if value]
     if extra:
-        raise CLIError(f"--codes indexes the codes as they are: {' and '.join(extra)} do not apply")
-    codes = read_codes(args.codes)
-    keys = _read_keys(args.keys, codes.shape[0])
+        raise CLIError(f"{'--codes' if args.faiss is None else '--faiss'} indexes the codes as they are: "
+                       f"{' and '.join(extra)} do not apply")
+    codes, ids = (read_codes(args.codes), None) if args.faiss is None else _read_faiss(args.faiss)
+    keys = _read_keys(args.keys, codes.shape[0]) if args.keys or ids is None else [str(i) for i in ids.tolist()]
     index = CodesIndex.build(codes, keys, index=args.index_type)
     index.save(args.out)
     say(f"indexed {index.ntotal} codes ({index.nbits} bits, {type(index.index).__name__}); index written to "
@@ -99,6 +103,15 @@ def read_codes(path: str) -> np.ndarray:
         return np.load(path, allow_pickle=False)
     except ValueError as exc:
         raise CLIError(f"'{path}' is not a .npy array of codes ({exc})") from None
+
+
+def _read_faiss(path: str) -> Tuple[np.ndarray, np.ndarray]:
+    """The codes and ids of the faiss binary index file at ``path``."""
+    try:
+        index = read_faiss(path)
+    except (ImportError, FileNotFoundError) as exc:
+        raise CLIError(str(exc)) from None
+    return index.codes(), index.ids()
 
 
 def _read_keys(path: Optional[str], n: int) -> Optional[List[str]]:
