@@ -74,7 +74,7 @@ def _backup_of(path: Path) -> Path:
     return path.parent / f".{path.name}.previous"
 
 
-__all__ = ["CODES_CONTENTS", "CODES_VERSION", "DENSE_VERSION", "FORMAT", "INDEX_FILE", "READABLE_VERSIONS",
+__all__ = ["UnverifiedFiles", "CODES_CONTENTS", "CODES_VERSION", "DENSE_VERSION", "FORMAT", "INDEX_FILE", "READABLE_VERSIONS",
            "KEYS_FILE", "MANIFEST", "VECTORIZER_FILE", "VECTORS_FILE", "VERSION", "PipelineFormatError",
            "is_member_name", "manifest_entry", "open_directory", "read_manifest", "reading", "save_directory"]
 
@@ -221,6 +221,27 @@ def _verify_files(src: Path, manifest: Dict[str, Any]) -> None:
             raise PipelineFormatError(f"{src}: file {name} is missing")
         if _sha256(p) != digest:
             raise PipelineFormatError(f"{src}: file {name} is corrupted (checksum mismatch)")
+
+
+class UnverifiedFiles:
+    """The files of a directory loaded with ``verify=False``: checked against the manifest they were
+    loaded with before anything read from them is saved (a damaged file would otherwise be written
+    back under a fresh checksum, and pass every later verification). The index file is left to
+    the index, which checks the bytes it was loaded from (:func:`nash_index.load`)."""
+
+    def __init__(self, src: Path, manifest: Dict[str, Any]) -> None:
+        self.src = src
+        self.files = {name: digest for name, digest in manifest["files"].items() if name != INDEX_FILE}
+
+    def check(self) -> None:
+        """PipelineFormatError naming the first file that no longer matches its checksum."""
+        for name, digest in self.files.items():
+            p = self.src / name
+            if not p.is_file() or _sha256(p) != digest:
+                raise PipelineFormatError(
+                    f"cannot save: this was loaded with verify=False from '{self.src}', whose {name} does not "
+                    "match its manifest's checksum (damaged, or replaced since): saving would write what was "
+                    "read from it under a fresh checksum. Load it with verify=True")
 
 
 @contextmanager
