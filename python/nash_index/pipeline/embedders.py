@@ -55,7 +55,11 @@ def check_vectors(vectors: Any, n: Optional[int], name: str, dim: Optional[int] 
         raise ValueError(f"{name} has {arr.shape[1]} columns; expected {expected}")
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or infinite values")
-    return np.ascontiguousarray(arr, dtype=np.float32)
+    out = np.ascontiguousarray(arr, dtype=np.float32)
+    if out.dtype != arr.dtype and not np.isfinite(out).all():  # finite float64 past float32's range
+        raise ValueError(f"{name} holds values beyond float32's range (|x| > {np.finfo(np.float32).max:.3g}), "
+                         "which the pipeline keeps as float32")
+    return out
 
 
 def load_minilm() -> Any:

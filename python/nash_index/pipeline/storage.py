@@ -226,22 +226,33 @@ def _verify_files(src: Path, manifest: Dict[str, Any]) -> None:
 class UnverifiedFiles:
     """The files of a directory loaded with ``verify=False``: checked against the manifest they were
     loaded with before anything read from them is saved (a damaged file would otherwise be written
-    back under a fresh checksum, and pass every later verification). The index file is left to
-    the index, which checks the bytes it was loaded from (:func:`nash_index.load`)."""
+    back under a fresh checksum, and pass every later verification). Each file must still be the
+    one that was read (same inode, size and modification time: not replaced since) and match its
+    checksum. The index file is left to the index, which checks the bytes it was loaded from
+    (:func:`nash_index.load`)."""
 
     def __init__(self, src: Path, manifest: Dict[str, Any]) -> None:
         self.src = src
-        self.files = {name: digest for name, digest in manifest["files"].items() if name != INDEX_FILE}
+        self.files = {name: (digest, _identity(src / name)) for name, digest in manifest["files"].items()
+                      if name != INDEX_FILE}
 
     def check(self) -> None:
-        """PipelineFormatError naming the first file that no longer matches its checksum."""
-        for name, digest in self.files.items():
+        """PipelineFormatError naming the first file that is not the one read or fails its checksum."""
+        for name, (digest, identity) in self.files.items():
             p = self.src / name
-            if not p.is_file() or _sha256(p) != digest:
+            if _identity(p) != identity or _sha256(p) != digest:
                 raise PipelineFormatError(
                     f"cannot save: this was loaded with verify=False from '{self.src}', whose {name} does not "
-                    "match its manifest's checksum (damaged, or replaced since): saving would write what was "
-                    "read from it under a fresh checksum. Load it with verify=True")
+                    "match its manifest's checksum (damaged, or replaced since the load): saving would write "
+                    "what was read from it under a fresh checksum. Load it with verify=True")
+
+
+def _identity(path: Path) -> Any:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 @contextmanager

@@ -37,7 +37,7 @@ def _saved_mih(path, n=4000, seed=0):
     return codes
 
 
-def _damage(path, tag, at_end=True):
+def damage_section(path, tag, at_end=True):
     raw = bytearray(path.read_bytes())
     offset, size = _section(raw, tag)
     raw[offset + (size - 3 if at_end else size // 2)] ^= 0x5A
@@ -49,7 +49,7 @@ def _damage(path, tag, at_end=True):
 def test_a_damaged_file_loaded_unverified_is_never_saved(tmp_path, mmap, tag):
     src, out = tmp_path / "a.nidx", tmp_path / "b.nidx"
     _saved_mih(src)
-    _damage(src, tag)
+    damage_section(src, tag)
     with pytest.raises(ValueError, match="checksum"):
         ni.load(src)  # the damage is real
     index = ni.load(src, mmap=mmap, verify=False)
@@ -85,7 +85,7 @@ def test_a_sound_file_loaded_unverified_saves_as_before(tmp_path, mmap):
 def test_reset_forgets_the_unverified_file(tmp_path):
     src = tmp_path / "a.nidx"
     codes = _saved_mih(src)
-    _damage(src, TAG_TABLES)
+    damage_section(src, TAG_TABLES)
     index = ni.load(src, verify=False)
     index.reset()  # nothing of the file is left
     index.add(codes[:5])
@@ -99,7 +99,7 @@ def test_dedup_kind_is_checked_too(tmp_path):
     index.add(codes)
     src = tmp_path / "d.nidx"
     index.save(src)
-    _damage(src, TAG_CODES)
+    damage_section(src, TAG_CODES)
     loaded = ni.load(src, verify=False)
     with pytest.raises(ValueError, match="verify=False"):
         loaded.save(tmp_path / "e.nidx")
