@@ -326,6 +326,8 @@ def load(path: PathLike, mmap: bool = False, *, verify: bool = True, populate: b
     changes search results. Replacing it with :meth:`BaseIndex.save` (or any
     write to a new file renamed over it) is safe: the index keeps the old
     contents. ``verify`` checks every section's checksum (reads the whole file).
+    An index loaded with ``verify=False`` is checked when it is first written (``save``,
+    pickling, ``copy``): a damaged file's contents are never written back under fresh checksums.
     ``populate=True`` (with ``mmap``) maps every page up front (``MAP_POPULATE``):
     the load reads the whole file, and the first queries then pay no page
     faults (a server's steady state; see bench/bench_billion.py).

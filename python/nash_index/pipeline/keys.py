@@ -37,7 +37,8 @@ def check_ids(ids: Any, n: int, name: str = "ids") -> np.ndarray:
 
 
 def check_keys(keys: Any, n: int) -> Optional[List[str]]:
-    """``keys`` as ``n`` strings (``str(k)`` of each), or None; not one string."""
+    """``keys`` as ``n`` strings (``str(k)`` of each), or None; not one string; each with a UTF-8
+    form (no lone surrogate)."""
     if keys is None:
         return None
     if isinstance(keys, (str, bytes)):
@@ -45,6 +46,10 @@ def check_keys(keys: Any, n: int) -> Optional[List[str]]:
     out = [str(k) for k in keys]
     if len(out) != n:
         raise ValueError(f"got {len(out)} keys for {n} texts")
+    try:
+        "".join(out).encode("utf-8")  # one pass; keys are stored as UTF-8
+    except UnicodeEncodeError:
+        encode_strings(out, "keys")  # raises, naming the key
     return out
 
 
@@ -247,6 +252,8 @@ def _read_v2_keys(z: Dict[str, np.ndarray], path: Path, n: int) -> Optional[Utf8
     if int(fmt[0]) != KEYS_FORMAT or int(fmt[1]) not in (0, 1):
         raise ValueError(f"{path}: keys format {fmt.tolist()} is not one this nash_index reads ([{KEYS_FORMAT}, 0|1])")
     if fmt[1]:
+        if "key_bytes" in z or "key_offsets" in z:
+            raise ValueError(f"{path}: keys are the ids but key arrays are stored too (damaged)")
         return None
     missing = [name for name in ("key_bytes", "key_offsets") if name not in z]
     if missing:

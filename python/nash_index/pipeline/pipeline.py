@@ -329,7 +329,8 @@ class HashingPipeline:
         Queries are encoded with numpy; ``use_torch=True`` also loads the torch model (to train
         further). ``mmap`` maps the index file; ``verify`` checks every file's checksum. Any
         damaged file (with or without ``verify``) raises :class:`PipelineFormatError` naming it;
-        I/O failures raise OSError.
+        I/O failures raise OSError. A pipeline loaded with ``verify=False`` checks the files it
+        read (and the index its file) before its first :meth:`save`, which refuses damaged ones.
 
         ``embedder``: the embedder of a pipeline saved with one. Required (ValueError otherwise)
         when that was a callable, which is not saved; optional for ``"minilm"`` and for a

@@ -9,7 +9,8 @@ Layout (format ``nash_index.pipeline``, version 1)::
     model/            NASH: the torch model (config.json, weights.pt), to train further
     hasher.npz        a baseline's fitted arrays (instead of the two entries above)
     index.nidx        the Hamming index (nash_index.load format), absent while empty
-    keys.npz          ids and document keys (and excerpts of the texts when stored)
+    keys.npz          ids and document keys (and excerpts of the texts when stored): UTF-8 bytes and
+                      offsets since keys format 2 (see :mod:`.keys`); older files still load
     vectors.npz       the documents' float vectors for rescoring (``store_vectors``; dense pipelines)
 
 A pipeline that hashes dense vectors (an embedder, or ``fit(embeddings=...)``) has no
