@@ -140,3 +140,12 @@ def test_a_text_corpus_has_one_document_per_newline(tmp_path):
     path.write_text("one doc\x0cstill one\nsecond\u2028doc\nthird\n", encoding="utf-8")
     raw = load_source(str(path), CorpusOptions(test_fraction=0.34))
     assert sorted(raw.train_texts + raw.test_texts) == sorted(["one doc\x0cstill one", "second\u2028doc", "third"])
+
+
+@pytest.mark.parametrize("array, fragment", [(np.zeros((2, 2, 2), np.uint8), "2-D array"),
+                                             (np.full((3, 8), 0.5, np.float32), "dtype float32"),
+                                             (np.full((3, 8), 2, np.int64), "other than 0 and 1")])
+def test_codes_of_the_wrong_shape_or_type_name_the_option_and_file(capsys, tmp_path, array, fragment):
+    np.save(tmp_path / "c.npy", array)
+    line = cli_error(capsys, "build", "--codes", tmp_path / "c.npy", "--out", tmp_path / "o")
+    assert line.startswith("nash-index build: error: --codes") and "c.npy" in line and fragment in line

@@ -12,6 +12,7 @@ import numpy as np
 from ..datasets.lines import utf8_lines
 from ..index import INDEX_KINDS
 from ..pipeline import CodesIndex
+from ..pipeline.codes import as_packed_codes
 from .args import CLIError, add_corpus_options
 from .common import load_model, load_splits, say
 
@@ -115,7 +116,10 @@ def read_codes(path: str, option: str = "--codes") -> np.ndarray:
         raise CLIError(f"{option} '{path}' is not a readable .npy array of codes ({' '.join(str(exc).split())})") from None
     if not isinstance(codes, np.ndarray):
         raise CLIError(f"{option} '{path}' does not hold one array of codes")
-    return codes
+    try:
+        return as_packed_codes(codes, f"{option} '{path}'")
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
 
 
 def _read_keys(path: Optional[str], n: int) -> Optional[List[str]]:

@@ -62,7 +62,12 @@ def load_model(path: str, vectorizer: Any = None, **kw: Any) -> HashingPipeline:
     if not Path(path).exists():
         raise CLIError(f"no model directory at '{path}'")
     if not (Path(path) / MANIFEST).exists() and is_saved_model(path):
-        return HashingPipeline.from_model(path, vectorizer)
+        try:
+            return HashingPipeline.from_model(path, vectorizer)
+        except ValueError as exc:  # a --vectorizer file that is not one names the option
+            if isinstance(vectorizer, str) and vectorizer in str(exc):
+                raise CLIError(f"--vectorizer {' '.join(str(exc).split())}") from None
+            raise
     if vectorizer is not None:
         raise CLIError(f"'{path}' is a saved pipeline, which has its own vocabulary: drop --vectorizer")
     return HashingPipeline.load(path, **kw)
