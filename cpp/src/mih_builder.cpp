@@ -12,6 +12,7 @@
 #include "code_store.hpp"
 #include "file_sections.hpp"
 #include "huge_pages.hpp"
+#include "mih_table.hpp"
 #include "mih_tables.hpp"
 #include "nash_index/common.hpp"
 
@@ -49,13 +50,14 @@ void MihFileBuilder::check_open() const {
 }
 
 void MihFileBuilder::stop_if_cancelled() const {
-  if (cancelled_.load()) throw std::runtime_error("the MIH file build was cancelled");
+  if (cancelled_.load()) throw BuildCancelled();
 }
 
 bool MihFileBuilder::cancel() {
   const std::lock_guard<std::mutex> lock(commit_mutex_);
   if (committed_) return false;
   cancelled_.store(true);
+  done_.fetch_or(kProgressCancelled);  // the table builds stop at their next progress report
   return true;
 }
 
@@ -63,6 +65,7 @@ void MihFileBuilder::close() {
   const std::lock_guard<std::mutex> lock(commit_mutex_);
   if (finishing_) {  // finish() runs in another thread: it removes the temporary as it stops
     cancelled_.store(true);
+    done_.fetch_or(kProgressCancelled);
     return;
   }
   spent_ = true;

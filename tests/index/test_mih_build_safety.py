@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -98,6 +100,30 @@ def test_a_cancelled_builder_never_commits(tmp_path):
     with pytest.raises(RuntimeError, match="cancelled"):
         builder.finish()
     assert not target.exists() and _leftovers(tmp_path, "i.nidx") == []  # removed by finish itself
+
+
+def test_cancel_stops_the_table_build_midway(tmp_path):
+    """A cancel during the table build stops it within a progress step (2^20 codes), not after."""
+    target = tmp_path / "i.nidx"
+    builder = _core.MihFileBuilder(str(target), 64, 2)
+    builder.append(_codes(1 << 22))
+    errors = []
+
+    def finish():
+        try:
+            builder.finish()
+        except BaseException as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=finish)
+    worker.start()
+    while builder.progress_done == 0 and worker.is_alive():  # waits for the first report, not a time
+        time.sleep(0.001)
+    assert builder.cancel()
+    worker.join()
+    assert len(errors) == 1 and isinstance(errors[0], RuntimeError) and "cancelled" in str(errors[0])
+    assert 0 < builder.progress_done < builder.progress_total // 2  # stopped early in the table build
+    assert not target.exists() and _leftovers(tmp_path, "i.nidx") == []
 
 
 def test_cancel_after_the_commit_reports_it(tmp_path):

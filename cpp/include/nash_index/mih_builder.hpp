@@ -31,9 +31,9 @@ class MihFileBuilder {
   void append(const uint8_t* codes, size_t n);
   // Builds the tables and commits the file; the builder is spent afterwards.
   void finish();
-  // From any thread while finish() runs: finish() stops at its next stage
-  // (before the tables are written, before the commit) and never commits.
-  // False when the file was already committed.
+  // From any thread while finish() runs: finish() stops within a progress
+  // step of the table build (2^20 codes), or at its next stage, and never
+  // commits. False when the file was already committed.
   bool cancel();
   // Removes the temporary now unless committed (the builder is spent); while
   // finish() runs in another thread, cancels it instead (a failed or cancelled
@@ -43,7 +43,7 @@ class MihFileBuilder {
   size_t count() const { return n_; }
   int nbits() const { return nbits_; }
   // Work done and total of finish(), in codes passed (for progress bars; any thread).
-  uint64_t progress_done() const { return done_.load(std::memory_order_relaxed); }
+  uint64_t progress_done() const { return done_.load(std::memory_order_relaxed) & ~(uint64_t{1} << 63); }
   uint64_t progress_total() const { return total_.load(std::memory_order_relaxed); }
 
  private:
