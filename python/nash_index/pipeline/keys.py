@@ -168,17 +168,11 @@ class DocumentKeys:
             if all(k is None for _, k in parts):
                 self._keys = None
             else:
-                joined = Utf8Strings()
-                for part_ids, part_keys in parts:
-                    joined = joined.concat(part_keys if part_keys is not None else _id_strings(part_ids))
-                self._keys = joined
+                self._keys = Utf8Strings.join([k if k is not None else _id_strings(i) for i, k in parts])
         if self._text_parts:
             parts_t, self._text_parts = [(self._text_ids, self._texts)] + self._text_parts, []
             self._text_ids = np.concatenate([p[0] for p in parts_t])
-            joined_t = Utf8Strings()
-            for _, strings in parts_t:
-                joined_t = joined_t.concat(strings)
-            self._texts = joined_t
+            self._texts = Utf8Strings.join([strings for _, strings in parts_t])
             self._text_lookup = None
 
     def _rows_of(self, ids: np.ndarray) -> np.ndarray:
@@ -234,8 +228,10 @@ class DocumentKeys:
 KEYS_FORMAT = 2
 
 
-def _id_strings(ids: np.ndarray) -> Utf8Strings:
-    return encode_strings([str(i) for i in ids.tolist()], "keys")
+def _id_strings(ids: np.ndarray, chunk: int = 1 << 20) -> Utf8Strings:
+    """``str(id)`` of each id as stored keys (made a chunk at a time: no str per id all at once)."""
+    return Utf8Strings.join([encode_strings([str(i) for i in ids[s:s + chunk].tolist()], "keys")
+                             for s in range(0, len(ids), chunk)])
 
 
 def _find(lookup: Tuple[np.ndarray, np.ndarray], ids: np.ndarray) -> np.ndarray:

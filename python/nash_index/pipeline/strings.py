@@ -39,20 +39,15 @@ class Utf8Strings:
     def __getitem__(self, i: int) -> str:
         return self.data[int(self.offsets[i]):int(self.offsets[i + 1])].tobytes().decode("utf-8")
 
-    def concat(self, other: "Utf8Strings") -> "Utf8Strings":
-        """These strings, then ``other``'s."""
-        return Utf8Strings(np.concatenate([self.data, other.data]),
-                           np.concatenate([self.offsets, other.offsets[1:] + self.offsets[-1]]))
-
-    def take(self, rows: np.ndarray) -> "Utf8Strings":
-        """The strings at ``rows`` (int array), in that order."""
-        starts, ends = self.offsets[rows], self.offsets[rows + 1]
-        lengths = ends - starts
-        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    @staticmethod
+    def join(parts: List["Utf8Strings"]) -> "Utf8Strings":
+        """The strings of every part, in order (one copy of all the bytes)."""
+        if not parts:
+            return Utf8Strings()
+        lengths = np.concatenate([np.diff(p.offsets) for p in parts])
+        offsets = np.zeros(lengths.shape[0] + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        # every byte's source position: its string's start plus its place inside the string
-        within = np.arange(int(offsets[-1]), dtype=np.int64) - np.repeat(offsets[:-1], lengths)
-        return Utf8Strings(self.data[np.repeat(starts, lengths) + within], offsets)
+        return Utf8Strings(np.concatenate([p.data for p in parts]), offsets)
 
     def check(self, where: str) -> None:
         """ValueError naming ``where`` unless the offsets cut valid UTF-8 into whole characters
