@@ -308,7 +308,11 @@ void bind_files(py::module_& m) {
       .def_property_readonly("nbits", [](const ni::IndexFile& f) { return f.info().nbits; })
       .def_property_readonly("ntotal", [](const ni::IndexFile& f) { return f.info().ntotal; })
       .def_property_readonly("is_mapped", &ni::IndexFile::is_mapped)
-      .def("has_section", &ni::IndexFile::has_section, py::arg("tag"));
+      .def("has_section", &ni::IndexFile::has_section, py::arg("tag"))
+      .def("damaged_sections", [](const ni::IndexFile& f) {
+        py::gil_scoped_release release;
+        return f.damaged_sections();
+      });
   m.def("open_index_file", [](const std::string& path, bool mmap, bool verify, bool populate) {
     py::gil_scoped_release release;
     return ni::IndexFile::open(path, mmap, verify, populate);
@@ -349,6 +353,11 @@ void bind_mih_builder(py::module_& m) {
         py::gil_scoped_release release;
         b.finish();
       })
+      .def("cancel", [](B& b) {
+        py::gil_scoped_release release;  // waits for a commit under way
+        return b.cancel();
+      })
+      .def("close", &B::close)
       .def_property_readonly("count", &B::count)
       .def_property_readonly("progress_done", &B::progress_done)
       .def_property_readonly("progress_total", &B::progress_total);

@@ -303,6 +303,14 @@ void IndexFile::read_sections(uint32_t count, bool verify, const std::string& or
         throw FormatError(bad + "checksum mismatch in section " + std::to_string(i));
 }
 
+std::vector<uint32_t> IndexFile::damaged_sections() const {
+  std::vector<uint32_t> damaged;
+  for (size_t i = 0; i < entries_.size(); ++i)
+    if (checksum64(base_ + entries_[i].offset, entries_[i].bytes) != entries_[i].checksum)
+      damaged.push_back(static_cast<uint32_t>(i));
+  return damaged;
+}
+
 bool IndexFile::has_section(uint32_t tag) const {
   for (const Entry& e : entries_)
     if (e.tag == tag) return true;

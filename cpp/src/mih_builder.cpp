@@ -5,12 +5,14 @@
 
 #include <cerrno>
 #include <cstring>
+#include <stdexcept>
 #include <vector>
 
 #include "atomic_file.hpp"
 #include "code_store.hpp"
 #include "file_sections.hpp"
 #include "huge_pages.hpp"
+#include "mih_table.hpp"
 #include "mih_tables.hpp"
 #include "nash_index/common.hpp"
 
@@ -47,6 +49,29 @@ void MihFileBuilder::check_open() const {
   require(!spent_, "this MihFileBuilder has already finished (or failed); make a new one");
 }
 
+void MihFileBuilder::stop_if_cancelled() const {
+  if (cancelled_.load()) throw BuildCancelled();
+}
+
+bool MihFileBuilder::cancel() {
+  const std::lock_guard<std::mutex> lock(commit_mutex_);
+  if (committed_) return false;
+  cancelled_.store(true);
+  done_.fetch_or(kProgressCancelled);  // the table builds stop at their next progress report
+  return true;
+}
+
+void MihFileBuilder::close() {
+  const std::lock_guard<std::mutex> lock(commit_mutex_);
+  if (finishing_) {  // finish() runs in another thread: it removes the temporary as it stops
+    cancelled_.store(true);
+    done_.fetch_or(kProgressCancelled);
+    return;
+  }
+  spent_ = true;
+  if (!committed_) out_.reset();  // ~AtomicFile removes the temporary
+}
+
 void MihFileBuilder::append(const uint8_t* codes, size_t n) {
   check_open();
   MultiIndexHashing::require_room(n_, n);
@@ -57,8 +82,30 @@ void MihFileBuilder::append(const uint8_t* codes, size_t n) {
 // The codes are in place (the store's first section); the tables are built
 // from a mapping of them and the file is completed by the plan save uses.
 void MihFileBuilder::finish() {
-  check_open();
-  spent_ = true;  // a failure below leaves the builder unusable; the temporary goes with it
+  {
+    const std::lock_guard<std::mutex> lock(commit_mutex_);
+    check_open();
+    spent_ = true;  // a failure below leaves the builder unusable
+    finishing_ = true;
+  }
+  try {
+    write_tables();
+    const std::lock_guard<std::mutex> lock(commit_mutex_);
+    stop_if_cancelled();
+    out_->commit();  // fsync (the mapping's pages included), rename, fsync the directory
+    committed_ = true;
+    finishing_ = false;
+  } catch (...) {
+    // A failed or cancelled build removes its temporary at once, whoever still holds the builder.
+    const std::lock_guard<std::mutex> lock(commit_mutex_);
+    out_.reset();
+    finishing_ = false;
+    throw;
+  }
+}
+
+void MihFileBuilder::write_tables() {
+  stop_if_cancelled();
   const int m = m_ > 0 ? m_ : MultiIndexHashing::auto_m(nbits_, n_);
   const SubstringLayout layout(nbits_, m);
   const std::vector<TableShape> shapes = table_shapes(layout, n_, max_key_bits_);
@@ -76,13 +123,13 @@ void MihFileBuilder::finish() {
     std::vector<uint64_t, HugePageAllocator<uint64_t>> blob(table_bytes / 8, 0);
     uint8_t* tables = reinterpret_cast<uint8_t*>(blob.data());
     build_tables_blob(codes.at(first_section_offset()), code_size_, layout, shapes, tables, &done_);
+    stop_if_cancelled();
     FileSections sections;
     CodeStore::add_sections(sections, codes.at(first_section_offset()), n_, code_size_, nullptr, store_meta.data());
     add_mih_sections(sections, mih_meta_words(m_, m, MihParams{}, max_key_bits_), tables, table_bytes, {});
     finish_index_file(*out_, {MultiIndexHashing::kTag, static_cast<uint32_t>(nbits_), n_, 0}, sections);
     done_.fetch_add(n_);
   }
-  out_->commit();  // fsync (the mapping's pages included), rename, fsync the directory
 }
 
 }  // namespace nash_index

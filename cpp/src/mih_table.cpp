@@ -102,7 +102,7 @@ void each_code(uint64_t n, std::atomic<uint64_t>* progress, Fn&& fn) {
   for (uint64_t start = 0; start < n; start += kProgressStep) {
     const uint64_t stop = std::min(n, start + kProgressStep);
     for (uint64_t i = start; i < stop; ++i) fn(i);
-    if (progress) progress->fetch_add(stop - start, std::memory_order_relaxed);
+    report_progress(progress, stop - start);
   }
 }
 
@@ -152,7 +152,7 @@ void BucketTable::build(const uint8_t* codes, size_t code_size, const SubstringL
   });
   decltype(next)().swap(next);
   if (suffix_bits == 0) {
-    if (progress) progress->fetch_add(n, std::memory_order_relaxed);
+    report_progress(progress, n);
     return;
   }
   const BucketTable view(shape, arrays);
@@ -163,11 +163,11 @@ void BucketTable::build(const uint8_t* codes, size_t code_size, const SubstringL
     const Range r = view.prefix_range(p);
     if (r.end - r.begin > 1) sort_bucket(r.begin, r.end, suffix_in, suffixes, pos_in, positions, scratch);
     if (progress && r.end - reported >= kProgressStep) {
-      progress->fetch_add(r.end - reported, std::memory_order_relaxed);
+      report_progress(progress, r.end - reported);
       reported = r.end;
     }
   }
-  if (progress) progress->fetch_add(n - reported, std::memory_order_relaxed);
+  report_progress(progress, n - reported);
 }
 
 uint32_t Tombstones::select_live(size_t rank) const {

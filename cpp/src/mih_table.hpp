@@ -5,12 +5,23 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <stdexcept>
 #include <vector>
 
 #include "nash_index/mih.hpp"  // kMaxSubstringBits
 #include "packed_bits.hpp"
 
 namespace nash_index {
+
+// A file build's progress counter doubles as its cancel flag (MihFileBuilder::cancel
+// sets this bit): the table builds stop within a progress step (2^20 codes).
+constexpr uint64_t kProgressCancelled = uint64_t{1} << 63;
+struct BuildCancelled : std::runtime_error {
+  BuildCancelled() : std::runtime_error("the MIH file build was cancelled") {}
+};
+inline void report_progress(std::atomic<uint64_t>* progress, uint64_t codes) {
+  if (progress && (progress->fetch_add(codes, std::memory_order_relaxed) & kProgressCancelled)) throw BuildCancelled();
+}
 
 // m disjoint bit ranges covering the whole code, in order; lengths differ by at
 // most one (the first nbits % m substrings get the extra bit). Bit i of a code
@@ -65,7 +76,8 @@ class BucketTable {
   BucketTable(const TableShape& shape, const uint8_t* arrays);
 
   // Fills `arrays` (TableShape::bytes(), zeroed) with the table of substring
-  // j of codes [0, n); adds to *progress as codes pass (3 passes).
+  // j of codes [0, n); adds to *progress as codes pass (3 passes) and stops
+  // (BuildCancelled) at a report that finds kProgressCancelled set in it.
   static void build(const uint8_t* codes, size_t code_size, const SubstringLayout& layout, int j,
                     const TableShape& shape, uint8_t* arrays, std::atomic<uint64_t>* progress);
 

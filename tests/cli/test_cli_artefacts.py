@@ -207,3 +207,12 @@ def test_show_text_needs_stored_texts(tmp_path, capsys):
     assert cli(capsys, "search", "--index", tmp_path / "old", "-k", "1", "csv").count(" d=") == 1
     err = cli_error(capsys, "search", "--index", tmp_path / "old", "--show-text", "csv")
     assert "stores no document texts" in err and "rebuild" in err
+
+
+def test_a_vectorizer_file_that_is_not_one_names_the_option(saved_model, corpus, tmp_path, capsys):
+    """#27 (the CLI error contract): the error names --vectorizer and the file, on one line."""
+    model_dir, _, _ = saved_model
+    np.save(tmp_path / "v.npy", np.zeros(3))
+    err = cli_error(capsys, "build", "--model", model_dir, "--vectorizer", tmp_path / "v.npy", "--corpus", corpus,
+                    "--out", tmp_path / "x")
+    assert err.startswith("nash-index build: error: --vectorizer") and "v.npy" in err

@@ -48,3 +48,19 @@ def test_split_texts_refuses_a_mismatch():
     bare = replace(corpus, info={})
     with pytest.raises(ValueError, match="rows"):
         bare.split_texts(raw)
+
+
+def test_cached_keys_are_not_fixed_width(tmp_path):
+    """#27 (sibling of defect 7): keys were one unicode array, every key 4 bytes times the longest
+    (and trailing NULs dropped); stored as JSON text they keep their own length and characters."""
+    raw = _raw()
+    corpus = nd.vdsh_preprocess(raw, nd.Recipe(min_df=1, max_df=1.0, seed=3))
+    keys = list(corpus.keys_train)
+    keys[0], keys[1] = "k" * 50_000, "ends in NUL\x00"
+    corpus = replace(corpus, keys_train=keys)
+    save_corpus(corpus, tmp_path / "c.npz")
+    with np.load(tmp_path / "c.npz") as z:
+        stored = z["keys_train"]
+        assert stored.nbytes < 4 * (sum(len(k) for k in keys) + 64 * len(keys))  # not 4 * 50,000 per key
+    back = load_corpus_file(tmp_path / "c.npz")
+    assert back.keys_train == keys and back.vocabulary == list(corpus.vocabulary)

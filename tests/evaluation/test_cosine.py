@@ -53,3 +53,20 @@ def test_bad_input():
         cosine_precision_at_k(np.ones((3, 2)), np.zeros(3, int), np.ones((1, 3)), np.zeros(1, int))
     with pytest.raises((ValueError, TypeError), match="k"):
         cosine_precision_at_k(np.ones((3, 2)), np.zeros(3, int), np.ones((1, 2)), np.zeros(1, int), k=0)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("scale", [1e20, 1e-41])
+def test_large_and_tiny_rows_keep_their_cosine_order(sparse, scale):
+    """#27: float32 norms made finite rows past ~1.8e19 (and subnormal ones) score 0 with everything."""
+    from nash_index.evaluation.cosine import cosine_top_k
+    rng = np.random.default_rng(4)
+    base = rng.standard_normal((50, 6))
+    db = (base * scale).astype(np.float32)
+    q = (base[:5] + 0.3 * rng.standard_normal((5, 6))) * scale
+    q = q.astype(np.float32)
+    d64, q64 = db.astype(np.float64), q.astype(np.float64)
+    cos = (q64 / np.linalg.norm(q64, axis=1, keepdims=True)) @ (d64 / np.linalg.norm(d64, axis=1, keepdims=True)).T
+    expected = np.argsort(-cos, axis=1, kind="stable")[:, :3]
+    got = cosine_top_k(sp.csr_matrix(db) if sparse else db, sp.csr_matrix(q) if sparse else q, 3)
+    np.testing.assert_array_equal(got, expected)

@@ -79,3 +79,59 @@ def test_bad_arguments_are_named(data, change, fragment):
     args.update(change)
     with pytest.raises(ValueError, match=fragment):
         ni.rescore(index, qcodes, args["query_vectors"], args["vectors"], args["k"], candidates=args["candidates"])
+
+
+# ---- #27 defect 6: norms in float64 of max-scaled rows, never float32 ------------------------------
+@pytest.mark.parametrize("scale", [1e20, 1e30, 1e-42, 1e-39])
+def test_rescore_keeps_the_cosine_order_of_large_and_tiny_vectors(scale):
+    """Finite float32 vectors with entries past ~1.8e19 had an infinite float32 norm (every cosine
+    0: the candidates came back in id order); subnormal ones a zero norm."""
+    rng = np.random.default_rng(7)
+    base = rng.standard_normal((300, 16))
+    vectors = (base * scale).astype(np.float32)
+    assert np.isfinite(vectors).all() and np.abs(vectors).max() > 0
+    queries = (base[:6] + 0.5 * rng.standard_normal((6, 16))) * scale
+    queries = queries.astype(np.float32)
+    index = ni.FlatIndex(16)
+    index.add(ni.binarize(base.astype(np.float32)))
+    qcodes = ni.binarize(queries.astype(np.float64) / scale)
+    result = ni.rescore(index, qcodes, queries, vectors, 10, candidates=300)  # every vector a candidate
+    cand = index.search(qcodes, 300).ids
+    assert result.ids.tolist() == oracle(cand, queries, vectors, 10)
+    assert np.isfinite(result.scores).all() and (result.scores[:, 0] > 0.3).all()
+
+
+def test_rescore_of_float64_vectors_beyond_float32():
+    rng = np.random.default_rng(2)
+    vectors = rng.standard_normal((100, 8)) * 1e300  # float64; a float32 cast would be inf
+    queries = vectors[:4] + rng.standard_normal((4, 8)) * 1e299
+    index = ni.FlatIndex(8)
+    index.add(ni.binarize(vectors / 1e300))
+    qcodes = ni.binarize(queries / 1e300)
+    result = ni.rescore(index, qcodes, queries, vectors, 5, candidates=100)
+    # the oracle's own float64 norms would overflow: it gets the same directions, scaled down
+    assert result.ids.tolist() == oracle(index.search(qcodes, 100).ids, queries / 1e300, vectors / 1e300, 5)
+
+
+def test_unit_rows_of_extreme_rows_dense_and_sparse():
+    import scipy.sparse as sp
+
+    from nash_index.checks import unit_rows
+    rows = np.array([[3e20, 4e20, 0], [3e-42, 0, 4e-42], [0, 0, 0], [1e300, -1e300, 0]])
+    for given in (rows[:3].astype(np.float32), rows):
+        exact = given.astype(np.float64) / np.abs(given).max(axis=1, keepdims=True).clip(1e-320)  # scaled: no overflow
+        exact[2] = 0  # the zero row (0 / tiny above is 0 already; spelled out)
+        expected = exact / np.linalg.norm(exact, axis=1, keepdims=True).clip(1e-300)
+        assert np.abs(expected[0, :2] - [0.6, 0.8]).max() < 1e-6
+        np.testing.assert_allclose(unit_rows(given), expected, atol=1e-6)
+        out = unit_rows(sp.csr_matrix(given))
+        assert out.dtype == np.float32
+        np.testing.assert_allclose(out.toarray(), expected, atol=1e-6)
+
+
+def test_a_huge_candidate_count_is_capped_by_the_index_size(data):
+    """More candidates than codes only pads the rows: answered as if every code were one."""
+    index, vectors, queries, qcodes = data
+    huge = ni.rescore(index, qcodes, queries, vectors, 5, candidates=2**40)
+    every = ni.rescore(index, qcodes, queries, vectors, 5, candidates=index.ntotal)
+    np.testing.assert_array_equal(huge.ids, every.ids)

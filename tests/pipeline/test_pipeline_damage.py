@@ -175,10 +175,12 @@ def _rewrite_npz(path: Path, **changes) -> None:
     ("sph", "hasher.npz", {"low_": np.zeros(2)}, "low_ must have shape"),
     ("lsh", "vectorizer.npz", {"idf": np.ones(3, dtype=np.float32)}, "idf must have shape"),
     ("lsh", "keys.npz", {"ids": np.arange(40) - 1}, "ids must be >= 0"),
-    ("lsh", "keys.npz", {"keys": np.array(["a"])}, "keys must have shape"),
+    ("lsh", "keys.npz", {"keys_format": np.array([2, 0]), "key_bytes": np.zeros(0, np.uint8),
+                         "key_offsets": np.array([0, 0])}, "key_offsets must have shape"),
+    ("lsh", "keys.npz", {"key_bytes": np.zeros(0, np.uint8)}, "keys are the ids but"),
     ("lsh", "keys.npz", {"ids": np.arange(40) + 1}, "keys for other ids"),  # as many ids, not the index's
     ("lsh", "keys.npz", {"ids": np.arange(40.0)}, "ids must hold integers"),  # wrong type
-    ("lsh", "keys.npz", {"keys": None}, r"lacks the array\(s\) \['keys'\]"),  # missing array
+    ("lsh", "keys.npz", {"keys_format": np.array([2, 0])}, r"lacks the array\(s\) \['key_bytes', 'key_offsets'\]"),
     ("lsh", "vectorizer.npz", {"idf": None}, r"lacks the array\(s\) \['idf'\]"),
     ("lsh", "vectorizer.npz", {"terms": np.arange(3)}, "terms must hold strings"),
     ("lsh", "hasher.npz", {"planes_": np.full((5, 16), "x")}, "planes_"),

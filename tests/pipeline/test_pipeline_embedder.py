@@ -254,3 +254,14 @@ def test_minilm_pipeline_round_trip(tmp_path):
     again = back.search(["it will rain"], k=5, rescore=20)
     np.testing.assert_array_equal(again.ids, res.ids)
     np.testing.assert_allclose(again.scores, res.scores, rtol=1e-5)
+
+
+def test_progress_bars_without_stderr(corpus, monkeypatch):
+    """#27 (sibling of defect 9): with ``sys.stderr`` None (pythonw, fd 2 closed) tqdm failed with
+    AttributeError; the embedding bar is then skipped."""
+    pipe = HashingPipeline(nbits=16, hasher="lsh", embedder=word_embedder, verbose=True, embed_batch_size=8)
+    pipe.fit(corpus.train_texts)
+    monkeypatch.setattr(sys, "stderr", None)
+    ids = pipe.add(corpus.train_texts[:64])  # more than 4 batches: a bar would be drawn
+    assert len(ids) == 64
+    assert pipe.search(corpus.train_texts[:2], k=1).ids[:, 0].tolist() == ids[:2].tolist()

@@ -39,12 +39,12 @@ def test_long_texts_are_cut_to_an_excerpt(tmp_path):
     assert len(text) == EXCERPT_CHARS and text.endswith("...") and text.startswith("word word")
 
 
-def test_without_texts_the_keys_file_is_the_old_format(tmp_path):
+def test_without_texts_the_keys_file_has_no_text_arrays(tmp_path):
     pipe = fitted()
     pipe.add(DOCS)
     pipe.save(tmp_path / "p")
     with np.load(tmp_path / "p" / "keys.npz") as z:
-        assert sorted(z.files) == ["ids", "keys"]
+        assert sorted(z.files) == ["ids", "keys_format"]  # keys are the ids: none stored
     assert not HashingPipeline.load(tmp_path / "p").stores_texts
 
 
@@ -57,7 +57,7 @@ def test_texts_without_their_ids_are_damage(tmp_path):
         arrays = {name: z[name] for name in z.files if name != "text_ids"}
     with open(keys_file, "wb") as fh:
         np.savez(fh, **arrays)
-    with pytest.raises(PipelineFormatError, match="keys.npz.*'texts' and 'text_ids'"):
+    with pytest.raises(PipelineFormatError, match="keys.npz.*'text_bytes' and 'text_offsets' and 'text_ids' come together"):
         HashingPipeline.load(tmp_path / "p", verify=False)
 
 

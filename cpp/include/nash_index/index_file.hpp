@@ -68,6 +68,9 @@ class IndexFile {
   // Pointer and size of a section; throws FormatError when it is missing.
   const uint8_t* section(uint32_t tag, uint64_t* bytes) const;
   bool is_mapped() const { return mapping_ != nullptr || (parent_ && parent_->is_mapped()); }
+  // Sections whose bytes fail their checksum (a file opened without verify
+  // is checked by this before anything loaded from it is written back).
+  std::vector<uint32_t> damaged_sections() const;
 
  private:
   IndexFile() = default;

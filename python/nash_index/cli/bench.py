@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
@@ -196,7 +197,10 @@ class _NoBar:
 
 
 def _progress(total: int) -> Any:
-    """A tqdm bar over configurations (a no-op without tqdm: the index needs only numpy)."""
+    """A tqdm bar over configurations (a no-op without tqdm: the index needs only numpy, or
+    without a stderr to draw on)."""
+    if sys.stderr is None:
+        return _NoBar()
     try:
         from tqdm.auto import tqdm
     except ImportError:

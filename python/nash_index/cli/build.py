@@ -9,9 +9,11 @@ from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
+from ..datasets.lines import utf8_lines
 from ..index import INDEX_KINDS
 from ..index.faiss_interop import read_faiss
 from ..pipeline import CodesIndex
+from ..pipeline.codes import as_packed_codes
 from .args import CLIError, add_corpus_options
 from .common import load_model, load_splits, say
 
@@ -95,14 +97,33 @@ def _build_from_codes(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_codes(path: str) -> np.ndarray:
-    """The array in the ``.npy`` file at ``path`` (no pickles)."""
+#: The first bytes of a ``.npy`` file and of a zip archive (a ``.npz``): files are told apart by
+#: their bytes, not their names.
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def read_codes(path: str, option: str = "--codes") -> np.ndarray:
+    """The array in the ``.npy`` file at ``path`` (no pickles); CLIError naming ``option`` and the
+    file for anything else (a ``.npz`` archive, a raw or text file, an object array)."""
     if not Path(path).is_file():
-        raise CLIError(f"no codes file at '{path}'")
+        raise CLIError(f"{option}: no codes file at '{path}'")
+    with open(path, "rb") as fh:
+        magic = fh.read(len(_NPY_MAGIC))
+    if magic.startswith(_ZIP_MAGIC):
+        raise CLIError(f"{option} '{path}' is a .npz archive; give one array saved with numpy.save (a .npy file)")
+    if magic != _NPY_MAGIC:
+        raise CLIError(f"{option} '{path}' is not a .npy file (no NumPy header); save the codes with numpy.save")
     try:
-        return np.load(path, allow_pickle=False)
+        codes = np.load(path, allow_pickle=False)
+    except (ValueError, EOFError) as exc:  # damaged header, truncated data, an object array
+        raise CLIError(f"{option} '{path}' is not a readable .npy array of codes ({' '.join(str(exc).split())})") from None
+    if not isinstance(codes, np.ndarray):
+        raise CLIError(f"{option} '{path}' does not hold one array of codes")
+    try:
+        return as_packed_codes(codes, f"{option} '{path}'")
     except ValueError as exc:
-        raise CLIError(f"'{path}' is not a .npy array of codes ({exc})") from None
+        raise CLIError(str(exc)) from None
 
 
 def _read_faiss(path: str) -> Tuple[np.ndarray, np.ndarray]:
@@ -115,9 +136,16 @@ def _read_faiss(path: str) -> Tuple[np.ndarray, np.ndarray]:
 
 
 def _read_keys(path: Optional[str], n: int) -> Optional[List[str]]:
+    """One key per line of the UTF-8 file at ``path`` (lines end at \\n or \\r\\n only: a key may hold
+    any other character, U+2028 included)."""
     if path is None:
         return None
-    keys = Path(path).read_text(encoding="utf-8").splitlines()
+    if not Path(path).is_file():
+        raise CLIError(f"--keys: no keys file at '{path}'")
+    try:
+        keys = utf8_lines(path)
+    except ValueError as exc:
+        raise CLIError(f"--keys {exc}") from None
     if len(keys) != n:
-        raise CLIError(f"'{path}' has {len(keys)} lines but there are {n} codes (one key per line, in row order)")
+        raise CLIError(f"--keys '{path}' has {len(keys)} lines but there are {n} codes (one key per line, in row order)")
     return keys

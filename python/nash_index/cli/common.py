@@ -30,7 +30,7 @@ def corpus_options(args: argparse.Namespace) -> CorpusOptions:
 def load_corpus_arg(args: argparse.Namespace, quiet: bool = False) -> RawCorpus:
     """The :class:`RawCorpus` named by ``--corpus``, with a one-line summary printed unless ``quiet``
     (``--quiet`` hides progress bars only: the summary stays)."""
-    raw = load_source(args.corpus, corpus_options(args))
+    raw = _read_corpus(args)
     say(f"corpus {raw.name}: {len(raw.train_texts)} train / {len(raw.test_texts)} test documents, "
         f"{len(raw.label_names)} labels  ({raw.source})", quiet)
     return raw
@@ -39,9 +39,21 @@ def load_corpus_arg(args: argparse.Namespace, quiet: bool = False) -> RawCorpus:
 def load_splits(args: argparse.Namespace, quiet: bool = False) -> Splits:
     """The train / validation / test split of ``--corpus`` (see :mod:`.splits`), summarised on one line
     unless ``quiet`` (machine-readable output)."""
-    split = split_corpus(load_source(args.corpus, corpus_options(args)), args.corpus, args)
+    split = split_corpus(_read_corpus(args), args.corpus, args)
     say(split.summary(), quiet)
     return split
+
+
+def _read_corpus(args: argparse.Namespace) -> RawCorpus:
+    """``load_source`` of ``--corpus``; a reader's error about the file itself (its messages start
+    with the path: ``FILE: line N: ...``) is reported as one about the option."""
+    try:
+        return load_source(args.corpus, corpus_options(args))
+    except ValueError as exc:
+        message = str(exc)
+        if message.startswith(str(Path(args.corpus).expanduser())):
+            raise CLIError(f"--corpus {message}") from None
+        raise
 
 
 def load_model(path: str, vectorizer: Any = None, **kw: Any) -> HashingPipeline:
@@ -50,7 +62,12 @@ def load_model(path: str, vectorizer: Any = None, **kw: Any) -> HashingPipeline:
     if not Path(path).exists():
         raise CLIError(f"no model directory at '{path}'")
     if not (Path(path) / MANIFEST).exists() and is_saved_model(path):
-        return HashingPipeline.from_model(path, vectorizer)
+        try:
+            return HashingPipeline.from_model(path, vectorizer)
+        except ValueError as exc:  # a --vectorizer file that is not one names the option
+            if isinstance(vectorizer, str) and vectorizer in str(exc):
+                raise CLIError(f"--vectorizer {' '.join(str(exc).split())}") from None
+            raise
     if vectorizer is not None:
         raise CLIError(f"'{path}' is a saved pipeline, which has its own vocabulary: drop --vectorizer")
     return HashingPipeline.load(path, **kw)

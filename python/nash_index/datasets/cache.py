@@ -1,7 +1,8 @@
 """On-disk cache of processed corpora, keyed by the recipe parameters and the source's content.
 
-A processed :class:`Corpus` is stored as one ``.npz`` file (sparse matrices as CSR parts, strings as
-unicode arrays, ``info`` as JSON) under ``<cache dir>/corpora/``. The key is a SHA-256 over the
+A processed :class:`Corpus` is stored as one ``.npz`` file (sparse matrices as CSR parts; lists of
+strings and ``info`` as JSON text: a fixed-width unicode array would take 4 bytes times the longest
+string for every one, and drop trailing NULs) under ``<cache dir>/corpora/``. The key is a SHA-256 over the
 recipe parameters and the SHA-256 of the source files, so changing either makes a new entry.
 """
 
@@ -20,7 +21,7 @@ from .corpus import Corpus
 from .locate import cache_dir
 
 _SPLITS = ("train", "val", "test")
-_FORMAT = 1  # bump when the stored layout or the preprocessing code changes meaningfully
+_FORMAT = 2  # bump when the stored layout or the preprocessing code changes meaningfully
 
 
 def file_digest(path: Path, chunk: int = 1 << 20) -> str:
@@ -55,8 +56,8 @@ def cache_path(name: str, key: str) -> Path:
 def save_corpus(corpus: Corpus, path: Path) -> None:
     """Write ``corpus`` to ``path`` atomically (temp file + rename), so readers never see half a file."""
     arrays: Dict[str, np.ndarray] = {
-        "vocabulary": np.asarray(corpus.vocabulary, dtype=str),
-        "label_names": np.asarray(corpus.label_names, dtype=str),
+        "vocabulary": _json_text(corpus.vocabulary),
+        "label_names": _json_text(corpus.label_names),
         "info": np.asarray(json.dumps(corpus.info, default=str)),
         "name": np.asarray(corpus.name),
     }
@@ -65,9 +66,20 @@ def save_corpus(corpus: Corpus, path: Path) -> None:
         arrays.update({f"X_{s}_data": X.data, f"X_{s}_indices": X.indices, f"X_{s}_indptr": X.indptr,
                        f"X_{s}_shape": np.asarray(X.shape, dtype=np.int64)})
         arrays[f"y_{s}"] = getattr(corpus, f"y_{s}")
-        arrays[f"keys_{s}"] = np.asarray(getattr(corpus, f"keys_{s}"), dtype=str)
+        arrays[f"keys_{s}"] = _json_text(getattr(corpus, f"keys_{s}"))
     with atomic_file(path) as fh:
         np.savez_compressed(fh, **arrays)
+
+
+def _json_text(strings: Iterable[str]) -> np.ndarray:
+    return np.asarray(json.dumps([str(v) for v in strings]))
+
+
+def _strings(stored: np.ndarray) -> list:
+    values = json.loads(str(stored))
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise ValueError("a cached list of strings is damaged")
+    return values
 
 
 def load_corpus_file(path: Path) -> Corpus:
@@ -78,11 +90,11 @@ def load_corpus_file(path: Path) -> Corpus:
             shape = tuple(int(v) for v in z[f"X_{s}_shape"])
             kw[f"X_{s}"] = sp.csr_matrix((z[f"X_{s}_data"], z[f"X_{s}_indices"], z[f"X_{s}_indptr"]), shape=shape)
             kw[f"y_{s}"] = z[f"y_{s}"]
-            kw[f"keys_{s}"] = z[f"keys_{s}"].tolist()
+            kw[f"keys_{s}"] = _strings(z[f"keys_{s}"])
         return Corpus(
             name=str(z["name"]),
-            vocabulary=z["vocabulary"].tolist(),
-            label_names=z["label_names"].tolist(),
+            vocabulary=_strings(z["vocabulary"]),
+            label_names=_strings(z["label_names"]),
             info=json.loads(str(z["info"])),
             **kw,
         )

@@ -21,6 +21,7 @@ from typing import List, Optional
 
 from . import newsgroups, reuters, tmc
 from .corpus import RawCorpus
+from .lines import split_lines
 from .locate import CorpusNotFoundError, locate
 from .registry import CORPORA, canonical_name, load_raw
 from .user import load_csv, load_folder, load_jsonl
@@ -107,19 +108,22 @@ def _guess_label(fields: List[str]) -> Optional[str]:
 
 
 def _csv_header(path: Path) -> List[str]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        return next(csv.reader(fh), [])
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            return next(csv.reader(fh), [])
+    except UnicodeDecodeError:
+        return []  # the loader reports the file, line and byte
 
 
 def _jsonl_fields(path: Path) -> List[str]:
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                try:
+    try:
+        with open(path, encoding="utf-8", newline="\n") as fh:  # lines end at \n only (as the loader reads them)
+            for line in fh:
+                if line.strip():
                     rec = json.loads(line)
-                except json.JSONDecodeError:
-                    return []  # the loader reports the bad line
-                return list(rec) if isinstance(rec, dict) else []
+                    return list(rec) if isinstance(rec, dict) else []
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return []  # the loader reports the file, line and byte
     return []
 
 
@@ -127,7 +131,8 @@ def _load_lines(path: Path, opts: CorpusOptions) -> RawCorpus:
     """A text file with one document per non-empty line (no labels)."""
     import numpy as np
 
-    lines = [ln.strip() for ln in path.read_text(encoding="utf-8", errors="replace").splitlines()]
+    # one document per line: cut at \n only (splitlines would also cut at U+2028, \x0c, \x85 ...)
+    lines = [ln.strip() for ln in split_lines(path.read_bytes().decode("utf-8", errors="replace"))]
     keyed = [(f"{path.name}:{i}", ln) for i, ln in enumerate(lines, start=1) if ln]
     if len(keyed) < 2:
         raise ValueError(f"{path}: need at least 2 non-empty lines (one document per line)")

@@ -9,6 +9,7 @@ gets zero label columns (encoding works; precision cannot be measured).
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
@@ -17,6 +18,7 @@ import numpy as np
 
 from ..evaluation.labels import indicator_from_label_sets
 from .corpus import RawCorpus
+from .lines import decode_utf8, utf8_lines
 from .locate import PathLike
 
 LabelSpec = Union[None, str, Sequence[str]]
@@ -138,8 +140,8 @@ def load_csv(path: PathLike, text_column: str = "text", label_columns: LabelSpec
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"no such file: {p}")
-    with open(p, newline="", encoding="utf-8") as fh:
-        records = list(csv.DictReader(fh, delimiter=delimiter))
+    text = decode_utf8(p.read_bytes(), p)  # a bad byte names its line, not just a codec position
+    records = list(csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter))
     return _records_to_corpus(records, str(p), text_column, label_columns, label_sep, split_column,
                               test_fraction, seed, name, key_column)
 
@@ -153,7 +155,7 @@ def load_jsonl(path: PathLike, text_column: str = "text", label_columns: LabelSp
     if not p.is_file():
         raise FileNotFoundError(f"no such file: {p}")
     records = []
-    for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
+    for i, line in enumerate(utf8_lines(p), start=1):  # lines end at \n only: U+2028 may sit in a JSON string
         if not line.strip():
             continue
         try:

@@ -233,6 +233,9 @@ class CoreIndex(BaseIndex):
 
     _impl: Any
     _kind = ""  # the registered kind a subclass serves (set by register_kind)
+    # What this index was loaded from without verification (load(verify=False)), until checked:
+    # nothing loaded-but-unverified is ever written back (save, pickling) under a fresh checksum.
+    _unverified: Optional["_UnverifiedSource"] = None
 
     def __init__(self, nbits: int) -> None:
         self._impl = _core.create_index(self._kind, check_nbits(nbits), {})
@@ -282,6 +285,7 @@ class CoreIndex(BaseIndex):
     def reset(self) -> None:
         """Removes every code."""
         self._impl.reset()
+        self._unverified = None  # nothing of the loaded file is left
 
     def codes(self) -> np.ndarray:
         """A copy of the stored codes in storage order (a view would dangle after ``add``)."""
@@ -301,10 +305,20 @@ class CoreIndex(BaseIndex):
         reading the old, unchanged bytes. Concurrent saves to one path (threads
         or processes) do not interfere: the last one to finish wins.
         Temporaries left by killed saves of ``path`` are removed by the next save.
+
+        An index loaded with ``verify=False`` is verified first (its file's checksums, once):
+        ValueError, and nothing written, when that file was damaged.
         """
+        self._check_loaded_bytes("save it")
         self._impl.save(os.fspath(path))
 
+    def _check_loaded_bytes(self, action: str) -> None:
+        if self._unverified is not None:
+            self._unverified.check(action)
+            self._unverified = None
+
     def __reduce__(self):
+        self._check_loaded_bytes("pickle or copy it")
         return (from_bytes, (self._impl.serialize(),))
 
 
@@ -318,9 +332,28 @@ class GenericCoreIndex(CoreIndex):
         return f"{type(self).__name__}(kind={self.kind!r}, nbits={self.nbits}, ntotal={self.ntotal})"
 
 
-def _wrap_file(file: Any) -> BaseIndex:
+def _wrap_file(file: Any) -> CoreIndex:
     impl = _core.load_index(file)  # the core refuses files of unregistered kinds
     return _CLASSES.get(impl.kind, GenericCoreIndex).from_impl(impl)
+
+
+class _UnverifiedSource:
+    """The file an index was loaded from without checksum verification. A mapped file is kept
+    (its pages are the index's own) and checked when the index is first written; a file read
+    into memory is checked at once (its bytes are in memory: no second read), so that its
+    buffer is not kept alive beside the index's own copy."""
+
+    def __init__(self, path: str, file: Any) -> None:
+        self.path = path
+        self.file = file if file.is_mapped else None
+        self.damaged = None if file.is_mapped else list(file.damaged_sections())
+
+    def check(self, action: str) -> None:
+        damaged = self.damaged if self.file is None else list(self.file.damaged_sections())
+        if damaged:
+            raise ValueError(f"cannot {action}: this index was loaded with verify=False from '{self.path}', whose "
+                             f"section(s) {damaged} fail their checksums (the file is damaged); writing it would "
+                             "make the damage permanent under a fresh checksum. Rebuild the index from its codes")
 
 
 def load(path: PathLike, mmap: bool = False, *, verify: bool = True, populate: bool = False) -> BaseIndex:
@@ -333,6 +366,8 @@ def load(path: PathLike, mmap: bool = False, *, verify: bool = True, populate: b
     changes search results. Replacing it with :meth:`BaseIndex.save` (or any
     write to a new file renamed over it) is safe: the index keeps the old
     contents. ``verify`` checks every section's checksum (reads the whole file).
+    An index loaded with ``verify=False`` is checked when it is first written (``save``,
+    pickling, ``copy``): a damaged file's contents are never written back under fresh checksums.
     ``populate=True`` (with ``mmap``) maps every page up front (``MAP_POPULATE``):
     the load reads the whole file, and the first queries then pay no page
     faults (a server's steady state; see bench/bench_billion.py).
@@ -349,7 +384,10 @@ def load(path: PathLike, mmap: bool = False, *, verify: bool = True, populate: b
         if _is_missing(path):  # the usual subclass for a missing file (or a dangling link)
             raise FileNotFoundError(errno.ENOENT, f"no index file at '{path}'") from exc
         raise
-    return _wrap_file(file)
+    index = _wrap_file(file)
+    if not verify:
+        index._unverified = _UnverifiedSource(path, file)
+    return index
 
 
 def _is_missing(path: str) -> bool:

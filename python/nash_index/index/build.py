@@ -75,10 +75,13 @@ def build_mih_file(
     if dedup:
         return _build_dedup(chunks, path, nbits, m, max_key_bits)
     builder = _core.MihFileBuilder(os.fspath(path), nbits, check_m(m, nbits), max_key_bits)
-    code_size = nbits // 8
-    for i, chunk in enumerate(chunks):
-        builder.append(as_code_rows(chunk, code_size, f"source chunk {i}"))
-    _finish_with_progress(builder, progress)
+    try:
+        for i, chunk in enumerate(chunks):
+            builder.append(as_code_rows(chunk, nbits // 8, f"source chunk {i}"))
+        _finish_in_thread(builder, _ProgressLine(f"MIH tables ({builder.count:,} codes)") if progress else None)
+    except BaseException:
+        builder.close()  # the temporary goes now, not when a traceback that holds the builder is dropped
+        raise
     return Path(path)
 
 
@@ -117,31 +120,56 @@ def _nbits_of(row_bytes: int, nbits: Optional[int]) -> int:
     return nbits
 
 
+#: The first bytes of a NumPy ``.npy`` file and of a zip archive (``.npz``): a file is read by
+#: its bytes, never by its name (``codes.NPY`` or a ``.bin`` holding a ``.npy`` array included).
+NPY_MAGIC = b"\x93NUMPY"
+ZIP_MAGIC = b"PK\x03\x04"
+
+
 def _file_chunks(path: Path, nbits: Optional[int], chunk_codes: int) -> "tuple[Iterator[np.ndarray], int]":
     """Chunks of a .npy or raw codes file, read (not mapped: the source's pages then never count
     in the builder's resident memory, only in the OS cache)."""
     if not path.is_file():
         raise FileNotFoundError(f"source: no codes file at '{path}'")
-    if path.suffix == ".npy":
-        with open(path, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
-            if version not in readers:
-                raise ValueError(f"source '{path}': .npy format version {version} is not supported (1.0 or 2.0)")
-            shape, fortran, dtype = readers[version](f)
-            offset = f.tell()
-        if dtype != np.uint8 or len(shape) != 2 or (fortran and shape[0] > 1 and shape[1] > 1):
-            raise ValueError(f"source '{path}' must hold C-ordered uint8 codes of shape (n, nbits / 8), got {dtype} {shape}")
-        n, nbits = shape[0], _nbits_of(shape[1], nbits)
-    else:
-        if nbits is None:
-            raise ValueError(f"nbits is required to read raw codes from '{path}' (only .npy files say their shape)")
-        nbits, offset = check_nbits(nbits), 0
-        size = path.stat().st_size
-        if size % (nbits // 8):
-            raise ValueError(f"source '{path}' holds {size} bytes, not a whole number of {nbits}-bit codes")
-        n = size // (nbits // 8)
+    with open(path, "rb") as f:
+        magic = f.read(len(NPY_MAGIC))
+        if magic.startswith(ZIP_MAGIC):
+            raise ValueError(f"source '{path}' is a zip archive (.npz?), not a .npy array or raw codes: "
+                             "save the codes with numpy.save, or pass the array itself")
+        if magic == NPY_MAGIC:
+            n, nbits, offset = _npy_layout(path, f, nbits)
+        elif path.suffix.lower() == ".npy":
+            raise ValueError(f"source '{path}' is named .npy but is not a NumPy .npy file (no NumPy magic bytes)")
+        else:
+            n, nbits, offset = _raw_layout(path, nbits)
     return _read_rows(path, offset, n, nbits // 8, chunk_codes), nbits
+
+
+def _npy_layout(path: Path, f: Any, nbits: Optional[int]) -> "tuple[int, int, int]":
+    """(rows, nbits, offset of the data) of the ``.npy`` file open in ``f``."""
+    f.seek(0)
+    try:
+        version = np.lib.format.read_magic(f)
+        readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+        if version not in readers:
+            raise ValueError(f"source '{path}': .npy format version {version} is not supported (1.0 or 2.0)")
+        shape, fortran, dtype = readers[version](f)
+    except ValueError as exc:
+        raise ValueError(f"source '{path}' has a damaged .npy header ({exc})") from None
+    if dtype != np.uint8 or len(shape) != 2 or (fortran and shape[0] > 1 and shape[1] > 1):
+        raise ValueError(f"source '{path}' must hold C-ordered uint8 codes of shape (n, nbits / 8), got {dtype} {shape}")
+    return shape[0], _nbits_of(shape[1], nbits), f.tell()
+
+
+def _raw_layout(path: Path, nbits: Optional[int]) -> "tuple[int, int, int]":
+    """(rows, nbits, 0) of a raw file of packed codes."""
+    if nbits is None:
+        raise ValueError(f"nbits is required to read raw codes from '{path}' (only .npy files say their shape)")
+    nbits = check_nbits(nbits)
+    size = path.stat().st_size
+    if size % (nbits // 8):
+        raise ValueError(f"source '{path}' holds {size} bytes, not a whole number of {nbits}-bit codes")
+    return size // (nbits // 8), nbits, 0
 
 
 def _read_rows(path: Path, offset: int, n: int, code_size: int, chunk_codes: int) -> Iterator[np.ndarray]:
@@ -155,11 +183,11 @@ def _read_rows(path: Path, offset: int, n: int, code_size: int, chunk_codes: int
             yield rows
 
 
-def _finish_with_progress(builder: Any, progress: bool) -> None:
-    """Runs ``builder.finish()`` (GIL released) in a thread while the caller's thread draws the bar."""
-    if not progress:
-        builder.finish()
-        return
+def _finish_in_thread(builder: Any, bar: Optional["_ProgressLine"]) -> None:
+    """Runs ``builder.finish()`` (GIL released) in a thread while the caller's thread draws the bar
+    and stays interruptible: Ctrl-C (or any exception raised in the caller's thread) cancels the
+    build, which then stops at its next stage and never commits the file; the caller's thread
+    waits for that (a second Ctrl-C stops the wait; the build still never commits)."""
     failure: list = []
 
     def finish() -> None:
@@ -168,26 +196,37 @@ def _finish_with_progress(builder: Any, progress: bool) -> None:
         except BaseException as e:  # re-raised in the caller's thread
             failure.append(e)
 
-    bar = _ProgressLine(f"MIH tables ({builder.count:,} codes)")
     worker = threading.Thread(target=finish, name="nash_index-build", daemon=True)
     worker.start()
     try:
-        while worker.is_alive():
+        while True:
+            if bar is not None:
+                bar.show(builder.progress_done, builder.progress_total)
+            if not worker.is_alive():
+                break
             worker.join(0.5)
-            bar.show(builder.progress_done, builder.progress_total)
-    finally:
+    except BaseException:
+        builder.cancel()  # waits for a commit under way; after it, finish() cannot commit
         worker.join()
-        bar.close()
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
     if failure:
-        raise failure[0]
+        error = failure.pop()  # out of the list: the traceback's frames must not reach it again
+        try:
+            raise error
+        finally:
+            del error, finish
 
 
 class _ProgressLine:
-    """A one-line progress bar on stderr (the index layer needs only numpy: no tqdm here)."""
+    """A one-line progress bar on stderr (the index layer needs only numpy: no tqdm here); silent
+    when there is no stderr (``sys.stderr`` None: pythonw, a service started with fd 2 closed)."""
 
     def __init__(self, desc: str) -> None:
         self.desc, self.start, self.shown = desc, time.monotonic(), False
-        self.tty = sys.stderr.isatty()
+        self.tty = _is_terminal(sys.stderr)
         self.last_line = self.start
 
     def show(self, done: int, total: int) -> None:
@@ -197,11 +236,30 @@ class _ProgressLine:
         fraction = min(1.0, done / total)
         filled = int(fraction * 30)
         text = f"{self.desc}: |{'#' * filled}{' ' * (30 - filled)}| {fraction:4.0%} {now - self.start:5.0f} s"
-        sys.stderr.write(("\r" + text) if self.tty else text + "\n")
-        sys.stderr.flush()
-        self.shown, self.last_line = True, now
+        self.shown = _write_stderr(("\r" + text) if self.tty else text + "\n") or self.shown
+        self.last_line = now
 
     def close(self) -> None:
         if self.shown and self.tty:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+            _write_stderr("\n")
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return stream is not None and bool(stream.isatty())
+    except (OSError, ValueError):  # closed or detached
+        return False
+
+
+def _write_stderr(text: str) -> bool:
+    """Writes ``text`` to the current ``sys.stderr``; False when there is none or it fails (a
+    progress bar must never fail the build it reports on)."""
+    stream = sys.stderr
+    if stream is None:
+        return False
+    try:
+        stream.write(text)
+        stream.flush()
+    except (OSError, ValueError):
+        return False
+    return True

@@ -53,6 +53,10 @@ def rescore(index: BaseIndex, query_codes: Any, query_vectors: Any, vectors: Any
     candidates = DEFAULT_MULTIPLIER * k if candidates is None else check_positive_int(candidates, "candidates")
     if candidates < k:
         raise ValueError(f"candidates must be >= k ({k}), got {candidates}")
+    ntotal = getattr(index, "ntotal", None)
+    if ntotal is not None:  # more candidates than codes only pads the rows
+        candidates = max(k, min(candidates, int(ntotal)))
+    candidates = check_k(candidates, queries.shape[0], "candidates")
     table = _float_rows(vectors, "vectors", 2)
     if table.shape[1] != queries.shape[1]:
         raise ValueError(f"vectors have {table.shape[1]} dimensions, query_vectors {queries.shape[1]}")

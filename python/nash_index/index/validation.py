@@ -123,17 +123,19 @@ def check_count(value: Any, name: str) -> int:
     return value
 
 
-def check_k(k: Any, nq: int) -> int:
-    """k of a k-NN search over nq queries: 1..MAX_K, and the (nq, k) result must fit in memory.
+def check_k(k: Any, nq: int, name: str = "k") -> int:
+    """k of a k-NN search over nq queries: 1..MAX_K, and the (nq, k) result must fit in memory;
+    errors name ``name`` (what the caller's user passed: ``k``, ``candidates``, ``rescore``).
 
     Rows stay k wide (padded with id -1 when k > ntotal), so a huge k is refused here rather than
     failing inside numpy or the OS.
     """
-    k = check_positive_int(k, "k")
+    k = check_positive_int(k, name)
     if k > MAX_K:
-        raise ValueError(f"k must be <= {MAX_K}, got {k}")
+        raise ValueError(f"{name} must be <= {MAX_K}, got {k}")
     # int32 distance + int64 id per result
-    check_fits_memory(nq * k * 12, "k", f"results of k={k} for {nq} queries (nq * k * 12 bytes; lower k)")
+    check_fits_memory(nq * k * 12, name, f"results of {name}={k} for {nq} queries (nq * {name} * 12 bytes; "
+                      f"lower {name})")
     return k
 
 

@@ -20,7 +20,17 @@ from .documents import DocumentStore
 from .inputs import as_packed_codes
 from .keys import check_keys
 from .results import TextSearchResult
-from .storage import CODES_CONTENTS, CODES_VERSION, INDEX_FILE, MANIFEST, PipelineFormatError, open_directory, reading, save_directory
+from .storage import (
+    CODES_CONTENTS,
+    CODES_VERSION,
+    INDEX_FILE,
+    MANIFEST,
+    PipelineFormatError,
+    UnverifiedFiles,
+    open_directory,
+    reading,
+    save_directory,
+)
 
 __all__ = ["CodesIndex", "as_packed_codes", "is_codes_directory"]
 
@@ -28,8 +38,9 @@ __all__ = ["CodesIndex", "as_packed_codes", "is_codes_directory"]
 class CodesIndex:
     """An index of your own binary codes with a key per code (no text encoder)."""
 
-    def __init__(self, documents: DocumentStore) -> None:
+    def __init__(self, documents: DocumentStore, unverified: Optional[UnverifiedFiles] = None) -> None:
         self.documents = documents
+        self._unverified = unverified  # loaded with verify=False: checked before a save writes it back
 
     @classmethod
     def build(cls, codes: Any, keys: Optional[Sequence[str]] = None, index: str = "auto") -> "CodesIndex":
@@ -61,6 +72,9 @@ class CodesIndex:
 
     def save(self, path: PathLike) -> None:
         """Writes the directory atomically (as :meth:`HashingPipeline.save` does)."""
+        if self._unverified is not None:
+            self._unverified.check()
+            self._unverified = None
         save_directory(path, self._write_files)
 
     def _write_files(self, out: Path) -> Dict[str, Any]:
@@ -75,7 +89,8 @@ class CodesIndex:
             raise PipelineFormatError(f"'{src}' is a text pipeline, not an index of codes")
         with reading(src, MANIFEST):
             nbits = check_nbits(manifest["nbits"])
-        return cls(DocumentStore.load(src, ({"file": INDEX_FILE}, None), nbits, "auto", None, mmap=mmap, verify=verify))
+        documents = DocumentStore.load(src, ({"file": INDEX_FILE}, None), nbits, "auto", None, mmap=mmap, verify=verify)
+        return cls(documents, None if verify else UnverifiedFiles(src, manifest))
 
 
 def is_codes_directory(path: PathLike) -> bool:

@@ -16,7 +16,7 @@ import numpy as np
 from ..index import BaseIndex, make_index
 from ..index import load as load_index
 from ..index.factory import auto_kind, check_index_kind, duplicate_share
-from ..index.validation import check_positive_int
+from ..index.validation import check_k, check_positive_int
 from .inputs import as_packed_codes
 from .keys import DocumentKeys
 from .results import TextSearchResult
@@ -90,6 +90,7 @@ class DocumentStore:
         if kind != index.kind:  # type: ignore[union-attr]
             moved = make_index(self.nbits, kind=kind)
             moved.add(codes, index.ids())  # type: ignore[union-attr]
+            moved._unverified = getattr(index, "_unverified", None)  # codes still unverified: check at save
             self._index = moved
 
     def attach(self, index: BaseIndex) -> None:
@@ -99,7 +100,7 @@ class DocumentStore:
             raise TypeError(f"index must be a nash_index index (FlatIndex, MultiIndexHashing), got {type(index).__name__}")
         if index.nbits != self.nbits:
             raise ValueError(f"the index has {index.nbits}-bit codes but this pipeline makes {self.nbits}-bit codes")
-        self._index, self._keys = index, DocumentKeys({i: str(i) for i in index.ids().tolist()})
+        self._index, self._keys = index, DocumentKeys.of_ids(index.ids())
         self._kind_chosen_at = -1
         self._drop_vectors()
 
@@ -134,7 +135,8 @@ class DocumentStore:
         try:
             if n_candidates is None:
                 distances, ids = self._index.search(codes, k, num_threads=num_threads)  # type: ignore[union-attr]
-            else:
+            else:  # more candidates than documents only pads the rows; a huge count names rescore
+                n_candidates = check_k(max(k, min(n_candidates, self.ntotal)), codes.shape[0], "rescore")
                 ids, scores, distances = rescore_search(self._index, codes, query_vectors, self._vectors,  # type: ignore
                                                         k, n_candidates, num_threads)
         except MemoryError as exc:  # k is checked as an int only: its bound is the memory
@@ -166,10 +168,11 @@ class DocumentStore:
         """What disagrees between the ids of the index, the keys and the stored vectors (None:
         nothing). Every indexed id has a key; every stored vector an indexed id, but documents of
         an attached index have no vector (rescoring one of them says so)."""
-        key_ids = set(self._keys.ids().tolist())
-        if key_ids != (set() if self._index is None else set(self._index.ids().tolist())):
+        key_ids = np.sort(self._keys.ids())  # arrays, not sets of Python ints: 10^7 ids stay ~80 MB
+        index_ids = np.zeros(0, dtype=np.int64) if self._index is None else np.sort(self._index.ids())
+        if not np.array_equal(key_ids, index_ids):
             return f"the index holds {self.ntotal} codes but {KEYS_FILE} has {len(self._keys)} keys for other ids"
-        if self._vectors is not None and not set(self._vectors.ids.tolist()) <= key_ids:
+        if self._vectors is not None and not np.isin(self._vectors.ids, key_ids, assume_unique=True).all():
             return f"{vectors_file} holds vectors of other ids than the index"
         return None
 

@@ -11,6 +11,7 @@ given as vectors never imports sentence-transformers. Every batch an embedder re
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any, Callable, Iterable, List, Optional
 
 import numpy as np
@@ -31,8 +32,9 @@ EMBEDDER_KINDS = (MINILM, SENTENCE_TRANSFORMERS, CALLABLE, PRECOMPUTED)
 
 def progress(items: Iterable[Any], desc: str, show: bool, total: Optional[int] = None) -> Iterable[Any]:
     """``items`` behind a tqdm bar when ``show`` (and tqdm is installed): the pipeline's
-    ``verbose`` convention, a bar only for work long enough to need one."""
-    if not show:
+    ``verbose`` convention, a bar only for work long enough to need one. No bar without a stderr
+    (``sys.stderr`` None: pythonw, a service with fd 2 closed), where tqdm would fail."""
+    if not show or sys.stderr is None:
         return items
     try:
         from tqdm.auto import tqdm
@@ -55,7 +57,11 @@ def check_vectors(vectors: Any, n: Optional[int], name: str, dim: Optional[int] 
         raise ValueError(f"{name} has {arr.shape[1]} columns; expected {expected}")
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or infinite values")
-    return np.ascontiguousarray(arr, dtype=np.float32)
+    out = np.ascontiguousarray(arr, dtype=np.float32)
+    if out.dtype != arr.dtype and not np.isfinite(out).all():  # finite float64 past float32's range
+        raise ValueError(f"{name} holds values beyond float32's range (|x| > {np.finfo(np.float32).max:.3g}), "
+                         "which the pipeline keeps as float32")
+    return out
 
 
 def load_minilm() -> Any:

@@ -46,7 +46,7 @@ from .keys import check_keys
 from .loading import load_parts, pipeline_params
 from .results import TextSearchResult
 from .saving import write_pipeline_files
-from .storage import INDEX_FILE, KEYS_FILE, MANIFEST, VECTORIZER_FILE, open_directory, reading, save_directory
+from .storage import INDEX_FILE, KEYS_FILE, MANIFEST, VECTORIZER_FILE, UnverifiedFiles, open_directory, reading, save_directory
 from .training import MIN_VALIDATION_DOCS, TrainingSettings, check_training_args, fit_parts
 from .vectors import check_store_vectors
 
@@ -110,6 +110,8 @@ class HashingPipeline:
     embedding_dim = _part("featurizer", "embedding_dim", "Width of the dense vectors hashed; None: TF-IDF.")
     embed_batch_size = _part("featurizer", "embed_batch_size", "Texts per call of the embedder.")
     uses_vectors = _part("featurizer", "uses_vectors", "True when the hasher reads dense vectors, not TF-IDF.")
+    # The directory a load(verify=False) read, until a save checks it (see UnverifiedFiles).
+    _unverified: Optional[UnverifiedFiles] = None
     index = _part("documents", "index", "The Hamming index of the added documents (None until the first add).")
     vectors = _part("documents", "vectors", "The added documents' stored vectors (store_vectors), else None.")
     vector_dtype = _part("documents", "vector_dtype", "How vectors are stored: 'float32', 'int8' or None.")
@@ -315,6 +317,9 @@ class HashingPipeline:
         """Writes the pipeline to directory ``path`` atomically (temporary directory + rename):
         an interrupted save leaves the previous pipeline at ``path`` loadable."""
         self._check_fitted()
+        if self._unverified is not None:  # loaded with verify=False: nothing unverified is written back
+            self._unverified.check()
+            self._unverified = None
         params = {"nbits": self.nbits, "hasher_kind": self.hasher_kind, "hasher_params": self.hasher_params,
                   "validation_fraction": self.validation_fraction, "seed": self.seed}
         save_directory(path, lambda out: write_pipeline_files(out, params, self.featurizer, self.trained,  # type: ignore
@@ -339,7 +344,8 @@ class HashingPipeline:
         Queries are encoded with numpy; ``use_torch=True`` also loads the torch model (to train
         further). ``mmap`` maps the index file; ``verify`` checks every file's checksum. Any
         damaged file (with or without ``verify``) raises :class:`PipelineFormatError` naming it;
-        I/O failures raise OSError.
+        I/O failures raise OSError. A pipeline loaded with ``verify=False`` checks the files it
+        read (and the index its file) before its first :meth:`save`, which refuses damaged ones.
 
         ``embedder``: the embedder of a pipeline saved with one. Required (ValueError otherwise)
         when that was a callable, which is not saved; optional for ``"minilm"`` and for a
@@ -350,4 +356,5 @@ class HashingPipeline:
             pipe = cls(**pipeline_params(src, manifest), verbose=False)
         parts = load_parts(src, manifest, pipe.nbits, pipe.hasher_kind, pipe.index_kind, use_torch=use_torch,
                            mmap=mmap, verify=verify, embedder=embedder)
+        pipe._unverified = None if verify else UnverifiedFiles(src, manifest)
         return pipe._take(*parts)

@@ -9,7 +9,8 @@ Layout (format ``nash_index.pipeline``, version 1)::
     model/            NASH: the torch model (config.json, weights.pt), to train further
     hasher.npz        a baseline's fitted arrays (instead of the two entries above)
     index.nidx        the Hamming index (nash_index.load format), absent while empty
-    keys.npz          ids and document keys (and excerpts of the texts when stored)
+    keys.npz          ids and document keys (and excerpts of the texts when stored): UTF-8 bytes and
+                      offsets since keys format 2 (see :mod:`.keys`); older files still load
     vectors.npz       the documents' float vectors for rescoring (``store_vectors``; dense pipelines)
 
 A pipeline that hashes dense vectors (an embedder, or ``fit(embeddings=...)``) has no
@@ -74,7 +75,7 @@ def _backup_of(path: Path) -> Path:
     return path.parent / f".{path.name}.previous"
 
 
-__all__ = ["CODES_CONTENTS", "CODES_VERSION", "DENSE_VERSION", "FORMAT", "INDEX_FILE", "READABLE_VERSIONS",
+__all__ = ["UnverifiedFiles", "CODES_CONTENTS", "CODES_VERSION", "DENSE_VERSION", "FORMAT", "INDEX_FILE", "READABLE_VERSIONS",
            "KEYS_FILE", "MANIFEST", "VECTORIZER_FILE", "VECTORS_FILE", "VERSION", "PipelineFormatError",
            "is_member_name", "manifest_entry", "open_directory", "read_manifest", "reading", "save_directory"]
 
@@ -221,6 +222,38 @@ def _verify_files(src: Path, manifest: Dict[str, Any]) -> None:
             raise PipelineFormatError(f"{src}: file {name} is missing")
         if _sha256(p) != digest:
             raise PipelineFormatError(f"{src}: file {name} is corrupted (checksum mismatch)")
+
+
+class UnverifiedFiles:
+    """The files of a directory loaded with ``verify=False``: checked against the manifest they were
+    loaded with before anything read from them is saved (a damaged file would otherwise be written
+    back under a fresh checksum, and pass every later verification). Each file must still be the
+    one that was read (same inode, size and modification time: not replaced since) and match its
+    checksum. The index file is left to the index, which checks the bytes it was loaded from
+    (:func:`nash_index.load`)."""
+
+    def __init__(self, src: Path, manifest: Dict[str, Any]) -> None:
+        self.src = src
+        self.files = {name: (digest, _identity(src / name)) for name, digest in manifest["files"].items()
+                      if name != INDEX_FILE}
+
+    def check(self) -> None:
+        """PipelineFormatError naming the first file that is not the one read or fails its checksum."""
+        for name, (digest, identity) in self.files.items():
+            p = self.src / name
+            if _identity(p) != identity or _sha256(p) != digest:
+                raise PipelineFormatError(
+                    f"cannot save: this was loaded with verify=False from '{self.src}', whose {name} does not "
+                    "match its manifest's checksum (damaged, or replaced since the load): saving would write "
+                    "what was read from it under a fresh checksum. Load it with verify=True")
+
+
+def _identity(path: Path) -> Any:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 @contextmanager
