@@ -140,10 +140,10 @@ class FanOut:
         try:
             return list(ray.get(graph.execute((queries, k)), timeout=FAST_TIMEOUT_S))
         except RayTaskError as exc:
-            cause = shard_error(exc)
-            if not isinstance(cause, RayError):  # the shard's own error (bad input): the answer
-                raise cause from None
-            self._fall_back(cause)
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, BaseException) and not isinstance(cause, RayError):  # the shard's own
+                raise shard_error(exc) from None  # error (bad input): the answer
+            self._fall_back(exc)
             return None
         except Exception as exc:  # an actor died, a channel closed: fall back, compile again later
             self._fall_back(exc)
