@@ -83,12 +83,21 @@ _SHARD_KEYS = ("shard", "kind", "ntotal", "generation", "max_id", "journal_bytes
 
 
 def _shard_files(root: Path) -> Tuple[Any, List[Dict[str, Any]]]:
-    """(manifest, each shard's facts read from its files): exact while the journals are empty."""
+    """(manifest, each shard's facts): read from its files, and where its journal holds changes,
+    by replaying it read-only in this process (no Ray, no lock: safe beside a writer)."""
     from ..distributed.layout import read_manifest
     from ..distributed.store import ShardStore
 
     manifest = read_manifest(root)
-    return manifest, [_shown(ShardStore.read_info(root, shard)) for shard in range(manifest.num_shards)]
+    shards = []
+    for shard in range(manifest.num_shards):
+        facts = ShardStore.read_info(root, shard)
+        if facts["journal_bytes"]:
+            store = ShardStore(root, shard, mmap=True, writable=False)
+            facts = store.info()
+            store.close()
+        shards.append(_shown(facts))
+    return manifest, shards
 
 
 def _shown(facts: Dict[str, Any]) -> Dict[str, Any]:
@@ -98,9 +107,6 @@ def _shown(facts: Dict[str, Any]) -> Dict[str, Any]:
 def _info(distributed: Any, args: argparse.Namespace) -> int:
     root = _index_dir(args.directory)
     manifest, shards = _shard_files(root)
-    if any(s["journal_bytes"] for s in shards):  # changes since the files were written: ask the shards
-        with distributed.ShardedIndex.open(root, args.address) as index:
-            shards = [_shown(s) for s in index.info()]
     info = {"path": str(root), "nbits": manifest.nbits, "num_shards": manifest.num_shards,
             "routing": manifest.routing, "ntotal": sum(s["ntotal"] for s in shards),
             "pipeline": (root / "pipeline").is_dir(), "shards": shards}
@@ -143,7 +149,7 @@ def _hits(result: Any, row: int) -> Tuple[List[int], List[int]]:
 def _search(distributed: Any, args: argparse.Namespace) -> int:
     root = _index_dir(args.directory)
     pipe = _query_pipeline(root)
-    with distributed.ShardedIndex.open(root, args.address, fast_search=False) as index:  # one batch: no graph
+    with distributed.ShardedIndex.open(root, args.address, fast_search=False, read_only=True) as index:
         result = index.search(pipe.encode(list(args.queries)), args.k)
     for row, query in enumerate(args.queries):
         print(f"query: {query}")
@@ -161,7 +167,7 @@ def _stdin_lines() -> Iterator[str]:
 def _serve(distributed: Any, args: argparse.Namespace) -> int:
     root = _index_dir(args.directory)
     pipe = _query_pipeline(root)
-    with distributed.ShardedIndex.open(root, args.address) as index:
+    with distributed.ShardedIndex.open(root, args.address, read_only=True) as index:
         for query in _stdin_lines():
             ids, distances = _hits(index.search(pipe.encode([query]), args.k), 0)
             print(json.dumps({"query": query, "ids": ids, "distances": distances}), flush=True)

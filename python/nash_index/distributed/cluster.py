@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, Optional
 
 import ray
 from ray.util.placement_group import placement_group, remove_placement_group
