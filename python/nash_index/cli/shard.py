@@ -9,7 +9,10 @@ without it, and without it ``shard`` prints one line naming :data:`DISTRIBUTED_H
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
@@ -65,18 +68,48 @@ def run(args: argparse.Namespace) -> int:
             raise
         print(f"nash-index shard: error: the sharded index needs Ray: {DISTRIBUTED_HINT}", file=sys.stderr)
         return 2
-    return {"build": _build, "info": _info, "search": _search, "serve": _serve}[args.action](distributed, args)
+    action = {"build": _build, "info": _info, "search": _search, "serve": _serve}[args.action]
+    if os.environ.get("NASH_INDEX_DEBUG"):
+        return action(distributed, args)
+    try:
+        return action(distributed, args)
+    except (CLIError, OSError, ValueError, TypeError, RuntimeError, KeyError) as exc:
+        # One line naming the action; the library's errors name the file, argument and row.
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"nash-index shard {args.action}: error: {text}", file=sys.stderr)
+        return 1
 
 
 # ---- build and info ------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _quiet_ray_data() -> Iterator[None]:
+    """Ray Data logs every failed task with its traceback and retry advice on stderr (about 200
+    lines for one malformed row); the command prints its own one-line error instead. Set
+    NASH_INDEX_DEBUG=1 to see Ray's logs."""
+    if os.environ.get("NASH_INDEX_DEBUG"):
+        yield
+        return
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)  # Ray Data's loggers set their own levels: only this reaches them all
+    try:
+        yield
+    finally:
+        logging.disable(previous)
+
+
 def _build(distributed: Any, args: argparse.Namespace) -> int:
-    out = distributed.encode_to_shards(args.pipeline, args.input, args.out, args.shards, text_field=args.text_field,
-                                       id_field=args.id_field, kind=args.kind, batch_size=args.batch_size,
-                                       concurrency=args.concurrency, address=args.address)
+    with _quiet_ray_data():
+        out = _encode(distributed, args)
     sizes = [s["ntotal"] for s in _shard_files(out)[1]]
     print(f"encoded {sum(sizes)} codes into {len(sizes)} shards at {out} (codes per shard: "
           f"{', '.join(map(str, sizes))})")
     return 0
+
+
+def _encode(distributed: Any, args: argparse.Namespace) -> Path:
+    return distributed.encode_to_shards(args.pipeline, args.input, args.out, args.shards, text_field=args.text_field,
+                                       id_field=args.id_field, kind=args.kind, batch_size=args.batch_size,
+                                       concurrency=args.concurrency, address=args.address)
 
 
 _SHARD_KEYS = ("shard", "kind", "ntotal", "generation", "max_id", "journal_bytes")  # what info prints per shard

@@ -213,9 +213,11 @@ def _ids(batch: Dict[str, np.ndarray], id_field: str) -> np.ndarray:
     if id_field not in batch:
         raise ValueError(f"id_field: the inputs have no field {id_field!r} (they have {sorted(batch)})")
     ids = np.asarray(batch[id_field])
+    if ids.dtype.kind == "f":  # JSON integers beyond int64 mixed with others are read as floats
+        return ids.astype(np.float64)
     if not np.issubdtype(ids.dtype, np.integer):
         raise ValueError(f"id_field: field {id_field!r} must hold integers on every row, found {ids.dtype} values")
-    # Passed on as read (uint64 or int64): the route stage checks the range, knowing each row's place.
+    # Passed on as read: the route stage checks the range, knowing each row's place in the input.
     return ids.astype(np.uint64 if ids.dtype.kind == "u" else np.int64)
 
 
@@ -290,8 +292,11 @@ class RowError(ValueError):
     the driver names the file and the row within it."""
 
     def __init__(self, message: str, row: int) -> None:
-        super().__init__(message)
-        self.row = row
+        super().__init__(message, row)  # both in args: the error crosses processes pickled
+        self.message, self.row = message, row
+
+    def __str__(self) -> str:
+        return self.message
 
 
 @ray.remote
@@ -301,11 +306,16 @@ def _row_count(block: Dict[str, np.ndarray]) -> int:
 
 def _checked_ids(raw: np.ndarray, offset: int, id_field: str) -> np.ndarray:
     """``id_field``'s ids of one block as int64, each in 0..2^63-1 (RowError naming the row)."""
+    expected = f"id_field: ids must be integers in 0..{_MAX_ID}"
+    if raw.dtype.kind == "f":
+        whole = np.isfinite(raw) & (raw == np.floor(raw)) & (raw >= 0) & (raw < 2.0 ** 63)
+        pos = int(np.argmin(whole)) if not whole.all() else 0
+        raise RowError(f"{expected}; field {id_field!r} was read as floats (an id beyond {_MAX_ID}, or not an "
+                       f"integer, among integers): found {raw[pos]:.17g}", offset + pos)
     bad = raw > _MAX_ID if raw.dtype.kind == "u" else raw < 0
     if bad.any():
         pos = int(np.argmax(bad))
-        raise RowError(f"id_field: ids must be integers in 0..{_MAX_ID}, found {int(raw[pos])} in field "
-                       f"{id_field!r}", offset + pos)
+        raise RowError(f"{expected}, found {int(raw[pos])} in field {id_field!r}", offset + pos)
     return raw.astype(np.int64)
 
 
@@ -371,8 +381,8 @@ def _unwrap(fn: Any, files: Sequence[str] = (), fmt: str = "") -> Any:
         cause = _own_error(exc)
         if isinstance(cause, RowError):
             cause = ValueError(f"{locate_row(files, fmt, cause.row)}: {cause}")
-        elif cause is None and fmt == "json":
-            cause = first_bad_json_row(files)
+        elif fmt == "json":  # Ray Data's readers name neither file nor line of a malformed row
+            cause = first_bad_json_row(files) or cause
         if cause is None:
             raise
     # Raised outside the except block, without Ray's traceback: that traceback reaches the failed Ray
