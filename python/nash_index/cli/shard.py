@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
@@ -92,7 +93,9 @@ def _quiet_ray_data() -> Iterator[None]:
     previous = logging.root.manager.disable
     logging.disable(logging.CRITICAL)  # Ray Data's loggers set their own levels: only this reaches them all
     try:
-        yield
+        with warnings.catch_warnings():  # Ray Data's deprecation notices about its own settings
+            warnings.simplefilter("ignore")
+            yield
     finally:
         logging.disable(previous)
 

@@ -39,9 +39,10 @@ def connect(address: Optional[str]) -> None:
 
 
 def check_cpus(cpus_per_shard: Any, num_shards: int) -> float:
-    """CPUs reserved per shard actor; None: the cluster's CPUs shared evenly among the shards."""
+    """CPUs reserved per shard actor; None: the cluster's free CPUs shared evenly among the shards
+    (all of its CPUs when nothing else holds any; what a writer left, for a reader beside it)."""
     if cpus_per_shard is None:
-        total = float(ray.cluster_resources().get("CPU", 1.0))
+        total = float(ray.available_resources().get("CPU", 0.0)) or float(ray.cluster_resources().get("CPU", 1.0))
         return max(math.floor(total / num_shards * 1e4) / 1e4, 0.0001)  # Ray counts CPUs to 1e-4
     if isinstance(cpus_per_shard, bool) or not isinstance(cpus_per_shard, (int, float)) or not cpus_per_shard > 0:
         raise ValueError(f"cpus_per_shard must be a positive number of CPUs, got {cpus_per_shard!r}")
