@@ -64,7 +64,7 @@ _HOLDER = textwrap.dedent("""
     import numpy as np, ray
     from nash_index.distributed import ShardedIndex
     address, path, cpus = sys.argv[1], sys.argv[2], float(sys.argv[3])
-    ray.init(address=address, log_to_driver=False, configure_logging=False)
+    ray.init(address=address, log_to_driver=False, configure_logging=False, _node_ip_address="127.0.0.1")
     index = ShardedIndex.open(path, cpus_per_shard=cpus)
     for step in range(4):
         codes = np.random.default_rng(100 + step).integers(0, 256, size=(25, 8), dtype=np.uint8)
