@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import nash_index as ni
-from conftest import RAY_NODE_IP, clustered_codes
+from conftest import clustered_codes
 
 ray = pytest.importorskip("ray", reason="nash_index[distributed] (Ray) is not installed")
 from ray.cluster_utils import Cluster  # noqa: E402
@@ -18,11 +18,10 @@ from nash_index.distributed import ShardedIndex  # noqa: E402
 def cluster():
     if ray.is_initialized():
         ray.shutdown()  # the session's local cluster: ray_local starts it again when next asked
-    loopback = {"node_ip_address": RAY_NODE_IP}  # every node's processes listen on loopback only
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False, **loopback})
-    workers = [cluster.add_node(num_cpus=1, **loopback) for _ in range(2)]
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
     cluster.wait_for_nodes()
-    ray.init(address=cluster.address, log_to_driver=False, configure_logging=False, _node_ip_address=RAY_NODE_IP)
+    ray.init(address=cluster.address, log_to_driver=False, configure_logging=False)
     yield cluster, workers
     ray.shutdown()
     cluster.shutdown()
