@@ -12,10 +12,9 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
+from conftest import oracle_knn  # noqa: E402
 from nash_index.distributed import ShardedIndex  # noqa: E402
 from nash_index.distributed.layout import journal_path, shard_directory  # noqa: E402
-
-from conftest import oracle_knn  # noqa: E402
 
 NBITS = 64
 CPUS = 0.15

@@ -15,10 +15,9 @@ import pytest
 
 pytest.importorskip("ray")
 
+from conftest import oracle_knn  # noqa: E402
 from nash_index.distributed import ShardedIndex  # noqa: E402
 from nash_index.distributed.lock import DirectoryLockedError, WriterLock  # noqa: E402
-
-from conftest import oracle_knn  # noqa: E402
 
 NBITS = 64
 CPUS = 0.2  # several indexes (and a second driver) share the test cluster's two CPUs

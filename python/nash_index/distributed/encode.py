@@ -38,7 +38,7 @@ from ..index.factory import check_index_kind
 from ..index.validation import check_positive_int
 from ..pipeline import HashingPipeline
 from .cluster import connect
-from .input_rows import first_bad_json_row, locate_row
+from .input_rows import RowError, first_bad_json_row, locate_row
 from .layout import MANIFEST, Manifest, shard_directory, write_manifest, write_shard
 from .routing import shard_of
 
@@ -287,18 +287,6 @@ def encoder_cpus(concurrency: Optional[int]) -> float:
 
 
 # ---- stage 3 and 4: route and build (Ray tasks) -----------------------------------------------------
-class RowError(ValueError):
-    """An error about row ``row`` of the inputs (0-based, over the files in sorted path order):
-    the driver names the file and the row within it."""
-
-    def __init__(self, message: str, row: int) -> None:
-        super().__init__(message, row)  # both in args: the error crosses processes pickled
-        self.message, self.row = message, row
-
-    def __str__(self) -> str:
-        return self.message
-
-
 @ray.remote
 def _row_count(block: Dict[str, np.ndarray]) -> int:
     return int(block["code"].shape[0])

@@ -10,7 +10,19 @@ from __future__ import annotations
 import json
 from typing import Iterator, Optional, Sequence, Tuple
 
-__all__ = ["first_bad_json_row", "locate_row"]
+__all__ = ["RowError", "first_bad_json_row", "locate_row"]
+
+
+class RowError(ValueError):
+    """An error about row ``row`` of the inputs (0-based, over the files in sorted path order):
+    the driver names the file and the row within it."""
+
+    def __init__(self, message: str, row: int) -> None:
+        super().__init__(message, row)  # both in args: the error crosses processes pickled
+        self.message, self.row = message, row
+
+    def __str__(self) -> str:
+        return self.message
 
 
 def _json_rows(path: str) -> Iterator[Tuple[int, bytes]]:
