@@ -38,11 +38,13 @@ def connect(address: Optional[str]) -> None:
         ray.init(address=address, log_to_driver=False)
 
 
-def check_cpus(cpus_per_shard: Any, num_shards: int) -> float:
-    """CPUs reserved per shard actor; None: the cluster's free CPUs shared evenly among the shards
-    (all of its CPUs when nothing else holds any; what a writer left, for a reader beside it)."""
+def check_cpus(cpus_per_shard: Any, num_shards: int, free_only: bool = False) -> float:
+    """CPUs reserved per shard actor; None: the cluster's CPUs shared evenly among the actors
+    (``free_only``: the CPUs nothing holds now, for a read-only open beside a writer)."""
     if cpus_per_shard is None:
-        total = float(ray.available_resources().get("CPU", 0.0)) or float(ray.cluster_resources().get("CPU", 1.0))
+        total = float(ray.cluster_resources().get("CPU", 1.0))
+        if free_only:
+            total = float(ray.available_resources().get("CPU", 0.0)) or total
         return max(math.floor(total / num_shards * 1e4) / 1e4, 0.0001)  # Ray counts CPUs to 1e-4
     if isinstance(cpus_per_shard, bool) or not isinstance(cpus_per_shard, (int, float)) or not cpus_per_shard > 0:
         raise ValueError(f"cpus_per_shard must be a positive number of CPUs, got {cpus_per_shard!r}")

@@ -118,7 +118,8 @@ class ShardedIndex(BaseIndex):
         ``replicas``: actors per shard (1: the writer only); with more, ``cpus_per_shard`` is per
         actor and defaults to the cluster's CPUs over all actors, and ``hedge_s`` is how long a
         read waits for one replica before asking another too. ``read_only``: take no writer lock
-        and refuse changes (DirectoryLockedError names the writer that holds the lock otherwise).
+        and refuse changes (DirectoryLockedError names the writer that holds the lock otherwise);
+        its default ``cpus_per_shard`` shares the CPUs that are free (a writer may hold the rest).
         """
         manifest = read_manifest(path)
         replicas = check_replicas(replicas)
@@ -129,7 +130,7 @@ class ShardedIndex(BaseIndex):
         self._lock = None if self.read_only else WriterLock(self.path)  # before any actor opens a journal
         try:
             connect(address)
-            self.cpus_per_shard = check_cpus(cpus_per_shard, manifest.num_shards * replicas)
+            self.cpus_per_shard = check_cpus(cpus_per_shard, manifest.num_shards * replicas, self.read_only)
             self.timeout_s = timeout_s
             self._changing = threading.Lock()  # changes one at a time; searches run alongside
             spec = ActorSpec(str(self.path), self.cpus_per_shard, max_restarts, populate, not self.read_only, replicas)
