@@ -298,8 +298,8 @@ def _checked_ids(raw: np.ndarray, offset: int, id_field: str) -> np.ndarray:
     if raw.dtype.kind == "f":
         whole = np.isfinite(raw) & (raw == np.floor(raw)) & (raw >= 0) & (raw < 2.0 ** 63)
         pos = int(np.argmin(whole)) if not whole.all() else 0
-        raise RowError(f"{expected}; field {id_field!r} was read as floats (an id beyond {_MAX_ID}, or not an "
-                       f"integer, among integers): found {raw[pos]:.17g}", offset + pos)
+        raise RowError(f"{expected}; field {id_field!r} was read as floats (a missing id, a non-integer, or an "
+                       f"id beyond {_MAX_ID} among integers): found {raw[pos]:.17g}", offset + pos)
     bad = raw > _MAX_ID if raw.dtype.kind == "u" else raw < 0
     if bad.any():
         pos = int(np.argmax(bad))
