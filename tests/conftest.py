@@ -202,6 +202,7 @@ def docstring_raw(tmp_path_factory):
 
 # ---------------------------------------------------------------- Ray (tests/distributed)
 RAY_LOCAL_CPUS = 2  # CI's machine: shards share two CPUs, as they would on a small node
+RAY_NODE_IP = "127.0.0.1"  # Ray's processes listen on loopback only (by default: the host's interface)
 
 
 def start_local_ray():
@@ -210,7 +211,8 @@ def start_local_ray():
     the next user starts it again."""
     ray = pytest.importorskip("ray", reason="nash_index[distributed] (Ray) is not installed")
     if not ray.is_initialized():
-        ray.init(address="local", num_cpus=RAY_LOCAL_CPUS, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        ray.init(address="local", num_cpus=RAY_LOCAL_CPUS, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False, _node_ip_address=RAY_NODE_IP)
     return ray
 
 

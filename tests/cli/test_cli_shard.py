@@ -24,12 +24,9 @@ QUERIES = ["w3 w21 topic1", "w5 topic2 w10"]
 
 @pytest.fixture(scope="module")
 def local_ray():
-    started = not ray.is_initialized()
-    if started:  # the same small cluster as tests/distributed's ray_local
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield ray
-    if started:
-        ray.shutdown()
+    from conftest import start_local_ray
+
+    return start_local_ray()  # the session's one cluster, on loopback (tests/distributed's ray_local)
 
 
 @pytest.fixture(autouse=True)

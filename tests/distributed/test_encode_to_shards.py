@@ -138,7 +138,7 @@ def test_bad_arguments_fail_before_any_work(corpus, tmp_path):
 
 @pytest.mark.parametrize("rows, message", [
     ([{"text": "w1 w2"}, {"text": "w3"}], "id_field: the inputs have no field 'key'"),  # before encoding
-    ([{"text": "w1 w2", "key": 0}, {"text": "w3"}], "id_field: field 'key' must hold integers"),  # by an encoder
+    ([{"text": "w1 w2", "key": 0}, {"text": "w3"}], r"in.jsonl' line 2: id_field: ids must be integers .*missing id.*found nan"),
     ([{"text": "w1 w2", "key": 4}, {"text": "w3", "key": 9}, {"text": "w5", "key": 4}], "id_field: id 4 .*more than once"),
 ])
 def test_bad_ids_are_one_value_error(ray_local, corpus, tmp_path, rows, message):

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from nash_index.distributed.journal import ADD, HEADER_SIZE, REMOVE, Journal
+from nash_index.distributed.journal import ADD, FILE_HEADER_SIZE, HEADER_SIZE, REMOVE, Journal
 
 CODE_SIZE = 8
 
@@ -73,9 +73,9 @@ def test_damage_before_valid_records_is_an_error(tmp_path):
     path = tmp_path / "g0.log"
     _write_records(path, np.random.default_rng(3))
     data = bytearray(path.read_bytes())
-    data[HEADER_SIZE + 3] ^= 0xFF  # a payload byte of the first record
+    data[FILE_HEADER_SIZE + HEADER_SIZE + 3] ^= 0xFF  # a payload byte of the first record
     path.write_bytes(bytes(data))
-    with pytest.raises(ValueError, match="damaged at byte 0"):
+    with pytest.raises(ValueError, match=f"damaged at byte {FILE_HEADER_SIZE}"):
         list(Journal.replay(path, CODE_SIZE))
     assert path.stat().st_size == len(data)  # nothing truncated
 

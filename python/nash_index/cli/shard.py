@@ -9,8 +9,12 @@ without it, and without it ``shard`` prints one line naming :data:`DISTRIBUTED_H
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
+import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
@@ -65,30 +69,71 @@ def run(args: argparse.Namespace) -> int:
             raise
         print(f"nash-index shard: error: the sharded index needs Ray: {DISTRIBUTED_HINT}", file=sys.stderr)
         return 2
-    return {"build": _build, "info": _info, "search": _search, "serve": _serve}[args.action](distributed, args)
+    action = {"build": _build, "info": _info, "search": _search, "serve": _serve}[args.action]
+    if os.environ.get("NASH_INDEX_DEBUG"):
+        return action(distributed, args)
+    try:
+        return action(distributed, args)
+    except (CLIError, OSError, ValueError, TypeError, RuntimeError, KeyError) as exc:
+        # One line naming the action; the library's errors name the file, argument and row.
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"nash-index shard {args.action}: error: {text}", file=sys.stderr)
+        return 1
 
 
 # ---- build and info ------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _quiet_ray_data() -> Iterator[None]:
+    """Ray Data logs every failed task with its traceback and retry advice on stderr (about 200
+    lines for one malformed row); the command prints its own one-line error instead. Set
+    NASH_INDEX_DEBUG=1 to see Ray's logs."""
+    if os.environ.get("NASH_INDEX_DEBUG"):
+        yield
+        return
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)  # Ray Data's loggers set their own levels: only this reaches them all
+    try:
+        with warnings.catch_warnings():  # Ray Data's deprecation notices about its own settings
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.disable(previous)
+
+
 def _build(distributed: Any, args: argparse.Namespace) -> int:
-    out = distributed.encode_to_shards(args.pipeline, args.input, args.out, args.shards, text_field=args.text_field,
-                                       id_field=args.id_field, kind=args.kind, batch_size=args.batch_size,
-                                       concurrency=args.concurrency, address=args.address)
+    with _quiet_ray_data():
+        out = _encode(distributed, args)
     sizes = [s["ntotal"] for s in _shard_files(out)[1]]
     print(f"encoded {sum(sizes)} codes into {len(sizes)} shards at {out} (codes per shard: "
           f"{', '.join(map(str, sizes))})")
     return 0
 
 
+def _encode(distributed: Any, args: argparse.Namespace) -> Path:
+    return distributed.encode_to_shards(args.pipeline, args.input, args.out, args.shards, text_field=args.text_field,
+                                       id_field=args.id_field, kind=args.kind, batch_size=args.batch_size,
+                                       concurrency=args.concurrency, address=args.address)
+
+
 _SHARD_KEYS = ("shard", "kind", "ntotal", "generation", "max_id", "journal_bytes")  # what info prints per shard
 
 
 def _shard_files(root: Path) -> Tuple[Any, List[Dict[str, Any]]]:
-    """(manifest, each shard's facts read from its files): exact while the journals are empty."""
+    """(manifest, each shard's facts): read from its files, and where its journal holds changes,
+    by replaying it read-only in this process (no Ray, no lock: safe beside a writer)."""
     from ..distributed.layout import read_manifest
     from ..distributed.store import ShardStore
 
     manifest = read_manifest(root)
-    return manifest, [_shown(ShardStore.read_info(root, shard)) for shard in range(manifest.num_shards)]
+    shards = []
+    for shard in range(manifest.num_shards):
+        facts = ShardStore.read_info(root, shard)
+        if facts["journal_bytes"]:
+            store = ShardStore(root, shard, mmap=True, writable=False)
+            facts = store.info()
+            store.close()
+        shards.append(_shown(facts))
+    return manifest, shards
 
 
 def _shown(facts: Dict[str, Any]) -> Dict[str, Any]:
@@ -98,9 +143,6 @@ def _shown(facts: Dict[str, Any]) -> Dict[str, Any]:
 def _info(distributed: Any, args: argparse.Namespace) -> int:
     root = _index_dir(args.directory)
     manifest, shards = _shard_files(root)
-    if any(s["journal_bytes"] for s in shards):  # changes since the files were written: ask the shards
-        with distributed.ShardedIndex.open(root, args.address) as index:
-            shards = [_shown(s) for s in index.info()]
     info = {"path": str(root), "nbits": manifest.nbits, "num_shards": manifest.num_shards,
             "routing": manifest.routing, "ntotal": sum(s["ntotal"] for s in shards),
             "pipeline": (root / "pipeline").is_dir(), "shards": shards}
@@ -143,7 +185,7 @@ def _hits(result: Any, row: int) -> Tuple[List[int], List[int]]:
 def _search(distributed: Any, args: argparse.Namespace) -> int:
     root = _index_dir(args.directory)
     pipe = _query_pipeline(root)
-    with distributed.ShardedIndex.open(root, args.address, fast_search=False) as index:  # one batch: no graph
+    with distributed.ShardedIndex.open(root, args.address, fast_search=False, read_only=True) as index:
         result = index.search(pipe.encode(list(args.queries)), args.k)
     for row, query in enumerate(args.queries):
         print(f"query: {query}")
@@ -161,7 +203,7 @@ def _stdin_lines() -> Iterator[str]:
 def _serve(distributed: Any, args: argparse.Namespace) -> int:
     root = _index_dir(args.directory)
     pipe = _query_pipeline(root)
-    with distributed.ShardedIndex.open(root, args.address) as index:
+    with distributed.ShardedIndex.open(root, args.address, read_only=True) as index:
         for query in _stdin_lines():
             ids, distances = _hits(index.search(pipe.encode([query]), args.k), 0)
             print(json.dumps({"query": query, "ids": ids, "distances": distances}), flush=True)

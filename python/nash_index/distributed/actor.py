@@ -4,6 +4,11 @@ The actor sizes the library's C++ thread pool to the CPUs Ray reserved for it (a
 several shard actors on one node do not oversubscribe it. When Ray restarts the actor (after a
 crash, ``ray.kill(actor, no_restart=False)`` or a lost node) ``__init__`` runs again: it maps the
 shard's current index file and replays its journal, so the shard answers exactly as before.
+
+An actor whose shard cannot be opened (a damaged journal, a missing file) stays alive and raises
+that error from every call, starting with ``ping``: the caller gets the shard's own clear error,
+not an ``ActorDiedError`` wrapping a creation-task traceback (and Ray does not restart it in a loop).
+An actor made with ``writable=False`` is a read replica (see :class:`~.store.ShardStore`).
 """
 from __future__ import annotations
 
@@ -27,10 +32,20 @@ def threads_for(cpus: float) -> int:
 class ShardActor:
     """Serves shard ``shard`` of the sharded index at ``root`` (wrapped by ``ray.remote`` at start)."""
 
-    def __init__(self, root: str, shard: int, cpus: float, populate: bool = False) -> None:
+    def __init__(self, root: str, shard: int, cpus: float, populate: bool = False, writable: bool = True) -> None:
         self.num_threads = threads_for(cpus)
         set_num_threads(self.num_threads)
-        self.store = ShardStore(root, shard, mmap=True, populate=populate)
+        self.open_error: Optional[BaseException] = None
+        try:
+            self._store = ShardStore(root, shard, mmap=True, populate=populate, writable=writable)
+        except (OSError, ValueError, RuntimeError, KeyError) as exc:
+            self.open_error = exc
+
+    @property
+    def store(self) -> ShardStore:
+        if self.open_error is not None:
+            raise self.open_error
+        return self._store
 
     def search(self, queries: np.ndarray, k: int, num_threads: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
         return self.store.search(queries, k, num_threads)
@@ -89,4 +104,6 @@ class ShardActor:
                 "node_id": ray.get_runtime_context().get_node_id()}
 
     def ping(self) -> int:
+        """This actor's pid, once its shard is open (else the error that kept it shut)."""
+        _ = self.store
         return os.getpid()

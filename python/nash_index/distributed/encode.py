@@ -7,10 +7,12 @@ What runs where:
 2. **Encode** (a pool of Ray Data actors, each loading the saved pipeline once, torch-free):
    ``map_batches`` turns each batch of texts (or vectors) into packed codes. Only the codes (and
    the ids of ``id_field``) leave this stage: the texts are never gathered in one process.
-3. **Route** (one Ray task per encoded block): gives each row its id and splits the block into one
-   part per shard by :func:`~nash_index.distributed.routing.shard_of`.
-4. **Build** (one Ray task per shard, in parallel): gathers that shard's parts (``nbits / 8``
-   bytes per code), builds its index and writes it with :func:`~.layout.write_shard`.
+3. **Route** (one Ray task per encoded block): gives each row its id (checking ``id_field``'s,
+   with the row's place in the input) and splits the block into one part per shard by
+   :func:`~nash_index.distributed.routing.shard_of`.
+4. **Build** (one Ray task per shard, in parallel): fetches that shard's parts one at a time and
+   adds each to the shard's index (sized for the shard's final count), then writes it with
+   :func:`~.layout.write_shard`: memory is the index plus one part, not a copy of all its codes.
 
 The driver only holds object references and per-block row counts. The manifest is written last,
 so a directory with a manifest is complete. ``pipeline_dir`` and ``out_dir`` must be on a
@@ -21,6 +23,8 @@ from __future__ import annotations
 import contextlib
 import gc
 import importlib
+import json
+import math
 import shutil
 import sys
 from pathlib import Path
@@ -34,6 +38,7 @@ from ..index.factory import check_index_kind
 from ..index.validation import check_positive_int
 from ..pipeline import HashingPipeline
 from .cluster import connect
+from .input_rows import RowError, first_bad_json_row, locate_row
 from .layout import MANIFEST, Manifest, shard_directory, write_manifest, write_shard
 from .routing import shard_of
 
@@ -45,6 +50,10 @@ PIPELINE_DIR = "pipeline"
 #: File extension -> input format.
 FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".npy": "numpy"}
 NUMPY_COLUMN = "data"  # the column ray.data.read_numpy makes
+#: CPUs kept free of encoder actors for the read tasks that feed them: with one CPU per encoder and
+#: ``concurrency`` = the cluster's CPUs, no read task could start and the job hung.
+READ_CPUS = 1.0
+_MAX_ID = np.iinfo(np.int64).max
 
 
 def encode_to_shards(pipeline_dir: PathLike, inputs: Union[PathLike, Sequence[PathLike]], out_dir: PathLike,
@@ -57,7 +66,9 @@ def encode_to_shards(pipeline_dir: PathLike, inputs: Union[PathLike, Sequence[Pa
     ``inputs``: a path or a list of paths, files or directories (searched recursively; names
     starting with ``.`` or ``_`` skipped), all of one format: JSON Lines (``.jsonl``/``.json``,
     the text in ``text_field``), Parquet (``.parquet``), or ``.npy`` float vectors (one row per
-    document) for a pipeline that hashes vectors.
+    document) for a pipeline that hashes vectors. In a directory, a ``.json`` file whose first line
+    is not a JSON object (a pretty-printed ``meta.json`` beside a corpus's ``.jsonl`` parts) is
+    metadata and is skipped; a file named explicitly is always read.
 
     **Ids.** With ``id_field``, each row's id is that field: integers >= 0, unique (ValueError
     otherwise). Without it, a row's id is its position in the input: files in sorted path order,
@@ -81,13 +92,13 @@ def encode_to_shards(pipeline_dir: PathLike, inputs: Union[PathLike, Sequence[Pa
     _check_format(fmt, takes_vectors, takes_texts, id_field)
     connect(address)
     blocks = _unwrap(lambda: _encoded_blocks(Path(pipeline_dir).resolve(), files, fmt, text_field, id_field,
-                                             batch_size, concurrency))
-    parts = _route(blocks, manifest.num_shards, id_field is not None)
+                                             batch_size, concurrency), files, fmt)
+    parts, sizes = _unwrap(lambda: _route(blocks, manifest.num_shards, id_field), files, fmt)
     created = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
     try:
-        _unwrap(lambda: ray.get([_build_shard.remote(str(root), s, manifest.nbits, kind, id_field, *parts[s])
-                                 for s in range(manifest.num_shards)]))
+        _unwrap(lambda: ray.get([_build_shard.remote(str(root), s, manifest.nbits, kind, id_field, int(sizes[s]),
+                                                     parts[s]) for s in range(manifest.num_shards)]), files, fmt)
         shutil.copytree(pipeline_dir, root / PIPELINE_DIR)
     except BaseException:
         _remove_partial(root, manifest.num_shards, created)
@@ -127,7 +138,8 @@ def input_files(inputs: Union[PathLike, Sequence[PathLike]]) -> Tuple[List[str],
     files: List[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
-            files += [f for f in path.rglob("*") if f.is_file() and not f.name.startswith((".", "_"))]
+            files += [f for f in path.rglob("*") if f.is_file() and not f.name.startswith((".", "_"))
+                      and not is_metadata_json(f)]
         elif path.is_file():
             files.append(path)
         else:
@@ -142,6 +154,18 @@ def input_files(inputs: Union[PathLike, Sequence[PathLike]]) -> Tuple[List[str],
     if len(formats) > 1:
         raise ValueError(f"inputs: mixed formats ({', '.join(formats)}); give files of one format")
     return [str(f) for f in files], formats[0]
+
+
+def is_metadata_json(path: Path) -> bool:
+    """A ``.json`` file that is not JSON Lines: its first non-blank line is not a JSON object."""
+    if path.suffix.lower() != ".json":
+        return False
+    with open(path, "rb") as fh:
+        first = next((line for line in fh if line.strip()), b"")
+    try:
+        return not isinstance(json.loads(first), dict)
+    except ValueError:
+        return True
 
 
 def _check_format(fmt: str, takes_vectors: bool, takes_texts: bool, id_field: Optional[str]) -> None:
@@ -189,11 +213,12 @@ def _ids(batch: Dict[str, np.ndarray], id_field: str) -> np.ndarray:
     if id_field not in batch:
         raise ValueError(f"id_field: the inputs have no field {id_field!r} (they have {sorted(batch)})")
     ids = np.asarray(batch[id_field])
+    if ids.dtype.kind == "f":  # JSON integers beyond int64 mixed with others are read as floats
+        return ids.astype(np.float64)
     if not np.issubdtype(ids.dtype, np.integer):
         raise ValueError(f"id_field: field {id_field!r} must hold integers on every row, found {ids.dtype} values")
-    if ids.size and ids.min() < 0:
-        raise ValueError(f"id_field: ids must be >= 0, found {int(ids.min())} in field {id_field!r}")
-    return ids.astype(np.int64)
+    # Passed on as read: the route stage checks the range, knowing each row's place in the input.
+    return ids.astype(np.uint64 if ids.dtype.kind == "u" else np.int64)
 
 
 def _check_fields(ds: Any, text_field: str, id_field: Optional[str]) -> None:
@@ -245,11 +270,20 @@ def _encoded_blocks(pipeline_dir: Path, files: List[str], fmt: str, text_field: 
         ds = _read(files, fmt)
         if fmt != "numpy":
             _check_fields(ds, text_field, id_field)
-        ds = ds.map_batches(_Encoder, fn_constructor_args=args, batch_size=batch_size,
-                                           batch_format="numpy", compute=compute)
+        ds = ds.map_batches(_Encoder, fn_constructor_args=args, batch_size=batch_size, batch_format="numpy",
+                            compute=compute, num_cpus=encoder_cpus(concurrency))
         return ds.to_numpy_refs()
     finally:
         context.execution_options.preserve_order, context.raise_original_map_exception = saved
+
+
+def encoder_cpus(concurrency: Optional[int]) -> float:
+    """CPUs each encoder actor reserves: one, or less so that ``concurrency`` of them leave
+    :data:`READ_CPUS` of the cluster to the read tasks."""
+    total = float(ray.cluster_resources().get("CPU", 1.0))
+    if concurrency is None or concurrency * 1.0 <= total - READ_CPUS:
+        return 1.0
+    return max(0.01, math.floor(max(total - READ_CPUS, 0.0) / concurrency * 100) / 100)
 
 
 # ---- stage 3 and 4: route and build (Ray tasks) -----------------------------------------------------
@@ -258,52 +292,85 @@ def _row_count(block: Dict[str, np.ndarray]) -> int:
     return int(block["code"].shape[0])
 
 
+def _checked_ids(raw: np.ndarray, offset: int, id_field: str) -> np.ndarray:
+    """``id_field``'s ids of one block as int64, each in 0..2^63-1 (RowError naming the row)."""
+    expected = f"id_field: ids must be integers in 0..{_MAX_ID}"
+    if raw.dtype.kind == "f":
+        whole = np.isfinite(raw) & (raw == np.floor(raw)) & (raw >= 0) & (raw < 2.0 ** 63)
+        pos = int(np.argmin(whole)) if not whole.all() else 0
+        raise RowError(f"{expected}; field {id_field!r} was read as floats (a missing id, a non-integer, or an "
+                       f"id beyond {_MAX_ID} among integers): found {raw[pos]:.17g}", offset + pos)
+    bad = raw > _MAX_ID if raw.dtype.kind == "u" else raw < 0
+    if bad.any():
+        pos = int(np.argmax(bad))
+        raise RowError(f"{expected}, found {int(raw[pos])} in field {id_field!r}", offset + pos)
+    return raw.astype(np.int64)
+
+
 @ray.remote
-def _split(block: Dict[str, np.ndarray], offset: int, num_shards: int, has_ids: bool) -> Any:
-    """One block's (ids, codes) split by owning shard: ``num_shards`` return values."""
+def _split(block: Dict[str, np.ndarray], offset: int, num_shards: int, id_field: Optional[str]) -> Any:
+    """One block's (ids, codes) split by owning shard, then the part sizes: ``num_shards + 1`` values."""
     codes = np.asarray(block["code"], dtype=np.uint8)
-    ids = block["id"] if has_ids else np.arange(offset, offset + codes.shape[0], dtype=np.int64)
+    if id_field is None:
+        ids = np.arange(offset, offset + codes.shape[0], dtype=np.int64)
+    else:
+        ids = _checked_ids(np.asarray(block["id"]), offset, id_field)
     owner = shard_of(ids, num_shards)
     parts = tuple((ids[owner == s], np.ascontiguousarray(codes[owner == s])) for s in range(num_shards))
-    return parts if num_shards > 1 else parts[0]
+    return parts + (np.bincount(owner, minlength=num_shards),)
 
 
-def _route(blocks: List[Any], num_shards: int, has_ids: bool) -> List[List[Any]]:
-    """Per shard, the references to its part of every block."""
-    offsets = [0] * len(blocks)
-    if not has_ids:  # position ids: each block starts where the blocks before it end
-        counts = ray.get([_row_count.remote(b) for b in blocks])
-        offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist() if counts else []
+def _route(blocks: List[Any], num_shards: int, id_field: Optional[str]) -> Tuple[List[List[Any]], np.ndarray]:
+    """Per shard, the references to its part of every block; and each shard's final size."""
+    counts = ray.get([_row_count.remote(b) for b in blocks])  # each block's first row: for ids and errors
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist() if counts else []
     per_shard: List[List[Any]] = [[] for _ in range(num_shards)]
+    size_refs = []
     for block, offset in zip(blocks, offsets):
-        refs = _split.options(num_returns=num_shards).remote(block, offset, num_shards, has_ids)
-        for shard, ref in enumerate(refs if num_shards > 1 else [refs]):
-            per_shard[shard].append(ref)
-    return per_shard
+        refs = _split.options(num_returns=num_shards + 1).remote(block, offset, num_shards, id_field)
+        for shard in range(num_shards):
+            per_shard[shard].append(refs[shard])
+        size_refs.append(refs[num_shards])
+    sizes = np.sum(ray.get(size_refs), axis=0) if size_refs else np.zeros(num_shards, dtype=np.int64)
+    return per_shard, sizes
 
 
 @ray.remote
-def _build_shard(root: str, shard: int, nbits: int, kind: str, id_field: Optional[str],
-                 *parts: Tuple[np.ndarray, np.ndarray]) -> int:
-    """Builds and writes one shard from its parts (Ray passes them resolved); returns its size."""
-    code_size = nbits // 8
-    ids = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
-    codes = np.concatenate([p[1] for p in parts]) if parts else np.zeros((0, code_size), dtype=np.uint8)
-    unique, counts = np.unique(ids, return_counts=True)
-    if unique.size < ids.size:  # equal ids route to one shard, so each shard sees all copies of its ids
-        raise ValueError(f"id_field: id {int(unique[counts > 1][0])} appears more than once in field {id_field!r}")
-    index = make_index(nbits, int(ids.size), kind)
-    index.add(codes.reshape(-1, code_size), ids)
+def _build_shard(root: str, shard: int, nbits: int, kind: str, id_field: Optional[str], size: int,
+                 parts: List[Any]) -> int:
+    """Builds and writes one shard, fetching its parts one at a time (``parts`` arrives as a list
+    of references, which Ray does not resolve); returns its size."""
+    index = make_index(nbits, size, kind)
+    for ref in parts:
+        ids, codes = ray.get(ref)
+        try:
+            index.add(codes.reshape(-1, nbits // 8), ids)
+        except ValueError:  # equal ids route to one shard, so each shard sees all copies of its ids
+            raise ValueError(f"id_field: id {_repeated(index, ids)} appears more than once in field {id_field!r}") from None
+        del ids, codes
     write_shard(root, shard, index)
-    return int(ids.size)
+    return int(index.ntotal)
 
 
-def _unwrap(fn: Any) -> Any:
-    """``fn()``, with a Ray task's own exception (a ValueError naming an argument) raised as itself."""
+def _repeated(index: Any, ids: np.ndarray) -> int:
+    held = np.intersect1d(ids, index.ids())
+    if held.size:
+        return int(held[0])
+    unique, counts = np.unique(ids, return_counts=True)
+    return int(unique[counts > 1][0])
+
+
+def _unwrap(fn: Any, files: Sequence[str] = (), fmt: str = "") -> Any:
+    """``fn()``, with a Ray task's own exception (a ValueError naming an argument) raised as itself,
+    a row error naming its file and row, and a JSON Lines file Ray Data could not parse located."""
     try:
         return fn()
     except Exception as exc:  # a RayTaskError around the task's own error
         cause = _own_error(exc)
+        if isinstance(cause, RowError):
+            cause = ValueError(f"{locate_row(files, fmt, cause.row)}: {cause}")
+        elif fmt == "json":  # Ray Data's readers name neither file nor line of a malformed row
+            cause = first_bad_json_row(files) or cause
         if cause is None:
             raise
     # Raised outside the except block, without Ray's traceback: that traceback reaches the failed Ray
@@ -322,4 +389,3 @@ def _own_error(exc: BaseException) -> Optional[BaseException]:
         exc = getattr(exc, "cause", None) or exc.__cause__
         seen += 1
     return None
-

@@ -44,17 +44,40 @@ class ShardUnavailableError(RuntimeError):
 
 
 class FanOut:
-    def __init__(self, actors: List[Any], timeout_s: Optional[float], fast: bool) -> None:
-        self.actors = actors
+    """Calls on the shards' writers (``call``, ``call_each``, ``broadcast``), reads spread over
+    their replicas (``read``, ``search``), and changes forwarded to the replicas (``forward``)."""
+
+    def __init__(self, replicas: Any, timeout_s: Optional[float], fast: bool) -> None:
+        self.replicas = replicas
         self.timeout_s = timeout_s
-        self.fast = fast
+        self.fast = fast and replicas.count == 1  # the compiled graph is over the writers only
         self._graph: Any = None
         self._graph_broken = False
         self._graph_lock = threading.Lock()  # one compiled execution at a time
         self._last_fast = 0.0
         self._idle_timer: Optional[threading.Timer] = None
 
+    @property
+    def actors(self) -> List[Any]:
+        """Each shard's writer, in shard order."""
+        return [group[0] for group in self.replicas.groups]
+
     # -- ordinary calls --------------------------------------------------------------------------
+    def read(self, method: str, *args: Any, shards: Optional[Sequence[int]] = None) -> List[Any]:
+        """A read: on the writers without replicas, else spread over each shard's replicas."""
+        if self.replicas.count == 1:
+            return self.call(method, *args, shards=shards)
+        shards = range(len(self.actors)) if shards is None else shards
+        try:
+            return self.replicas.read(method, args, list(shards), self.timeout_s)
+        except RayTaskError as exc:
+            raise shard_error(exc) from None
+
+    def forward(self, method: str, calls: Sequence[Tuple[int, tuple]]) -> None:
+        """A change the writers acknowledged, applied to every read replica of those shards."""
+        if self.replicas.count > 1 and calls:
+            self.replicas.forward(method, calls, self.timeout_s)
+
     def call(self, method: str, *args: Any, shards: Optional[Sequence[int]] = None) -> List[Any]:
         """``method(*args)`` on the given shards (all by default); their answers in that order."""
         shards = range(len(self.actors)) if shards is None else shards
@@ -84,12 +107,12 @@ class FanOut:
             raise ShardUnavailableError(f"shard {shard} could not answer {method}: its actor died and did not "
                                         f"come back ({exc.__class__.__name__}); no partial answer is returned") from exc
         except RayTaskError as exc:
-            raise _cause(exc) from None
+            raise shard_error(exc) from None
 
-    def broadcast(self, method: str, *args: Any) -> List[Any]:
+    def broadcast(self, method: str, *args: Any, read: bool = False) -> List[Any]:
         """The same call on every shard, with large arrays put in the object store once."""
         args = tuple(ray.put(a) if isinstance(a, np.ndarray) and a.nbytes > INLINE_BYTES else a for a in args)
-        return self.call(method, *args)
+        return self.read(method, *args) if read else self.call(method, *args)
 
     # -- the compiled path -----------------------------------------------------------------------
     def search(self, queries: np.ndarray, k: int, num_threads: Optional[int]) -> List[Tuple[np.ndarray, np.ndarray]]:
@@ -102,9 +125,9 @@ class FanOut:
                 return parts
         nq = queries.shape[0]
         if queries.nbytes <= INLINE_BYTES and nq * k <= RAW_MAX_RESULTS:
-            answers = self.call("search_raw", queries.tobytes(), nq, k, num_threads)
+            answers = self.read("search_raw", queries.tobytes(), nq, k, num_threads)
             return [_from_raw(raw, nq, k) for raw in answers]
-        return self.broadcast("search", queries, k, num_threads)
+        return self.broadcast("search", queries, k, num_threads, read=True)
 
     def _fast_fits(self, queries: np.ndarray, k: int, num_threads: Optional[int]) -> bool:
         return (self.fast and num_threads is None and queries.nbytes <= FAST_MAX_QUERY_BYTES
@@ -117,10 +140,10 @@ class FanOut:
         try:
             return list(ray.get(graph.execute((queries, k)), timeout=FAST_TIMEOUT_S))
         except RayTaskError as exc:
-            cause = _cause(exc)
-            if not isinstance(cause, RayError):  # the shard's own error (bad input): the answer
-                raise cause from None
-            self._fall_back(cause)
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, BaseException) and not isinstance(cause, RayError):  # the shard's own
+                raise shard_error(exc) from None  # error (bad input): the answer
+            self._fall_back(exc)
             return None
         except Exception as exc:  # an actor died, a channel closed: fall back, compile again later
             self._fall_back(exc)
@@ -182,7 +205,13 @@ def _failed_shard(refs: List[Any], shards: Sequence[int]) -> Any:
     return "?"
 
 
-def _cause(exc: RayTaskError) -> BaseException:
-    """The shard's own exception (a ValueError for a duplicate id, ...), without Ray's wrapping."""
+def shard_error(exc: RayTaskError) -> BaseException:
+    """The shard's own exception (a ValueError for a duplicate id, ...), without Ray's wrapping;
+    a task error without one (a worker crash) becomes ShardUnavailableError with it as the cause."""
     cause = getattr(exc, "cause", None)
-    return cause if isinstance(cause, BaseException) else exc
+    if isinstance(cause, BaseException) and not isinstance(cause, RayError):
+        cause.__traceback__ = None  # the actor's frames: the message says what went wrong
+        return cause
+    error = ShardUnavailableError(f"a shard failed: {str(exc).strip().splitlines()[-1] if str(exc).strip() else exc!r}")
+    error.__cause__ = exc
+    return error

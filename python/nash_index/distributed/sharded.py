@@ -10,10 +10,12 @@ import numpy as np
 
 from ..index import BaseIndex
 from ..index.factory import auto_kind, check_index_kind
-from .cluster import check_cpus, connect, start_actors, stop_actors
+from .cluster import ActorSpec, check_cpus, check_replicas, connect, start_actors, stop_actors
 from .fanout import FanOut
 from .layout import Manifest, read_manifest, write_manifest
+from .lock import WriterLock
 from .merge import merge_knn, merge_range
+from .replicas import HEDGE_S, Replicas
 from .routing import shard_of
 from .store import ShardStore
 
@@ -35,7 +37,17 @@ class ShardedIndex(BaseIndex):
 
     Made with :meth:`create` (an empty index) or :meth:`open` (an existing directory, e.g. one
     written by :func:`encode_to_shards`); ``with ShardedIndex.open(path) as index: ...`` closes
-    it. Only one ``ShardedIndex`` may change a directory at a time.
+    it.
+
+    **One writer per directory.** ``open`` takes an exclusive lock on ``DIR/writer.lock`` (see
+    :mod:`nash_index.distributed.lock`) held until :meth:`close` or the end of the process, ``kill
+    -9`` included: a second writer, in any process, is refused with :class:`DirectoryLockedError`
+    naming the holder (pid, host, since when). ``open(..., read_only=True)`` takes no lock and
+    refuses changes; it answers from the files and journals as they were when it opened.
+
+    **Replicas.** ``open(..., replicas=R)`` starts R actors per shard: the first writes, the
+    others are read replicas; searches spread over them and a dead one never stalls a query (see
+    :mod:`nash_index.distributed.replicas`). Changes are acknowledged once on every replica.
 
     **Routing.** ``add`` sends each code to shard ``splitmix64(id) % num_shards``
     (:func:`~nash_index.distributed.routing.shard_of`); ids default to consecutive integers after
@@ -91,7 +103,8 @@ class ShardedIndex(BaseIndex):
     @classmethod
     def open(cls, path: PathLike, address: Optional[str] = None, *, cpus_per_shard: Optional[float] = None,
              placement: str = "spread", max_restarts: int = -1, timeout_s: Optional[float] = None,
-             fast_search: bool = False, populate: bool = False) -> "ShardedIndex":
+             fast_search: bool = False, populate: bool = False, replicas: int = 1, read_only: bool = False,
+             hedge_s: float = HEDGE_S) -> "ShardedIndex":
         """Serves the sharded index in directory ``path``: one actor per shard.
 
         ``address``: the Ray cluster to join (``ray.init(address=...)``: ``"auto"``,
@@ -102,19 +115,32 @@ class ShardedIndex(BaseIndex):
         limit) before TimeoutError. ``fast_search``: small query batches go through a Ray
         compiled graph: lower latency, but the actors poll for work and use CPU while idle (see
         :mod:`nash_index.distributed.fanout`). ``populate``: each shard maps its whole file up front.
+        ``replicas``: actors per shard (1: the writer only); with more, ``cpus_per_shard`` is per
+        actor and defaults to the cluster's CPUs over all actors, and ``hedge_s`` is how long a
+        read waits for one replica before asking another too. ``read_only``: take no writer lock
+        and refuse changes (DirectoryLockedError names the writer that holds the lock otherwise);
+        its default ``cpus_per_shard`` shares the CPUs that are free (a writer may hold the rest).
         """
         manifest = read_manifest(path)
-        connect(address)
+        replicas = check_replicas(replicas)
         self = object.__new__(cls)
         self.path = Path(path).resolve()
         self.manifest = manifest
-        self.cpus_per_shard = check_cpus(cpus_per_shard, manifest.num_shards)
-        self.timeout_s = timeout_s
-        actors, self._group = start_actors(str(self.path), manifest.num_shards, self.cpus_per_shard,
-                                           placement, max_restarts, populate)
-        self._fanout = FanOut(actors, timeout_s, fast_search)
-        self._changing = threading.Lock()  # changes one at a time; searches run alongside
-        self._refresh_counts()
+        self.read_only = bool(read_only)
+        self._lock = None if self.read_only else WriterLock(self.path)  # before any actor opens a journal
+        try:
+            connect(address)
+            self.cpus_per_shard = check_cpus(cpus_per_shard, manifest.num_shards * replicas, self.read_only)
+            self.timeout_s = timeout_s
+            self._changing = threading.Lock()  # changes one at a time; searches run alongside
+            spec = ActorSpec(str(self.path), self.cpus_per_shard, max_restarts, populate, not self.read_only, replicas)
+            groups = start_actors(spec, manifest.num_shards, placement)
+            self._group = spec.group
+            self._fanout = FanOut(Replicas(groups, spec, self._changing, hedge_s), timeout_s, fast_search)
+            self._refresh_counts()
+        except BaseException:
+            self.close()
+            raise
         return self
 
     def _refresh_counts(self) -> None:
@@ -133,9 +159,20 @@ class ShardedIndex(BaseIndex):
 
     @property
     def actors(self) -> List[Any]:
-        """The shard actors' handles, in shard order."""
+        """The shard actors' handles (each shard's writer), in shard order."""
         self._check_open()
         return list(self._fanout.actors)
+
+    @property
+    def replicas(self) -> int:
+        """Actors per shard (the writer and its read replicas)."""
+        self._check_open()
+        return self._fanout.replicas.count
+
+    def replica_actors(self) -> List[List[Any]]:
+        """Per shard, the handles of all its actors (writer first)."""
+        self._check_open()
+        return [list(group) for group in self._fanout.replicas.groups]
 
     @property
     def ntotal(self) -> int:
@@ -166,13 +203,13 @@ class ShardedIndex(BaseIndex):
 
     def _range_search(self, queries: np.ndarray, radius: int, num_threads: int) -> Tuple[np.ndarray, ...]:
         self._check_open()
-        parts = self._fanout.broadcast("range_search", queries, radius, num_threads or None)
+        parts = self._fanout.broadcast("range_search", queries, radius, num_threads or None, read=True)
         return merge_range(parts, queries.shape[0])
 
     def _reconstruct(self, id: int) -> Optional[np.ndarray]:
         self._check_open()
         shard = int(shard_of(np.array([id], dtype=np.int64), self.num_shards)[0])
-        return self._fanout.call("reconstruct", id, shards=[shard])[0]
+        return self._fanout.read("reconstruct", id, shards=[shard])[0]
 
     def codes(self) -> np.ndarray:
         """Every stored code (a copy), in shard order, each shard's in its storage order."""
@@ -190,7 +227,7 @@ class ShardedIndex(BaseIndex):
     # -- changes (hooks, then what only a sharded index has) -------------------------------------
     def _add(self, codes: np.ndarray, ids: Optional[np.ndarray]) -> None:
         """Sends each code to the shard its id routes to; returns once all are on disk."""
-        self._check_open()
+        self._check_writable()
         with self._changing:
             self._add_routed(codes, ids)
 
@@ -208,6 +245,7 @@ class ShardedIndex(BaseIndex):
         if failures:
             self._undo_adds(calls, answers, op_id)
             raise failures[0]
+        self._fanout.forward("add", calls)
         for (shard, args), count in zip(calls, answers):
             self._ntotals[shard] += int(count)
         self._next_id = max(self._next_id, int(ids.max()) + 1)
@@ -215,14 +253,16 @@ class ShardedIndex(BaseIndex):
     def _undo_adds(self, calls: List[Any], answers: List[Any], op_id: bytes) -> None:
         done = [(s, (args[1], op_id, uuid.uuid4().bytes)) for (s, args), a in zip(calls, answers)
                 if not isinstance(a, BaseException)]
-        if done:
+        if done:  # the replicas never saw the add: nothing to undo there
             self._fanout.call_each("undo_add", done)
 
     def _remove(self, ids: np.ndarray) -> int:
         """Removes from every shard; returns once the removals are on disk."""
-        self._check_open()
+        self._check_writable()
         with self._changing:
-            counts = self._fanout.broadcast("remove", ids, uuid.uuid4().bytes)
+            op_id = uuid.uuid4().bytes
+            counts = self._fanout.broadcast("remove", ids, op_id)
+            self._fanout.forward("remove", [(s, (ids, op_id)) for s in range(self.num_shards)])
             for shard, count in enumerate(counts):
                 self._ntotals[shard] -= int(count)
         return int(sum(counts))
@@ -230,14 +270,16 @@ class ShardedIndex(BaseIndex):
     def reset(self) -> None:
         """Removes every code from every shard, durably; default ids start at 0 again, as after a
         local index's ``reset``."""
-        self._check_open()
+        self._check_writable()
         with self._changing:
-            self._fanout.call("reset", uuid.uuid4().bytes)
+            op_id = uuid.uuid4().bytes
+            self._fanout.call("reset", op_id)
+            self._fanout.forward("reset", [(s, (op_id,)) for s in range(self.num_shards)])
             self._refresh_counts()
 
     def compact(self) -> None:
         """Folds every shard's journal into a new shard file (its next generation)."""
-        self._check_open()
+        self._check_writable()
         with self._changing:
             self._fanout.call("compact")
 
@@ -245,7 +287,7 @@ class ShardedIndex(BaseIndex):
         """Without ``path``: compacts, so the directory holds self-contained shard files. With a
         new directory ``path`` (which every shard's node must see): writes a copy there, each
         shard with its journal folded in, which :meth:`open` serves."""
-        self._check_open()
+        self._check_writable()
         if path is None or Path(path).resolve() == self.path:
             self.compact()
             write_manifest(self.path, self.manifest)
@@ -259,17 +301,27 @@ class ShardedIndex(BaseIndex):
         write_manifest(target, self.manifest)
 
     def close(self) -> None:
-        """Stops the shard actors (what was acknowledged is on disk). Idempotent."""
+        """Stops the shard actors (what was acknowledged is on disk) and releases the writer lock.
+        Idempotent."""
         fanout = getattr(self, "_fanout", None)
-        if fanout is None:
-            return
         self._fanout = None
-        fanout.teardown()
-        stop_actors(fanout.actors, self._group)
+        try:
+            if fanout is not None:
+                fanout.teardown()
+                stop_actors(fanout.replicas.all_actors(), self._group)
+        finally:
+            lock, self._lock = getattr(self, "_lock", None), None
+            if lock is not None:  # after the actors: no journal is written once another writer may open
+                lock.release()
 
     def _check_open(self) -> None:
         if getattr(self, "_fanout", None) is None:
             raise RuntimeError("this ShardedIndex is closed")
+
+    def _check_writable(self) -> None:
+        self._check_open()
+        if self.read_only:
+            raise RuntimeError(f"this ShardedIndex of '{self.path}' is open read-only: it cannot change")
 
     def __enter__(self) -> "ShardedIndex":
         return self

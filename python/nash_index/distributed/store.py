@@ -8,6 +8,10 @@ journalled and ``fsync``-ed, and only then acknowledged; if the journal write fa
 undone. Every change carries an operation id: a change whose id was already applied (a call Ray
 retried after the actor restarted, having written it before dying) is acknowledged again without
 being applied twice.
+
+A store opened with ``writable=False`` (a read replica, or a read-only open) never writes: it
+replays the journal without cutting a torn tail (the writer may be appending to it right now) and
+applies the changes the writer forwards to it in memory only, deduplicated by operation id as well.
 """
 from __future__ import annotations
 
@@ -21,27 +25,49 @@ import numpy as np
 
 from ..index import BaseIndex, load, make_index, registered_kinds
 from ..index.validation import check_choice
-from .journal import ADD, REMOVE, UNDO, Journal
+from .journal import ADD, REMOVE, UNDO, Journal, Replay
 from .layout import ShardState, index_path, journal_path, shard_directory, write_shard
+from .lock import WriterLock
 
 __all__ = ["SHARD_KINDS", "ShardStore"]
 
 SHARD_KINDS = registered_kinds()  # every kind of the core's registry ("auto" is resolved before)
 _UNDO_WINDOW = 64  # recent adds whose previous largest id is kept, for undo_add
+_OPEN_TRIES = 5  # a reader can meet a compaction that removes the generation it just chose
+# A writer waits this long for the shard's previous writer to exit (the actor of a driver that was
+# killed lives on until Ray notices; one of the same driver that Ray restarts has already exited).
+WRITER_WAIT_S = 60.0
 
 
 class ShardStore:
     """Shard ``shard`` of the sharded index in ``root``, opened (``mmap``: map the index file)."""
 
-    def __init__(self, root: Any, shard: int, *, mmap: bool = True, populate: bool = False) -> None:
+    def __init__(self, root: Any, shard: int, *, mmap: bool = True, populate: bool = False,
+                 writable: bool = True) -> None:
         self.root = Path(root)
         self.shard = shard
         self.directory = shard_directory(root, shard)
+        self.writable = writable
         self._lock = threading.RLock()  # a search may run on another thread than the changes
         self._mmap, self._populate = mmap, populate
-        self._open()
+        self._journal: Optional[Journal] = None
+        # Belt and braces under the directory's lock: never two processes appending to one journal.
+        self._writer_lock = WriterLock(self.directory, WRITER_WAIT_S) if writable else None
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
 
     def _open(self) -> None:
+        for attempt in range(_OPEN_TRIES):
+            try:
+                return self._open_current()
+            except FileNotFoundError:  # a reader raced a compaction: read state.json again
+                if self.writable or attempt == _OPEN_TRIES - 1:
+                    raise
+
+    def _open_current(self) -> None:
         """Maps the current generation's index file and replays its journal over it."""
         state = ShardState.read(self.directory)
         self._generation = state.generation
@@ -51,8 +77,15 @@ class ShardStore:
         self._max_before: Dict[str, int] = {}
         self.index: BaseIndex = load(index_path(self.directory, state.generation), mmap=self._mmap,
                                      populate=self._populate)
-        self._replay()
-        self._journal = Journal(journal_path(self.directory, self._generation), self.index.code_size)
+        replay = Replay(journal_path(self.directory, self._generation), self.index.code_size, truncate=self.writable)
+        for record in replay:
+            self._apply(record.op, record.op_id, record.ids, record.codes)
+        if not self.writable:
+            return
+        if replay.version == 1 and replay.records:  # an old journal: fold it in, go on in the current format
+            self.compact()
+        else:
+            self._journal = Journal(journal_path(self.directory, self._generation), self.index.code_size, replay)
 
     @staticmethod
     def create(root: Any, shard: int, nbits: int, kind: str = "flat", **index_options: Any) -> None:
@@ -60,9 +93,13 @@ class ShardStore:
         kind = check_choice(kind, SHARD_KINDS, "kind")
         write_shard(root, shard, make_index(nbits, kind=kind, **index_options))
 
-    def _replay(self) -> None:
-        for record in Journal.replay(journal_path(self.directory, self._generation), self.index.code_size):
-            self._apply(record.op, record.op_id, record.ids, record.codes)
+    def _journal_append(self, op: int, op_id: bytes, ids: np.ndarray, codes: Optional[np.ndarray] = None) -> None:
+        if self.writable:  # a replica's changes are on disk already: the writer journalled them
+            self._journal.append(op, op_id, ids, codes)
+
+    def _check_writable(self, what: str) -> None:
+        if not self.writable:
+            raise RuntimeError(f"shard {self.shard} is open read-only: it cannot {what}")
 
     def _apply(self, op: int, op_id: bytes, ids: np.ndarray, codes: Optional[np.ndarray]) -> int:
         if op == ADD:
@@ -100,7 +137,7 @@ class ShardStore:
                 return int(ids.size)
             self.index.add(codes, ids)
             try:
-                self._journal.append(ADD, op_id, ids, codes)
+                self._journal_append(ADD, op_id, ids, codes)
             except BaseException:
                 self.index.remove(ids)
                 raise
@@ -113,7 +150,7 @@ class ShardStore:
         with self._lock:
             if self.applied(op_id):
                 return 0
-            self._journal.append(REMOVE, op_id, ids)
+            self._journal_append(REMOVE, op_id, ids)
             return self._apply(REMOVE, op_id, ids, None)
 
     def undo_add(self, ids: np.ndarray, add_op_id: bytes, op_id: bytes) -> int:
@@ -124,7 +161,7 @@ class ShardStore:
                 return 0
             restored = self._max_before.get(add_op_id.hex(), self._max_id)
             payload = np.concatenate([np.array([restored], dtype=np.int64), ids.astype(np.int64)])
-            self._journal.append(UNDO, op_id, payload)
+            self._journal_append(UNDO, op_id, payload)
             return self._apply(UNDO, op_id, payload, None)
 
     def reset(self, op_id: bytes) -> int:
@@ -142,20 +179,23 @@ class ShardStore:
             self._max_id = -1
             self._max_before.clear()
             self._remember(op_id)
+            if not self.writable:
+                return count
             try:
                 self.compact()
             except BaseException:  # not acknowledged: back to what the disk holds
-                self._journal.close()
+                self._close_journal()
                 self._open()
                 raise
             return count
 
     def compact(self) -> None:
         """Folds the journal into a new index file (the next generation) and starts an empty journal."""
+        self._check_writable("compact")
         with self._lock:
             old = self._generation
             write_shard(self.root, self.shard, self.index, old + 1, self._recent, self._max_id)
-            self._journal.close()
+            self._close_journal()
             self._generation = old + 1
             self._journal = Journal(journal_path(self.directory, self._generation), self.index.code_size)
             for path in (index_path(self.directory, old), journal_path(self.directory, old)):
@@ -214,8 +254,17 @@ class ShardStore:
         index = load(index_path(directory, state.generation), mmap=True, verify=False)
         return _facts(shard, directory, state.generation, state.max_id, index)
 
+    def _close_journal(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+
     def close(self) -> None:
-        self._journal.close()
+        """Closes the journal and lets another writer open the shard."""
+        self._close_journal()
+        if self._writer_lock is not None:
+            self._writer_lock.release()
+            self._writer_lock = None
 
 
 def _facts(shard: int, directory: Path, generation: int, max_id: int, index: BaseIndex) -> Dict[str, Any]:
