@@ -120,12 +120,11 @@ def _texts(value: Any, max_rows: int) -> List[str]:
 def _codes(value: Any, limits: Limits) -> np.ndarray:
     rows = _rows(value, "codes", "code rows", limits.max_rows)
     width = limits.nbits // 8
-    try:  # the common case at numpy speed; anything odd is found row by row below, to name it
-        array = np.asarray(rows)
-        if array.dtype.kind in "iu" and array.shape == (len(rows), width) and array.min() >= 0 and array.max() <= 255:
-            return array.astype(np.uint8)
-    except (ValueError, OverflowError, TypeError):
-        pass
+    # The common case in one pass (type() is int: JSON true/false are bools, never codes); anything
+    # odd is found row by row below, to name it.
+    if all(isinstance(row, list) and len(row) == width for row in rows) and \
+            all(type(byte) is int and 0 <= byte <= 255 for row in rows for byte in row):
+        return np.array(rows, dtype=np.uint8).reshape(len(rows), width)
     out = np.empty((len(rows), width), dtype=np.uint8)
     for i, row in enumerate(rows):
         if not isinstance(row, list) or len(row) != width:
