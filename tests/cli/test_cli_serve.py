@@ -1,6 +1,6 @@
 """``nash-index serve`` as a user runs it: a process of its own on loopback that answers as the
 in-process pipeline and stops cleanly on SIGTERM / SIGINT (exit status 0, the port closed, none of
-the Ray processes it started left); bad usage is one line before anything starts."""
+the Ray processes it started left, all of which listened on loopback only); bad usage is one line before anything starts."""
 from __future__ import annotations
 
 import os
@@ -17,7 +17,7 @@ from nash_index.cli import app
 from nash_index.cli.serve import host_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "distributed"))
-from serve_helpers import LOOPBACK, QUERIES, as_json, free_port, request, save_pipeline, search  # noqa: E402
+from serve_helpers import LOOPBACK, QUERIES, TEXTS, as_json, free_port, request, save_pipeline, search  # noqa: E402
 
 START_TIMEOUT_S = 180
 
@@ -88,8 +88,8 @@ LOOPBACK_ADDRESSES = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
-@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_serves_then_stops_cleanly(pipeline_dir, stop_signal):
+def test_serves_then_stops_cleanly_on_sigterm(pipeline_dir):
+    """(SIGINT takes the same path: tests/distributed/test_serve.py sends it to run_server in process.)"""
     pytest.importorskip("ray.serve")
     from nash_index.pipeline import HashingPipeline
 
@@ -106,7 +106,7 @@ def test_serves_then_stops_cleanly(pipeline_dir, stop_signal):
         assert request(url, "GET", "/healthz")[0] == 200
         listening = listening_addresses(session_processes(proc.pid))
         assert "127.0.0.1" in listening and listening <= LOOPBACK_ADDRESSES  # Ray's own processes included
-        proc.send_signal(stop_signal)
+        proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=90) == 0, proc.stderr.read()[-3000:]
     finally:
         if proc.poll() is None:
@@ -154,6 +154,6 @@ def test_a_pipeline_without_documents_is_refused(tmp_path, capsys, monkeypatch):
     from nash_index.pipeline import HashingPipeline
 
     monkeypatch.delenv("NASH_INDEX_DEBUG", raising=False)
-    HashingPipeline(nbits=32, hasher="lsh", verbose=False).fit(["a b c", "b c d", "c d e"] * 5).save(tmp_path / "p")
+    HashingPipeline(nbits=32, hasher="lsh", verbose=False).fit(TEXTS).save(tmp_path / "p")
     assert app.main(["serve", "--pipeline", str(tmp_path / "p"), "--http", "127.0.0.1:8000"]) == 1
     assert "indexes no documents" in capsys.readouterr().err

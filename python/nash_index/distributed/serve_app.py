@@ -33,6 +33,7 @@ import ray
 from ray import serve as ray_serve
 
 from ..index.validation import check_int
+from .layout import read_manifest
 from .serve_deployments import NAMESPACE, HTTPFront, Searcher, ShardSearch, load_pipeline, takes_texts
 from .serve_protocol import Limits
 
@@ -107,7 +108,9 @@ def serve(pipeline: PathLike, host: str = LOOPBACK, port: int = 8000, *, replica
     pipeline_dir, shards_dir = _checked_dirs(pipeline, shards)
     pipe = load_pipeline(str(pipeline_dir))  # a damaged or unusable pipeline fails here, not in a replica
     limits = Limits(pipe.nbits, _positive(max_rows, "max_rows"), _positive(max_k, "max_k"), takes_texts=takes_texts(pipe))
-    if shards_dir is None and not pipe.ntotal:
+    if shards_dir is not None:
+        _check_shards(shards_dir, pipe.nbits)
+    elif not pipe.ntotal:
         raise ValueError(f"the pipeline in '{pipeline_dir}' indexes no documents: add some, or serve a sharded index "
                          "with shards=")
     del pipe
@@ -116,7 +119,7 @@ def serve(pipeline: PathLike, host: str = LOOPBACK, port: int = 8000, *, replica
     try:
         app_name = f"nash_index_{uuid.uuid4().hex[:8]}"
         if shards_dir is not None:
-            shard_actor = _start_shards(shards_dir, app_name, limits.nbits, dict(shard_options or {}))
+            shard_actor = _start_shards(shards_dir, app_name, dict(shard_options or {}))
         ray_serve.start(http_options={"host": host, "port": port}, proxy_location="HeadOnly",
                         logging_config={"log_level": "WARNING"})
         searcher = ray_serve.deployment(Searcher).options(name="Searcher", num_replicas=replicas,
@@ -150,6 +153,12 @@ def _checked_dirs(pipeline: PathLike, shards: Optional[PathLike]) -> tuple:
     if not (shards_dir / "manifest.json").is_file():
         raise FileNotFoundError(f"shards: no sharded index at '{shards_dir}' (no manifest.json)")
     return pipeline_dir.resolve(), shards_dir.resolve()
+
+
+def _check_shards(shards_dir: Path, nbits: int) -> None:
+    shard_nbits = read_manifest(shards_dir).nbits
+    if shard_nbits != nbits:
+        raise ValueError(f"shards: the sharded index holds {shard_nbits}-bit codes but the pipeline makes {nbits}-bit codes")
 
 
 def _connect(address: Optional[str]) -> bool:
@@ -188,15 +197,12 @@ def start_loopback_ray(**init_options: Any) -> None:
 _CLUSTER_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
-def _start_shards(shards_dir: Path, app_name: str, nbits: int, options: Dict[str, Any]) -> Any:
-    """The actor holding the sharded index, named for the replicas; checked against the pipeline's nbits."""
+def _start_shards(shards_dir: Path, app_name: str, options: Dict[str, Any]) -> Any:
+    """The actor holding the sharded index, named for the replicas to find; returns once it is open."""
     actor = ray.remote(ShardSearch).options(name=app_name, namespace=NAMESPACE, num_cpus=0, max_concurrency=16,
                                             max_restarts=-1, max_task_retries=-1)
     handle = actor.remote(str(shards_dir), options)
-    shard_nbits, _ = ray.get(handle.describe.remote())
-    if shard_nbits != nbits:
-        ray.kill(handle, no_restart=True)
-        raise ValueError(f"shards: the sharded index holds {shard_nbits}-bit codes but the pipeline makes {nbits}-bit codes")
+    ray.get(handle.describe.remote())
     return handle
 
 

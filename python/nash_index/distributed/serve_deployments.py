@@ -34,6 +34,29 @@ NAMESPACE = "nash_index"
 logger = logging.getLogger("ray.serve")
 
 
+def keep_replica_on_loopback() -> None:
+    """On a loopback cluster, binds this replica's inter-deployment gRPC server to 127.0.0.1.
+
+    Ray Serve 2.60 starts that server on ``[::]`` (every interface) whatever the node's address,
+    while every other Ray process of a cluster started on 127.0.0.1 listens there only. Called in a
+    replica's constructor, which runs before Serve starts that server; a cluster on a routable
+    address (other nodes must reach the replica) and a Ray without that hook are left as they are.
+    """
+    from ray.serve._private import replica
+
+    start = getattr(replica, "add_port_to_grpc_server", None)
+    node_ip = ray.util.get_node_ip_address()
+    if start is None or node_ip not in ("127.0.0.1", "::1") or getattr(start, "loopback", False):
+        return
+    host = f"[{node_ip}]" if ":" in node_ip else node_ip
+
+    def on_loopback(server: Any, address: str) -> int:
+        return start(server, address.replace("[::]", host, 1) if address.startswith("[::]:") else address)
+
+    on_loopback.loopback = True  # type: ignore[attr-defined]
+    replica.add_port_to_grpc_server = on_loopback
+
+
 def load_pipeline(pipeline_dir: str) -> HashingPipeline:
     """The served pipeline, memory-mapped: replicas on one node share its index pages."""
     return HashingPipeline.load(pipeline_dir, mmap=True)
@@ -70,6 +93,7 @@ class Searcher:
     def __init__(self, pipeline_dir: str, shard_actor: Optional[str] = None) -> None:
         # A query with no vocabulary term warns in the pipeline: here it would flood the replica's log.
         warnings.simplefilter("ignore", UserWarning)
+        keep_replica_on_loopback()
         self._pipe = load_pipeline(pipeline_dir)
         self._shards = ray.get_actor(shard_actor, namespace=NAMESPACE) if shard_actor else None
 
@@ -97,6 +121,7 @@ class HTTPFront:
     """The HTTP ingress: ``POST /search`` and ``GET /healthz``, every answer JSON."""
 
     def __init__(self, searcher: Any, limits: Limits, retries: int) -> None:
+        keep_replica_on_loopback()
         self._searcher, self._limits, self._retries = searcher, limits, retries
 
     async def __call__(self, request: Any) -> Any:
