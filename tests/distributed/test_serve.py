@@ -174,9 +174,10 @@ class TestPipelineServer:
         assert search(server.url, payloads[0]) == (200, wants[0])
 
 
-def test_sharded_index_answers_as_the_pipeline_over_the_same_codes(cluster, pipeline_dir, tmp_path):
-    """shards=DIR: the pipeline encodes, a ShardedIndex answers; the oracle is the same pipeline with a
-    FlatIndex of the same codes and ids attached (keys: the ids as text)."""
+def test_sharded_index_answers_as_the_pipeline_then_sigint_stops_it(cluster, pipeline_dir, tmp_path):
+    """run_server(shards=DIR): the pipeline encodes, a ShardedIndex answers; the oracle is the same
+    pipeline with a FlatIndex of the same codes and ids attached (keys: the ids as text). Once checked,
+    SIGINT stops it: status 0, the port closed, the handlers restored, the cluster it joined still up."""
     from nash_index import FlatIndex
     from nash_index.distributed import ShardedIndex
 
@@ -187,13 +188,26 @@ def test_sharded_index_answers_as_the_pipeline_over_the_same_codes(cluster, pipe
     flat = FlatIndex(32)
     flat.add(codes, ids)
     pipe.attach_index(flat)
-    with distributed.serve(pipeline_dir, LOOPBACK, free_port(), shards=tmp_path / "shards") as server:
-        assert request(server.url, "GET", "/healthz") == (200, {"status": "ok", "nbits": 32, "ntotal": len(TEXTS)})
+    port, checked = free_port(), []
+    url = f"http://{LOOPBACK}:{port}"
+
+    def check_then_interrupt(line: str) -> None:
+        assert line.startswith("serving") and url in line
+        assert request(url, "GET", "/healthz") == (200, {"status": "ok", "nbits": 32, "ntotal": len(TEXTS)})
         for k in (3, len(TEXTS) + 2):
             with pytest.warns(UserWarning):
                 want = as_json(pipe.search(QUERIES, k))
-            assert search(server.url, {"texts": QUERIES, "k": k}) == (200, want)
-        assert search(server.url, {"codes": codes[:4].tolist(), "k": 5}) == (200, as_json(pipe.search_codes(codes[:4], 5)))
+            assert search(url, {"texts": QUERIES, "k": k}) == (200, want)
+        assert search(url, {"codes": codes[:4].tolist(), "k": 5}) == (200, as_json(pipe.search_codes(codes[:4], 5)))
+        checked.append(True)
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+
+    before = signal.getsignal(signal.SIGINT)
+    assert distributed.run_server(pipeline_dir, LOOPBACK, port, shards=tmp_path / "shards",
+                                  on_ready=check_then_interrupt) == 0
+    assert checked and signal.getsignal(signal.SIGINT) is before and ray.is_initialized()
+    with pytest.raises(OSError):
+        request(url, "GET", "/healthz", timeout=5)
 
 
 def test_shards_of_another_code_length_are_refused_before_anything_starts(cluster, pipeline_dir, tmp_path):
@@ -203,17 +217,3 @@ def test_shards_of_another_code_length_are_refused_before_anything_starts(cluste
     with pytest.raises(ValueError, match="shards: the sharded index holds 64-bit codes but the pipeline makes 32-bit"):
         distributed.serve(pipeline_dir, LOOPBACK, free_port(), shards=tmp_path / "s64")
 
-
-def test_run_server_stops_on_sigint_and_leaves_a_cluster_it_joined(cluster, pipeline_dir):
-    port, seen = free_port(), []
-
-    def interrupt_once_ready(line: str) -> None:
-        seen.append((line, search(f"http://{LOOPBACK}:{port}", {"codes": [[1, 2, 3, 4]], "k": 2})[0]))
-        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
-
-    before = signal.getsignal(signal.SIGINT)
-    assert distributed.run_server(pipeline_dir, LOOPBACK, port, on_ready=interrupt_once_ready) == 0
-    assert seen and seen[0][0].startswith("serving") and seen[0][1] == 200
-    assert signal.getsignal(signal.SIGINT) is before and ray.is_initialized()
-    with pytest.raises(OSError):
-        request(f"http://{LOOPBACK}:{port}", "GET", "/healthz", timeout=5)
