@@ -3,7 +3,7 @@
 A saved pipeline (``--docs`` generated documents, TF-IDF + PCA-ITQ, ``--nbits`` bits, flat index) is
 served with 1..N search replicas; client threads (``requests`` sessions, keep-alive) send searches
 without pause for ``--duration`` seconds per cell: one text per request (the server encodes it) or
-one packed code (no encoding). Reported per cell: requests/s, per-request p50 / p99 latency, failed
+one packed code (no encoding), or ``--batch`` texts. Reported per cell: requests/s, per-request p50 / p99 latency, failed
 requests and answers that differ from the in-process pipeline's (every answer is checked). The
 reference is the in-process ``HashingPipeline.search`` of one text, measured in the same run.
 
@@ -12,7 +12,7 @@ search replica is SIGKILLed halfway through ``--kill-duration``. Reported: faile
 target: 0), latency before / in the 2 s after the kill / after, the slowest request, and the seconds
 until Serve has the replica back.
 
-    python bench/bench_serve.py                              # about 4 minutes on 2 cores
+    python bench/bench_serve.py                              # about 8 minutes on 2 cores
     python bench/bench_serve.py --quick                      # a smoke run
     python bench/bench_serve.py --out bench/results          # update the tracked figures
 
@@ -71,15 +71,19 @@ def build_pipeline(path: Path, docs: int, nbits: int, seed: int) -> Tuple[Hashin
     return pipe, texts[docs:]
 
 
-def payloads(pipe: HashingPipeline, queries: List[str]) -> Dict[str, List[Tuple[dict, dict]]]:
-    """(request body, expected answer) pairs, per request kind: one text, or one packed code."""
-    out: Dict[str, List[Tuple[dict, dict]]] = {"text": [], "code": []}
-    for text, code in zip(queries, pipe.encode(queries)):
-        for kind, body, result in (("text", {"texts": [text], "k": K}, pipe.search([text], K)),
-                                   ("code", {"codes": [code.tolist()], "k": K}, pipe.search_codes(code[None], K))):
-            want = {"results": [{"ids": result.ids[0].tolist(), "distances": result.distances[0].tolist(),
-                                 "keys": list(result.keys[0])}]}
-            out[kind].append((body, want))
+def payloads(pipe: HashingPipeline, queries: List[str], batch: int) -> Dict[str, List[Tuple[dict, dict]]]:
+    """(request body, expected answer) pairs per request kind: one text, one packed code, ``batch`` texts."""
+    def expected(result: Any) -> dict:
+        return {"results": [{"ids": i, "distances": d, "keys": list(keys)} for i, d, keys in
+                            zip(result.ids.tolist(), result.distances.tolist(), result.keys)]}
+
+    codes = pipe.encode(queries)
+    out: Dict[str, List[Tuple[dict, dict]]] = {"text": [], "code": [], f"{batch} texts": []}
+    for i, text in enumerate(queries):
+        out["text"].append(({"texts": [text], "k": K}, expected(pipe.search([text], K))))
+        out["code"].append(({"codes": [codes[i].tolist()], "k": K}, expected(pipe.search_codes(codes[i:i + 1], K))))
+        group = [queries[(i + j) % len(queries)] for j in range(batch)]
+        out[f"{batch} texts"].append(({"texts": group, "k": K}, expected(pipe.search(group, K))))
     return out
 
 
@@ -158,7 +162,9 @@ def load_grid(path: Path, pairs: Dict[str, list], replicas: List[int], clients: 
                     load = Load(server.url, kind_pairs, c)
                     load.run(seconds)
                     row = {"replicas": r, "clients": c, "request": kind, **load.stats()}
-                    print(f"replicas {r}  clients {c:2d}  {kind:4s}  {row['qps']:7.1f} q/s  p50 {row['p50_ms']:7.2f} ms  "
+                    per_request = len(kind_pairs[0][0].get("texts") or kind_pairs[0][0]["codes"])
+                    row["queries_per_s"] = row["qps"] * per_request if row["qps"] else None
+                    print(f"replicas {r}  clients {c:2d}  {kind:8s}  {row['qps']:7.1f} req/s  p50 {row['p50_ms']:7.2f} ms  "
                           f"p99 {harness.cell(row, 'p99_ms', '%.2f'):>7} ms  failed {row['failed']}  "
                           f"wrong {row['wrong_answers']}", flush=True)
                     rows.append(row)
@@ -197,12 +203,14 @@ def markdown(report: Dict[str, Any]) -> str:
     ref = report["in_process"]
     lines = ["# Serving over HTTP (Ray Serve, loopback)", "",
              f"`{report['command']}`; {report['docs']} documents, {report['nbits']}-bit PCA-ITQ codes, flat index, "
-             f"k = {K}, one query per request; {report['machine'].get('cpus')} CPUs shared by the server and the "
+             f"k = {K}; latencies are per request; {report['machine'].get('cpus')} CPUs shared by the server and the "
              f"client threads. In-process reference (`pipe.search` of one text, no HTTP): p50 {ref['p50_ms']:.2f} ms, "
              f"{ref['qps']:.0f} q/s. Every answer was compared with the in-process pipeline's.", "",
-             "| replicas | clients | request | q/s | p50 ms | p99 ms | failed | wrong answers |", "|---|---|---|---|---|---|---|---|"]
+             "| replicas | clients | request | requests/s | queries/s | p50 ms | p99 ms | failed | wrong answers |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in report["grid"]:
         lines.append(f"| {r['replicas']} | {r['clients']} | {r['request']} | {harness.cell(r, 'qps', '%.1f')} | "
+                     f"{harness.cell(r, 'queries_per_s', '%.0f')} | "
                      f"{harness.cell(r, 'p50_ms', '%.2f')} | {harness.cell(r, 'p99_ms', '%.2f')} | {r['failed']} | "
                      f"{r['wrong_answers']} |")
     kill = report["kill"]
@@ -226,16 +234,17 @@ def main(argv: List[str] = None) -> int:
     p.add_argument("--nbits", type=int, default=64)
     p.add_argument("--replicas", type=harness.parse_list, default=[1, 2, 4])
     p.add_argument("--clients", type=harness.parse_list, default=[1, 4, 16])
-    p.add_argument("--duration", type=float, default=8.0, help="seconds of load per cell")
+    p.add_argument("--duration", type=float, default=5.0, help="seconds of load per cell")
+    p.add_argument("--batch", type=int, default=32, help="texts per request of the batched requests")
     p.add_argument("--kill-clients", type=int, default=4)
-    p.add_argument("--kill-duration", type=float, default=20.0)
+    p.add_argument("--kill-duration", type=float, default=30.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="a smoke run: 2,000 documents, short cells")
     p.add_argument("--name", default="serve")
     p.add_argument("--out", type=Path, default=harness.OUT_DIR, metavar="DIR")
     args = p.parse_args(argv)
     if args.quick:
-        args.docs, args.duration, args.kill_duration = 2000, 1.5, 6.0
+        args.docs, args.duration, args.kill_duration, args.batch = 2000, 1.5, 6.0, 4
         args.replicas, args.clients = args.replicas[:2], args.clients[:2]
     started = not ray.is_initialized()
     if started:  # one loopback cluster for every configuration (serve would start one per call)
@@ -244,7 +253,7 @@ def main(argv: List[str] = None) -> int:
         with tempfile.TemporaryDirectory(prefix="nash_serve_") as tmp:
             path = Path(tmp) / "pipe"
             pipe, queries = build_pipeline(path, args.docs, args.nbits, args.seed)
-            pairs = payloads(pipe, queries)
+            pairs = payloads(pipe, queries, args.batch)
             port = int(os.environ.get("NASH_SERVE_BENCH_PORT", "8471"))
             report = {"command": "python bench/bench_serve.py " + " ".join(argv if argv is not None else sys.argv[1:]),
                       "docs": args.docs, "nbits": args.nbits, "machine": harness.machine_info(),

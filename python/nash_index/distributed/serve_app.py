@@ -31,6 +31,7 @@ from typing import Any, Dict, Optional, Union
 
 import ray
 from ray import serve as ray_serve
+from ray.exceptions import RayError
 
 from ..index.validation import check_int
 from .layout import read_manifest
@@ -56,23 +57,32 @@ PathLike = Union[str, Path]
 class Server:
     """A running application: ``url`` (``http://host:port``), ``replicas``, :meth:`shutdown`."""
 
-    def __init__(self, url: str, app_name: str, replicas: int, shard_actor: Any, owns_ray: bool) -> None:
+    def __init__(self, url: str, app_name: str, replicas: int, shard_actor: Any, owns_ray: bool,
+                 owns_serve: bool) -> None:
         self.url, self.app_name, self.replicas = url, app_name, replicas
-        self._shard_actor, self._owns_ray, self._stopped = shard_actor, owns_ray, False
+        self._shard_actor, self._owns_ray, self._owns_serve, self._stopped = shard_actor, owns_ray, owns_serve, False
 
     def searcher_handle(self) -> Any:
         """The Serve handle of the search replicas (``.info.remote()`` answers with the replica's pid)."""
         return ray_serve.get_deployment_handle("Searcher", app_name=self.app_name)
 
     def shutdown(self) -> None:
-        """Stops Serve (and the Ray cluster, when :func:`serve` started it). Safe to call twice."""
+        """Stops the application: Serve itself if :func:`serve` started it (else only this application
+        is deleted), the sharded index, and the Ray cluster if :func:`serve` connected to it. Safe to
+        call twice."""
         if self._stopped:
             return
         self._stopped = True
         try:
-            ray_serve.shutdown()
+            if self._owns_serve:
+                ray_serve.shutdown()
+            elif self.app_name:
+                ray_serve.delete(self.app_name)
             if self._shard_actor is not None:
-                ray.get(self._shard_actor.close.remote(), timeout=30)
+                try:
+                    ray.get(self._shard_actor.close.remote(), timeout=30)
+                except (RayError, TimeoutError):  # dead or stuck: killed below all the same
+                    pass
                 ray.kill(self._shard_actor, no_restart=True)
         finally:
             if self._owns_ray:
@@ -99,7 +109,8 @@ def serve(pipeline: PathLike, host: str = LOOPBACK, port: int = 8000, *, replica
     :meth:`ShardedIndex.open`. ``address``: the Ray cluster to join (as ``ray.init``); None joins
     the cluster this process is connected to, else ``RAY_ADDRESS``'s, else starts a local one bound
     to the loopback address. ``max_rows``, ``max_k``: what one request may ask (a 413/400 beyond).
-    Serve runs one HTTP proxy per cluster: ``host`` and ``port`` apply when Serve starts.
+    Serve runs one HTTP proxy per cluster: ``host`` and ``port`` apply when this call starts Serve;
+    on a cluster where Serve already runs, the application joins it at route ``/``.
     """
     replicas = _positive(replicas, "replicas")
     port = check_int(port, "port")
@@ -115,7 +126,7 @@ def serve(pipeline: PathLike, host: str = LOOPBACK, port: int = 8000, *, replica
                          "with shards=")
     del pipe
     owns_ray = _connect(address)
-    shard_actor = None
+    owns_serve, shard_actor = not _serve_running(), None
     try:
         app_name = f"nash_index_{uuid.uuid4().hex[:8]}"
         if shards_dir is not None:
@@ -128,11 +139,11 @@ def serve(pipeline: PathLike, host: str = LOOPBACK, port: int = 8000, *, replica
                                                         **FRONT_OPTIONS)
         app = front.bind(searcher.bind(str(pipeline_dir), app_name if shard_actor is not None else None), limits, RETRIES)
         ray_serve.run(app, name=app_name, route_prefix="/", blocking=False)
-        server = Server(f"http://{_url_host(host)}:{port}", app_name, replicas, shard_actor, owns_ray)
+        server = Server(f"http://{_url_host(host)}:{port}", app_name, replicas, shard_actor, owns_ray, owns_serve)
         _wait_healthy(server.url)
         return server
     except BaseException:
-        Server("", "", replicas, shard_actor, owns_ray).shutdown()
+        Server("", "", replicas, shard_actor, owns_ray, owns_serve).shutdown()
         raise
 
 
@@ -195,6 +206,17 @@ def start_loopback_ray(**init_options: Any) -> None:
 
 
 _CLUSTER_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def _serve_running() -> bool:
+    """True when Serve already runs on the cluster (its controller actor exists)."""
+    from ray.serve._private.constants import SERVE_CONTROLLER_NAME, SERVE_NAMESPACE
+
+    try:
+        ray.get_actor(SERVE_CONTROLLER_NAME, namespace=SERVE_NAMESPACE)
+        return True
+    except ValueError:
+        return False
 
 
 def _start_shards(shards_dir: Path, app_name: str, options: Dict[str, Any]) -> Any:
