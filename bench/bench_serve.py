@@ -204,7 +204,9 @@ def markdown(report: Dict[str, Any]) -> str:
     lines = ["# Serving over HTTP (Ray Serve, loopback)", "",
              f"`{report['command']}`; {report['docs']} documents, {report['nbits']}-bit PCA-ITQ codes, flat index, "
              f"k = {K}; latencies are per request; {report['machine'].get('cpus')} CPUs shared by the server and the "
-             f"client threads. In-process reference (`pipe.search` of one text, no HTTP): p50 {ref['p50_ms']:.2f} ms, "
+             f"client threads (load average {report['machine']['loadavg'][0]:.1f} at the start, "
+             f"{report['loadavg_end'][0]:.1f} at the end: a shared machine). "
+             f"In-process reference (`pipe.search` of one text, no HTTP): p50 {ref['p50_ms']:.2f} ms, "
              f"{ref['qps']:.0f} q/s. Every answer was compared with the in-process pipeline's.", "",
              "| replicas | clients | request | requests/s | queries/s | p50 ms | p99 ms | failed | wrong answers |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -264,6 +266,7 @@ def main(argv: List[str] = None) -> int:
     finally:
         if started:
             ray.shutdown()
+    report["loadavg_end"] = list(os.getloadavg())
     harness.write_report(report, args.out, args.name, markdown(report))
     print(markdown(report))
     kill = report["kill"]["all"]
