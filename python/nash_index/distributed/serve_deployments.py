@@ -25,6 +25,7 @@ import ray
 from ray.exceptions import RayActorError
 
 from ..pipeline import HashingPipeline
+from .fanout import ShardUnavailableError
 from .serve_protocol import Limits, Query, RequestError, answer, parse_search
 
 __all__ = ["NAMESPACE", "HTTPFront", "Searcher", "ShardSearch", "load_pipeline"]
@@ -141,8 +142,8 @@ class HTTPFront:
         except RequestError as exc:
             headers = {"Allow": exc.allow} if exc.allow else None
             return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
-        except RayActorError as exc:  # every retry met a dead replica
-            return JSONResponse({"error": f"no search replica answered: {_one_line(exc)}", "field": None}, 503)
+        except (RayActorError, ShardUnavailableError) as exc:  # every retry met a dead replica, or a shard is down
+            return JSONResponse({"error": f"unavailable: {_one_line(exc)}", "field": None}, 503)
         except Exception as exc:  # a bug, not the request: logged, and still answered as JSON
             logger.exception("search failed")
             return JSONResponse({"error": f"internal error: {_one_line(exc)}", "field": None}, 500)
