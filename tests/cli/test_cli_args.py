@@ -37,7 +37,7 @@ def test_lists_threads_and_code_lengths():
 
 
 def test_parser_knows_every_command_and_each_module_runs_it():
-    assert list(app.COMMANDS) == ["train", "build", "search", "evaluate", "bench", "demo", "info", "shard"]
+    assert list(app.COMMANDS) == ["train", "build", "search", "evaluate", "bench", "demo", "info", "shard", "serve"]
     parser = app.build_parser()
     for name, module in app.COMMANDS.items():
         assert callable(module.add_parser) and callable(module.run)
@@ -47,7 +47,7 @@ def test_parser_knows_every_command_and_each_module_runs_it():
 def _required(name):
     return {"train": ["--corpus", "c", "--out", "o"], "build": ["--model", "m", "--corpus", "c", "--out", "o"],
             "search": ["--index", "i", "q"], "evaluate": ["--model", "m", "--corpus", "c"],
-            "bench": [], "demo": [], "shard": ["info", "d"]}.get(name, [])
+            "bench": [], "demo": [], "shard": ["info", "d"], "serve": ["--http", "127.0.0.1:8000"]}.get(name, [])
 
 
 def test_main_version_and_user_errors(capsys, monkeypatch):

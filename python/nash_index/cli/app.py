@@ -1,6 +1,6 @@
 """The ``nash-index`` command line (also ``python -m nash_index``).
 
-Subcommands: ``train``, ``build``, ``search``, ``evaluate``, ``bench``, ``demo``, ``info``, ``shard``; run
+Subcommands: ``train``, ``build``, ``search``, ``evaluate``, ``bench``, ``demo``, ``info``, ``shard``, ``serve``; run
 ``nash-index <command> --help`` for each. A user error (missing file, unknown corpus, bad option
 value, running out of memory) prints one line, ``nash-index: error: ...``, on stderr and exits with
 status 2 (bad usage, or ``--embeddings`` without its optional package) or 1 (the command failed); warnings are one line each too. Set
@@ -17,6 +17,7 @@ from typing import Any, Callable, Optional, Sequence
 from ..datasets import CorpusNotFoundError
 from ..version import __version__
 from . import bench, build, demo, evaluate, info, search, shard, train
+from . import serve as serve_http  # nash-index serve (HTTP on Ray Serve)
 from .args import CLIError, Parser
 from .embeddings import EXTRA_HINT
 
@@ -26,6 +27,7 @@ PROG = "nash-index"
 #: Subcommands in the order ``--help`` lists them; each module has ``add_parser`` and ``run``.
 COMMANDS = {"train": train, "build": build, "search": search, "evaluate": evaluate, "bench": bench,
             "demo": demo, "info": info, "shard": shard}
+COMMANDS["serve"] = serve_http
 
 
 def build_parser() -> argparse.ArgumentParser:
