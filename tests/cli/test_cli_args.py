@@ -93,8 +93,8 @@ def _recording_pipeline(captured):
     return Recorder
 
 
-def test_train_and_demo_pass_threads_to_the_pipeline(monkeypatch):
-    from nash_index.cli import demo, train
+def test_train_and_demo_pass_threads_to_the_pipeline(monkeypatch, tmp_path):
+    from nash_index.cli import demo, demo_train, train
 
     raw = SimpleNamespace(label_names=["a"], train_texts=["x"], train_labels=np.ones((1, 1)),
                           train=SimpleNamespace(texts=["x"]))  # train reads splits, demo a RawCorpus
@@ -106,7 +106,8 @@ def test_train_and_demo_pass_threads_to_the_pipeline(monkeypatch):
         train.run(app.build_parser().parse_args(["train", *_required("train"), "--threads", "3"]))
     assert captured["num_threads"] == 3
     captured.clear()
-    monkeypatch.setattr(demo, "HashingPipeline", _recording_pipeline(captured))
-    with pytest.raises(_Stop):
-        demo._train_nash(raw, 16, app.build_parser().parse_args(["demo", "--threads", "2"]))
+    monkeypatch.setattr(demo_train, "HashingPipeline", _recording_pipeline(captured))
+    args = app.build_parser().parse_args(["demo", "--threads", "2", "--out", str(tmp_path)])
+    with pytest.raises(_Stop):  # one length: trained in this process, where the recorder is patched in
+        demo._train_nash(raw, [], np.zeros((0, 1)), [16], 16, args, {})
     assert captured["num_threads"] == 2

@@ -13,7 +13,7 @@ from typing import Any, Dict, List
 import numpy as np
 import pytest
 
-from nash_index.cli import app, demo, embeddings, train
+from nash_index.cli import app, demo, demo_train, embeddings, train
 from nash_index.pipeline import HashingPipeline
 from nash_index.pipeline.embedders import MINILM, Embedder
 from nash_index.pipeline.storage import MANIFEST
@@ -137,16 +137,17 @@ class _Stop(Exception):
     pass
 
 
-def test_demo_embeddings_minilm_reaches_the_pipeline(monkeypatch):
+def test_demo_embeddings_minilm_reaches_the_pipeline(monkeypatch, tmp_path):
     captured: Dict[str, Any] = {}
 
     def record(**kwargs: Any) -> None:
         captured.update(kwargs)
         raise _Stop
 
-    monkeypatch.setattr(demo, "HashingPipeline", record)
-    with pytest.raises(_Stop):
-        demo._train_nash(None, 16, app.build_parser().parse_args(["demo", "--embeddings", "minilm"]))
+    monkeypatch.setattr(demo_train, "HashingPipeline", record)
+    args = app.build_parser().parse_args(["demo", "--embeddings", "minilm", "--out", str(tmp_path)])
+    with pytest.raises(_Stop):  # one length: trained in this process, where the recorder is patched in
+        demo._train_nash(None, [], np.zeros((0, 1)), [16], 16, args, {})
     assert captured["embedder"] == "minilm" and captured["hasher"] == "nash"
 
 

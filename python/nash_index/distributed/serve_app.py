@@ -1,9 +1,10 @@
 """Serving a saved pipeline over HTTP on Ray Serve: ``POST /search`` and ``GET /healthz``.
+(The example is skipped as a doctest: it starts a Ray cluster; ``tests/distributed/test_serve.py`` runs it.)
 
->>> server = serve("my_index", "127.0.0.1", 8000, replicas=2)      # returns once it answers
->>> requests.post(server.url + "/search", json={"texts": ["parse a date"], "k": 10}).json()
+>>> server = serve("my_index", "127.0.0.1", 8000, replicas=2)  # doctest: +SKIP
+>>> requests.post(server.url + "/search", json={"texts": ["parse a date"], "k": 10}).json()  # doctest: +SKIP
 {'results': [{'ids': [...], 'distances': [...], 'keys': [...]}]}
->>> server.shutdown()
+>>> server.shutdown()  # doctest: +SKIP
 
 A request holds ``texts`` (a list of strings) or ``codes`` (packed uint8 rows, ``nbits / 8``
 integers 0..255 each) and ``k``; the answer is :meth:`HashingPipeline.search`'s (``search_codes``

@@ -17,6 +17,7 @@ import numpy as np
 
 from . import _core
 from .results import RangeSearchResult, SearchResult
+from .unverified import UnverifiedSource
 from .validation import (
     INT64_MAX,
     MAX_K,
@@ -235,7 +236,7 @@ class CoreIndex(BaseIndex):
     _kind = ""  # the registered kind a subclass serves (set by register_kind)
     # What this index was loaded from without verification (load(verify=False)), until checked:
     # nothing loaded-but-unverified is ever written back (save, pickling) under a fresh checksum.
-    _unverified: Optional["_UnverifiedSource"] = None
+    _unverified: Optional[UnverifiedSource] = None
 
     def __init__(self, nbits: int) -> None:
         self._impl = _core.create_index(self._kind, check_nbits(nbits), {})
@@ -337,25 +338,6 @@ def _wrap_file(file: Any) -> CoreIndex:
     return _CLASSES.get(impl.kind, GenericCoreIndex).from_impl(impl)
 
 
-class _UnverifiedSource:
-    """The file an index was loaded from without checksum verification. A mapped file is kept
-    (its pages are the index's own) and checked when the index is first written; a file read
-    into memory is checked at once (its bytes are in memory: no second read), so that its
-    buffer is not kept alive beside the index's own copy."""
-
-    def __init__(self, path: str, file: Any) -> None:
-        self.path = path
-        self.file = file if file.is_mapped else None
-        self.damaged = None if file.is_mapped else list(file.damaged_sections())
-
-    def check(self, action: str) -> None:
-        damaged = self.damaged if self.file is None else list(self.file.damaged_sections())
-        if damaged:
-            raise ValueError(f"cannot {action}: this index was loaded with verify=False from '{self.path}', whose "
-                             f"section(s) {damaged} fail their checksums (the file is damaged); writing it would "
-                             "make the damage permanent under a fresh checksum. Rebuild the index from its codes")
-
-
 def load(path: PathLike, mmap: bool = False, *, verify: bool = True, populate: bool = False) -> BaseIndex:
     """Loads an index written by ``save``.
 
@@ -386,7 +368,7 @@ def load(path: PathLike, mmap: bool = False, *, verify: bool = True, populate: b
         raise
     index = _wrap_file(file)
     if not verify:
-        index._unverified = _UnverifiedSource(path, file)
+        index._unverified = UnverifiedSource(path, file)
     return index
 
 

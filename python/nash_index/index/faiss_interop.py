@@ -72,8 +72,13 @@ def from_faiss(index: Any) -> FlatIndex:
     ids are read through views of faiss's memory and copied once, into the new index; the faiss
     index is left as it was. TypeError names any other type.
 
+    >>> import faiss, numpy as np, nash_index as ni
+    >>> codes = np.random.default_rng(0).integers(0, 256, (1000, 8), dtype=np.uint8)
     >>> flat = faiss.IndexBinaryFlat(64); flat.add(codes)
-    >>> ni.from_faiss(flat).search(queries, 10)    # the same answers as flat.search(queries, 10)
+    >>> distances, ids = ni.from_faiss(flat).search(codes[:5], 10)
+    >>> faiss_distances, faiss_ids = flat.search(codes[:5], 10)
+    >>> bool((distances == faiss_distances).all() and (ids == faiss_ids).all())
+    True
     """
     faiss = _faiss()
     flat, id_vector = _unwrap(faiss, index)
