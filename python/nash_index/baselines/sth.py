@@ -12,6 +12,7 @@ including the training documents; the stage-1 codes are kept in ``train_bits_``.
 
 from __future__ import annotations
 
+import sys
 import warnings
 from typing import Optional
 
@@ -84,7 +85,7 @@ class STH(HashingBaseline):
         coef = np.zeros((X.shape[1], self.nbits))
         intercept = np.zeros(self.nbits)
         bits = range(self.nbits)
-        for j in tqdm(bits, desc="STH SVMs", disable=not self.progress):
+        for j in tqdm(bits, desc="STH SVMs", disable=not self.progress or sys.stderr is None or getattr(sys.stderr, "closed", False)):
             target = self.train_bits_[:, j]
             if target.all() or not target.any():  # degenerate bit: constant output
                 intercept[j] = 1.0 if target.all() else -1.0

@@ -18,6 +18,7 @@ decoder's output per batch, not another forward pass.
 """
 from __future__ import annotations
 
+import sys
 from typing import Any, Optional
 
 import numpy as np
@@ -170,7 +171,7 @@ def _top_k(sims: np.ndarray, k: int) -> np.ndarray:
 
 
 def _bar(total: int, verbose: bool):
-    if not verbose:
+    if not verbose or sys.stderr is None or getattr(sys.stderr, "closed", False):  # no stderr: tqdm would fail
         return None
     try:
         from tqdm.auto import tqdm

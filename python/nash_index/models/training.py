@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Union
@@ -149,8 +150,9 @@ def _adam(net: nn.Module, lr: float) -> torch.optim.Optimizer:
 
 
 def _progress(cfg: TrainConfig):
-    """A tqdm bar over epochs (a plain range when verbose is off or tqdm is missing)."""
-    if not cfg.verbose:
+    """A tqdm bar over epochs (a plain range when verbose is off, tqdm is missing, or there is no
+    stderr to draw it on: pythonw, a service with fd 2 closed, where tqdm would fail)."""
+    if not cfg.verbose or sys.stderr is None or getattr(sys.stderr, "closed", False):
         return None
     try:
         from tqdm.auto import tqdm
