@@ -182,7 +182,7 @@ def _rewrite_npz(path: Path, **changes) -> None:
     ("lsh", "keys.npz", {"ids": np.arange(40.0)}, "ids must hold integers"),  # wrong type
     ("lsh", "keys.npz", {"keys_format": np.array([2, 0])}, r"lacks the array\(s\) \['key_bytes', 'key_offsets'\]"),
     ("lsh", "vectorizer.npz", {"idf": None}, r"lacks the array\(s\) \['idf'\]"),
-    ("lsh", "vectorizer.npz", {"terms": np.arange(3)}, "terms must hold strings"),
+    ("lsh", "vectorizer.npz", {"term_offsets": np.arange(3)}, "terms: the string arrays are damaged"),
     ("lsh", "hasher.npz", {"planes_": np.full((5, 16), "x")}, "planes_"),
     ("lsh", "hasher.npz", {"planes_": None}, "planes_"),
     ("nash", "encoder.npz", {"n_layers": None}, "n_layers"),

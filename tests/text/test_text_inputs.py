@@ -67,7 +67,7 @@ def _save(tmp_path, **arrays):
     ({"terms": np.zeros(0, "<U1"), "idf": np.ones(0, np.float32)}, {"params": {}}, "0 terms"),
     ({"terms": np.array([1, 2]), "idf": np.ones(2, np.float32)}, {"params": {}}, "terms must hold strings"),
     ({"terms": np.array(["a"]), "idf": np.array([np.nan], np.float32)}, {"params": {}}, "non-finite"),
-    ({"idf": np.ones(2, np.float32)}, {"params": {}}, r"lacks the array\(s\) \['terms'\]"),
+    ({"idf": np.ones(2, np.float32)}, {"params": {}}, r"lacks the vocabulary"),
     ({"terms": np.array(["a"]), "idf": np.ones(1, np.float32)}, {"params": {"bogus": 1}}, "invalid params"),
     ({"terms": np.array(["a"]), "idf": np.ones(1, np.float32)}, {}, "no 'params'"),
     ({"terms": np.array(["a"]), "idf": np.ones(1, np.float32)}, {"params": {}, "n_features": 5}, "manifest says 5"),

@@ -22,7 +22,7 @@ import scipy.sparse as sp
 
 from ..checks import check_stored_array
 from ..index.validation import check_fraction, check_int
-from .arrays import read_npz
+from .arrays import read_npz, strings_from_arrays, strings_to_arrays
 from .term_counts import TermCounter
 
 __all__ = ["TextVectorizer", "VectorizerParams", "check_texts", "count_vectorizer", "describe_texts", "idf_weights",
@@ -197,7 +197,9 @@ class TextVectorizer:
         self._check_fitted()
         params = np.asarray(json.dumps(asdict(self.params)))  # the transform needs stop_words
         with open(path, "wb") as fh:
-            np.savez(fh, terms=np.asarray(self.terms, dtype=str), idf=self.idf, params=params)
+            # bytes + offsets: one long token must not widen every term (a numpy str array would)
+            term_bytes, term_offsets = strings_to_arrays(self.terms or [])
+            np.savez(fh, term_bytes=term_bytes, term_offsets=term_offsets, idf=self.idf, params=params)
 
     def to_manifest(self) -> Dict[str, Any]:
         """Parameters for the pipeline manifest."""
@@ -208,7 +210,7 @@ class TextVectorizer:
         """A vectorizer written by :meth:`save`, without a pipeline manifest (files written before
         parameters were stored get the default ones)."""
         params: Dict[str, Any] = asdict(VectorizerParams())
-        stored = read_npz(path, ("terms", "idf")).get("params")
+        stored = read_npz(path, ("idf",)).get("params")
         if stored is not None:
             try:
                 params = json.loads(str(check_stored_array(stored, f"{path}: params", (), "U")))
@@ -227,16 +229,25 @@ class TextVectorizer:
             vec = cls(VectorizerParams(**params))
         except TypeError as exc:
             raise ValueError(f"the manifest entry of {path} has invalid params: {exc}") from exc
-        z = read_npz(path, ("terms", "idf"))
-        terms = check_stored_array(z["terms"], f"{path}: terms", (None,), "U")
-        n = terms.shape[0]
+        z = read_npz(path, ("idf",))
+        vec.terms = _stored_terms(z, path)
+        n = len(vec.terms)
         vec.idf = check_stored_array(z["idf"], f"{path}: idf", (n,), "fiu").astype(np.float32)
-        vec.terms = terms.tolist()
         expected = manifest.get("n_features", n)
         if n == 0 or expected != n or len(set(vec.terms)) != n:
             raise ValueError(f"{path}: the vocabulary has {n} terms ({len(set(vec.terms))} distinct); "
                              f"the manifest says {expected}")
         return vec
+
+
+def _stored_terms(z: Dict[str, np.ndarray], path: PathLike) -> List[str]:
+    """The vocabulary of a saved vectorizer: UTF-8 bytes + offsets, or (files written before) one
+    numpy unicode array."""
+    if "term_bytes" in z and "term_offsets" in z:
+        return strings_from_arrays(z["term_bytes"], z["term_offsets"], f"{path}: terms")
+    if "terms" not in z:
+        raise ValueError(f"'{path}' lacks the vocabulary (term_bytes and term_offsets, or terms; has {sorted(z)})")
+    return check_stored_array(z["terms"], f"{path}: terms", (None,), "U").tolist()
 
 
 def check_texts(texts: Any, allow_empty: bool = False, name: str = "texts") -> List[str]:
