@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstring>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -121,28 +122,30 @@ NASH_BOUND_TARGET uint64_t count_pairs_avx2(const uint64_t* codes, size_t ncodes
   return hits * (8 / kQ);  // pairs are counted for kQ queries; the caller counts 8 (kQueries)
 }
 
-uint64_t count_pairs_avx2_any(int words, const uint64_t* codes, size_t ncodes, const uint64_t* queries,
-                              uint32_t threshold, size_t reps) {
+// Runs kernel(std::integral_constant<int, W>) for the code width in 64-bit words (0 for widths
+// without an instantiation): one switch for both loops.
+template <typename Kernel>
+uint64_t by_words(int words, Kernel kernel) {
   switch (words) {
-    case 1: return count_pairs_avx2<1>(codes, ncodes, queries, threshold, reps);
-    case 2: return count_pairs_avx2<2>(codes, ncodes, queries, threshold, reps);
-    case 4: return count_pairs_avx2<4>(codes, ncodes, queries, threshold, reps);
-    case 8: return count_pairs_avx2<8>(codes, ncodes, queries, threshold, reps);
-    case 16: return count_pairs_avx2<16>(codes, ncodes, queries, threshold, reps);
+    case 1: return kernel(std::integral_constant<int, 1>{});
+    case 2: return kernel(std::integral_constant<int, 2>{});
+    case 4: return kernel(std::integral_constant<int, 4>{});
+    case 8: return kernel(std::integral_constant<int, 8>{});
+    case 16: return kernel(std::integral_constant<int, 16>{});
     default: return 0;
   }
 }
 
+uint64_t count_pairs_avx2_any(int words, const uint64_t* codes, size_t ncodes, const uint64_t* queries,
+                              uint32_t threshold, size_t reps) {
+  return by_words(words, [&](auto w) {
+    return count_pairs_avx2<decltype(w)::value>(codes, ncodes, queries, threshold, reps);
+  });
+}
+
 uint64_t count_pairs_any(int words, const uint64_t* codes, size_t ncodes, const uint64_t* queries,
                          uint32_t threshold, size_t reps) {
-  switch (words) {
-    case 1: return count_pairs<1>(codes, ncodes, queries, threshold, reps);
-    case 2: return count_pairs<2>(codes, ncodes, queries, threshold, reps);
-    case 4: return count_pairs<4>(codes, ncodes, queries, threshold, reps);
-    case 8: return count_pairs<8>(codes, ncodes, queries, threshold, reps);
-    case 16: return count_pairs<16>(codes, ncodes, queries, threshold, reps);
-    default: return 0;
-  }
+  return by_words(words, [&](auto w) { return count_pairs<decltype(w)::value>(codes, ncodes, queries, threshold, reps); });
 }
 
 template <class Fn>

@@ -79,6 +79,13 @@ def _check(index, fidx, queries: np.ndarray, k: int, what: str) -> None:
         raise SystemExit(f"{what}: distances differ from faiss")
 
 
+def _medians(runs: List[Dict]) -> Tuple[Optional[float], ...]:
+    """ours, faiss, bound, and the ratios x_bound, x_bound_cpu, x_faiss, x_faiss_cpu: medians over the runs."""
+    return (*(median_of(runs, key) for key in ("ours", "faiss", "bound")),
+            median_of(runs, "ours", over="bound"), median_of(runs, "ours_cpu", over="bound_cpu"),
+            median_of(runs, "faiss", over="ours"), median_of(runs, "faiss_cpu", over="ours_cpu"))
+
+
 def single_query_rows(ctx: Context) -> List[Dict]:
     """One query at a time, N beyond the LLC: latency against the DRAM read bound and faiss."""
     rows = []
@@ -96,14 +103,12 @@ def single_query_rows(ctx: Context) -> List[Dict]:
             runs.append(_run(bound, ours, theirs))
         index = fidx = None  # freed before the next width is built
         del db
-        ours, theirs, bound = (median_of(runs, key) for key in ("ours", "faiss", "bound"))
-        x_bound, x_bound_cpu = median_of(runs, "ours", over="bound"), median_of(runs, "ours_cpu", over="bound_cpu")
-        x_faiss = median_of(runs, "faiss", over="ours")
+        ours, theirs, bound, x_bound, x_bound_cpu, x_faiss, x_faiss_cpu = _medians(runs)
         rows.append(row("single query", f"{nbits}-bit, {n / 1e6:g}M codes ({n * nbits // 8 >> 20} MB), k=10",
                         "ms/query", ours * 1e3, theirs and theirs * 1e3, bound * 1e3, x_bound, x_faiss,
                         goal="<= 1.25x bound (CPU), >= 2x faiss",
                         met=x_bound_cpu <= 1.25 and (x_faiss is None or x_faiss >= 2.0), x_bound_cpu=x_bound_cpu,
-                        x_faiss_cpu=median_of(runs, "faiss_cpu", over="ours_cpu"), runs=runs))
+                        x_faiss_cpu=x_faiss_cpu, runs=runs))
     return rows
 
 
@@ -126,14 +131,12 @@ def batch_rows(ctx: Context) -> List[Dict]:
             runs.append(_run(bound, ours, theirs))
         index = fidx = None  # freed before the next width is built
         del db
-        ours, theirs, bound = (median_of(runs, key) for key in ("ours", "faiss", "bound"))
-        x_bound, x_bound_cpu = median_of(runs, "ours", over="bound"), median_of(runs, "ours_cpu", over="bound_cpu")
-        x_faiss = median_of(runs, "faiss", over="ours")
+        ours, theirs, bound, x_bound, x_bound_cpu, x_faiss, x_faiss_cpu = _medians(runs)
         goal, met = ("<= 2x bound (CPU; >= 50%)", x_bound_cpu <= 2.0) if nbits == 64 else \
             (">= 5x faiss", x_faiss is not None and x_faiss >= 5.0)
         rows.append(row(f"batch of {nq}", f"{nbits}-bit, {n / 1e6:g}M codes, k=10", "q/s", nq / ours,
                         theirs and nq / theirs, nq / bound, x_bound, x_faiss, goal=goal, met=met,
-                        x_bound_cpu=x_bound_cpu, x_faiss_cpu=median_of(runs, "faiss_cpu", over="ours_cpu"), runs=runs))
+                        x_bound_cpu=x_bound_cpu, x_faiss_cpu=x_faiss_cpu, runs=runs))
     return rows
 
 
