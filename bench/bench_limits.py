@@ -37,6 +37,7 @@ import harness  # noqa: E402
 faiss = harness.import_faiss()  # first: sets faiss's OpenMP wait policy before any OpenMP runtime starts
 
 import limits_callers  # noqa: E402
+import limits_exact  # noqa: E402
 import limits_flat  # noqa: E402
 import limits_plot  # noqa: E402
 import nash_index as ni  # noqa: E402
@@ -49,6 +50,7 @@ ROW_GROUPS: Dict[str, Callable[[Context], List[Dict]]] = {
     "batch": limits_flat.batch_rows,
     "callers": limits_callers.caller_rows,
     "floor": limits_flat.floor_rows,
+    "exact": limits_exact.exact_rows,  # faiss IVF / HNSW at recall 0.95 (bench_exact_vs_approx --quick shapes)
 }
 
 FULL = dict(single_mb=256, batch_n="1M", callers_n="4M", caller_seconds=2.0, runs=3, single_queries=40,
