@@ -51,11 +51,11 @@ new_venv() {
   case ",$EXTRAS," in *,train,*) "$1/bin/python" -m pip install -q --disable-pip-version-check "torch==2.13.0" ;; esac
 }
 
-# tests/, bench/ (the bench tests run its scripts), README.md (its code blocks are tests) and
-# pyproject.toml (pytest's settings) from $1, without the package sources.
+# tests/, bench/ (the bench tests run its scripts), README.md and docs/ + mkdocs.yml (their code
+# blocks are tests) and pyproject.toml (pytest's settings) from $1, without the package sources.
 copy_tests() {
   mkdir -p "$2"
-  cp -r "$1/tests" "$1/bench" "$1/README.md" "$1/pyproject.toml" "$2/"
+  cp -r "$1/tests" "$1/bench" "$1/docs" "$1/mkdocs.yml" "$1/README.md" "$1/pyproject.toml" "$2/"
   find "$2" -name __pycache__ -prune -exec rm -rf {} +
 }
 
