@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
+import nash_index
 from doc_blocks import blocks, run_page
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-PACKAGE = ROOT / "python" / "nash_index"
+PACKAGE = Path(nash_index.__file__).parent  # the imported package: the source tree, or an installed wheel
 PAGES = sorted(p for p in DOCS.rglob("*.md") if blocks(p))
 DOCTEST_FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
