@@ -9,21 +9,6 @@ namespace {
 #include "pop_hw.hpp"
 #include "scan_common.hpp"
 
-inline __m256i popcount_epi64(__m256i v) {
-  const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
-                                       0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
-  const __m256i low = _mm256_set1_epi8(0x0f);
-  const __m256i lo = _mm256_and_si256(v, low);
-  const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
-  const __m256i cnt = _mm256_add_epi8(_mm256_shuffle_epi8(lut, lo), _mm256_shuffle_epi8(lut, hi));
-  return _mm256_sad_epu8(cnt, _mm256_setzero_si256());
-}
-
-// d <= threshold as threshold + 1 > d (AVX2 has only a signed greater-than), in every 64-bit lane.
-inline __m256i above_threshold(const nash_index::HitSink& sink, size_t q) {
-  return _mm256_set1_epi64x(static_cast<long long>(sink.thresholds[q]) + 1);
-}
-
 // Byte-wise popcount (each byte 0..8) of a vector.
 inline __m256i popcount_bytes(__m256i v) {
   const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
@@ -32,6 +17,15 @@ inline __m256i popcount_bytes(__m256i v) {
   const __m256i lo = _mm256_and_si256(v, low);
   const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
   return _mm256_add_epi8(_mm256_shuffle_epi8(lut, lo), _mm256_shuffle_epi8(lut, hi));
+}
+
+inline __m256i popcount_epi64(__m256i v) {
+  return _mm256_sad_epu8(popcount_bytes(v), _mm256_setzero_si256());
+}
+
+// d <= threshold as threshold + 1 > d (AVX2 has only a signed greater-than), in every 64-bit lane.
+inline __m256i above_threshold(const nash_index::HitSink& sink, size_t q) {
+  return _mm256_set1_epi64x(static_cast<long long>(sink.thresholds[q]) + 1);
 }
 
 // The four 32-bit totals of four codes from their 64-bit lane sums s[0..3] (each lane < 2^32).

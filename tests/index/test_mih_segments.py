@@ -12,6 +12,7 @@ import pytest
 
 import nash_index as ni
 from conftest import assert_knn_matches, assert_range_matches, clustered_codes, mih_setting, uniform_codes
+from index_file_sections import section_span
 from nash_index.index import _core
 
 TAG_TABLES, TAG_DELTAS = 17, 18  # cpp/src/file_sections.hpp
@@ -129,7 +130,7 @@ def test_damaged_delta_section_is_a_format_error(tmp_path, short_tail, damage):
     path = tmp_path / "d.nidx"
     index.save(path)
     raw = bytearray(path.read_bytes())
-    offset, size = _section(raw, TAG_DELTAS)
+    offset, size = section_span(raw, TAG_DELTAS)
     words = {"version": (0, 7), "count": (1, 9), "size": (2, 10**6), "truncated": (2, 8)}[damage]
     struct.pack_into("<Q", raw, offset + 8 * words[0], words[1])
     path.write_bytes(bytes(raw))
@@ -137,16 +138,6 @@ def test_damaged_delta_section_is_a_format_error(tmp_path, short_tail, damage):
         ni.load(path, verify=False)
     with pytest.raises(ValueError, match="checksum|multi-index (delta )?tables"):
         ni.load(path)
-
-
-def _section(raw: bytearray, tag: int):
-    """(offset, bytes) of a section, from the header (cpp/src/index_file.cpp's layout)."""
-    nsections = struct.unpack_from("<I", raw, 32)[0]
-    for i in range(nsections):
-        t, _, offset, size, _ = struct.unpack_from("<2I3Q", raw, 40 + 32 * i)
-        if t == tag:
-            return offset, size
-    raise KeyError(tag)
 
 
 def test_small_indexes_still_rebuild_whole(visited_mode):

@@ -9,24 +9,14 @@ from __future__ import annotations
 
 import copy
 import pickle
-import struct
 
 import numpy as np
 import pytest
 
 import nash_index as ni
+from index_file_sections import damage_section
 
 TAG_CODES, TAG_TABLES = 1, 17  # cpp/src/file_sections.hpp
-
-
-def _section(raw: bytes, tag: int):
-    """(offset, bytes) of a section, from the header (cpp/src/index_file.cpp's layout)."""
-    nsections = struct.unpack_from("<I", raw, 32)[0]
-    for i in range(nsections):
-        t, _, offset, size, _ = struct.unpack_from("<2I3Q", raw, 40 + 32 * i)
-        if t == tag:
-            return offset, size
-    raise KeyError(tag)
 
 
 def _saved_mih(path, n=4000, seed=0):
@@ -35,13 +25,6 @@ def _saved_mih(path, n=4000, seed=0):
     index.add(codes)
     index.save(path)
     return codes
-
-
-def damage_section(path, tag, at_end=True):
-    raw = bytearray(path.read_bytes())
-    offset, size = _section(raw, tag)
-    raw[offset + (size - 3 if at_end else size // 2)] ^= 0x5A
-    path.write_bytes(bytes(raw))
 
 
 @pytest.mark.parametrize("mmap", [False, True])

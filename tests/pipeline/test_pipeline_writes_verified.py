@@ -3,8 +3,6 @@ defect 2's siblings: keys, vectors, hasher files are written back too), and ``re
 ``rescore`` (defect 16)."""
 from __future__ import annotations
 
-import struct
-
 import numpy as np
 import pytest
 
@@ -13,22 +11,11 @@ pytest.importorskip("scipy")
 
 from pipeline_checks import corpus, word_embedder  # noqa: E402, F401 (fixtures)
 
+from index_file_sections import damage_section  # noqa: E402
 from nash_index.pipeline import CodesIndex, HashingPipeline, PipelineFormatError  # noqa: E402
 from nash_index.pipeline.embedders import check_vectors  # noqa: E402
 
 TAG_TABLES = 17  # cpp/src/file_sections.hpp
-
-
-def damage_section(path, tag):
-    """One byte of section ``tag`` flipped (the header's checksums left as they were)."""
-    raw = bytearray(path.read_bytes())
-    for i in range(struct.unpack_from("<I", raw, 32)[0]):
-        t, _, offset, size, _ = struct.unpack_from("<2I3Q", raw, 40 + 32 * i)
-        if t == tag:
-            raw[offset + size - 3] ^= 0x5A
-            path.write_bytes(bytes(raw))
-            return
-    raise KeyError(tag)
 
 
 def _codes_dir(path, n=3000):
