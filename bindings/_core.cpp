@@ -17,6 +17,7 @@
 #include "nash_index/index_kinds.hpp"
 #include "nash_index/mih.hpp"
 #include "nash_index/mih_builder.hpp"
+#include "nash_index/search_gate.hpp"
 #include "nash_index/simd.hpp"
 #include "nash_index/threads.hpp"
 
@@ -105,6 +106,15 @@ auto read_locked(const PyIndex& self, Fn&& fn) {
   std::shared_lock<std::shared_mutex> guard(self.lock);
   return fn(static_cast<const ni::CodeIndex&>(*self.index));
 }
+// read_locked for a search: it first waits for a slot of the search gate (asleep, without the
+// lock, when more searches run than the gate admits).
+template <class Fn>
+auto search_locked(const PyIndex& self, Fn&& fn) {
+  py::gil_scoped_release release;
+  const ni::SearchGate::Pass pass(ni::SearchGate::global());
+  std::shared_lock<std::shared_mutex> guard(self.lock);
+  return fn(static_cast<const ni::CodeIndex&>(*self.index));
+}
 template <class Fn>
 auto write_locked(PyIndex& self, Fn&& fn) {
   py::gil_scoped_release release;
@@ -122,7 +132,7 @@ py::tuple knn_search(const PyIndex& self, const py::array& queries, size_t k, in
   ni::idx_t* i = ids.mutable_data();
   std::vector<ni::SearchWork> work(with_work ? nq : 0);
   ni::SearchWork* w = with_work ? work.data() : nullptr;
-  read_locked(self, [&](const ni::CodeIndex& ix) { ix.search(q, nq, k, d, i, num_threads, w); });
+  search_locked(self, [&](const ni::CodeIndex& ix) { ix.search(q, nq, k, d, i, num_threads, w); });
   if (!with_work) return py::make_tuple(distances, ids);
   return py::make_tuple(distances, ids, work_arrays(work));
 }
@@ -132,7 +142,7 @@ py::tuple range_search(const PyIndex& self, const py::array& queries, int radius
   const uint8_t* q = code_rows(queries, self.index->code_size(), "queries", &nq);
   std::vector<ni::SearchWork> work(with_work ? nq : 0);
   ni::SearchWork* w = with_work ? work.data() : nullptr;
-  py::tuple out = range_tuple(read_locked(
+  py::tuple out = range_tuple(search_locked(
       self, [&](const ni::CodeIndex& ix) { return ix.range_search(q, nq, radius, num_threads, w); }));
   if (!with_work) return out;
   return py::make_tuple(out[0], out[1], out[2], work_arrays(work));
@@ -399,6 +409,9 @@ void bind_runtime(py::module_& m) {
     py::gil_scoped_release release;
     ni::set_num_threads(n);
   }, py::arg("n"));
+  m.def("get_search_slots", [] { return ni::SearchGate::global().slots(); });
+  m.def("set_search_slots", [](int n) { ni::SearchGate::global().set_slots(n); }, py::arg("n"));
+  m.def("search_gate_waits", [] { return ni::SearchGate::global().waits(); });
 }
 
 }  // namespace

@@ -18,7 +18,7 @@ from .flat import FlatIndex
 from .mih import MultiIndexHashing, SearchWork
 from .rescore import RescoredResult, rescore
 from .results import RangeSearchResult, SearchResult
-from .runtime import detected_simd_level, get_num_threads, set_num_threads, set_simd_level, simd_level
+from .runtime import detected_simd_level, get_num_threads, get_search_slots, set_num_threads, set_search_slots, set_simd_level, simd_level
 
 __all__ = [
     "INDEX_KINDS",
@@ -38,12 +38,14 @@ __all__ = [
     "duplicate_share",
     "from_bytes",
     "get_num_threads",
+    "get_search_slots",
     "load",
     "make_index",
     "pack_bits",
     "registered_kinds",
     "rescore",
     "set_num_threads",
+    "set_search_slots",
     "set_simd_level",
     "simd_level",
     "unpack_bits",

@@ -1,10 +1,11 @@
-"""Process-wide settings of the C++ core: SIMD level and thread pool."""
+"""Process-wide settings of the C++ core: SIMD level, thread pool and search admission."""
 from __future__ import annotations
 
 from . import _core
-from .validation import check_choice, check_num_threads
+from .validation import check_choice, check_int, check_num_threads
 
-__all__ = ["simd_level", "detected_simd_level", "set_simd_level", "get_num_threads", "set_num_threads"]
+__all__ = ["simd_level", "detected_simd_level", "set_simd_level", "get_num_threads", "set_num_threads",
+           "get_search_slots", "set_search_slots"]
 
 SIMD_LEVELS = ("scalar", "popcnt", "avx2", "avx512")
 
@@ -40,3 +41,24 @@ def set_num_threads(num_threads: int) -> None:
     keeps the size and starts its own workers on first use.
     """
     _core.set_num_threads(check_num_threads(num_threads, allow_none=False))
+
+
+def get_search_slots() -> int:
+    """Searches that compute at once, all indexes and callers together (0: no limit).
+
+    Default: the number of CPUs. A search called while that many run waits, asleep and without
+    the GIL, and they enter in arrival order. When many Python threads call ``search`` (a web
+    service), this keeps the cores from being time-sliced between them, which would also preempt
+    the thread holding the GIL: total queries/s stays at what as many callers as cores get. One
+    search still splits its own work across the thread pool (``num_threads``).
+    """
+    return int(_core.get_search_slots())
+
+
+def set_search_slots(slots: int) -> None:
+    """Sets :func:`get_search_slots` (0: no limit, every search enters at once); raising it
+    admits waiting searches at once."""
+    slots = check_int(slots, "slots")
+    if slots < 0:
+        raise ValueError(f"slots must be >= 0 (0: no limit), got {slots}")
+    _core.set_search_slots(slots)

@@ -1,0 +1,58 @@
+// Admission of searches when callers outnumber the cores. At most slots()
+// searches compute at once; the others wait asleep, in arrival order. Without
+// it, 16 Python threads searching on 2 cores are time-sliced by the OS, which
+// also preempts whichever of them holds the GIL, and total q/s falls below what
+// 2-4 callers get (bench/results/limits.md, the callers rows). A search's own
+// split across the pool is unaffected: it holds one slot.
+#pragma once
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+
+namespace nash_index {
+
+class SearchGate {
+ public:
+  // The gate every binding's search passes, with default_num_threads() slots.
+  static SearchGate& global();
+  explicit SearchGate(int slots) : slots_(slots) {}
+  SearchGate(const SearchGate&) = delete;
+  SearchGate& operator=(const SearchGate&) = delete;
+
+  // Searches admitted at once; 0: the gate is open (every search enters at once).
+  int slots() const;
+  // 0 <= slots; raising it (or opening the gate) admits waiting searches at once.
+  void set_slots(int slots);
+  // Searches that had to wait since the process started (tests and benchmarks).
+  uint64_t waits() const;
+
+  // Holds a slot from construction to destruction.
+  class Pass {
+   public:
+    explicit Pass(SearchGate& gate) : gate_(gate) { gate_.acquire(); }
+    ~Pass() { gate_.release(); }
+    Pass(const Pass&) = delete;
+    Pass& operator=(const Pass&) = delete;
+
+   private:
+    SearchGate& gate_;
+  };
+
+ private:
+  struct Waiter {
+    std::condition_variable wake;
+    bool admitted = false;
+  };
+  void acquire();
+  void release();
+  void admit_front();  // caller holds mutex_
+
+  mutable std::mutex mutex_;
+  std::deque<Waiter*> queue_;  // in arrival order
+  int slots_;
+  int running_ = 0;
+  uint64_t waits_ = 0;
+};
+
+}  // namespace nash_index

@@ -1,0 +1,58 @@
+#include "nash_index/search_gate.hpp"
+
+#include <stdexcept>
+
+#include "thread_pool.hpp"
+
+namespace nash_index {
+
+SearchGate& SearchGate::global() {
+  static SearchGate* gate = new SearchGate(default_num_threads());  // never destroyed: callers may outlive statics
+  return *gate;
+}
+
+int SearchGate::slots() const {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  return slots_;
+}
+
+uint64_t SearchGate::waits() const {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  return waits_;
+}
+
+void SearchGate::set_slots(int slots) {
+  if (slots < 0) throw std::invalid_argument("search slots must be >= 0 (0: no limit), got " + std::to_string(slots));
+  const std::lock_guard<std::mutex> lock(mutex_);
+  slots_ = slots;
+  while (!queue_.empty() && (slots_ == 0 || running_ < slots_)) admit_front();
+}
+
+void SearchGate::admit_front() {
+  Waiter* next = queue_.front();
+  queue_.pop_front();
+  ++running_;
+  next->admitted = true;
+  next->wake.notify_one();
+}
+
+void SearchGate::acquire() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (slots_ == 0 || (running_ < slots_ && queue_.empty())) {
+    ++running_;
+    return;
+  }
+  Waiter me;
+  queue_.push_back(&me);
+  ++waits_;
+  me.wake.wait(lock, [&] { return me.admitted; });  // admit_front counted us as running
+}
+
+void SearchGate::release() {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  --running_;
+  // One leaves, the next in line enters (more, if the slots were raised meanwhile).
+  while (!queue_.empty() && (slots_ == 0 || running_ < slots_)) admit_front();
+}
+
+}  // namespace nash_index
