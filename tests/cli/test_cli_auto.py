@@ -41,7 +41,7 @@ def train(capsys, corpus, out, *extra) -> str:
 def test_help_lists_auto(capsys):
     with pytest.raises(SystemExit):
         app.main(["train", "--help"])
-    assert "or auto: train nash" in " ".join(capsys.readouterr().out.split())
+    assert "auto (default, as HashingPipeline's): train itq, then nash warm-started" in " ".join(capsys.readouterr().out.split())
 
 
 def test_train_auto_says_what_it_kept_and_why(corpus, tmp_path, capsys):

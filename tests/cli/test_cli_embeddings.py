@@ -115,7 +115,7 @@ def test_train_embeddings_minilm_reaches_the_pipeline(corpus, monkeypatch, capsy
     status = app.main(["train", "--corpus", str(corpus), "--out", str(out), "--embeddings", "minilm",
                        "--bits", "16", "--epochs", "2", "--quiet"])
     stdout = capsys.readouterr().out
-    assert status == 0 and captured["embedder"] == "minilm" and captured["hasher"] == "nash"
+    assert status == 0 and captured["embedder"] == "minilm" and captured["hasher"] == "auto"  # train's default, the pipeline's
     assert "24-dimensional minilm embeddings" in stdout
     manifest = json.loads((out / MANIFEST).read_text())
     assert manifest["embedder"] == {"kind": "minilm", "name": "minilm"}  # reloads its embedder by name
@@ -148,7 +148,7 @@ def test_demo_embeddings_minilm_reaches_the_pipeline(monkeypatch, tmp_path):
     args = app.build_parser().parse_args(["demo", "--embeddings", "minilm", "--out", str(tmp_path)])
     with pytest.raises(_Stop):  # one length: trained in this process, where the recorder is patched in
         demo._train_nash(None, [], np.zeros((0, 1)), [16], 16, args, {})
-    assert captured["embedder"] == "minilm" and captured["hasher"] == "nash"
+    assert captured["embedder"] == "minilm" and captured["hasher"] == "nash"  # the demo trains NASH itself (its table: NASH vs the baselines)
 
 
 def test_end_to_end_with_minilm(corpus, tmp_path):

@@ -7,7 +7,7 @@ import time
 from typing import Any, Dict
 
 from ..pipeline import HashingPipeline
-from ..text import AUTO_CANDIDATES, AUTO_HASHER, DEFAULT_HASHER, HasherSpec, canonical_hasher, hasher_names, training_spec
+from ..text import AUTO_CANDIDATES, AUTO_HASHER, PIPELINE_HASHER, HasherSpec, canonical_hasher, hasher_names, training_spec
 from ..text.auto_select import auto_summary
 from .args import CLIError, add_corpus_options, add_torch_threads_option, code_length, non_negative_int, positive_float, positive_int
 from .common import load_splits
@@ -25,12 +25,12 @@ def add_parser(sub: Any) -> None:
     add_corpus_options(p)
     p.add_argument("--out", required=True, metavar="DIR", help="model directory to write")
     p.add_argument("--bits", type=code_length, default=64, help="code length (default: 64)")
-    others = ", ".join(name for name in hasher_names() if name != DEFAULT_HASHER)
-    p.add_argument("--hasher", default=DEFAULT_HASHER,
-                   help=f"{DEFAULT_HASHER} (default), {others} (each also hashes --embeddings vectors; the options below "
-                        f"go to {', '.join(hasher_names(neural=True))}), or {AUTO_HASHER}: train {AUTO_CANDIDATES[0]} "
-                        f"(with the options below) and {AUTO_CANDIDATES[1]}, keep the one with the higher validation "
-                        "precision@100")
+    p.add_argument("--hasher", default=PIPELINE_HASHER,
+                   help=f"{AUTO_HASHER} (default, as HashingPipeline's): train {AUTO_CANDIDATES[1]}, then "
+                        f"{AUTO_CANDIDATES[0]} warm-started from its codes (with the options below), keep the one with "
+                        f"the higher validation precision@100 ({AUTO_CANDIDATES[0]} without validation labels); or one "
+                        f"of {', '.join(hasher_names())} (each also hashes --embeddings vectors; the options below go "
+                        f"to {', '.join(hasher_names(neural=True))})")
     add_embeddings_option(p)
     p.add_argument("--variant", choices=("nash", "nash-n", "nash-dn"), help="NASH variant (default: NASH's, nash-dn)")
     # None: NASH's own default (the library's defaults live in one place, models/nash.py)
