@@ -2,38 +2,35 @@
 
 #include <algorithm>
 #include <atomic>
+#include <string>
 
 #include "kernels.hpp"
+#include "mih_masks.hpp"
+#include "nash_index/common.hpp"
+#include "thread_pool.hpp"
 
 namespace nash_index {
 namespace {
 
 std::atomic<size_t> g_bitmap_limit{size_t{1} << 26};  // 8 MB of bitmap per thread
+std::atomic<int> g_probe_pipeline{1};
+// Below this, the hand-off to the pool and the merge cost more than the second core saves
+// (bench/bench_mih_tail.py at 10^7-10^8 clustered codes).
+std::atomic<size_t> g_split_min_probes{size_t{1} << 13};
+std::atomic<uint64_t> g_split_radii{0};
 
 constexpr size_t kVerifyChunk = 256;  // candidates gathered before a verification pass
-constexpr size_t kProbeBlock = 256;   // bucket values generated per block
-constexpr size_t kProbeAhead = 8;     // bucket-start prefetch distance
-
-// Every `len`-bit mask of popcount r, in increasing order (Gosper's hack).
-class MaskWalk {
- public:
-  MaskWalk(int len, int r) : end_(uint64_t{1} << len), mask_(r == 0 ? 0 : (uint64_t{1} << r) - 1), zero_(r == 0) {}
-  bool valid() const { return mask_ < end_; }
-  uint32_t value() const { return static_cast<uint32_t>(mask_); }
-  void next() {
-    if (zero_) {
-      mask_ = end_;
-      return;
-    }
-    const uint64_t low = mask_ & (~mask_ + 1);
-    const uint64_t ripple = mask_ + low;
-    mask_ = (((ripple ^ mask_) >> 2) / low) | ripple;
-  }
-
- private:
-  uint64_t end_, mask_;
-  bool zero_;
-};
+constexpr size_t kProbeBlock = 1024;  // bucket values generated per block (the pipeline restarts per block)
+// Pipeline distances, in values: a value's offsets are prefetched 2 * kStage values before its
+// bucket is resolved and its suffixes kStage before; a non-empty bucket's positions are read
+// kPositionLag buckets after their prefetch. Enough misses in flight to fill a core's fill buffers.
+constexpr size_t kStage = 16;
+constexpr size_t kPositionLag = 4;
+constexpr size_t kChunksPerThread = 4;  // a thread the OS delays holds up a small chunk, not half the radius
+constexpr uint64_t kMinChunkMasks = 1024;
+// The loop before the pipeline (probe_pipeline = 0).
+constexpr size_t kLegacyBlock = 256;
+constexpr size_t kLegacyAhead = 8;
 
 double binomial(int n, int r) {
   double c = 1;
@@ -41,14 +38,69 @@ double binomial(int n, int r) {
   return c;
 }
 
+using Pipeline = MultiIndexHashing::Scratch::Pipeline;
+
+void reserve(Pipeline& p) {
+  p.values.resize(kProbeBlock);
+  p.prefixes.resize(kProbeBlock);
+  p.hits.resize(kProbeBlock);
+}
+
+// Resolves the buckets of p.values[0, n) in a software pipeline (see kStage)
+// and calls emit(range) for every non-empty one, its positions prefetched.
+template <class Emit>
+void probe_block(const BucketTable& table, Pipeline& p, size_t n, Emit&& emit) {
+  const uint32_t* v = p.values.data();
+  BucketTable::Range* prefix = p.prefixes.data();
+  BucketTable::Range* hits = p.hits.data();
+  for (size_t i = 0; i < std::min(n, 2 * kStage); ++i) table.prefetch_offsets(v[i]);
+  for (size_t i = 0; i < std::min(n, kStage); ++i) {
+    prefix[i] = table.prefix_of(v[i]);
+    table.prefetch_suffixes(prefix[i]);
+  }
+  size_t found = 0, emitted = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (i + 2 * kStage < n) table.prefetch_offsets(v[i + 2 * kStage]);
+    if (i + kStage < n) {
+      prefix[i + kStage] = table.prefix_of(v[i + kStage]);
+      table.prefetch_suffixes(prefix[i + kStage]);
+    }
+    const BucketTable::Range b = table.bucket_in(v[i], prefix[i]);
+    if (b.begin == b.end) continue;
+    table.prefetch_positions(b);
+    hits[found++] = b;
+    if (found - emitted > kPositionLag) emit(hits[emitted++]);
+  }
+  while (emitted < found) emit(hits[emitted++]);
+}
+
+// Masks [first, first + count) of radius r around `base`, probed; the table
+// positions met are appended to p.positions in mask order.
+void probe_chunk(const BucketTable& table, uint32_t base, int key_bits, int r, uint64_t first, uint64_t count,
+                 Pipeline& p) {
+  reserve(p);
+  p.positions.clear();
+  MaskWalk masks(key_bits, r, mask_of_rank(key_bits, r, first));
+  while (count > 0) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(count, kProbeBlock));
+    for (size_t i = 0; i < n; ++i, masks.next()) p.values[i] = base ^ masks.value();
+    count -= n;
+    probe_block(table, p, n, [&](BucketTable::Range b) {
+      for (uint64_t e = b.begin; e != b.end; ++e) p.positions.push_back(table.position(e));
+    });
+  }
+}
+
 // The handler holds this one query, at index 0.
 template <class Handler>
 class Walk {
  public:
-  Walk(const MihTables& t, const uint8_t* query, Handler& out, MultiIndexHashing::Scratch& s, double budget,
-       double probe_cost, SearchWork& work)
-      : t_(t), q_(query), out_(out), s_(s), budget_(budget), probe_cost_(probe_cost), work_(work),
-        kt_(kernels()) {}
+  Walk(const MihTables& t, const uint8_t* query, Handler& out, MultiIndexHashing::Scratch& s,
+       const ProbeLimits& limits, SearchWork& work)
+      : t_(t), q_(query), out_(out), s_(s), budget_(limits.budget), probe_cost_(limits.probe_cost),
+        split_threads_(limits.split_threads), work_(work), kt_(kernels()),
+        pipelined_(g_probe_pipeline.load(std::memory_order_relaxed) != 0),
+        split_min_(g_split_min_probes.load(std::memory_order_relaxed)) {}
 
   bool run() {
     prepare_scratch();
@@ -72,7 +124,8 @@ class Walk {
     const size_t words = use_bitmap_ ? (positions_ + 63) / 64 : 0;
     if (s_.visited.size() < words) s_.visited.resize(words, 0);
     s_.distances.resize(kVerifyChunk);
-    s_.values.resize(kProbeBlock);
+    s_.values.resize(kLegacyBlock);
+    reserve(s_.pipeline);
     s_.found.clear();
     s_.live.clear();
     verified_ = 0;
@@ -129,13 +182,54 @@ class Walk {
     // size, one pass over its values is cheaper than enumerating masks.
     const int key_bits = segment_->key_bits(j);
     if (binomial(key_bits, r) > double(table.value_slots())) return sweep_radius(table, base, r);
+    if (!pipelined_) return probe_radius_legacy(table, base, key_bits, r);
+    const uint64_t count = choose(key_bits, r);
+    if (split_threads_ > 1 && count >= split_min_) return probe_radius_split(table, base, key_bits, r, count);
+    Pipeline& p = s_.pipeline;
     MaskWalk masks(key_bits, r);
     while (masks.valid()) {
       size_t n = 0;
-      for (; n < kProbeBlock && masks.valid(); masks.next()) s_.values[n++] = base ^ masks.value();
-      for (size_t i = 0; i < std::min(n, kProbeAhead); ++i) table.prefetch(s_.values[i]);
+      for (; n < kProbeBlock && masks.valid(); masks.next()) p.values[n++] = base ^ masks.value();
+      probe_block(table, p, n, [&](BucketTable::Range b) { collect(table, b); });
+      work_.probes += n;
+      if (over_budget()) return false;
+    }
+    return true;
+  }
+
+  // The radius's masks in chunks on the pool's threads, each listing the
+  // table positions it meets; this thread then takes them in mask order, as
+  // the sequential walk would. A radius that would pass the budget is not
+  // started (the sequential walk would stop inside it: the same outcome).
+  bool probe_radius_split(const BucketTable& table, uint32_t base, int key_bits, int r, uint64_t count) {
+    if (probe_cost_ * double(work_.probes + count) + double(s_.live.size()) > budget_) return false;
+    const uint64_t most = uint64_t(split_threads_) * kChunksPerThread;
+    const uint64_t chunks = std::min(count, std::clamp<uint64_t>(count / kMinChunkMasks, 2, most));
+    if (s_.chunks.size() < chunks) s_.chunks.resize(chunks);
+    const uint64_t per = (count + chunks - 1) / chunks;
+    ThreadPool::global().parallel_for(chunks, split_threads_, [&](size_t c) {
+      const uint64_t first = c * per;
+      if (first < count) probe_chunk(table, base, key_bits, r, first, std::min(per, count - first), s_.chunks[c]);
+      else s_.chunks[c].positions.clear();
+    });
+    g_split_radii.fetch_add(1, std::memory_order_relaxed);
+    for (uint64_t c = 0; c < chunks; ++c) {
+      for (uint64_t p : s_.chunks[c].positions) take(p);
+      if (s_.live.size() - verified_ >= kVerifyChunk) verify_pending();
+    }
+    work_.probes += count;
+    return !over_budget();
+  }
+
+  // The loop before the pipeline: the reference of bench/bench_mih_tail.py.
+  bool probe_radius_legacy(const BucketTable& table, uint32_t base, int key_bits, int r) {
+    MaskWalk masks(key_bits, r);
+    while (masks.valid()) {
+      size_t n = 0;
+      for (; n < kLegacyBlock && masks.valid(); masks.next_by_division()) s_.values[n++] = base ^ masks.value();
+      for (size_t i = 0; i < std::min(n, kLegacyAhead); ++i) table.prefetch(s_.values[i]);
       for (size_t i = 0; i < n; ++i) {
-        if (i + kProbeAhead < n) table.prefetch(s_.values[i + kProbeAhead]);
+        if (i + kLegacyAhead < n) table.prefetch(s_.values[i + kLegacyAhead]);
         collect(table, table.bucket(s_.values[i]));
       }
       work_.probes += n;
@@ -158,31 +252,27 @@ class Walk {
   // the bitmap, on small indexes; else met_before sorts them out at
   // verification) and starts their fetch.
   void collect(const BucketTable& table, BucketTable::Range b) {
-    const uint8_t* codes = t_.db.codes;
-    const size_t cs = t_.db.code_size;
-    uint64_t* visited = s_.visited.data();
-    const Tombstones& dead = segment_->dead;
-    const bool translate = dead.count() != 0;
-    const uint64_t positions = segment_->positions;
-    for (uint64_t e = b.begin; e != b.end; ++e) {
-      const uint64_t p = table.position(e);
-      if (p >= positions) continue;  // only in a damaged file read without verification
-      const uint32_t pos = static_cast<uint32_t>(p);
-      if (use_bitmap_) {
-        const uint32_t bit = static_cast<uint32_t>(segment_bit_ + pos);
-        uint64_t& word = visited[bit >> 6];
-        const uint64_t mask = uint64_t{1} << (bit & 63);
-        if (word & mask) continue;
-        word |= mask;
-        s_.found.push_back(bit);
-      }
-      uint32_t at = pos;
-      if (translate && !dead.live(pos, &at)) continue;
-      at += static_cast<uint32_t>(segment_start_);
-      s_.live.push_back(at);
-      __builtin_prefetch(codes + size_t{at} * cs);
-    }
+    for (uint64_t e = b.begin; e != b.end; ++e) take(table.position(e));
     if (s_.live.size() - verified_ >= kVerifyChunk) verify_pending();
+  }
+
+  void take(uint64_t p) {
+    if (p >= segment_->positions) return;  // only in a damaged file read without verification
+    const uint32_t pos = static_cast<uint32_t>(p);
+    if (use_bitmap_) {
+      const uint32_t bit = static_cast<uint32_t>(segment_bit_ + pos);
+      uint64_t& word = s_.visited[bit >> 6];
+      const uint64_t mask = uint64_t{1} << (bit & 63);
+      if (word & mask) return;
+      word |= mask;
+      s_.found.push_back(bit);
+    }
+    uint32_t at = pos;
+    const Tombstones& dead = segment_->dead;
+    if (dead.count() != 0 && !dead.live(pos, &at)) return;
+    at += static_cast<uint32_t>(segment_start_);
+    s_.live.push_back(at);
+    __builtin_prefetch(t_.db.codes + size_t{at} * t_.db.code_size);
   }
 
   // Whether a code met while probing (table_, radius_) was met before: by a
@@ -221,8 +311,11 @@ class Walk {
   Handler& out_;
   MultiIndexHashing::Scratch& s_;
   double budget_, probe_cost_;
+  int split_threads_;
   SearchWork& work_;
   const KernelTable& kt_;
+  bool pipelined_;
+  uint64_t split_min_;
   size_t verified_ = 0;          // of s_.live
   size_t positions_ = 0;         // table positions of every segment
   bool use_bitmap_ = true;
@@ -236,15 +329,23 @@ class Walk {
 
 size_t MultiIndexHashing::visited_bitmap_limit() { return g_bitmap_limit.load(); }
 void MultiIndexHashing::set_visited_bitmap_limit(size_t positions) { g_bitmap_limit.store(positions); }
+int MultiIndexHashing::probe_pipeline() { return g_probe_pipeline.load(); }
+void MultiIndexHashing::set_probe_pipeline(int mode) {
+  require(mode == 0 || mode == 1, "probe_pipeline must be 0 or 1, got " + std::to_string(mode));
+  g_probe_pipeline.store(mode);
+}
+size_t MultiIndexHashing::split_min_probes() { return g_split_min_probes.load(); }
+void MultiIndexHashing::set_split_min_probes(size_t masks) { g_split_min_probes.store(std::max<size_t>(1, masks)); }
+uint64_t MultiIndexHashing::split_radii() { return g_split_radii.load(); }
 
 bool probe(const MihTables& t, const uint8_t* query, KnnHandler& out, MultiIndexHashing::Scratch& scratch,
-           double budget, double probe_cost, SearchWork& work) {
-  return Walk<KnnHandler>(t, query, out, scratch, budget, probe_cost, work).run();
+           const ProbeLimits& limits, SearchWork& work) {
+  return Walk<KnnHandler>(t, query, out, scratch, limits, work).run();
 }
 
 bool probe(const MihTables& t, const uint8_t* query, RangeHandler& out, MultiIndexHashing::Scratch& scratch,
-           double budget, double probe_cost, SearchWork& work) {
-  return Walk<RangeHandler>(t, query, out, scratch, budget, probe_cost, work).run();
+           const ProbeLimits& limits, SearchWork& work) {
+  return Walk<RangeHandler>(t, query, out, scratch, limits, work).run();
 }
 
 }  // namespace nash_index

@@ -83,8 +83,30 @@ class BucketTable {
 
   const TableShape& shape() const { return shape_; }
   Range bucket(uint32_t value) const;
+  // The probe pipeline's steps for one value (bucket = bucket_in(value,
+  // prefix_of(value))): the entries of its prefix (reads the offsets), and
+  // its bucket among them (reads the suffixes).
+  Range prefix_of(uint32_t value) const { return prefix_range(uint64_t{value} >> suffix_bits_); }
+  Range bucket_in(uint32_t value, Range prefix) const;
+  // Starts pulling the suffixes of a prefix's entries (first and last: a
+  // prefix of ~8 entries spans one or two cache lines).
+  void prefetch_suffixes(Range r) const {
+    if (suffix_bits_ == 0 || r.begin == r.end) return;
+    suffixes_.prefetch(r.begin);
+    suffixes_.prefetch(r.end - 1);
+  }
+  void prefetch_positions(Range r) const {
+    positions_.prefetch(r.begin);
+    positions_.prefetch(r.end - 1);
+  }
   uint64_t position(uint64_t entry) const { return positions_.get(entry); }
   void prefetch(uint32_t value) const { offsets_.prefetch(uint64_t{value} >> suffix_bits_); }
+  // Both offsets prefix_of(value) reads (they straddle a cache line ~1 time in 6).
+  void prefetch_offsets(uint32_t value) const {
+    const uint64_t p = uint64_t{value} >> suffix_bits_;
+    offsets_.prefetch(p);
+    offsets_.prefetch(p + 1);
+  }
   void prefetch_entry(uint64_t entry) const { positions_.prefetch(entry); }
   // Cost of for_each_value, in slots read.
   uint64_t value_slots() const { return shape_.entries + shape_.prefixes(); }
