@@ -184,6 +184,9 @@ class Walk {
     if (binomial(key_bits, r) > double(table.value_slots())) return sweep_radius(table, base, r);
     if (!pipelined_) return probe_radius_legacy(table, base, key_bits, r);
     const uint64_t count = choose(key_bits, r);
+    // A radius that would pass the budget is not started: the walk would stop
+    // inside it anyway (probes and candidates only grow), after wasted probes.
+    if (probe_cost_ * double(work_.probes + count) + double(s_.live.size()) > budget_) return false;
     if (split_threads_ > 1 && count >= split_min_) return probe_radius_split(table, base, key_bits, r, count);
     Pipeline& p = s_.pipeline;
     MaskWalk masks(key_bits, r);
@@ -199,10 +202,8 @@ class Walk {
 
   // The radius's masks in chunks on the pool's threads, each listing the
   // table positions it meets; this thread then takes them in mask order, as
-  // the sequential walk would. A radius that would pass the budget is not
-  // started (the sequential walk would stop inside it: the same outcome).
+  // the sequential walk would.
   bool probe_radius_split(const BucketTable& table, uint32_t base, int key_bits, int r, uint64_t count) {
-    if (probe_cost_ * double(work_.probes + count) + double(s_.live.size()) > budget_) return false;
     const uint64_t most = uint64_t(split_threads_) * kChunksPerThread;
     const uint64_t chunks = std::min(count, std::clamp<uint64_t>(count / kMinChunkMasks, 2, most));
     if (s_.chunks.size() < chunks) s_.chunks.resize(chunks);

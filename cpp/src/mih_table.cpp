@@ -58,10 +58,7 @@ BucketTable::Range BucketTable::prefix_range(uint64_t prefix) const {
 }
 
 BucketTable::Range BucketTable::bucket(uint32_t value) const {
-  return bucket_in(value, prefix_range(uint64_t{value} >> suffix_bits_));  // suffix_bits_ may be 32
-}
-
-BucketTable::Range BucketTable::bucket_in(uint32_t value, Range r) const {
+  Range r = prefix_range(uint64_t{value} >> suffix_bits_);  // suffix_bits_ may be 32
   if (suffix_bits_ == 0) return r;
   const uint64_t suffix = value & ((uint64_t{1} << suffix_bits_) - 1);
   // Suffixes increase within the prefix: a short run is read in order, a long

@@ -2,6 +2,7 @@
 // one compact table per substring mapping a substring value to the positions
 // of the codes that carry it, and the tombstones of removed codes.
 #pragma once
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -86,8 +87,36 @@ class BucketTable {
   // The probe pipeline's steps for one value (bucket = bucket_in(value,
   // prefix_of(value))): the entries of its prefix (reads the offsets), and
   // its bucket among them (reads the suffixes).
-  Range prefix_of(uint32_t value) const { return prefix_range(uint64_t{value} >> suffix_bits_); }
-  Range bucket_in(uint32_t value, Range prefix) const;
+  // Inline: these run once per probe, up to 10^6 times per query.
+  Range prefix_of(uint32_t value) const {
+    const uint64_t p = uint64_t{value} >> suffix_bits_;  // suffix_bits_ may be 32
+    const uint64_t end = std::min<uint64_t>(offsets_.get(p + 1), shape_.entries);
+    return {std::min<uint64_t>(offsets_.get(p), end), end};
+  }
+  Range bucket_in(uint32_t value, Range r) const {
+    if (suffix_bits_ == 0) return r;
+    const uint64_t suffix = value & ((uint64_t{1} << suffix_bits_) - 1);
+    // Suffixes increase within the prefix: a short run is read in order up to
+    // the suffix (measured faster than counting the whole run without
+    // branches: ~8-12 entries), a long one (clustered codes) is bisected.
+    constexpr uint64_t kLinear = 16;
+    if (r.end - r.begin <= kLinear) {
+      while (r.begin < r.end && suffixes_.get(r.begin) < suffix) ++r.begin;
+      uint64_t e = r.begin;
+      while (e < r.end && suffixes_.get(e) == suffix) ++e;
+      return {r.begin, e};
+    }
+    auto first_at_least = [&](uint64_t lo, uint64_t hi, uint64_t target) {
+      while (lo < hi) {
+        const uint64_t mid = lo + (hi - lo) / 2;
+        if (suffixes_.get(mid) < target) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo;
+    };
+    const uint64_t begin = first_at_least(r.begin, r.end, suffix);
+    return {begin, first_at_least(begin, r.end, suffix + 1)};
+  }
   // Starts pulling the suffixes of a prefix's entries (first and last: a
   // prefix of ~8 entries spans one or two cache lines).
   void prefetch_suffixes(Range r) const {
