@@ -14,6 +14,13 @@ inline uint64_t choose(int n, int r) {
   return c;
 }
 
+// Bits set in x (no POPCNT assumed in this translation unit).
+inline int popcount32(uint32_t x) {
+  x = x - ((x >> 1) & 0x55555555u);
+  x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+  return static_cast<int>((((x + (x >> 4)) & 0x0F0F0F0Fu) * 0x01010101u) >> 24);
+}
+
 // The mask of rank `rank` among the popcount-r masks in increasing order
 // (colex order of r-subsets: the largest bit c with C(c, r) <= rank, then the
 // rest of the rank among r - 1 bits below it).

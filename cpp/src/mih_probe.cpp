@@ -14,20 +14,26 @@ namespace {
 
 std::atomic<size_t> g_bitmap_limit{size_t{1} << 26};  // 8 MB of bitmap per thread
 std::atomic<int> g_probe_pipeline{1};
-// Below this, the hand-off to the pool and the merge cost more than the second core saves
-// (bench/bench_mih_tail.py at 10^7-10^8 clustered codes).
-std::atomic<size_t> g_split_min_probes{size_t{1} << 13};
+// Below this many prefix visits, the hand-off to the pool and the merge cost more than the
+// second core could save (a radius of 2^14 visits takes ~0.5 ms).
+std::atomic<size_t> g_split_min_probes{size_t{1} << 14};
 std::atomic<uint64_t> g_split_radii{0};
 
 constexpr size_t kVerifyChunk = 256;  // candidates gathered before a verification pass
-constexpr size_t kProbeBlock = 1024;  // bucket values generated per block (the pipeline restarts per block)
-// Pipeline distances, in values: a value's offsets are prefetched 2 * kStage values before its
-// bucket is resolved and its suffixes kStage before; a non-empty bucket's positions are read
-// kPositionLag buckets after their prefetch. Enough misses in flight to fill a core's fill buffers.
+constexpr size_t kProbeBlock = 1024;  // prefix visits generated per block (the pipeline restarts per block)
+// Pipeline distances, in prefix visits: a prefix's offsets are prefetched 2 * kStage visits before
+// its entries are read and their suffixes kStage before; a match's positions are read kPositionLag
+// matches after their prefetch. Enough misses in flight to fill a core's miss buffers (8 and 32
+// measured no better at 10^8 codes).
 constexpr size_t kStage = 16;
 constexpr size_t kPositionLag = 4;
+constexpr size_t kHitRing = 8;  // > kPositionLag, a power of two
+// A prefix's entries are compared with the wanted suffix distance one by one unless they are many
+// more than the suffixes at that distance (each then found by bisection).
+constexpr uint64_t kScanEntries = 32;
+constexpr uint64_t kScanPerMask = 8;
 constexpr size_t kChunksPerThread = 4;  // a thread the OS delays holds up a small chunk, not half the radius
-constexpr uint64_t kMinChunkMasks = 1024;
+constexpr uint64_t kMinChunkVisits = 1024;
 // The loop before the pipeline (probe_pipeline = 0).
 constexpr size_t kLegacyBlock = 256;
 constexpr size_t kLegacyAhead = 8;
@@ -38,56 +44,121 @@ double binomial(int n, int r) {
   return c;
 }
 
+using Range = BucketTable::Range;
 using Pipeline = MultiIndexHashing::Scratch::Pipeline;
 
 void reserve(Pipeline& p) {
-  p.values.resize(kProbeBlock);
   p.prefixes.resize(kProbeBlock);
-  p.hits.resize(kProbeBlock);
+  p.suffix_distances.resize(kProbeBlock);
+  p.ranges.resize(kProbeBlock);
 }
 
-// Resolves the buckets of p.values[0, n) in a software pipeline (see kStage)
-// and calls emit(range) for every non-empty one, its positions prefetched.
-template <class Emit>
-void probe_block(const BucketTable& table, Pipeline& p, size_t n, Emit&& emit) {
-  const uint32_t* v = p.values.data();
-  BucketTable::Range* prefix = p.prefixes.data();
-  BucketTable::Range* hits = p.hits.data();
-  for (size_t i = 0; i < std::min(n, 2 * kStage); ++i) table.prefetch_offsets(v[i]);
-  for (size_t i = 0; i < std::min(n, kStage); ++i) {
-    prefix[i] = table.prefix_of(v[i]);
-    table.prefetch_suffixes(prefix[i]);
+// One radius r of one table, walked prefix by prefix. The keys at distance r
+// of the query's key are, for each h, those whose prefix is at distance h of
+// the query's prefix and whose suffix is at distance r - h of its suffix; a
+// prefix's entries (~8-16 on one or two cache lines) are read once for all its
+// suffixes. So C(len, r) bucket probes become sum_h C(prefix bits, h) prefix
+// visits with the same two misses each: at r = 4 of 32-bit keys, 35,960
+// probes become 10,903 visits (23 prefix bits) or 17,902 (26 bits, 10^9 codes).
+struct PrefixPlan {
+  int prefix_bits, suffix_bits, r, h_lo, h_hi;
+  uint32_t query_prefix, query_suffix;
+  uint64_t visits = 0;
+
+  PrefixPlan(const BucketTable& t, int key_bits, uint32_t key, int radius)
+      : prefix_bits(key_bits - t.suffix_bits()), suffix_bits(t.suffix_bits()), r(radius),
+        h_lo(std::max(0, radius - suffix_bits)), h_hi(std::min(radius, prefix_bits)),
+        query_prefix(static_cast<uint32_t>(uint64_t{key} >> suffix_bits)),
+        query_suffix(static_cast<uint32_t>(uint64_t{key} & ((uint64_t{1} << suffix_bits) - 1))) {
+    for (int h = h_lo; h <= h_hi; ++h) visits += choose(prefix_bits, h);
   }
-  size_t found = 0, emitted = 0;
-  for (size_t i = 0; i < n; ++i) {
-    if (i + 2 * kStage < n) table.prefetch_offsets(v[i + 2 * kStage]);
-    if (i + kStage < n) {
-      prefix[i + kStage] = table.prefix_of(v[i + kStage]);
-      table.prefetch_suffixes(prefix[i + kStage]);
+
+  // Calls fn(prefix, suffix distance) for visits [first, first + count), in order.
+  template <class Fn>
+  void for_visits(uint64_t first, uint64_t count, Fn&& fn) const {
+    for (int h = h_lo; h <= h_hi && count > 0; ++h) {
+      const uint64_t group = choose(prefix_bits, h);
+      if (first >= group) {
+        first -= group;
+        continue;
+      }
+      MaskWalk masks(prefix_bits, h, mask_of_rank(prefix_bits, h, first));
+      for (uint64_t n = std::min(count, group - first); n > 0; --n, --count, masks.next())
+        fn(query_prefix ^ masks.value(), r - h);
+      first = 0;
     }
-    const BucketTable::Range b = table.bucket_in(v[i], prefix[i]);
-    if (b.begin == b.end) continue;
-    table.prefetch_positions(b);
-    hits[found++] = b;
-    if (found - emitted > kPositionLag) emit(hits[emitted++]);
   }
-  while (emitted < found) emit(hits[emitted++]);
+};
+
+// Matching entries whose positions are on the way: emitted kPositionLag matches later.
+template <class Emit>
+class HitQueue {
+ public:
+  HitQueue(const BucketTable& t, Emit& emit) : t_(t), emit_(emit) {}
+  ~HitQueue() {
+    while (head_ != tail_) emit_(ring_[head_++ % kHitRing]);
+  }
+  void push(Range b) {
+    t_.prefetch_positions(b);
+    ring_[tail_++ % kHitRing] = b;
+    if (tail_ - head_ > kPositionLag) emit_(ring_[head_++ % kHitRing]);
+  }
+
+ private:
+  const BucketTable& t_;
+  Emit& emit_;
+  Range ring_[kHitRing];
+  size_t head_ = 0, tail_ = 0;
+};
+
+// The entries of prefix range `r` whose suffix is at distance d of the query's.
+template <class Queue>
+void match_suffixes(const BucketTable& t, const PrefixPlan& plan, Range r, int d, Queue& hits) {
+  if (r.begin == r.end) return;
+  if (plan.suffix_bits == 0) return hits.push(r);  // d is 0: the whole prefix is the key
+  const uint64_t masks = choose(plan.suffix_bits, d);
+  if (r.end - r.begin <= kScanEntries || r.end - r.begin <= masks * kScanPerMask) {
+    for (uint64_t e = r.begin; e < r.end; ++e)
+      if (popcount32(static_cast<uint32_t>(t.suffix(e)) ^ plan.query_suffix) == d) hits.push({e, e + 1});
+    return;
+  }
+  for (MaskWalk m(plan.suffix_bits, d); m.valid(); m.next()) {
+    const Range b = t.bucket_in(plan.query_suffix ^ m.value(), r);
+    if (b.begin != b.end) hits.push(b);
+  }
 }
 
-// Masks [first, first + count) of radius r around `base`, probed; the table
-// positions met are appended to p.positions in mask order.
-void probe_chunk(const BucketTable& table, uint32_t base, int key_bits, int r, uint64_t first, uint64_t count,
-                 Pipeline& p) {
-  reserve(p);
-  p.positions.clear();
-  MaskWalk masks(key_bits, r, mask_of_rank(key_bits, r, first));
+// Visits [first, first + count) of the plan in a software pipeline (see
+// kStage); emit(range) receives the matching entries, positions prefetched.
+template <class Emit>
+void visit_prefixes(const BucketTable& t, const PrefixPlan& plan, uint64_t first, uint64_t count, Pipeline& p,
+                    Emit&& emit) {
+  uint32_t* prefix = p.prefixes.data();
+  uint8_t* dist = p.suffix_distances.data();
+  Range* range = p.ranges.data();
+  HitQueue<Emit> hits(t, emit);
   while (count > 0) {
     const size_t n = static_cast<size_t>(std::min<uint64_t>(count, kProbeBlock));
-    for (size_t i = 0; i < n; ++i, masks.next()) p.values[i] = base ^ masks.value();
-    count -= n;
-    probe_block(table, p, n, [&](BucketTable::Range b) {
-      for (uint64_t e = b.begin; e != b.end; ++e) p.positions.push_back(table.position(e));
+    size_t i = 0;
+    plan.for_visits(first, n, [&](uint32_t pre, int d) {
+      prefix[i] = pre;
+      dist[i++] = static_cast<uint8_t>(d);
     });
+    for (i = 0; i < std::min(n, 2 * kStage); ++i) t.prefetch_prefix(prefix[i]);
+    for (i = 0; i < std::min(n, kStage); ++i) {
+      range[i] = t.prefix_entries(prefix[i]);
+      t.prefetch_suffixes(range[i]);
+    }
+    for (i = 0; i < n; ++i) {
+      if (i + 2 * kStage < n) t.prefetch_prefix(prefix[i + 2 * kStage]);
+      if (i + kStage < n) {
+        range[i + kStage] = t.prefix_entries(prefix[i + kStage]);
+        t.prefetch_suffixes(range[i + kStage]);
+      }
+      match_suffixes(t, plan, range[i], dist[i], hits);
+    }
+    first += n;
+    count -= n;
   }
 }
 
@@ -183,42 +254,46 @@ class Walk {
     const int key_bits = segment_->key_bits(j);
     if (binomial(key_bits, r) > double(table.value_slots())) return sweep_radius(table, base, r);
     if (!pipelined_) return probe_radius_legacy(table, base, key_bits, r);
-    const uint64_t count = choose(key_bits, r);
+    // Probes count the keys covered, as the per-mask loop did: the budget rule is unchanged.
+    const uint64_t keys = choose(key_bits, r);
     // A radius that would pass the budget is not started: the walk would stop
-    // inside it anyway (probes and candidates only grow), after wasted probes.
-    if (probe_cost_ * double(work_.probes + count) + double(s_.live.size()) > budget_) return false;
-    if (split_threads_ > 1 && count >= split_min_) return probe_radius_split(table, base, key_bits, r, count);
+    // inside it anyway (probes and candidates only grow), after wasted work.
+    if (probe_cost_ * double(work_.probes + keys) + double(s_.live.size()) > budget_) return false;
+    const PrefixPlan plan(table, key_bits, base, r);
+    if (split_threads_ > 1 && plan.visits >= split_min_) return probe_radius_split(table, plan, keys);
     Pipeline& p = s_.pipeline;
-    MaskWalk masks(key_bits, r);
-    while (masks.valid()) {
-      size_t n = 0;
-      for (; n < kProbeBlock && masks.valid(); masks.next()) p.values[n++] = base ^ masks.value();
-      probe_block(table, p, n, [&](BucketTable::Range b) { collect(table, b); });
-      work_.probes += n;
-      if (over_budget()) return false;
+    for (uint64_t first = 0; first < plan.visits; first += kProbeBlock) {
+      visit_prefixes(table, plan, first, std::min<uint64_t>(kProbeBlock, plan.visits - first), p,
+                     [&](Range b) { collect(table, b); });
+      if (over_budget()) return false;  // candidates pass the budget (probes are checked above)
     }
-    return true;
+    work_.probes += keys;
+    return !over_budget();
   }
 
-  // The radius's masks in chunks on the pool's threads, each listing the
-  // table positions it meets; this thread then takes them in mask order, as
-  // the sequential walk would.
-  bool probe_radius_split(const BucketTable& table, uint32_t base, int key_bits, int r, uint64_t count) {
+  // The radius's prefix visits in chunks on the pool's threads, each listing
+  // the table positions it meets; this thread then takes them in walk order.
+  bool probe_radius_split(const BucketTable& table, const PrefixPlan& plan, uint64_t keys) {
     const uint64_t most = uint64_t(split_threads_) * kChunksPerThread;
-    const uint64_t chunks = std::min(count, std::clamp<uint64_t>(count / kMinChunkMasks, 2, most));
+    const uint64_t chunks = std::min(plan.visits, std::clamp<uint64_t>(plan.visits / kMinChunkVisits, 2, most));
     if (s_.chunks.size() < chunks) s_.chunks.resize(chunks);
-    const uint64_t per = (count + chunks - 1) / chunks;
+    const uint64_t per = (plan.visits + chunks - 1) / chunks;
     ThreadPool::global().parallel_for(chunks, split_threads_, [&](size_t c) {
+      Pipeline& out = s_.chunks[c];
+      out.positions.clear();
       const uint64_t first = c * per;
-      if (first < count) probe_chunk(table, base, key_bits, r, first, std::min(per, count - first), s_.chunks[c]);
-      else s_.chunks[c].positions.clear();
+      if (first >= plan.visits) return;
+      reserve(out);
+      visit_prefixes(table, plan, first, std::min(per, plan.visits - first), out, [&](Range b) {
+        for (uint64_t e = b.begin; e != b.end; ++e) out.positions.push_back(table.position(e));
+      });
     });
     g_split_radii.fetch_add(1, std::memory_order_relaxed);
     for (uint64_t c = 0; c < chunks; ++c) {
       for (uint64_t p : s_.chunks[c].positions) take(p);
       if (s_.live.size() - verified_ >= kVerifyChunk) verify_pending();
     }
-    work_.probes += count;
+    work_.probes += keys;
     return !over_budget();
   }
 
@@ -252,7 +327,7 @@ class Walk {
   // Queues the store positions of the bucket's live codes not met before (by
   // the bitmap, on small indexes; else met_before sorts them out at
   // verification) and starts their fetch.
-  void collect(const BucketTable& table, BucketTable::Range b) {
+  void collect(const BucketTable& table, Range b) {
     for (uint64_t e = b.begin; e != b.end; ++e) take(table.position(e));
     if (s_.live.size() - verified_ >= kVerifyChunk) verify_pending();
   }

@@ -18,9 +18,10 @@ struct MultiIndexHashing::Scratch {
   std::vector<uint32_t> query_values;  // the query's substrings
   // One probe pipeline's buffers (the walk's own, then one per parallel chunk).
   struct Pipeline {
-    std::vector<uint32_t> values;       // bucket values of the block
-    std::vector<BucketTable::Range> prefixes, hits;  // their prefix ranges; the non-empty buckets met
-    std::vector<uint64_t> positions;    // a parallel chunk's table positions met, in mask order
+    std::vector<uint32_t> prefixes;           // prefixes of the block
+    std::vector<uint8_t> suffix_distances;    // of the suffixes wanted in each
+    std::vector<BucketTable::Range> ranges;   // their entries
+    std::vector<uint64_t> positions;          // a parallel chunk's table positions met, in walk order
   };
   Pipeline pipeline;
   std::vector<Pipeline> chunks;

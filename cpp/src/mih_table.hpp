@@ -84,6 +84,17 @@ class BucketTable {
 
   const TableShape& shape() const { return shape_; }
   Range bucket(uint32_t value) const;
+  // The prefix walk's accessors: prefixes, a prefix's entries, an entry's suffix.
+  int suffix_bits() const { return suffix_bits_; }
+  Range prefix_entries(uint64_t p) const {
+    const uint64_t end = std::min<uint64_t>(offsets_.get(p + 1), shape_.entries);
+    return {std::min<uint64_t>(offsets_.get(p), end), end};
+  }
+  void prefetch_prefix(uint64_t p) const {
+    offsets_.prefetch(p);
+    offsets_.prefetch(p + 1);
+  }
+  uint64_t suffix(uint64_t entry) const { return suffixes_.get(entry); }
   // The probe pipeline's steps for one value (bucket = bucket_in(value,
   // prefix_of(value))): the entries of its prefix (reads the offsets), and
   // its bucket among them (reads the suffixes).
