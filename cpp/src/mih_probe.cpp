@@ -32,6 +32,9 @@ constexpr size_t kHitRing = 8;  // > kPositionLag, a power of two
 // more than the suffixes at that distance (each then found by bisection).
 constexpr uint64_t kScanEntries = 32;
 constexpr uint64_t kScanPerMask = 8;
+// Prefix visits are chosen when they are this many times fewer than the keys (a visit compares
+// every entry of its prefix, a key's bucket search stops at its suffix).
+constexpr double kPrefixGain = 1.5;
 constexpr size_t kChunksPerThread = 4;  // a thread the OS delays holds up a small chunk, not half the radius
 constexpr uint64_t kMinChunkVisits = 1024;
 // The loop before the pipeline (probe_pipeline = 0).
@@ -49,7 +52,7 @@ using Pipeline = MultiIndexHashing::Scratch::Pipeline;
 
 void reserve(Pipeline& p) {
   p.prefixes.resize(kProbeBlock);
-  p.suffix_distances.resize(kProbeBlock);
+  p.targets.resize(kProbeBlock);
   p.ranges.resize(kProbeBlock);
 }
 
@@ -59,23 +62,40 @@ void reserve(Pipeline& p) {
 // prefix's entries (~8-16 on one or two cache lines) are read once for all its
 // suffixes. So C(len, r) bucket probes become sum_h C(prefix bits, h) prefix
 // visits with the same two misses each: at r = 4 of 32-bit keys, 35,960
-// probes become 10,903 visits (23 prefix bits) or 17,902 (26 bits, 10^9 codes).
+// probes become 10,903 visits (23 prefix bits, 10^8 codes) or 17,902 (26
+// bits, 10^9). Where that saves little (short suffixes: 10^7 codes in 21-bit
+// keys), every key is visited on its own instead (by_key), its bucket
+// found among its prefix's entries.
 struct PrefixPlan {
-  int prefix_bits, suffix_bits, r, h_lo, h_hi;
-  uint32_t query_prefix, query_suffix;
+  int key_bits, prefix_bits, suffix_bits, r, h_lo, h_hi;
+  uint32_t key, query_prefix, query_suffix;
   uint64_t visits = 0;
+  bool by_key;
 
-  PrefixPlan(const BucketTable& t, int key_bits, uint32_t key, int radius)
-      : prefix_bits(key_bits - t.suffix_bits()), suffix_bits(t.suffix_bits()), r(radius),
-        h_lo(std::max(0, radius - suffix_bits)), h_hi(std::min(radius, prefix_bits)),
+  PrefixPlan(const BucketTable& t, int bits, uint32_t query_key, int radius)
+      : key_bits(bits), prefix_bits(bits - t.suffix_bits()), suffix_bits(t.suffix_bits()), r(radius),
+        h_lo(std::max(0, radius - suffix_bits)), h_hi(std::min(radius, prefix_bits)), key(query_key),
         query_prefix(static_cast<uint32_t>(uint64_t{key} >> suffix_bits)),
-        query_suffix(static_cast<uint32_t>(uint64_t{key} & ((uint64_t{1} << suffix_bits) - 1))) {
+        query_suffix(static_cast<uint32_t>(uint64_t{key} & suffix_mask())) {
     for (int h = h_lo; h <= h_hi; ++h) visits += choose(prefix_bits, h);
+    const uint64_t keys = choose(key_bits, r);
+    by_key = double(keys) < kPrefixGain * double(visits);
+    if (by_key) visits = keys;
   }
+  uint64_t suffix_mask() const { return (uint64_t{1} << suffix_bits) - 1; }
 
-  // Calls fn(prefix, suffix distance) for visits [first, first + count), in order.
+  // Calls fn(prefix, target) for visits [first, first + count), in order;
+  // target: the suffix wanted (by_key), else its distance to the query's.
   template <class Fn>
   void for_visits(uint64_t first, uint64_t count, Fn&& fn) const {
+    if (by_key) {
+      MaskWalk masks(key_bits, r, mask_of_rank(key_bits, r, first));
+      for (; count > 0; --count, masks.next()) {
+        const uint64_t value = key ^ masks.value();
+        fn(static_cast<uint32_t>(value >> suffix_bits), static_cast<uint32_t>(value & suffix_mask()));
+      }
+      return;
+    }
     for (int h = h_lo; h <= h_hi && count > 0; ++h) {
       const uint64_t group = choose(prefix_bits, h);
       if (first >= group) {
@@ -84,7 +104,7 @@ struct PrefixPlan {
       }
       MaskWalk masks(prefix_bits, h, mask_of_rank(prefix_bits, h, first));
       for (uint64_t n = std::min(count, group - first); n > 0; --n, --count, masks.next())
-        fn(query_prefix ^ masks.value(), r - h);
+        fn(query_prefix ^ masks.value(), static_cast<uint32_t>(r - h));
       first = 0;
     }
   }
@@ -111,11 +131,18 @@ class HitQueue {
   size_t head_ = 0, tail_ = 0;
 };
 
-// The entries of prefix range `r` whose suffix is at distance d of the query's.
+// The entries of prefix range `r` wanted by a visit: those whose suffix is
+// `target` (by_key) or at distance `target` of the query's.
 template <class Queue>
-void match_suffixes(const BucketTable& t, const PrefixPlan& plan, Range r, int d, Queue& hits) {
+void match_suffixes(const BucketTable& t, const PrefixPlan& plan, Range r, uint32_t target, Queue& hits) {
   if (r.begin == r.end) return;
-  if (plan.suffix_bits == 0) return hits.push(r);  // d is 0: the whole prefix is the key
+  if (plan.suffix_bits == 0) return hits.push(r);  // target 0: the whole prefix is the key
+  if (plan.by_key) {
+    const Range b = t.bucket_in(target, r);
+    if (b.begin != b.end) hits.push(b);
+    return;
+  }
+  const int d = static_cast<int>(target);
   const uint64_t masks = choose(plan.suffix_bits, d);
   if (r.end - r.begin <= kScanEntries || r.end - r.begin <= masks * kScanPerMask) {
     for (uint64_t e = r.begin; e < r.end; ++e)
@@ -134,15 +161,15 @@ template <class Emit>
 void visit_prefixes(const BucketTable& t, const PrefixPlan& plan, uint64_t first, uint64_t count, Pipeline& p,
                     Emit&& emit) {
   uint32_t* prefix = p.prefixes.data();
-  uint8_t* dist = p.suffix_distances.data();
+  uint32_t* target = p.targets.data();
   Range* range = p.ranges.data();
   HitQueue<Emit> hits(t, emit);
   while (count > 0) {
     const size_t n = static_cast<size_t>(std::min<uint64_t>(count, kProbeBlock));
     size_t i = 0;
-    plan.for_visits(first, n, [&](uint32_t pre, int d) {
+    plan.for_visits(first, n, [&](uint32_t pre, uint32_t want) {
       prefix[i] = pre;
-      dist[i++] = static_cast<uint8_t>(d);
+      target[i++] = want;
     });
     for (i = 0; i < std::min(n, 2 * kStage); ++i) t.prefetch_prefix(prefix[i]);
     for (i = 0; i < std::min(n, kStage); ++i) {
@@ -155,7 +182,7 @@ void visit_prefixes(const BucketTable& t, const PrefixPlan& plan, uint64_t first
         range[i + kStage] = t.prefix_entries(prefix[i + kStage]);
         t.prefetch_suffixes(range[i + kStage]);
       }
-      match_suffixes(t, plan, range[i], dist[i], hits);
+      match_suffixes(t, plan, range[i], target[i], hits);
     }
     first += n;
     count -= n;

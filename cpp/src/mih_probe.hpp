@@ -19,7 +19,7 @@ struct MultiIndexHashing::Scratch {
   // One probe pipeline's buffers (the walk's own, then one per parallel chunk).
   struct Pipeline {
     std::vector<uint32_t> prefixes;           // prefixes of the block
-    std::vector<uint8_t> suffix_distances;    // of the suffixes wanted in each
+    std::vector<uint32_t> targets;            // the suffix wanted in each, or its distance (PrefixPlan)
     std::vector<BucketTable::Range> ranges;   // their entries
     std::vector<uint64_t> positions;          // a parallel chunk's table positions met, in walk order
   };
