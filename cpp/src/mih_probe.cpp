@@ -281,26 +281,26 @@ class Walk {
     const int key_bits = segment_->key_bits(j);
     if (binomial(key_bits, r) > double(table.value_slots())) return sweep_radius(table, base, r);
     if (!pipelined_) return probe_radius_legacy(table, base, key_bits, r);
-    // Probes count the keys covered, as the per-mask loop did: the budget rule is unchanged.
-    const uint64_t keys = choose(key_bits, r);
+    // A probe is a table lookup: a prefix visit or a key's bucket (about the
+    // same two misses), so probe_cost prices both and the budget sees the work done.
+    const PrefixPlan plan(table, key_bits, base, r);
     // A radius that would pass the budget is not started: the walk would stop
     // inside it anyway (probes and candidates only grow), after wasted work.
-    if (probe_cost_ * double(work_.probes + keys) + double(s_.live.size()) > budget_) return false;
-    const PrefixPlan plan(table, key_bits, base, r);
-    if (split_threads_ > 1 && plan.visits >= split_min_) return probe_radius_split(table, plan, keys);
+    if (probe_cost_ * double(work_.probes + plan.visits) + double(s_.live.size()) > budget_) return false;
+    if (split_threads_ > 1 && plan.visits >= split_min_) return probe_radius_split(table, plan);
     Pipeline& p = s_.pipeline;
     for (uint64_t first = 0; first < plan.visits; first += kProbeBlock) {
       visit_prefixes(table, plan, first, std::min<uint64_t>(kProbeBlock, plan.visits - first), p,
                      [&](Range b) { collect(table, b); });
       if (over_budget()) return false;  // candidates pass the budget (probes are checked above)
     }
-    work_.probes += keys;
+    work_.probes += plan.visits;
     return !over_budget();
   }
 
   // The radius's prefix visits in chunks on the pool's threads, each listing
   // the table positions it meets; this thread then takes them in walk order.
-  bool probe_radius_split(const BucketTable& table, const PrefixPlan& plan, uint64_t keys) {
+  bool probe_radius_split(const BucketTable& table, const PrefixPlan& plan) {
     const uint64_t most = uint64_t(split_threads_) * kChunksPerThread;
     const uint64_t chunks = std::min(plan.visits, std::clamp<uint64_t>(plan.visits / kMinChunkVisits, 2, most));
     if (s_.chunks.size() < chunks) s_.chunks.resize(chunks);
@@ -320,7 +320,7 @@ class Walk {
       for (uint64_t p : s_.chunks[c].positions) take(p);
       if (s_.live.size() - verified_ >= kVerifyChunk) verify_pending();
     }
-    work_.probes += keys;
+    work_.probes += plan.visits;
     return !over_budget();
   }
 
