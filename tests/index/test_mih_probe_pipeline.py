@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 import nash_index as ni
-from conftest import (assert_knn_matches, assert_range_matches, clustered_codes, mih_setting, scrambled_ids,
-                      uniform_codes)
+from conftest import assert_knn_matches, assert_range_matches, clustered_codes, mih_setting, scrambled_ids, uniform_codes
 from nash_index.index import _core
 
 MIH = _core.MultiIndexHashing
@@ -129,3 +128,22 @@ def test_settings_are_checked():
     with pytest.raises(ValueError, match="probe_pipeline must be 0 or 1"):
         MIH.probe_pipeline = 2
     assert MIH.probe_pipeline == 1
+
+
+@pytest.mark.parametrize("n, m, max_key_bits", [
+    (12, 2, None),      # a table of 12 codes: no prefix bits, the whole key is a suffix
+    (5000, 8, None),    # 8-bit keys over 5000 codes: no suffix bits, a prefix is a key
+    (5000, 2, 20),      # keys cut to 20 bits (max_key_bits)
+    (3000, 3, None),    # 21-22-bit keys
+])
+def test_table_shapes(mode, n, m, max_key_bits):
+    """Prefix and suffix lengths at their extremes: every walk still equals the oracle."""
+    name, threads = mode
+    rng = np.random.default_rng(n + m)
+    db = np.concatenate([clustered_codes(rng, n - n // 4, 64, centres=5, p=0.1), uniform_codes(rng, n // 4, 64)])
+    ids = scrambled_ids(rng, n)
+    queries = np.concatenate([db[:2], clustered_codes(rng, 3, 64, centres=db[2:4], p=0.12)])
+    index = ni.MultiIndexHashing(64, m, max_key_bits=max_key_bits)
+    index.add(db, ids)
+    assert index.m == m
+    _check_single_queries(index, db, ids, queries, threads)
