@@ -15,9 +15,9 @@ namespace {
 
 std::atomic<size_t> g_bitmap_limit{size_t{1} << 26};  // 8 MB of bitmap per thread
 std::atomic<int> g_probe_pipeline{1};
-// Below this many prefix visits, the hand-off to the pool and the merge cost more than the
-// second core could save (a radius of 2^14 visits takes ~0.5 ms).
-std::atomic<size_t> g_split_min_probes{size_t{1} << 14};
+// A radius of 2^13 prefix visits takes ~0.3 ms on one core (10^8 codes), ten times the pool's
+// hand-off: from there a free second core pays (r >= 4 of 32-bit keys at 10^8-10^9 codes).
+std::atomic<size_t> g_split_min_probes{size_t{1} << 13};
 std::atomic<uint64_t> g_split_radii{0};
 
 constexpr size_t kVerifyChunk = 256;  // candidates gathered before a verification pass
