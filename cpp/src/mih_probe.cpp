@@ -156,17 +156,26 @@ class Walk {
     const uint64_t chunks = std::min(plan.visits, std::clamp<uint64_t>(plan.visits / kMinChunkVisits, 2, most));
     if (s_.chunks.size() < chunks) s_.chunks.resize(chunks);
     const uint64_t per = (plan.visits + chunks - 1) / chunks;
+    // The chunks stop once the positions they met (an upper bound of the
+    // candidates) pass the budget, as the sequential walk would stop.
+    const double room = budget_ - probe_cost_ * double(work_.probes + plan.visits) - double(s_.live.size());
+    std::atomic<uint64_t> met{0};
+    std::atomic<bool> over{false};
     ThreadPool::global().parallel_for(chunks, split_threads_, [&](size_t c) {
       Pipeline& out = s_.chunks[c];
       out.positions.clear();
-      const uint64_t first = c * per;
-      if (first >= plan.visits) return;
       reserve(out);
-      visit_prefixes(table, plan, first, std::min(per, plan.visits - first), out, [&](Range b) {
-        for (uint64_t e = b.begin; e != b.end; ++e) out.positions.push_back(table.position(e));
-      });
+      const uint64_t end = std::min(plan.visits, (c + 1) * per);
+      for (uint64_t first = c * per; first < end && !over.load(std::memory_order_relaxed); first += kProbeBlock) {
+        const size_t before = out.positions.size();
+        visit_prefixes(table, plan, first, std::min<uint64_t>(kProbeBlock, end - first), out, [&](Range b) {
+          for (uint64_t e = b.begin; e != b.end; ++e) out.positions.push_back(table.position(e));
+        });
+        if (double(met.fetch_add(out.positions.size() - before) + out.positions.size() - before) > room) over = true;
+      }
     });
     g_split_radii.fetch_add(1, std::memory_order_relaxed);
+    if (over.load()) return false;
     for (uint64_t c = 0; c < chunks; ++c) {
       for (uint64_t p : s_.chunks[c].positions) take(p);
       if (s_.live.size() - verified_ >= kVerifyChunk) verify_pending();
