@@ -156,6 +156,11 @@ def markdown(records: List[Dict[str, Any]], meta: Dict[str, Any]) -> str:
         lines.append(f"| | | | | **old / new** | {o['p50'] / n['p50']:.2f}x | {o['p90'] / n['p90']:.2f}x "
                      f"| **{o['p99'] / n['p99']:.2f}x** | {o['mean'] / n['mean']:.2f}x | {w['old'] / w['new']:.2f}x "
                      f"| {r['batch_qps']['new'] / r['batch_qps']['old']:.2f}x |")
+    lines += ["", "Reading: the tail is the queries whose 10th neighbour is far (kth distance 11-12 of 64 bits at "
+              "10^8: substring radius 5-6). The old loop pays two dependent misses per key; the new one visits a "
+              "prefix once for all its suffixes, pipelined, and counts a probe per lookup, so such walks now finish "
+              "within the budget instead of falling back to the flat scan. At 10^7 the slowest 2% are walks past "
+              "their budget (tens of thousands of candidates, not probes): their latency is the scan's.", ""]
     return "\n".join(lines) + "\n"
 
 
