@@ -84,26 +84,21 @@ class BucketTable {
 
   const TableShape& shape() const { return shape_; }
   Range bucket(uint32_t value) const;
-  // The prefix walk's accessors: prefixes, a prefix's entries, an entry's suffix.
+  // The probe walk's steps (mih_prefix_walk.hpp), inline: they run once per
+  // lookup, up to 10^6 times per query. A prefix's entries (reads the offsets),
+  // an entry's suffix, and the bucket of a key among its prefix's entries
+  // (bucket(value) = bucket_in(value, prefix_entries(value >> suffix_bits()))).
   int suffix_bits() const { return suffix_bits_; }
   Range prefix_entries(uint64_t p) const {
     const uint64_t end = std::min<uint64_t>(offsets_.get(p + 1), shape_.entries);
     return {std::min<uint64_t>(offsets_.get(p), end), end};
   }
+  // Both offsets prefix_entries(p) reads (they straddle a cache line ~1 time in 6).
   void prefetch_prefix(uint64_t p) const {
     offsets_.prefetch(p);
     offsets_.prefetch(p + 1);
   }
   uint64_t suffix(uint64_t entry) const { return suffixes_.get(entry); }
-  // The probe pipeline's steps for one value (bucket = bucket_in(value,
-  // prefix_of(value))): the entries of its prefix (reads the offsets), and
-  // its bucket among them (reads the suffixes).
-  // Inline: these run once per probe, up to 10^6 times per query.
-  Range prefix_of(uint32_t value) const {
-    const uint64_t p = uint64_t{value} >> suffix_bits_;  // suffix_bits_ may be 32
-    const uint64_t end = std::min<uint64_t>(offsets_.get(p + 1), shape_.entries);
-    return {std::min<uint64_t>(offsets_.get(p), end), end};
-  }
   Range bucket_in(uint32_t value, Range r) const {
     if (suffix_bits_ == 0) return r;
     const uint64_t suffix = value & ((uint64_t{1} << suffix_bits_) - 1);
@@ -141,12 +136,6 @@ class BucketTable {
   }
   uint64_t position(uint64_t entry) const { return positions_.get(entry); }
   void prefetch(uint32_t value) const { offsets_.prefetch(uint64_t{value} >> suffix_bits_); }
-  // Both offsets prefix_of(value) reads (they straddle a cache line ~1 time in 6).
-  void prefetch_offsets(uint32_t value) const {
-    const uint64_t p = uint64_t{value} >> suffix_bits_;
-    offsets_.prefetch(p);
-    offsets_.prefetch(p + 1);
-  }
   void prefetch_entry(uint64_t entry) const { positions_.prefetch(entry); }
   // Cost of for_each_value, in slots read.
   uint64_t value_slots() const { return shape_.entries + shape_.prefixes(); }
