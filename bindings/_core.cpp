@@ -309,6 +309,13 @@ void bind_mih(py::module_& m) {
           "visited_bitmap_limit", [](py::object) { return Mih::visited_bitmap_limit(); },
           [](py::object, size_t n) { Mih::set_visited_bitmap_limit(n); })
       .def_property_static(
+          "probe_pipeline", [](py::object) { return Mih::probe_pipeline(); },
+          [](py::object, int mode) { Mih::set_probe_pipeline(mode); })
+      .def_property_static(
+          "split_min_probes", [](py::object) { return Mih::split_min_probes(); },
+          [](py::object, size_t n) { Mih::set_split_min_probes(n); })
+      .def_property_readonly_static("split_radii", [](py::object) { return Mih::split_radii(); })
+      .def_property_static(
           "max_tail", [](py::object) { return Mih::max_tail(); }, [](py::object, size_t n) { Mih::set_max_tail(n); });
 }
 

@@ -2,38 +2,30 @@
 
 #include <algorithm>
 #include <atomic>
+#include <string>
 
 #include "kernels.hpp"
+#include "mih_masks.hpp"
+#include "mih_prefix_walk.hpp"
+#include "nash_index/common.hpp"
+#include "thread_pool.hpp"
 
 namespace nash_index {
 namespace {
 
 std::atomic<size_t> g_bitmap_limit{size_t{1} << 26};  // 8 MB of bitmap per thread
+std::atomic<int> g_probe_pipeline{1};
+// A radius of 2^13 prefix visits takes ~0.3 ms on one core (10^8 codes), ten times the pool's
+// hand-off: from there a free second core pays (r >= 4 of 32-bit keys at 10^8-10^9 codes).
+std::atomic<size_t> g_split_min_probes{size_t{1} << 13};
+std::atomic<uint64_t> g_split_radii{0};
 
 constexpr size_t kVerifyChunk = 256;  // candidates gathered before a verification pass
-constexpr size_t kProbeBlock = 256;   // bucket values generated per block
-constexpr size_t kProbeAhead = 8;     // bucket-start prefetch distance
-
-// Every `len`-bit mask of popcount r, in increasing order (Gosper's hack).
-class MaskWalk {
- public:
-  MaskWalk(int len, int r) : end_(uint64_t{1} << len), mask_(r == 0 ? 0 : (uint64_t{1} << r) - 1), zero_(r == 0) {}
-  bool valid() const { return mask_ < end_; }
-  uint32_t value() const { return static_cast<uint32_t>(mask_); }
-  void next() {
-    if (zero_) {
-      mask_ = end_;
-      return;
-    }
-    const uint64_t low = mask_ & (~mask_ + 1);
-    const uint64_t ripple = mask_ + low;
-    mask_ = (((ripple ^ mask_) >> 2) / low) | ripple;
-  }
-
- private:
-  uint64_t end_, mask_;
-  bool zero_;
-};
+constexpr size_t kChunksPerThread = 4;  // a thread the OS delays holds up a small chunk, not half the radius
+constexpr uint64_t kMinChunkVisits = 1024;
+// The loop before the pipeline (probe_pipeline = 0).
+constexpr size_t kLegacyBlock = 256;
+constexpr size_t kLegacyAhead = 8;
 
 double binomial(int n, int r) {
   double c = 1;
@@ -41,14 +33,23 @@ double binomial(int n, int r) {
   return c;
 }
 
+using prefix_walk::kProbeBlock;
+using prefix_walk::reserve;
+using prefix_walk::visit_prefixes;
+using prefix_walk::Pipeline;
+using prefix_walk::PrefixPlan;
+using prefix_walk::Range;
+
 // The handler holds this one query, at index 0.
 template <class Handler>
 class Walk {
  public:
-  Walk(const MihTables& t, const uint8_t* query, Handler& out, MultiIndexHashing::Scratch& s, double budget,
-       double probe_cost, SearchWork& work)
-      : t_(t), q_(query), out_(out), s_(s), budget_(budget), probe_cost_(probe_cost), work_(work),
-        kt_(kernels()) {}
+  Walk(const MihTables& t, const uint8_t* query, Handler& out, MultiIndexHashing::Scratch& s,
+       const ProbeLimits& limits, SearchWork& work)
+      : t_(t), q_(query), out_(out), s_(s), budget_(limits.budget), probe_cost_(limits.probe_cost),
+        split_threads_(limits.split_threads), work_(work), kt_(kernels()),
+        pipelined_(g_probe_pipeline.load(std::memory_order_relaxed) != 0),
+        split_min_(g_split_min_probes.load(std::memory_order_relaxed)) {}
 
   bool run() {
     prepare_scratch();
@@ -72,7 +73,8 @@ class Walk {
     const size_t words = use_bitmap_ ? (positions_ + 63) / 64 : 0;
     if (s_.visited.size() < words) s_.visited.resize(words, 0);
     s_.distances.resize(kVerifyChunk);
-    s_.values.resize(kProbeBlock);
+    s_.values.resize(kLegacyBlock);
+    reserve(s_.pipeline);
     s_.found.clear();
     s_.live.clear();
     verified_ = 0;
@@ -129,13 +131,68 @@ class Walk {
     // size, one pass over its values is cheaper than enumerating masks.
     const int key_bits = segment_->key_bits(j);
     if (binomial(key_bits, r) > double(table.value_slots())) return sweep_radius(table, base, r);
+    if (!pipelined_) return probe_radius_legacy(table, base, key_bits, r);
+    // A probe is a table lookup: a prefix visit or a key's bucket (about the
+    // same two misses), so probe_cost prices both and the budget sees the work done.
+    const PrefixPlan plan(table, key_bits, base, r);
+    // A radius that would pass the budget is not started: the walk would stop
+    // inside it anyway (probes and candidates only grow), after wasted work.
+    if (probe_cost_ * double(work_.probes + plan.visits) + double(s_.live.size()) > budget_) return false;
+    if (split_threads_ > 1 && plan.visits >= split_min_) return probe_radius_split(table, plan);
+    Pipeline& p = s_.pipeline;
+    for (uint64_t first = 0; first < plan.visits; first += kProbeBlock) {
+      visit_prefixes(table, plan, first, std::min<uint64_t>(kProbeBlock, plan.visits - first), p,
+                     [&](Range b) { collect(table, b); });
+      if (over_budget()) return false;  // candidates pass the budget (probes are checked above)
+    }
+    work_.probes += plan.visits;
+    return !over_budget();
+  }
+
+  // The radius's prefix visits in chunks on the pool's threads, each listing
+  // the table positions it meets; this thread then takes them in walk order.
+  bool probe_radius_split(const BucketTable& table, const PrefixPlan& plan) {
+    const uint64_t most = uint64_t(split_threads_) * kChunksPerThread;
+    const uint64_t chunks = std::min(plan.visits, std::clamp<uint64_t>(plan.visits / kMinChunkVisits, 2, most));
+    if (s_.chunks.size() < chunks) s_.chunks.resize(chunks);
+    const uint64_t per = (plan.visits + chunks - 1) / chunks;
+    // The chunks stop once the positions they met (an upper bound of the
+    // candidates) pass the budget, as the sequential walk would stop.
+    const double room = budget_ - probe_cost_ * double(work_.probes + plan.visits) - double(s_.live.size());
+    std::atomic<uint64_t> met{0};
+    std::atomic<bool> over{false};
+    ThreadPool::global().parallel_for(chunks, split_threads_, [&](size_t c) {
+      Pipeline& out = s_.chunks[c];
+      out.positions.clear();
+      reserve(out);
+      const uint64_t end = std::min(plan.visits, (c + 1) * per);
+      for (uint64_t first = c * per; first < end && !over.load(std::memory_order_relaxed); first += kProbeBlock) {
+        const size_t before = out.positions.size();
+        visit_prefixes(table, plan, first, std::min<uint64_t>(kProbeBlock, end - first), out, [&](Range b) {
+          for (uint64_t e = b.begin; e != b.end; ++e) out.positions.push_back(table.position(e));
+        });
+        if (double(met.fetch_add(out.positions.size() - before) + out.positions.size() - before) > room) over = true;
+      }
+    });
+    g_split_radii.fetch_add(1, std::memory_order_relaxed);
+    if (over.load()) return false;
+    for (uint64_t c = 0; c < chunks; ++c) {
+      for (uint64_t p : s_.chunks[c].positions) take(p);
+      if (s_.live.size() - verified_ >= kVerifyChunk) verify_pending();
+    }
+    work_.probes += plan.visits;
+    return !over_budget();
+  }
+
+  // The loop before the pipeline: the reference of bench/bench_mih_tail.py.
+  bool probe_radius_legacy(const BucketTable& table, uint32_t base, int key_bits, int r) {
     MaskWalk masks(key_bits, r);
     while (masks.valid()) {
       size_t n = 0;
-      for (; n < kProbeBlock && masks.valid(); masks.next()) s_.values[n++] = base ^ masks.value();
-      for (size_t i = 0; i < std::min(n, kProbeAhead); ++i) table.prefetch(s_.values[i]);
+      for (; n < kLegacyBlock && masks.valid(); masks.next_by_division()) s_.values[n++] = base ^ masks.value();
+      for (size_t i = 0; i < std::min(n, kLegacyAhead); ++i) table.prefetch(s_.values[i]);
       for (size_t i = 0; i < n; ++i) {
-        if (i + kProbeAhead < n) table.prefetch(s_.values[i + kProbeAhead]);
+        if (i + kLegacyAhead < n) table.prefetch(s_.values[i + kLegacyAhead]);
         collect(table, table.bucket(s_.values[i]));
       }
       work_.probes += n;
@@ -157,32 +214,28 @@ class Walk {
   // Queues the store positions of the bucket's live codes not met before (by
   // the bitmap, on small indexes; else met_before sorts them out at
   // verification) and starts their fetch.
-  void collect(const BucketTable& table, BucketTable::Range b) {
-    const uint8_t* codes = t_.db.codes;
-    const size_t cs = t_.db.code_size;
-    uint64_t* visited = s_.visited.data();
-    const Tombstones& dead = segment_->dead;
-    const bool translate = dead.count() != 0;
-    const uint64_t positions = segment_->positions;
-    for (uint64_t e = b.begin; e != b.end; ++e) {
-      const uint64_t p = table.position(e);
-      if (p >= positions) continue;  // only in a damaged file read without verification
-      const uint32_t pos = static_cast<uint32_t>(p);
-      if (use_bitmap_) {
-        const uint32_t bit = static_cast<uint32_t>(segment_bit_ + pos);
-        uint64_t& word = visited[bit >> 6];
-        const uint64_t mask = uint64_t{1} << (bit & 63);
-        if (word & mask) continue;
-        word |= mask;
-        s_.found.push_back(bit);
-      }
-      uint32_t at = pos;
-      if (translate && !dead.live(pos, &at)) continue;
-      at += static_cast<uint32_t>(segment_start_);
-      s_.live.push_back(at);
-      __builtin_prefetch(codes + size_t{at} * cs);
-    }
+  void collect(const BucketTable& table, Range b) {
+    for (uint64_t e = b.begin; e != b.end; ++e) take(table.position(e));
     if (s_.live.size() - verified_ >= kVerifyChunk) verify_pending();
+  }
+
+  void take(uint64_t p) {
+    if (p >= segment_->positions) return;  // only in a damaged file read without verification
+    const uint32_t pos = static_cast<uint32_t>(p);
+    if (use_bitmap_) {
+      const uint32_t bit = static_cast<uint32_t>(segment_bit_ + pos);
+      uint64_t& word = s_.visited[bit >> 6];
+      const uint64_t mask = uint64_t{1} << (bit & 63);
+      if (word & mask) return;
+      word |= mask;
+      s_.found.push_back(bit);
+    }
+    uint32_t at = pos;
+    const Tombstones& dead = segment_->dead;
+    if (dead.count() != 0 && !dead.live(pos, &at)) return;
+    at += static_cast<uint32_t>(segment_start_);
+    s_.live.push_back(at);
+    __builtin_prefetch(t_.db.codes + size_t{at} * t_.db.code_size);
   }
 
   // Whether a code met while probing (table_, radius_) was met before: by a
@@ -221,8 +274,11 @@ class Walk {
   Handler& out_;
   MultiIndexHashing::Scratch& s_;
   double budget_, probe_cost_;
+  int split_threads_;
   SearchWork& work_;
   const KernelTable& kt_;
+  bool pipelined_;
+  uint64_t split_min_;
   size_t verified_ = 0;          // of s_.live
   size_t positions_ = 0;         // table positions of every segment
   bool use_bitmap_ = true;
@@ -236,15 +292,23 @@ class Walk {
 
 size_t MultiIndexHashing::visited_bitmap_limit() { return g_bitmap_limit.load(); }
 void MultiIndexHashing::set_visited_bitmap_limit(size_t positions) { g_bitmap_limit.store(positions); }
+int MultiIndexHashing::probe_pipeline() { return g_probe_pipeline.load(); }
+void MultiIndexHashing::set_probe_pipeline(int mode) {
+  require(mode == 0 || mode == 1, "probe_pipeline must be 0 or 1, got " + std::to_string(mode));
+  g_probe_pipeline.store(mode);
+}
+size_t MultiIndexHashing::split_min_probes() { return g_split_min_probes.load(); }
+void MultiIndexHashing::set_split_min_probes(size_t masks) { g_split_min_probes.store(std::max<size_t>(1, masks)); }
+uint64_t MultiIndexHashing::split_radii() { return g_split_radii.load(); }
 
 bool probe(const MihTables& t, const uint8_t* query, KnnHandler& out, MultiIndexHashing::Scratch& scratch,
-           double budget, double probe_cost, SearchWork& work) {
-  return Walk<KnnHandler>(t, query, out, scratch, budget, probe_cost, work).run();
+           const ProbeLimits& limits, SearchWork& work) {
+  return Walk<KnnHandler>(t, query, out, scratch, limits, work).run();
 }
 
 bool probe(const MihTables& t, const uint8_t* query, RangeHandler& out, MultiIndexHashing::Scratch& scratch,
-           double budget, double probe_cost, SearchWork& work) {
-  return Walk<RangeHandler>(t, query, out, scratch, budget, probe_cost, work).run();
+           const ProbeLimits& limits, SearchWork& work) {
+  return Walk<RangeHandler>(t, query, out, scratch, limits, work).run();
 }
 
 }  // namespace nash_index

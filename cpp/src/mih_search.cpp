@@ -20,6 +20,7 @@
 //    Queries whose walk passed its budget are gathered into one blocked scan.
 //  - k >= ntotal / 16 (most codes would be verified anyway): scan.
 #include <algorithm>
+#include <atomic>
 #include <limits>
 
 #include "code_store.hpp"
@@ -171,15 +172,30 @@ void run_batch(size_t nq, int threads, const MihParams& p, size_t ntotal, size_t
 // scratch borrowed from the index's pool for the walk.
 struct Walker {
   MihTables tables;
-  double budget, probe_cost;
+  ProbeLimits limits;
   std::mutex& scratch_mutex;
   std::vector<std::unique_ptr<MultiIndexHashing::Scratch>>& scratch_pool;
 
   template <class Handler>
   bool probe(const uint8_t* query, Handler& out, SearchWork& work) const {
     ScratchLease scratch(scratch_mutex, scratch_pool);
-    return nash_index::probe(tables, query, out, scratch.get(), budget, probe_cost, work);
+    return nash_index::probe(tables, query, out, scratch.get(), limits, work);
   }
+};
+
+// MultiIndexHashing searches running now (every caller and index). A single
+// query's long radius is split between the pool's threads only while fewer
+// run than the pool has threads (the flat scan's rule, scan_search.cpp):
+// otherwise the cores already serve other callers and a split adds only
+// hand-offs. A batch walks its queries in parallel and never splits one.
+std::atomic<int> g_running_searches{0};
+
+struct RunningSearch {
+  int running;
+  RunningSearch() : running(g_running_searches.fetch_add(1, std::memory_order_relaxed) + 1) {}
+  ~RunningSearch() { g_running_searches.fetch_sub(1, std::memory_order_relaxed); }
+  RunningSearch(const RunningSearch&) = delete;
+  RunningSearch& operator=(const RunningSearch&) = delete;
 };
 
 // k-NN queries as the driver sees them: walk one, scan some or all.
@@ -258,8 +274,10 @@ void MultiIndexHashing::answer(Queries& queries, size_t nq, int num_threads, Sea
     for (size_t q = 0; q < nq; ++q) work[q].scanned = true;
     return;
   }
-  const Walker walker{MihTables{store_->view(), &segments_, indexed_}, query_budget(nq), params_.probe_cost,
-                      scratch_mutex_, scratch_pool_};
+  const RunningSearch running;
+  const int split = single && running.running < threads ? threads : 1;
+  const Walker walker{MihTables{store_->view(), &segments_, indexed_},
+                      ProbeLimits{query_budget(nq), params_.probe_cost, split}, scratch_mutex_, scratch_pool_};
   auto walk = [&](size_t q, SearchWork& w) { return queries.walk(walker, q, w); };
   if (single) {
     const bool completed = walk(0, work[0]);

@@ -129,6 +129,21 @@ class MultiIndexHashing : public CodeIndex {
   // and benchmarks.
   static size_t visited_bitmap_limit();
   static void set_visited_bitmap_limit(size_t positions);
+  // How a walk probes its tables: 1 (default) radius by radius, prefix by
+  // prefix where that saves lookups, in a software pipeline (offsets fetched
+  // 2D lookups ahead, suffixes D ahead, positions a few matches ahead); 0 the
+  // loop before it (one bucket per key, offsets 8 ahead, then dependent
+  // misses), kept as the benchmarks' reference. Process-wide.
+  static int probe_pipeline();
+  static void set_probe_pipeline(int mode);
+  // A single query's radius of at least this many table lookups (per table
+  // and segment) is walked in chunks on the pool's threads, while fewer
+  // MultiIndexHashing searches run than the pool has threads (num_threads = 1
+  // never splits). Process-wide; for tests and benchmarks.
+  static size_t split_min_probes();
+  static void set_split_min_probes(size_t masks);
+  // Radii enumerated in parallel chunks since the process started.
+  static uint64_t split_radii();
   // The longest tail (default 2^20 codes) before tables are built over it;
   // process-wide, for tests and benchmarks.
   static size_t max_tail();

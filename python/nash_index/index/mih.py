@@ -30,8 +30,8 @@ __all__ = ["MultiIndexHashing", "SearchWork"]
 
 
 class SearchWork(NamedTuple):
-    """Work done per query: bucket ``probes``, distinct ``candidates`` verified
-    (int64, (nq,)), and ``scanned`` (bool, (nq,)): answered by the flat scan."""
+    """Work done per query: ``probes`` (table lookups: a bucket, or a prefix's entries), distinct
+    ``candidates`` verified (int64, (nq,)), and ``scanned`` (bool, (nq,)): answered by the flat scan."""
 
     probes: np.ndarray
     candidates: np.ndarray
