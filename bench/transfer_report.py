@@ -118,7 +118,11 @@ def render(records: List[Dict[str, Any]], meta: Dict[str, Any], label: str = "")
           f"worst and the mean over the corpus's preparations. {meta['environment']}.", "",
           "Settings: `defaults` = NASH's defaults from random weights (the pipeline's hasher before issue #26); "
           "`warm-itq` = NASH started from PCA-ITQ's codes (`--warm-start`), as `hasher=\"auto\"`, the "
-          "pipeline's default since, trains it: its *default (auto)* column is what `HashingPipeline()` gives.", "",
+          "pipeline's default since, trains it, with at most 30 epochs (`--epochs 30`, to fit the family in a "
+          "session); `default` = the same with NASH's own epochs (100, early stopping with patience 6): its "
+          "*default (auto)* column is exactly what `HashingPipeline()` gives. On the docstrings (15 steps an "
+          "epoch) the 30-epoch cap stops NASH at its best epoch so far, before it converges: compare `default` "
+          "with `warm-itq` there.", "",
           "Reproduce: `python bench/bench_transfer.py` (see its docstring; `--quick`: 32 bits, 1 seed, 30 epochs).", "",
           "## Worst and mean margin over PCA-ITQ", "", *_summary_lines(rows), "",
           *_paired_lines(cells), "## Every preparation", "", *_cell_lines(cells, cosine), ""]
