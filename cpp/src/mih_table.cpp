@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "build_trace.hpp"
 #include "huge_pages.hpp"
 #include "nash_index/common.hpp"
 
@@ -133,11 +134,13 @@ void BucketTable::build(const uint8_t* codes, size_t code_size, const SubstringL
   const KeyOf key{codes, code_size, layout, j,
                   shape.key_bits >= 32 ? 0xFFFFFFFFu : (uint32_t{1} << shape.key_bits) - 1};
   // n < 2^32 (the MIH limit); huge pages: the counts are hit at random.
+  BuildTrace trace;
   std::vector<uint32_t, HugePageAllocator<uint32_t>> next(shape.prefixes() + 1, 0);
   each_code(n, progress, [&](uint64_t i) { ++next[(uint64_t{key(i)} >> suffix_bits) + 1]; });
   for (uint64_t p = 1; p <= shape.prefixes(); ++p) next[p] += next[p - 1];
   const PackedWriter offsets(arrays, shape.offset_width);
   for (uint64_t p = 0; p <= shape.prefixes(); ++p) offsets.set(p, next[p]);
+  trace.phase("count");
   uint8_t* positions_at = arrays + shape.offsets_bytes();
   uint8_t* suffixes_at = positions_at + shape.positions_bytes();
   const PackedWriter positions(positions_at, shape.position_width);
@@ -151,6 +154,7 @@ void BucketTable::build(const uint8_t* codes, size_t code_size, const SubstringL
     if (suffix_bits) suffixes.set(entry, k & suffix_mask);
   });
   decltype(next)().swap(next);
+  trace.phase("place");
   if (suffix_bits == 0) {
     report_progress(progress, n);
     return;
@@ -168,6 +172,7 @@ void BucketTable::build(const uint8_t* codes, size_t code_size, const SubstringL
     }
   }
   report_progress(progress, n - reported);
+  trace.phase("bucket_sort");
 }
 
 uint32_t Tombstones::select_live(size_t rank) const {
