@@ -1,9 +1,13 @@
 #include "mih_partition.hpp"
 
+#include <emmintrin.h>
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <vector>
 
 #include "build_trace.hpp"
@@ -16,8 +20,9 @@ namespace {
 constexpr uint64_t kProgressStep = uint64_t{1} << 20;
 constexpr int kMaxPartitionBits = 12;   // 4096 scatter targets: their open cache lines stay in L2
 constexpr int kPartitionEntriesLog = 15;  // ~32K entries (256 KB) per partition: sorted in L2
-// Partitions larger than this (duplicated keys) are sorted in place instead of by counting.
-constexpr uint64_t kCountingSortMax = uint64_t{1} << 20;
+// Partitions larger than this (duplicated keys) are sorted in place: the radix
+// sort's second array stays within 32 MB a thread.
+constexpr uint64_t kRadixSortMax = uint64_t{1} << 22;
 constexpr uint64_t kDefaultScratchEntries = uint64_t{1} << 27;  // 1 GiB
 
 // The key of a code (the low key_bits bits of substring j) with one fixed-size
@@ -29,16 +34,18 @@ class KeyReader {
         mask_(key_bits >= 32 ? 0xFFFFFFFFu : (uint32_t{1} << key_bits) - 1) {
     int begin = 0;
     for (int i = 0; i < j; ++i) begin += layout.length(i);
-    first_ = static_cast<size_t>(begin) / 8;
-    shift_ = begin % 8;
-    wide_ = code_size >= first_ + 8;
+    // The 8 bytes from the substring's first byte, or the code's last 8 when
+    // those would run past its end (a substring of <= 32 bits still fits them).
+    wide_ = code_size >= 8;
+    first_ = std::min(static_cast<size_t>(begin) / 8, wide_ ? code_size - 8 : 0);
+    shift_ = begin - 8 * static_cast<int>(first_);
   }
   uint32_t operator()(uint64_t i) const {
     const uint8_t* code = codes_ + i * code_size_;
     if (!wide_) return layout_.extract(code, code_size_, j_) & mask_;
     uint64_t word;
-    std::memcpy(&word, code + first_, 8);
-    return static_cast<uint32_t>(word >> shift_) & mask_;  // substrings are <= 32 bits: no bits beyond
+    std::memcpy(&word, code + first_, 8);  // little-endian hosts, as SubstringLayout::extract
+    return static_cast<uint32_t>(word >> shift_) & mask_;
   }
 
  private:
@@ -105,30 +112,60 @@ uint64_t env_u64(const char* name, uint64_t fallback) {
   return (end && *end == '\0' && v > 0) ? v : fallback;
 }
 
-// Raw scratch for (local key << 32 | position) entries: huge pages, never zeroed.
-struct Scratch {
-  explicit Scratch(uint64_t entries) : size(entries), data(HugePageAllocator<uint64_t>().allocate(std::max<uint64_t>(entries, 1))) {}
-  ~Scratch() { HugePageAllocator<uint64_t>().deallocate(data, size); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  uint64_t size;
-  uint64_t* data;
-};
+// Software write-combining for the scatter: entries gather per partition in a
+// buffer line that mirrors the destination's cache line and leave as a whole
+// line with streaming stores (no read of the line first), so a few thousand
+// open partitions cost L2 space rather than cache and TLB misses. A run's first
+// and last lines, shared with neighbouring runs, are written entry by entry.
+class CombiningWriter {
+ public:
+  // next[t]: target t's next entry in dst (64-byte aligned).
+  CombiningWriter(uint64_t* dst, const uint64_t* next, uint64_t targets)
+      : dst_(dst), lines_(targets), state_(targets) {
+    for (uint64_t t = 0; t < targets; ++t) {
+      state_[t].line = next[t] / kPerLine;
+      state_[t].fill = state_[t].head = static_cast<uint8_t>(next[t] % kPerLine);
+    }
+  }
+  void push(uint64_t target, uint64_t entry) {
+    State& s = state_[target];
+    Line& line = lines_[target];
+    line.v[s.fill++] = entry;
+    if (s.fill < kPerLine) return;
+    uint64_t* at = dst_ + s.line * kPerLine;
+    if (s.head == 0) {
+      for (int k = 0; k < 4; ++k)
+        _mm_stream_si128(reinterpret_cast<__m128i*>(at) + k, _mm_load_si128(reinterpret_cast<const __m128i*>(line.v) + k));
+    } else {
+      std::memcpy(at + s.head, line.v + s.head, (kPerLine - s.head) * sizeof(uint64_t));
+      s.head = 0;
+    }
+    ++s.line;
+    s.fill = 0;
+  }
+  // Writes the partial last lines; the streamed lines are ordered before what follows.
+  void flush() {
+    for (uint64_t t = 0; t < lines_.size(); ++t) {
+      State& s = state_[t];
+      std::memcpy(dst_ + s.line * kPerLine + s.head, lines_[t].v + s.head, (s.fill - s.head) * sizeof(uint64_t));
+      s.head = s.fill;
+    }
+    _mm_sfence();
+  }
 
-// Sorts a bucket's entries (one prefix: order by suffix, then position).
-void sort_bucket(uint64_t* begin, uint64_t* end) {
-  if (std::is_sorted(begin, end)) return;
-  if (end - begin > 32) {
-    std::sort(begin, end);
-    return;
-  }
-  for (uint64_t* i = begin + 1; i < end; ++i) {
-    const uint64_t v = *i;
-    uint64_t* k = i;
-    for (; k > begin && k[-1] > v; --k) *k = k[-1];
-    *k = v;
-  }
-}
+ private:
+  static constexpr uint8_t kPerLine = 8;
+  struct alignas(64) Line {
+    uint64_t v[kPerLine];
+  };
+  struct State {
+    uint64_t line;        // destination line being gathered
+    uint8_t fill, head;   // entries [head, fill) of it are buffered
+  };
+  uint64_t* dst_;
+  std::vector<Line> lines_;
+  std::vector<State> state_;
+};
 
 // The partitions of one table: partition = the top `bits` bits of the key.
 struct Plan {
@@ -179,40 +216,64 @@ struct Output {
 
 // Per-thread buffers of the in-cache sort.
 struct SortBuffers {
-  std::vector<uint64_t> sorted;
-  std::vector<uint32_t> bucket_start;
+  std::vector<uint64_t> other;     // the radix sort's second array
+  std::vector<uint32_t> histogram;  // per digit
 };
+
+constexpr int kDigitBits = 11;  // 2048 counters per digit: L1-resident
+
+// Sorts entries (local key << 32 | position, in position order) by local key,
+// stably: least significant digit first, a digit skipped when every entry
+// shares it (clustered keys). Returns where the sorted entries are.
+uint64_t* radix_sort(uint64_t* entries, uint64_t count, int local_bits, SortBuffers& buf) {
+  const int digits = (local_bits + kDigitBits - 1) / kDigitBits;
+  if (digits == 0 || count < 2) return entries;
+  const int width = (local_bits + digits - 1) / digits;  // digits of (nearly) equal width
+  const uint64_t radix = uint64_t{1} << width;
+  std::vector<uint32_t>& hist = buf.histogram;
+  hist.assign(radix * uint64_t(digits), 0);
+  for (uint64_t e = 0; e < count; ++e) {
+    const uint64_t key = entries[e] >> 32;
+    for (int d = 0; d < digits; ++d) ++hist[uint64_t(d) * radix + ((key >> (d * width)) & (radix - 1))];
+  }
+  buf.other.resize(count);
+  uint64_t* from = entries;
+  uint64_t* to = buf.other.data();
+  for (int d = 0; d < digits; ++d) {
+    uint32_t* next = hist.data() + uint64_t(d) * radix;
+    const uint64_t first_digit = (from[0] >> 32 >> (d * width)) & (radix - 1);
+    if (next[first_digit] == count) continue;  // one value of this digit: already in order
+    uint32_t sum = 0;
+    for (uint64_t v = 0; v < radix; ++v) {
+      const uint32_t c = next[v];
+      next[v] = sum;
+      sum += c;
+    }
+    for (uint64_t e = 0; e < count; ++e) to[next[(from[e] >> 32 >> (d * width)) & (radix - 1)]++] = from[e];
+    std::swap(from, to);
+  }
+  return from;
+}
 
 // Sorts partition q's entries (in position order in `entries`) by key and
 // writes its offsets, positions and suffixes.
 void finish_partition(const Plan& plan, uint64_t q, uint64_t* entries, const Output& out, SortBuffers& buf) {
   const uint64_t count = plan.start[q + 1] - plan.start[q];
-  const uint64_t prefixes = uint64_t{1} << plan.prefix_in_part;
   const int sb = plan.suffix_bits;
-  std::vector<uint32_t>& at = buf.bucket_start;
-  at.assign(prefixes + 1, 0);
   const uint64_t* sorted = entries;
-  if (count > kCountingSortMax) {
-    std::sort(entries, entries + count);  // unique (key, position) pairs: the order wanted
-    for (uint64_t e = 0; e < count; ++e) ++at[(entries[e] >> 32 >> sb) + 1];
-    for (uint64_t p = 1; p <= prefixes; ++p) at[p] += at[p - 1];
-  } else {
-    for (uint64_t e = 0; e < count; ++e) ++at[(entries[e] >> 32 >> sb) + 1];
-    for (uint64_t p = 1; p <= prefixes; ++p) at[p] += at[p - 1];
-    buf.sorted.resize(std::max<uint64_t>(count, 1));
-    uint64_t* dst = buf.sorted.data();
-    std::vector<uint32_t> next(at.begin(), at.end() - 1);
-    for (uint64_t e = 0; e < count; ++e) dst[next[entries[e] >> 32 >> sb]++] = entries[e];
-    if (sb > 0)
-      for (uint64_t p = 0; p < prefixes; ++p)
-        if (at[p + 1] - at[p] > 1) sort_bucket(dst + at[p], dst + at[p + 1]);
-    sorted = dst;
-  }
+  if (count > kRadixSortMax) std::sort(entries, entries + count);  // unique (key, position): the order wanted
+  else sorted = radix_sort(entries, count, plan.local_bits, buf);
+  // Offsets: the first entry at or past each prefix of the partition.
+  const uint64_t prefixes = uint64_t{1} << plan.prefix_in_part;
   PackedAppender offsets(out.offsets, out.shape.offset_width, q << plan.prefix_in_part);
-  for (uint64_t p = 0; p < prefixes; ++p) offsets.push(plan.start[q] + at[p]);
-  offsets.finish();
   PackedAppender positions(out.positions, out.shape.position_width, plan.start[q]);
-  for (uint64_t e = 0; e < count; ++e) positions.push(sorted[e] & 0xFFFFFFFFu);
+  uint64_t prefix = 0;
+  for (uint64_t e = 0; e < count; ++e) {
+    for (const uint64_t p = sorted[e] >> 32 >> sb; prefix <= p; ++prefix) offsets.push(plan.start[q] + e);
+    positions.push(sorted[e] & 0xFFFFFFFFu);
+  }
+  for (; prefix < prefixes; ++prefix) offsets.push(plan.start[q] + count);
+  offsets.finish();
   positions.finish();
   if (sb == 0) return;
   PackedAppender suffixes(out.suffixes, sb, plan.start[q]);
@@ -236,10 +297,36 @@ std::vector<std::pair<uint64_t, uint64_t>> group_partitions(const Plan& plan, ui
 
 }  // namespace
 
-uint64_t partition_scratch_entries() {
+PartitionScratch::PartitionScratch() {
   const uint64_t mb = env_u64("NASH_MIH_BUILD_SCRATCH_MB", 0);
-  return mb ? mb * (uint64_t{1} << 20) / 8 : kDefaultScratchEntries;
+  limit_ = mb ? std::max<uint64_t>(1, mb * (uint64_t{1} << 20) / 8) : kDefaultScratchEntries;
 }
+
+PartitionScratch::~PartitionScratch() = default;
+
+uint64_t* PartitionScratch::reserve(uint64_t entries) {
+  entries = std::max<uint64_t>(entries, 1);
+  if (entries > size_) {
+    pages_.reset();
+    size_ = 0;
+    pages_ = std::make_unique<ZeroedPages>(entries * sizeof(uint64_t));
+    size_ = entries;
+  }
+  return reinterpret_cast<uint64_t*>(pages_->data());
+}
+
+ZeroedPages::ZeroedPages(uint64_t bytes) : bytes_(std::max<uint64_t>(bytes, 1)) {
+  void* p = ::mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  data_ = static_cast<uint8_t*>(p);
+#ifdef MADV_NOHUGEPAGE
+  ::madvise(p, bytes_, MADV_NOHUGEPAGE);  // "always" THP would compact for them too
+#endif
+  constexpr int kPopulateWrite = 23;  // MADV_POPULATE_WRITE (Linux 5.14); older kernels fault on first write
+  ::madvise(p, bytes_, kPopulateWrite);
+}
+
+ZeroedPages::~ZeroedPages() { ::munmap(data_, bytes_); }
 
 bool partitioned_build_enabled() {
   const char* algo = std::getenv("NASH_MIH_BUILD");
@@ -248,7 +335,7 @@ bool partitioned_build_enabled() {
 
 bool build_table_partitioned(const uint8_t* codes, size_t code_size, const SubstringLayout& layout, int j,
                              const TableShape& shape, uint8_t* arrays, std::atomic<uint64_t>* progress,
-                             int threads, uint64_t scratch_entries) {
+                             int threads, PartitionScratch& scratch) {
   const uint64_t n = shape.entries;
   BuildTrace trace;
   Plan plan = plan_for(shape);
@@ -270,15 +357,16 @@ bool build_table_partitioned(const uint8_t* codes, size_t code_size, const Subst
     plan.start[q + 1] = plan.start[q] + total;
     largest = std::max(largest, total);
   }
-  if (largest > scratch_entries) return false;
+  if (largest > scratch.limit()) return false;
   report_progress(progress, n);
   trace.phase("partition_count");
   const Output out{shape, arrays, arrays + shape.offsets_bytes(),
                    arrays + shape.offsets_bytes() + shape.positions_bytes()};
-  const auto groups = group_partitions(plan, scratch_entries);
+  const auto groups = group_partitions(plan, scratch.limit());
   uint64_t widest = 0;
   for (const auto& g : groups) widest = std::max(widest, plan.start[g.second] - plan.start[g.first]);
-  Scratch scratch(widest);
+  uint64_t* const entries = scratch.reserve(widest);
+  trace.phase("partition_scratch");
   std::vector<SortBuffers> buffers(static_cast<size_t>(threads));
   for (const auto& [first, last] : groups) {
     // Scatter pass: each thread writes its codes of these partitions, in
@@ -293,14 +381,13 @@ bool build_table_partitioned(const uint8_t* codes, size_t code_size, const Subst
       }
     }
     ThreadPool::global().parallel_for(size_t(threads), threads, [&](size_t t) {
-      uint64_t* next = cursor.data() + t * span;
-      uint64_t* dst = scratch.data;
-      const uint64_t lo = first, hi = last;
+      CombiningWriter writer(entries, cursor.data() + t * span, span);
       each_code(slice_begin(n, threads, int(t)), slice_end(n, threads, int(t)), progress, [&](uint64_t i) {
         const uint32_t k = key(i);
-        const uint64_t q = plan.part(k);
-        if (q - lo < hi - lo) dst[next[q - lo]++] = plan.local(k) << 32 | i;
+        const uint64_t r = plan.part(k) - first;
+        if (r < span) writer.push(r, plan.local(k) << 32 | i);
       });
+      writer.flush();
     });
     report_progress(progress, plan.start[last] - base);
     trace.phase("partition_scatter");
@@ -308,7 +395,7 @@ bool build_table_partitioned(const uint8_t* codes, size_t code_size, const Subst
     std::atomic<uint64_t> claimed{first};
     ThreadPool::global().parallel_for(size_t(threads), threads, [&](size_t t) {
       for (uint64_t q; (q = claimed.fetch_add(1)) < last;) {
-        finish_partition(plan, q, scratch.data + (plan.start[q] - base), out, buffers[t]);
+        finish_partition(plan, q, entries + (plan.start[q] - base), out, buffers[t]);
         report_progress(progress, plan.start[q + 1] - plan.start[q]);
       }
     });

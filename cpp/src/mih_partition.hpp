@@ -6,15 +6,51 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "mih_table.hpp"
 
 namespace nash_index {
 
-// Scratch entries (8 bytes each) the partitioned build holds at most: the
-// environment's NASH_MIH_BUILD_SCRATCH_MB, else 1 GiB. More codes than this are
-// partitioned in several passes over the codes, one per group of partitions.
-uint64_t partition_scratch_entries();
+// Zeroed anonymous memory in 4 KiB pages, faulted in up front in one call
+// where the kernel can (MADV_POPULATE_WRITE). For buffers written in order:
+// here huge pages cost more than they save (compaction to find them took up to
+// 3 s per GiB where 4 KiB pages took 0.5-1 s).
+class ZeroedPages {
+ public:
+  explicit ZeroedPages(uint64_t bytes);
+  ~ZeroedPages();
+  ZeroedPages(const ZeroedPages&) = delete;
+  ZeroedPages& operator=(const ZeroedPages&) = delete;
+  uint8_t* data() const { return data_; }
+
+ private:
+  uint8_t* data_ = nullptr;
+  uint64_t bytes_ = 0;
+};
+
+// The partitioned build's scratch: (key, position) entries of 8 bytes, at most
+// limit() of them (the environment's NASH_MIH_BUILD_SCRATCH_MB, else 1 GiB). More
+// codes than that are partitioned in several passes over the codes, one per
+// group of partitions. One scratch serves every table of a build: its pages
+// are faulted in once.
+class PartitionScratch {
+ public:
+  PartitionScratch();
+  ~PartitionScratch();
+  PartitionScratch(const PartitionScratch&) = delete;
+  PartitionScratch& operator=(const PartitionScratch&) = delete;
+
+  uint64_t limit() const { return limit_; }
+  // Room for `entries` (<= limit()), uninitialised; earlier contents are lost.
+  uint64_t* reserve(uint64_t entries);
+
+ private:
+  uint64_t limit_;
+  std::unique_ptr<ZeroedPages> pages_;
+  uint64_t size_ = 0;
+};
+
 // False when the environment sets NASH_MIH_BUILD=counting: the table builds then
 // use BucketTable::build, one table per thread (kept to compare the two).
 bool partitioned_build_enabled();
@@ -22,10 +58,10 @@ bool partitioned_build_enabled();
 // Builds table j into `arrays` (TableShape::bytes(), zeroed) on up to `threads`
 // threads, exactly as BucketTable::build does; progress and cancellation as
 // there (3 steps of n codes). Returns false, having written nothing, when one
-// partition alone holds more than `scratch_entries` codes (heavily duplicated
+// partition alone holds more than scratch.limit() codes (heavily duplicated
 // keys, where BucketTable::build's accesses are not random anyway).
 bool build_table_partitioned(const uint8_t* codes, size_t code_size, const SubstringLayout& layout, int j,
                              const TableShape& shape, uint8_t* arrays, std::atomic<uint64_t>* progress,
-                             int threads, uint64_t scratch_entries);
+                             int threads, PartitionScratch& scratch);
 
 }  // namespace nash_index

@@ -69,7 +69,7 @@ void build_tables_blob(const uint8_t* codes, size_t code_size, const SubstringLa
   // One table at a time on every thread: the scratch is held once, and the
   // passes over the codes share the memory bandwidth with nothing else.
   const int threads = ThreadPool::global().num_threads();
-  const uint64_t scratch = partition_scratch_entries();
+  PartitionScratch scratch;
   for (size_t j = 0; j < shapes.size(); ++j)
     if (!build_table_partitioned(codes, code_size, layout, static_cast<int>(j), shapes[j], arrays[j], progress,
                                  threads, scratch))
