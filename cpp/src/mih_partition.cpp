@@ -196,13 +196,14 @@ Plan plan_for(const TableShape& shape) {
 uint64_t slice_begin(uint64_t n, int threads, int t) { return n / uint64_t(threads) * uint64_t(t); }
 uint64_t slice_end(uint64_t n, int threads, int t) { return t + 1 == threads ? n : slice_begin(n, threads, t + 1); }
 
-// Runs fn(i) over [begin, end) in steps, checking for cancellation between them.
+// Runs fn(i) over [begin, end) in steps, checking for cancellation between
+// them; `counts` adds the step's codes to the progress.
 template <class Fn>
-void each_code(uint64_t begin, uint64_t end, std::atomic<uint64_t>* progress, Fn&& fn) {
+void each_code(uint64_t begin, uint64_t end, std::atomic<uint64_t>* progress, Fn&& fn, bool counts = false) {
   for (uint64_t start = begin; start < end; start += kProgressStep) {
     const uint64_t stop = std::min(end, start + kProgressStep);
     for (uint64_t i = start; i < stop; ++i) fn(i);
-    report_progress(progress, 0);
+    report_progress(progress, counts ? stop - start : 0);
   }
 }
 
@@ -347,7 +348,7 @@ bool build_table_partitioned(const uint8_t* codes, size_t code_size, const Subst
   ThreadPool::global().parallel_for(size_t(threads), threads, [&](size_t t) {
     uint64_t* count = plan.counts.data() + t * parts;
     each_code(slice_begin(n, threads, int(t)), slice_end(n, threads, int(t)), progress,
-              [&](uint64_t i) { ++count[plan.part(key(i))]; });
+              [&](uint64_t i) { ++count[plan.part(key(i))]; }, true);
   });
   plan.start.assign(parts + 1, 0);
   uint64_t largest = 0;
@@ -357,8 +358,10 @@ bool build_table_partitioned(const uint8_t* codes, size_t code_size, const Subst
     plan.start[q + 1] = plan.start[q] + total;
     largest = std::max(largest, total);
   }
-  if (largest > scratch.limit()) return false;
-  report_progress(progress, n);
+  if (largest > scratch.limit()) {
+    if (progress) progress->fetch_sub(n);  // the counting sort reports its passes afresh
+    return false;
+  }
   trace.phase("partition_count");
   const Output out{shape, arrays, arrays + shape.offsets_bytes(),
                    arrays + shape.offsets_bytes() + shape.positions_bytes()};

@@ -1,0 +1,180 @@
+"""MIH file build from disk: the partitioned table build against the counting sort it replaced (issue #25).
+
+Each build is ``build_mih_file`` from a .npy in a fresh child process (as ``bench_billion.py``),
+the two table builds alternated in the same run (``NASH_MIH_BUILD=counting`` selects the old
+one), with the library's phase trace on (``NASH_MIH_BUILD_TRACE``): seconds per phase, total
+wall time, peak RSS (the child's VmHWM) and whether both files are the same bytes (their
+headers, which hold every section's checksum). Phases: ``append`` (reading the chunks and
+writing the codes: the wall time less the rest), ``allocate`` (the tables' memory), the table
+build (old: ``count``, ``place``, ``bucket_sort`` per table, the tables built in parallel so
+these add up to more than ``tables``; new: ``partition_count``, ``partition_scratch``,
+``partition_scatter``, ``partition_sort_write`` per table, one table after another),
+``tables`` (wall), ``checksum_write`` and ``commit`` (fsync, rename).
+
+The 10^9 estimate: each build's ns per code grown by the ratio of ns per code between 10^7
+and 10^8 (the superlinearity of one decade carried to the next). Run the real thing with
+``python bench/bench_billion.py --n 1e9 --dists c100000-p0.10``.
+
+Command (the recorded results): ``python bench/bench_mih_build.py --out bench/results``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import codes_on_disk as cod
+import harness
+
+ALGOS = ("counting", "partition")  # the old build, the new one
+DEFAULT_SETS = "c100000-p0.10:64:1e7:3,uniform:64:1e7:3,c1000-p0.15:128:1e7:3,c100000-p0.10:64:1e8:2,uniform:64:1e8:2"
+
+# The child: build_mih_file over the first n codes of a .npy, read in chunks as bench_billion does.
+CHILD = (
+    "import itertools,json,sys,time,pathlib,nash_index as ni;"
+    "from nash_index.index.build import _file_chunks;"
+    "src,n,out=sys.argv[1],int(sys.argv[2]),sys.argv[3];ch=1<<20;"
+    "chunks,nbits=_file_chunks(pathlib.Path(src),None,ch);"
+    "rows=(c[:n-i*ch] for i,c in enumerate(itertools.islice(chunks,-(-n//ch))));t=time.perf_counter();"
+    "ni.build_mih_file(rows,out,nbits=nbits,progress=False);"
+    "hwm=[l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1];"
+    "print(json.dumps({'total_s':time.perf_counter()-t,'peak_rss':int(hwm)*1024}))"
+)
+WHOLE_PHASES = ("allocate", "tables", "checksum_write", "commit")
+
+
+def build_once(src: Path, n: int, out: Path, algo: str, scratch_mb: Optional[int]) -> Dict[str, Any]:
+    """One build in a child process: total seconds, peak RSS, summed phase seconds, header bytes."""
+    env = dict(os.environ, NASH_MIH_BUILD=algo, NASH_MIH_BUILD_TRACE="1")
+    if scratch_mb:
+        env["NASH_MIH_BUILD_SCRATCH_MB"] = str(scratch_mb)
+    done = subprocess.run([sys.executable, "-c", CHILD, str(src), str(n), str(out)], env=env,
+                          check=True, capture_output=True, text=True)
+    record = json.loads(done.stdout.strip().splitlines()[-1])
+    phases: Dict[str, float] = {}
+    for line in done.stderr.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "nash_mih_build":
+            phases[parts[1]] = phases.get(parts[1], 0.0) + float(parts[2])
+    phases["append"] = record["total_s"] - sum(phases.get(p, 0.0) for p in WHOLE_PHASES)
+    with open(out, "rb") as f:
+        record["header"] = f.read(1 << 16).hex()
+    out.unlink()
+    record["phases"] = phases
+    return record
+
+
+def measure_set(dist: str, nbits: int, n: int, runs: int, args: Any) -> Dict[str, Any]:
+    """Alternated builds of one code set: per algorithm the median total, phases and peak RSS."""
+    src = cod.write_codes(args.data / f"{dist}-{nbits}.npy", n, nbits, dist)
+    out = args.data / "built.nidx"
+    results: Dict[str, List[Dict[str, Any]]] = {a: [] for a in ALGOS}
+    for run in range(runs):
+        order = ALGOS if run % 2 == 0 else ALGOS[::-1]
+        for algo in order:
+            results[algo].append(build_once(src, n, out, algo, args.scratch_mb))
+            r = results[algo][-1]
+            print(f"  {dist} {nbits}-bit n={n:.0e} {algo}: {r['total_s']:.1f} s", flush=True)
+    headers = {r["header"] for rs in results.values() for r in rs}
+    row: Dict[str, Any] = {"dist": dist, "nbits": nbits, "n": n, "runs": runs, "identical": len(headers) == 1}
+    for algo, rs in results.items():
+        names = sorted({p for r in rs for p in r["phases"]})
+        row[algo] = {
+            "total_s": statistics.median(r["total_s"] for r in rs),
+            "all_s": [r["total_s"] for r in rs],
+            "peak_rss": max(r["peak_rss"] for r in rs),
+            "phases": {p: statistics.median(r["phases"].get(p, 0.0) for r in rs) for p in names},
+        }
+        row[algo]["ns_per_code"] = row[algo]["total_s"] / n * 1e9
+    row["speedup"] = row["counting"]["total_s"] / row["partition"]["total_s"]
+    return row
+
+
+def extrapolate(rows: List[Dict[str, Any]], target: int = 10**9) -> List[Dict[str, Any]]:
+    """10^9 estimates from the 10^7 and 10^8 rows of each code set (see the module docstring)."""
+    out = []
+    for big in rows:
+        small = next((r for r in rows if (r["dist"], r["nbits"]) == (big["dist"], big["nbits"])
+                      and r["n"] * 10 == big["n"]), None)
+        if small is None:
+            continue
+        est = {"dist": big["dist"], "nbits": big["nbits"], "from": [small["n"], big["n"]]}
+        for algo in ALGOS:
+            growth = big[algo]["ns_per_code"] / small[algo]["ns_per_code"]
+            est[algo] = {"growth_per_decade": growth,
+                         "estimate_s": big[algo]["ns_per_code"] * growth * target / 1e9}
+        out.append(est)
+    return out
+
+
+def fmt_phases(phases: Dict[str, float]) -> str:
+    return ", ".join(f"{p} {s:.2f}" for p, s in sorted(phases.items(), key=lambda kv: -kv[1]) if s >= 0.005)
+
+
+def markdown(rows: List[Dict[str, Any]], estimates: List[Dict[str, Any]], meta: Dict[str, Any]) -> str:
+    lines = [f"# MIH file build from disk: partitioned vs counting sort ({meta['machine']})", "",
+             "`build_mih_file` from a .npy in a child process, the two table builds alternated in one run; "
+             "medians (runs per row in the table). Peak RSS = the child's VmHWM. Identical = both builds "
+             "wrote the same header (every section's checksum). Command: `python bench/bench_mih_build.py "
+             "--out bench/results`" + (f" (scratch {meta['scratch_mb']} MB)" if meta.get("scratch_mb") else "")
+             + ". The machine was shared (load printed below): compare within a row.", "",
+             "| codes | N | runs | counting sort | partitioned | speed-up | ns/code old / new | peak RSS old / new | identical |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        c, p = r["counting"], r["partition"]
+        lines.append(f"| {r['dist']}, {r['nbits']}-bit | {r['n']:.0e} | {r['runs']} | {c['total_s']:.1f} s | "
+                     f"{p['total_s']:.1f} s | **{r['speedup']:.1f}x** | {c['ns_per_code']:.0f} / {p['ns_per_code']:.0f} | "
+                     f"{c['peak_rss'] / 2**30:.2f} / {p['peak_rss'] / 2**30:.2f} GiB | {'yes' if r['identical'] else 'NO'} |")
+    lines += ["", "Seconds per phase (medians; the old build's per-table phases overlap):", ""]
+    for r in rows:
+        for algo in ALGOS:
+            lines.append(f"- {r['dist']} {r['nbits']}-bit {r['n']:.0e}, {algo}: {fmt_phases(r[algo]['phases'])}")
+    if estimates:
+        lines += ["", "10^9 estimate (ns per code at 10^8 times its growth from 10^7 to 10^8; the old build "
+                  "measured 699-716 s at 10^9 in `billion.md`):", ""]
+        for e in estimates:
+            lines.append(f"- {e['dist']} {e['nbits']}-bit: counting sort {e['counting']['estimate_s']:.0f} s "
+                         f"(growth {e['counting']['growth_per_decade']:.2f}x per decade), partitioned "
+                         f"{e['partition']['estimate_s']:.0f} s (growth {e['partition']['growth_per_decade']:.2f}x)")
+    lines += ["", f"Load average at the start / end: {meta['load_start']} / {meta['load_end']}."]
+    return "\n".join(lines) + "\n"
+
+
+def parse_sets(text: str) -> List[tuple]:
+    sets = []
+    for item in text.split(","):
+        dist, nbits, n, runs = item.split(":")
+        sets.append((dist, int(nbits), int(float(n)), int(runs)))
+    return sets
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--sets", default=DEFAULT_SETS, help="dist:nbits:n:runs, comma separated")
+    p.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "nash_mih_build",
+                   help="folder for the generated codes and the built files")
+    p.add_argument("--scratch-mb", type=int, default=None, help="NASH_MIH_BUILD_SCRATCH_MB for the new build")
+    p.add_argument("--name", default="mih_build")
+    p.add_argument("--out", type=Path, default=harness.OUT_DIR)
+    args = p.parse_args(argv)
+    args.data.mkdir(parents=True, exist_ok=True)
+    meta = {"machine": harness.machine_info().get("cpu", "?"), "scratch_mb": args.scratch_mb,
+            "load_start": " ".join(f"{x:.1f}" for x in os.getloadavg())}
+    rows = [measure_set(dist, nbits, n, runs, args) for dist, nbits, n, runs in parse_sets(args.sets)]
+    estimates = extrapolate(rows)
+    meta["load_end"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{args.name}.json").write_text(harness.dumps_strict({"meta": meta, "rows": rows, "estimates": estimates}))
+    text = markdown(rows, estimates, meta)
+    (args.out / f"{args.name}.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
