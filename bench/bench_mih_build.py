@@ -29,6 +29,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+import numpy as np
+
 import codes_on_disk as cod
 import harness
 
@@ -70,9 +72,21 @@ def build_once(src: Path, n: int, out: Path, algo: str, scratch_mb: Optional[int
     return record
 
 
+def codes_file(data: Path, dist: str, nbits: int, n: int) -> Path:
+    """A .npy of at least n codes of the distribution (its first n serve: chunks have their own seeds)."""
+    path = data / f"{dist}-{nbits}.npy"
+    if path.exists():
+        existing = np.load(path, mmap_mode="r")
+        if existing.shape[0] >= n and existing.shape[1] == nbits // 8:
+            return path
+        del existing
+        path.unlink()
+    return cod.write_codes(path, n, nbits, dist)
+
+
 def measure_set(dist: str, nbits: int, n: int, runs: int, args: Any) -> Dict[str, Any]:
     """Alternated builds of one code set: per algorithm the median total, phases and peak RSS."""
-    src = cod.write_codes(args.data / f"{dist}-{nbits}.npy", n, nbits, dist)
+    src = args.data / f"{dist}-{nbits}.npy"
     out = args.data / "built.nidx"
     results: Dict[str, List[Dict[str, Any]]] = {a: [] for a in ALGOS}
     for run in range(runs):
@@ -102,7 +116,7 @@ def extrapolate(rows: List[Dict[str, Any]], target: int = 10**9) -> List[Dict[st
     for big in rows:
         small = next((r for r in rows if (r["dist"], r["nbits"]) == (big["dist"], big["nbits"])
                       and r["n"] * 10 == big["n"]), None)
-        if small is None:
+        if small is None or big["n"] * 10 != target:
             continue
         est = {"dist": big["dist"], "nbits": big["nbits"], "from": [small["n"], big["n"]]}
         for algo in ALGOS:
@@ -139,7 +153,8 @@ def markdown(rows: List[Dict[str, Any]], estimates: List[Dict[str, Any]], meta: 
         lines += ["", "10^9 estimate (ns per code at 10^8 times its growth from 10^7 to 10^8; the old build "
                   "measured 699-716 s at 10^9 in `billion.md`):", ""]
         for e in estimates:
-            lines.append(f"- {e['dist']} {e['nbits']}-bit: counting sort {e['counting']['estimate_s']:.0f} s "
+            lines.append(f"- {e['dist']} {e['nbits']}-bit (from {e['from'][0]:.0e} and {e['from'][1]:.0e}): "
+                         f"counting sort {e['counting']['estimate_s']:.0f} s "
                          f"(growth {e['counting']['growth_per_decade']:.2f}x per decade), partitioned "
                          f"{e['partition']['estimate_s']:.0f} s (growth {e['partition']['growth_per_decade']:.2f}x)")
     lines += ["", f"Load average at the start / end: {meta['load_start']} / {meta['load_end']}."]
@@ -166,7 +181,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     args.data.mkdir(parents=True, exist_ok=True)
     meta = {"machine": harness.machine_info().get("cpu", "?"), "scratch_mb": args.scratch_mb,
             "load_start": " ".join(f"{x:.1f}" for x in os.getloadavg())}
-    rows = [measure_set(dist, nbits, n, runs, args) for dist, nbits, n, runs in parse_sets(args.sets)]
+    sets = parse_sets(args.sets)
+    for dist, nbits in {(d, b) for d, b, _, _ in sets}:
+        codes_file(args.data, dist, nbits, max(n for d, b, n, _ in sets if (d, b) == (dist, nbits)))
+    rows = [measure_set(dist, nbits, n, runs, args) for dist, nbits, n, runs in sets]
     estimates = extrapolate(rows)
     meta["load_end"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
     args.out.mkdir(parents=True, exist_ok=True)
