@@ -126,7 +126,10 @@ void sort_bucket(uint64_t begin, uint64_t end, const PackedReader& suffix_in, co
 }  // namespace
 
 // A counting sort by prefix (count, offsets, placement in position order),
-// then each prefix bucket sorted by suffix.
+// then each prefix bucket sorted by suffix. The reference build: builds use
+// build_table_partitioned (mih_partition.cpp, same bytes, no random accesses
+// into the arrays) unless NASH_MIH_BUILD=counting, or when one partition
+// outgrows its scratch (duplicated keys, where these accesses are not random).
 void BucketTable::build(const uint8_t* codes, size_t code_size, const SubstringLayout& layout, int j,
                         const TableShape& shape, uint8_t* arrays, std::atomic<uint64_t>* progress) {
   const uint64_t n = shape.entries;
