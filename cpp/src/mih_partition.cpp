@@ -305,8 +305,26 @@ PartitionScratch::PartitionScratch() {
 
 PartitionScratch::~PartitionScratch() = default;
 
+void PartitionScratch::lend(uint8_t* region, uint64_t bytes) {
+  give_back();
+  const uintptr_t at = reinterpret_cast<uintptr_t>(region), aligned = (at + 63) / 64 * 64;  // streaming stores
+  if (bytes < aligned - at + 8) return;
+  lent_ = reinterpret_cast<uint64_t*>(aligned);
+  lent_entries_ = (bytes - (aligned - at)) / 8;
+}
+
+void PartitionScratch::give_back() {
+  if (lent_) std::memset(lent_, 0, lent_used_ * sizeof(uint64_t));
+  lent_ = nullptr;
+  lent_entries_ = lent_used_ = 0;
+}
+
 uint64_t* PartitionScratch::reserve(uint64_t entries) {
   entries = std::max<uint64_t>(entries, 1);
+  if (lent_ && entries <= lent_entries_ && lent_entries_ > limit_) {
+    lent_used_ = std::max(lent_used_, entries);
+    return lent_;
+  }
   if (entries > size_) {
     pages_.reset();
     size_ = 0;

@@ -3,6 +3,7 @@
 // bytes as BucketTable::build (entries by key, positions increasing within a
 // key), without that build's random accesses into GB-sized arrays.
 #pragma once
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -41,12 +42,19 @@ class PartitionScratch {
   PartitionScratch(const PartitionScratch&) = delete;
   PartitionScratch& operator=(const PartitionScratch&) = delete;
 
-  uint64_t limit() const { return limit_; }
+  uint64_t limit() const { return std::max(limit_, lent_entries_); }
   // Room for `entries` (<= limit()), uninitialised; earlier contents are lost.
   uint64_t* reserve(uint64_t entries);
+  // Lends zeroed memory (the arrays of tables not built yet), used instead of
+  // the scratch's own while it is larger: fewer passes, no more memory.
+  void lend(uint8_t* region, uint64_t bytes);
+  // Zeroes what was written to the lent memory and stops using it.
+  void give_back();
 
  private:
   uint64_t limit_;
+  uint64_t* lent_ = nullptr;
+  uint64_t lent_entries_ = 0, lent_used_ = 0;
   std::unique_ptr<ZeroedPages> pages_;
   uint64_t size_ = 0;
 };

@@ -70,10 +70,13 @@ void build_tables_blob(const uint8_t* codes, size_t code_size, const SubstringLa
   // passes over the codes share the memory bandwidth with nothing else.
   const int threads = ThreadPool::global().num_threads();
   PartitionScratch scratch;
-  for (size_t j = 0; j < shapes.size(); ++j)
-    if (!build_table_partitioned(codes, code_size, layout, static_cast<int>(j), shapes[j], arrays[j], progress,
-                                 threads, scratch))
-      counting_sort(j);
+  for (size_t j = 0; j < shapes.size(); ++j) {
+    if (j + 1 < shapes.size()) scratch.lend(arrays[j + 1], static_cast<uint64_t>(blob + at - arrays[j + 1]));
+    const bool built = build_table_partitioned(codes, code_size, layout, static_cast<int>(j), shapes[j], arrays[j],
+                                               progress, threads, scratch);
+    scratch.give_back();  // the next table's arrays are zeroed again
+    if (!built) counting_sort(j);
+  }
 }
 
 std::unique_ptr<MultiIndexHashing::Tables> build_tables(const uint8_t* codes, size_t code_size, size_t n,
