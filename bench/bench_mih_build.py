@@ -11,8 +11,11 @@ these add up to more than ``tables``; new: ``partition_count``, ``partition_scra
 ``partition_scatter``, ``partition_sort_write`` per table, one table after another),
 ``tables`` (wall), ``checksum_write`` and ``commit`` (fsync, rename).
 
-The 10^9 estimate: each build's ns per code grown by the ratio of ns per code between 10^7
-and 10^8 (the superlinearity of one decade carried to the next). Run the real thing with
+Two 10^9 estimates: each build's ns per code grown by the ratio of ns per code between 10^7
+and 10^8 (the superlinearity of one decade carried to the next: noisy where 10^7 takes a
+second); and, for the new build, the largest sets built again with the scratch cut in
+proportion to n, so that they make as many passes over the codes as 10^9 codes make with the
+default 1 GiB, scaled linearly plus a penalty for the larger partitions' sort. Run the real thing with
 ``python bench/bench_billion.py --n 1e9 --dists c100000-p0.10``.
 
 Command (the recorded results): ``python bench/bench_mih_build.py --out bench/results``.
@@ -49,6 +52,9 @@ CHILD = (
     "print(json.dumps({'total_s':time.perf_counter()-t,'peak_rss':int(hwm)*1024}))"
 )
 WHOLE_PHASES = ("allocate", "tables", "checksum_write", "commit")
+# Partitions of 244K entries at 10^9 (4096 of them) against 49K at 10^8: the in-cache sort ran
+# 1.9x slower per entry with 312K than with 39K (10^7 codes, partition bits forced).
+SORT_PENALTY = 0.9
 
 
 def build_once(src: Path, n: int, out: Path, algo: str, scratch_mb: Optional[int]) -> Dict[str, Any]:
@@ -127,11 +133,32 @@ def extrapolate(rows: List[Dict[str, Any]], target: int = 10**9) -> List[Dict[st
     return out
 
 
+def pass_proxy(rows: List[Dict[str, Any]], args: Any, target: int = 10**9) -> List[Dict[str, Any]]:
+    """The new build of each largest set again, its scratch cut to n / target of the default 1 GiB:
+    the passes over the codes of a build of `target` codes, at n codes. The estimate scales it
+    linearly and adds the larger partitions' sort cost (SORT_PENALTY on that phase)."""
+    out = []
+    largest = max(r["n"] for r in rows)
+    for row in (r for r in rows if r["n"] == largest and r["n"] < target):
+        scratch_mb = max(1, round(1024 * row["n"] / target))
+        src, built = args.data / f"{row['dist']}-{row['nbits']}.npy", args.data / "built.nidx"
+        runs = [build_once(src, row["n"], built, "partition", scratch_mb) for _ in range(2)]
+        total = statistics.median(r["total_s"] for r in runs)
+        sort_s = statistics.median(r["phases"].get("partition_sort_write", 0.0) for r in runs)
+        scale = target / row["n"]
+        out.append({"dist": row["dist"], "nbits": row["nbits"], "n": row["n"], "scratch_mb": scratch_mb,
+                    "total_s": total, "all_s": [r["total_s"] for r in runs],
+                    "scatter_s": statistics.median(r["phases"].get("partition_scatter", 0.0) for r in runs),
+                    "estimate_s": scale * (total + SORT_PENALTY * sort_s)})
+    return out
+
+
 def fmt_phases(phases: Dict[str, float]) -> str:
     return ", ".join(f"{p} {s:.2f}" for p, s in sorted(phases.items(), key=lambda kv: -kv[1]) if s >= 0.005)
 
 
-def markdown(rows: List[Dict[str, Any]], estimates: List[Dict[str, Any]], meta: Dict[str, Any]) -> str:
+def markdown(rows: List[Dict[str, Any]], estimates: List[Dict[str, Any]], proxies: List[Dict[str, Any]],
+             meta: Dict[str, Any]) -> str:
     lines = [f"# MIH file build from disk: partitioned vs counting sort ({meta['machine']})", "",
              "`build_mih_file` from a .npy in a child process, the two table builds alternated in one run; "
              "medians (runs per row in the table). Peak RSS = the child's VmHWM. Identical = both builds "
@@ -157,6 +184,13 @@ def markdown(rows: List[Dict[str, Any]], estimates: List[Dict[str, Any]], meta: 
                          f"counting sort {e['counting']['estimate_s']:.0f} s "
                          f"(growth {e['counting']['growth_per_decade']:.2f}x per decade), partitioned "
                          f"{e['partition']['estimate_s']:.0f} s (growth {e['partition']['growth_per_decade']:.2f}x)")
+    if proxies:
+        lines += ["", "10^9 estimate of the partitioned build from its passes: the largest sets built again with "
+                  "the scratch cut in proportion (as many passes over the codes as at 10^9), scaled linearly, "
+                  f"plus {SORT_PENALTY}x the sort phase for the larger partitions:", ""]
+        for x in proxies:
+            lines.append(f"- {x['dist']} {x['nbits']}-bit, {x['n']:.0e} codes with {x['scratch_mb']} MB of scratch: "
+                         f"{x['total_s']:.1f} s (scatter {x['scatter_s']:.1f} s) -> **{x['estimate_s']:.0f} s at 10^9**")
     lines += ["", f"Load average at the start / end: {meta['load_start']} / {meta['load_end']}."]
     return "\n".join(lines) + "\n"
 
@@ -175,6 +209,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     p.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "nash_mih_build",
                    help="folder for the generated codes and the built files")
     p.add_argument("--scratch-mb", type=int, default=None, help="NASH_MIH_BUILD_SCRATCH_MB for the new build")
+    p.add_argument("--no-proxy", dest="proxy", action="store_false",
+                   help="skip the 10^9 pass proxy (the largest sets again with the scratch cut in proportion)")
     p.add_argument("--name", default="mih_build")
     p.add_argument("--out", type=Path, default=harness.OUT_DIR)
     args = p.parse_args(argv)
@@ -186,10 +222,12 @@ def main(argv: Optional[List[str]] = None) -> None:
         codes_file(args.data, dist, nbits, max(n for d, b, n, _ in sets if (d, b) == (dist, nbits)))
     rows = [measure_set(dist, nbits, n, runs, args) for dist, nbits, n, runs in sets]
     estimates = extrapolate(rows)
+    proxies = pass_proxy(rows, args) if args.proxy else []
     meta["load_end"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{args.name}.json").write_text(harness.dumps_strict({"meta": meta, "rows": rows, "estimates": estimates}))
-    text = markdown(rows, estimates, meta)
+    (args.out / f"{args.name}.json").write_text(harness.dumps_strict({"meta": meta, "rows": rows, "estimates": estimates,
+                                                                           "proxies": proxies}))
+    text = markdown(rows, estimates, proxies, meta)
     (args.out / f"{args.name}.md").write_text(text)
     print(text)
 
