@@ -133,23 +133,27 @@ def extrapolate(rows: List[Dict[str, Any]], target: int = 10**9) -> List[Dict[st
     return out
 
 
-def pass_proxy(rows: List[Dict[str, Any]], args: Any, target: int = 10**9) -> List[Dict[str, Any]]:
-    """The new build of each largest set again, its scratch cut to n / target of the default 1 GiB:
-    the passes over the codes of a build of `target` codes, at n codes. The estimate scales it
-    linearly and adds the larger partitions' sort cost (SORT_PENALTY on that phase)."""
+def pass_proxy(sets: List[tuple], args: Any, target: int = 10**9) -> List[Dict[str, Any]]:
+    """The new build of each largest set with its scratch cut to n / target of the default 1 GiB
+    (as many passes over the codes as a build of `target` codes makes), alternated with the
+    default scratch. The estimate scales it linearly and adds the larger partitions' sort cost
+    (SORT_PENALTY on that phase)."""
     out = []
-    largest = max(r["n"] for r in rows)
-    for row in (r for r in rows if r["n"] == largest and r["n"] < target):
-        scratch_mb = max(1, round(1024 * row["n"] / target))
-        src, built = args.data / f"{row['dist']}-{row['nbits']}.npy", args.data / "built.nidx"
-        runs = [build_once(src, row["n"], built, "partition", scratch_mb) for _ in range(2)]
-        total = statistics.median(r["total_s"] for r in runs)
-        sort_s = statistics.median(r["phases"].get("partition_sort_write", 0.0) for r in runs)
-        scale = target / row["n"]
-        out.append({"dist": row["dist"], "nbits": row["nbits"], "n": row["n"], "scratch_mb": scratch_mb,
-                    "total_s": total, "all_s": [r["total_s"] for r in runs],
-                    "scatter_s": statistics.median(r["phases"].get("partition_scatter", 0.0) for r in runs),
-                    "estimate_s": scale * (total + SORT_PENALTY * sort_s)})
+    largest = max(n for _, _, n, _ in sets)
+    for dist, nbits, n, _ in (x for x in sets if x[2] == largest and x[2] < target):
+        scratch_mb = max(1, round(1024 * n / target))
+        src, built = args.data / f"{dist}-{nbits}.npy", args.data / "built.nidx"
+        runs: Dict[Optional[int], List[Dict[str, Any]]] = {None: [], scratch_mb: []}
+        for run in range(2):
+            for mb in ((None, scratch_mb) if run % 2 == 0 else (scratch_mb, None)):
+                runs[mb].append(build_once(src, n, built, "partition", mb))
+        med = {mb: {"total_s": statistics.median(r["total_s"] for r in rs),
+                    "scatter_s": statistics.median(r["phases"].get("partition_scatter", 0.0) for r in rs),
+                    "sort_s": statistics.median(r["phases"].get("partition_sort_write", 0.0) for r in rs)}
+               for mb, rs in runs.items()}
+        cut = med[scratch_mb]
+        out.append({"dist": dist, "nbits": nbits, "n": n, "scratch_mb": scratch_mb, "cut": cut,
+                    "default": med[None], "estimate_s": target / n * (cut["total_s"] + SORT_PENALTY * cut["sort_s"])})
     return out
 
 
@@ -166,13 +170,14 @@ def markdown(rows: List[Dict[str, Any]], estimates: List[Dict[str, Any]], proxie
              "--out bench/results`" + (f" (scratch {meta['scratch_mb']} MB)" if meta.get("scratch_mb") else "")
              + ". The machine was shared (load printed below): compare within a row.", "",
              "| codes | N | runs | counting sort | partitioned | speed-up | ns/code old / new | peak RSS old / new | identical |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|"] if rows else [f"# MIH file build: 10^9 pass proxy ({meta['machine']})"]
     for r in rows:
         c, p = r["counting"], r["partition"]
         lines.append(f"| {r['dist']}, {r['nbits']}-bit | {r['n']:.0e} | {r['runs']} | {c['total_s']:.1f} s | "
                      f"{p['total_s']:.1f} s | **{r['speedup']:.1f}x** | {c['ns_per_code']:.0f} / {p['ns_per_code']:.0f} | "
                      f"{c['peak_rss'] / 2**30:.2f} / {p['peak_rss'] / 2**30:.2f} GiB | {'yes' if r['identical'] else 'NO'} |")
-    lines += ["", "Seconds per phase (medians; the old build's per-table phases overlap):", ""]
+    if rows:
+        lines += ["", "Seconds per phase (medians; the old build's per-table phases overlap):", ""]
     for r in rows:
         for algo in ALGOS:
             lines.append(f"- {r['dist']} {r['nbits']}-bit {r['n']:.0e}, {algo}: {fmt_phases(r[algo]['phases'])}")
@@ -189,8 +194,11 @@ def markdown(rows: List[Dict[str, Any]], estimates: List[Dict[str, Any]], proxie
                   "the scratch cut in proportion (as many passes over the codes as at 10^9), scaled linearly, "
                   f"plus {SORT_PENALTY}x the sort phase for the larger partitions:", ""]
         for x in proxies:
-            lines.append(f"- {x['dist']} {x['nbits']}-bit, {x['n']:.0e} codes with {x['scratch_mb']} MB of scratch: "
-                         f"{x['total_s']:.1f} s (scatter {x['scatter_s']:.1f} s) -> **{x['estimate_s']:.0f} s at 10^9**")
+            cut, full = x["cut"], x["default"]
+            lines.append(f"- {x['dist']} {x['nbits']}-bit, {x['n']:.0e} codes: {cut['total_s']:.1f} s with "
+                         f"{x['scratch_mb']} MB of scratch (scatter {cut['scatter_s']:.1f} s, sort {cut['sort_s']:.1f} s) "
+                         f"against {full['total_s']:.1f} s with the default (scatter {full['scatter_s']:.1f} s) "
+                         f"-> **{x['estimate_s']:.0f} s at 10^9**")
     lines += ["", f"Load average at the start / end: {meta['load_start']} / {meta['load_end']}."]
     return "\n".join(lines) + "\n"
 
@@ -211,6 +219,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     p.add_argument("--scratch-mb", type=int, default=None, help="NASH_MIH_BUILD_SCRATCH_MB for the new build")
     p.add_argument("--no-proxy", dest="proxy", action="store_false",
                    help="skip the 10^9 pass proxy (the largest sets again with the scratch cut in proportion)")
+    p.add_argument("--proxy-only", action="store_true", help="only the 10^9 pass proxy (e.g. --name mih_build_proxy)")
     p.add_argument("--name", default="mih_build")
     p.add_argument("--out", type=Path, default=harness.OUT_DIR)
     args = p.parse_args(argv)
@@ -220,9 +229,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     sets = parse_sets(args.sets)
     for dist, nbits in {(d, b) for d, b, _, _ in sets}:
         codes_file(args.data, dist, nbits, max(n for d, b, n, _ in sets if (d, b) == (dist, nbits)))
-    rows = [measure_set(dist, nbits, n, runs, args) for dist, nbits, n, runs in sets]
+    rows = [] if args.proxy_only else [measure_set(dist, nbits, n, runs, args) for dist, nbits, n, runs in sets]
     estimates = extrapolate(rows)
-    proxies = pass_proxy(rows, args) if args.proxy else []
+    proxies = pass_proxy(sets, args) if args.proxy or args.proxy_only else []
     meta["load_end"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{args.name}.json").write_text(harness.dumps_strict({"meta": meta, "rows": rows, "estimates": estimates,
