@@ -182,8 +182,10 @@ def markdown(rows: List[Dict[str, Any]], estimates: List[Dict[str, Any]], proxie
         for algo in ALGOS:
             lines.append(f"- {r['dist']} {r['nbits']}-bit {r['n']:.0e}, {algo}: {fmt_phases(r[algo]['phases'])}")
     if estimates:
-        lines += ["", "10^9 estimate (ns per code at 10^8 times its growth from 10^7 to 10^8; the old build "
-                  "measured 699-716 s at 10^9 in `billion.md`):", ""]
+        lines += ["", "10^9 estimate (ns per code at 10^8 times its growth from 10^7 to 10^8: noisy, a new build "
+                  "of 10^7 codes takes about a second on a shared machine; the pass proxy below or in "
+                  "`mih_build_proxy.md` is the better estimate; the old build measured 699-716 s at 10^9 in "
+                  "`billion.md`):", ""]
         for e in estimates:
             lines.append(f"- {e['dist']} {e['nbits']}-bit (from {e['from'][0]:.0e} and {e['from'][1]:.0e}): "
                          f"counting sort {e['counting']['estimate_s']:.0f} s "
