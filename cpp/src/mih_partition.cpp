@@ -24,8 +24,8 @@ constexpr int kPartitionEntriesLog = 15;  // ~32K entries (256 KB) per partition
 constexpr uint64_t kRadixSortMax = uint64_t{1} << 22;
 constexpr uint64_t kDefaultScratchEntries = uint64_t{1} << 27;  // 1 GiB
 
-// The key of a code (the low key_bits bits of substring j) with one fixed-size
-// load where the code has 8 bytes from the substring's first byte on.
+// The key of a code (the low key_bits bits of substring j): one 8-byte load
+// and a shift for codes of 8 bytes or more.
 class KeyReader {
  public:
   KeyReader(const uint8_t* codes, size_t code_size, const SubstringLayout& layout, int j, int key_bits)
@@ -70,7 +70,7 @@ uint64_t env_u64(const char* name, uint64_t fallback) {
 struct Plan {
   int key_bits, prefix_bits, suffix_bits, bits, local_bits;  // local_bits = key bits below the partition
   int prefix_in_part;                                         // prefix bits below the partition
-  std::vector<uint64_t> counts;                               // [thread][partition], then totals
+  std::vector<uint64_t> counts;                               // codes per [thread][partition]
   std::vector<uint64_t> start;                                // first entry of each partition (+ n)
 
   uint64_t partitions() const { return uint64_t{1} << bits; }
