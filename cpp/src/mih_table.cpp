@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "build_trace.hpp"
 #include "huge_pages.hpp"
 #include "nash_index/common.hpp"
 
@@ -125,7 +126,10 @@ void sort_bucket(uint64_t begin, uint64_t end, const PackedReader& suffix_in, co
 }  // namespace
 
 // A counting sort by prefix (count, offsets, placement in position order),
-// then each prefix bucket sorted by suffix.
+// then each prefix bucket sorted by suffix. The reference build: builds use
+// build_table_partitioned (mih_partition.cpp, same bytes, no random accesses
+// into the arrays) unless NASH_MIH_BUILD=counting, or when one partition
+// outgrows its scratch (duplicated keys, where these accesses are not random).
 void BucketTable::build(const uint8_t* codes, size_t code_size, const SubstringLayout& layout, int j,
                         const TableShape& shape, uint8_t* arrays, std::atomic<uint64_t>* progress) {
   const uint64_t n = shape.entries;
@@ -133,11 +137,13 @@ void BucketTable::build(const uint8_t* codes, size_t code_size, const SubstringL
   const KeyOf key{codes, code_size, layout, j,
                   shape.key_bits >= 32 ? 0xFFFFFFFFu : (uint32_t{1} << shape.key_bits) - 1};
   // n < 2^32 (the MIH limit); huge pages: the counts are hit at random.
+  BuildTrace trace;
   std::vector<uint32_t, HugePageAllocator<uint32_t>> next(shape.prefixes() + 1, 0);
   each_code(n, progress, [&](uint64_t i) { ++next[(uint64_t{key(i)} >> suffix_bits) + 1]; });
   for (uint64_t p = 1; p <= shape.prefixes(); ++p) next[p] += next[p - 1];
   const PackedWriter offsets(arrays, shape.offset_width);
   for (uint64_t p = 0; p <= shape.prefixes(); ++p) offsets.set(p, next[p]);
+  trace.phase("count");
   uint8_t* positions_at = arrays + shape.offsets_bytes();
   uint8_t* suffixes_at = positions_at + shape.positions_bytes();
   const PackedWriter positions(positions_at, shape.position_width);
@@ -151,6 +157,7 @@ void BucketTable::build(const uint8_t* codes, size_t code_size, const SubstringL
     if (suffix_bits) suffixes.set(entry, k & suffix_mask);
   });
   decltype(next)().swap(next);
+  trace.phase("place");
   if (suffix_bits == 0) {
     report_progress(progress, n);
     return;
@@ -168,6 +175,7 @@ void BucketTable::build(const uint8_t* codes, size_t code_size, const SubstringL
     }
   }
   report_progress(progress, n - reported);
+  trace.phase("bucket_sort");
 }
 
 uint32_t Tombstones::select_live(size_t rank) const {

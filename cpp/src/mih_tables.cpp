@@ -4,6 +4,7 @@
 #include <cstring>
 #include <string>
 
+#include "mih_partition.hpp"
 #include "thread_pool.hpp"
 
 namespace nash_index {
@@ -58,9 +59,24 @@ void build_tables_blob(const uint8_t* codes, size_t code_size, const SubstringLa
     at += s.bytes();
   }
   std::memcpy(blob, head.data(), head.size() * 8);
-  ThreadPool::global().parallel_for(shapes.size(), 0, [&](size_t j) {
+  const auto counting_sort = [&](size_t j) {
     BucketTable::build(codes, code_size, layout, static_cast<int>(j), shapes[j], arrays[j], progress);
-  });
+  };
+  if (!partitioned_build_enabled()) {
+    ThreadPool::global().parallel_for(shapes.size(), 0, counting_sort);
+    return;
+  }
+  // One table at a time on every thread: the scratch is held once, and the
+  // passes over the codes share the memory bandwidth with nothing else.
+  const int threads = ThreadPool::global().num_threads();
+  PartitionScratch scratch;
+  for (size_t j = 0; j < shapes.size(); ++j) {
+    if (j + 1 < shapes.size()) scratch.lend(arrays[j + 1], static_cast<uint64_t>(blob + at - arrays[j + 1]));
+    const bool built = build_table_partitioned(codes, code_size, layout, static_cast<int>(j), shapes[j], arrays[j],
+                                               progress, threads, scratch);
+    scratch.give_back();  // the next table's arrays are zeroed again
+    if (!built) counting_sort(j);
+  }
 }
 
 std::unique_ptr<MultiIndexHashing::Tables> build_tables(const uint8_t* codes, size_t code_size, size_t n,

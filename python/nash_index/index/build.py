@@ -4,8 +4,9 @@
 codes, an array, or an iterable of chunks) straight into the index file, then builds the
 tables inside the file itself and commits it atomically (temporary file, fsync, rename).
 Memory stays near the size of the file being written (its pages, which the OS may write
-back) plus a chunk and the tables' prefix counts: nothing like the index plus a copy of the
-codes that ``add`` would need. ``nash_index.load(path, mmap=True)`` then serves the index
+back) plus a chunk and the table build's scratch (8 bytes a code, at most 1 GiB, or the
+environment's ``NASH_MIH_BUILD_SCRATCH_MB``): nothing like the index plus a copy of the codes
+that ``add`` would need. ``nash_index.load(path, mmap=True)`` then serves the index
 without a rebuild: the tables are stored in the file.
 """
 from __future__ import annotations
