@@ -148,7 +148,7 @@ def test_demo_embeddings_minilm_reaches_the_pipeline(monkeypatch, tmp_path):
     args = app.build_parser().parse_args(["demo", "--embeddings", "minilm", "--out", str(tmp_path)])
     with pytest.raises(_Stop):  # one length: trained in this process, where the recorder is patched in
         demo._train_nash(None, [], np.zeros((0, 1)), [16], 16, args, {})
-    assert captured["embedder"] == "minilm" and captured["hasher"] == "nash"  # the demo trains NASH itself (its table: NASH vs the baselines)
+    assert captured["embedder"] == "minilm" and captured["hasher"] == "nash"  # the demo trains NASH itself
 
 
 def test_end_to_end_with_minilm(corpus, tmp_path):
