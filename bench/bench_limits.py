@@ -122,7 +122,8 @@ def markdown(rows: List[Dict], meta: Dict) -> str:
              "what the goals are judged on when the machine is shared); x faiss: faiss's time / ours, "
              "wall (CPU), faiss at its best thread count; share: q/s / the best caller count's q/s, wall (and "
              "queries per CPU second over the best count's); the caller rows also give, in brackets, the p99 "
-             "and share with the search gate open (`ni.set_search_slots(0)`), alternated in the same run. "
+             "and share (of the default's best count) with the search gate set to twice the CPU count "
+             "(`ni.set_search_slots`; open by default), alternated in the same run. "
              "The compute bound of the batch rows is the faster of two plain reference loops (scalar POPCNT "
              "and an AVX2 nibble table, 8 queries per loaded code, codes in L1): where a ratio is below 1 "
              "the blocked kernels beat that reference, so it is a floor of plain code, not a roofline.", "",
@@ -133,9 +134,9 @@ def markdown(rows: List[Dict], meta: Dict) -> str:
         lines.insert(3, f"Rows merged from `{m['file']}` (`{' '.join(m['argv'] or [])}`, load {m['load_before']}).")
     for r in rows:
         lat = f"{r['p50_ms']:.3f} / {r['p99_ms']:.3f}" if r.get("p50_ms") is not None else "–"
-        off = r.get("gate_off")
-        if off:  # the same callers with the search gate open, alternated in the same run
-            lat += f" (gate open: p99 {off['p99_ms']:.3f}, share {fmt(off['share_of_best'], '%.2f')})"
+        gate = r.get("gate")
+        if gate:  # the same callers with the search gate set, alternated in the same run
+            lat += f" (gate {gate['slots']}: p99 {gate['p99_ms']:.3f}, share {fmt(gate['share_of_best'], '%.2f')})"
         lines.append(f"| {r['group']} | {r['shape']} | {r['unit']} | {fmt(r['ours'])} | {fmt(r['faiss'])} | "
                      f"{fmt(r['bound'])} | {pair(r, 'x_bound')} | {pair(r, 'x_faiss')} | {lat} | "
                      f"{pair(r, 'share_of_best')} | {r['goal']} | {'yes' if r['met'] else '**no**'} |")

@@ -15,9 +15,11 @@ namespace {
 
 std::atomic<size_t> g_bitmap_limit{size_t{1} << 26};  // 8 MB of bitmap per thread
 std::atomic<int> g_probe_pipeline{1};
-// A radius of 2^13 prefix visits takes ~0.3 ms on one core (10^8 codes), ten times the pool's
-// hand-off: from there a free second core pays (r >= 4 of 32-bit keys at 10^8-10^9 codes).
-std::atomic<size_t> g_split_min_probes{size_t{1} << 13};
+// A radius of 2^10 lookups takes ~40 us on one core (10^9 codes), several times the pool's
+// hand-off: from there a free second core pays. At 10^9 clustered codes (1,000 single 10-NN
+// queries, 3 runs) 2^10 gave p99 3.7-4.3 ms against 4.5-5.3 ms at 2^13 and 7.1 ms unsplit;
+// 2^9 was no better (bench/results/billion_1e9.md).
+std::atomic<size_t> g_split_min_probes{size_t{1} << 10};
 std::atomic<uint64_t> g_split_radii{0};
 
 constexpr size_t kVerifyChunk = 256;  // candidates gathered before a verification pass

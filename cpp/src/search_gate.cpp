@@ -2,12 +2,13 @@
 
 #include <stdexcept>
 
-#include "thread_pool.hpp"
-
 namespace nash_index {
 
+// Open by default: with as many slots as CPUs, a freed slot idles while its next search wakes
+// (2 cores, 16 callers of 30 us MIH searches: 19k q/s against 29k open); with twice as many,
+// flat p99 fell from 48 to 8 ms for 3% of q/s but MIH lost 12% (bench/results/limits_callers.md).
 SearchGate& SearchGate::global() {
-  static SearchGate* gate = new SearchGate(default_num_threads());  // never destroyed: callers may outlive statics
+  static SearchGate* gate = new SearchGate(0);  // never destroyed: callers may outlive statics
   return *gate;
 }
 

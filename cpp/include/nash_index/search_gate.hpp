@@ -1,9 +1,10 @@
-// Admission of searches when callers outnumber the cores. At most slots()
-// searches compute at once; the others wait asleep, in arrival order. Without
-// it, 16 Python threads searching on 2 cores are time-sliced by the OS, which
-// also preempts whichever of them holds the GIL, and total q/s falls below what
-// 2-4 callers get (bench/results/limits.md, the callers rows). A search's own
-// split across the pool is unaffected: it holds one slot.
+// Admission of searches when callers outnumber the cores (opt-in: open by
+// default). At most slots() searches compute at once; the others wait asleep,
+// in arrival order. 16 Python threads searching on 2 cores are otherwise
+// time-sliced by the OS, which also preempts whichever holds the GIL: the gate
+// trades a little throughput for a much shorter latency tail
+// (bench/results/limits_callers.md). A search's own split across the pool is
+// unaffected: it holds one slot.
 #pragma once
 #include <condition_variable>
 #include <cstdint>
@@ -14,7 +15,7 @@ namespace nash_index {
 
 class SearchGate {
  public:
-  // The gate every binding's search passes, with default_num_threads() slots.
+  // The gate every binding's search passes; open (0 slots) until set.
   static SearchGate& global();
   explicit SearchGate(int slots) : slots_(slots) {}
   SearchGate(const SearchGate&) = delete;
