@@ -26,6 +26,7 @@
 #include "code_store.hpp"
 #include "mih_probe.hpp"
 #include "nash_index/mih.hpp"
+#include "running_search.hpp"
 #include "thread_pool.hpp"
 #include "result_handler.hpp"
 
@@ -190,14 +191,6 @@ struct Walker {
 // hand-offs. A batch walks its queries in parallel and never splits one.
 std::atomic<int> g_running_searches{0};
 
-struct RunningSearch {
-  int running;
-  RunningSearch() : running(g_running_searches.fetch_add(1, std::memory_order_relaxed) + 1) {}
-  ~RunningSearch() { g_running_searches.fetch_sub(1, std::memory_order_relaxed); }
-  RunningSearch(const RunningSearch&) = delete;
-  RunningSearch& operator=(const RunningSearch&) = delete;
-};
-
 // k-NN queries as the driver sees them: walk one, scan some or all.
 class KnnQueries {
  public:
@@ -274,7 +267,7 @@ void MultiIndexHashing::answer(Queries& queries, size_t nq, int num_threads, Sea
     for (size_t q = 0; q < nq; ++q) work[q].scanned = true;
     return;
   }
-  const RunningSearch running;
+  const RunningSearch running(g_running_searches);
   const int split = single && running.running < threads ? threads : 1;
   const Walker walker{MihTables{store_->view(), &segments_, indexed_},
                       ProbeLimits{query_budget(nq), params_.probe_cost, split}, scratch_mutex_, scratch_pool_};

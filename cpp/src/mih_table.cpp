@@ -59,28 +59,7 @@ BucketTable::Range BucketTable::prefix_range(uint64_t prefix) const {
 }
 
 BucketTable::Range BucketTable::bucket(uint32_t value) const {
-  Range r = prefix_range(uint64_t{value} >> suffix_bits_);  // suffix_bits_ may be 32
-  if (suffix_bits_ == 0) return r;
-  const uint64_t suffix = value & ((uint64_t{1} << suffix_bits_) - 1);
-  // Suffixes increase within the prefix: a short run is read in order, a long
-  // one (clustered codes) is bisected.
-  constexpr uint64_t kLinear = 16;
-  if (r.end - r.begin <= kLinear) {
-    while (r.begin < r.end && suffixes_.get(r.begin) < suffix) ++r.begin;
-    uint64_t e = r.begin;
-    while (e < r.end && suffixes_.get(e) == suffix) ++e;
-    return {r.begin, e};
-  }
-  auto first_at_least = [&](uint64_t lo, uint64_t hi, uint64_t target) {
-    while (lo < hi) {
-      const uint64_t mid = lo + (hi - lo) / 2;
-      if (suffixes_.get(mid) < target) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  };
-  const uint64_t begin = first_at_least(r.begin, r.end, suffix);
-  return {begin, first_at_least(begin, r.end, suffix + 1)};
+  return bucket_in(value, prefix_range(uint64_t{value} >> suffix_bits_));  // suffix_bits_ may be 32
 }
 
 namespace {

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <mutex>
 
+#include "running_search.hpp"
 #include "thread_pool.hpp"
 #include "result_handler.hpp"
 
@@ -31,14 +32,6 @@ void scan_positions(const CodesView& db, const uint8_t* queries, size_t nq, size
 // the cores are already busy with other callers, and a split would only add hand-offs and
 // merges (total q/s fell 11% from 4 to 8 Python callers): the search runs on its caller.
 std::atomic<int> g_running_searches{0};
-
-struct RunningSearch {
-  int running;
-  RunningSearch() : running(g_running_searches.fetch_add(1, std::memory_order_relaxed) + 1) {}
-  ~RunningSearch() { g_running_searches.fetch_sub(1, std::memory_order_relaxed); }
-  RunningSearch(const RunningSearch&) = delete;
-  RunningSearch& operator=(const RunningSearch&) = delete;
-};
 
 // Slices of the database for few queries: several per thread, claimed as threads come free,
 // so that a thread the OS delays (a shared machine) holds up one small slice, not half the scan.
@@ -83,7 +76,7 @@ void scan_knn(const CodesView& db, const uint8_t* queries, size_t nq, size_t k, 
               int num_threads) {
   if (nq == 0) return;
   const int threads = resolve_threads(num_threads);
-  const RunningSearch search;
+  const RunningSearch search(g_running_searches);
   const size_t parts = database_parts(db, nq, threads, search.running);
   auto make = [&](size_t n) { return KnnHandler(db, n, k, db.ids_increasing); };
   if (parts == 1) {
@@ -104,7 +97,7 @@ std::vector<std::vector<Neighbor>> scan_range_lists(const CodesView& db, const u
   std::vector<std::vector<Neighbor>> found(nq);
   if (nq == 0) return found;
   const int threads = resolve_threads(num_threads);
-  const RunningSearch search;
+  const RunningSearch search(g_running_searches);
   std::mutex merge_mutex;  // database parts add to the same queries
   auto make = [&](size_t n) { return RangeHandler(db, n, radius); };
   run_scan(db, queries, nq, database_parts(db, nq, threads, search.running), threads, make,
