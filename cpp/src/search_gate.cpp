@@ -37,16 +37,19 @@ void SearchGate::admit_front() {
   next->wake.notify_one();
 }
 
-void SearchGate::acquire() {
+bool SearchGate::acquire() {
+  if (slots_.load(std::memory_order_relaxed) == 0) return false;
   std::unique_lock<std::mutex> lock(mutex_);
-  if (slots_ == 0 || (running_ < slots_ && queue_.empty())) {
+  if (slots_ == 0) return false;
+  if (running_ < slots_ && queue_.empty()) {
     ++running_;
-    return;
+    return true;
   }
   Waiter me;
   queue_.push_back(&me);
   ++waits_;
   me.wake.wait(lock, [&] { return me.admitted; });  // admit_front counted us as running
+  return true;
 }
 
 void SearchGate::release() {

@@ -60,41 +60,37 @@ def test_many_callers_get_exact_answers_under_any_gate(restore_slots, flat_rng, 
             assert_range_matches(rng_result, db, ids, q, 12)
 
 
-def test_one_slot_makes_callers_wait_in_turn(restore_slots, flat_rng):
-    index, db, ids = _index("flat", flat_rng, n=300000)
-    long_queries = clustered_codes(flat_rng, 256, 64, centres=8, p=0.1)  # ~0.1 s on one thread
+def _same(a, b) -> bool:
+    return np.array_equal(a.distances, b.distances) and np.array_equal(a.ids, b.ids)
+
+
+def _queue_behind_a_long_search(index, flat_rng, pool):
+    """With one slot: a long search (~0.1 s on one thread) holds it, then five short ones are
+    submitted behind it. Returns (long queries, its future, short queries, their futures)."""
+    long_queries = clustered_codes(flat_rng, 256, 64, centres=8, p=0.1)
     queries = clustered_codes(flat_rng, 4, 64, centres=8, p=0.1)
-    expected = index.search(queries, 5)
-    assert_knn_matches(expected, db, ids, queries, 5)
     ni.set_search_slots(1)
+    first = pool.submit(index.search, long_queries, 5, num_threads=1)
+    time.sleep(0.01)
+    return long_queries, first, queries, [pool.submit(index.search, queries, 5) for _ in range(5)]
+
+
+@pytest.mark.parametrize("open_while_queued", [False, True])
+def test_one_slot_makes_callers_wait_in_turn(restore_slots, flat_rng, open_while_queued):
+    index, db, ids = _index("flat", flat_rng, n=300000)
     waits = _core.search_gate_waits()
     with ThreadPoolExecutor(max_workers=6) as pool:
-        first = pool.submit(index.search, long_queries, 5, num_threads=1)
-        time.sleep(0.01)  # the long search holds the one slot; the short ones queue behind it
-        short = [pool.submit(index.search, queries, 5) for _ in range(5)]
-        for future in short:
-            result = future.result(timeout=60)
-            assert np.array_equal(result.distances, expected.distances) and np.array_equal(result.ids, expected.ids)
+        long_queries, first, queries, short = _queue_behind_a_long_search(index, flat_rng, pool)
+        if open_while_queued:
+            deadline = time.monotonic() + 5
+            while _core.search_gate_waits() == waits and time.monotonic() < deadline:
+                time.sleep(0.001)  # until one is queued behind the long search
+            ni.set_search_slots(0)  # the queued searches enter at once
+        results = [future.result(timeout=60) for future in short]
         long_result = first.result(timeout=60)
     assert _core.search_gate_waits() - waits >= 1
+    assert ni.get_search_slots() == (0 if open_while_queued else 1)
     ni.set_search_slots(0)
-    again = index.search(long_queries, 5)
-    assert np.array_equal(long_result.distances, again.distances) and np.array_equal(long_result.ids, again.ids)
-
-
-def test_opening_the_gate_admits_the_waiting(restore_slots, flat_rng):
-    index, db, ids = _index("flat", flat_rng, n=300000)
-    queries = clustered_codes(flat_rng, 32, 64, centres=8, p=0.1)
-    expected = index.search(queries, 5)
-    assert_knn_matches(expected, db, ids, queries, 5)
-    ni.set_search_slots(1)
-    waits = _core.search_gate_waits()
-    with ThreadPoolExecutor(max_workers=5) as pool:
-        futures = [pool.submit(index.search, queries, 5) for _ in range(5)]
-        while _core.search_gate_waits() - waits < 2 and not all(f.done() for f in futures):
-            pass  # until some are queued (or all are done: then the test proves less, but holds)
-        ni.set_search_slots(0)
-        for future in futures:
-            result = future.result(timeout=60)
-            assert np.array_equal(result.distances, expected.distances) and np.array_equal(result.ids, expected.ids)
-    assert ni.get_search_slots() == 0
+    assert_knn_matches(results[0], db, ids, queries, 5)
+    assert all(_same(r, results[0]) for r in results[1:])
+    assert _same(long_result, index.search(long_queries, 5))

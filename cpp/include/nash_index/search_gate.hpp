@@ -6,6 +6,7 @@
 // (bench/results/limits_callers.md). A search's own split across the pool is
 // unaffected: it holds one slot.
 #pragma once
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -31,13 +32,16 @@ class SearchGate {
   // Holds a slot from construction to destruction.
   class Pass {
    public:
-    explicit Pass(SearchGate& gate) : gate_(gate) { gate_.acquire(); }
-    ~Pass() { gate_.release(); }
+    explicit Pass(SearchGate& gate) : gate_(gate), held_(gate_.acquire()) {}
+    ~Pass() {
+      if (held_) gate_.release();
+    }
     Pass(const Pass&) = delete;
     Pass& operator=(const Pass&) = delete;
 
    private:
     SearchGate& gate_;
+    const bool held_;  // false: the gate was open, nothing to give back
   };
 
  private:
@@ -45,13 +49,15 @@ class SearchGate {
     std::condition_variable wake;
     bool admitted = false;
   };
-  void acquire();
+  bool acquire();  // false when the gate is open (then no slot is taken)
   void release();
   void admit_front();  // caller holds mutex_
 
   mutable std::mutex mutex_;
   std::deque<Waiter*> queue_;  // in arrival order
-  int slots_;
+  // Read without the lock on every search: an open gate costs one load. Searches that entered
+  // an open gate are not counted when it closes; they finish as they are.
+  std::atomic<int> slots_;
   int running_ = 0;
   uint64_t waits_ = 0;
 };
