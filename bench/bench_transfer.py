@@ -34,7 +34,7 @@ import harness  # noqa: E402
 import transfer_preps  # noqa: E402
 from nash_index.baselines import PCAITQ  # noqa: E402
 from nash_index.evaluation import cosine_precision_at_k, precision_at_k  # noqa: E402
-from nash_index.text.auto_select import validation_precision  # noqa: E402
+from nash_index.text.auto_select import validation_precision, warm_start_codes  # noqa: E402
 from transfer_report import render  # noqa: E402
 
 K = 100
@@ -59,7 +59,9 @@ def measure(corpus: Any, bits: int, seed: int, params: Dict[str, Any], warm: boo
     itq = PCAITQ(nbits=bits, random_state=seed).fit(corpus.X_train)
     itq_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    nash = fit_nash(corpus, bits, seed, params, itq.encode(corpus.X_train) if warm else None)
+    # auto's warm start: PCA-ITQ's codes of the rows NASH's encoder sees (auto_select.py)
+    init = warm_start_codes(itq, corpus.X_train, bits, params, seed) if warm else None
+    nash = fit_nash(corpus, bits, seed, params, init)
     nash_s = time.perf_counter() - t0
     val = {name: validation_precision(m, corpus.X_train, corpus.y_train, corpus.X_val, corpus.y_val)
            for name, m in (("nash", nash), ("itq", itq))}

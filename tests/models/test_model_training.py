@@ -55,7 +55,7 @@ def test_encode_is_deterministic_and_noise_free(fitted, corpus):
     second = fitted.encode(X)
     assert np.array_equal(first, second)
     with torch.no_grad():
-        logits = fitted.net_.eval().encoder(to_batch(X)).numpy()
+        logits = fitted.net_.eval().code_scores(to_batch(X)).numpy()  # the encoder on its (normalised) input
     assert np.array_equal(first, np.packbits(logits > 0, axis=1))
     assert first.dtype == np.uint8 and first.shape == (X.shape[0], 2)
 

@@ -231,3 +231,20 @@ def test_bad_labels_fail_before_anything_trains(data, trained):
     with pytest.raises(ValueError, match="0/1 indicator"):
         select_hasher(X, np.full((240, 3), 2), X_val, np.ones((60, 3), dtype=int), NBITS)
     assert made == {}
+
+
+def test_the_warm_start_is_fitted_on_the_rows_the_encoder_sees():
+    # raw counts (rows far from unit length): NASH's encoder sees them L2-normalised, so the warm
+    # start is PCA-ITQ fitted on and encoding the normalised rows; unit rows use the given PCA-ITQ
+    rng = np.random.default_rng(11)
+    counts = sp.random(80, 40, density=0.2, format="csr", random_state=12, dtype=np.float32)
+    counts.data = rng.integers(1, 6, counts.nnz).astype(np.float32)
+    dense = counts.toarray().astype(np.float64)
+    unit = sp.csr_matrix((dense / np.linalg.norm(dense, axis=1, keepdims=True)).astype(np.float32))
+    given = PCAITQ(nbits=NBITS, random_state=3).fit(counts)
+    expected = PCAITQ(nbits=NBITS, random_state=3).fit(unit).encode(unit)
+    np.testing.assert_array_equal(auto_select.warm_start_codes(given, counts, NBITS, {}, seed=3), expected)
+    np.testing.assert_array_equal(auto_select.warm_start_codes(given, counts, NBITS, {"input_norm": "none"}, 3),
+                                  given.encode(counts))
+    itq_unit = PCAITQ(nbits=NBITS, random_state=3).fit(unit)
+    np.testing.assert_array_equal(auto_select.warm_start_codes(itq_unit, unit, NBITS, {}, 3), itq_unit.encode(unit))

@@ -15,6 +15,7 @@ from ..checks import Checked, Integer, IntSequence, Options, Real, check_array, 
 from ..evaluation import joint_indicators, labels_to_indicator, precision_at_k
 from ..index.validation import check_nbits
 from .batching import ArrayLike, iterate_batches
+from .row_norm import resolve_input_norm
 from .threads import resolve_num_threads, torch_threads
 from .training import TrainConfig, TrainResult, select_device, train
 
@@ -161,6 +162,8 @@ class BaseHasher:
         y, y_val = self._check_labels(X, y, X_val, y_val)
         self.n_features_ = X.shape[1]
         self.decoder_ = self._resolve_decoder(X)
+        # NASH's encoder input rows (``row_norm.py``); VDSH has no such parameter
+        self.input_norm_ = resolve_input_norm(getattr(self, "input_norm", "none"), self.decoder_, X)
         self.distortion_weight_ = self._distortion_weight(X)
         self.device_ = select_device(self.device)
         targets, n_labels = self._label_targets(y)
@@ -293,4 +296,5 @@ class BaseHasher:
         to_np = lambda t: t.detach().float().cpu().numpy().copy()  # noqa: E731
         layers = [(to_np(W), to_np(b)) for W, b in enc.affine_layers()]
         W, b = enc.head_layer(0)
-        return NumpyEncoder(layers, (to_np(W), to_np(b)), self.thresholds_.copy())
+        return NumpyEncoder(layers, (to_np(W), to_np(b)), self.thresholds_.copy(),
+                            input_norm=getattr(self, "input_norm_", "none"))

@@ -63,3 +63,15 @@ def iterate_batches(M: ArrayLike, batch_size: int, order: Optional[np.ndarray] =
 def batch_size_of(batch: Batch) -> int:
     """Number of documents in a batch."""
     return batch.n_rows if isinstance(batch, SparseBatch) else int(batch.shape[0])
+
+
+def l2_normalised(batch: Batch) -> Batch:
+    """The batch with every non-zero row scaled to unit L2 norm (``row_norm.py`` says why)."""
+    if isinstance(batch, SparseBatch):
+        squares = torch.zeros(batch.n_rows, dtype=batch.values.dtype, device=batch.values.device)
+        squares.index_add_(0, batch.rows, batch.values * batch.values)
+        norms = torch.sqrt(squares).clamp_min(1e-30)
+        return SparseBatch(batch.cols, batch.offsets, batch.rows, batch.values / norms[batch.rows],
+                           batch.n_rows, batch.n_cols)
+    norms = torch.linalg.vector_norm(batch, dim=1, keepdim=True).clamp_min(1e-30)
+    return batch / norms

@@ -18,6 +18,7 @@ from .batching import ArrayLike
 from .neighbours import NeighbourTargets, nearest_neighbours
 from .network import NASHNet
 from .noise import NOISE_FORMS
+from .row_norm import INPUT_NORMS
 
 VARIANTS = ("nash", "nash-n", "nash-dn")
 
@@ -86,6 +87,7 @@ class NASH(BaseHasher):
         "neighbour_weight": Real(0.0),
         "init_steps": Integer(low=0),
         "init_weight": Real(0.0),
+        "input_norm": Options(*INPUT_NORMS),
     }
 
     def __init__(self, nbits: int = 32, variant: str = "nash-dn", supervised: bool = False,
@@ -98,7 +100,8 @@ class NASH(BaseHasher):
                  grad_clip: Optional[float] = 10.0, eval_k: int = 100, seed: int = 0,
                  device: Union[str, torch.device] = "auto", verbose: bool = True,
                  num_threads: Optional[int] = None, neighbours: int = 10,
-                 neighbour_weight: float = 1.0, init_steps: int = 300, init_weight: float = 1.0) -> None:
+                 neighbour_weight: float = 1.0, init_steps: int = 300, init_weight: float = 1.0,
+                 input_norm: str = "auto") -> None:
         self._store_params(locals())
         self.hidden = hidden if isinstance(hidden, str) else tuple(hidden)  # a string is refused in fit
 
@@ -112,7 +115,8 @@ class NASH(BaseHasher):
                        self.target, float(self.gamma), self.distortion_weight_,
                        n_labels=n_labels, multilabel=bool(self.multilabel_),
                        label_hidden=int(self.label_hidden), noise_kl=bool(self.noise_kl),
-                       neighbour_weight=float(self.neighbour_weight))
+                       neighbour_weight=float(self.neighbour_weight),
+                       row_norm=getattr(self, "input_norm_", "none") == "l2")
 
     def _neighbour_targets(self, X: ArrayLike) -> Optional[NeighbourTargets]:
         """The neighbour graph of the training documents (None when ``neighbours`` is 0)."""

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .batching import Batch
+from .batching import Batch, l2_normalised
 from .decoder import GaussianDecoder, LabelHead, SoftmaxDecoder
 from .encoder import MLPEncoder
 from .losses import bernoulli_kl, gaussian_kl, label_loss, softmax_nll, squared_distortion
@@ -63,9 +63,10 @@ class NASHNet(nn.Module):
                  variant: str, noise_sigma: float, noise_form: str, decoder: str, target: str,
                  gamma: float, distortion_weight: float, n_labels: int = 0,
                  multilabel: bool = False, label_hidden: int = 500,
-                 noise_kl: bool = False, neighbour_weight: float = 0.0) -> None:
+                 noise_kl: bool = False, neighbour_weight: float = 0.0, row_norm: bool = False) -> None:
         super().__init__()
         self.neighbour_weight = float(neighbour_weight)
+        self.row_norm = bool(row_norm)  # the encoder sees unit rows (input_norm="l2"; row_norm.py)
         self.encoder = MLPEncoder(n_features, nbits, hidden, dropout)
         self.noise = make_noise(variant, nbits, noise_sigma, noise_form, charge_rate=noise_kl)
         self.recon = _Reconstruction(nbits, n_features, decoder, target, distortion_weight)
@@ -76,7 +77,7 @@ class NASHNet(nn.Module):
 
     def code_scores(self, x: Batch) -> torch.Tensor:
         """Encoder logits g(x); bit k is 1 iff g_k(x) > 0, i.e. sigmoid(g_k(x)) > 0.5."""
-        return self.encoder(x)
+        return self.encoder(l2_normalised(x) if self.row_norm else x)
 
     def loss(self, x: Batch, y: Optional[torch.Tensor], kl_weight: float,
              alpha: float, x_neighbours: Optional[Batch] = None, init_bits: Optional[torch.Tensor] = None,
@@ -85,7 +86,7 @@ class NASHNet(nn.Module):
         neighbours' mean target ``x_neighbours`` decoded from the same code (``neighbours.py``),
         plus, during a warm start, ``init_weight`` times the cross-entropy of the bits against
         ``init_bits`` (0/1, one row per document)."""
-        logits = self.encoder(x)
+        logits = self.code_scores(x)  # the decoder's target below is x as given
         h = torch.sigmoid(logits)
         z = straight_through_sample(h, stochastic=self.training)
         out = self.recon.decoder(self.noise(z, h))

@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from ..checks import check_array
+from .row_norm import l2_rows
 
 Layer = tuple[np.ndarray, np.ndarray]
 
@@ -20,9 +21,15 @@ class NumpyEncoder:
     """ReLU MLP trunk + linear head; bit k is 1 where head output k exceeds ``thresholds[k]``.
 
     Layers are ``(W (in, out), b (out,))`` float32 pairs. Dropout is absent (as in eval mode).
+    ``input_norm="l2"``: input rows are scaled to unit length first, as the model's encoder did
+    (``row_norm.py``).
     """
 
-    def __init__(self, layers: Sequence[Layer], head: Layer, thresholds: np.ndarray) -> None:
+    def __init__(self, layers: Sequence[Layer], head: Layer, thresholds: np.ndarray,
+                 input_norm: str = "none") -> None:
+        if input_norm not in ("l2", "none"):
+            raise ValueError(f"input_norm must be 'l2' or 'none', got {input_norm!r}")
+        self.input_norm = input_norm
         arrays = {"n_layers": np.array(len(layers)), "head_W": np.asarray(head[0]), "head_b": np.asarray(head[1]),
                   "thresholds": np.asarray(thresholds)}
         for i, (W, b) in enumerate(layers):
@@ -43,6 +50,8 @@ class NumpyEncoder:
     def scores(self, X) -> np.ndarray:
         """Head outputs (logits for NASH, posterior means for VDSH), float32 (n, nbits)."""
         a = self._check(X)
+        if self.input_norm == "l2":
+            a = l2_rows(a)
         for W, b in self.layers:
             a = np.maximum(np.asarray(a @ W) + b, 0.0)
         W, b = self.head
@@ -59,7 +68,7 @@ class NumpyEncoder:
     def save(self, path: str | os.PathLike) -> None:
         """Write every array to one ``.npz`` file."""
         arrays = {"thresholds": self.thresholds, "head_W": self.head[0], "head_b": self.head[1],
-                  "n_layers": np.array(len(self.layers))}
+                  "n_layers": np.array(len(self.layers)), "l2_rows": np.array(self.input_norm == "l2")}
         for i, (W, b) in enumerate(self.layers):
             arrays[f"W{i}"], arrays[f"b{i}"] = W, b
         with open(path, "wb") as fh:
@@ -77,7 +86,7 @@ class NumpyEncoder:
         except Exception as exc:  # untrusted bytes: truncation, bit flips, not an .npz
             raise ValueError(f"'{path}' is not a readable encoder file ({type(exc).__name__}: {exc})") from exc
         try:
-            return cls(*_layers_of(arrays))
+            return cls(*_layers_of(arrays), input_norm=_input_norm_of(arrays))
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise ValueError(f"'{path}' is not a valid encoder: {exc}") from None
 
@@ -104,3 +113,11 @@ def _layers_of(z: dict) -> tuple:
         raise ValueError(f"the head makes {width} bits (needs a positive multiple of 8) from "
                          f"{pairs[0][0].shape[0]} features")
     return pairs[:-1], pairs[-1], thresholds
+
+
+def _input_norm_of(z: dict) -> str:
+    """``"l2"`` when the file says so; files written before the flag existed normalise nothing."""
+    flag = z.get("l2_rows", np.array(False))
+    if flag.shape != () or flag.dtype != np.bool_:
+        raise ValueError(f"l2_rows must be a boolean scalar, got {flag!r}")
+    return "l2" if bool(flag) else "none"

@@ -39,6 +39,7 @@ def save_estimator(est, path: str | os.PathLike) -> None:
             "multilabel": bool(est.multilabel_),
             "classes": None if est.classes_ is None else np.asarray(est.classes_).tolist(),
             "thresholds": est.thresholds_.tolist(),
+            "input_norm": getattr(est, "input_norm_", "none"),
         },
     }
     (out / "config.json").write_text(json.dumps(config, indent=2))
@@ -77,6 +78,7 @@ def load_estimator(cls, path: str | os.PathLike, device: str = "auto"):
     if est.thresholds_.shape != (int(est.nbits),) or not np.all(np.isfinite(est.thresholds_)):
         raise ValueError(f"{config_path}: 'fitted.thresholds' must be {est.nbits} finite numbers (one per bit), "
                          f"got shape {est.thresholds_.shape}")
+    est.input_norm_ = fitted.get("input_norm", "none")  # absent from files written before it existed
     est.device_ = select_device(device)
     n_labels = 0 if est.classes_ is None else len(est.classes_)
     est.net_ = est.build_net(est.n_features_, n_labels)
@@ -122,4 +124,6 @@ def read_config(config_path: Path, class_name: str) -> dict:
     if fitted["n_features"] <= 0 or fitted["decoder"] not in ("softmax", "gaussian"):
         raise ValueError(f"{config_path}: 'fitted.n_features' must be positive and 'fitted.decoder' softmax or "
                          f"gaussian, got {fitted['n_features']} and {fitted['decoder']!r}")
+    if fitted.get("input_norm", "none") not in ("l2", "none"):
+        raise ValueError(f"{config_path}: 'fitted.input_norm' must be 'l2' or 'none', got {fitted['input_norm']!r}")
     return config

@@ -13,7 +13,11 @@ relevant when it shares a label with the query. The higher score wins; a tie kee
   PCA-ITQ, which has nothing to tune: a slight edge to NASH, the price of not holding out a
   second validation set.
 * PCA-ITQ is trained first, and NASH starts from its codes of the training rows (NASH's warm
-  start, ``init_steps``; ``params={"init_steps": 0}`` turns it off).
+  start, ``init_steps``; ``params={"init_steps": 0}`` turns it off). Where NASH's encoder will see
+  the rows L2-normalised (a bag of words whose rows are not unit length: ``input_norm``,
+  ``nash_index.models.row_norm``), the warm start comes from a second PCA-ITQ fitted on those
+  normalised rows, since PCA-ITQ on the raw rows codes document length as much as topic
+  (docstrings, 16 bits: validation 0.09 against 0.16); the PCA-ITQ candidate stays the plain one.
 * Without validation labels there is nothing to compare on: NASH is kept (PCA-ITQ is not even
   trained) and the record says so.
 
@@ -37,7 +41,7 @@ from .hashers import TrainedHasher
 from .registry import AUTO_CANDIDATES, AUTO_HASHER, display_name
 
 __all__ = ["AUTO", "CANDIDATES", "EVAL_K", "NO_LABELS_REASON", "auto_summary", "select_hasher",
-           "validation_precision"]
+           "validation_precision", "warm_start_codes"]
 
 #: The pseudo-hasher name.
 AUTO = AUTO_HASHER
@@ -81,7 +85,7 @@ def select_hasher(X: Any, y: Any, X_val: Any, y_val: Any, nbits: int, params: Op
     start = TrainedHasher.train(classic, nbits, None, seed, verbose, X)
     trained: Dict[str, TrainedHasher] = {
         neural: TrainedHasher.train(neural, nbits, params, seed, verbose, X, y, X_val, y_val,
-                                    start.encoder.encode(X)),  # NASH's warm start
+                                    warm_start_codes(start.encoder, X, nbits, params, seed)),
         classic: start,
     }
     scores = {kind: validation_precision(trained[kind].encoder, X, y, X_val, y_val) for kind in CANDIDATES}
@@ -93,6 +97,19 @@ def select_hasher(X: Any, y: Any, X_val: Any, y_val: Any, nbits: int, params: Op
     if scores[kept] == scores[other]:
         reason += f"; a tie keeps {display_name(neural)}"
     return trained[kept], {"kept": kept, "scores": scores, "reason": reason, "k": k, "n_val": n_val}
+
+
+def warm_start_codes(itq: Any, X: Any, nbits: int, params: Optional[Dict[str, Any]] = None,
+                     seed: int = 0) -> np.ndarray:
+    """NASH's warm start: PCA-ITQ's codes of the rows NASH's encoder will see (see the module).
+    ``itq``: the PCA-ITQ already fitted on X (used as it is where the encoder sees X itself)."""
+    from ..models.row_norm import encoder_rows  # torch comes with NASH's training anyway
+
+    rows = encoder_rows(X, params or {})
+    if rows is X:
+        return itq.encode(X)
+    itq = TrainedHasher.train(CANDIDATES[1], nbits, None, seed, False, rows)
+    return itq.encoder.encode(rows)
 
 
 def auto_summary(record: Dict[str, Any], with_count: bool = False) -> str:
