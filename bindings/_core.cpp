@@ -122,10 +122,8 @@ auto write_locked(PyIndex& self, Fn&& fn) {
   return fn(*self.index);
 }
 
-py::tuple knn_search(const PyIndex& self, const py::array& queries, size_t k, int num_threads, bool with_work) {
-  size_t nq = 0;
-  const uint8_t* q = code_rows(queries, self.index->code_size(), "queries", &nq);
-  if (k == 0 || k > ni::kMaxK) throw py::value_error("k must be between 1 and " + std::to_string(ni::kMaxK));
+// k-NN of nq query rows at q (already checked), the results as new numpy arrays.
+py::tuple knn_rows(const PyIndex& self, const uint8_t* q, size_t nq, size_t k, int num_threads, bool with_work) {
   py::array_t<ni::dist_t> distances({nq, k});
   py::array_t<ni::idx_t> ids({nq, k});
   ni::dist_t* d = distances.mutable_data();
@@ -135,6 +133,44 @@ py::tuple knn_search(const PyIndex& self, const py::array& queries, size_t k, in
   search_locked(self, [&](const ni::CodeIndex& ix) { ix.search(q, nq, k, d, i, num_threads, w); });
   if (!with_work) return py::make_tuple(distances, ids);
   return py::make_tuple(distances, ids, work_arrays(work));
+}
+
+py::tuple knn_search(const PyIndex& self, const py::array& queries, size_t k, int num_threads, bool with_work) {
+  size_t nq = 0;
+  const uint8_t* q = code_rows(queries, self.index->code_size(), "queries", &nq);
+  if (k == 0 || k > ni::kMaxK) throw py::value_error("k must be between 1 and " + std::to_string(ni::kMaxK));
+  return knn_rows(self, q, nq, k, num_threads, with_work);
+}
+
+// A plain int (not a bool or a subclass) in [low, high], else false.
+bool plain_int_in(py::handle h, long long low, long long high, long long* out) {
+  if (!PyLong_CheckExact(h.ptr())) return false;
+  int overflow = 0;
+  const long long v = PyLong_AsLongLongAndOverflow(h.ptr(), &overflow);
+  if (overflow != 0 || v < low || v > high) return false;
+  *out = v;
+  return true;
+}
+
+// The common call of a web service, answered without a Python-level check (each one costs
+// the caller the GIL for longer, and many callers then queue on it): queries exactly a numpy
+// uint8 array, C-contiguous, one row or rows of code_size bytes; k and num_threads plain ints
+// in range (num_threads may be None); a result under 16 MiB. Anything else returns None, and
+// the Python layer runs its full checks and messages (index/base.py).
+py::object search_common(const PyIndex& self, py::handle queries, py::handle k, py::handle num_threads) {
+  if (Py_TYPE(queries.ptr()) != py::detail::npy_api::get().PyArray_Type_) return py::none();
+  const auto a = py::reinterpret_borrow<py::array>(queries);
+  const size_t code_size = self.index->code_size();
+  if (!has_dtype<uint8_t>(a) || !(a.flags() & py::array::c_style)) return py::none();
+  if ((a.ndim() != 1 && a.ndim() != 2) || static_cast<size_t>(a.shape(a.ndim() - 1)) != code_size) return py::none();
+  const size_t nq = a.ndim() == 2 ? static_cast<size_t>(a.shape(0)) : 1;
+  long long kk = 0, threads = 0;
+  if (!plain_int_in(k, 1, static_cast<long long>(ni::kMaxK), &kk)) return py::none();
+  if (!num_threads.is_none() && !plain_int_in(num_threads, 1, ni::kMaxThreads, &threads)) return py::none();
+  constexpr size_t kSmallResult = size_t{16} << 20;  // bytes of distances + ids
+  if (nq * static_cast<size_t>(kk) * 12 >= kSmallResult) return py::none();
+  return knn_rows(self, static_cast<const uint8_t*>(a.data()), nq, static_cast<size_t>(kk),
+                  static_cast<int>(threads), false);
 }
 
 py::tuple range_search(const PyIndex& self, const py::array& queries, int radius, int num_threads, bool with_work) {
@@ -216,6 +252,7 @@ void bind_index(py::module_& m) {
       .def("reset", [](G& s) { write_locked(s, [](ni::CodeIndex& ix) { ix.reset(); }); })
       .def("search", &knn_search, py::arg("queries"), py::arg("k"), py::arg("num_threads") = 0,
            py::arg("with_work") = false)
+      .def("search_common", &search_common, py::arg("queries"), py::arg("k"), py::arg("num_threads"))
       .def("range_search", &range_search, py::arg("queries"), py::arg("radius"), py::arg("num_threads") = 0,
            py::arg("with_work") = false)
       .def("codes", &codes_copy)

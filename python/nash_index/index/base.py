@@ -271,6 +271,18 @@ class CoreIndex(BaseIndex):
     def _add(self, codes: np.ndarray, ids: Optional[np.ndarray]) -> None:
         self._impl.add(codes, ids)
 
+    def search(self, queries: Any, k: int, *, num_threads: Optional[int] = None) -> SearchResult:
+        # The common call (uint8 rows as they are, plain ints) goes straight to the core, which
+        # recognises it without a Python-level check: with many caller threads each microsecond
+        # under the GIL is one the others queue for (bench/results/limits.md, callers). Anything
+        # else returns None there and takes BaseIndex.search's checks and messages.
+        found = self._impl.search_common(queries, k, num_threads)
+        if found is not None:
+            return tuple.__new__(SearchResult, found)
+        return super().search(queries, k, num_threads=num_threads)
+
+    search.__doc__ = BaseIndex.search.__doc__
+
     def _search(self, queries: np.ndarray, k: int, num_threads: int) -> Tuple[np.ndarray, np.ndarray]:
         return self._impl.search(queries, k, num_threads)
 
