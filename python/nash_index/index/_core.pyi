@@ -71,6 +71,9 @@ class CodeIndex:
     def search(
         self, queries: _Codes, k: int, num_threads: int = 0, with_work: bool = False
     ) -> Union[Tuple[_Distances, _Ids], Tuple[_Distances, _Ids, _Work]]: ...
+    def search_common(
+        self, queries: object, k: object, num_threads: object
+    ) -> Union[Tuple[_Distances, _Ids], None]: ...
     def range_search(
         self, queries: _Codes, radius: int, num_threads: int = 0, with_work: bool = False
     ) -> Union[Tuple[_Ids, _Distances, _Ids], Tuple[_Ids, _Distances, _Ids, _Work]]: ...
