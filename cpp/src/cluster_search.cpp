@@ -17,15 +17,11 @@ constexpr size_t kQueriesPerTask = 8;  // queries of a batch per pool task
 
 // Per-thread buffers of a walk (reused across calls: a lone query allocates nothing).
 struct WalkBuffers {
-  std::vector<uint32_t> iota;
   std::vector<dist_t> to_centre;
   std::vector<uint32_t> order;
   std::vector<uint32_t> starts;
+  std::vector<uint32_t> sorted;
   void reserve(size_t centres, int nbits) {
-    if (iota.size() < centres) {
-      iota.resize(centres);
-      std::iota(iota.begin(), iota.end(), 0u);
-    }
     to_centre.resize(centres);
     order.resize(centres);
     starts.assign(size_t(nbits) + 2, 0);
@@ -94,8 +90,32 @@ dist_t verify(const KernelTable& kt, const uint8_t* query, const uint8_t* codes,
   return hits.tau();
 }
 
+// Visits cluster c: verifies its members within the window |d(x, c) - dq| <= tau.
+template <class Sink>
+void visit(const KernelTable& kt, const ClusterScan::Clusters& cl, const uint8_t* query, uint32_t c, dist_t dq,
+           Sink& sink, uint64_t& verified) {
+  const dist_t tau = sink.tau();
+  const uint16_t* d0 = cl.to_centre.data();
+  const size_t first = size_t(std::lower_bound(d0 + cl.begin[c], d0 + cl.begin[c + 1], std::max(dq - tau, 0)) - d0);
+  const size_t last = size_t(std::upper_bound(d0 + first, d0 + cl.begin[c + 1], dq + tau) - d0);
+  if (first == last) return;
+  const uint32_t* positions = cl.positions.data() + first;
+  verify(kt, query, cl.codes.data() + first * cl.code_size, last - first, cl.code_size, sink, tau,
+         [positions](size_t j) { return size_t(positions[j]); });
+  verified += last - first;
+}
+
+// Candidate lists up to this long are sorted by comparison; longer ones (the bound pruned
+// little: uniform codes, overlapping clusters) by counting.
+constexpr size_t kSortedByComparison = 256;
+
 }  // namespace
 
+// The cluster of the nearest centre first: its members usually hold the query's neighbours, so
+// tau is tight before any other cluster is looked at. Then only the clusters whose lower bound
+// max(0, d(q, c) - R_c) is within that tau can still hold a result (tau only falls): they are
+// visited in order of their bound until it passes the tau of the moment. Sorting just those
+// few, not every cluster, is most of the gain over ordering all K (issue #25, exact vs IVF).
 template <class Sink>
 void ClusterScan::walk(const uint8_t* query, Sink& sink, SearchWork* work) const {
   const KernelTable& kt = kernels();
@@ -108,26 +128,30 @@ void ClusterScan::walk(const uint8_t* query, Sink& sink, SearchWork* work) const
     b.reserve(k, nbits());
     dist_t* dq_of = b.to_centre.data();  // locals: the thread_local is not reloaded in the loops
     uint32_t* order = b.order.data();
-    uint32_t* starts = b.starts.data();
-    kt.gather_distances(GatherBlock{query, cl.centres.data(), b.iota.data(), k, cs, dq_of});
-    // Counting sort of the clusters by lower bound.
-    for (size_t c = 0; c < k; ++c) ++starts[size_t(std::max(dq_of[c] - cl.radius[c], 0)) + 1];
-    std::partial_sum(b.starts.begin(), b.starts.end(), b.starts.begin());
-    for (size_t c = 0; c < k; ++c) order[starts[size_t(std::max(dq_of[c] - cl.radius[c], 0))]++] = uint32_t(c);
-    for (size_t i = 0; i < k; ++i) {
+    const dist_t least = kt.all_distances(query, cl.centres.data(), k, cs, dq_of);
+    const dist_t* radius = cl.radius.data();
+    const uint32_t nearest = uint32_t(std::find(dq_of, dq_of + k, least) - dq_of);
+    visit(kt, cl, query, nearest, least, sink, verified);
+    ++visited;
+    size_t m = kt.within(dq_of, radius, k, sink.tau(), order);  // candidates: order[0, m)
+    m = size_t(std::remove(order, order + m, nearest) - order);
+    auto bound = [&](uint32_t c) { return std::max(dq_of[c] - radius[c], 0); };
+    if (m <= kSortedByComparison) {
+      std::sort(order, order + m, [&](uint32_t x, uint32_t y) { return bound(x) < bound(y); });
+    } else {
+      std::vector<uint32_t>& starts = b.starts;
+      std::fill(starts.begin(), starts.end(), 0u);
+      for (size_t i = 0; i < m; ++i) ++starts[size_t(bound(order[i])) + 1];
+      std::partial_sum(starts.begin(), starts.end(), starts.begin());
+      b.sorted.resize(m);
+      for (size_t i = 0; i < m; ++i) b.sorted[starts[size_t(bound(order[i]))]++] = order[i];
+      std::copy_n(b.sorted.data(), m, order);
+    }
+    for (size_t i = 0; i < m; ++i) {
       const uint32_t c = order[i];
-      const dist_t dq = dq_of[c];
-      dist_t tau = sink.tau();
-      if (dq - cl.radius[c] > tau) break;  // every later cluster's bound is at least this one's
-      const uint16_t* d0 = cl.to_centre.data();
-      const size_t first = size_t(std::lower_bound(d0 + cl.begin[c], d0 + cl.begin[c + 1], std::max(dq - tau, 0)) - d0);
-      const size_t last = size_t(std::upper_bound(d0 + first, d0 + cl.begin[c + 1], dq + tau) - d0);
+      if (dq_of[c] - radius[c] > sink.tau()) break;  // every later cluster's bound is at least this one's
+      visit(kt, cl, query, c, dq_of[c], sink, verified);
       ++visited;
-      if (first == last) continue;
-      const uint32_t* positions = cl.positions.data() + first;
-      verify(kt, query, cl.codes.data() + first * cs, last - first, cs, sink, tau,
-             [positions](size_t j) { return size_t(positions[j]); });
-      verified += last - first;
     }
   }
   const size_t n = store_->size(), from = indexed_;

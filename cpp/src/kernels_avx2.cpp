@@ -176,6 +176,25 @@ void scan_vector(const nash_index::ScanBlock& b, nash_index::HitSink& sink) {
   }
 }
 
+// KernelTable::within: eight bounds per compare; only the (few) lanes within tau are written out.
+size_t within(const nash_index::dist_t* lower, const nash_index::dist_t* minus, size_t count, nash_index::dist_t tau,
+              uint32_t* out) {
+  const __m256i limit = _mm256_set1_epi32(tau);  // within: not above tau (tau may be INT32_MAX)
+  size_t m = 0, i = 0;
+  for (; i + 8 <= count; i += 8) {
+    const __m256i bound = _mm256_sub_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(lower + i)),
+                                           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(minus + i)));
+    int mask = ~_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(bound, limit))) & 0xFF;
+    while (__builtin_expect(mask != 0, 0)) {
+      out[m++] = static_cast<uint32_t>(i + __builtin_ctz(mask));
+      mask &= mask - 1;
+    }
+  }
+  const size_t tail = within_words(lower + i, minus + i, count - i, tau, out + m);  // the last 0..7
+  for (size_t j = m; j < m + tail; ++j) out[j] += static_cast<uint32_t>(i);
+  return m + tail;
+}
+
 void scan(const nash_index::ScanBlock& b, nash_index::HitSink& sink) {
   switch (b.code_size) {
     case 8: return scan_vector<1>(b, sink);
@@ -191,7 +210,7 @@ void scan(const nash_index::ScanBlock& b, nash_index::HitSink& sink) {
 
 namespace nash_index {
 const KernelTable& avx2_kernels() {
-  static const KernelTable table{&scan, &gather_words<PopHw>, &distance_fn<PopHw>};
+  static const KernelTable table{&scan, &gather_words<PopHw>, &distance_fn<PopHw>, &all_distances<PopHw>, &within};
   return table;
 }
 }  // namespace nash_index

@@ -211,7 +211,7 @@ void gather(const nash_index::GatherBlock& g) {
 
 namespace nash_index {
 const KernelTable& avx512_kernels() {
-  static const KernelTable table{&scan, &gather, &distance_fn<PopHw>};
+  static const KernelTable table{&scan, &gather, &distance_fn<PopHw>, &all_distances<PopHw>, &within_words};
   return table;
 }
 }  // namespace nash_index

@@ -147,6 +147,50 @@ void gather_words(const nash_index::GatherBlock& g) {
   }
 }
 
+// KernelTable::all_distances: the code's words in registers for the common widths.
+template <class Pop, int W>
+nash_index::dist_t all_distances_fixed(const uint8_t* query, const uint8_t* codes, size_t count,
+                                       nash_index::dist_t* out) {
+  uint64_t q[W];
+  for (int w = 0; w < W; ++w) q[w] = load_word(query + 8 * w);
+  nash_index::dist_t least = std::numeric_limits<nash_index::dist_t>::max();
+  for (size_t i = 0; i < count; ++i) {
+    const uint8_t* c = codes + i * 8 * W;
+    uint64_t total = 0;
+    for (int w = 0; w < W; ++w) total += Pop{}(load_word(c + 8 * w) ^ q[w]);
+    out[i] = static_cast<nash_index::dist_t>(total);
+    least = std::min(least, out[i]);
+  }
+  return least;
+}
+
+template <class Pop>
+nash_index::dist_t all_distances(const uint8_t* query, const uint8_t* codes, size_t count, size_t code_size,
+                                 nash_index::dist_t* out) {
+  switch (code_size) {
+    case 8: return all_distances_fixed<Pop, 1>(query, codes, count, out);
+    case 16: return all_distances_fixed<Pop, 2>(query, codes, count, out);
+    case 32: return all_distances_fixed<Pop, 4>(query, codes, count, out);
+    default: {
+      nash_index::dist_t least = std::numeric_limits<nash_index::dist_t>::max();
+      for (size_t i = 0; i < count; ++i) {
+        out[i] = distance_any<Pop>(query, codes + i * code_size, code_size);
+        least = std::min(least, out[i]);
+      }
+      return least;
+    }
+  }
+}
+
+// KernelTable::within without vectors: a rare, well predicted branch per index.
+inline size_t within_words(const nash_index::dist_t* lower, const nash_index::dist_t* minus, size_t count,
+                           nash_index::dist_t tau, uint32_t* out) {
+  size_t m = 0;
+  for (size_t i = 0; i < count; ++i)
+    if (__builtin_expect(lower[i] - minus[i] <= tau, 0)) out[m++] = static_cast<uint32_t>(i);
+  return m;
+}
+
 template <class Pop>
 nash_index::dist_t distance_fn(const uint8_t* a, const uint8_t* b, size_t code_size) {
   return distance_any<Pop>(a, b, code_size);
@@ -155,6 +199,7 @@ nash_index::dist_t distance_fn(const uint8_t* a, const uint8_t* b, size_t code_s
 // Kernel table of a level without vector kernels: the word loops above.
 template <class Pop>
 const nash_index::KernelTable& word_kernels() {
-  static const nash_index::KernelTable table{&scan_dispatch_words<Pop>, &gather_words<Pop>, &distance_fn<Pop>};
+  static const nash_index::KernelTable table{&scan_dispatch_words<Pop>, &gather_words<Pop>, &distance_fn<Pop>,
+                                             &all_distances<Pop>, &within_words};
   return table;
 }

@@ -25,7 +25,8 @@ def near(rng, db: np.ndarray, nq: int, p: float = 0.08) -> np.ndarray:
     return np.packbits(bits, axis=1, bitorder="little")
 
 
-@pytest.mark.parametrize("nbits", [8, 64, 128, 256])
+# widths of the fixed centre loops (64, 128, 256 bits) and of the generic one (8, 96 bits)
+@pytest.mark.parametrize("nbits", [8, 64, 96, 128, 256])
 @pytest.mark.parametrize("shape", ["clustered", "uniform"])
 def test_knn_and_range_equal_the_oracle(nbits, shape):
     rng = np.random.default_rng(nbits)

@@ -5,9 +5,10 @@
 // gives d(q, x) >= |d(q, c) - d(x, c)|, so with the current k-th best distance
 // tau a cluster whose radius R_c has d(q, c) - R_c > tau cannot hold a result,
 // and inside a visited cluster only members with d(x, c) in
-// [d(q, c) - tau, d(q, c) + tau] are verified. Clusters are visited by that
-// lower bound, so the walk stops at the first cluster above tau: exact, ties by
-// id included (a code at distance tau still enters). The centres and the
+// [d(q, c) - tau, d(q, c) + tau] are verified. The nearest centre's cluster
+// is visited first (tau is tight after it); then only the clusters whose lower
+// bound is within that tau, by bound, so the walk stops at the first cluster
+// above tau: exact, ties by id included (a code at distance tau still enters). The centres and the
 // assignment only decide how much is pruned, never what is found.
 //
 // On well separated clusters a query reads K centres and a few clusters; where
