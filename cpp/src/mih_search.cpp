@@ -105,8 +105,13 @@ bool MultiIndexHashing::skip_tables_for_single_query() const {
 }
 
 void MultiIndexHashing::note_single_query(bool completed) const {
-  if (completed) abort_streak_.store(0);
-  else abort_streak_.fetch_add(1);
+  // Read before writing: every query writing the shared line would bounce it between the cores
+  // of concurrent callers.
+  if (completed) {
+    if (abort_streak_.load(std::memory_order_relaxed) != 0) abort_streak_.store(0);
+  } else {
+    abort_streak_.fetch_add(1);
+  }
 }
 
 namespace {

@@ -20,8 +20,6 @@ from .results import RangeSearchResult, SearchResult
 from .unverified import UnverifiedSource
 from .validation import (
     INT64_MAX,
-    MAX_K,
-    MAX_THREADS,
     as_code_rows,
     as_ids,
     check_choice,
@@ -30,6 +28,8 @@ from .validation import (
     check_nbits,
     check_num_threads,
     check_radius,
+    common_queries,
+    common_threads,
     ids_to_remove,
 )
 
@@ -38,10 +38,6 @@ __all__ = ["BaseIndex", "CoreIndex", "GenericCoreIndex", "PathLike", "from_bytes
 
 PathLike = Union[str, "os.PathLike[str]"]
 IndexT = TypeVar("IndexT", bound="CoreIndex")
-
-_UINT8 = np.dtype(np.uint8)
-# Results below this many bytes (nq * k * 12) need no memory check (validation.check_fits_memory).
-_SMALL_RESULT = 16 << 20
 
 # kind name -> the Python class with that kind's extras (kinds without one: GenericCoreIndex)
 _CLASSES: Dict[str, Type["CoreIndex"]] = {}
@@ -162,8 +158,8 @@ class BaseIndex(abc.ABC):
         MemoryError otherwise). ``num_threads`` caps the threads used (default:
         all; 1..1024, values above the pool's size use the whole pool).
         """
-        fast = _valid_queries(queries, k, self.code_size)
-        threads = _valid_threads(num_threads)
+        fast = common_queries(queries, k, self.code_size)
+        threads = common_threads(num_threads)
         if fast is not None and threads is not None:
             return SearchResult(*self._search(fast, k, threads))
         q, k = self._checked_queries(queries, k)
@@ -197,36 +193,6 @@ class BaseIndex(abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(nbits={self.nbits}, ntotal={self.ntotal})"
-
-
-def _valid_queries(queries: Any, k: Any, code_size: int) -> Optional[np.ndarray]:
-    """The common call's queries as rows when they pass every check as they are (C-contiguous
-    uint8 rows of ``code_size``, or one such 1-D query; a plain int k in 1..MAX_K with a small
-    result); None sends the call through the full checks and their error messages.
-
-    One call's floor is a few microseconds of Python: this path skips the checks' conversions and
-    wrappers (the full path costs ~3x the scan of 1,000 codes), never what they accept or refuse.
-    """
-    if type(queries) is not np.ndarray or queries.dtype != _UINT8 or type(k) is not int:
-        return None
-    if queries.ndim == 1:
-        queries = queries.reshape(1, -1)
-    elif queries.ndim != 2:
-        return None
-    nq, width = queries.shape
-    if (width != code_size or not queries.flags.c_contiguous or not 1 <= k <= MAX_K
-            or nq * k * 12 >= _SMALL_RESULT):
-        return None
-    return queries
-
-
-def _valid_threads(num_threads: Any) -> Optional[int]:
-    """``num_threads`` as the hooks take it when it needs no conversion (None or a plain int in range)."""
-    if num_threads is None:
-        return 0
-    if type(num_threads) is int and 1 <= num_threads <= MAX_THREADS:
-        return num_threads
-    return None
 
 
 class CoreIndex(BaseIndex):
@@ -272,14 +238,11 @@ class CoreIndex(BaseIndex):
         self._impl.add(codes, ids)
 
     def search(self, queries: Any, k: int, *, num_threads: Optional[int] = None) -> SearchResult:
-        # The common call (uint8 rows as they are, plain ints) goes straight to the core, which
-        # recognises it without a Python-level check: with many caller threads each microsecond
-        # under the GIL is one the others queue for (bench/results/limits.md, callers). Anything
-        # else returns None there and takes BaseIndex.search's checks and messages.
+        # The common call (uint8 rows as they are, plain ints) is recognised by the core with no
+        # Python-level check: each microsecond under the GIL is one other caller threads queue for.
+        # Anything else (None there) takes BaseIndex.search's checks and messages.
         found = self._impl.search_common(queries, k, num_threads)
-        if found is not None:
-            return tuple.__new__(SearchResult, found)
-        return super().search(queries, k, num_threads=num_threads)
+        return super().search(queries, k, num_threads=num_threads) if found is None else tuple.__new__(SearchResult, found)
 
     search.__doc__ = BaseIndex.search.__doc__
 
