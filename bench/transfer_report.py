@@ -122,7 +122,10 @@ def render(records: List[Dict[str, Any]], meta: Dict[str, Any], label: str = "")
           "session); `default` = the same with NASH's own epochs (100, early stopping with patience 6): its "
           "*default (auto)* column is exactly what `HashingPipeline()` gives. On the docstrings (15 steps an "
           "epoch) the 30-epoch cap stops NASH at its best epoch so far, before it converges: compare `default` "
-          "with `warm-itq` there.", "",
+          "with `warm-itq` there. NASH L2-normalises its encoder's input rows where they are not unit "
+          "length (`input_norm=\"auto\"`) and `hasher=\"auto\"` fits the warm start's PCA-ITQ on those rows: "
+          "the `no-l2` cells are measured with both; the other preparations' rows are unit length, which both "
+          "leave as they were.", "",
           "Reproduce: `python bench/bench_transfer.py` (see its docstring; `--quick`: 32 bits, 1 seed, 30 epochs).", "",
           "## Worst and mean margin over PCA-ITQ", "", *_summary_lines(rows), "",
           *_paired_lines(cells), "## Every preparation", "", *_cell_lines(cells, cosine), ""]
