@@ -28,8 +28,6 @@ from .validation import (
     check_nbits,
     check_num_threads,
     check_radius,
-    common_queries,
-    common_threads,
     ids_to_remove,
 )
 
@@ -158,10 +156,6 @@ class BaseIndex(abc.ABC):
         MemoryError otherwise). ``num_threads`` caps the threads used (default:
         all; 1..1024, values above the pool's size use the whole pool).
         """
-        fast = common_queries(queries, k, self.code_size)
-        threads = common_threads(num_threads)
-        if fast is not None and threads is not None:
-            return SearchResult(*self._search(fast, k, threads))
         q, k = self._checked_queries(queries, k)
         distances, ids = self._search(q, k, check_num_threads(num_threads))
         return SearchResult(distances, ids)

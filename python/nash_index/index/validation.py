@@ -17,7 +17,7 @@ from . import _core
 __all__ = [
     "INT64_MAX", "MAX_BITS", "MAX_K", "MAX_SUBSTRING_BITS", "MAX_THREADS", "as_code_rows", "as_ids",
     "as_numpy", "check_choice", "check_count", "check_fits_memory", "check_fraction", "check_int", "check_k",
-    "check_nbits", "check_num_threads", "check_positive_int", "check_radius", "common_queries", "common_threads",
+    "check_nbits", "check_num_threads", "check_positive_int", "check_radius",
 ]
 
 INT64_MAX = 2**63 - 1
@@ -229,40 +229,3 @@ def ids_to_remove(ids: Any) -> np.ndarray:
     elif not isinstance(ids, (list, tuple, range)):
         ids = as_numpy(ids, "ids", "an int, a numpy array or a sequence of integers").reshape(-1)
     return as_ids(ids, None, allow_negative=True, unique=False)
-
-
-# The common search call, recognised without conversions (BaseIndex.search; the core's
-# search_common does the same for its own indexes).
-_UINT8 = np.dtype(np.uint8)
-# Results below this many bytes (nq * k * 12) need no memory check (check_fits_memory).
-_SMALL_RESULT = 16 << 20
-
-
-def common_queries(queries: Any, k: Any, code_size: int) -> Optional[np.ndarray]:
-    """The common call's queries as rows when they pass every check as they are (C-contiguous
-    uint8 rows of ``code_size``, or one such 1-D query; a plain int k in 1..MAX_K with a small
-    result); None sends the call through the full checks and their error messages.
-
-    One call's floor is a few microseconds of Python: this path skips the checks' conversions and
-    wrappers (the full path costs ~3x the scan of 1,000 codes), never what they accept or refuse.
-    """
-    if type(queries) is not np.ndarray or queries.dtype != _UINT8 or type(k) is not int:
-        return None
-    if queries.ndim == 1:
-        queries = queries.reshape(1, -1)
-    elif queries.ndim != 2:
-        return None
-    nq, width = queries.shape
-    if (width != code_size or not queries.flags.c_contiguous or not 1 <= k <= MAX_K
-            or nq * k * 12 >= _SMALL_RESULT):
-        return None
-    return queries
-
-
-def common_threads(num_threads: Any) -> Optional[int]:
-    """``num_threads`` as the hooks take it when it needs no conversion (None or a plain int in range)."""
-    if num_threads is None:
-        return 0
-    if type(num_threads) is int and 1 <= num_threads <= MAX_THREADS:
-        return num_threads
-    return None
