@@ -41,6 +41,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
+import billion_tail
 import codes_on_disk as cod
 import dedup_bench
 import harness
@@ -147,6 +148,9 @@ def run_set(dist: str, nbits: int, sizes: List[int], args: Any) -> List[Dict[str
             built = build_in_child(src, n, dedup_path, args.m, args.max_key_bits, dedup=True)
             rec["dedup_build"] = built
         rec.update(measure(path, queries, args, dedup_path))
+        if args.tail_queries:
+            tail = billion_tail.tail_queries(dist, args.tail_queries, nbits, args.seed, base, qcodes)
+            rec["tail"] = billion_tail.measure(path, tail, args.tail_load)
         print(report_line(rec), flush=True)
         out.append(rec)
         _ALL.append(rec)
@@ -183,6 +187,8 @@ def report_line(r: Dict[str, Any]) -> str:
                          f"cand {c['candidates_median']:.0f}]")
     b = r["batch"]
     parts.append(f"batch: MIH {b['mih_qps']:.0f} q/s vs flat {b['flat_qps']:.1f} q/s = {b['speedup']:.2f}x")
+    if "tail" in r:
+        parts.append(billion_tail.report_line(r["tail"]))
     if "dedup" in r:
         parts.append(dedup_bench.report_line(r))
     return "\n    ".join(parts)
@@ -210,6 +216,9 @@ def markdown(records: List[Dict[str, Any]], meta: Dict[str, Any]) -> str:
         lines.append(f"| {r['dist']}, {r['nbits']}-bit{key} | {r['n']:.0e} | {r['m']} | {r['build_s']:.0f} s | "
                      f"{peak} / {r['file_bytes'] / 2**30:.1f} GiB | {r['memory_ratio']:.2f}x | "
                      + " | ".join(cells) + f" | {b.get('size', '')} q: {b['mih_qps']:.0f} vs {b['flat_qps']:.1f} = {b['speedup']:.2f}x |")
+    tail = billion_tail.markdown(records)
+    if tail:
+        lines += ["", *tail]
     if any("dedup" in r for r in records):
         lines += ["", *dedup_bench.markdown(records, meta)]
     return "\n".join(lines) + "\n"
@@ -254,6 +263,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     p.add_argument("--m", type=int, default=0, help="tables (0: automatic)")
     p.add_argument("--max-key-bits", type=int, default=0, help="MultiIndexHashing max_key_bits (0: whole substrings)")
     p.add_argument("--queries", type=int, default=200, help="single queries timed on the MIH")
+    p.add_argument("--tail-queries", type=int, default=10_000,
+                   help="fresh single 10-NN queries for the tail (p99; 0: skip)")
+    p.add_argument("--tail-load", choices=["mmap", "read"], default="mmap",
+                   help="how the tail's index is loaded: mapped (populated) or read into memory")
     p.add_argument("--flat-queries", type=int, default=8, help="of them, timed on the flat scan and checked")
     p.add_argument("--batch", type=int, default=200, help="queries per batch call (both indexes; at most --queries)")
     p.add_argument("--budget", type=float, default=60.0)
@@ -268,6 +281,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = p.parse_args(argv)
     if args.quick:
         args.queries, args.flat_queries, args.batch = 30, 4, 64
+        args.tail_queries = min(args.tail_queries, 2000)
     args.data.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
     for nbits in args.nbits:

@@ -53,7 +53,7 @@ class CodeStore {
   static CodeStore from_file(const std::shared_ptr<IndexFile>& file, size_t max_codes = SIZE_MAX);
   // The store metadata section's words for a store whose next default id is `next_id`.
   static std::array<uint64_t, 2> meta_words_for(idx_t next_id);
-  bool is_mapped() const { return file_ != nullptr; }
+  bool is_mapped() const { return file_ != nullptr && file_->is_mapped(); }
 
   size_t memory_bytes() const { return owned_codes_.capacity() + owned_ids_.capacity() * sizeof(idx_t); }
 
@@ -74,7 +74,7 @@ class CodeStore {
   bool owned_identity_ = true;
   const uint8_t* codes_ = nullptr;
   const idx_t* ids_ = nullptr;     // nullptr: ids are positions
-  std::shared_ptr<IndexFile> file_;  // keeps a mapping alive
+  std::shared_ptr<IndexFile> file_;  // the loaded file, whose bytes hold the codes until they are copied
 };
 
 }  // namespace nash_index

@@ -126,6 +126,11 @@ void match_suffixes(const BucketTable& t, const PrefixPlan& plan, Range r, uint3
   const int d = static_cast<int>(target);
   const uint64_t masks = choose(plan.suffix_bits, d);
   if (r.end - r.begin <= kScanEntries || r.end - r.begin <= masks * kScanPerMask) {
+    if (d == 0) {  // most visits of a long radius (h = r): the query's own suffix, found in order
+      const Range b = t.bucket_in(plan.query_suffix, r);
+      if (b.begin != b.end) hits.push(b);
+      return;
+    }
     for (uint64_t e = r.begin; e < r.end; ++e)
       if (popcount32(static_cast<uint32_t>(t.suffix(e)) ^ plan.query_suffix) == d) hits.push({e, e + 1});
     return;

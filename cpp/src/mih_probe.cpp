@@ -59,7 +59,7 @@ class Walk {
     const bool completed = walk_tables();
     if (use_bitmap_)
       for (uint32_t bit : s_.found) s_.visited[bit >> 6] &= ~(uint64_t{1} << (bit & 63));
-    work_.candidates += s_.live.size();
+    work_.candidates += candidates();
     s_.found.clear();
     s_.live.clear();
     return completed;
@@ -139,7 +139,7 @@ class Walk {
     const PrefixPlan plan(table, key_bits, base, r);
     // A radius that would pass the budget is not started: the walk would stop
     // inside it anyway (probes and candidates only grow), after wasted work.
-    if (probe_cost_ * double(work_.probes + plan.visits) + double(s_.live.size()) > budget_) return false;
+    if (probe_cost_ * double(work_.probes + plan.visits) + double(candidates()) > budget_) return false;
     if (split_threads_ > 1 && plan.visits >= split_min_) return probe_radius_split(table, plan);
     Pipeline& p = s_.pipeline;
     for (uint64_t first = 0; first < plan.visits; first += kProbeBlock) {
@@ -151,8 +151,10 @@ class Walk {
     return !over_budget();
   }
 
-  // The radius's prefix visits in chunks on the pool's threads, each listing
-  // the table positions it meets; this thread then takes them in walk order.
+  // The radius's prefix visits in chunks on the pool's threads. Each lists the
+  // table positions it meets and verifies their codes (the codes' misses are
+  // most of a long radius's cost at 10^9); this thread then takes them in walk
+  // order, so the result is the sequential walk's.
   bool probe_radius_split(const BucketTable& table, const PrefixPlan& plan) {
     const uint64_t most = uint64_t(split_threads_) * kChunksPerThread;
     const uint64_t chunks = std::min(plan.visits, std::clamp<uint64_t>(plan.visits / kMinChunkVisits, 2, most));
@@ -160,30 +162,71 @@ class Walk {
     const uint64_t per = (plan.visits + chunks - 1) / chunks;
     // The chunks stop once the positions they met (an upper bound of the
     // candidates) pass the budget, as the sequential walk would stop.
-    const double room = budget_ - probe_cost_ * double(work_.probes + plan.visits) - double(s_.live.size());
+    const double room = budget_ - probe_cost_ * double(work_.probes + plan.visits) - double(candidates());
     std::atomic<uint64_t> met{0};
     std::atomic<bool> over{false};
     ThreadPool::global().parallel_for(chunks, split_threads_, [&](size_t c) {
       Pipeline& out = s_.chunks[c];
       out.positions.clear();
+      out.live.clear();
       reserve(out);
       const uint64_t end = std::min(plan.visits, (c + 1) * per);
       for (uint64_t first = c * per; first < end && !over.load(std::memory_order_relaxed); first += kProbeBlock) {
         const size_t before = out.positions.size();
         visit_prefixes(table, plan, first, std::min<uint64_t>(kProbeBlock, end - first), out, [&](Range b) {
-          for (uint64_t e = b.begin; e != b.end; ++e) out.positions.push_back(table.position(e));
+          for (uint64_t e = b.begin; e != b.end; ++e) meet(table.position(e), out);
         });
-        if (double(met.fetch_add(out.positions.size() - before) + out.positions.size() - before) > room) over = true;
+        const size_t got = out.positions.size() - before;
+        if (double(met.fetch_add(got) + got) > room) over = true;
+        out.distances.resize(out.positions.size());  // the block's codes, fetched while it was walked
+        if (got) kt_.gather_distances(GatherBlock{q_, t_.db.codes, out.live.data() + before, got, t_.db.code_size,
+                                                  out.distances.data() + before});
       }
     });
     g_split_radii.fetch_add(1, std::memory_order_relaxed);
     if (over.load()) return false;
+    verify_pending();  // candidates of earlier segments first: hits in walk order
     for (uint64_t c = 0; c < chunks; ++c) {
-      for (uint64_t p : s_.chunks[c].positions) take(p);
-      if (s_.live.size() - verified_ >= kVerifyChunk) verify_pending();
+      const Pipeline& in = s_.chunks[c];
+      for (size_t i = 0; i < in.positions.size(); ++i) take_verified(in.positions[i], in.live[i], in.distances[i]);
     }
     work_.probes += plan.visits;
     return !over_budget();
+  }
+
+  // A parallel chunk's share of take(): the table position (kDeadBit set:
+  // removed) and the live code's store position, its fetch started.
+  static constexpr uint64_t kDeadBit = uint64_t{1} << 63;
+  void meet(uint64_t p, Pipeline& out) const {
+    if (p >= segment_->positions) return;  // only in a damaged file read without verification
+    uint32_t at = static_cast<uint32_t>(p);
+    const Tombstones& dead = segment_->dead;
+    if (dead.count() != 0 && !dead.live(static_cast<uint32_t>(p), &at)) {
+      out.positions.push_back(p | kDeadBit);
+      out.live.push_back(0);  // a readable code: its distance is computed, never used
+      return;
+    }
+    at += static_cast<uint32_t>(segment_start_);
+    out.positions.push_back(p);
+    out.live.push_back(at);
+    __builtin_prefetch(t_.db.codes + size_t{at} * t_.db.code_size);
+  }
+
+  // take() then verification, for a code a chunk has met and measured.
+  void take_verified(uint64_t p, uint32_t at, dist_t d) {
+    if (use_bitmap_) {
+      const uint32_t bit = static_cast<uint32_t>(segment_bit_ + (p & ~kDeadBit));
+      uint64_t& word = s_.visited[bit >> 6];
+      const uint64_t mask = uint64_t{1} << (bit & 63);
+      if (word & mask) return;
+      word |= mask;
+      s_.found.push_back(bit);
+    }
+    if (p & kDeadBit) return;
+    ++split_candidates_;
+    if (d > out_.threshold(0)) return;
+    if (!use_bitmap_ && met_before(t_.db.codes + size_t{at} * t_.db.code_size)) return;
+    out_.hit(0, d, at);
   }
 
   // The loop before the pipeline: the reference of bench/bench_mih_tail.py.
@@ -211,7 +254,8 @@ class Walk {
     return !over_budget();
   }
 
-  bool over_budget() const { return probe_cost_ * double(work_.probes) + double(s_.live.size()) > budget_; }
+  size_t candidates() const { return s_.live.size() + split_candidates_; }
+  bool over_budget() const { return probe_cost_ * double(work_.probes) + double(candidates()) > budget_; }
 
   // Queues the store positions of the bucket's live codes not met before (by
   // the bitmap, on small indexes; else met_before sorts them out at
@@ -282,6 +326,7 @@ class Walk {
   bool pipelined_;
   uint64_t split_min_;
   size_t verified_ = 0;          // of s_.live
+  size_t split_candidates_ = 0;  // live codes met and verified by parallel chunks
   size_t positions_ = 0;         // table positions of every segment
   bool use_bitmap_ = true;
   int table_ = 0, radius_ = 0;   // the (table, radius) being probed

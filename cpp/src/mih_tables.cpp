@@ -120,14 +120,10 @@ std::unique_ptr<MultiIndexHashing::Tables> tables_from_blob(const std::shared_pt
   t->max_key_bits = max_key_bits;
   t->positions = head[2];
   t->blob_bytes = bytes;
-  if (file->is_mapped()) {
-    t->file = file;
-    t->blob = blob;
-  } else {
-    t->owned.assign(bytes / 8, 0);
-    std::memcpy(t->owned.data(), blob, bytes);
-    t->blob = reinterpret_cast<const uint8_t*>(t->owned.data());
-  }
+  // The tables stay in the file's bytes, mapped or read (the codes do too):
+  // a copy would double their memory and lose the file's 2 MiB pages.
+  t->file = file;
+  t->blob = blob;
   attach(*t, shapes);
   return t;
 }

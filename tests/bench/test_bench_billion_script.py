@@ -46,7 +46,13 @@ def test_bench_billion_smoke(bench_module, tmp_path, capsys):
         assert r["k10"]["checked_queries"] == 4 and r["k10"]["mih_p50_ms"] > 0
         assert r["file_bytes"] > r["n"] * 8 and 1.0 < r["memory_ratio"] < 4.0
         assert r["build_peak_rss"] > 0 and r["batch"]["size"] == 30
-    assert "| c20-p0.1, 64-bit | 3e+03 |" in (tmp_path / "smoke.md").read_text()
+        tail = r["tail"]  # fresh queries: the p99 from 2,000 of them in quick mode
+        assert tail["queries"] == 2000 and abs(sum(tail["kth_share"].values()) - 1) < 1e-9
+        assert len(tail["p99_per_1000_ms"]) == 2 and tail["load"] == "mmap"
+        assert 0 < tail["p50_ms"] <= tail["p99_ms"] <= tail["p999_ms"]
+        assert tail["huge_page_share"] is None or 0 <= tail["huge_page_share"] <= 1
+    md = (tmp_path / "smoke.md").read_text()
+    assert "| c20-p0.1, 64-bit | 3e+03 |" in md and "## The 10-NN tail" in md
     assert (tmp_path / "smoke.png").stat().st_size > 1000
     assert list((tmp_path / "data").glob("*.nidx")) == []  # index files are removed after use
 

@@ -53,7 +53,8 @@ void write_sections_file(const std::string& path, const IndexHeaderInfo& info,
 class IndexFile {
  public:
   // Refuses anything but a regular file (IoError) without blocking on a FIFO.
-  // `populate` (with use_mmap) maps every page at once (MAP_POPULATE).
+  // `populate` (with use_mmap) maps every page at once. Files of 2 MiB and
+  // more are mapped, or read into memory, in 2 MiB pages where the OS allows.
   static std::shared_ptr<IndexFile> open(const std::string& path, bool use_mmap, bool verify, bool populate = false);
   static std::shared_ptr<IndexFile> from_bytes(std::vector<uint8_t> bytes);
   // The sections of `parent` under another header (kept alive with it): how a
@@ -83,8 +84,9 @@ class IndexFile {
     uint64_t offset, bytes, checksum;
   };
   std::vector<Entry> entries_;
-  std::vector<uint8_t> owned_;
-  void* mapping_ = nullptr;
+  std::vector<uint8_t> owned_;  // from_bytes
+  void* mapping_ = nullptr;      // the file, mapped
+  void* read_ = nullptr;         // the file, read into anonymous memory (open without mmap)
   size_t size_ = 0;
   const uint8_t* base_ = nullptr;
   std::shared_ptr<IndexFile> parent_;  // a view's bytes

@@ -319,9 +319,12 @@ def load(path: PathLike, mmap: bool = False, *, verify: bool = True, populate: b
     contents. ``verify`` checks every section's checksum (reads the whole file).
     An index loaded with ``verify=False`` is checked when it is first written (``save``,
     pickling, ``copy``): a damaged file's contents are never written back under fresh checksums.
-    ``populate=True`` (with ``mmap``) maps every page up front (``MAP_POPULATE``):
-    the load reads the whole file, and the first queries then pay no page
-    faults (a server's steady state; see bench/bench_billion.py).
+    ``populate=True`` (with ``mmap``) maps every page up front: the load reads
+    the whole file, and the first queries then pay no page faults (a server's
+    steady state; see bench/bench_billion.py). Files of 2 MiB and more are
+    mapped, or read, in 2 MiB pages where the OS allows (Linux: transparent
+    huge pages, ``madvise``): multi-index lookups at 10^9 codes miss the TLB on
+    4 KiB pages. ``NASH_INDEX_HUGE_PAGES=0`` in the environment turns that off.
 
     Raises OSError when the file cannot be read (FileNotFoundError when it does
     not exist; a directory, FIFO or other non-regular file is refused without

@@ -10,8 +10,8 @@ __all__ = ["UnverifiedSource"]
 class UnverifiedSource:
     """The file an index was loaded from without checksum verification. A mapped file is kept
     (its pages are the index's own) and checked when the index is first written; a file read
-    into memory is checked at once (its bytes are in memory: no second read), so that its
-    buffer is not kept alive beside the index's own copy."""
+    into memory is checked at once (its bytes are in memory: no second read), and only the
+    answer is kept."""
 
     def __init__(self, path: str, file: Any) -> None:
         self.path = path
