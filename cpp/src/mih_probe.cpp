@@ -172,15 +172,15 @@ class Walk {
       reserve(out);
       const uint64_t end = std::min(plan.visits, (c + 1) * per);
       for (uint64_t first = c * per; first < end && !over.load(std::memory_order_relaxed); first += kProbeBlock) {
-        const size_t before = out.positions.size();
+        const size_t before = out.positions.size(), live_before = out.live.size();
         visit_prefixes(table, plan, first, std::min<uint64_t>(kProbeBlock, end - first), out, [&](Range b) {
           for (uint64_t e = b.begin; e != b.end; ++e) meet(table.position(e), out);
         });
-        const size_t got = out.positions.size() - before;
+        const size_t got = out.positions.size() - before, live = out.live.size() - live_before;
         if (double(met.fetch_add(got) + got) > room) over = true;
-        out.distances.resize(out.positions.size());  // the block's codes, fetched while it was walked
-        if (got) kt_.gather_distances(GatherBlock{q_, t_.db.codes, out.live.data() + before, got, t_.db.code_size,
-                                                  out.distances.data() + before});
+        out.distances.resize(out.live.size());  // the block's live codes, fetched while it was walked
+        if (live) kt_.gather_distances(GatherBlock{q_, t_.db.codes, out.live.data() + live_before, live,
+                                                   t_.db.code_size, out.distances.data() + live_before});
       }
     });
     g_split_radii.fetch_add(1, std::memory_order_relaxed);
@@ -188,22 +188,26 @@ class Walk {
     verify_pending();  // candidates of earlier segments first: hits in walk order
     for (uint64_t c = 0; c < chunks; ++c) {
       const Pipeline& in = s_.chunks[c];
-      for (size_t i = 0; i < in.positions.size(); ++i) take_verified(in.positions[i], in.live[i], in.distances[i]);
+      size_t next_live = 0;  // live[] and distances[] skip the removed codes
+      for (uint64_t p : in.positions) {
+        const bool removed = (p & kDeadBit) != 0;
+        take_verified(p, removed ? 0 : in.live[next_live], removed ? 0 : in.distances[next_live]);
+        next_live += removed ? 0 : 1;
+      }
     }
     work_.probes += plan.visits;
     return !over_budget();
   }
 
   // A parallel chunk's share of take(): the table position (kDeadBit set:
-  // removed) and the live code's store position, its fetch started.
+  // removed) and, for a live code, its store position, its fetch started.
   static constexpr uint64_t kDeadBit = uint64_t{1} << 63;
   void meet(uint64_t p, Pipeline& out) const {
     if (p >= segment_->positions) return;  // only in a damaged file read without verification
     uint32_t at = static_cast<uint32_t>(p);
     const Tombstones& dead = segment_->dead;
     if (dead.count() != 0 && !dead.live(static_cast<uint32_t>(p), &at)) {
-      out.positions.push_back(p | kDeadBit);
-      out.live.push_back(0);  // a readable code: its distance is computed, never used
+      out.positions.push_back(p | kDeadBit);  // still marks the visited bitmap, as take() does
       return;
     }
     at += static_cast<uint32_t>(segment_start_);

@@ -22,7 +22,7 @@ struct MultiIndexHashing::Scratch {
     std::vector<uint32_t> targets;            // the suffix wanted in each, or its distance (PrefixPlan)
     std::vector<BucketTable::Range> ranges;   // their entries
     std::vector<uint64_t> positions;          // a parallel chunk's table positions met, in walk order,
-    std::vector<uint32_t> live;               // their store positions,
+    std::vector<uint32_t> live;               // the store positions of the live ones among them,
     std::vector<dist_t> distances;            // and their codes' distances to the query
   };
   Pipeline pipeline;
