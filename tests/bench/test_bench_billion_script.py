@@ -4,6 +4,8 @@ codes (built from disk in a child process, exactness checked against the flat sc
 JSON, Markdown and a PNG."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from bench_helpers import bench_module, strict_json  # noqa: F401 (a fixture)
@@ -55,6 +57,35 @@ def test_bench_billion_smoke(bench_module, tmp_path, capsys):
     assert "| c20-p0.1, 64-bit | 3e+03 |" in md and "## The 10-NN tail" in md
     assert (tmp_path / "smoke.png").stat().st_size > 1000
     assert list((tmp_path / "data").glob("*.nidx")) == []  # index files are removed after use
+
+
+def test_limits_scale_turns_results_into_limits_rows(bench_module, tmp_path):
+    """A smoke run of bench_billion and a bench_exact_vs_approx payload become bench_limits rows
+    (groups "10^9" and "exact 10^7") whose goals are judged from the figures."""
+    bench_module("bench_billion").main(["--n", "3000", "--dists", "c20-p0.1", "--quick", "--data",
+                                        str(tmp_path / "data"), "--out", str(tmp_path), "--name", "b"])
+    exact = {"args": {}, "records": [], "rows": [
+        dict(shape="exact 10-NN (single, mih), shape A", ours=2.0, reference=1.0, bound=None, ratio=2.0,
+             unit="q/s", target=">= 1x the reference", met=True),
+        dict(shape="exact 10-NN (batch, mih), shape A", ours=1.0, reference=4.0, bound=None, ratio=0.25,
+             unit="q/s", target=">= 1x the reference", met=False)]}
+    (tmp_path / "e.json").write_text(json.dumps(exact))
+    scale = bench_module("limits_scale")
+    scale.main([str(tmp_path / "b.json"), str(tmp_path / "e.json"), "--out", str(tmp_path / "rows.json")])
+    payload = strict_json(tmp_path / "rows.json")
+    (rec,) = strict_json(tmp_path / "b.json")["records"]
+    rows = {(r["group"], r["shape"].split(",")[0]): r for r in payload["rows"]}
+    p99 = rows[("10^9", "MIH 10-NN p99")]
+    assert p99["ours"] == rec["tail"]["p99_ms"] and p99["met"] == (rec["tail"]["p99_ms"] <= 3.0)
+    assert rows[("10^9", "MIH build from disk")]["ours"] == rec["build_s"]
+    assert abs(rows[("10^9", "MIH tables / code bytes")]["ours"] - (rec["memory_ratio"] - 1)) < 1e-12
+    speedup = rows[("10^9", "MIH 10-NN p50 speed-up over the flat scan")]
+    assert speedup["ours"] == rec["k10"]["speedup_p50"] and not speedup["met"]  # no earlier figure for c20
+    exact_rows = [r for r in payload["rows"] if r["group"] == "exact 10^7"]
+    assert [(r["x_faiss"], r["met"]) for r in exact_rows] == [(2.0, True), (0.25, False)]
+    assert payload["meta"]["argv"] == [str(tmp_path / "b.json"), str(tmp_path / "e.json")]
+    with pytest.raises(SystemExit, match="neither"):
+        scale.main([str(tmp_path / "rows.json"), "--out", str(tmp_path / "x.json")])
 
 
 def test_bench_billion_dedup_smoke(bench_module, tmp_path):
