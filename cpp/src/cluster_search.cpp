@@ -24,7 +24,7 @@ struct WalkBuffers {
   void reserve(size_t centres, int nbits) {
     to_centre.resize(centres);
     order.resize(centres);
-    starts.assign(size_t(nbits) + 2, 0);
+    starts.resize(size_t(nbits) + 2);  // zeroed by the counting sort that uses it
   }
 };
 

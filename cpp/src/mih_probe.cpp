@@ -204,13 +204,11 @@ class Walk {
   static constexpr uint64_t kDeadBit = uint64_t{1} << 63;
   void meet(uint64_t p, Pipeline& out) const {
     if (p >= segment_->positions) return;  // only in a damaged file read without verification
-    uint32_t at = static_cast<uint32_t>(p);
-    const Tombstones& dead = segment_->dead;
-    if (dead.count() != 0 && !dead.live(static_cast<uint32_t>(p), &at)) {
+    uint32_t at = 0;
+    if (!store_position(p, &at)) {
       out.positions.push_back(p | kDeadBit);  // still marks the visited bitmap, as take() does
       return;
     }
-    at += static_cast<uint32_t>(segment_start_);
     out.positions.push_back(p);
     out.live.push_back(at);
     __builtin_prefetch(t_.db.codes + size_t{at} * t_.db.code_size);
@@ -218,15 +216,7 @@ class Walk {
 
   // take() then verification, for a code a chunk has met and measured.
   void take_verified(uint64_t p, uint32_t at, dist_t d) {
-    if (use_bitmap_) {
-      const uint32_t bit = static_cast<uint32_t>(segment_bit_ + (p & ~kDeadBit));
-      uint64_t& word = s_.visited[bit >> 6];
-      const uint64_t mask = uint64_t{1} << (bit & 63);
-      if (word & mask) return;
-      word |= mask;
-      s_.found.push_back(bit);
-    }
-    if (p & kDeadBit) return;
+    if (!first_meeting(p & ~kDeadBit) || (p & kDeadBit)) return;
     ++split_candidates_;
     if (d > out_.threshold(0)) return;
     if (!use_bitmap_ && met_before(t_.db.codes + size_t{at} * t_.db.code_size)) return;
@@ -271,21 +261,32 @@ class Walk {
 
   void take(uint64_t p) {
     if (p >= segment_->positions) return;  // only in a damaged file read without verification
-    const uint32_t pos = static_cast<uint32_t>(p);
-    if (use_bitmap_) {
-      const uint32_t bit = static_cast<uint32_t>(segment_bit_ + pos);
-      uint64_t& word = s_.visited[bit >> 6];
-      const uint64_t mask = uint64_t{1} << (bit & 63);
-      if (word & mask) return;
-      word |= mask;
-      s_.found.push_back(bit);
-    }
-    uint32_t at = pos;
-    const Tombstones& dead = segment_->dead;
-    if (dead.count() != 0 && !dead.live(pos, &at)) return;
-    at += static_cast<uint32_t>(segment_start_);
+    uint32_t at = 0;
+    if (!first_meeting(p) || !store_position(p, &at)) return;
     s_.live.push_back(at);
     __builtin_prefetch(t_.db.codes + size_t{at} * t_.db.code_size);
+  }
+
+  // False when the visited bitmap (small indexes) has met table position p of
+  // this segment before; marks it met. Without the bitmap, always true.
+  bool first_meeting(uint64_t p) {
+    if (!use_bitmap_) return true;
+    const uint32_t bit = static_cast<uint32_t>(segment_bit_ + p);
+    uint64_t& word = s_.visited[bit >> 6];
+    const uint64_t mask = uint64_t{1} << (bit & 63);
+    if (word & mask) return false;
+    word |= mask;
+    s_.found.push_back(bit);
+    return true;
+  }
+
+  // The store position of the code at table position p of this segment; false when it was removed.
+  bool store_position(uint64_t p, uint32_t* at) const {
+    *at = static_cast<uint32_t>(p);
+    const Tombstones& dead = segment_->dead;
+    if (dead.count() != 0 && !dead.live(static_cast<uint32_t>(p), at)) return false;
+    *at += static_cast<uint32_t>(segment_start_);
+    return true;
   }
 
   // Whether a code met while probing (table_, radius_) was met before: by a

@@ -35,10 +35,10 @@ class ClusterScanIndex(CoreIndex):
     queries 3.3x :class:`~nash_index.MultiIndexHashing`, 1.46x faiss IVF and 7.2x faiss HNSW at
     recall 0.95 (batches: 0.85x IVF, 6.3x HNSW); 10^6 codes around 10,000 centres, 0.72x / 0.76x
     IVF (``exact_vs_approx_1M.md``). At 10^7 codes :class:`~nash_index.MultiIndexHashing` was
-    faster on all five shapes measured (``exact_vs_approx_10M.md``). Around 10,000 centres (clusters ~17 bits apart) with 20% flips
-    the radii reach the gaps between clusters, the bound prunes little and MIH is 6.9x faster. On
-    uniform codes it costs a scan of every code plus the centres. ``make_index(kind="auto")`` never
-    picks it: ask for it by name.
+    faster on all five shapes measured (``exact_vs_approx_10M.md``). Around 10,000 centres
+    (clusters ~17 bits apart) with 20% flips the radii reach the gaps between clusters, the bound
+    prunes little and MIH is 6.9x faster. On uniform codes it costs a scan of every code plus the
+    centres. ``make_index(kind="auto")`` never picks it: ask for it by name.
 
     ``clusters`` (None: automatic, n / 64 at each build) sets the number of centres. The clusters
     are built when codes are added (sampled centres, one majority vote, nearest-centre assignment by
