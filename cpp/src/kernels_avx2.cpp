@@ -28,27 +28,57 @@ inline __m256i above_threshold(const nash_index::HitSink& sink, size_t q) {
   return _mm256_set1_epi64x(static_cast<long long>(sink.thresholds[q]) + 1);
 }
 
-// The four 32-bit totals of four codes from their 64-bit lane sums s[0..3] (each lane < 2^32).
-inline __m128i total4(const __m256i s[4]) {
-  const __m256i x01 = _mm256_or_si256(s[0], _mm256_slli_epi64(s[1], 32));
-  const __m256i x23 = _mm256_or_si256(s[2], _mm256_slli_epi64(s[3], 32));
-  const __m256i y = _mm256_add_epi32(_mm256_unpacklo_epi64(x01, x23), _mm256_unpackhi_epi64(x01, x23));
-  return _mm_add_epi32(_mm256_castsi256_si128(y), _mm256_extracti128_si256(y, 1));
+// The codes from `done` on (fewer than one step of a vector loop), a word at a time.
+template <int Words>
+void scan_rest(const nash_index::ScanBlock& b, size_t done, nash_index::HitSink& sink) {
+  if (done == b.n) return;
+  nash_index::ScanBlock rest = b;
+  rest.codes = b.codes + done * b.code_size;
+  rest.n = b.n - done;
+  rest.base = b.base + done;
+  scan_words<PopHw, Words>(rest, sink);
+}
+
+// Byte counts of four codes (each byte <= 8 V for V vectors a code) merged so that one vpsadbw
+// gives the four totals in code order, one per 64-bit lane: pairs of 64-bit groups, then the two
+// 128-bit halves, are added byte-wise (each byte <= 32 V: V <= 7), three shuffles a code less
+// than a vpsadbw per code and a transpose of the sums.
+inline __m256i totals4(__m256i b0, __m256i b1, __m256i b2, __m256i b3) {
+  const __m256i x = _mm256_add_epi8(_mm256_unpacklo_epi64(b0, b1), _mm256_unpackhi_epi64(b0, b1));
+  const __m256i y = _mm256_add_epi8(_mm256_unpacklo_epi64(b2, b3), _mm256_unpackhi_epi64(b2, b3));
+  const __m256i z = _mm256_add_epi8(_mm256_permute2x128_si256(x, y, 0x20), _mm256_permute2x128_si256(x, y, 0x31));
+  return _mm256_sad_epu8(z, _mm256_setzero_si256());
+}
+
+// Reports the codes of `mask` (bit i: code first + code_of[i] is within the threshold of the
+// moment), in position order: the top-k handler's tie rule wants increasing ids.
+template <int Lanes, class Dist>
+inline void report_codes(nash_index::HitSink& sink, size_t q, size_t first, int mask, const Dist* lanes,
+                         const int* lane_of) {
+  int in_order = 0;
+  for (int m = mask; m; m &= m - 1) in_order |= 1 << lane_of[Lanes + __builtin_ctz(m)];
+  while (in_order) {
+    const int code = __builtin_ctz(in_order);
+    in_order &= in_order - 1;
+    const nash_index::dist_t d = static_cast<nash_index::dist_t>(lanes[lane_of[code]]);
+    if (d <= sink.thresholds[q]) sink.hit(q, d, first + code);
+  }
 }
 
 // Codes of V whole vectors (256, 512, 768 or 1024 bits), T queries per tile: each query's
 // distances to four codes at a time are summed byte-wise (at most 8 * V per byte, no overflow),
-// reduced with one vpsadbw per code and gathered into one vector, compared with the
-// threshold (held in a register, refreshed after a hit) at once: one branch per four codes.
+// reduced with totals4 and compared with the threshold (held in a register, refreshed after a
+// hit) at once: one branch per four codes.
 template <int V, int T>
 void scan_wide_tile(const nash_index::ScanBlock& b, size_t q0, nash_index::HitSink& sink) {
+  static constexpr int kLaneOf[8] = {0, 1, 2, 3, 0, 1, 2, 3};  // code -> lane, then lane -> code
   const size_t cs = b.code_size;
   __m256i qv[T][V];
-  __m128i above[T];
+  __m256i above[T];
   for (int t = 0; t < T; ++t) {
     const uint8_t* qp = b.queries + (q0 + t) * cs;
     for (int v = 0; v < V; ++v) qv[t][v] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qp + 32 * v));
-    above[t] = _mm_set1_epi32(static_cast<int>(sink.thresholds[b.query_base + q0 + t]) + 1);
+    above[t] = above_threshold(sink, b.query_base + q0 + t);
   }
   const size_t groups = b.n / 4;
   for (size_t g = 0; g < groups; ++g) {
@@ -58,28 +88,64 @@ void scan_wide_tile(const nash_index::ScanBlock& b, size_t q0, nash_index::HitSi
       __m256i s[4];
       for (int i = 0; i < 4; ++i) {
         const uint8_t* ci = c + i * cs;
-        __m256i acc = popcount_bytes(_mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(ci)), qv[t][0]));
+        s[i] = popcount_bytes(_mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(ci)), qv[t][0]));
         for (int v = 1; v < V; ++v)
-          acc = _mm256_add_epi8(acc, popcount_bytes(_mm256_xor_si256(
-                                         _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ci + 32 * v)), qv[t][v])));
-        s[i] = _mm256_sad_epu8(acc, _mm256_setzero_si256());
+          s[i] = _mm256_add_epi8(s[i], popcount_bytes(_mm256_xor_si256(
+                                           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ci + 32 * v)), qv[t][v])));
       }
-      const __m128i d = total4(s);
-      int mask = _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpgt_epi32(above[t], d)));
+      const __m256i d = totals4(s[0], s[1], s[2], s[3]);
+      const int mask = _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(above[t], d)));
       if (__builtin_expect(mask != 0, 0)) {
         const size_t q = b.query_base + q0 + t;
-        alignas(16) uint32_t lanes[4];
-        _mm_store_si128(reinterpret_cast<__m128i*>(lanes), d);
-        while (mask) {
-          const int lane = __builtin_ctz(mask);
-          mask &= mask - 1;
-          const nash_index::dist_t dist = static_cast<nash_index::dist_t>(lanes[lane]);
-          if (dist <= sink.thresholds[q]) sink.hit(q, dist, b.base + g * 4 + lane);
-        }
-        above[t] = _mm_set1_epi32(static_cast<int>(sink.thresholds[q]) + 1);
+        alignas(32) uint64_t lanes[4];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), d);
+        report_codes<4>(sink, q, b.base + g * 4, mask, lanes, kLaneOf);
+        above[t] = above_threshold(sink, q);
       }
     }
   }
+}
+
+// 128-bit codes, two a vector, eight a step: each vector's two codes have their 64-bit halves
+// added byte-wise in pairs of vectors, and two vpsadbw give the eight totals, packed in 32-bit
+// lanes in the order of kLaneOf (one compare and one branch per eight codes).
+template <int T>
+void scan_pairs_tile(const nash_index::ScanBlock& b, size_t q0, nash_index::HitSink& sink) {
+  // code -> lane (first eight), lane -> code (last eight): vector j holds codes 2j and 2j + 1 in its
+  // halves; the pair sums give qwords {0, 2, 1, 3} (and {4, 6, 5, 7}), the second set in odd lanes.
+  static constexpr int kLaneOf[16] = {0, 4, 2, 6, 1, 5, 3, 7, 0, 4, 2, 6, 1, 5, 3, 7};
+  __m256i bq[T], above[T];
+  for (int t = 0; t < T; ++t) {
+    bq[t] = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.queries + (q0 + t) * 16)));
+    above[t] = _mm256_set1_epi32(static_cast<int>(sink.thresholds[b.query_base + q0 + t]) + 1);
+  }
+  const size_t steps = b.n / 8;
+  for (size_t s = 0; s < steps; ++s) {
+    const __m256i* c = reinterpret_cast<const __m256i*>(b.codes + s * 128);
+    const __m256i c0 = _mm256_loadu_si256(c), c1 = _mm256_loadu_si256(c + 1);
+    const __m256i c2 = _mm256_loadu_si256(c + 2), c3 = _mm256_loadu_si256(c + 3);
+    for (int t = 0; t < T; ++t) {
+      const __m256i p0 = popcount_bytes(_mm256_xor_si256(c0, bq[t])), p1 = popcount_bytes(_mm256_xor_si256(c1, bq[t]));
+      const __m256i p2 = popcount_bytes(_mm256_xor_si256(c2, bq[t])), p3 = popcount_bytes(_mm256_xor_si256(c3, bq[t]));
+      const __m256i x = _mm256_add_epi8(_mm256_unpacklo_epi64(p0, p1), _mm256_unpackhi_epi64(p0, p1));
+      const __m256i y = _mm256_add_epi8(_mm256_unpacklo_epi64(p2, p3), _mm256_unpackhi_epi64(p2, p3));
+      const __m256i d = _mm256_or_si256(_mm256_sad_epu8(x, _mm256_setzero_si256()),
+                                        _mm256_slli_epi64(_mm256_sad_epu8(y, _mm256_setzero_si256()), 32));
+      const int mask = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(above[t], d)));
+      if (__builtin_expect(mask != 0, 0)) {
+        const size_t q = b.query_base + q0 + t;
+        alignas(32) uint32_t lanes[8];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), d);
+        report_codes<8>(sink, q, b.base + s * 8, mask, lanes, kLaneOf);
+        above[t] = _mm256_set1_epi32(static_cast<int>(sink.thresholds[q]) + 1);
+      }
+    }
+  }
+}
+
+void scan_pairs(const nash_index::ScanBlock& b, nash_index::HitSink& sink) {
+  for_query_tiles<2>(b.nq, [&](auto tile, size_t q0) { scan_pairs_tile<decltype(tile)::value>(b, q0, sink); });
+  scan_rest<2>(b, b.n / 8 * 8, sink);
 }
 
 template <int V>
@@ -89,60 +155,41 @@ void scan_wide(const nash_index::ScanBlock& b, nash_index::HitSink& sink) {
   for_query_tiles<kTile>(b.nq, [&](auto tile, size_t q0) {
     scan_wide_tile<V, decltype(tile)::value>(b, q0, sink);
   });
-  const size_t done = b.n / 4 * 4;
-  if (done < b.n) {  // the last 1..3 codes
-    nash_index::ScanBlock rest = b;
-    rest.codes = b.codes + done * b.code_size;
-    rest.n = b.n - done;
-    rest.base = b.base + done;
-    scan_words<PopHw, V * 4>(rest, sink);
-  }
+  scan_rest<V * 4>(b, b.n / 4 * 4, sink);
 }
 
-// Popcount of code ^ query per 64-bit lane; W = 2: each lane of a 128-bit code holds its total.
-template <int W>
-inline __m256i lane_counts(__m256i code, __m256i query) {
-  __m256i p = popcount_epi64(_mm256_xor_si256(code, query));
-  if (W == 2) p = _mm256_add_epi64(p, _mm256_shuffle_epi32(p, 0x4E));  // both lanes of a code: its total
-  return p;
-}
-
-// W = 1 (64-bit codes, 4 per vector) or W = 2 (128-bit codes, 2 per vector); T queries (compile
-// time: their broadcasts and thresholds stay in registers). Two vectors per step share one
-// branch; a hit reports the codes of both, each checked against the threshold of the moment.
-template <int W, int T>
+// 64-bit codes, four a vector; T queries (compile time: their broadcasts and thresholds stay in
+// registers). Two vectors per step share one branch; a hit reports the codes of both, each checked
+// against the threshold of the moment.
+template <int T>
 void scan_vector_tile(const nash_index::ScanBlock& b, size_t q0, nash_index::HitSink& sink) {
-  constexpr size_t kCodesPerVec = 4 / W;
-  constexpr int kLaneMask = W == 1 ? 0xF : 0x5;  // lanes that hold a whole code's count
-  const size_t cs = b.code_size;
   __m256i bq[T], above[T];
   for (int t = 0; t < T; ++t) {
-    const uint8_t* qp = b.queries + (q0 + t) * cs;
-    bq[t] = W == 1 ? _mm256_set1_epi64x(static_cast<long long>(load_word(qp)))
-                   : _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qp)));
+    bq[t] = _mm256_set1_epi64x(static_cast<long long>(load_word(b.queries + (q0 + t) * 8)));
     above[t] = above_threshold(sink, b.query_base + q0 + t);
   }
   auto report = [&](__m256i p, int t, size_t v) {
     const size_t q = b.query_base + q0 + t;
-    int mask = _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(above[t], p))) & kLaneMask;
+    int mask = _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(above[t], p)));
     alignas(32) uint64_t lanes[4];
     _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), p);
     while (mask) {
       const int lane = __builtin_ctz(mask);
       mask &= mask - 1;
       const nash_index::dist_t d = static_cast<nash_index::dist_t>(lanes[lane]);
-      if (d <= sink.thresholds[q]) sink.hit(q, d, b.base + v * kCodesPerVec + lane / W);
+      if (d <= sink.thresholds[q]) sink.hit(q, d, b.base + v * 4 + lane);
     }
   };
-  const size_t nvec = b.n / kCodesPerVec;
+  const size_t nvec = b.n / 4;
   size_t v = 0;
   for (; v + 2 <= nvec; v += 2) {
     const __m256i c0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.codes + v * 32));
     const __m256i c1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.codes + v * 32 + 32));
     for (int t = 0; t < T; ++t) {
-      const __m256i p0 = lane_counts<W>(c0, bq[t]), p1 = lane_counts<W>(c1, bq[t]);
+      const __m256i p0 = popcount_epi64(_mm256_xor_si256(c0, bq[t]));
+      const __m256i p1 = popcount_epi64(_mm256_xor_si256(c1, bq[t]));
       const __m256i in = _mm256_or_si256(_mm256_cmpgt_epi64(above[t], p0), _mm256_cmpgt_epi64(above[t], p1));
-      if (__builtin_expect((_mm256_movemask_pd(_mm256_castsi256_pd(in)) & kLaneMask) != 0, 0)) {
+      if (__builtin_expect(_mm256_movemask_pd(_mm256_castsi256_pd(in)) != 0, 0)) {
         report(p0, t, v);
         above[t] = above_threshold(sink, b.query_base + q0 + t);
         report(p1, t, v + 1);
@@ -153,27 +200,15 @@ void scan_vector_tile(const nash_index::ScanBlock& b, size_t q0, nash_index::Hit
   if (v < nvec) {  // an odd last vector
     const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.codes + v * 32));
     for (int t = 0; t < T; ++t) {
-      report(lane_counts<W>(c, bq[t]), t, v);
+      report(popcount_epi64(_mm256_xor_si256(c, bq[t])), t, v);
       above[t] = above_threshold(sink, b.query_base + q0 + t);
     }
   }
 }
 
-template <int W>
 void scan_vector(const nash_index::ScanBlock& b, nash_index::HitSink& sink) {
-  for_query_tiles<4>(b.nq, [&](auto tile, size_t q0) {
-    scan_vector_tile<W, decltype(tile)::value>(b, q0, sink);
-  });
-  // Codes left over after the last full vector.
-  constexpr size_t kCodesPerVec = 4 / W;
-  const size_t done = b.n / kCodesPerVec * kCodesPerVec;
-  if (done < b.n) {
-    nash_index::ScanBlock rest = b;
-    rest.codes = b.codes + done * b.code_size;
-    rest.n = b.n - done;
-    rest.base = b.base + done;
-    scan_words<PopHw, W>(rest, sink);
-  }
+  for_query_tiles<4>(b.nq, [&](auto tile, size_t q0) { scan_vector_tile<decltype(tile)::value>(b, q0, sink); });
+  scan_rest<1>(b, b.n / 4 * 4, sink);
 }
 
 // KernelTable::within: eight bounds per compare; only the (few) lanes within tau are written out.
@@ -197,8 +232,8 @@ size_t within(const nash_index::dist_t* lower, const nash_index::dist_t* minus, 
 
 void scan(const nash_index::ScanBlock& b, nash_index::HitSink& sink) {
   switch (b.code_size) {
-    case 8: return scan_vector<1>(b, sink);
-    case 16: return scan_vector<2>(b, sink);
+    case 8: return scan_vector(b, sink);
+    case 16: return scan_pairs(b, sink);
     case 32: return scan_wide<1>(b, sink);
     case 64: return scan_wide<2>(b, sink);
     case 96: return scan_wide<3>(b, sink);

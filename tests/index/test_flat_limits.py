@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 import nash_index as ni
-from conftest import assert_knn_matches, assert_range_matches, clustered_codes, oracle_knn, scrambled_ids
+from conftest import (
+    assert_knn_matches,
+    assert_range_matches,
+    clustered_codes,
+    oracle_knn,
+    scrambled_ids,
+    uniform_codes,
+)
 
 ORDER = ["scalar", "popcnt", "avx2", "avx512"]
 LEVELS = ORDER[: ORDER.index(ni.detected_simd_level()) + 1]
@@ -81,3 +88,24 @@ def test_concurrent_callers_match_oracle(flat_rng, flat_restore_runtime, nbits):
         for q in range(len(queries)):
             np.testing.assert_array_equal(got[q].distances[0], want_d[q])
             np.testing.assert_array_equal(got[q].ids[0], want_i[q])
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("nbits", [64, 128, 256, 512])
+def test_ties_in_one_vector_step_keep_the_id_rule(flat_rng, flat_restore_runtime, level, nbits):
+    # Sequential ids take the handler's in-order path (a tie at the boundary never wins), and the
+    # 128-bit kernel's eight totals come out of its shuffles in another order than the codes':
+    # duplicates of a few codes, eight to a step, must still give the smallest ids first.
+    ni.set_simd_level(level)
+    distinct = uniform_codes(flat_rng, 4, nbits)
+    db = distinct[flat_rng.integers(0, 4, size=4 * 8 * 64 + 5)]
+    ids = np.arange(len(db), dtype=np.int64)
+    index = ni.FlatIndex(nbits)
+    index.add(db)
+    queries = np.concatenate([distinct, uniform_codes(flat_rng, 3, nbits)])
+    for k in (1, 3, 9, 100):
+        result = index.search(queries, k)
+        assert_knn_matches(result, db, ids, queries, k)
+        for q in range(4):
+            same = np.flatnonzero((db == distinct[q]).all(axis=1))
+            np.testing.assert_array_equal(result.ids[q, :k], same[:k])
