@@ -13,7 +13,7 @@
 namespace nash_index {
 namespace {
 
-std::atomic<size_t> g_bitmap_limit{size_t{1} << 26};  // 8 MB of bitmap per thread
+std::atomic<size_t> g_bitmap_limit{size_t{1} << 16};  // 8 KB of bitmap per thread (mih.hpp)
 std::atomic<int> g_probe_pipeline{1};
 // A radius of 2^10 lookups takes ~40 us on one core (10^9 codes), several times the pool's
 // hand-off: from there a free second core pays. At 10^9 clustered codes (1,000 single 10-NN

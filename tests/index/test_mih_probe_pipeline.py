@@ -34,7 +34,7 @@ def mode(request):
 
 @pytest.fixture(params=["bitmap", "no_bitmap"])
 def visited(request):
-    limit = 0 if request.param == "no_bitmap" else MIH.visited_bitmap_limit
+    limit = 0 if request.param == "no_bitmap" else 1 << 32  # the bitmap at every test size
     with mih_setting("visited_bitmap_limit", limit):
         yield
 

@@ -20,7 +20,7 @@ TAG_TABLES, TAG_DELTAS = 17, 18  # cpp/src/file_sections.hpp
 
 @pytest.fixture(params=["bitmap", "no_bitmap"])
 def visited_mode(request):
-    limit = 0 if request.param == "no_bitmap" else _core.MultiIndexHashing.visited_bitmap_limit
+    limit = 0 if request.param == "no_bitmap" else 1 << 32  # the bitmap at every test size
     with mih_setting("visited_bitmap_limit", limit):
         yield request.param
 
