@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "nash_index/cluster_scan.hpp"
 #include "nash_index/dedup.hpp"
 #include "nash_index/index_file.hpp"
 #include "nash_index/index_kinds.hpp"
@@ -418,6 +419,12 @@ void bind_mih_builder(py::module_& m) {
 }
 
 void bind_runtime(py::module_& m) {
+  m.def("cluster_auto_count", [](const py::array& codes, size_t code_size) {
+    size_t n = 0;
+    const uint8_t* rows = code_rows(codes, code_size, "codes", &n);
+    py::gil_scoped_release release;
+    return ni::ClusterScan::auto_clusters(rows, n, static_cast<int>(code_size * 8));
+  }, py::arg("codes"), py::arg("code_size"));
   // For tests of the kernels at positions past 2^31 (codes: any buffer, e.g. a sparse memmap).
   m.def("_gather_distances", [](const py::array& codes, const py::array& positions, const py::array& query) {
     size_t n = 0;

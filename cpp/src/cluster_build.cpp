@@ -213,6 +213,23 @@ void settle(const uint8_t* codes, size_t n, int nbits, size_t k, int num_threads
 
 }  // namespace
 
+size_t count_leaders(const uint8_t* codes, size_t n, int nbits, size_t sample, dist_t radius, size_t cap) {
+  const size_t cs = size_t(nbits) / 8, s = std::min(n, sample);
+  if (s == 0) return 0;
+  const std::vector<uint8_t> picked = sample_centres(codes, n, cs, s);
+  std::vector<uint8_t> leaders(picked.begin(), picked.begin() + cs);
+  std::vector<dist_t> to(std::min(s, cap));
+  const KernelTable& kt = kernels();
+  size_t count = 1;
+  for (size_t i = 1; i < s && count < cap; ++i) {
+    const uint8_t* code = picked.data() + i * cs;
+    if (kt.all_distances(code, leaders.data(), count, cs, to.data()) <= radius) continue;
+    leaders.insert(leaders.end(), code, code + cs);
+    ++count;
+  }
+  return count;
+}
+
 std::unique_ptr<ClusterScan::Clusters> build_clusters(const uint8_t* codes, size_t n, int nbits, size_t clusters,
                                                       int num_threads) {
   auto out = std::make_unique<ClusterScan::Clusters>();

@@ -34,4 +34,9 @@ struct ClusterScan::Clusters {
 std::unique_ptr<ClusterScan::Clusters> build_clusters(const uint8_t* codes, size_t n, int nbits, size_t clusters,
                                                       int num_threads);
 
+// Leaders among `sample` codes picked evenly from [0, n): each picked code farther than `radius`
+// from every leader so far becomes one; counting stops at `cap`. How many groups of that radius the
+// codes form, whatever their number of members (the automatic cluster count).
+size_t count_leaders(const uint8_t* codes, size_t n, int nbits, size_t sample, dist_t radius, size_t cap);
+
 }  // namespace nash_index

@@ -127,3 +127,20 @@ def test_bad_cluster_count_is_a_clear_error():
         ni.index.ClusterScanIndex(64, clusters=2**31)
     with pytest.raises(TypeError):
         new_index("cluster", 64, clusterz=3)
+
+
+def test_automatic_count_follows_the_groups_not_the_codes():
+    # About twice the groups of the data (radius nbits / 4), whatever the codes per group: a query
+    # reads every centre, so 10^7 codes around 1,000 centres want ~2,000 clusters, not n / 64.
+    rng = np.random.default_rng(5)
+    for groups in (20, 200):
+        db = clustered_codes(rng, 40_000, 64, centres=groups, p=0.05)
+        count = ni.ClusterScanIndex.auto_clusters(db)
+        assert groups <= count <= 4 * groups, (groups, count)
+        more = ni.ClusterScanIndex.auto_clusters(np.concatenate([db] * 4))  # more codes, same groups
+        assert abs(more - count) <= count // 10, (count, more)
+    # uniform codes form no groups: one cluster per 64 codes, as before
+    assert ni.ClusterScanIndex.auto_clusters(uniform_codes(rng, 20_000, 64)) == 20_000 // 64
+    assert ni.ClusterScanIndex.auto_clusters(uniform_codes(rng, 10, 64)) == 1
+    with pytest.raises(TypeError, match="codes must have dtype uint8"):
+        ni.ClusterScanIndex.auto_clusters(np.zeros((3, 8), dtype=np.float32))

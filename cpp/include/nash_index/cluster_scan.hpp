@@ -68,8 +68,9 @@ class ClusterScan : public CodeIndex {
 
   static std::unique_ptr<ClusterScan> load(const std::shared_ptr<IndexFile>& file);
 
-  // About 64 codes per cluster, at most 2^17 clusters (each query reads every centre).
-  static size_t auto_clusters(size_t n);
+  // Twice the groups that a sample of the codes forms at radius nbits / 4 (count_leaders), at most
+  // one cluster per 64 codes and 2^17 (each query reads every centre).
+  static size_t auto_clusters(const uint8_t* codes, size_t n, int nbits);
 
   struct Clusters;  // cluster_tables.hpp
 

@@ -10,11 +10,11 @@ clustering only decides how much is skipped.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 from . import _core
 from .base import CoreIndex, register_kind
-from .validation import check_count, check_nbits
+from .validation import as_code_rows, check_count, check_nbits
 
 __all__ = ["ClusterScanIndex"]
 
@@ -54,6 +54,17 @@ class ClusterScanIndex(CoreIndex):
         if count > MAX_CLUSTERS:
             raise ValueError(f"clusters must be at most {MAX_CLUSTERS}, got {count}")
         self._impl = _core.create_index(self._kind, nbits, {"clusters": count})
+
+    @staticmethod
+    def auto_clusters(codes: Any) -> int:
+        """The cluster count that ``clusters=None`` picks for these codes (uint8, (n, code_size)).
+
+        Twice the groups that a sample of 65,536 codes forms at radius nbits / 4 (each sampled code
+        farther than that from every group's first code starts a group), at most n / 64 and 2^17:
+        about the number of clusters the data has, not the number of codes.
+        """
+        rows = as_code_rows(codes, None, "codes")
+        return int(_core.cluster_auto_count(rows, rows.shape[1]))
 
     def __repr__(self) -> str:
         return f"ClusterScanIndex(nbits={self.nbits}, ntotal={self.ntotal})"
