@@ -27,25 +27,25 @@ class ClusterScanIndex(CoreIndex):
     """Exact k-NN and range search over clustered codes by a cluster-pruned scan.
 
     Where it pays: codes in well separated clusters (the shape approximate indexes such as faiss's
-    ``IndexBinaryIVF`` are built for). A query reads every centre (about one per 64 codes, at most
-    2^17, by default), visits the nearest centre's cluster first and then only the clusters its
-    bound cannot rule out. Measured (``bench/bench_exact_vs_approx.py``,
-    ``bench/results/exact_vs_approx.md``, 2 shared cores, faiss in the same run at its best of 1 / 2
-    threads): 200k 64-bit codes around 1,000 centres with 10% of bits flipped, exact 10-NN single
-    queries 3.3x :class:`~nash_index.MultiIndexHashing`, 1.46x faiss IVF and 7.2x faiss HNSW at
-    recall 0.95 (batches: 0.85x IVF, 6.3x HNSW); 10^6 codes around 10,000 centres, 0.72x / 0.76x
-    IVF (``exact_vs_approx_1M.md``). At 10^7 codes :class:`~nash_index.MultiIndexHashing` was
-    faster on all five shapes measured (``exact_vs_approx_10M.md``). Around 10,000 centres
-    (clusters ~17 bits apart) with 20% flips the radii reach the gaps between clusters, the bound
-    prunes little and MIH is 6.9x faster. On uniform codes it costs a scan of every code plus the
-    centres. ``make_index(kind="auto")`` never picks it: ask for it by name.
+    ``IndexBinaryIVF`` are built for). A query reads every centre (by default about twice as many
+    as the groups the codes form, see :meth:`auto_clusters`), visits the nearest centre's cluster
+    first and then only the clusters its bound cannot rule out. Measured
+    (``bench/bench_exact_vs_approx.py``, ``bench/results/exact_vs_approx*.md``, 2 shared cores,
+    faiss in the same run at its best of 1 / 2 threads): 200k 64-bit codes around 1,000 centres with
+    10% of bits flipped, exact 10-NN single queries 3.3x :class:`~nash_index.MultiIndexHashing`,
+    1.46x faiss IVF and 7.2x faiss HNSW at recall 0.95 (batches: 0.85x IVF, 6.3x HNSW); 10^7 codes
+    around 1,000 centres, 56k q/s single and 111k batched, 3.2x / 3.4x IVF and 3.2x / 3.5x MIH;
+    around 10,000 centres with 10% flips, 0.44x / 0.31x IVF. Around 10,000 centres with 20% flips
+    (clusters ~17 bits apart) the radii reach the gaps between clusters, the bound prunes little and
+    MIH is 4x faster. On uniform codes it costs a scan of every code plus the centres.
+    ``make_index(kind="auto")`` never picks it: ask for it by name.
 
-    ``clusters`` (None: automatic, n / 64 at each build) sets the number of centres. The clusters
-    are built when codes are added (sampled centres, one majority vote, nearest-centre assignment by
-    substring probes, then by a scan of every centre for the codes those left far), rebuilt once
-    codes added since pass 1/16 of them (until then those are scanned) or removals pass 1/4; a
-    removal keeps the clusters (their radii stay upper bounds). Files hold the codes and the
-    setting; ``load`` rebuilds the clusters (deterministically).
+    ``clusters`` (None: automatic, :meth:`auto_clusters` at each build) sets the number of
+    centres. The clusters are built when codes are added (sampled centres, one majority vote,
+    nearest-centre assignment by substring probes, then by a scan of every centre for the codes
+    those left far), rebuilt once codes added since pass 1/16 of them (until then those are
+    scanned) or removals pass 1/4; a removal keeps the clusters (their radii stay upper bounds).
+    Files hold the codes and the setting; ``load`` rebuilds the clusters (deterministically).
     """
 
     def __init__(self, nbits: int, clusters: Optional[int] = None) -> None:
