@@ -50,18 +50,20 @@ inline __m256i totals4(__m256i b0, __m256i b1, __m256i b2, __m256i b3) {
   return _mm256_sad_epu8(z, _mm256_setzero_si256());
 }
 
-// Reports the codes of `mask` (bit i: code first + code_of[i] is within the threshold of the
-// moment), in position order: the top-k handler's tie rule wants increasing ids.
+// Reports the codes of `mask` (bit i: lane i of the totals `d`, of type Dist, is within the
+// threshold of the moment; lane i holds code first + lane_of[Lanes + i]) in position order: the
+// top-k handler's tie rule wants increasing ids. lane_of[code] is the lane of a code.
 template <int Lanes, class Dist>
-inline void report_codes(nash_index::HitSink& sink, size_t q, size_t first, int mask, const Dist* lanes,
-                         const int* lane_of) {
+inline void report_codes(nash_index::HitSink& sink, size_t q, size_t first, int mask, __m256i d, const int* lane_of) {
+  alignas(32) Dist lanes[Lanes];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), d);
   int in_order = 0;
   for (int m = mask; m; m &= m - 1) in_order |= 1 << lane_of[Lanes + __builtin_ctz(m)];
   while (in_order) {
     const int code = __builtin_ctz(in_order);
     in_order &= in_order - 1;
-    const nash_index::dist_t d = static_cast<nash_index::dist_t>(lanes[lane_of[code]]);
-    if (d <= sink.thresholds[q]) sink.hit(q, d, first + code);
+    const nash_index::dist_t dist = static_cast<nash_index::dist_t>(lanes[lane_of[code]]);
+    if (dist <= sink.thresholds[q]) sink.hit(q, dist, first + code);
   }
 }
 
@@ -97,9 +99,7 @@ void scan_wide_tile(const nash_index::ScanBlock& b, size_t q0, nash_index::HitSi
       const int mask = _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(above[t], d)));
       if (__builtin_expect(mask != 0, 0)) {
         const size_t q = b.query_base + q0 + t;
-        alignas(32) uint64_t lanes[4];
-        _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), d);
-        report_codes<4>(sink, q, b.base + g * 4, mask, lanes, kLaneOf);
+        report_codes<4, uint64_t>(sink, q, b.base + g * 4, mask, d, kLaneOf);
         above[t] = above_threshold(sink, q);
       }
     }
@@ -134,9 +134,7 @@ void scan_pairs_tile(const nash_index::ScanBlock& b, size_t q0, nash_index::HitS
       const int mask = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(above[t], d)));
       if (__builtin_expect(mask != 0, 0)) {
         const size_t q = b.query_base + q0 + t;
-        alignas(32) uint32_t lanes[8];
-        _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), d);
-        report_codes<8>(sink, q, b.base + s * 8, mask, lanes, kLaneOf);
+        report_codes<8, uint32_t>(sink, q, b.base + s * 8, mask, d, kLaneOf);
         above[t] = _mm256_set1_epi32(static_cast<int>(sink.thresholds[q]) + 1);
       }
     }
