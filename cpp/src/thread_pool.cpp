@@ -3,15 +3,27 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 namespace nash_index {
 
 namespace {
 // Set in the pool's own workers: set_num_threads from one would join itself.
 thread_local bool t_pool_worker = false;
+// How long a worker polls for the next ticket, and a caller for its helpers' end, before sleeping:
+// waking a sleeping thread costs ~100 us on a virtual machine (its idle vCPU is halted), a third
+// of the 2-core scan of 16 MB that a lone caller splits (0.41 -> 0.34-0.37 ms with the poll).
+constexpr int kSpinMicros = 200;
+
+template <class Busy>
+void spin_while(Busy busy) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicros);
+  while (busy() && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+}
 }  // namespace
 
 struct ThreadPool::Job {
@@ -22,6 +34,7 @@ struct ThreadPool::Job {
   std::exception_ptr error;
   std::mutex error_mutex;
   int running = 0;  // tickets claimed by workers and not finished (guarded by State::mutex)
+  std::atomic<int> running_now{0};  // `running`, read without the lock by the polling caller
   std::condition_variable finished;
 
   void run() {
@@ -144,15 +157,22 @@ void ThreadPool::worker_loop(State* s) {
   t_pool_worker = true;
   std::unique_lock<std::mutex> lock(s->mutex);
   for (;;) {
+    if (s->tickets.empty() && !s->stopping) {  // poll a while before sleeping (kSpinMicros)
+      lock.unlock();
+      spin_while([s] { return s->queued.load(std::memory_order_relaxed) == 0; });
+      lock.lock();
+    }
     s->wake.wait(lock, [s] { return s->stopping || !s->tickets.empty(); });
     if (s->stopping) return;
     Job* job = s->tickets.front();
     s->tickets.pop_front();
-    ++job->running;
+    s->queued.store(s->tickets.size(), std::memory_order_relaxed);
+    job->running_now.store(++job->running, std::memory_order_relaxed);
     lock.unlock();
     job->run();
     lock.lock();
-    if (--job->running == 0) job->finished.notify_all();
+    job->running_now.store(--job->running, std::memory_order_release);
+    if (job->running == 0) job->finished.notify_all();
   }
 }
 
@@ -176,6 +196,7 @@ void ThreadPool::parallel_for(size_t ntasks, int max_threads, const std::functio
     const size_t limit = max_threads <= 0 ? live : static_cast<size_t>(max_threads);
     helpers = std::min({limit, live, ntasks}) - 1;
     for (size_t i = 0; i < helpers; ++i) s.tickets.push_back(&job);
+    s.queued.store(s.tickets.size(), std::memory_order_relaxed);
   }
   if (helpers == 1) s.wake.notify_one();
   else if (helpers > 1) s.wake.notify_all();
@@ -184,6 +205,12 @@ void ThreadPool::parallel_for(size_t ntasks, int max_threads, const std::functio
     // Withdraw tickets no worker has claimed, then wait for the claimed ones.
     std::unique_lock<std::mutex> lock(s.mutex);
     s.tickets.erase(std::remove(s.tickets.begin(), s.tickets.end(), &job), s.tickets.end());
+    s.queued.store(s.tickets.size(), std::memory_order_relaxed);
+    if (job.running != 0) {  // the helpers' last tasks are under way: poll a while, as they do
+      lock.unlock();
+      spin_while([&job] { return job.running_now.load(std::memory_order_acquire) != 0; });
+      lock.lock();
+    }
     job.finished.wait(lock, [&job] { return job.running == 0; });
   }
   if (job.error) std::rethrow_exception(job.error);

@@ -53,6 +53,7 @@ class ThreadPool {
     std::mutex mutex;         // guards the fields below
     std::condition_variable wake;
     std::deque<Job*> tickets;  // one entry per worker a job asked for
+    std::atomic<size_t> queued{0};  // tickets.size(), read without the lock by spinning workers
     std::vector<std::thread> workers;
     bool stopping = false;
     int size = 1;  // requested threads, caller included
