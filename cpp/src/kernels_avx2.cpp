@@ -50,6 +50,9 @@ inline __m256i totals4(__m256i b0, __m256i b1, __m256i b2, __m256i b3) {
   return _mm256_sad_epu8(z, _mm256_setzero_si256());
 }
 
+// Lane i holds code i (code -> lane, then lane -> code, as report_codes reads it).
+constexpr int kInOrder4[8] = {0, 1, 2, 3, 0, 1, 2, 3};
+
 // Reports the codes of `mask` (bit i: lane i of the totals `d`, of type Dist, is within the
 // threshold of the moment; lane i holds code first + lane_of[Lanes + i]) in position order: the
 // top-k handler's tie rule wants increasing ids. lane_of[code] is the lane of a code.
@@ -73,7 +76,6 @@ inline void report_codes(nash_index::HitSink& sink, size_t q, size_t first, int 
 // hit) at once: one branch per four codes.
 template <int V, int T>
 void scan_wide_tile(const nash_index::ScanBlock& b, size_t q0, nash_index::HitSink& sink) {
-  static constexpr int kLaneOf[8] = {0, 1, 2, 3, 0, 1, 2, 3};  // code -> lane, then lane -> code
   const size_t cs = b.code_size;
   __m256i qv[T][V];
   __m256i above[T];
@@ -99,7 +101,7 @@ void scan_wide_tile(const nash_index::ScanBlock& b, size_t q0, nash_index::HitSi
       const int mask = _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(above[t], d)));
       if (__builtin_expect(mask != 0, 0)) {
         const size_t q = b.query_base + q0 + t;
-        report_codes<4, uint64_t>(sink, q, b.base + g * 4, mask, d, kLaneOf);
+        report_codes<4, uint64_t>(sink, q, b.base + g * 4, mask, d, kInOrder4);
         above[t] = above_threshold(sink, q);
       }
     }
@@ -167,16 +169,8 @@ void scan_vector_tile(const nash_index::ScanBlock& b, size_t q0, nash_index::Hit
     above[t] = above_threshold(sink, b.query_base + q0 + t);
   }
   auto report = [&](__m256i p, int t, size_t v) {
-    const size_t q = b.query_base + q0 + t;
-    int mask = _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(above[t], p)));
-    alignas(32) uint64_t lanes[4];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), p);
-    while (mask) {
-      const int lane = __builtin_ctz(mask);
-      mask &= mask - 1;
-      const nash_index::dist_t d = static_cast<nash_index::dist_t>(lanes[lane]);
-      if (d <= sink.thresholds[q]) sink.hit(q, d, b.base + v * 4 + lane);
-    }
+    const int mask = _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(above[t], p)));
+    report_codes<4, uint64_t>(sink, b.query_base + q0 + t, b.base + v * 4, mask, p, kInOrder4);
   };
   const size_t nvec = b.n / 4;
   size_t v = 0;

@@ -33,8 +33,9 @@ struct ThreadPool::Job {
   std::atomic<bool> failed{false};
   std::exception_ptr error;
   std::mutex error_mutex;
-  int running = 0;  // tickets claimed by workers and not finished (guarded by State::mutex)
-  std::atomic<int> running_now{0};  // `running`, read without the lock by the polling caller
+  // Tickets claimed by workers and not finished: changed under State::mutex, read without it by
+  // the polling caller.
+  std::atomic<int> running{0};
   std::condition_variable finished;
 
   void run() {
@@ -167,12 +168,11 @@ void ThreadPool::worker_loop(State* s) {
     Job* job = s->tickets.front();
     s->tickets.pop_front();
     s->queued.store(s->tickets.size(), std::memory_order_relaxed);
-    job->running_now.store(++job->running, std::memory_order_relaxed);
+    ++job->running;
     lock.unlock();
     job->run();
     lock.lock();
-    job->running_now.store(--job->running, std::memory_order_release);
-    if (job->running == 0) job->finished.notify_all();
+    if (--job->running == 0) job->finished.notify_all();
   }
 }
 
@@ -208,7 +208,7 @@ void ThreadPool::parallel_for(size_t ntasks, int max_threads, const std::functio
     s.queued.store(s.tickets.size(), std::memory_order_relaxed);
     if (job.running != 0) {  // the helpers' last tasks are under way: poll a while, as they do
       lock.unlock();
-      spin_while([&job] { return job.running_now.load(std::memory_order_acquire) != 0; });
+      spin_while([&job] { return job.running.load() != 0; });
       lock.lock();
     }
     job.finished.wait(lock, [&job] { return job.running == 0; });
