@@ -445,6 +445,23 @@ void bind_runtime(py::module_& m) {
     }
     return to_numpy(std::move(out));
   }, py::arg("codes"), py::arg("positions"), py::arg("query"));
+  // For tests of the centre kernel: (distances, least, first code at the least).
+  m.def("_all_distances", [](const py::array& codes, const py::array& query) {
+    size_t n = 0;
+    const size_t code_size = static_cast<size_t>(query.size());
+    if (!has_dtype<uint8_t>(query) || query.ndim() != 1 || !(query.flags() & py::array::c_style))
+      throw py::type_error("query must be a contiguous 1-D uint8 array");
+    const uint8_t* rows = code_rows(codes, code_size, "codes", &n);
+    if (n == 0) throw py::value_error("codes must hold at least one code");
+    std::vector<int32_t> out(n);
+    size_t nearest = 0;
+    int32_t least = 0;
+    {
+      py::gil_scoped_release release;
+      least = ni::distances_to_all(static_cast<const uint8_t*>(query.data()), rows, n, code_size, out.data(), &nearest);
+    }
+    return py::make_tuple(to_numpy(std::move(out)), least, nearest);
+  }, py::arg("codes"), py::arg("query"));
   m.def("simd_level", [] { return std::string(ni::simd_level_name(ni::active_simd_level())); });
   m.def("detected_simd_level", [] { return std::string(ni::simd_level_name(ni::detected_simd_level())); });
   m.def("set_simd_level", [](const std::string& name) { ni::set_simd_level(ni::parse_simd_level(name)); },

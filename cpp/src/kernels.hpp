@@ -54,8 +54,10 @@ struct KernelTable {
   void (*gather_distances)(const GatherBlock& block);
   dist_t (*distance)(const uint8_t* a, const uint8_t* b, size_t code_size);
   // Every distance of `query` to `count` >= 1 contiguous codes (the cluster scan's centres): no
-  // positions to follow and no threshold, so a loop of fixed width per code size. Returns the least.
-  dist_t (*all_distances)(const uint8_t* query, const uint8_t* codes, size_t count, size_t code_size, dist_t* out);
+  // positions to follow and no threshold, so a loop of fixed width per code size. Returns the least,
+  // and the first code at that distance in *nearest when it is not null.
+  dist_t (*all_distances)(const uint8_t* query, const uint8_t* codes, size_t count, size_t code_size, dist_t* out,
+                          size_t* nearest);
   // The indexes i < count with lower[i] - minus[i] <= tau, ascending, into `out`; returns how many
   // (the clusters whose triangle-inequality bound a query's k-th distance has not ruled out).
   size_t (*within)(const dist_t* lower, const dist_t* minus, size_t count, dist_t tau, uint32_t* out);

@@ -1,6 +1,8 @@
 // AVX2 kernels: nibble-table popcount (vpshufb + vpsadbw), 4 x 64-bit lanes.
 #include <immintrin.h>
 
+#include <algorithm>
+#include <limits>
 #include <type_traits>
 
 #include "kernels.hpp"
@@ -203,6 +205,53 @@ void scan_vector(const nash_index::ScanBlock& b, nash_index::HitSink& sink) {
   scan_rest<1>(b, b.n / 4 * 4, sink);
 }
 
+// KernelTable::all_distances: 64-bit codes eight at a time (the cluster scan reads every centre for
+// every query: 10^4-10^5 of them, a third of a query at 10^7 codes with the scalar loop). Each lane
+// keeps its least and the first code that had it; the first code at the overall least wins.
+nash_index::dist_t all_distances_vec(const uint8_t* query, const uint8_t* codes, size_t count, size_t code_size,
+                                     nash_index::dist_t* out, size_t* nearest) {
+  if (code_size != 8 || count < 8) return all_distances<PopHw>(query, codes, count, code_size, out, nearest);
+  const __m256i q = _mm256_set1_epi64x(static_cast<long long>(load_word(query)));
+  const __m256i in_order = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);  // lanes d0 d4 d1 d5 .. -> d0 .. d7
+  __m256i least = _mm256_set1_epi32(std::numeric_limits<nash_index::dist_t>::max());
+  __m256i at = _mm256_setzero_si256(), index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i step = _mm256_set1_epi32(8);
+  size_t i = 0;
+  for (; i + 8 <= count; i += 8) {
+    const __m256i* from = reinterpret_cast<const __m256i*>(codes + i * 8);
+    const __m256i a = popcount_epi64(_mm256_xor_si256(_mm256_loadu_si256(from), q));
+    const __m256i b = popcount_epi64(_mm256_xor_si256(_mm256_loadu_si256(from + 1), q));
+    const __m256i d = _mm256_permutevar8x32_epi32(_mm256_or_si256(a, _mm256_slli_epi64(b, 32)), in_order);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), d);
+    const __m256i closer = _mm256_cmpgt_epi32(least, d);
+    least = _mm256_min_epi32(least, d);
+    at = _mm256_blendv_epi8(at, index, closer);
+    index = _mm256_add_epi32(index, step);
+  }
+  alignas(32) nash_index::dist_t lanes[8];
+  alignas(32) uint32_t where[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), least);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(where), at);
+  nash_index::dist_t result = lanes[0];
+  size_t first = where[0];
+  for (int l = 1; l < 8; ++l) {
+    if (lanes[l] < result || (lanes[l] == result && where[l] < first)) {
+      result = lanes[l];
+      first = where[l];
+    }
+  }
+  if (i < count) {
+    size_t rest_at = 0;
+    const nash_index::dist_t rest = all_distances<PopHw>(query, codes + i * 8, count - i, 8, out + i, &rest_at);
+    if (rest < result) {
+      result = rest;
+      first = i + rest_at;
+    }
+  }
+  if (nearest) *nearest = first;
+  return result;
+}
+
 // KernelTable::within: eight bounds per compare; only the (few) lanes within tau are written out.
 size_t within(const nash_index::dist_t* lower, const nash_index::dist_t* minus, size_t count, nash_index::dist_t tau,
               uint32_t* out) {
@@ -237,7 +286,7 @@ void scan(const nash_index::ScanBlock& b, nash_index::HitSink& sink) {
 
 namespace nash_index {
 const KernelTable& avx2_kernels() {
-  static const KernelTable table{&scan, &gather_words<PopHw>, &distance_fn<PopHw>, &all_distances<PopHw>, &within};
+  static const KernelTable table{&scan, &gather_words<PopHw>, &distance_fn<PopHw>, &all_distances_vec, &within};
   return table;
 }
 }  // namespace nash_index

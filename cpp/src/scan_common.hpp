@@ -150,7 +150,7 @@ void gather_words(const nash_index::GatherBlock& g) {
 // KernelTable::all_distances: the code's words in registers for the common widths.
 template <class Pop, int W>
 nash_index::dist_t all_distances_fixed(const uint8_t* query, const uint8_t* codes, size_t count,
-                                       nash_index::dist_t* out) {
+                                       nash_index::dist_t* out, size_t& nearest) {
   uint64_t q[W];
   for (int w = 0; w < W; ++w) q[w] = load_word(query + 8 * w);
   nash_index::dist_t least = std::numeric_limits<nash_index::dist_t>::max();
@@ -159,27 +159,34 @@ nash_index::dist_t all_distances_fixed(const uint8_t* query, const uint8_t* code
     uint64_t total = 0;
     for (int w = 0; w < W; ++w) total += Pop{}(load_word(c + 8 * w) ^ q[w]);
     out[i] = static_cast<nash_index::dist_t>(total);
-    least = std::min(least, out[i]);
+    if (__builtin_expect(out[i] < least, 0)) {
+      least = out[i];
+      nearest = i;
+    }
   }
   return least;
 }
 
 template <class Pop>
 nash_index::dist_t all_distances(const uint8_t* query, const uint8_t* codes, size_t count, size_t code_size,
-                                 nash_index::dist_t* out) {
+                                 nash_index::dist_t* out, size_t* nearest) {
+  size_t at = 0;
+  nash_index::dist_t least = std::numeric_limits<nash_index::dist_t>::max();
   switch (code_size) {
-    case 8: return all_distances_fixed<Pop, 1>(query, codes, count, out);
-    case 16: return all_distances_fixed<Pop, 2>(query, codes, count, out);
-    case 32: return all_distances_fixed<Pop, 4>(query, codes, count, out);
-    default: {
-      nash_index::dist_t least = std::numeric_limits<nash_index::dist_t>::max();
+    case 8: least = all_distances_fixed<Pop, 1>(query, codes, count, out, at); break;
+    case 16: least = all_distances_fixed<Pop, 2>(query, codes, count, out, at); break;
+    case 32: least = all_distances_fixed<Pop, 4>(query, codes, count, out, at); break;
+    default:
       for (size_t i = 0; i < count; ++i) {
         out[i] = distance_any<Pop>(query, codes + i * code_size, code_size);
-        least = std::min(least, out[i]);
+        if (out[i] < least) {
+          least = out[i];
+          at = i;
+        }
       }
-      return least;
-    }
   }
+  if (nearest) *nearest = at;
+  return least;
 }
 
 // KernelTable::within without vectors: a rare, well predicted branch per index.

@@ -79,4 +79,9 @@ void gather_distances(const uint8_t* query, const uint8_t* codes, const uint32_t
   kernels().gather_distances(GatherBlock{query, codes, positions, count, code_size, out});
 }
 
+int32_t distances_to_all(const uint8_t* query, const uint8_t* codes, size_t count, size_t code_size, int32_t* out,
+                      size_t* nearest) {
+  return kernels().all_distances(query, codes, count, code_size, out, nearest);
+}
+
 }  // namespace nash_index

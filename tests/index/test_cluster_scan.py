@@ -144,3 +144,50 @@ def test_automatic_count_follows_the_groups_not_the_codes():
     assert ni.ClusterScanIndex.auto_clusters(uniform_codes(rng, 10, 64)) == 1
     with pytest.raises(TypeError, match="codes must have dtype uint8"):
         ni.ClusterScanIndex.auto_clusters(np.zeros((3, 8), dtype=np.float32))
+
+
+LEVELS = ["scalar", "popcnt", "avx2", "avx512"]
+AVAILABLE = LEVELS[: LEVELS.index(ni.detected_simd_level()) + 1]
+
+
+@pytest.mark.parametrize("level", AVAILABLE)
+@pytest.mark.parametrize("nbits", [8, 64, 128, 256, 1024])
+def test_centre_kernel_gives_every_distance_and_the_first_nearest(flat_restore_runtime, level, nbits):
+    # The cluster scan visits the first centre at the least distance first, and the build assigns
+    # far codes by it: ties at the least across vector lanes and in the tail must give the first.
+    from nash_index.index import _core
+    ni.set_simd_level(level)
+    rng = np.random.default_rng(nbits)
+    cs = nbits // 8
+    for count in (1, 7, 8, 9, 16, 37, 200):
+        query = rng.integers(0, 256, cs, dtype=np.uint8)
+        noise = rng.integers(0, 256, (count, cs), dtype=np.uint8)
+        noise[:, 0] |= 0b110  # every code 2+ bits away, but the planted ones
+        codes = query ^ noise
+        for at in sorted({count - 1, count // 2, min(3, count - 1), min(12, count - 1)}, reverse=True):
+            codes[at] = query ^ np.eye(1, cs, 0, dtype=np.uint8)[0]  # 1 bit away, several times
+        expected = np.unpackbits(codes ^ query, axis=1).sum(axis=1)
+        distances, least, nearest = _core._all_distances(codes, query)
+        np.testing.assert_array_equal(distances, expected)
+        assert least == expected.min() == 1 and nearest == int(np.argmin(expected)), (count, nearest)
+
+
+@pytest.mark.parametrize("level", AVAILABLE)
+def test_emptied_clusters_and_every_level_stay_exact(flat_restore_runtime, level):
+    # Removing every code of some clusters leaves empty clusters (rows with no shells) until the
+    # rebuild; rings and the prefetch ahead of them must skip them at every SIMD level.
+    ni.set_simd_level(level)
+    rng = np.random.default_rng(11)
+    centres = rng.integers(0, 256, (30, 8), dtype=np.uint8)
+    which = rng.integers(0, 30, 6000)
+    bits = np.unpackbits(centres[which], axis=1) ^ (rng.random((6000, 64)) < 0.08)
+    db = np.packbits(bits.astype(np.uint8), axis=1)
+    index = make(64, clusters=60)
+    index.add(db)
+    doomed = np.flatnonzero(which < 3)  # every code of three groups: under 1/4, no rebuild
+    assert index.remove(doomed) == len(doomed)
+    kept = np.setdiff1d(np.arange(len(db)), doomed)
+    queries = np.concatenate([near(rng, db, 30), db[doomed[:10]]])  # some aim at the emptied groups
+    for k in (1, 10, 50):
+        assert_knn_matches(index.search(queries, k), db[kept], kept, queries, k)
+    assert_range_matches(index.range_search(queries, 12), db[kept], kept, queries, 12)

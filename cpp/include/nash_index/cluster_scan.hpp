@@ -5,7 +5,8 @@
 // gives d(q, x) >= |d(q, c) - d(x, c)|, so with the current k-th best distance
 // tau a cluster whose radius R_c has d(q, c) - R_c > tau cannot hold a result,
 // and inside a visited cluster only members with d(x, c) in
-// [d(q, c) - tau, d(q, c) + tau] are verified. The nearest centre's cluster
+// [d(q, c) - tau, d(q, c) + tau] are verified (a per-cluster table of where each
+// distance to the centre starts finds that ring in two loads). The nearest centre's cluster
 // is visited first (tau is tight after it); then only the clusters whose lower
 // bound is within that tau, by bound, so the walk stops at the first cluster
 // above tau: exact, ties by id included (a code at distance tau still enters). The centres and the
