@@ -43,8 +43,9 @@ class ClusterScanIndex(CoreIndex):
     ``clusters`` (None: automatic, :meth:`auto_clusters` at each build) sets the number of
     centres. The clusters are built when codes are added (the leaders of a sample as centres,
     more seeded among the codes they leave far, one majority vote, nearest-centre assignment by
-    substring probes, then by a scan of every centre for the codes those left far), rebuilt once codes added since pass 1/16 of them (until then those are
-    scanned) or removals pass 1/4; a removal keeps the clusters (their radii stay upper bounds).
+    substring probes, then by a scan of every centre for the codes those left far), rebuilt once
+    codes added since pass 1/16 of them (until then those are scanned) or removals pass 1/4; a
+    removal keeps the clusters (their radii stay upper bounds).
     Files hold the codes and the setting; ``load`` rebuilds the clusters (deterministically).
     """
 
