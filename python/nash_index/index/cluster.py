@@ -32,13 +32,13 @@ class ClusterScanIndex(CoreIndex):
     first and then only the clusters its bound cannot rule out. Measured
     (``bench/bench_exact_vs_approx.py``, ``bench/results/exact_vs_approx*.md``, 2 shared cores,
     faiss in the same run at its best of 1 / 2 threads): 200k 64-bit codes around 1,000 centres with
-    10% of bits flipped, exact 10-NN single queries 3.3x :class:`~nash_index.MultiIndexHashing`,
-    1.46x faiss IVF and 7.2x faiss HNSW at recall 0.95 (batches: 0.85x IVF, 6.3x HNSW); 10^7 codes
-    around 1,000 centres, 56k q/s single and 111k batched, 3.2x / 3.4x IVF and 3.2x / 3.5x MIH;
-    around 10,000 centres with 10% flips, 0.44x / 0.31x IVF. Around 10,000 centres with 20% flips
-    (clusters ~17 bits apart) the radii reach the gaps between clusters, the bound prunes little and
-    MIH is 4x faster. On uniform codes it costs a scan of every code plus the centres.
-    ``make_index(kind="auto")`` never picks it: ask for it by name.
+    10% of bits flipped, exact 10-NN single queries 4.2x :class:`~nash_index.MultiIndexHashing`,
+    1.95x faiss IVF and 7.7x faiss HNSW at recall 0.95 (batches: 1.50x IVF, 9.3x HNSW); 10^7 codes
+    around 1,000 centres, 72k q/s single and 150k batched, 2.4x / 3.3x IVF and 4.3x / 5.1x MIH;
+    around 10,000 centres with 5% flips 2.7x / 5.0x IVF, with 10% flips 0.95x / 0.70x IVF (42k /
+    52k q/s). Around 10,000 centres with 20% flips (clusters ~17 bits apart) the radii reach the
+    gaps between clusters, the bound prunes little and MIH is 3x faster. On uniform codes it costs
+    a scan of every code plus the centres. ``make_index(kind="auto")`` never picks it: ask for it by name.
 
     ``clusters`` (None: automatic, :meth:`auto_clusters` at each build) sets the number of
     centres. The clusters are built when codes are added (the leaders of a sample as centres,
