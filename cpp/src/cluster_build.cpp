@@ -17,9 +17,9 @@ namespace {
 constexpr uint32_t kNone = 0xFFFFFFFFu;     // a code not placed yet
 constexpr size_t kCentresPerBucket = 32;  // sizes the probe tables' substrings
 constexpr int kRounds = 8;                 // re-seeding rounds for codes far from every centre
-constexpr size_t kFarShare = 2000;
+constexpr size_t kFarShare = 2000;         // stop re-seeding once under 1/kFarShare of the codes are far
 // Leaders cost a sample times the leaders so far: past 2^15 of them the rest are seeded.
-constexpr size_t kMaxLeaders = size_t{1} << 15;         // stop re-seeding once under 1/kFarShare of the codes are far
+constexpr size_t kMaxLeaders = size_t{1} << 15;
 
 uint64_t mix(uint64_t x) {  // splitmix64: a fixed, well-spread offset per stride
   x += 0x9E3779B97F4A7C15ull;

@@ -22,8 +22,9 @@ constexpr size_t kMinTailRebuild = 256;
 constexpr size_t kRemovedFraction = 4;
 // The automatic count: twice the leaders of a sample at radius nbits / 4 (the build starts from
 // the leaders and seeds the rest among the codes they leave far), at most one cluster per 64 codes
-// and 2^17. Every query reads every centre: 2^17 centres cost ~100 us; 10^7 codes around 1,000 centres (10% of bits
-// flipped) ran 6.4k q/s with them and 56k with this count (~4,600), when it was chosen.
+// and 2^17. Every query reads every centre: 2^17 centres cost ~100 us; 10^7 codes around 1,000
+// centres (10% of bits flipped) ran 6.4k q/s with them and 56k with this count (~4,600), when it
+// was chosen.
 constexpr size_t kCodesPerCluster = 64;
 constexpr size_t kMaxAutoClusters = size_t{1} << 17;
 constexpr size_t kLeaderSample = size_t{1} << 16;

@@ -8,8 +8,8 @@
 #include <memory>
 #include <vector>
 
-#include "nash_index/cluster_scan.hpp"
 #include "huge_pages.hpp"
+#include "nash_index/cluster_scan.hpp"
 #include "nash_index/common.hpp"
 
 namespace nash_index {
@@ -42,7 +42,7 @@ struct ClusterScan::Clusters {
     const int64_t entries = int64_t(shell_at[c + 1] - shell_at[c]) - 1;
     auto start = [&](int64_t d) { return row[1 + std::clamp<int64_t>(d - int64_t(row[0]), 0, entries - 1)]; };
     first = start(lo);
-    last = std::max<size_t>(first, start(hi + 1));
+    last = start(hi + 1);  // lo <= hi: starts only grow
   }
   const uint32_t* shell_row(size_t c) const { return shells.data() + shell_at[c]; }
   // Rebuilds shells and shell_at from begin and to_centre.

@@ -1,7 +1,6 @@
 // AVX2 kernels: nibble-table popcount (vpshufb + vpsadbw), 4 x 64-bit lanes.
 #include <immintrin.h>
 
-#include <algorithm>
 #include <limits>
 #include <type_traits>
 

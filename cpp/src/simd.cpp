@@ -80,7 +80,7 @@ void gather_distances(const uint8_t* query, const uint8_t* codes, const uint32_t
 }
 
 int32_t distances_to_all(const uint8_t* query, const uint8_t* codes, size_t count, size_t code_size, int32_t* out,
-                      size_t* nearest) {
+                         size_t* nearest) {
   return kernels().all_distances(query, codes, count, code_size, out, nearest);
 }
 

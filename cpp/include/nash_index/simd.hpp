@@ -27,6 +27,6 @@ void gather_distances(const uint8_t* query, const uint8_t* codes, const uint32_t
 // Every distance from `query` to `count` contiguous codes by the active level's kernel (the one the
 // cluster scan reads its centres with); returns the least, its first code in *nearest.
 int32_t distances_to_all(const uint8_t* query, const uint8_t* codes, size_t count, size_t code_size, int32_t* out,
-                      size_t* nearest);
+                         size_t* nearest);
 
 }  // namespace nash_index

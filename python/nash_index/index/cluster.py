@@ -38,15 +38,16 @@ class ClusterScanIndex(CoreIndex):
     around 10,000 centres with 5% flips 2.7x / 5.0x IVF, with 10% flips 0.95x / 0.70x IVF (42k /
     52k q/s). Around 10,000 centres with 20% flips (clusters ~17 bits apart) the radii reach the
     gaps between clusters, the bound prunes little and MIH is 3x faster. On uniform codes it costs
-    a scan of every code plus the centres. ``make_index(kind="auto")`` never picks it: ask for it by name.
+    a scan of every code plus the centres. ``make_index(kind="auto")`` never picks it: ask for it
+    by name.
 
     ``clusters`` (None: automatic, :meth:`auto_clusters` at each build) sets the number of
     centres. The clusters are built when codes are added (the leaders of a sample as centres,
     more seeded among the codes they leave far, one majority vote, nearest-centre assignment by
     substring probes, then by a scan of every centre for the codes those left far), rebuilt once
     codes added since pass 1/16 of them (until then those are scanned) or removals pass 1/4; a
-    removal keeps the clusters (their radii stay upper bounds).
-    Files hold the codes and the setting; ``load`` rebuilds the clusters (deterministically).
+    removal keeps the clusters (their radii stay upper bounds). Files hold the codes and the
+    setting; ``load`` rebuilds the clusters (deterministically).
     """
 
     def __init__(self, nbits: int, clusters: Optional[int] = None) -> None:
