@@ -6,6 +6,7 @@
 // hit() only for codes within it, so hits stay rare and a plain code costs no
 // call; the walk checks it before hit() likewise.
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <vector>
 
@@ -23,9 +24,15 @@ class KnnHandler final : public HitSink {
   KnnHandler(const CodesView& db, size_t nq, size_t k, bool monotonic_ids);
 
   void hit(size_t q, dist_t d, size_t pos) override {
-    thresholds_[q] = topks_[q].offer(d, db_.id_at(pos), monotonic_ids_);
+    thresholds_[q] = std::min(topks_[q].offer(d, db_.id_at(pos), monotonic_ids_), caps_[q]);
   }
   dist_t threshold(size_t q) const { return thresholds_[q]; }
+  // A bound from elsewhere (another part of the same scan has k codes within it): codes farther
+  // than `bound` cannot enter, those at it still can (their ids may be smaller).
+  void cap(size_t q, dist_t bound) {
+    caps_[q] = std::min(caps_[q], bound);
+    thresholds_[q] = std::min(thresholds_[q], bound);
+  }
   // Final once every code within `covered` was offered: nothing unseen is closer than the k-th.
   bool complete(size_t q, dist_t covered) { return topks_[q].kth_distance() <= covered; }
   TopK& topk(size_t q) { return topks_[q]; }
@@ -35,6 +42,7 @@ class KnnHandler final : public HitSink {
   bool monotonic_ids_;
   std::vector<TopK> topks_;
   std::vector<dist_t> thresholds_;
+  std::vector<dist_t> caps_;
 };
 
 // Every (distance, id) within `radius` of each query, unsorted.

@@ -16,16 +16,40 @@ size_t block_codes(size_t code_size) { return std::max<size_t>(64, (32u << 10) /
 constexpr size_t kQueriesPerTask = 32;
 constexpr size_t kMinCodesPerThread = 16384;  // below this a database slice costs more than it saves
 
-// Runs the kernel over the codes at positions [begin, end) for queries [0, nq) of `queries`.
-void scan_positions(const CodesView& db, const uint8_t* queries, size_t nq, size_t begin, size_t end,
-                    HitSink& sink) {
+// Runs the kernel over the codes at positions [begin, end) for queries [0, nq) of `queries`, calling
+// between(sink) after each block.
+template <class Sink, class Between>
+void scan_positions(const CodesView& db, const uint8_t* queries, size_t nq, size_t begin, size_t end, Sink& sink,
+                    Between between) {
   const KernelTable& kt = kernels();
   const size_t step = block_codes(db.code_size);
   for (size_t b = begin; b < end; b += step) {
     const size_t n = std::min(step, end - b);
     kt.scan(ScanBlock{queries, nq, db.codes + b * db.code_size, n, db.code_size, b, 0}, sink);
+    between(sink);
   }
 }
+
+// The k-th distances the threads of one split scan have reached, per query: each prunes by the best
+// of them, so a thread whose slices hold no near codes still skips what the other's top-k rules out.
+class SharedBounds {
+ public:
+  SharedBounds(size_t nq, dist_t start) : bounds_(nq) {
+    for (auto& b : bounds_) b.store(start, std::memory_order_relaxed);
+  }
+  void share(KnnHandler& h) {
+    for (size_t q = 0; q < bounds_.size(); ++q) {
+      const dist_t mine = h.topk(q).kth_distance();
+      dist_t best = bounds_[q].load(std::memory_order_relaxed);
+      while (mine < best && !bounds_[q].compare_exchange_weak(best, mine, std::memory_order_relaxed)) {
+      }
+      h.cap(q, std::min(mine, best));
+    }
+  }
+
+ private:
+  std::vector<std::atomic<dist_t>> bounds_;
+};
 
 // Searches of the flat scan running now (every caller): a search splits its database between
 // the pool's threads only while fewer searches run than the pool has threads. Otherwise
@@ -35,7 +59,7 @@ std::atomic<int> g_running_searches{0};
 
 // Slices of the database for few queries: several per thread, claimed as threads come free,
 // so that a thread the OS delays (a shared machine) holds up one small slice, not half the scan.
-constexpr size_t kSlicesPerThread = 8;
+constexpr size_t kSlicesPerThread = 16;
 
 size_t database_parts(const CodesView& db, size_t nq, int threads, int running) {
   if (nq >= static_cast<size_t>(threads) * 2) return 1;  // query-parallel is better
@@ -43,21 +67,28 @@ size_t database_parts(const CodesView& db, size_t nq, int threads, int running) 
   return std::max<size_t>(1, std::min<size_t>(threads * kSlicesPerThread, db.ntotal / kMinCodesPerThread));
 }
 
-// The two ways to share a scan between threads. parts > 1 (few queries): one
-// slice of the database per part, each with a handler over every query;
-// otherwise tasks of kQueriesPerTask queries over the whole database.
+// The two ways to share a scan between threads. parts > 1 (few queries): the
+// database in `parts` slices, claimed by threads that each keep one handler
+// over every query; otherwise tasks of kQueriesPerTask queries over the whole database.
 // make(n) builds a handler for n queries; done(handler, q0, n, part) takes
-// its results for queries [q0, q0 + n).
-template <class Make, class Done>
+// its results for queries [q0, q0 + n); between(handler) runs after each block of a slice.
+template <class Make, class Done, class Between>
 void run_scan(const CodesView& db, const uint8_t* queries, size_t nq, size_t parts, int threads, Make make,
-              Done done) {
+              Done done, Between between) {
   if (parts > 1) {
+    // One handler per thread: a thread claims slices in increasing order (ids stay monotonic)
+    // and carries its top-k from one to the next, so a slice costs no setup, warm-up or merge.
     const size_t per = (db.ntotal + parts - 1) / parts;
-    ThreadPool::global().parallel_for(parts, threads, [&](size_t p) {
-      const size_t begin = p * per, end = std::min(db.ntotal, begin + per);
+    const size_t workers = std::min<size_t>(parts, static_cast<size_t>(std::max(threads, 1)));
+    std::atomic<size_t> next_slice{0};
+    ThreadPool::global().parallel_for(workers, threads, [&](size_t w) {
       auto handler = make(nq);
-      if (begin < end) scan_positions(db, queries, nq, begin, end, handler);
-      done(handler, 0, nq, p);
+      between(handler);  // start from what the other threads reached
+      for (size_t p; (p = next_slice.fetch_add(1, std::memory_order_relaxed)) < parts;) {
+        const size_t begin = p * per, end = std::min(db.ntotal, begin + per);
+        if (begin < end) scan_positions(db, queries, nq, begin, end, handler, between);
+      }
+      done(handler, 0, nq, w);
     });
     return;
   }
@@ -65,7 +96,7 @@ void run_scan(const CodesView& db, const uint8_t* queries, size_t nq, size_t par
   ThreadPool::global().parallel_for(ntasks, threads, [&](size_t t) {
     const size_t q0 = t * kQueriesPerTask, qn = std::min(kQueriesPerTask, nq - q0);
     auto handler = make(qn);
-    scan_positions(db, queries + q0 * db.code_size, qn, 0, db.ntotal, handler);
+    scan_positions(db, queries + q0 * db.code_size, qn, 0, db.ntotal, handler, [](auto&) {});
     done(handler, q0, qn, 0);
   });
 }
@@ -80,15 +111,23 @@ void scan_knn(const CodesView& db, const uint8_t* queries, size_t nq, size_t k, 
   const size_t parts = database_parts(db, nq, threads, search.running);
   auto make = [&](size_t n) { return KnnHandler(db, n, k, db.ids_increasing); };
   if (parts == 1) {
-    return run_scan(db, queries, nq, parts, threads, make, [&](KnnHandler& h, size_t q0, size_t n, size_t) {
-      for (size_t q = 0; q < n; ++q) h.topk(q).finish_into(distances + (q0 + q) * k, ids + (q0 + q) * k);
-    });
+    return run_scan(
+        db, queries, nq, parts, threads, make,
+        [&](KnnHandler& h, size_t q0, size_t n, size_t) {
+          for (size_t q = 0; q < n; ++q) h.topk(q).finish_into(distances + (q0 + q) * k, ids + (q0 + q) * k);
+        },
+        [](KnnHandler&) {});
   }
-  // Every part keeps its own top-k of every query; merged at the end.
-  std::vector<std::vector<std::vector<Neighbor>>> partial(nq, std::vector<std::vector<Neighbor>>(parts));
-  run_scan(db, queries, nq, parts, threads, make, [&](KnnHandler& h, size_t, size_t n, size_t p) {
-    for (size_t q = 0; q < n; ++q) partial[q][p] = h.topk(q).finish();
-  });
+  // Every part keeps its own top-k of every query, pruned by the best k-th distance any part has
+  // reached; merged at the end.
+  std::vector<std::vector<std::vector<Neighbor>>> partial(nq, std::vector<std::vector<Neighbor>>(threads));
+  SharedBounds bounds(nq, db.nbits);
+  run_scan(
+      db, queries, nq, parts, threads, make,
+      [&](KnnHandler& h, size_t, size_t n, size_t p) {
+        for (size_t q = 0; q < n; ++q) partial[q][p] = h.topk(q).finish();
+      },
+      [&](KnnHandler& h) { bounds.share(h); });
   for (size_t q = 0; q < nq; ++q) merge_topk(partial[q], k, distances + q * k, ids + q * k);
 }
 
@@ -108,7 +147,8 @@ std::vector<std::vector<Neighbor>> scan_range_lists(const CodesView& db, const u
                if (to.empty()) to = std::move(h.found(q));
                else to.insert(to.end(), h.found(q).begin(), h.found(q).end());
              }
-           });
+           },
+           [](RangeHandler&) {});
   return found;
 }
 

@@ -42,6 +42,35 @@ def test_single_query_split_into_slices(flat_rng, flat_restore_runtime, level, n
     assert_range_matches(index.range_search(queries[:1], nbits // 10), db, ids, queries[:1], nbits // 10)
 
 
+def _code_at_distance(rng: np.random.Generator, nbits: int, distance: int) -> np.ndarray:
+    bits = np.zeros(nbits, dtype=np.uint8)
+    bits[rng.choice(nbits, distance, replace=False)] = 1
+    return np.packbits(bits, bitorder="little")
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("scrambled", [False, True])
+def test_split_threads_share_bounds_without_losing_ties(flat_rng, flat_restore_runtime, level, scrambled):
+    """The slices' threads prune by each other's k-th distance: the nearest codes all in the last
+    slice, ties at the k-th distance in every slice (the smallest ids must win whichever thread
+    meets them first), the rest far."""
+    ni.set_simd_level(level)
+    ni.set_num_threads(2)
+    nbits, n, slice_codes = 64, 8 * 16384, 16384
+    db = np.stack([_code_at_distance(flat_rng, nbits, 20 + i % 5) for i in range(64)])[np.arange(n) % 64]
+    for s in range(8):  # three ties at distance 3 in every slice
+        for j in range(3):
+            db[s * slice_codes + 1000 * (j + 1)] = _code_at_distance(flat_rng, nbits, 3)
+    for j in range(5):  # the five nearest at the end
+        db[n - 1 - 17 * j] = _code_at_distance(flat_rng, nbits, 2)
+    ids = scrambled_ids(flat_rng, n) if scrambled else np.arange(n, dtype=np.int64)
+    index = ni.FlatIndex(nbits)
+    index.add(db, ids)
+    query = np.zeros((1, nbits // 8), dtype=np.uint8)
+    for k in (1, 5, 6, 10, 29):
+        assert_knn_matches(index.search(query, k), db, ids, query, k)
+
+
 @pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("nbits", [8, 40, 72, 120, 248, 264, 520, 768, 776, 1000, 1024, 1032, 2048])
 def test_blocked_batch_every_width(flat_rng, flat_restore_runtime, level, nbits):
