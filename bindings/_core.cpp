@@ -462,6 +462,33 @@ void bind_runtime(py::module_& m) {
     }
     return py::make_tuple(to_numpy(std::move(out)), least, nearest);
   }, py::arg("codes"), py::arg("query"));
+  m.def("_all_distances_u8", [](const py::array& codes, const py::array& query) {
+    size_t n = 0;
+    const size_t code_size = static_cast<size_t>(query.size());
+    if (!has_dtype<uint8_t>(query) || query.ndim() != 1 || !(query.flags() & py::array::c_style))
+      throw py::type_error("query must be a contiguous 1-D uint8 array");
+    const uint8_t* rows = code_rows(codes, code_size, "codes", &n);
+    if (n == 0 || code_size > 31) throw py::value_error("codes must hold at least one code of at most 248 bits");
+    std::vector<uint8_t> out(n);
+    size_t nearest = 0;
+    uint8_t least = 0;
+    {
+      py::gil_scoped_release release;
+      least = ni::distances_to_all_u8(static_cast<const uint8_t*>(query.data()), rows, n, code_size, out.data(),
+                                      &nearest);
+    }
+    return py::make_tuple(to_numpy(std::move(out)), int(least), nearest);
+  }, py::arg("codes"), py::arg("query"));
+  // For tests of the candidate kernel: the indexes i with lower[i] - minus[i] <= tau.
+  m.def("_within_u8", [](const py::array_t<uint8_t, py::array::c_style>& lower,
+                         const py::array_t<uint8_t, py::array::c_style>& minus, int32_t tau) {
+    if (lower.ndim() != 1 || minus.ndim() != 1 || lower.size() != minus.size())
+      throw py::value_error("lower and minus must be 1-D arrays of one length");
+    std::vector<uint32_t> out(static_cast<size_t>(lower.size()));
+    const size_t m = ni::indexes_within_u8(lower.data(), minus.data(), out.size(), tau, out.data());
+    out.resize(m);
+    return to_numpy(std::move(out));
+  }, py::arg("lower"), py::arg("minus"), py::arg("tau"));
   m.def("simd_level", [] { return std::string(ni::simd_level_name(ni::active_simd_level())); });
   m.def("detected_simd_level", [] { return std::string(ni::simd_level_name(ni::detected_simd_level())); });
   m.def("set_simd_level", [](const std::string& name) { ni::set_simd_level(ni::parse_simd_level(name)); },

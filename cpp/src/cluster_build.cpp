@@ -305,6 +305,9 @@ std::unique_ptr<ClusterScan::Clusters> build_clusters(const uint8_t* codes, size
 }
 
 void ClusterScan::Clusters::index_shells() {
+  // Byte distances while no code has more than 248 bits (every distance, radius included, < 256).
+  const bool small = code_size <= kMaxByteDistanceCodeSize;
+  radius_u8.assign(small ? radius.begin() : radius.end(), radius.end());
   shells.clear();
   shell_at.assign(1, 0);
   for (size_t c = 0; c < count; ++c) {

@@ -14,11 +14,15 @@
 
 namespace nash_index {
 
+// Codes up to this many bytes have every distance below 256: the centre pass runs on bytes.
+constexpr size_t kMaxByteDistanceCodeSize = 31;
+
 struct ClusterScan::Clusters {
   size_t count = 0;                // K
   size_t code_size = 0;
   std::vector<uint8_t> centres;    // K * code_size
   std::vector<dist_t> radius;      // K: an upper bound of d(member, centre)
+  std::vector<uint8_t> radius_u8;  // the same as bytes when every code has at most 255 bits, else empty
   std::vector<uint32_t> begin;     // K + 1: cluster c's members are [begin[c], begin[c + 1])
   // Huge pages for the arrays a query reads at random (one ring of each visited cluster): with 4 KiB
   // pages each visit of 10^7 codes' clusters also missed the TLB.

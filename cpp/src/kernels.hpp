@@ -61,6 +61,11 @@ struct KernelTable {
   // The indexes i < count with lower[i] - minus[i] <= tau, ascending, into `out`; returns how many
   // (the clusters whose triangle-inequality bound a query's k-th distance has not ruled out).
   size_t (*within)(const dist_t* lower, const dist_t* minus, size_t count, dist_t tau, uint32_t* out);
+  // all_distances and within with distances as bytes, for codes of at most 255 bits: a quarter of
+  // the memory traffic, 32 lanes a compare (the cluster scan's centres, every query).
+  uint8_t (*all_distances_u8)(const uint8_t* query, const uint8_t* codes, size_t count, size_t code_size,
+                              uint8_t* out, size_t* nearest);
+  size_t (*within_u8)(const uint8_t* lower, const uint8_t* minus, size_t count, dist_t tau, uint32_t* out);
 };
 
 // One table per level; each lives in its own translation unit.

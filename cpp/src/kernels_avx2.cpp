@@ -1,6 +1,7 @@
 // AVX2 kernels: nibble-table popcount (vpshufb + vpsadbw), 4 x 64-bit lanes.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <limits>
 #include <type_traits>
 
@@ -281,11 +282,84 @@ void scan(const nash_index::ScanBlock& b, nash_index::HitSink& sink) {
     default: return scan_dispatch_words<PopHw>(b, sink);
   }
 }
+// KernelTable::all_distances_u8: 64-bit codes 32 at a time. Each load's four distances (vpsadbw,
+// one a 64-bit lane) are shifted into the byte of that load, so lane L holds codes 4j + L in its
+// bytes j; two in-lane shuffles around a 64-bit permute put the 32 bytes in code order.
+uint8_t all_distances_u8_vec(const uint8_t* query, const uint8_t* codes, size_t count, size_t code_size,
+                             uint8_t* out, size_t* nearest) {
+  if (code_size != 8 || count < 32) return all_distances_u8<PopHw>(query, codes, count, code_size, out, nearest);
+  const __m256i q = _mm256_set1_epi64x(static_cast<long long>(load_word(query)));
+  const __m256i zero = _mm256_setzero_si256();
+  // lane bytes (L0 j0..7, L1 j0..7) -> (L0 j0, L1 j0, L0 j1, ..): 16-bit pairs of codes 4j, 4j + 1
+  const __m256i pair = _mm256_setr_epi8(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15,
+                                        0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+  // (pairs 4j of j0..3, pairs 4j + 2 of j0..3) -> interleaved: codes 0..15 of the lane in order
+  const __m256i weave = _mm256_setr_epi8(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15,
+                                         0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15);
+  __m256i least = _mm256_set1_epi8(-1);
+  size_t i = 0;
+  for (; i + 32 <= count; i += 32) {
+    const __m256i* from = reinterpret_cast<const __m256i*>(codes + i * 8);
+    __m256i packed = zero;
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) {
+      const __m256i d = _mm256_sad_epu8(popcount_bytes(_mm256_xor_si256(_mm256_loadu_si256(from + j), q)), zero);
+      packed = _mm256_or_si256(packed, _mm256_slli_epi64(d, 8 * j));
+    }
+    const __m256i paired = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(packed, pair), 0xD8);  // 0, 2, 1, 3
+    const __m256i d = _mm256_shuffle_epi8(paired, weave);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), d);
+    least = _mm256_min_epu8(least, d);
+  }
+  alignas(32) uint8_t lanes[32];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), least);
+  uint8_t result = 255;
+  for (uint8_t l : lanes) result = std::min(result, l);
+  size_t rest_at = 0;
+  const uint8_t rest = i < count ? all_distances_u8<PopHw>(query, codes + i * 8, count - i, 8, out + i, &rest_at) : 255;
+  if (!nearest) return std::min(result, rest);
+  if (rest < result) {
+    *nearest = i + rest_at;
+    return rest;
+  }
+  // The first code at the least: a compare of 32 bytes at a time from the start.
+  const __m256i target = _mm256_set1_epi8(static_cast<char>(result));
+  for (size_t j = 0; j < i; j += 32) {
+    const __m256i d = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(out + j));
+    const unsigned mask = static_cast<unsigned>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(d, target)));
+    if (mask) {
+      *nearest = j + static_cast<size_t>(__builtin_ctz(mask));
+      return result;
+    }
+  }
+  *nearest = i + rest_at;  // only the tail reached the least (255: every code at 255)
+  return result;
+}
+
+// KernelTable::within_u8: lower - minus <= tau as lower <= minus + tau (saturating), 32 a compare.
+size_t within_u8(const uint8_t* lower, const uint8_t* minus, size_t count, nash_index::dist_t tau, uint32_t* out) {
+  if (tau < 0) return within_bytes(lower, minus, count, tau, out);  // never from a walk (tau >= 0)
+  const __m256i limit = _mm256_set1_epi8(static_cast<char>(std::min<nash_index::dist_t>(tau, 255)));
+  size_t m = 0, i = 0;
+  for (; i + 32 <= count; i += 32) {
+    const __m256i low = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lower + i));
+    const __m256i reach = _mm256_adds_epu8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(minus + i)), limit);
+    unsigned mask = static_cast<unsigned>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_min_epu8(low, reach), low)));
+    while (__builtin_expect(mask != 0, 0)) {
+      out[m++] = static_cast<uint32_t>(i + __builtin_ctz(mask));
+      mask &= mask - 1;
+    }
+  }
+  const size_t tail = within_bytes(lower + i, minus + i, count - i, tau, out + m);
+  for (size_t j = m; j < m + tail; ++j) out[j] += static_cast<uint32_t>(i);
+  return m + tail;
+}
 }  // namespace
 
 namespace nash_index {
 const KernelTable& avx2_kernels() {
-  static const KernelTable table{&scan, &gather_words<PopHw>, &distance_fn<PopHw>, &all_distances_vec, &within};
+  static const KernelTable table{&scan, &gather_words<PopHw>, &distance_fn<PopHw>, &all_distances_vec, &within,
+                                 &all_distances_u8_vec, &within_u8};
   return table;
 }
 }  // namespace nash_index

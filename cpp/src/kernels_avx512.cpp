@@ -211,7 +211,8 @@ void gather(const nash_index::GatherBlock& g) {
 
 namespace nash_index {
 const KernelTable& avx512_kernels() {
-  static const KernelTable table{&scan, &gather, &distance_fn<PopHw>, &all_distances<PopHw>, &within_words};
+  static const KernelTable table{&scan, &gather, &distance_fn<PopHw>, &all_distances<PopHw>, &within_words,
+                                 &all_distances_u8<PopHw>, &within_bytes};
   return table;
 }
 }  // namespace nash_index

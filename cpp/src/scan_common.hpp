@@ -198,6 +198,31 @@ inline size_t within_words(const nash_index::dist_t* lower, const nash_index::di
   return m;
 }
 
+// KernelTable::all_distances_u8 without vectors (codes of at most 255 bits).
+template <class Pop>
+uint8_t all_distances_u8(const uint8_t* query, const uint8_t* codes, size_t count, size_t code_size, uint8_t* out,
+                         size_t* nearest) {
+  uint8_t least = 255;
+  size_t at = 0;
+  for (size_t i = 0; i < count; ++i) {
+    out[i] = static_cast<uint8_t>(distance_any<Pop>(query, codes + i * code_size, code_size));
+    if (out[i] < least) {
+      least = out[i];
+      at = i;
+    }
+  }
+  if (nearest) *nearest = at;
+  return least;
+}
+
+inline size_t within_bytes(const uint8_t* lower, const uint8_t* minus, size_t count, nash_index::dist_t tau,
+                           uint32_t* out) {
+  size_t m = 0;
+  for (size_t i = 0; i < count; ++i)
+    if (__builtin_expect(int(lower[i]) - int(minus[i]) <= tau, 0)) out[m++] = static_cast<uint32_t>(i);
+  return m;
+}
+
 template <class Pop>
 nash_index::dist_t distance_fn(const uint8_t* a, const uint8_t* b, size_t code_size) {
   return distance_any<Pop>(a, b, code_size);
@@ -207,6 +232,7 @@ nash_index::dist_t distance_fn(const uint8_t* a, const uint8_t* b, size_t code_s
 template <class Pop>
 const nash_index::KernelTable& word_kernels() {
   static const nash_index::KernelTable table{&scan_dispatch_words<Pop>, &gather_words<Pop>, &distance_fn<Pop>,
-                                             &all_distances<Pop>, &within_words};
+                                             &all_distances<Pop>, &within_words, &all_distances_u8<Pop>,
+                                             &within_bytes};
   return table;
 }

@@ -84,4 +84,13 @@ int32_t distances_to_all(const uint8_t* query, const uint8_t* codes, size_t coun
   return kernels().all_distances(query, codes, count, code_size, out, nearest);
 }
 
+uint8_t distances_to_all_u8(const uint8_t* query, const uint8_t* codes, size_t count, size_t code_size, uint8_t* out,
+                            size_t* nearest) {
+  return kernels().all_distances_u8(query, codes, count, code_size, out, nearest);
+}
+
+size_t indexes_within_u8(const uint8_t* lower, const uint8_t* minus, size_t count, int32_t tau, uint32_t* out) {
+  return kernels().within_u8(lower, minus, count, tau, out);
+}
+
 }  // namespace nash_index

@@ -173,6 +173,45 @@ def test_centre_kernel_gives_every_distance_and_the_first_nearest(flat_restore_r
 
 
 @pytest.mark.parametrize("level", AVAILABLE)
+@pytest.mark.parametrize("nbits", [8, 64, 128, 248])
+def test_byte_centre_kernel_gives_every_distance_and_the_first_nearest(flat_restore_runtime, level, nbits):
+    # Codes of at most 248 bits take the byte kernel: 32 codes a vector at 64 bits, then a tail.
+    from nash_index.index import _core
+    ni.set_simd_level(level)
+    rng = np.random.default_rng(nbits + 1)
+    cs = nbits // 8
+    for count in (1, 31, 32, 33, 64, 95, 200):
+        for planted in ([count - 1], [count // 2, count - 1], [min(5, count - 1), count // 2], []):
+            query = rng.integers(0, 256, cs, dtype=np.uint8)
+            noise = rng.integers(0, 256, (count, cs), dtype=np.uint8)
+            noise[:, 0] |= 0b110  # every code 2+ bits away, but the planted ones
+            codes = query ^ noise
+            for at in planted:
+                codes[at] = query ^ np.eye(1, cs, 0, dtype=np.uint8)[0]
+            expected = np.unpackbits(codes ^ query, axis=1).sum(axis=1)
+            distances, least, nearest = _core._all_distances_u8(codes, query)
+            assert distances.dtype == np.uint8
+            np.testing.assert_array_equal(distances, expected)
+            assert least == expected.min() and nearest == int(np.argmin(expected)), (count, planted, nearest)
+    far = np.full((40, cs), 255, dtype=np.uint8)  # every code at the greatest distance: the first
+    assert _core._all_distances_u8(far, np.zeros(cs, dtype=np.uint8))[1:] == (nbits, 0)
+
+
+@pytest.mark.parametrize("level", AVAILABLE)
+def test_byte_candidate_kernel_matches_numpy(flat_restore_runtime, level):
+    from nash_index.index import _core
+    ni.set_simd_level(level)
+    rng = np.random.default_rng(5)
+    for count in (0, 1, 31, 32, 33, 100, 1000):
+        lower = rng.integers(0, 256, count, dtype=np.uint8)
+        minus = rng.integers(0, 256, count, dtype=np.uint8)
+        lower[: count // 3] = 255  # saturation: 255 - 0 is above every tau below 255
+        for tau in (-3, 0, 1, 7, 128, 254, 255, 256, 2**31 - 1):
+            expected = np.flatnonzero(lower.astype(int) - minus.astype(int) <= tau)
+            np.testing.assert_array_equal(_core._within_u8(lower, minus, tau), expected)
+
+
+@pytest.mark.parametrize("level", AVAILABLE)
 def test_emptied_clusters_and_every_level_stay_exact(flat_restore_runtime, level):
     # Removing every code of some clusters leaves empty clusters (rows with no shells) until the
     # rebuild; rings and the prefetch ahead of them must skip them at every SIMD level.
