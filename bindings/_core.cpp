@@ -469,7 +469,7 @@ void bind_runtime(py::module_& m) {
       throw py::type_error("query must be a contiguous 1-D uint8 array");
     const uint8_t* rows = code_rows(codes, code_size, "codes", &n);
     if (n == 0 || code_size > 31) throw py::value_error("codes must hold at least one code of at most 248 bits");
-    std::vector<uint8_t> out(n);
+    std::vector<uint8_t> out((n + 31) / 32 * 32);
     size_t nearest = 0;
     uint8_t least = 0;
     {
@@ -477,6 +477,7 @@ void bind_runtime(py::module_& m) {
       least = ni::distances_to_all_u8(static_cast<const uint8_t*>(query.data()), rows, n, code_size, out.data(),
                                       &nearest);
     }
+    out.resize(n);
     return py::make_tuple(to_numpy(std::move(out)), int(least), nearest);
   }, py::arg("codes"), py::arg("query"));
   // For tests of the candidate kernel: the indexes i with lower[i] - minus[i] <= tau.

@@ -308,6 +308,8 @@ void ClusterScan::Clusters::index_shells() {
   // Byte distances while no code has more than 248 bits (every distance, radius included, < 256).
   const bool small = code_size <= kMaxByteDistanceCodeSize;
   radius_u8.assign(small ? radius.begin() : radius.end(), radius.end());
+  centres_sliced.assign(small ? (count + 31) / 32 * 32 * code_size : 0, 0);
+  if (small) slice_by_32(centres.data(), count, code_size, centres_sliced.data());
   shells.clear();
   shell_at.assign(1, 0);
   for (size_t c = 0; c < count; ++c) {

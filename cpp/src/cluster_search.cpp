@@ -24,7 +24,7 @@ struct WalkBuffers {
   std::vector<uint32_t> starts;
   std::vector<uint32_t> sorted;
   void reserve(size_t centres, int nbits, bool bytes) {
-    (bytes ? to_centre_u8.resize(centres) : to_centre.resize(centres));
+    (bytes ? to_centre_u8.resize((centres + 31) / 32 * 32) : to_centre.resize(centres));  // u8: whole vectors
     order.resize(centres);
     starts.resize(size_t(nbits) + 2);  // zeroed by the counting sort that uses it
   }
@@ -127,13 +127,13 @@ constexpr size_t kSortedByComparison = 256;
 
 // The centre pass with distances of either width: int32, or bytes for codes of at most 248 bits
 // (a quarter of the traffic; the pass over every centre was ~2/3 of a query at 10^7 codes).
-inline dist_t all_centres(const KernelTable& kt, const uint8_t* query, const uint8_t* centres, size_t k, size_t cs,
-                          dist_t* out, size_t* nearest) {
-  return kt.all_distances(query, centres, k, cs, out, nearest);
+inline dist_t all_centres(const KernelTable& kt, const uint8_t* query, const ClusterScan::Clusters& cl, dist_t* out,
+                          size_t* nearest) {
+  return kt.all_distances(query, cl.centres.data(), cl.count, cl.code_size, out, nearest);
 }
-inline dist_t all_centres(const KernelTable& kt, const uint8_t* query, const uint8_t* centres, size_t k, size_t cs,
-                          uint8_t* out, size_t* nearest) {
-  return kt.all_distances_u8(query, centres, k, cs, out, nearest);
+inline dist_t all_centres(const KernelTable& kt, const uint8_t* query, const ClusterScan::Clusters& cl, uint8_t* out,
+                          size_t* nearest) {
+  return kt.all_distances_u8(query, cl.centres_sliced.data(), cl.count, cl.code_size, out, nearest);
 }
 inline size_t within(const KernelTable& kt, const dist_t* dq, const dist_t* radius, size_t k, dist_t tau,
                      uint32_t* out) {
@@ -156,14 +156,14 @@ inline const uint8_t* radii(const ClusterScan::Clusters& cl, uint8_t*) { return 
 template <class Dist, class Sink>
 void walk_clusters(const KernelTable& kt, const ClusterScan::Clusters& cl, const uint8_t* query, int nbits,
                    Sink& sink, uint64_t& visited, uint64_t& verified) {
-  const size_t k = cl.count, cs = cl.code_size;
+  const size_t k = cl.count;
   WalkBuffers& b = buffers();
   b.reserve(k, nbits, std::is_same<Dist, uint8_t>::value);
   Dist* dq_of = centre_distances(b, static_cast<Dist*>(nullptr));  // locals: no thread_local reloads in loops
   const Dist* radius = radii(cl, static_cast<Dist*>(nullptr));
   uint32_t* order = b.order.data();
   size_t first_least = 0;
-  const dist_t least = all_centres(kt, query, cl.centres.data(), k, cs, dq_of, &first_least);
+  const dist_t least = all_centres(kt, query, cl, dq_of, &first_least);
   const uint32_t nearest = uint32_t(first_least);
   visit(kt, cl, query, nearest, least, sink, verified);
   ++visited;

@@ -22,7 +22,8 @@ struct ClusterScan::Clusters {
   size_t code_size = 0;
   std::vector<uint8_t> centres;    // K * code_size
   std::vector<dist_t> radius;      // K: an upper bound of d(member, centre)
-  std::vector<uint8_t> radius_u8;  // the same as bytes when every code has at most 255 bits, else empty
+  std::vector<uint8_t> radius_u8;  // the same as bytes when every code has at most 248 bits, else empty
+  std::vector<uint8_t> centres_sliced;  // with radius_u8: the centres as slice_by_32 lays them out
   std::vector<uint32_t> begin;     // K + 1: cluster c's members are [begin[c], begin[c + 1])
   // Huge pages for the arrays a query reads at random (one ring of each visited cluster): with 4 KiB
   // pages each visit of 10^7 codes' clusters also missed the TLB.

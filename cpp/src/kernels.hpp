@@ -61,12 +61,23 @@ struct KernelTable {
   // The indexes i < count with lower[i] - minus[i] <= tau, ascending, into `out`; returns how many
   // (the clusters whose triangle-inequality bound a query's k-th distance has not ruled out).
   size_t (*within)(const dist_t* lower, const dist_t* minus, size_t count, dist_t tau, uint32_t* out);
-  // all_distances and within with distances as bytes, for codes of at most 255 bits: a quarter of
-  // the memory traffic, 32 lanes a compare (the cluster scan's centres, every query).
-  uint8_t (*all_distances_u8)(const uint8_t* query, const uint8_t* codes, size_t count, size_t code_size,
+  // all_distances with distances as bytes, for codes of at most 248 bits in the layout of
+  // slice_by_32 (the cluster scan's centres, every query): `out` has room for count rounded up to
+  // 32. With within_u8, 32 lanes a compare and a quarter of the int32 traffic.
+  uint8_t (*all_distances_u8)(const uint8_t* query, const uint8_t* sliced, size_t count, size_t code_size,
                               uint8_t* out, size_t* nearest);
   size_t (*within_u8)(const uint8_t* lower, const uint8_t* minus, size_t count, dist_t tau, uint32_t* out);
 };
+
+// Codes in groups of 32, byte-sliced: byte b of code 32g + j at ((g * code_size) + b) * 32 + j, the
+// last group padded with zero codes (ceil(count / 32) * 32 * code_size bytes). A vector then holds
+// one byte of 32 codes, and per-query tables count that byte's bits against the query's.
+inline void slice_by_32(const uint8_t* codes, size_t count, size_t code_size, uint8_t* out) {
+  const size_t groups = (count + 31) / 32;
+  for (size_t i = 0; i < groups * 32 * code_size; ++i) out[i] = 0;
+  for (size_t i = 0; i < count; ++i)
+    for (size_t b = 0; b < code_size; ++b) out[((i / 32) * code_size + b) * 32 + i % 32] = codes[i * code_size + b];
+}
 
 // One table per level; each lives in its own translation unit.
 const KernelTable& scalar_kernels();

@@ -282,57 +282,63 @@ void scan(const nash_index::ScanBlock& b, nash_index::HitSink& sink) {
     default: return scan_dispatch_words<PopHw>(b, sink);
   }
 }
-// KernelTable::all_distances_u8: 64-bit codes 32 at a time. Each load's four distances (vpsadbw,
-// one a 64-bit lane) are shifted into the byte of that load, so lane L holds codes 4j + L in its
-// bytes j; two in-lane shuffles around a 64-bit permute put the 32 bytes in code order.
-uint8_t all_distances_u8_vec(const uint8_t* query, const uint8_t* codes, size_t count, size_t code_size,
-                             uint8_t* out, size_t* nearest) {
-  if (code_size != 8 || count < 32) return all_distances_u8<PopHw>(query, codes, count, code_size, out, nearest);
-  const __m256i q = _mm256_set1_epi64x(static_cast<long long>(load_word(query)));
-  const __m256i zero = _mm256_setzero_si256();
-  // lane bytes (L0 j0..7, L1 j0..7) -> (L0 j0, L1 j0, L0 j1, ..): 16-bit pairs of codes 4j, 4j + 1
-  const __m256i pair = _mm256_setr_epi8(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15,
-                                        0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
-  // (pairs 4j of j0..3, pairs 4j + 2 of j0..3) -> interleaved: codes 0..15 of the lane in order
-  const __m256i weave = _mm256_setr_epi8(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15,
-                                         0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15);
-  __m256i least = _mm256_set1_epi8(-1);
-  size_t i = 0;
-  for (; i + 32 <= count; i += 32) {
-    const __m256i* from = reinterpret_cast<const __m256i*>(codes + i * 8);
-    __m256i packed = zero;
-#pragma GCC unroll 8
-    for (int j = 0; j < 8; ++j) {
-      const __m256i d = _mm256_sad_epu8(popcount_bytes(_mm256_xor_si256(_mm256_loadu_si256(from + j), q)), zero);
-      packed = _mm256_or_si256(packed, _mm256_slli_epi64(d, 8 * j));
-    }
-    const __m256i paired = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(packed, pair), 0xD8);  // 0, 2, 1, 3
-    const __m256i d = _mm256_shuffle_epi8(paired, weave);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), d);
-    least = _mm256_min_epu8(least, d);
+// KernelTable::all_distances_u8: 32 codes a vector, one byte of each per load (slice_by_32). Each
+// nibble of the query has a table of popcount(nibble ^ v), v = 0..15, so a byte of 32 codes costs
+// two shuffles and no xor, and the sums come out as bytes in code order (no reduction, no packing).
+template <size_t CS>  // the code size, or 0: read at run time
+void sliced_groups(const uint8_t* query, const uint8_t* sliced, size_t groups, size_t code_size, uint8_t* out) {
+  const size_t cs = CS ? CS : code_size;
+  const __m256i bits = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
+                                        0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+  const __m256i values = _mm256_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+                                          0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m256i low = _mm256_set1_epi8(0x0f);
+  __m256i lo_table[31], hi_table[31];
+  for (size_t b = 0; b < cs; ++b) {
+    lo_table[b] = _mm256_shuffle_epi8(bits, _mm256_xor_si256(values, _mm256_set1_epi8(char(query[b] & 15))));
+    hi_table[b] = _mm256_shuffle_epi8(bits, _mm256_xor_si256(values, _mm256_set1_epi8(char(query[b] >> 4))));
   }
+  for (size_t g = 0; g < groups; ++g) {
+    const uint8_t* group = sliced + g * cs * 32;
+    __m256i sum = _mm256_setzero_si256();
+    for (size_t b = 0; b < cs; ++b) {
+      const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(group + 32 * b));
+      sum = _mm256_add_epi8(sum, _mm256_shuffle_epi8(lo_table[b], _mm256_and_si256(x, low)));
+      sum = _mm256_add_epi8(sum, _mm256_shuffle_epi8(hi_table[b], _mm256_and_si256(_mm256_srli_epi16(x, 4), low)));
+    }
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 32 * g), sum);
+  }
+}
+
+uint8_t all_distances_u8_vec(const uint8_t* query, const uint8_t* sliced, size_t count, size_t code_size,
+                             uint8_t* out, size_t* nearest) {
+  const size_t groups = (count + 31) / 32;
+  switch (code_size) {
+    case 8: sliced_groups<8>(query, sliced, groups, code_size, out); break;
+    case 16: sliced_groups<16>(query, sliced, groups, code_size, out); break;
+    default: sliced_groups<0>(query, sliced, groups, code_size, out);
+  }
+  // The least over the real codes (the padding's lanes masked to 255), then its first code.
+  __m256i least = _mm256_set1_epi8(-1);
+  const size_t whole = count / 32;
+  for (size_t g = 0; g < whole; ++g)
+    least = _mm256_min_epu8(least, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(out + 32 * g)));
   alignas(32) uint8_t lanes[32];
   _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), least);
   uint8_t result = 255;
   for (uint8_t l : lanes) result = std::min(result, l);
-  size_t rest_at = 0;
-  const uint8_t rest = i < count ? all_distances_u8<PopHw>(query, codes + i * 8, count - i, 8, out + i, &rest_at) : 255;
-  if (!nearest) return std::min(result, rest);
-  if (rest < result) {
-    *nearest = i + rest_at;
-    return rest;
-  }
-  // The first code at the least: a compare of 32 bytes at a time from the start.
+  for (size_t i = whole * 32; i < count; ++i) result = std::min(result, out[i]);
+  if (!nearest) return result;
   const __m256i target = _mm256_set1_epi8(static_cast<char>(result));
-  for (size_t j = 0; j < i; j += 32) {
-    const __m256i d = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(out + j));
+  for (size_t g = 0; g < groups; ++g) {  // padding lies after every real code: the first match is real
+    const __m256i d = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(out + 32 * g));
     const unsigned mask = static_cast<unsigned>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(d, target)));
     if (mask) {
-      *nearest = j + static_cast<size_t>(__builtin_ctz(mask));
+      *nearest = 32 * g + static_cast<size_t>(__builtin_ctz(mask));
       return result;
     }
   }
-  *nearest = i + rest_at;  // only the tail reached the least (255: every code at 255)
+  *nearest = 0;  // not reached: the least is some real code's
   return result;
 }
 

@@ -198,14 +198,17 @@ inline size_t within_words(const nash_index::dist_t* lower, const nash_index::di
   return m;
 }
 
-// KernelTable::all_distances_u8 without vectors (codes of at most 255 bits).
+// KernelTable::all_distances_u8 without vectors (codes of at most 248 bits, sliced by 32).
 template <class Pop>
-uint8_t all_distances_u8(const uint8_t* query, const uint8_t* codes, size_t count, size_t code_size, uint8_t* out,
+uint8_t all_distances_u8(const uint8_t* query, const uint8_t* sliced, size_t count, size_t code_size, uint8_t* out,
                          size_t* nearest) {
   uint8_t least = 255;
   size_t at = 0;
   for (size_t i = 0; i < count; ++i) {
-    out[i] = static_cast<uint8_t>(distance_any<Pop>(query, codes + i * code_size, code_size));
+    const uint8_t* code = sliced + (i / 32) * code_size * 32 + i % 32;
+    uint64_t total = 0;
+    for (size_t b = 0; b < code_size; ++b) total += Pop{}(uint64_t(code[b * 32] ^ query[b]));
+    out[i] = static_cast<uint8_t>(total);
     if (out[i] < least) {
       least = out[i];
       at = i;

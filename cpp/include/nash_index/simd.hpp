@@ -28,7 +28,8 @@ void gather_distances(const uint8_t* query, const uint8_t* codes, const uint32_t
 // cluster scan reads its centres with); returns the least, its first code in *nearest.
 int32_t distances_to_all(const uint8_t* query, const uint8_t* codes, size_t count, size_t code_size, int32_t* out,
                          size_t* nearest);
-// The same as bytes (codes of at most 255 bits), and the indexes i with lower[i] - minus[i] <= tau
+// The same as bytes (codes of at most 248 bits, rows sliced here as the cluster scan keeps its
+// centres; `out` has room for count rounded up to 32), and the indexes i with lower[i] - minus[i] <= tau
 // of two byte arrays (the cluster scan's candidate centres), by the active level's kernels.
 uint8_t distances_to_all_u8(const uint8_t* query, const uint8_t* codes, size_t count, size_t code_size, uint8_t* out,
                             size_t* nearest);
