@@ -34,10 +34,10 @@ class ClusterScanIndex(CoreIndex):
     faiss in the same run at its best of 1 / 2 threads): 200k 64-bit codes around 1,000 centres with
     10% of bits flipped, exact 10-NN single queries 4.2x :class:`~nash_index.MultiIndexHashing`,
     1.95x faiss IVF and 7.7x faiss HNSW at recall 0.95 (batches: 1.50x IVF, 9.3x HNSW); 10^7 codes
-    around 1,000 centres, 72k q/s single and 150k batched, 2.4x / 3.3x IVF and 4.3x / 5.1x MIH;
-    around 10,000 centres with 5% flips 2.7x / 5.0x IVF, with 10% flips 0.95x / 0.70x IVF (42k /
-    52k q/s). Around 10,000 centres with 20% flips (clusters ~17 bits apart) the radii reach the
-    gaps between clusters, the bound prunes little and MIH is 3x faster. On uniform codes it costs
+    around 1,000 centres, 68k q/s single and 152k batched, 2.3x / 2.9x IVF and 4.1x / 5.1x MIH;
+    around 10,000 centres with 5% flips 3.3x / 4.7x IVF, with 10% flips 1.15x / 1.19x IVF (48k /
+    84k q/s). Around 10,000 centres with 20% flips (clusters ~17 bits apart) the radii reach the
+    gaps between clusters, the bound prunes little and MIH is 2x faster (both below IVF there). On uniform codes it costs
     a scan of every code plus the centres. ``make_index(kind="auto")`` never picks it: ask for it
     by name.
 
