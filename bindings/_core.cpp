@@ -445,41 +445,36 @@ void bind_runtime(py::module_& m) {
     }
     return to_numpy(std::move(out));
   }, py::arg("codes"), py::arg("positions"), py::arg("query"));
-  // For tests of the centre kernel: (distances, least, first code at the least).
-  m.def("_all_distances", [](const py::array& codes, const py::array& query) {
+  // For tests of the centre kernels, int32 or (as_bytes, codes of at most 248 bits) bytes:
+  // (distances, least, first code at the least).
+  m.def("_all_distances", [](const py::array& codes, const py::array& query, bool as_bytes) -> py::tuple {
     size_t n = 0;
     const size_t code_size = static_cast<size_t>(query.size());
     if (!has_dtype<uint8_t>(query) || query.ndim() != 1 || !(query.flags() & py::array::c_style))
       throw py::type_error("query must be a contiguous 1-D uint8 array");
     const uint8_t* rows = code_rows(codes, code_size, "codes", &n);
     if (n == 0) throw py::value_error("codes must hold at least one code");
-    std::vector<int32_t> out(n);
+    if (as_bytes && code_size > 31) throw py::value_error("as_bytes needs codes of at most 248 bits");
+    const auto* q = static_cast<const uint8_t*>(query.data());
     size_t nearest = 0;
+    if (as_bytes) {
+      std::vector<uint8_t> out((n + 31) / 32 * 32);  // the kernel writes whole vectors
+      uint8_t least = 0;
+      {
+        py::gil_scoped_release release;
+        least = ni::distances_to_all_u8(q, rows, n, code_size, out.data(), &nearest);
+      }
+      out.resize(n);
+      return py::make_tuple(to_numpy(std::move(out)), int(least), nearest);
+    }
+    std::vector<int32_t> out(n);
     int32_t least = 0;
     {
       py::gil_scoped_release release;
-      least = ni::distances_to_all(static_cast<const uint8_t*>(query.data()), rows, n, code_size, out.data(), &nearest);
+      least = ni::distances_to_all(q, rows, n, code_size, out.data(), &nearest);
     }
     return py::make_tuple(to_numpy(std::move(out)), least, nearest);
-  }, py::arg("codes"), py::arg("query"));
-  m.def("_all_distances_u8", [](const py::array& codes, const py::array& query) {
-    size_t n = 0;
-    const size_t code_size = static_cast<size_t>(query.size());
-    if (!has_dtype<uint8_t>(query) || query.ndim() != 1 || !(query.flags() & py::array::c_style))
-      throw py::type_error("query must be a contiguous 1-D uint8 array");
-    const uint8_t* rows = code_rows(codes, code_size, "codes", &n);
-    if (n == 0 || code_size > 31) throw py::value_error("codes must hold at least one code of at most 248 bits");
-    std::vector<uint8_t> out((n + 31) / 32 * 32);
-    size_t nearest = 0;
-    uint8_t least = 0;
-    {
-      py::gil_scoped_release release;
-      least = ni::distances_to_all_u8(static_cast<const uint8_t*>(query.data()), rows, n, code_size, out.data(),
-                                      &nearest);
-    }
-    out.resize(n);
-    return py::make_tuple(to_numpy(std::move(out)), int(least), nearest);
-  }, py::arg("codes"), py::arg("query"));
+  }, py::arg("codes"), py::arg("query"), py::arg("as_bytes") = false);
   // For tests of the candidate kernel: the indexes i with lower[i] - minus[i] <= tau.
   m.def("_within_u8", [](const py::array_t<uint8_t, py::array::c_style>& lower,
                          const py::array_t<uint8_t, py::array::c_style>& minus, int32_t tau) {

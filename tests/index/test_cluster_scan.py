@@ -189,12 +189,12 @@ def test_byte_centre_kernel_gives_every_distance_and_the_first_nearest(flat_rest
             for at in planted:
                 codes[at] = query ^ np.eye(1, cs, 0, dtype=np.uint8)[0]
             expected = np.unpackbits(codes ^ query, axis=1).sum(axis=1)
-            distances, least, nearest = _core._all_distances_u8(codes, query)
+            distances, least, nearest = _core._all_distances(codes, query, as_bytes=True)
             assert distances.dtype == np.uint8
             np.testing.assert_array_equal(distances, expected)
             assert least == expected.min() and nearest == int(np.argmin(expected)), (count, planted, nearest)
     far = np.full((40, cs), 255, dtype=np.uint8)  # every code at the greatest distance: the first
-    assert _core._all_distances_u8(far, np.zeros(cs, dtype=np.uint8))[1:] == (nbits, 0)
+    assert _core._all_distances(far, np.zeros(cs, dtype=np.uint8), as_bytes=True)[1:] == (nbits, 0)
 
 
 @pytest.mark.parametrize("level", AVAILABLE)
