@@ -14,7 +14,8 @@ namespace {
 // Codes per kernel call: a block that stays in L1/L2 while a tile of queries runs over it.
 size_t block_codes(size_t code_size) { return std::max<size_t>(64, (32u << 10) / code_size); }
 constexpr size_t kQueriesPerTask = 32;
-constexpr size_t kMinCodesPerThread = 16384;  // below this a database slice costs more than it saves
+constexpr size_t kMinCodesPerThread = 16384;  // below this per thread, a split costs more than it saves
+constexpr size_t kMinSliceCodes = 4096;        // slices are claimed by threads that keep their top-k: cheap
 
 // Runs the kernel over the codes at positions [begin, end) for queries [0, nq) of `queries`, calling
 // between(sink) after each block.
@@ -64,7 +65,8 @@ constexpr size_t kSlicesPerThread = 16;
 size_t database_parts(const CodesView& db, size_t nq, int threads, int running) {
   if (nq >= static_cast<size_t>(threads) * 2) return 1;  // query-parallel is better
   if (threads <= 1 || running >= threads) return 1;
-  return std::max<size_t>(1, std::min<size_t>(threads * kSlicesPerThread, db.ntotal / kMinCodesPerThread));
+  if (db.ntotal < 2 * kMinCodesPerThread) return 1;
+  return std::min<size_t>(threads * kSlicesPerThread, db.ntotal / kMinSliceCodes);
 }
 
 // The two ways to share a scan between threads. parts > 1 (few queries): the
@@ -76,17 +78,23 @@ template <class Make, class Done, class Between>
 void run_scan(const CodesView& db, const uint8_t* queries, size_t nq, size_t parts, int threads, Make make,
               Done done, Between between) {
   if (parts > 1) {
-    // One handler per thread: a thread claims slices in increasing order (ids stay monotonic)
-    // and carries its top-k from one to the next, so a slice costs no setup, warm-up or merge.
-    const size_t per = (db.ntotal + parts - 1) / parts;
+    // One handler per thread, carried from slice to slice (a slice costs no setup, warm-up or
+    // merge). Each thread first scans its own run of slices, the same run every query, so that a
+    // database that fits the cores' L2 caches stays in them; then it helps with the runs after
+    // its own. Its claims stay in increasing order: ids stay monotonic for the tie rule.
     const size_t workers = std::min<size_t>(parts, static_cast<size_t>(std::max(threads, 1)));
-    std::atomic<size_t> next_slice{0};
+    std::vector<std::atomic<size_t>> cursor(workers);  // the next slice of each run
+    for (size_t r = 0; r < workers; ++r) cursor[r].store(r * parts / workers, std::memory_order_relaxed);
+    const size_t per = (db.ntotal + parts - 1) / parts;
     ThreadPool::global().parallel_for(workers, threads, [&](size_t w) {
       auto handler = make(nq);
       between(handler);  // start from what the other threads reached
-      for (size_t p; (p = next_slice.fetch_add(1, std::memory_order_relaxed)) < parts;) {
-        const size_t begin = p * per, end = std::min(db.ntotal, begin + per);
-        if (begin < end) scan_positions(db, queries, nq, begin, end, handler, between);
+      for (size_t r = w; r < workers; ++r) {
+        const size_t run_end = (r + 1) * parts / workers;
+        for (size_t p; (p = cursor[r].fetch_add(1, std::memory_order_relaxed)) < run_end;) {
+          const size_t begin = p * per, end = std::min(db.ntotal, begin + per);
+          if (begin < end) scan_positions(db, queries, nq, begin, end, handler, between);
+        }
       }
       done(handler, 0, nq, w);
     });
