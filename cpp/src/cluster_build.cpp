@@ -300,16 +300,20 @@ std::unique_ptr<ClusterScan::Clusters> build_clusters(const uint8_t* codes, size
     out->largest = std::max<size_t>(out->largest, out->begin.back() - out->begin[out->begin.size() - 2]);
   }
   out->count = out->radius.size();
+  out->index_centres();
   out->index_shells();
   return out;
 }
 
-void ClusterScan::Clusters::index_shells() {
-  // Byte distances while no code has more than 248 bits (every distance, radius included, < 256).
+void ClusterScan::Clusters::index_centres() {
+  // Bytes while no code has more than 248 bits (every distance, radius included, < 256).
   const bool small = code_size <= kMaxByteDistanceCodeSize;
   radius_u8.assign(small ? radius.begin() : radius.end(), radius.end());
   centres_sliced.assign(small ? (count + 31) / 32 * 32 * code_size : 0, 0);
   if (small) slice_by_32(centres.data(), count, code_size, centres_sliced.data());
+}
+
+void ClusterScan::Clusters::index_shells() {
   shells.clear();
   shell_at.assign(1, 0);
   for (size_t c = 0; c < count; ++c) {

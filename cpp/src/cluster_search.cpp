@@ -24,7 +24,10 @@ struct WalkBuffers {
   std::vector<uint32_t> starts;
   std::vector<uint32_t> sorted;
   void reserve(size_t centres, int nbits, bool bytes) {
-    (bytes ? to_centre_u8.resize((centres + 31) / 32 * 32) : to_centre.resize(centres));  // u8: whole vectors
+    if (bytes)
+      to_centre_u8.resize((centres + 31) / 32 * 32);  // the byte kernel writes whole vectors
+    else
+      to_centre.resize(centres);
     order.resize(centres);
     starts.resize(size_t(nbits) + 2);  // zeroed by the counting sort that uses it
   }
@@ -203,7 +206,8 @@ void ClusterScan::walk(const uint8_t* query, Sink& sink, SearchWork* work) const
   const size_t cs = code_size();
   uint64_t verified = 0, visited = 0;
   if (clusters_ && clusters_->count > 0) {
-    if (clusters_->radius_u8.size() == clusters_->count)
+    // Bytes where the codes allow them and the level has the vector kernels for them.
+    if (clusters_->radius_u8.size() == clusters_->count && kt.all_distances_u8)
       walk_clusters<uint8_t>(kt, *clusters_, query, nbits(), sink, visited, verified);
     else
       walk_clusters<dist_t>(kt, *clusters_, query, nbits(), sink, visited, verified);

@@ -50,6 +50,8 @@ struct ClusterScan::Clusters {
     last = start(hi + 1);  // lo <= hi: starts only grow
   }
   const uint32_t* shell_row(size_t c) const { return shells.data() + shell_at[c]; }
+  // Fills radius_u8 and centres_sliced from radius and centres (which a removal keeps).
+  void index_centres();
   // Rebuilds shells and shell_at from begin and to_centre.
   void index_shells();
   // Drops the members at the sorted store positions `doomed` and shifts the

@@ -63,7 +63,8 @@ struct KernelTable {
   size_t (*within)(const dist_t* lower, const dist_t* minus, size_t count, dist_t tau, uint32_t* out);
   // all_distances with distances as bytes, for codes of at most 248 bits in the layout of
   // slice_by_32 (the cluster scan's centres, every query): `out` has room for count rounded up to
-  // 32. With within_u8, 32 lanes a compare and a quarter of the int32 traffic.
+  // 32. With within_u8, 32 lanes a compare and a quarter of the int32 traffic. Null at the levels
+  // without vectors: sliced bytes cost a popcount per byte there (4x slower than all_distances).
   uint8_t (*all_distances_u8)(const uint8_t* query, const uint8_t* sliced, size_t count, size_t code_size,
                               uint8_t* out, size_t* nearest);
   size_t (*within_u8)(const uint8_t* lower, const uint8_t* minus, size_t count, dist_t tau, uint32_t* out);

@@ -266,7 +266,7 @@ size_t within(const nash_index::dist_t* lower, const nash_index::dist_t* minus, 
       mask &= mask - 1;
     }
   }
-  const size_t tail = within_words(lower + i, minus + i, count - i, tau, out + m);  // the last 0..7
+  const size_t tail = within_any(lower + i, minus + i, count - i, tau, out + m);  // the last 0..7
   for (size_t j = m; j < m + tail; ++j) out[j] += static_cast<uint32_t>(i);
   return m + tail;
 }
@@ -285,8 +285,10 @@ void scan(const nash_index::ScanBlock& b, nash_index::HitSink& sink) {
 // KernelTable::all_distances_u8: 32 codes a vector, one byte of each per load (slice_by_32). Each
 // nibble of the query has a table of popcount(nibble ^ v), v = 0..15, so a byte of 32 codes costs
 // two shuffles and no xor, and the sums come out as bytes in code order (no reduction, no packing).
+// Returns the lane-wise least of the first `whole` groups (the last may hold padding).
 template <size_t CS>  // the code size, or 0: read at run time
-void sliced_groups(const uint8_t* query, const uint8_t* sliced, size_t groups, size_t code_size, uint8_t* out) {
+__m256i sliced_groups(const uint8_t* query, const uint8_t* sliced, size_t groups, size_t whole, size_t code_size,
+                      uint8_t* out) {
   const size_t cs = CS ? CS : code_size;
   const __m256i bits = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
                                         0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
@@ -298,6 +300,7 @@ void sliced_groups(const uint8_t* query, const uint8_t* sliced, size_t groups, s
     lo_table[b] = _mm256_shuffle_epi8(bits, _mm256_xor_si256(values, _mm256_set1_epi8(char(query[b] & 15))));
     hi_table[b] = _mm256_shuffle_epi8(bits, _mm256_xor_si256(values, _mm256_set1_epi8(char(query[b] >> 4))));
   }
+  __m256i least = _mm256_set1_epi8(-1);
   for (size_t g = 0; g < groups; ++g) {
     const uint8_t* group = sliced + g * cs * 32;
     __m256i sum = _mm256_setzero_si256();
@@ -307,22 +310,21 @@ void sliced_groups(const uint8_t* query, const uint8_t* sliced, size_t groups, s
       sum = _mm256_add_epi8(sum, _mm256_shuffle_epi8(hi_table[b], _mm256_and_si256(_mm256_srli_epi16(x, 4), low)));
     }
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 32 * g), sum);
+    if (g < whole) least = _mm256_min_epu8(least, sum);
   }
+  return least;
 }
 
 uint8_t all_distances_u8_vec(const uint8_t* query, const uint8_t* sliced, size_t count, size_t code_size,
                              uint8_t* out, size_t* nearest) {
-  const size_t groups = (count + 31) / 32;
+  const size_t groups = (count + 31) / 32, whole = count / 32;
+  __m256i least;
   switch (code_size) {
-    case 8: sliced_groups<8>(query, sliced, groups, code_size, out); break;
-    case 16: sliced_groups<16>(query, sliced, groups, code_size, out); break;
-    default: sliced_groups<0>(query, sliced, groups, code_size, out);
+    case 8: least = sliced_groups<8>(query, sliced, groups, whole, code_size, out); break;
+    case 16: least = sliced_groups<16>(query, sliced, groups, whole, code_size, out); break;
+    default: least = sliced_groups<0>(query, sliced, groups, whole, code_size, out);
   }
-  // The least over the real codes (the padding's lanes masked to 255), then its first code.
-  __m256i least = _mm256_set1_epi8(-1);
-  const size_t whole = count / 32;
-  for (size_t g = 0; g < whole; ++g)
-    least = _mm256_min_epu8(least, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(out + 32 * g)));
+  // The least over the real codes (whole groups, then the last group's real lanes), then its first code.
   alignas(32) uint8_t lanes[32];
   _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), least);
   uint8_t result = 255;
@@ -344,7 +346,7 @@ uint8_t all_distances_u8_vec(const uint8_t* query, const uint8_t* sliced, size_t
 
 // KernelTable::within_u8: lower - minus <= tau as lower <= minus + tau (saturating), 32 a compare.
 size_t within_u8(const uint8_t* lower, const uint8_t* minus, size_t count, nash_index::dist_t tau, uint32_t* out) {
-  if (tau < 0) return within_bytes(lower, minus, count, tau, out);  // never from a walk (tau >= 0)
+  if (tau < 0) return within_any(lower, minus, count, tau, out);  // never from a walk (tau >= 0)
   const __m256i limit = _mm256_set1_epi8(static_cast<char>(std::min<nash_index::dist_t>(tau, 255)));
   size_t m = 0, i = 0;
   for (; i + 32 <= count; i += 32) {
@@ -356,7 +358,7 @@ size_t within_u8(const uint8_t* lower, const uint8_t* minus, size_t count, nash_
       mask &= mask - 1;
     }
   }
-  const size_t tail = within_bytes(lower + i, minus + i, count - i, tau, out + m);
+  const size_t tail = within_any(lower + i, minus + i, count - i, tau, out + m);
   for (size_t j = m; j < m + tail; ++j) out[j] += static_cast<uint32_t>(i);
   return m + tail;
 }

@@ -211,8 +211,14 @@ void gather(const nash_index::GatherBlock& g) {
 
 namespace nash_index {
 const KernelTable& avx512_kernels() {
-  static const KernelTable table{&scan, &gather, &distance_fn<PopHw>, &all_distances<PopHw>, &within_words,
-                                 &all_distances_u8<PopHw>, &within_bytes};
+  // The centre kernels are AVX2's (every AVX-512 CPU has AVX2): called through pointers, not inlined here.
+  static const KernelTable table{&scan,
+                                 &gather,
+                                 &distance_fn<PopHw>,
+                                 avx2_kernels().all_distances,
+                                 avx2_kernels().within,
+                                 avx2_kernels().all_distances_u8,
+                                 avx2_kernels().within_u8};
   return table;
 }
 }  // namespace nash_index

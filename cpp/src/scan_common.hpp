@@ -189,40 +189,13 @@ nash_index::dist_t all_distances(const uint8_t* query, const uint8_t* codes, siz
   return least;
 }
 
-// KernelTable::within without vectors: a rare, well predicted branch per index.
-inline size_t within_words(const nash_index::dist_t* lower, const nash_index::dist_t* minus, size_t count,
-                           nash_index::dist_t tau, uint32_t* out) {
+// KernelTable::within and within_u8 without vectors: a rare, well predicted branch per index.
+template <class Dist>
+size_t within_any(const Dist* lower, const Dist* minus, size_t count, nash_index::dist_t tau, uint32_t* out) {
   size_t m = 0;
   for (size_t i = 0; i < count; ++i)
-    if (__builtin_expect(lower[i] - minus[i] <= tau, 0)) out[m++] = static_cast<uint32_t>(i);
-  return m;
-}
-
-// KernelTable::all_distances_u8 without vectors (codes of at most 248 bits, sliced by 32).
-template <class Pop>
-uint8_t all_distances_u8(const uint8_t* query, const uint8_t* sliced, size_t count, size_t code_size, uint8_t* out,
-                         size_t* nearest) {
-  uint8_t least = 255;
-  size_t at = 0;
-  for (size_t i = 0; i < count; ++i) {
-    const uint8_t* code = sliced + (i / 32) * code_size * 32 + i % 32;
-    uint64_t total = 0;
-    for (size_t b = 0; b < code_size; ++b) total += Pop{}(uint64_t(code[b * 32] ^ query[b]));
-    out[i] = static_cast<uint8_t>(total);
-    if (out[i] < least) {
-      least = out[i];
-      at = i;
-    }
-  }
-  if (nearest) *nearest = at;
-  return least;
-}
-
-inline size_t within_bytes(const uint8_t* lower, const uint8_t* minus, size_t count, nash_index::dist_t tau,
-                           uint32_t* out) {
-  size_t m = 0;
-  for (size_t i = 0; i < count; ++i)
-    if (__builtin_expect(int(lower[i]) - int(minus[i]) <= tau, 0)) out[m++] = static_cast<uint32_t>(i);
+    if (__builtin_expect(nash_index::dist_t(lower[i]) - nash_index::dist_t(minus[i]) <= tau, 0))
+      out[m++] = static_cast<uint32_t>(i);
   return m;
 }
 
@@ -235,7 +208,7 @@ nash_index::dist_t distance_fn(const uint8_t* a, const uint8_t* b, size_t code_s
 template <class Pop>
 const nash_index::KernelTable& word_kernels() {
   static const nash_index::KernelTable table{&scan_dispatch_words<Pop>, &gather_words<Pop>, &distance_fn<Pop>,
-                                             &all_distances<Pop>, &within_words, &all_distances_u8<Pop>,
-                                             &within_bytes};
+                                             &all_distances<Pop>, &within_any<nash_index::dist_t>, nullptr,
+                                             nullptr};
   return table;
 }

@@ -58,8 +58,8 @@ class SharedBounds {
 // merges (total q/s fell 11% from 4 to 8 Python callers): the search runs on its caller.
 std::atomic<int> g_running_searches{0};
 
-// Slices of the database for few queries: several per thread, claimed as threads come free,
-// so that a thread the OS delays (a shared machine) holds up one small slice, not half the scan.
+// Slices of the database for few queries: several per thread, so that a thread done with its own
+// run helps with the runs after it slice by slice (the OS may delay a thread on a shared machine).
 constexpr size_t kSlicesPerThread = 16;
 
 size_t database_parts(const CodesView& db, size_t nq, int threads, int running) {

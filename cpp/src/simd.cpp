@@ -87,12 +87,14 @@ int32_t distances_to_all(const uint8_t* query, const uint8_t* codes, size_t coun
 
 uint8_t distances_to_all_u8(const uint8_t* query, const uint8_t* codes, size_t count, size_t code_size, uint8_t* out,
                             size_t* nearest) {
+  if (!kernels().all_distances_u8) throw std::invalid_argument("the active SIMD level has no byte kernels");
   std::vector<uint8_t> sliced((count + 31) / 32 * 32 * code_size);
   slice_by_32(codes, count, code_size, sliced.data());
   return kernels().all_distances_u8(query, sliced.data(), count, code_size, out, nearest);
 }
 
 size_t indexes_within_u8(const uint8_t* lower, const uint8_t* minus, size_t count, int32_t tau, uint32_t* out) {
+  if (!kernels().within_u8) throw std::invalid_argument("the active SIMD level has no byte kernels");
   return kernels().within_u8(lower, minus, count, tau, out);
 }
 

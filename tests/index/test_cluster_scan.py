@@ -148,6 +148,7 @@ def test_automatic_count_follows_the_groups_not_the_codes():
 
 LEVELS = ["scalar", "popcnt", "avx2", "avx512"]
 AVAILABLE = LEVELS[: LEVELS.index(ni.detected_simd_level()) + 1]
+BYTE_LEVELS = [level for level in AVAILABLE if level in ("avx2", "avx512")]  # levels with the byte kernels
 
 
 @pytest.mark.parametrize("level", AVAILABLE)
@@ -172,7 +173,7 @@ def test_centre_kernel_gives_every_distance_and_the_first_nearest(flat_restore_r
         assert least == expected.min() == 1 and nearest == int(np.argmin(expected)), (count, nearest)
 
 
-@pytest.mark.parametrize("level", AVAILABLE)
+@pytest.mark.parametrize("level", BYTE_LEVELS)
 @pytest.mark.parametrize("nbits", [8, 64, 128, 248])
 def test_byte_centre_kernel_gives_every_distance_and_the_first_nearest(flat_restore_runtime, level, nbits):
     # Codes of at most 248 bits take the byte kernel: 32 codes a vector at 64 bits, then a tail.
@@ -197,7 +198,7 @@ def test_byte_centre_kernel_gives_every_distance_and_the_first_nearest(flat_rest
     assert _core._all_distances(far, np.zeros(cs, dtype=np.uint8), as_bytes=True)[1:] == (nbits, 0)
 
 
-@pytest.mark.parametrize("level", AVAILABLE)
+@pytest.mark.parametrize("level", BYTE_LEVELS)
 def test_byte_candidate_kernel_matches_numpy(flat_restore_runtime, level):
     from nash_index.index import _core
     ni.set_simd_level(level)
@@ -209,6 +210,18 @@ def test_byte_candidate_kernel_matches_numpy(flat_restore_runtime, level):
         for tau in (-3, 0, 1, 7, 128, 254, 255, 256, 2**31 - 1):
             expected = np.flatnonzero(lower.astype(int) - minus.astype(int) <= tau)
             np.testing.assert_array_equal(_core._within_u8(lower, minus, tau), expected)
+
+
+@pytest.mark.parametrize("level", [level for level in AVAILABLE if level not in BYTE_LEVELS])
+def test_levels_without_vectors_have_no_byte_kernels(flat_restore_runtime, level):
+    # There the walk keeps int32 centre distances (bytes sliced by 32 cost a popcount per byte).
+    from nash_index.index import _core
+    ni.set_simd_level(level)
+    codes = np.zeros((40, 8), dtype=np.uint8)
+    with pytest.raises(ValueError, match="no byte kernels"):
+        _core._all_distances(codes, codes[0], as_bytes=True)
+    with pytest.raises(ValueError, match="no byte kernels"):
+        _core._within_u8(codes[:, 0].copy(), codes[:, 1].copy(), 3)
 
 
 @pytest.mark.parametrize("level", AVAILABLE)

@@ -30,7 +30,8 @@ int32_t distances_to_all(const uint8_t* query, const uint8_t* codes, size_t coun
                          size_t* nearest);
 // The same as bytes (codes of at most 248 bits, rows sliced here as the cluster scan keeps its
 // centres; `out` has room for count rounded up to 32), and the indexes i with lower[i] - minus[i] <= tau
-// of two byte arrays (the cluster scan's candidate centres), by the active level's kernels.
+// of two byte arrays (the cluster scan's candidate centres), by the active level's kernels;
+// std::invalid_argument at a level without them (scalar, popcnt).
 uint8_t distances_to_all_u8(const uint8_t* query, const uint8_t* codes, size_t count, size_t code_size, uint8_t* out,
                             size_t* nearest);
 size_t indexes_within_u8(const uint8_t* lower, const uint8_t* minus, size_t count, int32_t tau, uint32_t* out);
