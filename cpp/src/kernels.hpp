@@ -49,6 +49,20 @@ struct GatherBlock {
   dist_t* out;
 };
 
+// A tile of queries against codes in the layout of SlicedCodes (sliced_codes.hpp).
+struct SlicedBlock {
+  const uint8_t* queries;  // nq * code_size bytes
+  size_t nq;
+  const uint8_t* groups;   // the sliced groups to scan, group_bytes each
+  size_t ngroups;
+  size_t group_bytes;
+  size_t n;                // codes in those groups (the last may be partial)
+  const uint8_t* codes;    // the same codes row by row (a hit's distance is counted there)
+  size_t code_size;
+  int nbits, weight_bits;
+  size_t base;             // database position of the first group's first code
+};
+
 struct KernelTable {
   void (*scan)(const ScanBlock& block, HitSink& sink);
   void (*gather_distances)(const GatherBlock& block);
@@ -68,6 +82,10 @@ struct KernelTable {
   uint8_t (*all_distances_u8)(const uint8_t* query, const uint8_t* sliced, size_t count, size_t code_size,
                               uint8_t* out, size_t* nearest);
   size_t (*within_u8)(const uint8_t* lower, const uint8_t* minus, size_t count, dist_t tau, uint32_t* out);
+  // The scan of a batch over bit-sliced codes: each query counts planes with carry-save adders,
+  // 256 codes at once, and reports the codes within its threshold as `scan` does. Null at the
+  // levels where a popcount instruction per word is as fast (scalar, popcnt, AVX-512 VPOPCNTQ).
+  void (*scan_sliced)(const SlicedBlock& block, HitSink& sink);
 };
 
 // Codes in groups of 32, byte-sliced: byte b of code 32g + j at ((g * code_size) + b) * 32 + j, the
@@ -85,6 +103,8 @@ const KernelTable& scalar_kernels();
 const KernelTable& popcnt_kernels();
 const KernelTable& avx2_kernels();
 const KernelTable& avx512_kernels();
+// The AVX2 level's bit-sliced batch scan (kernels_avx2_sliced.cpp).
+void scan_sliced_avx2(const SlicedBlock& block, HitSink& sink);
 
 // Kernel table of the active SIMD level (simd.hpp), and of a given one.
 const KernelTable& kernels();

@@ -366,8 +366,8 @@ size_t within_u8(const uint8_t* lower, const uint8_t* minus, size_t count, nash_
 
 namespace nash_index {
 const KernelTable& avx2_kernels() {
-  static const KernelTable table{&scan, &gather_words<PopHw>, &distance_fn<PopHw>, &all_distances_vec, &within,
-                                 &all_distances_u8_vec, &within_u8};
+  static const KernelTable table{&scan,      &gather_words<PopHw>, &distance_fn<PopHw>,
+                                 &all_distances_vec, &within, &all_distances_u8_vec, &within_u8, &nash_index::scan_sliced_avx2};
   return table;
 }
 }  // namespace nash_index

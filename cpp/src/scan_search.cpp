@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <deque>
 #include <mutex>
 
 #include "running_search.hpp"
+#include "sliced_codes.hpp"
 #include "thread_pool.hpp"
 #include "result_handler.hpp"
 
@@ -69,6 +71,51 @@ size_t database_parts(const CodesView& db, size_t nq, int threads, int running) 
   return std::min<size_t>(threads * kSlicesPerThread, db.ntotal / kMinSliceCodes);
 }
 
+// Batches from this many queries scan bit-sliced codes where the level has that kernel (2-2.2x
+// the q/s of the word kernels at 256-1024 bits, AVX2): below it the transposition, about the cost
+// of scanning ~60 queries, eats the gain (bench/bench_limits.py, batch rows).
+constexpr size_t kMinSlicedQueries = 128;
+// Codes transposed at a time: the planes stay in the caches while every task scans them, and a
+// batch over 10^8 codes needs no second copy of them.
+constexpr size_t kSlicedChunkBytes = size_t{2} << 20;
+
+bool use_sliced(const CodesView& db, size_t nq) {
+  return kernels().scan_sliced && nq >= kMinSlicedQueries && sliceable(db.nbits) && db.ntotal >= kSliceGroup;
+}
+
+// A handler built in place by make(n) (handlers are neither copied nor moved).
+template <class Handler>
+struct HandlerSlot {
+  Handler handler;
+  template <class Make>
+  HandlerSlot(Make& make, size_t n) : handler(make(n)) {}
+};
+
+// Tasks of kQueriesPerTask queries, each with its own handler, over the codes transposed chunk by
+// chunk (each chunk once for every task).
+template <class Make, class Done>
+void run_sliced(const CodesView& db, const uint8_t* queries, size_t nq, int threads, Make make, Done done) {
+  using Handler = decltype(make(size_t{1}));
+  const size_t ntasks = (nq + kQueriesPerTask - 1) / kQueriesPerTask;
+  auto first = [](size_t t) { return t * kQueriesPerTask; };
+  auto count = [&](size_t t) { return std::min(kQueriesPerTask, nq - t * kQueriesPerTask); };
+  std::deque<HandlerSlot<Handler>> slots;
+  for (size_t t = 0; t < ntasks; ++t) slots.emplace_back(make, count(t));
+  const size_t chunk = std::max<size_t>(1, kSlicedChunkBytes / db.code_size / kSliceGroup) * kSliceGroup;
+  SlicedCodes sliced;
+  for (size_t c0 = 0; c0 < db.ntotal; c0 += chunk) {
+    const size_t cn = std::min(chunk, db.ntotal - c0);
+    const uint8_t* codes = db.codes + c0 * db.code_size;
+    slice_codes(codes, cn, db.code_size, threads, sliced);
+    ThreadPool::global().parallel_for(ntasks, threads, [&](size_t t) {
+      kernels().scan_sliced(SlicedBlock{queries + first(t) * db.code_size, count(t), sliced.group(0), sliced.groups,
+                                        sliced.group_bytes, cn, codes, db.code_size, db.nbits, sliced.weight_bits, c0},
+                            slots[t].handler);
+    });
+  }
+  for (size_t t = 0; t < ntasks; ++t) done(slots[t].handler, first(t), count(t), 0);
+}
+
 // The two ways to share a scan between threads. parts > 1 (few queries): the
 // database in `parts` slices, claimed by threads that each keep one handler
 // over every query; otherwise tasks of kQueriesPerTask queries over the whole database.
@@ -100,6 +147,7 @@ void run_scan(const CodesView& db, const uint8_t* queries, size_t nq, size_t par
     });
     return;
   }
+  if (use_sliced(db, nq)) return run_sliced(db, queries, nq, threads, make, done);
   const size_t ntasks = (nq + kQueriesPerTask - 1) / kQueriesPerTask;
   ThreadPool::global().parallel_for(ntasks, threads, [&](size_t t) {
     const size_t q0 = t * kQueriesPerTask, qn = std::min(kQueriesPerTask, nq - q0);

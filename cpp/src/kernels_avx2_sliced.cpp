@@ -1,0 +1,196 @@
+// AVX2 bit-sliced batch scan (KernelTable::scan_sliced; the layout and the counting identity are in
+// sliced_codes.hpp). Per group of 256 codes and query: a carry-save adder tree over the planes of
+// the query's smaller side (16 planes a step, Harley-Seal), the codes' weights combined in, and a
+// bit-sliced compare with the query's threshold; the few codes within it are counted again row by
+// row and reported in position order.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "kernels.hpp"
+#include "sliced_codes.hpp"
+
+namespace {
+#include "pop_hw.hpp"
+#include "scan_common.hpp"
+
+using V = __m256i;
+using nash_index::kPlaneBytes;
+constexpr int kStep = 16;  // planes a carry-save step takes
+
+inline V plane_at(const uint8_t* group, uint16_t p) {
+  return _mm256_loadu_si256(reinterpret_cast<const V*>(group + size_t{p} * kPlaneBytes));
+}
+
+// Full adder over every lane: a + b + c = 2 * carry + sum.
+inline void csa(V& carry, V& sum, V a, V b, V c) {
+  const V u = _mm256_xor_si256(a, b);
+  carry = _mm256_or_si256(_mm256_and_si256(a, b), _mm256_and_si256(u, c));
+  sum = _mm256_xor_si256(u, c);
+}
+
+// Which side of a query is counted, its weight |q|, and the planes of that side padded with the
+// zero plane (index nbits) to whole steps.
+struct QueryPlan {
+  int weight = 0;
+  bool ones = true;  // count the planes under q's ones (else its zeros)
+  std::vector<uint16_t> planes;
+};
+
+void plan_query(const uint8_t* q, int nbits, QueryPlan& plan) {
+  plan.weight = 0;
+  for (int b = 0; b < nbits; ++b) plan.weight += (q[b >> 3] >> (b & 7)) & 1;
+  plan.ones = 2 * plan.weight <= nbits;
+  plan.planes.clear();
+  for (int b = 0; b < nbits; ++b)
+    if ((((q[b >> 3] >> (b & 7)) & 1) != 0) == plan.ones) plan.planes.push_back(uint16_t(b));
+  while (plan.planes.size() % kStep) plan.planes.push_back(uint16_t(nbits));
+}
+
+// The count of the listed planes in every lane, bit-sliced: out[i] holds bit i (W bits).
+template <int W>
+inline void count_planes(const uint8_t* group, const uint16_t* idx, size_t count, V* out) {
+  V ones = _mm256_setzero_si256(), twos = ones, fours = ones, eights = ones;
+  V high[W - 4];
+  for (int i = 0; i < W - 4; ++i) high[i] = ones;
+  for (size_t p = 0; p < count; p += kStep) {
+    const uint16_t* s = idx + p;
+    V twos_a, twos_b, fours_a, fours_b, eights_a, eights_b, sixteens;
+    csa(twos_a, ones, ones, plane_at(group, s[0]), plane_at(group, s[1]));
+    csa(twos_b, ones, ones, plane_at(group, s[2]), plane_at(group, s[3]));
+    csa(fours_a, twos, twos, twos_a, twos_b);
+    csa(twos_a, ones, ones, plane_at(group, s[4]), plane_at(group, s[5]));
+    csa(twos_b, ones, ones, plane_at(group, s[6]), plane_at(group, s[7]));
+    csa(fours_b, twos, twos, twos_a, twos_b);
+    csa(eights_a, fours, fours, fours_a, fours_b);
+    csa(twos_a, ones, ones, plane_at(group, s[8]), plane_at(group, s[9]));
+    csa(twos_b, ones, ones, plane_at(group, s[10]), plane_at(group, s[11]));
+    csa(fours_a, twos, twos, twos_a, twos_b);
+    csa(twos_a, ones, ones, plane_at(group, s[12]), plane_at(group, s[13]));
+    csa(twos_b, ones, ones, plane_at(group, s[14]), plane_at(group, s[15]));
+    csa(fours_b, twos, twos, twos_a, twos_b);
+    csa(eights_b, fours, fours, fours_a, fours_b);
+    csa(sixteens, eights, eights, eights_a, eights_b);
+    V carry = sixteens;  // ripple the sixteens into the high bits
+    for (int i = 0; i < W - 4; ++i) {
+      const V next = _mm256_and_si256(high[i], carry);
+      high[i] = _mm256_xor_si256(high[i], carry);
+      carry = next;
+    }
+  }
+  out[0] = ones, out[1] = twos, out[2] = fours, out[3] = eights;
+  for (int i = 0; i < W - 4; ++i) out[4 + i] = high[i];
+}
+
+// Lanes where 2^ys Y - 2^xs X + t >= 0, in W-bit two's complement (every value fits: |.| < 2^(W-1)).
+template <int W>
+inline V at_least_zero(const V* x, int xs, const V* y, int ys, int t) {
+  const V zero = _mm256_setzero_si256(), all = _mm256_set1_epi32(-1);
+  V z[W];
+  V carry = all;  // y + ~x + 1
+  for (int i = 0; i < W; ++i) {
+    const V yi = i >= ys ? y[i - ys] : zero;
+    const V xi = _mm256_xor_si256(i >= xs ? x[i - xs] : zero, all);
+    const V u = _mm256_xor_si256(yi, xi);
+    z[i] = _mm256_xor_si256(u, carry);
+    carry = _mm256_or_si256(_mm256_and_si256(yi, xi), _mm256_and_si256(u, carry));
+  }
+  carry = zero;  // + t, a constant: its bits choose the adder's form
+  for (int i = 0; i < W - 1; ++i) {
+    if ((t >> i) & 1) {
+      const V next = _mm256_or_si256(z[i], carry);
+      z[i] = _mm256_xor_si256(z[i], _mm256_xor_si256(carry, all));
+      carry = next;
+    } else {
+      const V next = _mm256_and_si256(z[i], carry);
+      z[i] = _mm256_xor_si256(z[i], carry);
+      carry = next;
+    }
+  }
+  const V sign = _mm256_xor_si256(z[W - 1], ((t >> (W - 1)) & 1) ? _mm256_xor_si256(carry, all) : carry);
+  return _mm256_andnot_si256(sign, all);
+}
+
+// Lanes [0, count) of a group.
+inline V valid_lanes(size_t count) {
+  alignas(32) uint64_t w[4];
+  for (size_t i = 0; i < 4; ++i) {
+    const size_t lo = 64 * i;
+    w[i] = count >= lo + 64 ? ~uint64_t{0} : count <= lo ? 0 : (uint64_t{1} << (count - lo)) - 1;
+  }
+  return _mm256_load_si256(reinterpret_cast<const V*>(w));
+}
+
+// Offers the codes of lanes `in` (group g) to query q in position order, each counted row by row
+// and checked against the threshold of the moment.
+inline void report(const nash_index::SlicedBlock& b, nash_index::HitSink& sink, size_t q, size_t g, V in) {
+  alignas(32) uint64_t w[4];
+  _mm256_store_si256(reinterpret_cast<V*>(w), in);
+  const uint8_t* query = b.queries + q * b.code_size;
+  for (size_t i = 0; i < 4; ++i) {
+    for (uint64_t bits = w[i]; bits; bits &= bits - 1) {
+      const size_t at = g * nash_index::kSliceGroup + 64 * i + size_t(__builtin_ctzll(bits));
+      const nash_index::dist_t d = distance_any<PopHw>(query, b.codes + at * b.code_size, b.code_size);
+      if (d <= sink.thresholds[q]) sink.hit(q, d, b.base + at);
+    }
+  }
+}
+
+std::vector<QueryPlan>& plans() {
+  thread_local std::vector<QueryPlan> p;
+  return p;
+}
+
+template <int W>
+void scan_groups(const nash_index::SlicedBlock& b, nash_index::HitSink& sink) {
+  std::vector<QueryPlan>& plan = plans();
+  if (plan.size() < b.nq) plan.resize(b.nq);
+  for (size_t q = 0; q < b.nq; ++q) plan_query(b.queries + q * b.code_size, b.nbits, plan[q]);
+  const V zero = _mm256_setzero_si256();
+  for (size_t g = 0; g < b.ngroups; ++g) {
+    const uint8_t* group = b.groups + g * b.group_bytes;
+    const V valid = valid_lanes(std::min(nash_index::kSliceGroup, b.n - g * nash_index::kSliceGroup));
+    V weight[W];  // the codes' popcounts, bit-sliced
+    const uint8_t* weight_planes = group + (size_t(b.nbits) + 1) * kPlaneBytes;
+    for (int i = 0; i < W; ++i)
+      weight[i] = i < b.weight_bits ? _mm256_loadu_si256(reinterpret_cast<const V*>(weight_planes + i * kPlaneBytes))
+                                    : zero;
+    for (size_t q = 0; q < b.nq; ++q) {
+      const nash_index::dist_t tau = sink.thresholds[q];
+      if (tau < 0) continue;
+      V in = valid;
+      if (tau < b.nbits) {
+        const QueryPlan& p = plan[q];
+        V count[W];
+        count_planes<W>(group, p.planes.data(), p.planes.size(), count);
+        // d = |q| + A - 2B (ones) or |q| - A + 2C (zeros); d <= tau as (2B - A) + (tau - |q|) >= 0
+        const int t = int(tau) - p.weight;
+        in = _mm256_and_si256(in, p.ones ? at_least_zero<W>(weight, 0, count, 1, t)
+                                         : at_least_zero<W>(count, 1, weight, 0, t));
+      }
+      if (!_mm256_testz_si256(in, in)) report(b, sink, q, g, in);
+    }
+  }
+}
+
+}  // namespace
+
+namespace nash_index {
+
+void scan_sliced_avx2(const SlicedBlock& b, HitSink& sink) {
+  switch (bits_for(size_t(b.nbits)) + 2) {  // W: signed room for 2 * nbits
+    case 6: return scan_groups<6>(b, sink);
+    case 7: return scan_groups<7>(b, sink);
+    case 8: return scan_groups<8>(b, sink);
+    case 9: return scan_groups<9>(b, sink);
+    case 10: return scan_groups<10>(b, sink);
+    case 11: return scan_groups<11>(b, sink);
+    case 12: return scan_groups<12>(b, sink);
+    case 13: return scan_groups<13>(b, sink);
+    default: require(false, "scan_sliced: codes of at most 2047 bits");
+  }
+}
+
+}  // namespace nash_index
