@@ -91,29 +91,37 @@ struct HandlerSlot {
   HandlerSlot(Make& make, size_t n) : handler(make(n)) {}
 };
 
-// Tasks of kQueriesPerTask queries, each with its own handler, over the codes transposed chunk by
-// chunk (each chunk once for every task).
+// Queries of one pass over the codes: their handlers live through the pass (the word kernels
+// keep one task's), so a batch of 10^6 queries at large k holds no 10^6 top-k lists at once.
+constexpr size_t kSlicedWave = 4096;
+
+// Waves of kSlicedWave queries; in each, tasks of kQueriesPerTask queries with their own handlers
+// over the codes transposed chunk by chunk (each chunk once for every task).
 template <class Make, class Done>
 void run_sliced(const CodesView& db, const uint8_t* queries, size_t nq, int threads, Make make, Done done) {
   using Handler = decltype(make(size_t{1}));
-  const size_t ntasks = (nq + kQueriesPerTask - 1) / kQueriesPerTask;
-  auto first = [](size_t t) { return t * kQueriesPerTask; };
-  auto count = [&](size_t t) { return std::min(kQueriesPerTask, nq - t * kQueriesPerTask); };
-  std::deque<HandlerSlot<Handler>> slots;
-  for (size_t t = 0; t < ntasks; ++t) slots.emplace_back(make, count(t));
   const size_t chunk = std::max<size_t>(1, kSlicedChunkBytes / db.code_size / kSliceGroup) * kSliceGroup;
   SlicedCodes sliced;
-  for (size_t c0 = 0; c0 < db.ntotal; c0 += chunk) {
-    const size_t cn = std::min(chunk, db.ntotal - c0);
-    const uint8_t* codes = db.codes + c0 * db.code_size;
-    slice_codes(codes, cn, db.code_size, threads, sliced);
-    ThreadPool::global().parallel_for(ntasks, threads, [&](size_t t) {
-      kernels().scan_sliced(SlicedBlock{queries + first(t) * db.code_size, count(t), sliced.group(0), sliced.groups,
-                                        sliced.group_bytes, cn, codes, db.code_size, db.nbits, sliced.weight_bits, c0},
-                            slots[t].handler);
-    });
+  for (size_t w0 = 0; w0 < nq; w0 += kSlicedWave) {
+    const size_t wn = std::min(kSlicedWave, nq - w0);
+    const size_t ntasks = (wn + kQueriesPerTask - 1) / kQueriesPerTask;
+    auto first = [&](size_t t) { return w0 + t * kQueriesPerTask; };
+    auto count = [&](size_t t) { return std::min(kQueriesPerTask, wn - t * kQueriesPerTask); };
+    std::deque<HandlerSlot<Handler>> slots;
+    for (size_t t = 0; t < ntasks; ++t) slots.emplace_back(make, count(t));
+    for (size_t c0 = 0; c0 < db.ntotal; c0 += chunk) {
+      const size_t cn = std::min(chunk, db.ntotal - c0);
+      const uint8_t* codes = db.codes + c0 * db.code_size;
+      slice_codes(codes, cn, db.code_size, threads, sliced);
+      ThreadPool::global().parallel_for(ntasks, threads, [&](size_t t) {
+        kernels().scan_sliced(SlicedBlock{queries + first(t) * db.code_size, count(t), sliced.group(0), sliced.groups,
+                                          sliced.group_bytes, cn, codes, db.code_size, db.nbits, sliced.weight_bits,
+                                          c0},
+                              slots[t].handler);
+      });
+    }
+    for (size_t t = 0; t < ntasks; ++t) done(slots[t].handler, first(t), count(t), 0);
   }
-  for (size_t t = 0; t < ntasks; ++t) done(slots[t].handler, first(t), count(t), 0);
 }
 
 // The two ways to share a scan between threads. parts > 1 (few queries): the

@@ -2,7 +2,7 @@
 every width it takes (8-2040 bits) and the one it leaves to the word kernels (2048), partial last
 groups of 256 codes, queries counted by either side (mostly ones or mostly zeros), ties at the
 k-th distance under increasing and scrambled ids, range search, and databases larger than one
-transposed chunk (2 MiB of codes)."""
+transposed chunk (2 MiB of codes) and batches larger than one pass (4096 queries)."""
 from __future__ import annotations
 
 import numpy as np
@@ -13,6 +13,7 @@ from conftest import assert_knn_matches, assert_range_matches, clustered_codes, 
 
 SLICED_QUERIES = 128  # scan_search.cpp kMinSlicedQueries
 CHUNK_BYTES = 2 << 20  # scan_search.cpp kSlicedChunkBytes
+WAVE = 4096  # scan_search.cpp kSlicedWave: queries of one pass
 
 
 def _queries(rng: np.random.Generator, nq: int, nbits: int, db: np.ndarray) -> np.ndarray:
@@ -73,3 +74,14 @@ def test_sliced_batch_across_chunks(flat_rng, flat_restore_runtime, nbits):
         want_d, want_i = oracle_knn(db, ids, queries[q0 : q0 + 8], 10)
         np.testing.assert_array_equal(got.distances[q0 : q0 + 8], want_d)
         np.testing.assert_array_equal(got.ids[q0 : q0 + 8], want_i)
+
+
+def test_sliced_batch_in_waves(flat_rng):
+    nbits, n = 64, 2 * 256 + 9
+    db = clustered_codes(flat_rng, n, nbits, centres=4, p=0.1)
+    ids = scrambled_ids(flat_rng, n)
+    index = ni.FlatIndex(nbits)
+    index.add(db, ids)
+    queries = _queries(flat_rng, WAVE + 100, nbits, db)
+    assert_knn_matches(index.search(queries, 5), db, ids, queries, 5)
+    assert_range_matches(index.range_search(queries, 12), db, ids, queries, 12)
