@@ -49,6 +49,19 @@ void plan_query(const uint8_t* q, int nbits, QueryPlan& plan) {
   while (plan.planes.size() % kStep) plan.planes.push_back(uint16_t(nbits));
 }
 
+// Eight listed planes into the adder tree's ones, twos and fours; returns the carry of weight 8.
+inline V add_eight(const uint8_t* group, const uint16_t* s, V& ones, V& twos, V& fours) {
+  V twos_a, twos_b, fours_a, fours_b, eights;
+  csa(twos_a, ones, ones, plane_at(group, s[0]), plane_at(group, s[1]));
+  csa(twos_b, ones, ones, plane_at(group, s[2]), plane_at(group, s[3]));
+  csa(fours_a, twos, twos, twos_a, twos_b);
+  csa(twos_a, ones, ones, plane_at(group, s[4]), plane_at(group, s[5]));
+  csa(twos_b, ones, ones, plane_at(group, s[6]), plane_at(group, s[7]));
+  csa(fours_b, twos, twos, twos_a, twos_b);
+  csa(eights, fours, fours, fours_a, fours_b);
+  return eights;
+}
+
 // The count of the listed planes in every lane, bit-sliced: out[i] holds bit i (W bits).
 template <int W>
 inline void count_planes(const uint8_t* group, const uint16_t* idx, size_t count, V* out) {
@@ -56,22 +69,9 @@ inline void count_planes(const uint8_t* group, const uint16_t* idx, size_t count
   V high[W - 4];
   for (int i = 0; i < W - 4; ++i) high[i] = ones;
   for (size_t p = 0; p < count; p += kStep) {
-    const uint16_t* s = idx + p;
-    V twos_a, twos_b, fours_a, fours_b, eights_a, eights_b, sixteens;
-    csa(twos_a, ones, ones, plane_at(group, s[0]), plane_at(group, s[1]));
-    csa(twos_b, ones, ones, plane_at(group, s[2]), plane_at(group, s[3]));
-    csa(fours_a, twos, twos, twos_a, twos_b);
-    csa(twos_a, ones, ones, plane_at(group, s[4]), plane_at(group, s[5]));
-    csa(twos_b, ones, ones, plane_at(group, s[6]), plane_at(group, s[7]));
-    csa(fours_b, twos, twos, twos_a, twos_b);
-    csa(eights_a, fours, fours, fours_a, fours_b);
-    csa(twos_a, ones, ones, plane_at(group, s[8]), plane_at(group, s[9]));
-    csa(twos_b, ones, ones, plane_at(group, s[10]), plane_at(group, s[11]));
-    csa(fours_a, twos, twos, twos_a, twos_b);
-    csa(twos_a, ones, ones, plane_at(group, s[12]), plane_at(group, s[13]));
-    csa(twos_b, ones, ones, plane_at(group, s[14]), plane_at(group, s[15]));
-    csa(fours_b, twos, twos, twos_a, twos_b);
-    csa(eights_b, fours, fours, fours_a, fours_b);
+    const V eights_a = add_eight(group, idx + p, ones, twos, fours);
+    const V eights_b = add_eight(group, idx + p + 8, ones, twos, fours);
+    V sixteens;
     csa(sixteens, eights, eights, eights_a, eights_b);
     V carry = sixteens;  // ripple the sixteens into the high bits
     for (int i = 0; i < W - 4; ++i) {
