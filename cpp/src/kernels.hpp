@@ -86,6 +86,10 @@ struct KernelTable {
   // 256 codes at once, and reports the codes within its threshold as `scan` does. Null at the
   // levels where a popcount instruction per word is as fast (scalar, popcnt, AVX-512 VPOPCNTQ).
   void (*scan_sliced)(const SlicedBlock& block, HitSink& sink);
+  // Transposes `count` <= 256 codes into one group of that layout (`planes` zeroed); false where it
+  // does not take the code size (the portable transposition in sliced_codes.cpp does it then).
+  bool (*slice_group)(const uint8_t* codes, size_t count, size_t code_size, int nbits, int weight_bits,
+                      uint8_t* planes);
 };
 
 // Codes in groups of 32, byte-sliced: byte b of code 32g + j at ((g * code_size) + b) * 32 + j, the
@@ -103,8 +107,6 @@ const KernelTable& scalar_kernels();
 const KernelTable& popcnt_kernels();
 const KernelTable& avx2_kernels();
 const KernelTable& avx512_kernels();
-// The AVX2 level's bit-sliced batch scan (kernels_avx2_sliced.cpp).
-void scan_sliced_avx2(const SlicedBlock& block, HitSink& sink);
 
 // Kernel table of the active SIMD level (simd.hpp), and of a given one.
 const KernelTable& kernels();

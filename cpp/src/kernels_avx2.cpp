@@ -2,14 +2,18 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #include "kernels.hpp"
+#include "sliced_codes.hpp"
 
 namespace {
 #include "pop_hw.hpp"
 #include "scan_common.hpp"
+#include "sliced_scan_avx2.hpp"
 
 // Byte-wise popcount (each byte 0..8) of a vector.
 inline __m256i popcount_bytes(__m256i v) {
@@ -367,7 +371,7 @@ size_t within_u8(const uint8_t* lower, const uint8_t* minus, size_t count, nash_
 namespace nash_index {
 const KernelTable& avx2_kernels() {
   static const KernelTable table{&scan,      &gather_words<PopHw>, &distance_fn<PopHw>,
-                                 &all_distances_vec, &within, &all_distances_u8_vec, &within_u8, &nash_index::scan_sliced_avx2};
+                                 &all_distances_vec, &within, &all_distances_u8_vec, &within_u8, &scan_sliced, &slice_group};
   return table;
 }
 }  // namespace nash_index

@@ -219,7 +219,8 @@ const KernelTable& avx512_kernels() {
                                  avx2_kernels().within,
                                  avx2_kernels().all_distances_u8,
                                  avx2_kernels().within_u8,
-                                 nullptr};  // VPOPCNTQ: a popcount a word beats counting planes
+                                 nullptr,   // VPOPCNTQ: a popcount a word beats counting planes
+                                 nullptr};
   return table;
 }
 }  // namespace nash_index

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels.hpp"
 #include "thread_pool.hpp"
 
 namespace nash_index {
@@ -44,6 +45,8 @@ void slice_group(const uint8_t* codes, size_t n, size_t g, SlicedCodes& out) {
   std::memset(planes, 0, out.group_bytes);
   const size_t cs = out.code_size, first = g * kSliceGroup;
   const size_t count = std::min(kSliceGroup, n - first);
+  const KernelTable& kt = kernels();
+  if (kt.slice_group && kt.slice_group(codes + first * cs, count, cs, out.nbits, out.weight_bits, planes)) return;
   uint8_t* weights = planes + (size_t(out.nbits) + 1) * kPlaneBytes;
   for (size_t octet = 0; octet * 8 < count; ++octet) {
     const size_t in_octet = std::min<size_t>(8, count - octet * 8);
