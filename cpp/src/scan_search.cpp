@@ -71,16 +71,19 @@ size_t database_parts(const CodesView& db, size_t nq, int threads, int running) 
   return std::min<size_t>(threads * kSlicesPerThread, db.ntotal / kMinSliceCodes);
 }
 
-// Batches from this many queries scan bit-sliced codes where the level has that kernel (2-2.2x
-// the q/s of the word kernels at 256-1024 bits, AVX2): below it the transposition, about the cost
-// of scanning ~60 queries, eats the gain (bench/bench_limits.py, batch rows).
-constexpr size_t kMinSlicedQueries = 128;
+// Batches from this many queries scan bit-sliced codes where the level has that kernel. Below it
+// the transposition, about the cost of scanning a few dozen queries, eats the gain; codes over 512
+// bits need more queries, as their word kernels do better (same batch through both paths, 100k
+// codes, 24-1024 queries: at 64 queries 1.1-1.8x at 64-512 bits, 0.85x at 1024).
+constexpr size_t kMinSlicedQueries = 32;
+constexpr size_t kMinSlicedQueriesWide = 128;  // codes of more than 512 bits
 // Codes transposed at a time: the planes stay in the caches while every task scans them, and a
 // batch over 10^8 codes needs no second copy of them.
 constexpr size_t kSlicedChunkBytes = size_t{2} << 20;
 
 bool use_sliced(const CodesView& db, size_t nq) {
-  return kernels().scan_sliced && nq >= kMinSlicedQueries && sliceable(db.nbits) && db.ntotal >= kSliceGroup;
+  const size_t least = db.nbits > 512 ? kMinSlicedQueriesWide : kMinSlicedQueries;
+  return kernels().scan_sliced && nq >= least && sliceable(db.nbits) && db.ntotal >= kSliceGroup;
 }
 
 // A handler built in place by make(n) (handlers are neither copied nor moved).

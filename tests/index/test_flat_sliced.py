@@ -1,5 +1,5 @@
-"""The bit-sliced batch scan (batches of >= 128 queries at the AVX2 level) against the numpy oracle:
-every width it takes (8-2040 bits) and the one it leaves to the word kernels (2048), partial last
+"""The bit-sliced batch scan (batches of >= 32 queries, >= 128 over 512 bits, at the AVX2 level)
+against the numpy oracle: every width it takes (8-2040 bits) and the one it leaves to the word kernels (2048), partial last
 groups of 256 codes, queries counted by either side (mostly ones or mostly zeros), ties at the
 k-th distance under increasing and scrambled ids, range search, and databases larger than one
 transposed chunk (2 MiB of codes) and batches larger than one pass (4096 queries)."""
@@ -11,7 +11,7 @@ import pytest
 import nash_index as ni
 from conftest import assert_knn_matches, assert_range_matches, clustered_codes, oracle_knn, scrambled_ids
 
-SLICED_QUERIES = 128  # scan_search.cpp kMinSlicedQueries
+SLICED_QUERIES = 128  # scan_search.cpp kMinSlicedQueriesWide (32 up to 512 bits)
 CHUNK_BYTES = 2 << 20  # scan_search.cpp kSlicedChunkBytes
 WAVE = 4096  # scan_search.cpp kSlicedWave: queries of one pass
 
@@ -33,7 +33,7 @@ def test_sliced_batch_every_width(flat_rng, nbits):
     ids = scrambled_ids(flat_rng, n)
     index = ni.FlatIndex(nbits)
     index.add(db, ids)
-    for nq in (SLICED_QUERIES, 200):  # 200: a last task of 8 queries
+    for nq in (40, SLICED_QUERIES, 200):  # 40: sliced up to 512 bits; 200: a last task of 8 queries
         queries = _queries(flat_rng, nq, nbits, db)
         for k in (1, 10, 300):
             assert_knn_matches(index.search(queries, k), db, ids, queries, k)

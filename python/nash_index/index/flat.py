@@ -29,7 +29,7 @@ class FlatIndex(CoreIndex):
     calling thread, so that total throughput does not fall with the number of callers.
     ``num_threads`` caps the threads of each call in every case.
 
-    Batches of 128 queries or more at the AVX2 level scan the codes transposed into bit planes
-    and count them with carry-save adders (3.2-4.9x faiss's ``IndexBinaryFlat`` at 128-1024 bits
-    in ``bench/results/limits.md``); the results are the same.
+    Batches of 32 queries or more (128 over 512 bits) at the AVX2 level scan the codes transposed
+    into bit planes and count them with carry-save adders (3.2-4.9x faiss's ``IndexBinaryFlat``
+    at 128-1024 bits in ``bench/results/limits.md``); the results are the same.
     """
