@@ -30,6 +30,6 @@ class FlatIndex(CoreIndex):
     ``num_threads`` caps the threads of each call in every case.
 
     Batches of 32 queries or more (128 over 512 bits) at the AVX2 level scan the codes transposed
-    into bit planes and count them with carry-save adders (3.2-4.9x faiss's ``IndexBinaryFlat``
-    at 128-1024 bits in ``bench/results/limits.md``); the results are the same.
+    into bit planes and count them with carry-save adders (3.3-5.3x faiss's ``IndexBinaryFlat``
+    at 128-1024 bits in ``bench/results/limits_batch.md``); the results are the same.
     """
