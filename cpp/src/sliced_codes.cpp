@@ -73,7 +73,6 @@ void slice_group(const uint8_t* codes, size_t n, size_t g, SlicedCodes& out) {
 }  // namespace
 
 void slice_codes(const uint8_t* codes, size_t n, size_t code_size, int threads, SlicedCodes& out) {
-  out.n = n;
   out.code_size = code_size;
   out.nbits = int(code_size * 8);
   out.groups = (n + kSliceGroup - 1) / kSliceGroup;

@@ -31,7 +31,7 @@ inline int bits_for(size_t v) {
 // nbits is zero (pads a query's list of planes to whole steps), then weight_bits planes: bit i of
 // each code's popcount. Codes past n in the last group are zero.
 struct SlicedCodes {
-  size_t n = 0, code_size = 0, groups = 0;
+  size_t code_size = 0, groups = 0;
   int nbits = 0, weight_bits = 0;
   size_t group_bytes = 0;
   std::vector<uint8_t> planes;  // groups * group_bytes
