@@ -124,8 +124,9 @@ def markdown(rows: List[Dict], meta: Dict) -> str:
              "queries per CPU second over the best count's); the caller rows also give, in brackets, the p99 "
              "and share (of the default's best count) with the search gate set to twice the CPU count "
              "(`ni.set_search_slots`; open by default), alternated in the same run. "
-             "The compute bound of the batch rows is the faster of two plain reference loops (scalar POPCNT "
-             "and an AVX2 nibble table, 8 queries per loaded code, codes in L1): where a ratio is below 1 "
+             "The compute bound of the batch rows is the fastest of plain reference loops (scalar POPCNT, "
+             "an AVX2 nibble table and, where the CPU has it, AVX-512 VPOPCNTQ over word planes; 8 queries "
+             "per loaded code, codes in L1): where a ratio is below 1 "
              "the blocked kernels beat that reference, so it is a floor of plain code, not a roofline.", "",
              "| row | shape | unit | nash_index | faiss | bound | x bound (cpu) | x faiss (cpu) | p50 / p99 ms "
              "| share | goal | met |",

@@ -6,8 +6,8 @@
 //   pair_seconds: time of (code, query) pairs of xor + popcount + compare with the codes in
 //     L1 and kQueries queries held in registers (the compute bound of a batch scan).
 //
-// No -march: the ISA of each function is named by its target attribute (AVX2 + POPCNT, the
-// widest this bench assumes; the caller checks the CPU flags first).
+// No -march: the ISA of each function is named by its target attribute (AVX2 + POPCNT, and
+// AVX-512 with VPOPCNTQ for the loop that needs it; the caller checks the CPU flags first).
 #include <immintrin.h>
 
 #include <chrono>
@@ -122,6 +122,34 @@ NASH_BOUND_TARGET uint64_t count_pairs_avx2(const uint64_t* codes, size_t ncodes
   return hits * (8 / kQ);  // pairs are counted for kQ queries; the caller counts 8 (kQueries)
 }
 
+#define NASH_BOUND_TARGET_512 __attribute__((target("avx512f,avx512vpopcntdq,avx2,popcnt"), noinline))
+
+// The same count with AVX-512 VPOPCNTQ, the codes laid out as word planes (plane w of a block holds
+// word w of its 8 codes: the layout a blocked kernel transposes into), 8 codes per compare; the
+// query words come as broadcasts (from registers or, for wide codes, embedded in the xor).
+template <int W>
+NASH_BOUND_TARGET_512 uint64_t count_pairs_avx512(const uint64_t* codes, size_t ncodes, const uint64_t* queries,
+                                                  uint32_t threshold, size_t reps) {
+  const __m512i thr = _mm512_set1_epi64(threshold), one = _mm512_set1_epi64(1);
+  __m512i hits = _mm512_setzero_si512();
+  for (size_t r = 0; r < reps; ++r) {
+    for (size_t j = 0; j + 8 <= ncodes; j += 8) {
+      const uint64_t* block = codes + j * W;  // W planes of 8 words
+      for (int t = 0; t < kQueries; ++t) {
+        __m512i d = _mm512_popcnt_epi64(_mm512_xor_si512(
+            _mm512_loadu_si512(block), _mm512_set1_epi64(static_cast<long long>(queries[t * W]))));
+        for (int w = 1; w < W; ++w)
+          d = _mm512_add_epi64(d, _mm512_popcnt_epi64(_mm512_xor_si512(
+                                      _mm512_loadu_si512(block + 8 * w),
+                                      _mm512_set1_epi64(static_cast<long long>(queries[t * W + w])))));
+        hits = _mm512_mask_add_epi64(hits, _mm512_cmple_epu64_mask(d, thr), hits, one);
+      }
+    }
+    __asm__ volatile("" : : : "memory");
+  }
+  return static_cast<uint64_t>(_mm512_reduce_add_epi64(hits));
+}
+
 // Runs kernel(std::integral_constant<int, W>) for the code width in 64-bit words (0 for widths
 // without an instantiation): one switch for both loops.
 template <typename Kernel>
@@ -140,6 +168,13 @@ uint64_t count_pairs_avx2_any(int words, const uint64_t* codes, size_t ncodes, c
                               uint32_t threshold, size_t reps) {
   return by_words(words, [&](auto w) {
     return count_pairs_avx2<decltype(w)::value>(codes, ncodes, queries, threshold, reps);
+  });
+}
+
+uint64_t count_pairs_avx512_any(int words, const uint64_t* codes, size_t ncodes, const uint64_t* queries,
+                                uint32_t threshold, size_t reps) {
+  return by_words(words, [&](auto w) {
+    return count_pairs_avx512<decltype(w)::value>(codes, ncodes, queries, threshold, reps);
   });
 }
 
@@ -174,7 +209,8 @@ double stream_read_seconds(const uint8_t* p, size_t n, int threads) {
 
 // Seconds of `reps` passes of every thread over its codes; *pairs gets the (code, query) pairs
 // compared in all (0 for an unsupported width).
-// `vector`: the AVX2 loop (kQueries / its own query count passes, so pairs match), else scalar.
+// `vector`: 1 the AVX2 loop (kQueries / its own query count passes, so pairs match), 2 the
+// AVX-512 VPOPCNTQ loop, else scalar.
 double pair_seconds(int words, int threads, size_t reps, int vector, double* pairs) {
   *pairs = 0;
   if (words != 1 && words != 2 && words != 4 && words != 8 && words != 16) return 0;
@@ -185,6 +221,10 @@ double pair_seconds(int words, int threads, size_t reps, int vector, double* pai
     uint64_t x = 0x9E3779B97F4A7C15ull * (t + 1);
     for (auto& c : codes) c = (x = x * 6364136223846793005ull + 1442695040888963407ull);
     for (auto& q : queries) q = (x = x * 6364136223846793005ull + 1442695040888963407ull);
+    if (vector == 2) {
+      g_sink = count_pairs_avx512_any(words, codes.data(), ncodes, queries.data(), 32 * words - 8, reps);
+      return;
+    }
     if (!vector) {
       g_sink = count_pairs_any(words, codes.data(), ncodes, queries.data(), 32 * words - 8, reps);
       return;

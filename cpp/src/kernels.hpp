@@ -53,6 +53,7 @@ struct GatherBlock {
 struct SlicedBlock {
   const uint8_t* queries;  // nq * code_size bytes
   size_t nq;
+  size_t lanes;            // codes per group (the kernel's own: KernelTable::sliced_lanes)
   const uint8_t* groups;   // the sliced groups to scan, group_bytes each
   size_t ngroups;
   size_t group_bytes;
@@ -61,6 +62,7 @@ struct SlicedBlock {
   size_t code_size;
   int nbits, weight_bits;
   size_t base;             // database position of the first group's first code
+  size_t select;           // the sink's k (top-k: no more than k codes of a group are needed), 0 if none
 };
 
 struct KernelTable {
@@ -83,13 +85,14 @@ struct KernelTable {
                               uint8_t* out, size_t* nearest);
   size_t (*within_u8)(const uint8_t* lower, const uint8_t* minus, size_t count, dist_t tau, uint32_t* out);
   // The scan of a batch over bit-sliced codes: each query counts planes with carry-save adders,
-  // 256 codes at once, and reports the codes within its threshold as `scan` does. Null at the
-  // levels where a popcount instruction per word is as fast (scalar, popcnt, AVX-512 VPOPCNTQ).
+  // a group of sliced_lanes codes at once, and reports the codes within its threshold as `scan`
+  // does. Null at the levels without vectors (scalar, popcnt).
   void (*scan_sliced)(const SlicedBlock& block, HitSink& sink);
-  // Transposes `count` <= 256 codes into one group of that layout (`planes` zeroed); false where it
-  // does not take the code size (the portable transposition in sliced_codes.cpp does it then).
-  bool (*slice_group)(const uint8_t* codes, size_t count, size_t code_size, int nbits, int weight_bits,
+  // Transposes `count` <= lanes codes into one group of that layout (`planes` zeroed); false where
+  // it does not take the code size (the portable transposition in sliced_codes.cpp does it then).
+  bool (*slice_group)(const uint8_t* codes, size_t count, size_t code_size, int nbits, int weight_bits, size_t lanes,
                       uint8_t* planes);
+  size_t sliced_lanes;  // codes per group of scan_sliced's layout: one vector register of the level
 };
 
 // Codes in groups of 32, byte-sliced: byte b of code 32g + j at ((g * code_size) + b) * 32 + j, the

@@ -13,7 +13,11 @@
 namespace {
 #include "pop_hw.hpp"
 #include "scan_common.hpp"
-#include "sliced_scan_avx2.hpp"
+#include "sliced_lanes.hpp"
+#include "sliced_scan.hpp"
+#include "sliced_transpose.hpp"
+
+void scan_sliced(const nash_index::SlicedBlock& b, nash_index::HitSink& sink) { scan_sliced_lanes<Lanes256>(b, sink); }
 
 // Byte-wise popcount (each byte 0..8) of a vector.
 inline __m256i popcount_bytes(__m256i v) {
@@ -371,7 +375,7 @@ size_t within_u8(const uint8_t* lower, const uint8_t* minus, size_t count, nash_
 namespace nash_index {
 const KernelTable& avx2_kernels() {
   static const KernelTable table{&scan,      &gather_words<PopHw>, &distance_fn<PopHw>,
-                                 &all_distances_vec, &within, &all_distances_u8_vec, &within_u8, &scan_sliced, &slice_group};
+                                 &all_distances_vec, &within, &all_distances_u8_vec, &within_u8, &scan_sliced, &slice_group, Lanes256::kLanes};
   return table;
 }
 }  // namespace nash_index

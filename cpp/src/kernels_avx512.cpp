@@ -1,13 +1,21 @@
 // AVX-512 kernels with VPOPCNTDQ: 8 x 64-bit popcounts per instruction.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "kernels.hpp"
+#include "sliced_codes.hpp"
 
 namespace {
 #include "pop_hw.hpp"
 #include "scan_common.hpp"
+#include "sliced_lanes.hpp"
+#include "sliced_scan.hpp"
+#include "sliced_transpose.hpp"
+
+void scan_sliced(const nash_index::SlicedBlock& b, nash_index::HitSink& sink) { scan_sliced_lanes<Lanes512>(b, sink); }
 
 // Broadcast one query of W words to every code slot of a vector.
 template <int W>
@@ -219,8 +227,9 @@ const KernelTable& avx512_kernels() {
                                  avx2_kernels().within,
                                  avx2_kernels().all_distances_u8,
                                  avx2_kernels().within_u8,
-                                 nullptr,   // VPOPCNTQ: a popcount a word beats counting planes
-                                 nullptr};
+                                 &scan_sliced,  // vpternlog adders over 512 codes a plane
+                                 &slice_group,
+                                 Lanes512::kLanes};
   return table;
 }
 }  // namespace nash_index

@@ -5,7 +5,7 @@
 namespace nash_index {
 
 KnnHandler::KnnHandler(const CodesView& db, size_t nq, size_t k, bool monotonic_ids)
-    : db_(db), monotonic_ids_(monotonic_ids), thresholds_(nq, db.nbits), caps_(nq, db.nbits) {
+    : db_(db), k_(k), monotonic_ids_(monotonic_ids), thresholds_(nq, db.nbits), caps_(nq, db.nbits) {
   topks_.reserve(nq);
   for (size_t q = 0; q < nq; ++q) topks_.emplace_back(k, db.nbits);
   thresholds = thresholds_.data();

@@ -36,9 +36,12 @@ class KnnHandler final : public HitSink {
   // Final once every code within `covered` was offered: nothing unseen is closer than the k-th.
   bool complete(size_t q, dist_t covered) { return topks_[q].kth_distance() <= covered; }
   TopK& topk(size_t q) { return topks_[q]; }
+  // Codes of a block a query needs at most (kernels may report only a block's k nearest).
+  size_t select() const { return k_; }
 
  private:
   CodesView db_;
+  size_t k_;
   bool monotonic_ids_;
   std::vector<TopK> topks_;
   std::vector<dist_t> thresholds_;
@@ -53,6 +56,7 @@ class RangeHandler final : public HitSink {
   void hit(size_t q, dist_t d, size_t pos) override { found_[q].push_back({d, db_.id_at(pos)}); }
   dist_t threshold(size_t) const { return radius_; }
   bool complete(size_t, dist_t covered) const { return covered >= radius_; }
+  size_t select() const { return 0; }  // every code within the radius
   std::vector<Neighbor>& found(size_t q) { return found_[q]; }
 
  private:

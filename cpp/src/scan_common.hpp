@@ -209,6 +209,6 @@ template <class Pop>
 const nash_index::KernelTable& word_kernels() {
   static const nash_index::KernelTable table{&scan_dispatch_words<Pop>, &gather_words<Pop>, &distance_fn<Pop>,
                                              &all_distances<Pop>, &within_any<nash_index::dist_t>, nullptr,
-                                             nullptr, nullptr, nullptr};
+                                             nullptr, nullptr, nullptr, 0};
   return table;
 }

@@ -72,18 +72,24 @@ size_t database_parts(const CodesView& db, size_t nq, int threads, int running) 
 }
 
 // Batches from this many queries scan bit-sliced codes where the level has that kernel. Below it
-// the transposition, about the cost of scanning a few dozen queries, eats the gain; codes over 512
-// bits need more queries, as their word kernels do better (same batch through both paths, 100k
-// codes, 24-1024 queries: at 64 queries 1.1-1.8x at 64-512 bits, 0.85x at 1024).
-constexpr size_t kMinSlicedQueries = 32;
-constexpr size_t kMinSlicedQueriesWide = 128;  // codes of more than 512 bits
+// the transposition (a fixed cost per batch) and the per-query setup eat the gain over the word
+// kernels. Measured with the same batch through both paths (100k codes, 32-1000 queries):
+// - AVX2 (no vector popcount; AMD Zen 4): the sliced scan wins from ~24 queries at 64-512 bits
+//   (1.1-1.8x at 64) and from ~100 at 1024;
+// - AVX-512 (VPOPCNTQ word kernels, 512-code planes with vpternlog; Intel): from ~1000 queries at
+//   64 bits, ~500 at 128, ~250 at 256, below 64 at 512 and ~100 at 1024 bits (the word kernels
+//   over 512 bits do not block queries).
+size_t least_sliced_queries(int nbits) {
+  if (kernels().sliced_lanes >= 512) return nbits <= 64 ? 1024 : nbits <= 128 ? 512 : nbits <= 256 ? 256 : nbits <= 512 ? 32 : 128;
+  return nbits <= 512 ? 32 : 128;
+}
 // Codes transposed at a time: the planes stay in the caches while every task scans them, and a
 // batch over 10^8 codes needs no second copy of them.
 constexpr size_t kSlicedChunkBytes = size_t{2} << 20;
 
 bool use_sliced(const CodesView& db, size_t nq) {
-  const size_t least = db.nbits > 512 ? kMinSlicedQueriesWide : kMinSlicedQueries;
-  return kernels().scan_sliced && nq >= least && sliceable(db.nbits) && db.ntotal >= kSliceGroup;
+  return kernels().scan_sliced && sliceable(db.nbits) && nq >= least_sliced_queries(db.nbits) &&
+         db.ntotal >= kernels().sliced_lanes;
 }
 
 // A handler built in place by make(n) (handlers are neither copied nor moved).
@@ -103,7 +109,8 @@ constexpr size_t kSlicedWave = 4096;
 template <class Make, class Done>
 void run_sliced(const CodesView& db, const uint8_t* queries, size_t nq, int threads, Make make, Done done) {
   using Handler = decltype(make(size_t{1}));
-  const size_t chunk = std::max<size_t>(1, kSlicedChunkBytes / db.code_size / kSliceGroup) * kSliceGroup;
+  const size_t lanes = kernels().sliced_lanes;
+  const size_t chunk = std::max<size_t>(1, kSlicedChunkBytes / db.code_size / lanes) * lanes;
   SlicedCodes sliced;
   for (size_t w0 = 0; w0 < nq; w0 += kSlicedWave) {
     const size_t wn = std::min(kSlicedWave, nq - w0);
@@ -115,11 +122,11 @@ void run_sliced(const CodesView& db, const uint8_t* queries, size_t nq, int thre
     for (size_t c0 = 0; c0 < db.ntotal; c0 += chunk) {
       const size_t cn = std::min(chunk, db.ntotal - c0);
       const uint8_t* codes = db.codes + c0 * db.code_size;
-      slice_codes(codes, cn, db.code_size, threads, sliced);
+      slice_codes(codes, cn, db.code_size, lanes, threads, sliced);
       ThreadPool::global().parallel_for(ntasks, threads, [&](size_t t) {
-        kernels().scan_sliced(SlicedBlock{queries + first(t) * db.code_size, count(t), sliced.group(0), sliced.groups,
+        kernels().scan_sliced(SlicedBlock{queries + first(t) * db.code_size, count(t), lanes, sliced.group(0), sliced.groups,
                                           sliced.group_bytes, cn, codes, db.code_size, db.nbits, sliced.weight_bits,
-                                          c0},
+                                          c0, slots[t].handler.select()},
                               slots[t].handler);
       });
     }
@@ -169,6 +176,10 @@ void run_scan(const CodesView& db, const uint8_t* queries, size_t nq, size_t par
 }
 
 }  // namespace
+
+size_t sliced_batch_from(int nbits) {
+  return kernels().scan_sliced && sliceable(nbits) ? least_sliced_queries(nbits) : 0;
+}
 
 void scan_knn(const CodesView& db, const uint8_t* queries, size_t nq, size_t k, dist_t* distances, idx_t* ids,
               int num_threads) {

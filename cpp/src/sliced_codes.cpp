@@ -39,15 +39,16 @@ inline int popcount_bytes(const uint8_t* code, size_t code_size) {
   return w;
 }
 
-// Group g of `out` from codes [g * kSliceGroup, min(n, (g + 1) * kSliceGroup)).
+// Group g of `out` from codes [g * lanes, min(n, (g + 1) * lanes)).
 void slice_group(const uint8_t* codes, size_t n, size_t g, SlicedCodes& out) {
   uint8_t* planes = out.planes.data() + g * out.group_bytes;
   std::memset(planes, 0, out.group_bytes);
-  const size_t cs = out.code_size, first = g * kSliceGroup;
-  const size_t count = std::min(kSliceGroup, n - first);
+  const size_t cs = out.code_size, first = g * out.lanes, plane_bytes = out.plane_bytes();
+  const size_t count = std::min(out.lanes, n - first);
   const KernelTable& kt = kernels();
-  if (kt.slice_group && kt.slice_group(codes + first * cs, count, cs, out.nbits, out.weight_bits, planes)) return;
-  uint8_t* weights = planes + (size_t(out.nbits) + 1) * kPlaneBytes;
+  if (kt.slice_group && kt.slice_group(codes + first * cs, count, cs, out.nbits, out.weight_bits, out.lanes, planes))
+    return;
+  uint8_t* weights = planes + (size_t(out.nbits) + 1) * plane_bytes;
   for (size_t octet = 0; octet * 8 < count; ++octet) {
     const size_t in_octet = std::min<size_t>(8, count - octet * 8);
     const uint8_t* code = codes + (first + octet * 8) * cs;
@@ -56,7 +57,7 @@ void slice_group(const uint8_t* codes, size_t n, size_t g, SlicedCodes& out) {
       for (size_t k = 0; k < in_octet; ++k) column |= uint64_t(code[k * cs + b]) << (8 * k);
       const uint64_t bits = transpose8(column);  // byte i: bit i of byte b of the eight codes
       for (int i = 0; i < 8 && 8 * b + size_t(i) < size_t(out.nbits); ++i)
-        planes[(8 * b + size_t(i)) * kPlaneBytes + octet] = uint8_t(bits >> (8 * i));
+        planes[(8 * b + size_t(i)) * plane_bytes + octet] = uint8_t(bits >> (8 * i));
     }
     int weight[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     for (size_t k = 0; k < in_octet; ++k) weight[k] = popcount_bytes(code + k * cs, cs);
@@ -65,19 +66,20 @@ void slice_group(const uint8_t* codes, size_t n, size_t g, SlicedCodes& out) {
       for (size_t k = 0; k < 8; ++k) weight_bytes |= uint64_t((weight[k] >> w) & 0xFF) << (8 * k);
       const uint64_t bits = transpose8(weight_bytes);
       for (int i = 0; i < 8 && w + i < out.weight_bits; ++i)
-        weights[size_t(w + i) * kPlaneBytes + octet] = uint8_t(bits >> (8 * i));
+        weights[size_t(w + i) * plane_bytes + octet] = uint8_t(bits >> (8 * i));
     }
   }
 }
 
 }  // namespace
 
-void slice_codes(const uint8_t* codes, size_t n, size_t code_size, int threads, SlicedCodes& out) {
+void slice_codes(const uint8_t* codes, size_t n, size_t code_size, size_t lanes, int threads, SlicedCodes& out) {
+  out.lanes = lanes;
   out.code_size = code_size;
   out.nbits = int(code_size * 8);
-  out.groups = (n + kSliceGroup - 1) / kSliceGroup;
+  out.groups = (n + lanes - 1) / lanes;
   out.weight_bits = bits_for(size_t(out.nbits));
-  out.group_bytes = (size_t(out.nbits) + 1 + size_t(out.weight_bits)) * kPlaneBytes;
+  out.group_bytes = (size_t(out.nbits) + 1 + size_t(out.weight_bits)) * out.plane_bytes();
   out.planes.resize(out.groups * out.group_bytes);
   constexpr size_t kGroupsPerTask = 16;
   const size_t tasks = (out.groups + kGroupsPerTask - 1) / kGroupsPerTask;

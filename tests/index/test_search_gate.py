@@ -65,9 +65,14 @@ def _same(a, b) -> bool:
 
 
 def _queue_behind_a_long_search(index, flat_rng, pool):
-    """With one slot: a long search (~0.1 s on one thread) holds it, then five short ones are
-    submitted behind it. Returns (long queries, its future, short queries, their futures)."""
-    long_queries = clustered_codes(flat_rng, 256, 64, centres=8, p=0.1)
+    """With one slot: a long search (~0.3 s on one thread, sized on this machine) holds it, then
+    five short ones are submitted behind it. Returns (long queries, its future, short queries, their
+    futures)."""
+    probe = clustered_codes(flat_rng, 64, 64, centres=8, p=0.1)
+    started = time.perf_counter()
+    index.search(probe, 5, num_threads=1)
+    per_query = (time.perf_counter() - started) / len(probe)
+    long_queries = clustered_codes(flat_rng, int(min(20000, max(256, 0.3 / per_query))), 64, centres=8, p=0.1)
     queries = clustered_codes(flat_rng, 4, 64, centres=8, p=0.1)
     ni.set_search_slots(1)
     first = pool.submit(index.search, long_queries, 5, num_threads=1)
