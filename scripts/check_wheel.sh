@@ -4,7 +4,7 @@
 #          on PATH, CC/CXX=/bin/false, pip --only-binary :all:), then the test suite runs against the
 #          installed package from a copy of tests/ (no python/ or build tree beside it), then the index
 #          tests again with the SIMD level forced down (NASH_INDEX_SIMD=popcnt, then scalar), as on a
-#          CPU without AVX2 or POPCNT;
+#          CPU without AVX2 or POPCNT, and first avx2 on an AVX-512 machine;
 #   sdist: built and installed by pip into another fresh virtualenv (that needs the compiler), then
 #          the test suite from the sdist's own copy of tests/.
 # Usage: scripts/check_wheel.sh [--wheel | --sdist] [--extras LIST] [--simd-tests PATHS] [-- PYTEST ARGS (default: tests)]
@@ -115,7 +115,12 @@ if [ "$CHECK_WHEEL" = 1 ]; then
     check_installed "$VENV"
     copy_tests "$REPO" "$WORK/wheel-tests"
     run_suite "$VENV" "$WORK/wheel-tests" "wheel"
-    for level in popcnt scalar; do
+    # On an AVX-512 machine the AVX2 kernels (what AMD and older Intel run) are forced too.
+    levels="popcnt scalar"
+    if [ "$("$VENV/bin/python" -c 'import nash_index; print(nash_index.simd_level())')" = avx512 ]; then
+      levels="avx2 $levels"
+    fi
+    for level in $levels; do
       say "wheel: $SIMD_TESTS with NASH_INDEX_SIMD=$level"
       # shellcheck disable=SC2086  # a list of paths
       (cd "$WORK/wheel-tests" && NASH_INDEX_SIMD=$level "$VENV/bin/python" -m pytest -p no:cacheprovider -q $SIMD_TESTS)

@@ -29,7 +29,8 @@ class FlatIndex(CoreIndex):
     calling thread, so that total throughput does not fall with the number of callers.
     ``num_threads`` caps the threads of each call in every case.
 
-    Batches of 32 queries or more (128 over 512 bits) at the AVX2 level scan the codes transposed
-    into bit planes and count them with carry-save adders (3.3-5.3x faiss's ``IndexBinaryFlat``
-    at 128-1024 bits in ``bench/results/limits_batch.md``); the results are the same.
+    Large batches (from 32 queries at AVX2; at AVX-512 from 32 to 768 by code width) scan the
+    codes transposed into bit planes and count them with carry-save adders (5.3-6.8x faiss's
+    ``IndexBinaryFlat`` at 64-1024 bits with AVX-512, 3.3-7.6x with AVX2, in
+    ``bench/results/limits_batch*.md``); the results are the same.
     """
