@@ -186,6 +186,15 @@ inline __m512i sum_lanes8(const __m512i* a) {
   return fold(fold(pairs[0], pairs[1]), fold(pairs[2], pairs[3]));
 }
 
+// Per-lane popcounts of code ^ query over nchunks 64-byte chunks (their sum is the distance).
+inline __m512i chunk_popcounts(const uint8_t* code, const uint8_t* query, size_t nchunks) {
+  __m512i acc = _mm512_popcnt_epi64(_mm512_xor_si512(_mm512_loadu_si512(code), _mm512_loadu_si512(query)));
+  for (size_t c = 1; c < nchunks; ++c)
+    acc = _mm512_add_epi64(acc, _mm512_popcnt_epi64(_mm512_xor_si512(_mm512_loadu_si512(code + 64 * c),
+                                                                     _mm512_loadu_si512(query + 64 * c))));
+  return acc;
+}
+
 // Code sizes that are a multiple of 64 bytes: 8 codes a step, whole-vector popcounts per code,
 // their eight sums reduced together, one compare per query and step (codes prefetched ahead: a
 // single query streams them).
@@ -198,13 +207,7 @@ void scan_wide(const nash_index::ScanBlock& b, nash_index::HitSink& sink) {
     for (size_t t = 0; t < b.nq; ++t) {
       const uint8_t* qp = b.queries + t * cs;
       __m512i acc[8];
-      for (int i = 0; i < 8; ++i) {
-        const uint8_t* code = block + size_t(i) * cs;
-        acc[i] = _mm512_popcnt_epi64(_mm512_xor_si512(_mm512_loadu_si512(code), _mm512_loadu_si512(qp)));
-        for (size_t c = 1; c < nchunks; ++c)
-          acc[i] = _mm512_add_epi64(acc[i], _mm512_popcnt_epi64(_mm512_xor_si512(_mm512_loadu_si512(code + 64 * c),
-                                                                                 _mm512_loadu_si512(qp + 64 * c))));
-      }
+      for (int i = 0; i < 8; ++i) acc[i] = chunk_popcounts(block + size_t(i) * cs, qp, nchunks);
       const __m512i dist = sum_lanes8(acc);
       const size_t q = b.query_base + t;
       const unsigned mask = _mm512_cmple_epi64_mask(dist, _mm512_set1_epi64(sink.thresholds[q]));
@@ -214,11 +217,7 @@ void scan_wide(const nash_index::ScanBlock& b, nash_index::HitSink& sink) {
   for (size_t j = full; j < b.n; ++j) {  // the last 0..7 codes one by one
     const uint8_t* code = b.codes + j * cs;
     for (size_t t = 0; t < b.nq; ++t) {
-      const uint8_t* qp = b.queries + t * cs;
-      __m512i acc = _mm512_setzero_si512();
-      for (size_t c = 0; c < nchunks; ++c)
-        acc = _mm512_add_epi64(acc, _mm512_popcnt_epi64(_mm512_xor_si512(
-                                        _mm512_loadu_si512(code + 64 * c), _mm512_loadu_si512(qp + 64 * c))));
+      const __m512i acc = chunk_popcounts(code, b.queries + t * cs, nchunks);
       const nash_index::dist_t d = static_cast<nash_index::dist_t>(_mm512_reduce_add_epi64(acc));
       const size_t q = b.query_base + t;
       if (d <= sink.thresholds[q]) sink.hit(q, d, b.base + j);
