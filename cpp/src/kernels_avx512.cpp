@@ -14,6 +14,7 @@ namespace {
 #include "sliced_lanes.hpp"
 #include "sliced_scan.hpp"
 #include "sliced_transpose.hpp"
+#include "sliced_transpose512.hpp"
 
 void scan_sliced(const nash_index::SlicedBlock& b, nash_index::HitSink& sink) { scan_sliced_lanes<Lanes512>(b, sink); }
 
@@ -267,7 +268,7 @@ const KernelTable& avx512_kernels() {
                                  avx2_kernels().all_distances_u8,
                                  avx2_kernels().within_u8,
                                  &scan_sliced,  // vpternlog adders over 512 codes a plane
-                                 &slice_group,
+                                 &slice_group_512,
                                  Lanes512::kLanes};
   return table;
 }

@@ -2,7 +2,7 @@
 groups of 256 codes; AVX-512: 512, with vpternlog adders), from the batch size where the level
 takes it (``_core.sliced_batch_from``): every width it takes (8-2040 bits) and the one it leaves
 to the word kernels (2048), partial last groups, queries counted by either side (mostly ones or
-mostly zeros), ties at the k-th distance under increasing and scrambled ids (and the first group's
+mostly zeros), AVX-512's blocks of 64 codes, ties at the k-th distance under increasing and scrambled ids (and the first group's
 selection of its k nearest), range search, and databases larger than one transposed chunk (2 MiB
 of codes) and batches larger than one pass (4096 queries)."""
 from __future__ import annotations
@@ -60,6 +60,20 @@ def test_sliced_batch_every_width(flat_rng, level, nbits):
     queries = _queries(flat_rng, least, nbits, db)
     radius = max(1, nbits // 5)
     assert_range_matches(index.range_search(queries, radius), db, ids, queries, radius)
+
+
+@pytest.mark.parametrize("nbits", [64, 192, 1024])
+@pytest.mark.parametrize("n", [512 + 1, 512 + 64 + 9, 2 * 512])
+def test_sliced_blocks_of_64_codes(flat_rng, level, nbits, n):
+    """AVX-512 transposes 64 codes of whole 8-byte words at a time (192 bits: a gather stride that
+    is no power of two): groups that end one code into a block, a few codes into a register, or
+    exactly on a group."""
+    db = flat_rng.integers(0, 256, size=(n, nbits // 8), dtype=np.uint8)
+    ids = scrambled_ids(flat_rng, n)
+    index = ni.FlatIndex(nbits)
+    index.add(db, ids)
+    queries = _queries(flat_rng, _sliced(nbits), nbits, db)
+    assert_knn_matches(index.search(queries, 5), db, ids, queries, 5)
 
 
 @pytest.mark.parametrize("nbits", [64, 256])
