@@ -1,5 +1,6 @@
-// Allocator for large, sequentially scanned buffers (the code block): blocks of
-// 2 MiB and more are 2 MiB-aligned and marked MADV_HUGEPAGE before first touch.
+// Allocator for large, sequentially scanned buffers (the code block, the sliced planes): blocks
+// of 2 MiB and more are 2 MiB-aligned and marked MADV_HUGEPAGE before first touch, smaller ones
+// 64-byte aligned (a vector load that straddles two cache lines costs two).
 // With transparent huge pages in "madvise" mode (a common default) a scan over
 // 4 KiB pages runs ~1.5x slower: TLB misses and prefetchers stopping at every page.
 #pragma once
@@ -15,6 +16,7 @@ template <class T>
 struct HugePageAllocator {
   using value_type = T;
   static constexpr size_t kHuge = size_t(2) << 20;
+  static constexpr size_t kLine = 64;
 
   HugePageAllocator() = default;
   template <class U>
@@ -23,7 +25,7 @@ struct HugePageAllocator {
   T* allocate(size_t n) {
     const size_t bytes = n * sizeof(T);
     if (bytes < kHuge) {
-      void* p = std::malloc(bytes == 0 ? 1 : bytes);
+      void* p = std::aligned_alloc(kLine, (bytes + kLine) / kLine * kLine);  // a whole line at least
       if (!p) throw std::bad_alloc();
       return static_cast<T*>(p);
     }

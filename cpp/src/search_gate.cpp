@@ -7,6 +7,12 @@ namespace nash_index {
 // Open by default: with as many slots as CPUs, a freed slot idles while its next search wakes
 // (2 cores, 16 callers of 30 us MIH searches: 19k q/s against 29k open); with twice as many,
 // flat p99 fell from 48 to 8 ms for 3% of q/s but MIH lost 12% (bench/results/limits_callers.md).
+// Also tried and dropped (Intel 2-core VM, 16 callers of 30 us MIH searches): a slot held for
+// a turn of 1-5 ms across its holder's next searches, handed to a woken heir only once the turn
+// ends. The GIL then changed hands among 2-3 threads (sys time 6 -> 2 us a query) and q/s went
+// from 0.77 to 0.87-0.92 of 2 callers' with 3 slots; but a caller that does I/O between searches
+// keeps its slot idle until the grace ends: 16 callers sleeping 1 ms between searches fell from
+// 13.8k to 3-9k q/s. Telling the two apart costs a wake-up per hand-over, the loss it removes.
 SearchGate& SearchGate::global() {
   static SearchGate* gate = new SearchGate(0);  // never destroyed: callers may outlive statics
   return *gate;
