@@ -77,10 +77,10 @@ size_t database_parts(const CodesView& db, size_t nq, int threads, int running) 
 // - AVX2 (no vector popcount; AMD Zen 4): the sliced scan wins from ~24 queries at 64-512 bits
 //   (1.1-1.8x at 64) and from ~100 at 1024;
 // - AVX-512 (VPOPCNTQ word kernels, 512-code planes with vpternlog, a vpermb transposition;
-//   Intel): from ~500 queries at 64 bits, ~300 at 128, ~190 at 256 and below 32 at 512 and 1024
+//   Intel): from ~380 queries at 64 bits, ~250 at 128, ~190 at 256 and below 32 at 512 and 1024
 //   bits (the word kernels over 512 bits do not block queries).
 size_t least_sliced_queries(int nbits) {
-  if (kernels().sliced_lanes >= 512) return nbits <= 64 ? 512 : nbits <= 128 ? 320 : nbits <= 256 ? 192 : nbits <= 1024 ? 32 : 128;
+  if (kernels().sliced_lanes >= 512) return nbits <= 64 ? 384 : nbits <= 128 ? 256 : nbits <= 256 ? 192 : nbits <= 1024 ? 32 : 128;
   return nbits <= 512 ? 32 : 128;
 }
 // Codes transposed at a time: the planes stay in the caches while every task scans them, and a
