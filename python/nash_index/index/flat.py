@@ -30,7 +30,7 @@ class FlatIndex(CoreIndex):
     ``num_threads`` caps the threads of each call in every case.
 
     Large batches (from 32 queries at AVX2; at AVX-512 from 32 to 384 by code width) scan the
-    codes transposed into bit planes and count them with carry-save adders (5.2-7.5x faiss's
+    codes transposed into bit planes and count them with carry-save adders (6.2-8.7x faiss's
     ``IndexBinaryFlat`` at 64-1024 bits with AVX-512 in ``bench/results/limits_avx512.md``,
     3.3-7.6x with AVX2 in ``bench/results/limits_batch.md``); the results are the same.
     """
