@@ -379,7 +379,7 @@ void bind_files(py::module_& m) {
       throw py::type_error("data must be contiguous bytes");
     const uint8_t* p = static_cast<const uint8_t*>(info.ptr);
     py::gil_scoped_release release;  // the caller keeps `data` alive; parsing verifies every checksum
-    return ni::IndexFile::from_bytes(std::vector<uint8_t>(p, p + info.size));
+    return ni::IndexFile::from_bytes(p, static_cast<size_t>(info.size));
   }, py::arg("data"));
   // For tests of the writer: a file of these (tag, bytes) sections, as an index would write it.
   m.def("_write_index_file", [](const std::string& path, uint32_t kind, uint32_t nbits, uint64_t ntotal,

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 
 #include "atomic_file.hpp"
 #include "file_sections.hpp"
@@ -275,12 +276,19 @@ std::shared_ptr<IndexFile> IndexFile::open(const std::string& path, bool use_mma
   return file;
 }
 
-std::shared_ptr<IndexFile> IndexFile::from_bytes(std::vector<uint8_t> bytes) {
+std::shared_ptr<IndexFile> IndexFile::from_bytes(const uint8_t* data, size_t size) {
+  if (size < kMinFileBytes) throw FormatError("serialized index is too short");
+  // Copied as open() reads a file: page-aligned, so codes keep whole cache lines, and from 2 MiB in
+  // huge pages (in a malloc'd buffer, 4 KiB pages 16 bytes off a line, an unpickled index ran
+  // batches of 100 queries over 64 MB ~7% slower than the index it came from; now as fast).
+  void* buf = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (buf == MAP_FAILED) throw std::bad_alloc();
   std::shared_ptr<IndexFile> file(new IndexFile());
-  file->owned_ = std::move(bytes);
-  file->size_ = file->owned_.size();
-  file->base_ = file->owned_.data();
-  if (file->size_ < kMinFileBytes) throw FormatError("serialized index is too short");
+  file->read_ = buf;  // unmapped with the file, also when parsing refuses it
+  file->size_ = size;
+  advise_huge(buf, size);
+  std::memcpy(buf, data, size);
+  file->base_ = static_cast<const uint8_t*>(buf);
   file->parse(true, "serialized index");
   return file;
 }

@@ -56,7 +56,8 @@ class IndexFile {
   // `populate` (with use_mmap) maps every page at once. Files of 2 MiB and
   // more are mapped, or read into memory, in 2 MiB pages where the OS allows.
   static std::shared_ptr<IndexFile> open(const std::string& path, bool use_mmap, bool verify, bool populate = false);
-  static std::shared_ptr<IndexFile> from_bytes(std::vector<uint8_t> bytes);
+  // A copy of `size` bytes at `data` (any alignment), in memory as open() reads a file.
+  static std::shared_ptr<IndexFile> from_bytes(const uint8_t* data, size_t size);
   // The sections of `parent` under another header (kept alive with it): how a
   // kind that wraps another (DedupIndex) hands the inner kind's sections to its loader.
   static std::shared_ptr<IndexFile> view(const std::shared_ptr<IndexFile>& parent, const IndexHeaderInfo& info);
@@ -84,9 +85,8 @@ class IndexFile {
     uint64_t offset, bytes, checksum;
   };
   std::vector<Entry> entries_;
-  std::vector<uint8_t> owned_;  // from_bytes
   void* mapping_ = nullptr;      // the file, mapped
-  void* read_ = nullptr;         // the file, read into anonymous memory (open without mmap)
+  void* read_ = nullptr;         // the file, read into anonymous memory (open without mmap, from_bytes)
   size_t size_ = 0;
   const uint8_t* base_ = nullptr;
   std::shared_ptr<IndexFile> parent_;  // a view's bytes
