@@ -503,7 +503,8 @@ void bind_runtime(py::module_& m) {
   m.def("get_search_slots", [] { return ni::SearchGate::global().slots(); });
   m.def("set_search_slots", [](int n) { ni::SearchGate::global().set_slots(n); }, py::arg("n"));
   m.def("search_gate_waits", [] { return ni::SearchGate::global().waits(); });
-  m.def("sliced_batch_from", [](int nbits) { return ni::sliced_batch_from(nbits); }, py::arg("nbits"));
+  m.def("sliced_batch_from", [](int nbits, size_t codes_bytes) { return ni::sliced_batch_from(nbits, codes_bytes); },
+        py::arg("nbits"), py::arg("codes_bytes") = 0);
 }
 
 }  // namespace

@@ -78,9 +78,19 @@ size_t database_parts(const CodesView& db, size_t nq, int threads, int running) 
 //   (1.1-1.8x at 64) and from ~100 at 1024;
 // - AVX-512 (VPOPCNTQ word kernels, 512-code planes with vpternlog, a vpermb transposition;
 //   Intel): from ~380 queries at 64 bits, ~250 at 128, ~190 at 256 and below 32 at 512 and 1024
-//   bits (the word kernels over 512 bits do not block queries).
-size_t least_sliced_queries(int nbits) {
-  if (kernels().sliced_lanes >= 512) return nbits <= 64 ? 384 : nbits <= 128 ? 256 : nbits <= 256 ? 192 : nbits <= 1024 ? 32 : 128;
+//   bits (the word kernels over 512 bits do not block queries). Over codes beyond the caches the
+//   word kernels wait on memory (every block of queries streams every code) while the sliced scan
+//   counts 2 MiB at a time for all of them: it wins from ~130 queries over 10^7 64-bit codes and
+//   5 * 10^6 128-bit ones, ~100 over 2.5 * 10^6 256-bit ones, ~250 over 10^6 64-bit ones (8 MB).
+constexpr size_t kCachedCodesBytes = size_t{16} << 20;
+size_t least_sliced_queries(int nbits, size_t codes_bytes) {
+  if (kernels().sliced_lanes >= 512) {
+    const bool beyond_caches = codes_bytes >= kCachedCodesBytes;
+    if (nbits <= 64) return beyond_caches ? 160 : 384;
+    if (nbits <= 128) return beyond_caches ? 128 : 256;
+    if (nbits <= 256) return beyond_caches ? 96 : 192;
+    return nbits <= 1024 ? 32 : 128;
+  }
   return nbits <= 512 ? 32 : 128;
 }
 // Codes transposed at a time: the planes stay in the caches while every task scans them, and a
@@ -88,7 +98,7 @@ size_t least_sliced_queries(int nbits) {
 constexpr size_t kSlicedChunkBytes = size_t{2} << 20;
 
 bool use_sliced(const CodesView& db, size_t nq) {
-  return kernels().scan_sliced && sliceable(db.nbits) && nq >= least_sliced_queries(db.nbits) &&
+  return kernels().scan_sliced && sliceable(db.nbits) && nq >= least_sliced_queries(db.nbits, db.ntotal * db.code_size) &&
          db.ntotal >= kernels().sliced_lanes;
 }
 
@@ -177,8 +187,8 @@ void run_scan(const CodesView& db, const uint8_t* queries, size_t nq, size_t par
 
 }  // namespace
 
-size_t sliced_batch_from(int nbits) {
-  return kernels().scan_sliced && sliceable(nbits) ? least_sliced_queries(nbits) : 0;
+size_t sliced_batch_from(int nbits, size_t codes_bytes) {
+  return kernels().scan_sliced && sliceable(nbits) ? least_sliced_queries(nbits, codes_bytes) : 0;
 }
 
 void scan_knn(const CodesView& db, const uint8_t* queries, size_t nq, size_t k, dist_t* distances, idx_t* ids,

@@ -2,16 +2,17 @@
 groups of 256 codes; AVX-512: 512, with vpternlog adders), from the batch size where the level
 takes it (``_core.sliced_batch_from``): every width it takes (8-2040 bits) and the one it leaves
 to the word kernels (2048), partial last groups, queries counted by either side (mostly ones or
-mostly zeros), AVX-512's blocks of 64 codes, ties at the k-th distance under increasing and scrambled ids (and the first group's
-selection of its k nearest), range search, and databases larger than one transposed chunk (2 MiB
-of codes) and batches larger than one pass (4096 queries)."""
+mostly zeros), AVX-512's blocks of 64 codes, ties at the k-th distance under increasing and
+scrambled ids (and the first group's selection of its k nearest), range search, and databases
+larger than one transposed chunk (2 MiB of codes) or than the caches (16 MiB) and batches larger
+than one pass (4096 queries)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 import nash_index as ni
-from conftest import assert_knn_matches, assert_range_matches, clustered_codes, oracle_knn, scrambled_ids
+from conftest import assert_knn_matches, assert_range_matches, clustered_codes, oracle_distances, oracle_knn, scrambled_ids
 from nash_index.index import _core
 
 CHUNK_BYTES = 2 << 20  # scan_search.cpp kSlicedChunkBytes
@@ -92,6 +93,27 @@ def test_sliced_ties_keep_the_id_rule(flat_rng, level, nbits):
         for q in range(0, 4 * each, each):
             same = np.flatnonzero((db == queries[q]).all(axis=1))
             np.testing.assert_array_equal(result.ids[q, : min(k, len(same))], same[:k])
+
+
+def test_sliced_batch_over_codes_beyond_the_caches(flat_rng, level):
+    """Over 16 MiB of codes the sliced scan starts from fewer queries (the word kernels wait on
+    memory there); such a batch, 8 chunks and a partial one, against the oracle."""
+    nbits = 64
+    n = (16 << 20) // 8 + 300
+    assert _core.sliced_batch_from(nbits, n * 8) <= _core.sliced_batch_from(nbits)
+    db = clustered_codes(flat_rng, n, nbits, centres=8, p=0.05)
+    ids = scrambled_ids(flat_rng, n)
+    index = ni.FlatIndex(nbits)
+    index.add(db, ids)
+    queries = _queries(flat_rng, _core.sliced_batch_from(nbits, n * 8), nbits, db)
+    queries[5] = db[-7]  # its nearest code in the partial chunk
+    got = index.search(queries, 10)
+    checked = np.r_[0:8, len(queries) - 8 : len(queries)]
+    for q, d in zip(checked, oracle_distances(db, queries[checked])):
+        near = np.flatnonzero(d <= np.partition(d, 9)[9])  # the oracle's 10 best among these only
+        best = near[np.lexsort((ids[near], d[near]))][:10]
+        np.testing.assert_array_equal(got.distances[q], d[best])
+        np.testing.assert_array_equal(got.ids[q], ids[best])
 
 
 @pytest.mark.parametrize("nbits", [64, 1024])

@@ -36,9 +36,9 @@ uint8_t distances_to_all_u8(const uint8_t* query, const uint8_t* codes, size_t c
                             size_t* nearest);
 size_t indexes_within_u8(const uint8_t* lower, const uint8_t* minus, size_t count, int32_t tau, uint32_t* out);
 
-// Batches of at least this many queries over codes of nbits bits take the bit-sliced scan at the
-// active level (when the database holds a group of codes); 0 where the level has none (scalar,
-// popcnt) or the width is not sliced.
-size_t sliced_batch_from(int nbits);
+// Batches of at least this many queries over codes of nbits bits (codes_bytes of them) take the
+// bit-sliced scan at the active level (when the database holds a group of codes); 0 where the
+// level has none (scalar, popcnt) or the width is not sliced.
+size_t sliced_batch_from(int nbits, size_t codes_bytes = 0);
 
 }  // namespace nash_index
