@@ -29,7 +29,8 @@ class FlatIndex(CoreIndex):
     calling thread, so that total throughput does not fall with the number of callers.
     ``num_threads`` caps the threads of each call in every case.
 
-    Large batches (from 32 queries at AVX2; at AVX-512 from 32 to 384 by code width) scan the
+    Large batches (from 32 queries at AVX2; at AVX-512 from 32 to 384 by code width, about half
+    as many over more than 16 MiB of codes: ``_core.sliced_batch_from``) scan the
     codes transposed into bit planes and count them with carry-save adders (6.2-8.7x faiss's
     ``IndexBinaryFlat`` at 64-1024 bits with AVX-512 in ``bench/results/limits_avx512.md``,
     3.3-7.6x with AVX2 in ``bench/results/limits_batch.md``); the results are the same.
