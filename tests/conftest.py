@@ -65,8 +65,10 @@ def oracle_knn(db: np.ndarray, ids: np.ndarray, queries: np.ndarray, k: int):
     all_d = oracle_distances(db, queries)
     m = min(k, db.shape[0])
     for q in range(nq):
-        order = np.lexsort((ids, all_d[q]))[:m]  # primary key: distance, then id
-        dist[q, :m] = all_d[q, order]
+        d = all_d[q]
+        near = np.flatnonzero(d <= np.partition(d, m - 1)[m - 1]) if m else np.zeros(0, dtype=np.int64)
+        order = near[np.lexsort((ids[near], d[near]))][:m]  # primary key: distance, then id
+        dist[q, :m] = d[order]
         out_ids[q, :m] = ids[order]
     return dist, out_ids
 

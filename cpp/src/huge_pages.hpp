@@ -6,6 +6,7 @@
 #pragma once
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdlib>
 #include <new>
@@ -25,7 +26,7 @@ struct HugePageAllocator {
   T* allocate(size_t n) {
     const size_t bytes = n * sizeof(T);
     if (bytes < kHuge) {
-      void* p = std::aligned_alloc(kLine, (bytes + kLine) / kLine * kLine);  // a whole line at least
+      void* p = std::aligned_alloc(kLine, (std::max<size_t>(bytes, 1) + kLine - 1) / kLine * kLine);
       if (!p) throw std::bad_alloc();
       return static_cast<T*>(p);
     }

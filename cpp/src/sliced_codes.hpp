@@ -3,9 +3,10 @@
 // A batch of queries over wide codes is compute bound, and without VPOPCNTQ a popcount costs a
 // table lookup per nibble. Transposed, a group of 256 codes (512 at AVX-512: a plane per vector
 // register of the level) becomes one plane per bit position, and a query's distances to all of
-// them come from counting planes with carry-save adders (a handful of logic ops per plane). With each code's own weight A (popcount) kept as planes too,
-// d(q, x) = |q| + A - 2 B, where B counts x's bits under q's ones, or |q| - A + 2 C with C under
-// its zeros: a query counts at most half the planes, whichever side of it is smaller.
+// them come from counting planes with carry-save adders (a handful of logic ops per plane). With
+// each code's own weight A (popcount) kept as planes too, d(q, x) = |q| + A - 2 B, where B counts
+// x's bits under q's ones, or |q| - A + 2 C with C under its zeros: a query counts at most half
+// the planes, whichever side of it is smaller.
 #pragma once
 #include <cstddef>
 #include <cstdint>
