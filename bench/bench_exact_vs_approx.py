@@ -57,6 +57,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="200k codes, two shapes")
     p.add_argument("--budget", type=float, default=8.0, help="seconds per single-query timing before stopping")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--clusters", type=int, default=None,
+                   help="cluster count of the cluster index (default: automatic, ClusterScanIndex.auto_clusters)")
     p.add_argument("--omp-active", action="store_true", help="keep OpenMP's active wait policy for faiss")
     p.add_argument("--name", default="exact_vs_approx")
     p.add_argument("--out", type=Path, default=OUT_DIR)
@@ -132,9 +134,9 @@ def tune(index, param: str, values: List[int], queries, k, exact_d, target) -> D
     return {param: hi, "recall": recall(hi), "reached": True}
 
 
-def measure_ours(kind: str, db, queries, k, ref, budget) -> Dict[str, Any]:
+def measure_ours(kind: str, db, queries, k, ref, budget, **options) -> Dict[str, Any]:
     t0 = time.perf_counter()
-    index = new_index(kind, NBITS)
+    index = new_index(kind, NBITS, **options)
     index.add(db)
     build = time.perf_counter() - t0
     got = index.search(queries, k)
@@ -191,7 +193,9 @@ def run_shape(faiss, args, centres: int, flip: float, with_hnsw: bool) -> Dict[s
     ref = (exact.distances, exact.ids)
     rec: Dict[str, Any] = dict(n=args.n, centres=centres, flip=flip, k=args.k, nq=len(queries))
     rec["exact_d_mean"] = float(exact.distances[:, -1].mean())
-    rec["cluster"] = measure_ours("cluster", db, queries, args.k, ref, args.budget)
+    options = {} if args.clusters is None else {"clusters": args.clusters}
+    rec["cluster"] = measure_ours("cluster", db, queries, args.k, ref, args.budget, **options)
+    rec["cluster"]["clusters"] = args.clusters
     rec["mih"] = measure_ours("mih", db, queries, args.k, ref, args.budget)
     if faiss is not None:
         rec["ivf"] = measure_ivf(faiss, db, queries, args.k, exact.distances, args)
@@ -252,11 +256,16 @@ def summary_line(r: Dict[str, Any]) -> str:
     return "\n  ".join(parts)
 
 
+def cluster_note(report: Dict[str, Any]) -> str:
+    clusters = report["args"].get("clusters")
+    return "" if clusters is None else f", {int(clusters):,} clusters"
+
+
 def markdown(report: Dict[str, Any], target: float) -> str:
     lines = ["# Exact 10-NN vs faiss approximate indexes at recall " + str(target), "",
              "`python bench/bench_exact_vs_approx.py " + report["args"].get("cmd", "") + "` "
              "(clustered 64-bit codes; q/s at each index's best of 1 / 2 threads; ratio = ours / faiss, same run)", "",
-             "| shape | cluster (exact) single / batch q/s | mih (exact) | faiss IVF (nprobe, recall) | "
+             "| shape | cluster (exact" + cluster_note(report) + ") single / batch q/s | mih (exact) | faiss IVF (nprobe, recall) | "
              "faiss HNSW (ef, recall) | best exact / IVF, single / batch | best exact / HNSW |",
              "|---|---|---|---|---|---|---|"]
     for r in report["records"]:

@@ -120,6 +120,28 @@ def test_batches_on_threads_equal_single_queries():
     assert_knn_matches(batch, db, np.arange(len(db)), queries, 10)
 
 
+@pytest.mark.parametrize("nbits", [64, 512])  # byte and int32 centre distances
+def test_batches_cluster_by_cluster_equal_the_oracle(nbits):
+    # Clusters about as close as their radii (20% of bits flipped): a batch's sample verifies far
+    # more than 1/32 of the codes, so the rest goes cluster by cluster (cluster_batch.cpp), with
+    # one shared top-k per query across threads. Duplicates put ties at every distance; a tail and
+    # a removal change what the clusters cover.
+    rng = np.random.default_rng(nbits + 5)
+    base = clustered_codes(rng, 4000, nbits, centres=30, p=0.2)
+    db = np.concatenate([base, base[:1500]])
+    ids = scrambled_ids(rng, len(db))
+    index = make(nbits, clusters=40)
+    index.add(db[:5000], ids[:5000])
+    index.add(db[5000:], ids[5000:])  # a tail of 500 codes (under 1/16: not rebuilt)
+    doomed = ids[100:400:2]
+    index.remove(doomed)
+    keep = ~np.isin(ids, doomed)
+    queries = np.concatenate([near(rng, base, 60, 0.15), db[:6], uniform_codes(rng, 6, nbits)])
+    for k in (1, 10, 64):
+        for threads in (1, 2):
+            assert_knn_matches(index.search(queries, k, num_threads=threads), db[keep], ids[keep], queries, k)
+
+
 def test_bad_cluster_count_is_a_clear_error():
     with pytest.raises(ValueError, match="clusters must be between 0"):
         make(64, clusters=-1)

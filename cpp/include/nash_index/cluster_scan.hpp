@@ -15,7 +15,9 @@
 // On well separated clusters a query reads K centres and a few clusters; where
 // clusters lie about as close as their radii (10^4 random centres in 64 bits,
 // 20% of bits flipped) or on uniform codes the bound prunes little and it
-// degrades towards a scan of every code plus K centres.
+// degrades towards a scan of every code plus K centres. A batch whose first
+// queries verified many codes each goes cluster by cluster instead
+// (cluster_batch.cpp): each cluster is read once for all the queries that need it.
 //
 // Codes added after the last build form a tail scanned by every query; the
 // clusters are rebuilt (prepare_upkeep) once the tail passes 1/16 of them, or
@@ -83,6 +85,9 @@ class ClusterScan : public CodeIndex {
   bool install(Rebuild& built);
   template <class Sink>
   void walk(const uint8_t* query, Sink& sink, SearchWork* work) const;  // cluster_search.cpp
+  // A batch visited cluster by cluster (cluster_batch.cpp); clusters_ must be built.
+  void search_by_cluster(const uint8_t* queries, size_t nq, size_t k, dist_t* distances, idx_t* ids,
+                         int num_threads, SearchWork* work) const;
 
   int requested_;
   std::unique_ptr<Clusters> clusters_;  // nullptr until the first build
