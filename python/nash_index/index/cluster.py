@@ -37,9 +37,14 @@ class ClusterScanIndex(CoreIndex):
     around 1,000 centres, 68k q/s single and 152k batched, 2.3x / 2.9x IVF and 4.1x / 5.1x MIH;
     around 10,000 centres with 5% flips 3.3x / 4.7x IVF, with 10% flips 1.15x / 1.19x IVF (48k /
     84k q/s). Around 10,000 centres with 20% flips (clusters ~17 bits apart) the radii reach the
-    gaps between clusters, the bound prunes little and MIH is 2x faster (both below IVF there). On uniform codes it costs
-    a scan of every code plus the centres. ``make_index(kind="auto")`` never picks it: ask for it
-    by name.
+    gaps between clusters and the bound prunes little: a query verifies ~15% of the codes. A batch
+    whose first 8 queries verified over 1/32 of the codes each then goes cluster by cluster,
+    reading each cluster once for all the queries that need it: there, with ``clusters=3162``,
+    3,167 q/s in batch against faiss IVF's 3,386 (0.94x) and MIH's 2,680, single queries 555 q/s
+    against IVF's 1,419 (``bench/results/exact_vs_approx_10M_20_batched.md``). The automatic
+    count is poor on such diffuse codes (~57,000 clusters at 10^7: 1,788 q/s in batch, 288
+    single): pass ``clusters`` near sqrt(n) there. On uniform codes it costs a scan of every code
+    plus the centres. ``make_index(kind="auto")`` never picks it: ask for it by name.
 
     ``clusters`` (None: automatic, :meth:`auto_clusters` at each build) sets the number of
     centres. The clusters are built when codes are added (the leaders of a sample as centres,
