@@ -257,7 +257,7 @@ def summary_line(r: Dict[str, Any]) -> str:
 
 
 def cluster_note(report: Dict[str, Any]) -> str:
-    clusters = report["args"].get("clusters")
+    clusters = report["records"][0]["cluster"].get("clusters") if report["records"] else None
     return "" if clusters is None else f", {int(clusters):,} clusters"
 
 
