@@ -17,9 +17,13 @@ namespace {
 using namespace cluster_visit;
 
 constexpr size_t kQueriesPerTask = 8;  // queries of a batch per pool task
-constexpr size_t kSampleQueries = 8;   // queries of a batch that walk before the rest's way is chosen
-// The sample goes cluster by cluster when its queries verified more than 1/kHeavyShare of the
-// clustered codes each: 10^7 codes around 10^4 centres with 20% flips verified 14% (cluster by
+constexpr size_t kSampleQueries = 8;   // queries of a batch whose walks are estimated (ring_codes)
+constexpr size_t kQueriesPerEstimate = 64;
+// Smaller batches walk: the estimate would cost a share of them, and cluster by cluster pays from
+// the queries that share each cluster's read.
+constexpr size_t kMinClusterBatch = 32;
+// A batch goes cluster by cluster when the sample's walks would verify more than 1/kHeavyShare of
+// the clustered codes each: 10^7 codes around 10^4 centres with 20% flips verified 14% (cluster by
 // cluster 3,200 q/s against 800 walking), with 10% flips under 1% (walking 88k against 25k).
 constexpr uint64_t kHeavyShare = 32;
 
@@ -125,6 +129,34 @@ void walk_clusters(const KernelTable& kt, const ClusterScan::Clusters& cl, const
   }
 }
 
+// Codes a walk of `query` would verify at most: the nearest cluster's, then the rings (at the tau
+// that cluster leaves) of every cluster whose bound is within it. Reads one cluster's codes and
+// the ring tables only: a batch's way is chosen from a few of these, not from walks (8 walks had
+// cost ~8% of a batch of 300 where each verified ~15% of 10^7 codes).
+template <class Dist>
+uint64_t ring_codes(const KernelTable& kt, const ClusterScan::Clusters& cl, const CodeStore& store,
+                    const uint8_t* query, size_t k, int nbits) {
+  WalkBuffers& b = buffers();
+  b.reserve(cl.count, nbits, std::is_same<Dist, uint8_t>::value);
+  Dist* dq = centre_distances(b, static_cast<Dist*>(nullptr));
+  const Dist* radius = radii(cl, static_cast<Dist*>(nullptr));
+  size_t nearest = 0;
+  all_centres(kt, query, cl, dq, &nearest);
+  TopSink sink(k, store);
+  uint64_t verified = 0;
+  visit(kt, cl, query, uint32_t(nearest), dist_t(dq[nearest]), sink, verified);
+  const dist_t tau = sink.tau();
+  const size_t m = within(kt, dq, radius, cl.count, tau, b.order.data());
+  for (size_t i = 0; i < m; ++i) {
+    const uint32_t c = b.order[i];
+    if (c == nearest) continue;
+    size_t first = 0, last = 0;
+    cl.ring(c, int64_t(dq[c]) - tau, int64_t(dq[c]) + tau, first, last);
+    verified += last - first;
+  }
+  return verified;
+}
+
 }  // namespace
 
 // Clusters first (walk_clusters), then the tail of codes added since the build.
@@ -146,37 +178,42 @@ void ClusterScan::walk(const uint8_t* query, Sink& sink, SearchWork* work) const
   if (work) *work = SearchWork{visited, verified, false};
 }
 
-// A batch walks a sample of its queries first. Where they verified many codes each (the bound
-// prunes little: clusters about as close as their radii, or uniform codes) the rest goes cluster
-// by cluster (cluster_batch.cpp), which reads each cluster once for the whole batch; where they
-// verified few (well separated clusters) each query keeps its walk, which visits a few clusters
-// and stops (10^7 codes around 10^3 centres, 10% flips: 192k q/s walking against 69k).
+// A batch first estimates, for a sample of its queries, how many codes their walks would verify
+// (ring_codes). Where that is many (the bound prunes little: clusters about as close as their
+// radii, or uniform codes) the batch goes cluster by cluster (cluster_batch.cpp), which reads each
+// cluster once for all its queries; where it is few (well separated clusters) each query walks,
+// visiting a few clusters and stopping (10^7 codes around 10^3 centres, 10% flips: 192k q/s
+// walking against 69k).
 void ClusterScan::search(const uint8_t* queries, size_t nq, size_t k, dist_t* distances, idx_t* ids,
                          int num_threads, SearchWork* work) const {
   const size_t cs = code_size();
-  auto one = [&](size_t q, SearchWork* w) {
+  auto one = [&](size_t q) {
     TopSink sink(k, *store_);
-    walk(queries + q * cs, sink, w);
+    walk(queries + q * cs, sink, work ? work + q : nullptr);
     sink.top.finish_into(distances + q * k, ids + q * k);
   };
-  if (nq == 1) return one(0, work);
-  auto walk_all = [&](size_t q0, size_t q1, size_t per_task, SearchWork* w) {
-    const size_t tasks = (q1 - q0 + per_task - 1) / per_task;
-    ThreadPool::global().parallel_for(tasks, resolve_threads(num_threads), [&](size_t t) {
-      for (size_t q = q0 + t * per_task; q < std::min(q1, q0 + (t + 1) * per_task); ++q) one(q, w ? w + q : nullptr);
-    });
-  };
-  const size_t sample = std::min(nq, kSampleQueries);
-  std::vector<SearchWork> sampled(work ? 0 : sample);
-  SearchWork* sample_work = work ? work : sampled.data();
-  walk_all(0, sample, 1, sample_work);
-  uint64_t verified = 0;
-  for (size_t q = 0; q < sample; ++q) verified += sample_work[q].candidates;
-  const bool heavy = verified * kHeavyShare >= uint64_t(sample) * std::max<size_t>(indexed_, 1);
-  if (nq > sample && heavy && clusters_ && clusters_->count > 0)
-    return search_by_cluster(queries + sample * cs, nq - sample, k, distances + sample * k, ids + sample * k,
-                             num_threads, work ? work + sample : nullptr);
-  walk_all(sample, nq, kQueriesPerTask, work);
+  if (nq == 1) return one(0);
+  if (nq >= kMinClusterBatch && clusters_ && clusters_->count > 0 && walks_verify_many(queries, nq, k))
+    return search_by_cluster(queries, nq, k, distances, ids, num_threads, work);
+  const size_t tasks = (nq + kQueriesPerTask - 1) / kQueriesPerTask;
+  ThreadPool::global().parallel_for(tasks, resolve_threads(num_threads), [&](size_t t) {
+    for (size_t q = t * kQueriesPerTask; q < std::min(nq, (t + 1) * kQueriesPerTask); ++q) one(q);
+  });
+}
+
+bool ClusterScan::walks_verify_many(const uint8_t* queries, size_t nq, size_t k) const {
+  const KernelTable& kt = kernels();
+  // One estimate per kQueriesPerEstimate queries (up to kSampleQueries): they run on the calling
+  // thread, and cost about a walk each where the walks are short.
+  const size_t sample = std::clamp<size_t>(nq / kQueriesPerEstimate, 1, kSampleQueries), cs = code_size();
+  const bool bytes = clusters_->radius_u8.size() == clusters_->count && kt.all_distances_u8;
+  uint64_t codes = 0;
+  for (size_t i = 0; i < sample; ++i) {
+    const uint8_t* query = queries + (i * nq / sample) * cs;  // spread over the batch
+    codes += bytes ? ring_codes<uint8_t>(kt, *clusters_, *store_, query, k, nbits())
+                   : ring_codes<dist_t>(kt, *clusters_, *store_, query, k, nbits());
+  }
+  return codes * kHeavyShare >= uint64_t(sample) * std::max<size_t>(indexed_, 1);
 }
 
 RangeResult ClusterScan::range_search(const uint8_t* queries, size_t nq, dist_t radius, int num_threads,

@@ -85,6 +85,8 @@ class ClusterScan : public CodeIndex {
   bool install(Rebuild& built);
   template <class Sink>
   void walk(const uint8_t* query, Sink& sink, SearchWork* work) const;  // cluster_search.cpp
+  // Whether a sample of the batch's walks would verify many codes each (clusters_ built).
+  bool walks_verify_many(const uint8_t* queries, size_t nq, size_t k) const;
   // A batch visited cluster by cluster (cluster_batch.cpp); clusters_ must be built.
   void search_by_cluster(const uint8_t* queries, size_t nq, size_t k, dist_t* distances, idx_t* ids,
                          int num_threads, SearchWork* work) const;
