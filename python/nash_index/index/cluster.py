@@ -38,11 +38,12 @@ class ClusterScanIndex(CoreIndex):
     around 10,000 centres with 5% flips 3.3x / 4.7x IVF, with 10% flips 1.15x / 1.19x IVF (48k /
     84k q/s). Around 10,000 centres with 20% flips (clusters ~17 bits apart) the radii reach the
     gaps between clusters and the bound prunes little: a query verifies ~15% of the codes. A batch
-    whose first 8 queries verified over 1/32 of the codes each then goes cluster by cluster,
-    reading each cluster once for all the queries that need it: there, with ``clusters=3162``,
-    3,167 q/s in batch against faiss IVF's 3,386 (0.94x) and MIH's 2,680, single queries 555 q/s
-    against IVF's 1,419 (``bench/results/exact_vs_approx_10M_20_batched.md``). The automatic
-    count is poor on such diffuse codes (~57,000 clusters at 10^7: 1,788 q/s in batch, 288
+    of 32 or more whose sampled walks would verify over 1/32 of the codes each then goes cluster
+    by cluster, reading each cluster once for all the queries that need it: there, with
+    ``clusters=3162``, 3,102 and 3,575 q/s in batch against faiss IVF's 3,019 and 3,126 in the same
+    runs (1.03x, 1.14x; MIH 2,461 / 2,632), single queries ~520 q/s against IVF's ~1,330
+    (``bench/results/exact_vs_approx_10M_20_batched.md``). The automatic count is poor on such
+    diffuse codes (~57,000 clusters at 10^7: 1,788 q/s in batch, 288
     single): pass ``clusters`` near sqrt(n) there. On uniform codes it costs a scan of every code
     plus the centres. ``make_index(kind="auto")`` never picks it: ask for it by name.
 
