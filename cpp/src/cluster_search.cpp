@@ -24,7 +24,8 @@ constexpr size_t kQueriesPerEstimate = 64;
 constexpr size_t kMinClusterBatch = 32;
 // A batch goes cluster by cluster when the sample's walks would verify more than 1/kHeavyShare of
 // the clustered codes each: 10^7 codes around 10^4 centres with 20% flips verified 14% (cluster by
-// cluster 3,200 q/s against 800 walking), with 10% flips under 1% (walking 88k against 25k).
+// cluster 3,100-3,575 q/s against 807 walking), with 10% flips under 1% (walking 88k q/s against
+// 25k for an earlier form of the cluster pass).
 constexpr uint64_t kHeavyShare = 32;
 
 // Per-thread buffers of a walk (reused across calls: a lone query allocates nothing).
@@ -167,7 +168,7 @@ void ClusterScan::walk(const uint8_t* query, Sink& sink, SearchWork* work) const
   uint64_t verified = 0, visited = 0;
   if (clusters_ && clusters_->count > 0) {
     // Bytes where the codes allow them and the level has the vector kernels for them.
-    if (clusters_->radius_u8.size() == clusters_->count && kt.all_distances_u8)
+    if (byte_distances(kt, *clusters_))
       walk_clusters<uint8_t>(kt, *clusters_, query, nbits(), sink, visited, verified);
     else
       walk_clusters<dist_t>(kt, *clusters_, query, nbits(), sink, visited, verified);
@@ -206,7 +207,7 @@ bool ClusterScan::walks_verify_many(const uint8_t* queries, size_t nq, size_t k)
   // One estimate per kQueriesPerEstimate queries (up to kSampleQueries): they run on the calling
   // thread, and cost about a walk each where the walks are short.
   const size_t sample = std::clamp<size_t>(nq / kQueriesPerEstimate, 1, kSampleQueries), cs = code_size();
-  const bool bytes = clusters_->radius_u8.size() == clusters_->count && kt.all_distances_u8;
+  const bool bytes = byte_distances(kt, *clusters_);
   uint64_t codes = 0;
   for (size_t i = 0; i < sample; ++i) {
     const uint8_t* query = queries + (i * nq / sample) * cs;  // spread over the batch

@@ -93,5 +93,11 @@ inline size_t within(const KernelTable& kt, const uint8_t* dq, const uint8_t* ra
 inline const dist_t* radii(const ClusterScan::Clusters& cl, dist_t*) { return cl.radius.data(); }
 inline const uint8_t* radii(const ClusterScan::Clusters& cl, uint8_t*) { return cl.radius_u8.data(); }
 
+// Whether queries take centre distances as bytes: codes of at most 248 bits, at a level with the
+// byte kernels (the walk, the batch and the batch's estimate all choose the same way).
+inline bool byte_distances(const KernelTable& kt, const ClusterScan::Clusters& cl) {
+  return cl.radius_u8.size() == cl.count && kt.all_distances_u8 != nullptr;
+}
+
 }  // namespace cluster_visit
 }  // namespace nash_index
