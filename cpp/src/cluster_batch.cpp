@@ -42,30 +42,6 @@ constexpr size_t kFirstVisits = 8;
 // A scan's set-up in pair tests: a ring joins a band when the wider scan costs less than this more.
 constexpr size_t kScanSetup = 64;
 
-// A query's top-k, offered to by every thread under a spin lock; tau (the largest distance that can
-// still enter) is read without it.
-struct SharedTop {
-  std::atomic_flag lock = ATOMIC_FLAG_INIT;
-  TopK top;
-  SharedTop(size_t k, int nbits) : top(k, nbits) {}
-  dist_t offer(dist_t d, idx_t id, std::atomic<dist_t>& tau) {
-    while (lock.test_and_set(std::memory_order_acquire)) std::this_thread::yield();  // a holder the OS paused
-    const dist_t t = top.offer(d, id, false);
-    tau.store(t, std::memory_order_relaxed);
-    lock.clear(std::memory_order_release);
-    return t;
-  }
-};
-
-// The first pass's sink (cluster_visit::visit) over a query's SharedTop.
-struct SharedSink {
-  SharedTop& shared;
-  std::atomic<dist_t>& tau_of;
-  const CodeStore& store;
-  dist_t tau() const { return tau_of.load(std::memory_order_relaxed); }
-  dist_t offer(dist_t d, size_t pos) { return shared.offer(d, store.id_at(pos), tau_of); }
-};
-
 // Clusters [begin[p], begin[p + 1]) of part p: about equal numbers of codes.
 std::vector<size_t> split_by_codes(const ClusterScan::Clusters& cl, size_t parts) {
   std::vector<size_t> bounds{0};

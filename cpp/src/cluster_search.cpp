@@ -2,6 +2,7 @@
 // max(0, d(q, c) - R_c) until it passes the k-th best distance, members
 // verified only within the window |d(x, c) - d(q, c)| <= tau, then the tail.
 #include <algorithm>
+#include <atomic>
 #include <numeric>
 #include <type_traits>
 
@@ -9,6 +10,7 @@
 #include "cluster_visit.hpp"
 #include "code_store.hpp"
 #include "kernels.hpp"
+#include "running_search.hpp"
 #include "thread_pool.hpp"
 #include "topk.hpp"
 
@@ -77,6 +79,18 @@ inline void prefetch_ring(const ClusterScan::Clusters& cl, uint32_t c, dist_t dq
   __builtin_prefetch(codes + 64);
 }
 
+// A lone query's walk is split between the pool's threads once it has visited kSplitAfter candidate
+// clusters (those whose bound is within the tau its nearest cluster left) or verified kSplitCodes
+// codes in them, and goes on: short walks (well separated clusters: tens of visits, ~10^4 codes)
+// never pay for the hand-off. Only while fewer single
+// queries run than the pool has threads (the flat scan's and MIH's rule): otherwise the cores
+// already serve other callers. Each thread takes an interleaved share of the remaining candidates
+// in bound order, so every share meets near and far clusters alike and stops at the same tau (two
+// shares per thread ran ~7% slower).
+constexpr size_t kSplitAfter = 256;
+constexpr uint64_t kSplitCodes = uint64_t{1} << 15;
+std::atomic<int> g_running_walks{0};
+
 // Candidate lists up to this long are sorted by comparison; longer ones (the bound pruned
 // little: uniform codes, overlapping clusters) by counting.
 constexpr size_t kSortedByComparison = 256;
@@ -91,7 +105,7 @@ inline uint8_t* centre_distances(WalkBuffers& b, uint8_t*) { return b.to_centre_
 // few, not every cluster, is most of the gain over ordering all K (issue #25, exact vs IVF).
 template <class Dist, class Sink>
 void walk_clusters(const KernelTable& kt, const ClusterScan::Clusters& cl, const uint8_t* query, int nbits,
-                   Sink& sink, uint64_t& visited, uint64_t& verified) {
+                   Sink& sink, int split, uint64_t& visited, uint64_t& verified) {
   const size_t k = cl.count;
   WalkBuffers& b = buffers();
   b.reserve(k, nbits, std::is_same<Dist, uint8_t>::value);
@@ -117,16 +131,48 @@ void walk_clusters(const KernelTable& kt, const ClusterScan::Clusters& cl, const
     for (size_t i = 0; i < m; ++i) b.sorted[starts[size_t(bound(order[i]))]++] = order[i];
     std::copy_n(b.sorted.data(), m, order);
   }
-  for (size_t i = 0; i < m; ++i) {
-    const uint32_t c = order[i];
-    if (bound(c) > sink.tau()) break;  // every later cluster's bound is at least this one's
-    if (i + kRowAhead < m) __builtin_prefetch(cl.shell_row(order[i + kRowAhead]));
-    if (i + kCodesAhead < m) {
-      const uint32_t ahead = order[i + kCodesAhead];
-      prefetch_ring(cl, ahead, dist_t(dq_of[ahead]), sink.tau());
+  // Candidates i = first, first + stride, ... below last in bound order, until a bound passes tau
+  // (returns m) or `pause` says so (returns the next candidate's index).
+  auto visit_from = [&](auto& to, size_t first, size_t last, size_t stride, uint64_t& visits, uint64_t& codes,
+                        auto pause) {
+    for (size_t i = first; i < last; i += stride) {
+      const uint32_t c = order[i];
+      if (bound(c) > to.tau()) return m;  // every later cluster's bound is at least this one's
+      if (pause(i, codes)) return i;
+      if (i + kRowAhead * stride < last) __builtin_prefetch(cl.shell_row(order[i + kRowAhead * stride]));
+      if (i + kCodesAhead * stride < last) {
+        const uint32_t ahead = order[i + kCodesAhead * stride];
+        prefetch_ring(cl, ahead, dist_t(dq_of[ahead]), to.tau());
+      }
+      visit(kt, cl, query, c, dist_t(dq_of[c]), to, codes);
+      ++visits;
     }
-    visit(kt, cl, query, c, dist_t(dq_of[c]), sink, verified);
-    ++visited;
+    return m;
+  };
+  auto never = [](size_t, uint64_t) { return false; };
+  const uint64_t before = verified;
+  auto long_walk = [&](size_t i, uint64_t codes) { return i >= kSplitAfter || codes - before >= kSplitCodes; };
+  if (split == 1) {
+    visit_from(sink, 0, m, 1, visited, verified, never);
+    return;
+  }
+  const size_t alone = visit_from(sink, 0, m, 1, visited, verified, long_walk);
+  if (alone == m) return;
+  if constexpr (std::is_same<Sink, TopSink>::value) {  // thread p takes candidates alone + p + split * j
+    SharedTop shared(std::move(sink.top));
+    std::atomic<dist_t> tau(shared.top.threshold());
+    SharedSink to{shared, tau, sink.store};
+    std::vector<uint64_t> visits(size_t(split), 0), codes(size_t(split), 0);
+    ThreadPool::global().parallel_for(size_t(split), split, [&](size_t p) {
+      visit_from(to, alone + p, m, size_t(split), visits[p], codes[p], never);
+    });
+    sink.top = std::move(shared.top);
+    for (size_t p = 0; p < size_t(split); ++p) {
+      visited += visits[p];
+      verified += codes[p];
+    }
+  } else {
+    visit_from(sink, alone, m, 1, visited, verified, never);
   }
 }
 
@@ -162,16 +208,16 @@ uint64_t ring_codes(const KernelTable& kt, const ClusterScan::Clusters& cl, cons
 
 // Clusters first (walk_clusters), then the tail of codes added since the build.
 template <class Sink>
-void ClusterScan::walk(const uint8_t* query, Sink& sink, SearchWork* work) const {
+void ClusterScan::walk(const uint8_t* query, Sink& sink, SearchWork* work, int split) const {
   const KernelTable& kt = kernels();
   const size_t cs = code_size();
   uint64_t verified = 0, visited = 0;
   if (clusters_ && clusters_->count > 0) {
     // Bytes where the codes allow them and the level has the vector kernels for them.
     if (byte_distances(kt, *clusters_))
-      walk_clusters<uint8_t>(kt, *clusters_, query, nbits(), sink, visited, verified);
+      walk_clusters<uint8_t>(kt, *clusters_, query, nbits(), sink, split, visited, verified);
     else
-      walk_clusters<dist_t>(kt, *clusters_, query, nbits(), sink, visited, verified);
+      walk_clusters<dist_t>(kt, *clusters_, query, nbits(), sink, split, visited, verified);
   }
   const size_t n = store_->size(), from = indexed_;
   verify(kt, query, store_->codes() + from * cs, n - from, cs, sink, sink.tau(), [from](size_t j) { return from + j; });
@@ -188,17 +234,21 @@ void ClusterScan::walk(const uint8_t* query, Sink& sink, SearchWork* work) const
 void ClusterScan::search(const uint8_t* queries, size_t nq, size_t k, dist_t* distances, idx_t* ids,
                          int num_threads, SearchWork* work) const {
   const size_t cs = code_size();
-  auto one = [&](size_t q) {
+  auto one = [&](size_t q, int split) {
     TopSink sink(k, *store_);
-    walk(queries + q * cs, sink, work ? work + q : nullptr);
+    walk(queries + q * cs, sink, work ? work + q : nullptr, split);
     sink.top.finish_into(distances + q * k, ids + q * k);
   };
-  if (nq == 1) return one(0);
+  if (nq == 1) {
+    const RunningSearch running(g_running_walks);
+    const int threads = resolve_threads(num_threads);
+    return one(0, running.running < threads ? threads : 1);
+  }
   if (nq >= kMinClusterBatch && clusters_ && clusters_->count > 0 && walks_verify_many(queries, nq, k))
     return search_by_cluster(queries, nq, k, distances, ids, num_threads, work);
   const size_t tasks = (nq + kQueriesPerTask - 1) / kQueriesPerTask;
   ThreadPool::global().parallel_for(tasks, resolve_threads(num_threads), [&](size_t t) {
-    for (size_t q = t * kQueriesPerTask; q < std::min(nq, (t + 1) * kQueriesPerTask); ++q) one(q);
+    for (size_t q = t * kQueriesPerTask; q < std::min(nq, (t + 1) * kQueriesPerTask); ++q) one(q, 1);
   });
 }
 

@@ -2,8 +2,11 @@
 // the centre lies within tau of the query's), shared by the query-by-query walk
 // (cluster_search.cpp) and the cluster-major batch (cluster_batch.cpp).
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <thread>
+#include <utility>
 
 #include "cluster_tables.hpp"
 #include "code_store.hpp"
@@ -21,6 +24,32 @@ struct TopSink {
   dist_t tau() const { return top.threshold(); }
   // Returns the new threshold: the largest distance that can still enter.
   dist_t offer(dist_t d, size_t pos) { return top.offer(d, store.id_at(pos), false); }
+};
+
+// A query's top-k, offered to by every thread under a spin lock; tau (the largest distance that can
+// still enter) is read without it.
+struct SharedTop {
+  std::atomic_flag lock = ATOMIC_FLAG_INIT;
+  TopK top;
+  SharedTop(size_t k, int nbits) : top(k, nbits) {}
+  explicit SharedTop(TopK&& from) : top(std::move(from)) {}
+  dist_t offer(dist_t d, idx_t id, std::atomic<dist_t>& tau) {
+    while (lock.test_and_set(std::memory_order_acquire)) std::this_thread::yield();  // a holder the OS paused
+    const dist_t t = top.offer(d, id, false);
+    tau.store(t, std::memory_order_relaxed);
+    lock.clear(std::memory_order_release);
+    return t;
+  }
+};
+
+// A sink over a SharedTop that several threads visit clusters for at once (a batch's
+// first pass, a single query's split walk).
+struct SharedSink {
+  SharedTop& shared;
+  std::atomic<dist_t>& tau_of;
+  const CodeStore& store;
+  dist_t tau() const { return tau_of.load(std::memory_order_relaxed); }
+  dist_t offer(dist_t d, size_t pos) { return shared.offer(d, store.id_at(pos), tau_of); }
 };
 
 constexpr size_t kSmallBlock = 64;

@@ -142,6 +142,34 @@ def test_batches_cluster_by_cluster_equal_the_oracle(nbits):
             assert_knn_matches(index.search(queries, k, num_threads=threads), db[keep], ids[keep], queries, k)
 
 
+@pytest.mark.parametrize("nbits", [64, 512])  # byte and int32 centre distances
+def test_long_single_walks_split_between_threads_equal_the_oracle(flat_restore_runtime, nbits):
+    # Clusters about as close as their radii: a lone query visits far more than 256 clusters, so past
+    # them its walk goes on split between the pool's threads, each an interleaved share of the
+    # candidate clusters, with one shared top-k. Duplicates put ties at every distance (the smallest
+    # ids must win whichever thread meets them); a tail and a removal change what is covered.
+    ni.set_num_threads(2)  # the split needs 2 pool threads, whatever the CPU count
+    rng = np.random.default_rng(nbits + 11)
+    base = clustered_codes(rng, 40_000, nbits, centres=30, p=0.2)
+    db = np.concatenate([base, base[:6000]])
+    ids = scrambled_ids(rng, len(db))
+    index = make(nbits, clusters=1000)
+    index.add(db[:44_000], ids[:44_000])
+    index.add(db[44_000:], ids[44_000:])  # a tail of 2000 codes (under 1/16: not rebuilt)
+    doomed = ids[100:900:3]
+    index.remove(doomed)
+    keep = ~np.isin(ids, doomed)
+    queries = np.concatenate([near(rng, base, 12, 0.15), db[:3], uniform_codes(rng, 3, nbits)])
+    _, _, (visited, _, _) = index._impl.search(queries, 10, 1, True)
+    assert (visited > 300).mean() > 0.8  # long enough to split
+    for k in (1, 10, 100):
+        for q in range(len(queries)):
+            one = queries[q : q + 1]
+            assert_knn_matches(index.search(one, k, num_threads=2), db[keep], ids[keep], one, k)
+    one = queries[:1]
+    assert_knn_matches(index.search(one, 10, num_threads=1), db[keep], ids[keep], one, 10)  # no split
+
+
 def test_bad_cluster_count_is_a_clear_error():
     with pytest.raises(ValueError, match="clusters must be between 0"):
         make(64, clusters=-1)

@@ -83,8 +83,9 @@ class ClusterScan : public CodeIndex {
   bool needs_rebuild() const;
   std::unique_ptr<Rebuild> build_aside() const;
   bool install(Rebuild& built);
+  // split > 1: a k-NN walk with many candidate clusters runs on that many of the pool's threads.
   template <class Sink>
-  void walk(const uint8_t* query, Sink& sink, SearchWork* work) const;  // cluster_search.cpp
+  void walk(const uint8_t* query, Sink& sink, SearchWork* work, int split = 1) const;  // cluster_search.cpp
   // Whether a sample of the batch's walks would verify many codes each (clusters_ built).
   bool walks_verify_many(const uint8_t* queries, size_t nq, size_t k) const;
   // A batch visited cluster by cluster (cluster_batch.cpp); clusters_ must be built.
