@@ -87,7 +87,10 @@ __attribute__((noinline)) void deliver(nash_index::HitSink& sink, size_t q, unsi
 constexpr size_t kPrefetchAhead = 2048;
 
 // T queries (compile time, so that their words and thresholds stay in registers)
-// against every code of the block.
+// against every code of the block. The loop over groups makes no call: a group where any query
+// has a hit leaves it for hit_group, and the loop resumes after it. With the hit handling inside
+// the loop every register lived across a call, so each query's words and threshold were reloaded
+// from the stack for every group.
 template <int W, int T>
 void scan_tile(const nash_index::ScanBlock& b, size_t q0, nash_index::HitSink& sink) {
   __m512i qw[T][W], threshold[T];
@@ -96,11 +99,16 @@ void scan_tile(const nash_index::ScanBlock& b, size_t q0, nash_index::HitSink& s
     for (int w = 0; w < W; ++w) qw[t][w] = _mm512_set1_epi64(static_cast<long long>(load_word(qp + 8 * w)));
     threshold[t] = _mm512_set1_epi64(sink.thresholds[b.query_base + q0 + t]);
   }
-  auto run_group = [&](const __m512i* planes, size_t j, __mmask8 valid) {
+  auto any_hit = [&](const __m512i* planes, __mmask8 valid) {
+    __mmask8 any = 0;
+    for (int t = 0; t < T; ++t) any |= _mm512_mask_cmple_epi64_mask(valid, group_distances<W>(planes, qw[t]), threshold[t]);
+    return any != 0;
+  };
+  auto hit_group = [&](const __m512i* planes, size_t j, __mmask8 valid) {
     for (int t = 0; t < T; ++t) {
       const __m512i dist = group_distances<W>(planes, qw[t]);
       const unsigned mask = _mm512_mask_cmple_epi64_mask(valid, dist, threshold[t]);
-      if (__builtin_expect(mask != 0, 0)) {
+      if (mask != 0) {
         const size_t q = b.query_base + q0 + t;
         deliver(sink, q, mask, dist, b.base + j);
         threshold[t] = _mm512_set1_epi64(sink.thresholds[q]);
@@ -110,16 +118,19 @@ void scan_tile(const nash_index::ScanBlock& b, size_t q0, nash_index::HitSink& s
   const size_t full = b.n & ~size_t(7);
   __m512i planes[W];
   for (size_t j = 0; j < full; j += 8) {
-    const uint8_t* block = b.codes + j * 8 * W;
-    for (int w = 0; w < W; ++w) _mm_prefetch(reinterpret_cast<const char*>(block + kPrefetchAhead + 64 * w), _MM_HINT_T0);
-    load_planes<W>(block, planes);
-    run_group(planes, j, 0xFF);
+    for (; j < full; j += 8) {  // call-free: stops at the first group with a hit
+      const uint8_t* block = b.codes + j * 8 * W;
+      for (int w = 0; w < W; ++w) _mm_prefetch(reinterpret_cast<const char*>(block + kPrefetchAhead + 64 * w), _MM_HINT_T0);
+      load_planes<W>(block, planes);
+      if (__builtin_expect(any_hit(planes, 0xFF), 0)) break;
+    }
+    if (j < full) hit_group(planes, j, 0xFF);
   }
   if (full < b.n) {  // last 1..7 codes: zero-padded copy, padding lanes masked off
     alignas(64) uint8_t tail[8 * 8 * W] = {};
     std::memcpy(tail, b.codes + full * 8 * W, (b.n - full) * 8 * W);
     load_planes<W>(tail, planes);
-    run_group(planes, full, static_cast<__mmask8>((1u << (b.n - full)) - 1));
+    hit_group(planes, full, static_cast<__mmask8>((1u << (b.n - full)) - 1));
   }
 }
 
