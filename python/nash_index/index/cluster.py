@@ -39,13 +39,14 @@ class ClusterScanIndex(CoreIndex):
     84k q/s). Around 10,000 centres with 20% flips (clusters ~17 bits apart) the radii reach the
     gaps between clusters and the bound prunes little: a query verifies ~15% of the codes. A batch
     of 32 or more whose sampled walks would verify over 1/32 of the codes each then goes cluster
-    by cluster, reading each cluster once for all the queries that need it: there, with
-    ``clusters=3162``, 3,102 and 3,575 q/s in batch against faiss IVF's 3,019 and 3,126 in the same
-    runs (1.03x, 1.14x; MIH 2,461 / 2,632), single queries ~520 q/s against IVF's ~1,330
-    (``bench/results/exact_vs_approx_10M_20_batched.md``). The automatic count is poor on such
-    diffuse codes (~57,000 clusters at 10^7: 1,788 q/s in batch, 288
-    single): pass ``clusters`` near sqrt(n) there. On uniform codes it costs a scan of every code
-    plus the centres. ``make_index(kind="auto")`` never picks it: ask for it by name.
+    by cluster, reading each cluster once for all the queries that need it, and a lone query's
+    walk splits its clusters between the pool's threads once it has verified 2^15 codes: there,
+    with ``clusters=3162``, 4,063-4,288 q/s in batches of 300 against faiss IVF's 3,040-3,196 in
+    the same runs (1.29-1.41x; MIH 2,631-2,793), single queries 1,112-1,146 q/s against IVF's
+    1,353-1,392 (0.82-0.83x; three runs, ``bench/results/exact_vs_approx_10M_20_batched.md``).
+    The automatic count is poor on such diffuse codes (~57,000 clusters at 10^7, built in 155 s
+    against 13 s: 2,634-2,735 q/s in batch, 493-507 single): pass ``clusters`` near sqrt(n) there.
+    On uniform codes it costs a scan of every code plus the centres. ``make_index(kind="auto")`` never picks it: ask for it by name.
 
     ``clusters`` (None: automatic, :meth:`auto_clusters` at each build) sets the number of
     centres. The clusters are built when codes are added (the leaders of a sample as centres,
