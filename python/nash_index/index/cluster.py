@@ -46,7 +46,8 @@ class ClusterScanIndex(CoreIndex):
     1,353-1,392 (0.82-0.83x; three runs, ``bench/results/exact_vs_approx_10M_20_batched.md``).
     The automatic count is poor on such diffuse codes (~57,000 clusters at 10^7, built in 155 s
     against 13 s: 2,634-2,735 q/s in batch, 493-507 single): pass ``clusters`` near sqrt(n) there.
-    On uniform codes it costs a scan of every code plus the centres. ``make_index(kind="auto")`` never picks it: ask for it by name.
+    On uniform codes it costs a scan of every code plus the centres. ``make_index(kind="auto")``
+    never picks it: ask for it by name.
 
     ``clusters`` (None: automatic, :meth:`auto_clusters` at each build) sets the number of
     centres. The clusters are built when codes are added (the leaders of a sample as centres,
