@@ -162,11 +162,17 @@ void scan_tile32(const nash_index::ScanBlock& b, size_t q0, nash_index::HitSink&
     qv[t] = _mm512_set1_epi32(static_cast<int>(q));
     threshold[t] = _mm512_set1_epi32(sink.thresholds[b.query_base + q0 + t]);
   }
-  auto run_group = [&](__m512i codes, size_t j, __mmask16 valid) {
+  auto any_hit = [&](__m512i codes, __mmask16 valid) {
+    __mmask16 any = 0;
+    for (int t = 0; t < T; ++t)
+      any |= _mm512_mask_cmple_epi32_mask(valid, _mm512_popcnt_epi32(_mm512_xor_si512(codes, qv[t])), threshold[t]);
+    return any != 0;
+  };
+  auto hit_group = [&](__m512i codes, size_t j, __mmask16 valid) {
     for (int t = 0; t < T; ++t) {
       const __m512i dist = _mm512_popcnt_epi32(_mm512_xor_si512(codes, qv[t]));
       const unsigned mask = _mm512_mask_cmple_epi32_mask(valid, dist, threshold[t]);
-      if (__builtin_expect(mask != 0, 0)) {
+      if (mask != 0) {
         const size_t q = b.query_base + q0 + t;
         deliver32(sink, q, mask, dist, b.base + j);
         threshold[t] = _mm512_set1_epi32(sink.thresholds[q]);
@@ -174,11 +180,15 @@ void scan_tile32(const nash_index::ScanBlock& b, size_t q0, nash_index::HitSink&
     }
   };
   const size_t full = b.n & ~size_t(15);
-  for (size_t j = 0; j < full; j += 16) run_group(_mm512_loadu_si512(b.codes + j * 4), j, 0xFFFF);
+  for (size_t j = 0; j < full; j += 16) {
+    for (; j < full; j += 16)  // call-free, as in scan_tile: stops at the first group with a hit
+      if (__builtin_expect(any_hit(_mm512_loadu_si512(b.codes + j * 4), 0xFFFF), 0)) break;
+    if (j < full) hit_group(_mm512_loadu_si512(b.codes + j * 4), j, 0xFFFF);
+  }
   if (full < b.n) {  // last 1..15 codes: zero-padded copy, padding lanes masked off
     alignas(64) uint8_t tail[64] = {};
     std::memcpy(tail, b.codes + full * 4, (b.n - full) * 4);
-    run_group(_mm512_load_si512(tail), full, static_cast<__mmask16>((1u << (b.n - full)) - 1));
+    hit_group(_mm512_load_si512(tail), full, static_cast<__mmask16>((1u << (b.n - full)) - 1));
   }
 }
 

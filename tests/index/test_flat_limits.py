@@ -72,7 +72,7 @@ def test_split_threads_share_bounds_without_losing_ties(flat_rng, flat_restore_r
 
 
 @pytest.mark.parametrize("level", LEVELS)
-@pytest.mark.parametrize("nbits", [8, 40, 72, 120, 248, 264, 520, 768, 776, 1000, 1024, 1032, 2048])
+@pytest.mark.parametrize("nbits", [8, 16, 32, 40, 72, 120, 248, 264, 520, 768, 776, 1000, 1024, 1032, 2048])
 def test_blocked_batch_every_width(flat_rng, flat_restore_runtime, level, nbits):
     ni.set_simd_level(level)
     n = 2 * 1003 + 1  # partial vectors and blocks
