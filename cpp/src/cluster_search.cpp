@@ -97,6 +97,23 @@ constexpr size_t kSortedByComparison = 256;
 inline dist_t* centre_distances(WalkBuffers& b, dist_t*) { return b.to_centre.data(); }
 inline uint8_t* centre_distances(WalkBuffers& b, uint8_t*) { return b.to_centre_u8.data(); }
 
+// Every walk's start, and its estimate's (ring_codes): distances to every centre into the thread's
+// buffers, the nearest centre's cluster visited, then the other clusters whose bound is within the
+// tau it left written to the buffers' order; returns how many.
+template <class Dist, class Sink>
+size_t nearest_then_candidates(const KernelTable& kt, const ClusterScan::Clusters& cl, const uint8_t* query,
+                               int nbits, Sink& sink, uint64_t& verified) {
+  WalkBuffers& b = buffers();
+  b.reserve(cl.count, nbits, std::is_same<Dist, uint8_t>::value);
+  Dist* dq = centre_distances(b, static_cast<Dist*>(nullptr));
+  size_t nearest = 0;
+  const dist_t least = all_centres(kt, query, cl, dq, &nearest);
+  visit(kt, cl, query, uint32_t(nearest), least, sink, verified);
+  uint32_t* order = b.order.data();
+  const size_t m = within(kt, dq, radii(cl, static_cast<Dist*>(nullptr)), cl.count, sink.tau(), order);
+  return size_t(std::remove(order, order + m, uint32_t(nearest)) - order);
+}
+
 // The cluster of the nearest centre first: its members usually hold the query's neighbours, so
 // tau is tight before any other cluster is looked at. Then only the clusters whose lower bound
 // max(0, d(q, c) - R_c) is within that tau can still hold a result (tau only falls): they are
@@ -105,19 +122,12 @@ inline uint8_t* centre_distances(WalkBuffers& b, uint8_t*) { return b.to_centre_
 template <class Dist, class Sink>
 void walk_clusters(const KernelTable& kt, const ClusterScan::Clusters& cl, const uint8_t* query, int nbits,
                    Sink& sink, int split, uint64_t& visited, uint64_t& verified) {
-  const size_t k = cl.count;
+  const size_t m = nearest_then_candidates<Dist>(kt, cl, query, nbits, sink, verified);  // order[0, m)
+  ++visited;
   WalkBuffers& b = buffers();
-  b.reserve(k, nbits, std::is_same<Dist, uint8_t>::value);
-  Dist* dq_of = centre_distances(b, static_cast<Dist*>(nullptr));  // locals: no thread_local reloads in loops
+  const Dist* dq_of = centre_distances(b, static_cast<Dist*>(nullptr));  // locals: no thread_local reloads in loops
   const Dist* radius = radii(cl, static_cast<Dist*>(nullptr));
   uint32_t* order = b.order.data();
-  size_t first_least = 0;
-  const dist_t least = all_centres(kt, query, cl, dq_of, &first_least);
-  const uint32_t nearest = uint32_t(first_least);
-  visit(kt, cl, query, nearest, least, sink, verified);
-  ++visited;
-  size_t m = within(kt, dq_of, radius, k, sink.tau(), order);  // candidates: order[0, m)
-  m = size_t(std::remove(order, order + m, nearest) - order);
   auto bound = [&](uint32_t c) { return std::max(dist_t(dq_of[c]) - dist_t(radius[c]), 0); };
   if (m <= kSortedByComparison) {
     std::sort(order, order + m, [&](uint32_t x, uint32_t y) { return bound(x) < bound(y); });
@@ -149,15 +159,12 @@ void walk_clusters(const KernelTable& kt, const ClusterScan::Clusters& cl, const
     return m;
   };
   auto never = [](size_t, uint64_t) { return false; };
+  constexpr bool knn = std::is_same<Sink, TopSink>::value;  // only a k-NN walk splits
   const uint64_t before = verified;
-  auto long_walk = [&](size_t, uint64_t codes) { return codes - before >= kSplitCodes; };
-  if (split == 1) {
-    visit_from(sink, 0, m, 1, visited, verified, never);
-    return;
-  }
+  auto long_walk = [&](size_t, uint64_t codes) { return knn && split > 1 && codes - before >= kSplitCodes; };
   const size_t alone = visit_from(sink, 0, m, 1, visited, verified, long_walk);
-  if (alone == m) return;
-  if constexpr (std::is_same<Sink, TopSink>::value) {  // thread p takes candidates alone + p + split * j
+  if constexpr (knn) {  // thread p takes candidates alone + p + split * j
+    if (alone == m) return;
     SharedTop shared(std::move(sink.top));
     std::atomic<dist_t> tau(shared.top.threshold());
     SharedSink to{shared, tau, sink.store};
@@ -170,8 +177,6 @@ void walk_clusters(const KernelTable& kt, const ClusterScan::Clusters& cl, const
       visited += visits[p];
       verified += codes[p];
     }
-  } else {
-    visit_from(sink, alone, m, 1, visited, verified, never);
   }
 }
 
@@ -182,20 +187,14 @@ void walk_clusters(const KernelTable& kt, const ClusterScan::Clusters& cl, const
 template <class Dist>
 uint64_t ring_codes(const KernelTable& kt, const ClusterScan::Clusters& cl, const CodeStore& store,
                     const uint8_t* query, size_t k, int nbits) {
-  WalkBuffers& b = buffers();
-  b.reserve(cl.count, nbits, std::is_same<Dist, uint8_t>::value);
-  Dist* dq = centre_distances(b, static_cast<Dist*>(nullptr));
-  const Dist* radius = radii(cl, static_cast<Dist*>(nullptr));
-  size_t nearest = 0;
-  all_centres(kt, query, cl, dq, &nearest);
   TopSink sink(k, store);
   uint64_t verified = 0;
-  visit(kt, cl, query, uint32_t(nearest), dist_t(dq[nearest]), sink, verified);
+  const size_t m = nearest_then_candidates<Dist>(kt, cl, query, nbits, sink, verified);
+  WalkBuffers& b = buffers();
+  const Dist* dq = centre_distances(b, static_cast<Dist*>(nullptr));
   const dist_t tau = sink.tau();
-  const size_t m = within(kt, dq, radius, cl.count, tau, b.order.data());
   for (size_t i = 0; i < m; ++i) {
     const uint32_t c = b.order[i];
-    if (c == nearest) continue;
     size_t first = 0, last = 0;
     cl.ring(c, int64_t(dq[c]) - tau, int64_t(dq[c]) + tau, first, last);
     verified += last - first;

@@ -43,7 +43,7 @@ class ClusterScanIndex(CoreIndex):
     walk splits its clusters between the pool's threads once it has verified 2^15 codes: there,
     with ``clusters=3162``, 4,063-4,288 q/s in batches of 300 against faiss IVF's 3,040-3,196 in
     the same runs (1.29-1.41x; MIH 2,631-2,793), single queries 1,112-1,146 q/s against IVF's
-    1,353-1,392 (0.82-0.83x; three runs, ``bench/results/exact_vs_approx_10M_20_batched.md``).
+    1,353-1,392 (0.82-0.83x; three runs, the last in ``bench/results/exact_vs_approx_10M_20_batched.md``).
     The automatic count is poor on such diffuse codes (~57,000 clusters at 10^7, built in 155 s
     against 13 s: 2,634-2,735 q/s in batch, 493-507 single): pass ``clusters`` near sqrt(n) there.
     On uniform codes it costs a scan of every code plus the centres. ``make_index(kind="auto")``
