@@ -425,6 +425,16 @@ void bind_runtime(py::module_& m) {
     py::gil_scoped_release release;
     return ni::ClusterScan::auto_clusters(rows, n, static_cast<int>(code_size * 8));
   }, py::arg("codes"), py::arg("code_size"));
+  // The automatic count's two choices and the share that picks one (bench/bench_cluster_count.py).
+  m.def("cluster_auto_choice", [](const py::array& codes, size_t code_size) {
+    size_t n = 0;
+    const uint8_t* rows = code_rows(codes, code_size, "codes", &n);
+    py::gil_scoped_release release;
+    const auto c = ni::ClusterScan::auto_choice(rows, n, static_cast<int>(code_size * 8));
+    py::gil_scoped_acquire acquire;
+    return py::dict(py::arg("from_groups") = c.from_groups, py::arg("from_size") = c.from_size,
+                    py::arg("tight_share") = c.tight_share, py::arg("tight") = c.tight, py::arg("count") = c.count());
+  }, py::arg("codes"), py::arg("code_size"));
   // For tests of the kernels at positions past 2^31 (codes: any buffer, e.g. a sparse memmap).
   m.def("_gather_distances", [](const py::array& codes, const py::array& positions, const py::array& query) {
     size_t n = 0;

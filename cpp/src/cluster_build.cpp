@@ -44,7 +44,7 @@ std::vector<uint8_t> sample_centres(const uint8_t* codes, size_t n, size_t cs, s
 // than `radius` from every leader so far becomes one. One per group of codes of that radius,
 // where an even sample gives large groups several and small ones none.
 std::vector<uint8_t> leader_centres(const uint8_t* codes, size_t n, size_t cs, size_t sample, dist_t radius,
-                                    size_t cap) {
+                                    size_t cap, LeaderCount* count_out = nullptr, dist_t close = 0) {
   const size_t s = std::min(n, sample);
   if (s == 0 || cap == 0) return {};
   const std::vector<uint8_t> picked = sample_centres(codes, n, cs, s);
@@ -54,10 +54,18 @@ std::vector<uint8_t> leader_centres(const uint8_t* codes, size_t n, size_t cs, s
   size_t count = 1;
   for (size_t i = 1; i < s && count < cap; ++i) {
     const uint8_t* code = picked.data() + i * cs;
-    if (kt.all_distances(code, leaders.data(), count, cs, to.data(), nullptr) <= radius) continue;
+    const dist_t nearest = kt.all_distances(code, leaders.data(), count, cs, to.data(), nullptr);
+    if (nearest <= radius) {
+      if (count_out) {
+        ++count_out->joined;
+        count_out->close += nearest <= close ? 1 : 0;
+      }
+      continue;
+    }
     leaders.insert(leaders.end(), code, code + cs);
     ++count;
   }
+  if (count_out) count_out->leaders = count;
   return leaders;
 }
 
@@ -237,9 +245,11 @@ void settle(const uint8_t* codes, size_t n, int nbits, size_t k, int num_threads
 
 }  // namespace
 
-size_t count_leaders(const uint8_t* codes, size_t n, int nbits, size_t sample, dist_t radius, size_t cap) {
-  const size_t cs = size_t(nbits) / 8;
-  return leader_centres(codes, n, cs, sample, radius, cap).size() / cs;
+LeaderCount count_leaders(const uint8_t* codes, size_t n, int nbits, size_t sample, dist_t radius, dist_t close,
+                          size_t cap) {
+  LeaderCount out;
+  leader_centres(codes, n, size_t(nbits) / 8, sample, radius, cap, &out, close);
+  return out;
 }
 
 std::unique_ptr<ClusterScan::Clusters> build_clusters(const uint8_t* codes, size_t n, int nbits, size_t clusters,

@@ -25,10 +25,23 @@ constexpr size_t kRemovedFraction = 4;
 // and 2^17. Every query reads every centre: 2^17 centres cost ~100 us; 10^7 codes around 1,000
 // centres (10% of bits flipped) ran 6.4k q/s with them and 56k with this count (~4,600), when it
 // was chosen.
+// That count follows the groups only where they are tighter than the radius. Where they are not
+// (clusters as wide as nbits / 4 or wider, clusters that overlap, uniform codes), the sampled
+// codes that join a leader sit near the radius and leaders pile up with the sample, not with the
+// data: 10^7 codes around 10^4 centres with 20% of bits flipped got ~57,000 clusters, built in
+// 152 s, and ran 490 single q/s against 1,317 with sqrt(n). So the count is twice the leaders only
+// while at least 3 in 10 of the joining codes lie within radius - 0.4 sqrt(nbits) of their leader
+// (12 bits of 64, 27 of 128: a distance's spread grows as sqrt(nbits)), else sqrt(n).
+// bench/bench_cluster_count.py (2 cores): of 37 code sets (10^7 64-bit, 2 * 10^6 64- to 256-bit)
+// this rule sends 18 to sqrt(n): 16 ran faster so, single and batch (1.1-6.2x, 1.6-3.8x), one
+// even single and 1.8x batch, one 0.66x single and 1.14x batch. Still wrong, as before: many small
+// clusters (2 * 10^6 codes around 3-5 * 10^4 centres, 128-256 bits: 0.27-0.45x sqrt(n)'s single).
 constexpr size_t kCodesPerCluster = 64;
 constexpr size_t kMaxAutoClusters = size_t{1} << 17;
 constexpr size_t kLeaderSample = size_t{1} << 16;
 constexpr size_t kClustersPerLeader = 2;
+constexpr size_t kTightTenths = 3;  // tight groups: at least 3 in 10 of the joining codes close
+constexpr double kCloseMargin = 0.4;  // close: within radius - kCloseMargin * sqrt(nbits) of the leader
 constexpr uint32_t kMetaVersion = 1;
 
 void check_clusters(int clusters) {
@@ -57,10 +70,17 @@ std::unique_ptr<CodeIndex> ClusterScan::create(int nbits, IndexOptions& options)
   return std::make_unique<ClusterScan>(nbits, options.take_int("clusters", 0));
 }
 
-size_t ClusterScan::auto_clusters(const uint8_t* codes, size_t n, int nbits) {
+ClusterScan::AutoChoice ClusterScan::auto_choice(const uint8_t* codes, size_t n, int nbits) {
   const size_t cap = std::clamp<size_t>(n / kCodesPerCluster, 1, kMaxAutoClusters);
-  const size_t leaders = count_leaders(codes, n, nbits, kLeaderSample, dist_t(nbits / 4), cap);
-  return std::clamp<size_t>(kClustersPerLeader * leaders, 1, cap);
+  const dist_t radius = dist_t(nbits / 4);
+  const dist_t close = dist_t(std::floor(double(radius) - kCloseMargin * std::sqrt(double(nbits))));
+  const LeaderCount groups = count_leaders(codes, n, nbits, kLeaderSample, radius, close, cap);
+  AutoChoice out;
+  out.from_groups = std::clamp<size_t>(kClustersPerLeader * groups.leaders, 1, cap);
+  out.from_size = std::clamp<size_t>(size_t(std::sqrt(double(n))), 1, cap);
+  out.tight_share = groups.joined ? double(groups.close) / double(groups.joined) : 0.0;
+  out.tight = groups.joined > 0 && groups.close * 10 >= groups.joined * kTightTenths;
+  return out;
 }
 
 size_t ClusterScan::clusters() const { return clusters_ ? clusters_->count : 0; }

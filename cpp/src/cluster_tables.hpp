@@ -66,7 +66,12 @@ std::unique_ptr<ClusterScan::Clusters> build_clusters(const uint8_t* codes, size
 
 // Leaders among `sample` codes picked evenly from [0, n): each picked code farther than `radius`
 // from every leader so far becomes one; counting stops at `cap`. How many groups of that radius the
-// codes form, whatever their number of members (the automatic cluster count).
-size_t count_leaders(const uint8_t* codes, size_t n, int nbits, size_t sample, dist_t radius, size_t cap);
+// codes form, whatever their number of members (the automatic cluster count), and how tight they
+// are: of the sampled codes that joined a group, how many lie within `close` of its leader.
+struct LeaderCount {
+  size_t leaders = 0, joined = 0, close = 0;
+};
+LeaderCount count_leaders(const uint8_t* codes, size_t n, int nbits, size_t sample, dist_t radius, dist_t close,
+                          size_t cap);
 
 }  // namespace nash_index

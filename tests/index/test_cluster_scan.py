@@ -10,6 +10,7 @@ import pytest
 
 import nash_index as ni
 from conftest import assert_knn_matches, assert_range_matches, clustered_codes, scrambled_ids, uniform_codes
+from nash_index.index import _core
 from nash_index.index.base import new_index
 
 
@@ -181,17 +182,44 @@ def test_automatic_count_follows_the_groups_not_the_codes():
     # About twice the groups of the data (radius nbits / 4), whatever the codes per group: a query
     # reads every centre, so 10^7 codes around 1,000 centres want ~2,000 clusters, not n / 64.
     rng = np.random.default_rng(5)
-    for groups in (20, 200):
-        db = clustered_codes(rng, 40_000, 64, centres=groups, p=0.05)
-        count = ni.ClusterScanIndex.auto_clusters(db)
-        assert groups <= count <= 4 * groups, (groups, count)
-        more = ni.ClusterScanIndex.auto_clusters(np.concatenate([db] * 4))  # more codes, same groups
-        assert abs(more - count) <= count // 10, (count, more)
-    # uniform codes form no groups: one cluster per 64 codes, as before
-    assert ni.ClusterScanIndex.auto_clusters(uniform_codes(rng, 20_000, 64)) == 20_000 // 64
-    assert ni.ClusterScanIndex.auto_clusters(uniform_codes(rng, 10, 64)) == 1
+    for nbits in (64, 128):
+        for groups in (20, 200):
+            db = clustered_codes(rng, 40_000, nbits, centres=groups, p=0.05)
+            count = ni.ClusterScanIndex.auto_clusters(db)
+            assert groups <= count <= 4 * groups, (groups, count)
+            more = ni.ClusterScanIndex.auto_clusters(np.concatenate([db] * 4))  # more codes, same groups
+            assert abs(more - count) <= count // 10, (count, more)
     with pytest.raises(TypeError, match="codes must have dtype uint8"):
         ni.ClusterScanIndex.auto_clusters(np.zeros((3, 8), dtype=np.float32))
+
+
+@pytest.mark.parametrize("nbits", [64, 128])
+def test_automatic_count_is_sqrt_n_where_the_groups_are_loose(nbits):
+    # Clusters wider than the leader radius (20% of bits flipped: members ~0.32 nbits apart) and
+    # uniform codes: the sampled codes that join a leader sit near the radius, the leaders pile up
+    # with the sample, and sqrt(n) clusters ran faster (bench/results/cluster_count*.md). At 128
+    # bits, 14% flipped (members ~0.24 nbits apart) still counts as tight: distances spread as
+    # sqrt(nbits), such clusters stay apart, and following the groups ran 4x faster there.
+    rng = np.random.default_rng(nbits)
+    n = 40_000
+    cases = {"tight": clustered_codes(rng, n, nbits, centres=200, p=0.05),
+             "loose": clustered_codes(rng, n, nbits, centres=200, p=0.2),
+             "uniform": uniform_codes(rng, n, nbits)}
+    choices = {name: dict(_core.cluster_auto_choice(db, db.shape[1])) for name, db in cases.items()}
+    assert choices["tight"]["tight"] and choices["tight"]["tight_share"] >= 0.3, choices["tight"]
+    for name in ("loose", "uniform"):
+        c = choices[name]
+        assert not c["tight"] and c["tight_share"] < 0.3, (name, c)
+        assert c["count"] == c["from_size"] == int(np.sqrt(n)), (name, c)
+        assert ni.ClusterScanIndex.auto_clusters(cases[name]) == int(np.sqrt(n))
+        assert c["from_groups"] > 2 * c["from_size"]  # what the groups alone would have asked for (n / 64 here)
+    assert choices["tight"]["count"] == choices["tight"]["from_groups"] == ni.ClusterScanIndex.auto_clusters(cases["tight"])
+    if nbits == 128:
+        wide = clustered_codes(rng, n, nbits, centres=200, p=0.14)
+        assert dict(_core.cluster_auto_choice(wide, wide.shape[1]))["tight"]
+    # tiny inputs: at least one cluster, at most one per 64 codes
+    assert ni.ClusterScanIndex.auto_clusters(uniform_codes(rng, 10, nbits)) == 1
+    assert ni.ClusterScanIndex.auto_clusters(uniform_codes(rng, 640, nbits)) == 10
 
 
 LEVELS = ["scalar", "popcnt", "avx2", "avx512"]

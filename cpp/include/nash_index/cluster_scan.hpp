@@ -71,9 +71,18 @@ class ClusterScan : public CodeIndex {
 
   static std::unique_ptr<ClusterScan> load(const std::shared_ptr<IndexFile>& file);
 
-  // Twice the groups that a sample of the codes forms at radius nbits / 4 (count_leaders), at most
-  // one cluster per 64 codes and 2^17 (each query reads every centre).
-  static size_t auto_clusters(const uint8_t* codes, size_t n, int nbits);
+  // The automatic count's two choices: twice the groups that a sample of the codes forms at radius
+  // nbits / 4 (count_leaders), or sqrt(n), each at most one cluster per 64 codes and 2^17 (each
+  // query reads every centre), and what picks between them: the share of the sampled codes that
+  // joined a group within nbits / 4 - 0.4 sqrt(nbits) of its leader (tight groups).
+  struct AutoChoice {
+    size_t from_groups, from_size;
+    double tight_share;
+    bool tight;
+    size_t count() const { return tight ? from_groups : from_size; }
+  };
+  static AutoChoice auto_choice(const uint8_t* codes, size_t n, int nbits);
+  static size_t auto_clusters(const uint8_t* codes, size_t n, int nbits) { return auto_choice(codes, n, nbits).count(); }
 
   struct Clusters;  // cluster_tables.hpp
 

@@ -28,7 +28,8 @@ class ClusterScanIndex(CoreIndex):
 
     Where it pays: codes in well separated clusters (the shape approximate indexes such as faiss's
     ``IndexBinaryIVF`` are built for). A query reads every centre (by default about twice as many
-    as the groups the codes form, see :meth:`auto_clusters`), visits the nearest centre's cluster
+    as the groups the codes form, or sqrt(n) where those groups are loose: see
+    :meth:`auto_clusters`), visits the nearest centre's cluster
     first and then only the clusters its bound cannot rule out. Measured
     (``bench/bench_exact_vs_approx.py``, ``bench/results/exact_vs_approx*.md``, 2 shared cores,
     faiss in the same run at its best of 1 / 2 threads): 200k 64-bit codes around 1,000 centres with
@@ -41,11 +42,12 @@ class ClusterScanIndex(CoreIndex):
     of 32 or more whose sampled walks would verify over 1/32 of the codes each then goes cluster
     by cluster, reading each cluster once for all the queries that need it, and a lone query's
     walk splits its clusters between the pool's threads once it has verified 2^15 codes: there,
-    with ``clusters=3162``, 4,063-4,288 q/s in batches of 300 against faiss IVF's 3,040-3,196 in
+    with 3,162 clusters, 4,063-4,288 q/s in batches of 300 against faiss IVF's 3,040-3,196 in
     the same runs (1.29-1.41x; MIH 2,631-2,793), single queries 1,112-1,146 q/s against IVF's
     1,353-1,392 (0.82-0.83x; three runs, the last in ``bench/results/exact_vs_approx_10M_20_batched.md``).
-    The automatic count is poor on such diffuse codes (~57,000 clusters at 10^7, built in 155 s
-    against 13 s: 2,634-2,735 q/s in batch, 493-507 single): pass ``clusters`` near sqrt(n) there.
+    That is the automatic count on such diffuse codes, sqrt(n) (built in 13 s; 1,317 single and
+    4,337 batch q/s in ``bench/results/cluster_count.md``); following the groups there gave 57,636
+    clusters, built in 152 s, 490 and 2,551 q/s.
     On uniform codes it costs a scan of every code plus the centres. ``make_index(kind="auto")``
     never picks it: ask for it by name.
 
@@ -69,9 +71,15 @@ class ClusterScanIndex(CoreIndex):
     def auto_clusters(codes: Any) -> int:
         """The cluster count that ``clusters=None`` picks for these codes (uint8, (n, code_size)).
 
-        Twice the groups that a sample of 65,536 codes forms at radius nbits / 4 (each sampled code
-        farther than that from every group's first code starts a group), at most n / 64 and 2^17:
-        about the number of clusters the data has, not the number of codes.
+        A sample of 65,536 codes is grouped at radius nbits / 4 (each sampled code farther than
+        that from every group's first code starts a group). Where the groups are tight (at least 3
+        in 10 of the sampled codes that join one lie within nbits / 4 - 0.4 sqrt(nbits) of its
+        first code: 12 bits of 64, 27 of 128), twice their number: about the number of clusters
+        the data has, not the number of codes. Where they are loose (clusters as wide as the radius
+        or wider, clusters that overlap, uniform codes), the groups pile up with the sample, not
+        with the data, and the count is sqrt(n). At most n / 64 and 2^17, at least 1. Measured
+        with ``bench/bench_cluster_count.py`` (``bench/results/cluster_count*.md``), including
+        where neither choice is right.
         """
         rows = as_code_rows(codes, None, "codes")
         return int(_core.cluster_auto_count(rows, rows.shape[1]))
