@@ -94,23 +94,17 @@ def markdown(rows: List[Dict[str, Any]], args: Any) -> str:
 
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--n", type=lambda s: harness.parse_list(s), default=[10**6, 10**7])
-    p.add_argument("--nbits", type=harness.parse_list, default=[64, 128, 256])
+    harness.add_grid_args(p, sizes=[10**6, 10**7], widths=[64, 128, 256])
     p.add_argument("--dists", type=lambda s: s.split(","), default=list(DISTS))
     p.add_argument("--single", type=int, default=200)
     p.add_argument("--batch", type=int, default=1000)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=harness.OUT_DIR)
     args = p.parse_args(argv)
-    rows = []
-    for n in args.n:
-        for nbits in args.nbits:
-            for dist in args.dists:
-                rows.append(cell(nbits, n, dist, args))
-                print(harness.dumps_strict(rows[-1], indent=None), flush=True)
-                report = {"k": K, "limit": LIMIT, "machine": harness.machine_info(), "rows": rows}
-                harness.write_report(report, args.out, "auto", markdown(rows, args))
+
+    def write(rows: List[Dict[str, Any]]) -> None:
+        report = {"k": K, "limit": LIMIT, "machine": harness.machine_info(), "rows": rows}
+        harness.write_report(report, args.out, "auto", markdown(rows, args))
+    rows = harness.run_grid(args.n, args.nbits, args.dists, lambda dist, n, nbits: cell(nbits, n, dist, args), write)
     print(markdown(rows, args))
     return 0 if all(r["ok"] for r in rows) else 2
 

@@ -103,25 +103,19 @@ def markdown(rows: List[Dict[str, Any]], args: Any, machine: Dict[str, Any]) -> 
 
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--n", type=lambda s: harness.parse_list(s), default=[10**7])
-    p.add_argument("--nbits", type=harness.parse_list, default=[64])
+    harness.add_grid_args(p, sizes=[10**7], widths=[64])
     p.add_argument("--shapes", type=lambda s: s.split(","), default=SHAPES.split(","))
     p.add_argument("--queries", type=int, default=300)
     p.add_argument("--repeats", type=int, default=2)
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", default="cluster_count")
-    p.add_argument("--out", type=Path, default=harness.OUT_DIR)
     args = p.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     machine = harness.machine_info()
-    rows: List[Dict[str, Any]] = []
-    for n in args.n:
-        for nbits in args.nbits:
-            for shape in args.shapes:
-                rows.append(cell(shape, n, nbits, args))
-                print(harness.dumps_strict(rows[-1], indent=None), flush=True)
-                harness.write_report({"k": K, "machine": machine, "argv": args.argv, "rows": rows}, args.out,
-                                     args.name, markdown(rows, args, machine))
+
+    def write(rows: List[Dict[str, Any]]) -> None:
+        harness.write_report({"k": K, "machine": machine, "argv": args.argv, "rows": rows}, args.out, args.name,
+                             markdown(rows, args, machine))
+    rows = harness.run_grid(args.n, args.nbits, args.shapes, lambda shape, n, nbits: cell(shape, n, nbits, args), write)
     print(markdown(rows, args, machine))
     return 0 if all(r["ok"] for r in rows) else 2
 

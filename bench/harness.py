@@ -311,6 +311,29 @@ def paper_rows(paper: Dict[str, Sequence[float]], paper_bits: Sequence[int], bit
     return lines
 
 
+def add_grid_args(p: Any, sizes: Sequence[int], widths: Sequence[int]) -> None:
+    """``--n`` and ``--nbits`` (lists: ``1M,10M``, ``64,128``), ``--seed`` and ``--out`` of a grid benchmark."""
+    p.add_argument("--n", type=lambda s: parse_list(s), default=list(sizes))
+    p.add_argument("--nbits", type=parse_list, default=list(widths))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=OUT_DIR)
+
+
+def run_grid(sizes: Sequence[int], widths: Sequence[int], items: Sequence[Any],
+             cell: Callable[[Any, int, int], Dict[str, Any]],
+             write: Callable[[List[Dict[str, Any]]], None]) -> List[Dict[str, Any]]:
+    """The rows ``cell(item, n, nbits)`` of every (n, nbits, item), each printed as JSON and the report
+    rewritten (``write(rows so far)``) as it ends: a long grid leaves its results if it is stopped."""
+    rows: List[Dict[str, Any]] = []
+    for n in sizes:
+        for nbits in widths:
+            for item in items:
+                rows.append(cell(item, n, nbits))
+                print(dumps_strict(rows[-1], indent=None), flush=True)
+                write(rows)
+    return rows
+
+
 def write_report(report: Dict[str, Any], out: Path, name: str, markdown: str) -> None:
     """``<out>/<name>.json`` (the report) and ``<out>/<name>.md`` (its rendering)."""
     out.mkdir(parents=True, exist_ok=True)
