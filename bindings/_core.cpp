@@ -429,9 +429,11 @@ void bind_runtime(py::module_& m) {
   m.def("cluster_auto_choice", [](const py::array& codes, size_t code_size) {
     size_t n = 0;
     const uint8_t* rows = code_rows(codes, code_size, "codes", &n);
-    py::gil_scoped_release release;
-    const auto c = ni::ClusterScan::auto_choice(rows, n, static_cast<int>(code_size * 8));
-    py::gil_scoped_acquire acquire;
+    ni::ClusterScan::AutoChoice c{};
+    {
+      py::gil_scoped_release release;
+      c = ni::ClusterScan::auto_choice(rows, n, static_cast<int>(code_size * 8));
+    }
     return py::dict(py::arg("from_groups") = c.from_groups, py::arg("from_size") = c.from_size,
                     py::arg("tight_share") = c.tight_share, py::arg("tight") = c.tight, py::arg("count") = c.count());
   }, py::arg("codes"), py::arg("code_size"));
