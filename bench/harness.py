@@ -313,7 +313,7 @@ def paper_rows(paper: Dict[str, Sequence[float]], paper_bits: Sequence[int], bit
 
 def add_grid_args(p: Any, sizes: Sequence[int], widths: Sequence[int]) -> None:
     """``--n`` and ``--nbits`` (lists: ``1M,10M``, ``64,128``), ``--seed`` and ``--out`` of a grid benchmark."""
-    p.add_argument("--n", type=lambda s: parse_list(s), default=list(sizes))
+    p.add_argument("--n", type=parse_list, default=list(sizes))
     p.add_argument("--nbits", type=parse_list, default=list(widths))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=OUT_DIR)

@@ -158,7 +158,6 @@ void walk_clusters(const KernelTable& kt, const ClusterScan::Clusters& cl, const
     }
     return m;
   };
-  auto never = [](size_t, uint64_t) { return false; };
   constexpr bool knn = std::is_same<Sink, TopSink>::value;  // only a k-NN walk splits
   const uint64_t before = verified;
   auto long_walk = [&](size_t, uint64_t codes) { return knn && split > 1 && codes - before >= kSplitCodes; };
@@ -169,6 +168,7 @@ void walk_clusters(const KernelTable& kt, const ClusterScan::Clusters& cl, const
     std::atomic<dist_t> tau(shared.top.threshold());
     SharedSink to{shared, tau, sink.store};
     std::vector<uint64_t> visits(size_t(split), 0), codes(size_t(split), 0);
+    auto never = [](size_t, uint64_t) { return false; };
     ThreadPool::global().parallel_for(size_t(split), split, [&](size_t p) {
       visit_from(to, alone + p, m, size_t(split), visits[p], codes[p], never);
     });
