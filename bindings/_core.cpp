@@ -95,8 +95,15 @@ struct PyMih : PyIndex {
   ni::MultiIndexHashing& mih() const { return static_cast<ni::MultiIndexHashing&>(*index); }
 };
 
+// A ClusterScan: what every kind has, plus the clusters in use.
+struct PyClusterScan : PyIndex {
+  using PyIndex::PyIndex;
+  const ni::ClusterScan& scan() const { return static_cast<const ni::ClusterScan&>(*index); }
+};
+
 std::unique_ptr<PyIndex> wrap(std::unique_ptr<ni::CodeIndex> index) {
   if (dynamic_cast<ni::MultiIndexHashing*>(index.get())) return std::make_unique<PyMih>(std::move(index));
+  if (dynamic_cast<ni::ClusterScan*>(index.get())) return std::make_unique<PyClusterScan>(std::move(index));
   return std::make_unique<PyIndex>(std::move(index));
 }
 
@@ -357,6 +364,14 @@ void bind_mih(py::module_& m) {
           "max_tail", [](py::object) { return Mih::max_tail(); }, [](py::object, size_t n) { Mih::set_max_tail(n); });
 }
 
+// What only ClusterScan has; made by create_index("cluster", ...).
+void bind_cluster_scan(py::module_& m) {
+  py::class_<PyClusterScan, PyIndex>(m, "ClusterScan")
+      .def_property_readonly("clusters", [](const PyClusterScan& s) {
+        return read_locked(s, [&](const ni::CodeIndex&) { return s.scan().clusters(); });
+      });
+}
+
 void bind_files(py::module_& m) {
   py::class_<ni::IndexFile, std::shared_ptr<ni::IndexFile>>(m, "IndexFile")
       .def_property_readonly("kind", [](const ni::IndexFile& f) { return static_cast<uint32_t>(f.info().kind); })
@@ -425,7 +440,7 @@ void bind_runtime(py::module_& m) {
     py::gil_scoped_release release;
     return ni::ClusterScan::auto_clusters(rows, n, static_cast<int>(code_size * 8));
   }, py::arg("codes"), py::arg("code_size"));
-  // The automatic count's two choices and the share that picks one (bench/bench_cluster_count.py).
+  // The automatic count's two choices and the shares that pick one (bench/bench_cluster_count.py).
   m.def("cluster_auto_choice", [](const py::array& codes, size_t code_size) {
     size_t n = 0;
     const uint8_t* rows = code_rows(codes, code_size, "codes", &n);
@@ -435,7 +450,8 @@ void bind_runtime(py::module_& m) {
       c = ni::ClusterScan::auto_choice(rows, n, static_cast<int>(code_size * 8));
     }
     return py::dict(py::arg("from_groups") = c.from_groups, py::arg("from_size") = c.from_size,
-                    py::arg("tight_share") = c.tight_share, py::arg("tight") = c.tight, py::arg("count") = c.count());
+                    py::arg("tight_share") = c.tight_share, py::arg("tight") = c.tight,
+                    py::arg("visited_share") = c.visited_share, py::arg("spread") = c.spread, py::arg("count") = c.count());
   }, py::arg("codes"), py::arg("code_size"));
   // For tests of the kernels at positions past 2^31 (codes: any buffer, e.g. a sparse memmap).
   m.def("_gather_distances", [](const py::array& codes, const py::array& positions, const py::array& query) {
@@ -535,5 +551,6 @@ PYBIND11_MODULE(_core, m) {
   bind_index(m);
   bind_kinds(m);
   bind_mih(m);
+  bind_cluster_scan(m);
   bind_mih_builder(m);
 }

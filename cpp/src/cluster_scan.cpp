@@ -34,14 +34,22 @@ constexpr size_t kRemovedFraction = 4;
 // (12 bits of 64, 27 of 128: a distance's spread grows as sqrt(nbits)), else sqrt(n).
 // bench/bench_cluster_count.py (2 cores): of 37 code sets (10^7 64-bit, 2 * 10^6 64- to 256-bit)
 // this rule sends 18 to sqrt(n): 16 ran faster so, single and batch (1.1-6.2x, 1.6-3.8x), one
-// even single and 1.8x batch, one 0.66x single and 1.14x batch. Still wrong, as before: many small
-// clusters (2 * 10^6 codes around 3-5 * 10^4 centres, 128-256 bits: 0.27-0.45x sqrt(n)'s single).
+// even single and 1.8x batch, one 0.66x single and 1.14x batch.
+// Tight groups still misled it where they outnumber the clusters allowed (2 * 10^6 codes around
+// 3-5 * 10^4 centres, 128-256 bits: ~40-70 codes a group, at most n / 64 clusters): clusters then
+// mix groups, their radii reach the gaps, and a walk visited 71-97% of the 31,250 clusters (0.27-
+// 0.45x sqrt(n)'s single q/s), where groups that fit visited 1-4%. So where the groups ask for more
+// clusters than sqrt(n), their clusters are built and 32 walks of stored codes (10-NN, one thread)
+// probe them: visiting over 1/4 of the clusters on average, the count falls back to sqrt(n).
 constexpr size_t kCodesPerCluster = 64;
 constexpr size_t kMaxAutoClusters = size_t{1} << 17;
 constexpr size_t kLeaderSample = size_t{1} << 16;
 constexpr size_t kClustersPerLeader = 2;
 constexpr size_t kTightTenths = 3;  // tight groups: at least 3 in 10 of the joining codes close
 constexpr double kCloseMargin = 0.4;  // close: within radius - kCloseMargin * sqrt(nbits) of the leader
+constexpr size_t kProbeWalks = 32;
+constexpr size_t kProbeK = 10;
+constexpr double kSpreadShare = 4;  // spread: the probe walks visit over 1/4 of the clusters
 constexpr uint32_t kMetaVersion = 1;
 
 void check_clusters(int clusters) {
@@ -70,16 +78,24 @@ std::unique_ptr<CodeIndex> ClusterScan::create(int nbits, IndexOptions& options)
   return std::make_unique<ClusterScan>(nbits, options.take_int("clusters", 0));
 }
 
-ClusterScan::AutoChoice ClusterScan::auto_choice(const uint8_t* codes, size_t n, int nbits) {
+ClusterScan::AutoChoice ClusterScan::auto_choice(const uint8_t* codes, size_t n, int nbits,
+                                                 std::unique_ptr<Clusters>* built) {
   const size_t cap = std::clamp<size_t>(n / kCodesPerCluster, 1, kMaxAutoClusters);
   const dist_t radius = dist_t(nbits / 4);
   const dist_t close = dist_t(std::floor(double(radius) - kCloseMargin * std::sqrt(double(nbits))));
   const LeaderCount groups = count_leaders(codes, n, nbits, kLeaderSample, radius, close, cap);
-  AutoChoice out;
+  AutoChoice out{};
   out.from_groups = std::clamp<size_t>(kClustersPerLeader * groups.leaders, 1, cap);
   out.from_size = std::clamp<size_t>(size_t(std::sqrt(double(n))), 1, cap);
   out.tight_share = groups.joined ? double(groups.close) / double(groups.joined) : 0.0;
   out.tight = groups.joined > 0 && groups.close * 10 >= groups.joined * kTightTenths;
+  std::unique_ptr<Clusters> clusters;
+  if (out.tight && out.from_groups > out.from_size) {
+    clusters = build_clusters(codes, n, nbits, out.from_groups, 0);
+    out.visited_share = visited_share(*clusters, codes, n, nbits, kProbeWalks, kProbeK);
+    out.spread = out.visited_share * kSpreadShare > 1.0;
+  }
+  if (built) *built = clusters && !out.spread ? std::move(clusters) : build_clusters(codes, n, nbits, out.count(), 0);
   return out;
 }
 
@@ -119,8 +135,10 @@ std::unique_ptr<ClusterScan::Rebuild> ClusterScan::build_aside() const {
   auto built = std::make_unique<Rebuild>();
   built->version = version_;
   built->indexed = store_->size();
-  const size_t k = requested_ > 0 ? size_t(requested_) : auto_clusters(store_->codes(), built->indexed, nbits());
-  built->clusters = build_clusters(store_->codes(), built->indexed, nbits(), k, 0);
+  if (requested_ > 0)
+    built->clusters = build_clusters(store_->codes(), built->indexed, nbits(), size_t(requested_), 0);
+  else
+    auto_choice(store_->codes(), built->indexed, nbits(), &built->clusters);
   return built;
 }
 

@@ -202,7 +202,33 @@ uint64_t ring_codes(const KernelTable& kt, const ClusterScan::Clusters& cl, cons
   return verified;
 }
 
+// A probe walk's result (visited_share): ties by store position, no ids needed.
+struct ProbeSink {
+  TopK top;
+  ProbeSink(size_t k, int nbits) : top(k, nbits) {}
+  dist_t tau() const { return top.threshold(); }
+  dist_t offer(dist_t d, size_t pos) { return top.offer(d, idx_t(pos), false); }
+};
+
 }  // namespace
+
+double visited_share(const ClusterScan::Clusters& cl, const uint8_t* codes, size_t n, int nbits, size_t probes,
+                     size_t k) {
+  const size_t walks = std::min(probes, n), cs = size_t(nbits) / 8;
+  if (walks == 0 || cl.count == 0) return 0.0;
+  const KernelTable& kt = kernels();
+  const bool bytes = byte_distances(kt, cl);
+  uint64_t visited = 0, verified = 0;
+  for (size_t i = 0; i < walks; ++i) {
+    const uint8_t* query = codes + (i * n / walks) * cs;
+    ProbeSink sink(k, nbits);
+    if (bytes)
+      walk_clusters<uint8_t>(kt, cl, query, nbits, sink, 1, visited, verified);
+    else
+      walk_clusters<dist_t>(kt, cl, query, nbits, sink, 1, visited, verified);
+  }
+  return double(visited) / (double(walks) * double(cl.count));
+}
 
 // Clusters first (walk_clusters), then the tail of codes added since the build.
 template <class Sink>

@@ -74,4 +74,9 @@ struct LeaderCount {
 LeaderCount count_leaders(const uint8_t* codes, size_t n, int nbits, size_t sample, dist_t radius, dist_t close,
                           size_t cap);
 
+// The mean share of the clusters that k-NN walks of `probes` of the clustered codes (picked evenly
+// from [0, n), each walking alone on the calling thread) visit (cluster_search.cpp).
+double visited_share(const ClusterScan::Clusters& cl, const uint8_t* codes, size_t n, int nbits, size_t probes,
+                     size_t k);
+
 }  // namespace nash_index

@@ -222,6 +222,38 @@ def test_automatic_count_is_sqrt_n_where_the_groups_are_loose(nbits):
     assert ni.ClusterScanIndex.auto_clusters(uniform_codes(rng, 640, nbits)) == 10
 
 
+@pytest.mark.parametrize("nbits", [64, 128])
+def test_automatic_count_falls_back_where_tight_groups_outnumber_the_clusters(nbits):
+    # 2,000 tight groups of ~20 codes in 40,000 codes: more groups than the n / 64 = 625 clusters
+    # allowed, so clusters mix groups, their radii reach the gaps and walks visit most of them: the
+    # probe sends the count to sqrt(n) (2 * 10^6 codes around 3-5 * 10^4 centres ran 2-4x faster
+    # so, bench/results/cluster_count*.md). 200 groups fit: walks visit few clusters, the groups stay.
+    rng = np.random.default_rng(7 + nbits)
+    n = 40_000
+    many = clustered_codes(rng, n, nbits, centres=2000, p=0.08)
+    few = clustered_codes(rng, n, nbits, centres=200, p=0.05)
+    c_many, c_few = (dict(_core.cluster_auto_choice(db, db.shape[1])) for db in (many, few))
+    assert c_many["tight"] and c_many["from_groups"] == n // 64, c_many
+    assert c_many["spread"] and c_many["visited_share"] > 0.25 and c_many["count"] == int(np.sqrt(n)), c_many
+    assert c_few["tight"] and not c_few["spread"] and 0 < c_few["visited_share"] < 0.05, c_few
+    assert c_few["count"] == c_few["from_groups"] > int(np.sqrt(n)), c_few
+    # The share is what single 10-NN walks of the probed codes (32, evenly spread) visit.
+    probed = many[np.arange(32) * n // 32]
+    grouped = make(nbits, c_many["from_groups"])
+    grouped.add(many)
+    visits = [grouped._impl.search(q[None], 10, 1, True)[2][0][0] for q in probed]
+    assert np.mean(visits) / c_many["from_groups"] == pytest.approx(c_many["visited_share"], rel=1e-9)
+    for db, choice in ((many, c_many), (few, c_few)):
+        index = make(nbits)  # automatic: the clusters an explicit request of the choice's count builds
+        index.add(db)
+        explicit = make(nbits, choice["count"])
+        explicit.add(db)
+        assert choice["count"] == ni.ClusterScanIndex.auto_clusters(db)
+        assert 0 < index.clusters == explicit.clusters <= choice["count"]  # fewer where no far code seeds more
+        queries = near(rng, db, 20)
+        assert_knn_matches(index.search(queries, 10), db, np.arange(n), queries, 10)
+
+
 LEVELS = ["scalar", "popcnt", "avx2", "avx512"]
 AVAILABLE = LEVELS[: LEVELS.index(ni.detected_simd_level()) + 1]
 BYTE_LEVELS = [level for level in AVAILABLE if level in ("avx2", "avx512")]  # levels with the byte kernels

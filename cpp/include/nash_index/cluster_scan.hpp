@@ -41,7 +41,7 @@ class ClusterScan : public CodeIndex {
   static constexpr uint32_t kTag = 5;  // on disk (index_kinds.hpp; 3 and 4 are the dedup kinds)
   static constexpr size_t kMaxCodes = 0xFFFFFFFFu;  // uint32 positions
 
-  // clusters == 0: automatic (auto_clusters of the codes at each build).
+  // clusters == 0: automatic (auto_choice of the codes at each build).
   explicit ClusterScan(int nbits, int clusters = 0);
   // The registry's factory: option "clusters" as in the constructor.
   static std::unique_ptr<CodeIndex> create(int nbits, IndexOptions& options);
@@ -71,20 +71,27 @@ class ClusterScan : public CodeIndex {
 
   static std::unique_ptr<ClusterScan> load(const std::shared_ptr<IndexFile>& file);
 
+  struct Clusters;  // cluster_tables.hpp
+
   // The automatic count's two choices: twice the groups that a sample of the codes forms at radius
   // nbits / 4 (count_leaders), or sqrt(n), each at most one cluster per 64 codes and 2^17 (each
   // query reads every centre), and what picks between them: the share of the sampled codes that
-  // joined a group within nbits / 4 - 0.4 sqrt(nbits) of its leader (tight groups).
+  // joined a group within nbits / 4 - 0.4 sqrt(nbits) of its leader (tight groups); then, where
+  // tight groups ask for more clusters than sqrt(n), the share of those clusters that k-NN walks of
+  // a few of the codes visit once built (spread: more than 1/4, the clusters do not separate the
+  // codes, as where the groups outnumber the clusters allowed).
   struct AutoChoice {
     size_t from_groups, from_size;
     double tight_share;
     bool tight;
-    size_t count() const { return tight ? from_groups : from_size; }
+    double visited_share;  // 0 where the groups' clusters were not built
+    bool spread;
+    size_t count() const { return tight && !spread ? from_groups : from_size; }
   };
-  static AutoChoice auto_choice(const uint8_t* codes, size_t n, int nbits);
+  // The choice, with the clusters it picked built into `built` where given (the check may build
+  // the groups' clusters: auto_choice costs up to a build, and up to two with `built`).
+  static AutoChoice auto_choice(const uint8_t* codes, size_t n, int nbits, std::unique_ptr<Clusters>* built = nullptr);
   static size_t auto_clusters(const uint8_t* codes, size_t n, int nbits) { return auto_choice(codes, n, nbits).count(); }
-
-  struct Clusters;  // cluster_tables.hpp
 
  private:
   ClusterScan(const std::shared_ptr<IndexFile>& file, int clusters);

@@ -88,6 +88,12 @@ class CodeIndex:
     def save(self, path: str) -> None: ...
     def serialize(self) -> bytes: ...
 
+class ClusterScan(CodeIndex):
+    """What only ClusterScan has (made by create_index("cluster", nbits, {"clusters": ...}))."""
+
+    @property
+    def clusters(self) -> int: ...
+
 class MultiIndexHashing(CodeIndex):
     """What only MIH has (made by create_index("mih", nbits, {"m": ..., "max_key_bits": ...}))."""
 

@@ -67,6 +67,11 @@ class ClusterScanIndex(CoreIndex):
             raise ValueError(f"clusters must be at most {MAX_CLUSTERS}, got {count}")
         self._impl = _core.create_index(self._kind, nbits, {"clusters": count})
 
+    @property
+    def clusters(self) -> int:
+        """Clusters in use: the count of the last build (0 before the first one)."""
+        return int(self._impl.clusters)
+
     @staticmethod
     def auto_clusters(codes: Any) -> int:
         """The cluster count that ``clusters=None`` picks for these codes (uint8, (n, code_size)).
@@ -77,9 +82,13 @@ class ClusterScanIndex(CoreIndex):
         first code: 12 bits of 64, 27 of 128), twice their number: about the number of clusters
         the data has, not the number of codes. Where they are loose (clusters as wide as the radius
         or wider, clusters that overlap, uniform codes), the groups pile up with the sample, not
-        with the data, and the count is sqrt(n). At most n / 64 and 2^17, at least 1. Measured
-        with ``bench/bench_cluster_count.py`` (``bench/results/cluster_count*.md``), including
-        where neither choice is right.
+        with the data, and the count is sqrt(n). At most n / 64 and 2^17, at least 1. Where tight
+        groups ask for more clusters than sqrt(n), their clusters are built and probed by 10-NN
+        walks of 32 of the codes: if those visit over 1/4 of the clusters on average (the groups
+        outnumber the clusters allowed, so clusters mix groups and the bound prunes nothing), the
+        count is sqrt(n) after all. So this may cost a build of the clusters. Measured with
+        ``bench/bench_cluster_count.py`` (``bench/results/cluster_count*.md``), including where
+        neither choice is right.
         """
         rows = as_code_rows(codes, None, "codes")
         return int(_core.cluster_auto_count(rows, rows.shape[1]))
