@@ -3,8 +3,9 @@
 ``clusters=None`` reads a sample of the codes (``_core.cluster_auto_choice``): twice the groups its
 leaders form at radius nbits / 4, where those groups are tight (at least 3 in 10 of the sampled
 codes that join one lie within nbits / 4 - 0.4 sqrt(nbits) of its leader), else sqrt(n); where the
-groups ask for more clusters than sqrt(n), it builds them and falls back to sqrt(n) if 32 walks of
-stored codes visit over 1/4 of the clusters on average (spread). For each code set
+groups ask for more clusters than sqrt(n), it builds them and probes them with 32 walks of stored
+codes; where those visit over 1/16 of the clusters, sqrt(n)'s clusters are probed too and the
+cheaper walks win (fell back: sqrt(n) was). For each code set
 (clustered around C centres, every bit flipped with probability p; uniform; ``nash-reuters``:
 NASH-DN's codes of the Reuters train split, replicated with 2% of bits flipped, test codes as
 queries, as in bench_mih.py) this builds the index
@@ -85,10 +86,11 @@ def markdown(rows: List[Dict[str, Any]], args: Any, machine: Dict[str, Any]) -> 
              f"batch: all of them in one call, the best of {args.repeats} passes (all threads). Groups: twice the "
              "leaders of a sample at radius nbits / 4; size: sqrt(n). The pick is the groups' count where the "
              "tight share (sampled codes that joined a group within nbits / 4 - 0.4 sqrt(nbits) of its leader) is at "
-             "least 0.3 and, where the groups ask for more clusters than sqrt(n), the share of their clusters that 32 "
-             "walks of stored codes visit (visited; - where not built) is at most 1/4. "
+             "least 0.3, unless the groups ask for more clusters than sqrt(n), 32 walks of stored codes visit over 1/16 "
+             "of them (visited; - where not built) and the same walks cost less on sqrt(n)'s clusters (walk cost, "
+             "in 64-bit codes read: groups / size; - where not probed). "
              f"ok: the pick is within {SLACK - 1:.0%} of the other choice, single and batch.", ""]
-    lines += harness.md_table_head("shape", ["N", "nbits", "tight share", "visited", "pick", "groups: clusters / build s / "
+    lines += harness.md_table_head("shape", ["N", "nbits", "tight share", "visited", "walk cost", "pick", "groups: clusters / build s / "
                                              "single / batch q/s", "size: clusters / build s / single / batch q/s",
                                              "pick / other, single", "pick / other, batch", "ok"])
     for r in rows:
@@ -96,10 +98,11 @@ def markdown(rows: List[Dict[str, Any]], args: Any, machine: Dict[str, Any]) -> 
         tight = choice["count"] == choice["from_groups"]
         picked, other = (g, s) if tight else (s, g)
         visited = f"{choice['visited_share']:.3f}" if choice["tight"] and choice["from_groups"] > choice["from_size"] else "-"
+        cost = f"{choice['groups_cost']:,.0f} / {choice['size_cost']:,.0f}" if choice["size_cost"] else "-"
 
         def cells(x: Dict[str, float]) -> str:
             return f"{x['clusters']:,} / {x['build_s']:.0f} / {x['single_qps']:,.0f} / {x['batch_qps']:,.0f}"
-        lines.append(f"| {r['shape']} | {r['n']:.0e} | {r['nbits']} | {choice['tight_share']:.2f} | {visited} | "
+        lines.append(f"| {r['shape']} | {r['n']:.0e} | {r['nbits']} | {choice['tight_share']:.2f} | {visited} | {cost} | "
                      f"{'groups' if tight else 'size'} | {cells(g)} | {cells(s)} | "
                      f"{picked['single_qps'] / other['single_qps']:.2f} | {picked['batch_qps'] / other['batch_qps']:.2f} | "
                      f"{'yes' if r['ok'] else '**no**'} |")

@@ -451,7 +451,8 @@ void bind_runtime(py::module_& m) {
     }
     return py::dict(py::arg("from_groups") = c.from_groups, py::arg("from_size") = c.from_size,
                     py::arg("tight_share") = c.tight_share, py::arg("tight") = c.tight,
-                    py::arg("visited_share") = c.visited_share, py::arg("spread") = c.spread, py::arg("count") = c.count());
+                    py::arg("visited_share") = c.visited_share, py::arg("groups_cost") = c.groups_cost,
+                    py::arg("size_cost") = c.size_cost, py::arg("fell_back") = c.fell_back, py::arg("count") = c.count());
   }, py::arg("codes"), py::arg("code_size"));
   // For tests of the kernels at positions past 2^31 (codes: any buffer, e.g. a sparse memmap).
   m.def("_gather_distances", [](const py::array& codes, const py::array& positions, const py::array& query) {

@@ -36,11 +36,15 @@ constexpr size_t kRemovedFraction = 4;
 // this rule sends 18 to sqrt(n): 16 ran faster so, single and batch (1.1-6.2x, 1.6-3.8x), one
 // even single and 1.8x batch, one 0.66x single and 1.14x batch.
 // Tight groups still misled it where they outnumber the clusters allowed (2 * 10^6 codes around
-// 3-5 * 10^4 centres, 128-256 bits: ~40-70 codes a group, at most n / 64 clusters): clusters then
-// mix groups, their radii reach the gaps, and a walk visited 71-97% of the 31,250 clusters (0.27-
-// 0.45x sqrt(n)'s single q/s), where groups that fit visited 1-4%. So where the groups ask for more
-// clusters than sqrt(n), their clusters are built and 32 walks of stored codes (10-NN, one thread)
-// probe them: visiting over 1/4 of the clusters on average, the count falls back to sqrt(n).
+// 3-5 * 10^4 centres: ~40-70 codes a group, at most n / 64 clusters): clusters then mix groups,
+// their radii reach the gaps, and walks visited 15-92% of the 31,250 clusters (0.25-0.45x sqrt(n)'s
+// single q/s), where groups that fit visited 0-10% (up to 72x sqrt(n)'s). So where the groups ask
+// for more clusters than sqrt(n), their clusters are built and probed by 32 walks of stored codes
+// (10-NN, one thread); visiting over 1/16 of them on average, sqrt(n)'s clusters are built and
+// probed too and the one with the cheaper walks kept. A walk's cost, in 64-bit codes read: centres
+// plus verified codes, scaled by nbits / 64, plus kVisitCost per cluster visited (a visit's scattered
+// loads and ring look-up: ~70-95 ns against ~0.1-0.25 ns a code streamed, 2 * 10^6 codes, 64 and
+// 128 bits; this weight ranked the 6 such code sets measured as their q/s did).
 constexpr size_t kCodesPerCluster = 64;
 constexpr size_t kMaxAutoClusters = size_t{1} << 17;
 constexpr size_t kLeaderSample = size_t{1} << 16;
@@ -49,8 +53,13 @@ constexpr size_t kTightTenths = 3;  // tight groups: at least 3 in 10 of the joi
 constexpr double kCloseMargin = 0.4;  // close: within radius - kCloseMargin * sqrt(nbits) of the leader
 constexpr size_t kProbeWalks = 32;
 constexpr size_t kProbeK = 10;
-constexpr double kSpreadShare = 4;  // spread: the probe walks visit over 1/4 of the clusters
+constexpr double kDoubtShare = 16;  // the groups' walks visit over 1/16 of their clusters: probe sqrt(n)
+constexpr double kVisitCost = 300;  // a cluster visited, in 64-bit codes read
 constexpr uint32_t kMetaVersion = 1;
+
+double walk_cost(const ProbeWork& w, size_t centres, int nbits) {
+  return (double(centres) + w.verified) * double(nbits) / 64.0 + kVisitCost * w.visits;
+}
 
 void check_clusters(int clusters) {
   require(clusters >= 0, "clusters must be >= 0 (0 = automatic), got " + std::to_string(clusters));
@@ -89,13 +98,22 @@ ClusterScan::AutoChoice ClusterScan::auto_choice(const uint8_t* codes, size_t n,
   out.from_size = std::clamp<size_t>(size_t(std::sqrt(double(n))), 1, cap);
   out.tight_share = groups.joined ? double(groups.close) / double(groups.joined) : 0.0;
   out.tight = groups.joined > 0 && groups.close * 10 >= groups.joined * kTightTenths;
-  std::unique_ptr<Clusters> clusters;
+  std::unique_ptr<Clusters> by_groups, by_size;
   if (out.tight && out.from_groups > out.from_size) {
-    clusters = build_clusters(codes, n, nbits, out.from_groups, 0);
-    out.visited_share = visited_share(*clusters, codes, n, nbits, kProbeWalks, kProbeK);
-    out.spread = out.visited_share * kSpreadShare > 1.0;
+    by_groups = build_clusters(codes, n, nbits, out.from_groups, 0);
+    const ProbeWork g = probe_walks(*by_groups, codes, n, nbits, kProbeWalks, kProbeK);
+    out.visited_share = g.visits / double(by_groups->count);
+    if (out.visited_share * kDoubtShare > 1.0) {
+      by_size = build_clusters(codes, n, nbits, out.from_size, 0);
+      const ProbeWork s = probe_walks(*by_size, codes, n, nbits, kProbeWalks, kProbeK);
+      out.groups_cost = walk_cost(g, by_groups->count, nbits);
+      out.size_cost = walk_cost(s, by_size->count, nbits);
+      out.fell_back = out.size_cost < out.groups_cost;
+    }
   }
-  if (built) *built = clusters && !out.spread ? std::move(clusters) : build_clusters(codes, n, nbits, out.count(), 0);
+  if (!built) return out;
+  std::unique_ptr<Clusters>& kept = out.count() == out.from_groups ? by_groups : by_size;
+  *built = kept ? std::move(kept) : build_clusters(codes, n, nbits, out.count(), 0);
   return out;
 }
 

@@ -212,10 +212,10 @@ struct ProbeSink {
 
 }  // namespace
 
-double visited_share(const ClusterScan::Clusters& cl, const uint8_t* codes, size_t n, int nbits, size_t probes,
-                     size_t k) {
+ProbeWork probe_walks(const ClusterScan::Clusters& cl, const uint8_t* codes, size_t n, int nbits, size_t probes,
+                      size_t k) {
   const size_t walks = std::min(probes, n), cs = size_t(nbits) / 8;
-  if (walks == 0 || cl.count == 0) return 0.0;
+  if (walks == 0 || cl.count == 0) return {};
   const KernelTable& kt = kernels();
   const bool bytes = byte_distances(kt, cl);
   uint64_t visited = 0, verified = 0;
@@ -227,7 +227,7 @@ double visited_share(const ClusterScan::Clusters& cl, const uint8_t* codes, size
     else
       walk_clusters<dist_t>(kt, cl, query, nbits, sink, 1, visited, verified);
   }
-  return double(visited) / (double(walks) * double(cl.count));
+  return {double(visited) / double(walks), double(verified) / double(walks)};
 }
 
 // Clusters first (walk_clusters), then the tail of codes added since the build.

@@ -74,9 +74,12 @@ struct LeaderCount {
 LeaderCount count_leaders(const uint8_t* codes, size_t n, int nbits, size_t sample, dist_t radius, dist_t close,
                           size_t cap);
 
-// The mean share of the clusters that k-NN walks of `probes` of the clustered codes (picked evenly
-// from [0, n), each walking alone on the calling thread) visit (cluster_search.cpp).
-double visited_share(const ClusterScan::Clusters& cl, const uint8_t* codes, size_t n, int nbits, size_t probes,
-                     size_t k);
+// What k-NN walks of `probes` of the clustered codes (picked evenly from [0, n), each walking alone
+// on the calling thread) do on average: clusters visited and codes verified (cluster_search.cpp).
+struct ProbeWork {
+  double visits = 0, verified = 0;
+};
+ProbeWork probe_walks(const ClusterScan::Clusters& cl, const uint8_t* codes, size_t n, int nbits, size_t probes,
+                      size_t k);
 
 }  // namespace nash_index

@@ -226,16 +226,19 @@ def test_automatic_count_is_sqrt_n_where_the_groups_are_loose(nbits):
 def test_automatic_count_falls_back_where_tight_groups_outnumber_the_clusters(nbits):
     # 2,000 tight groups of ~20 codes in 40,000 codes: more groups than the n / 64 = 625 clusters
     # allowed, so clusters mix groups, their radii reach the gaps and walks visit most of them: the
-    # probe sends the count to sqrt(n) (2 * 10^6 codes around 3-5 * 10^4 centres ran 2-4x faster
-    # so, bench/results/cluster_count*.md). 200 groups fit: walks visit few clusters, the groups stay.
+    # probe walks cost more there than on sqrt(n)'s clusters, and the count falls back to sqrt(n)
+    # (2 * 10^6 codes around 3-5 * 10^4 centres ran 2-4x faster so, bench/results/cluster_count*.md).
+    # 200 groups fit: walks visit under 1/16 of the clusters, sqrt(n) is not even probed.
     rng = np.random.default_rng(7 + nbits)
     n = 40_000
     many = clustered_codes(rng, n, nbits, centres=2000, p=0.08)
     few = clustered_codes(rng, n, nbits, centres=200, p=0.05)
     c_many, c_few = (dict(_core.cluster_auto_choice(db, db.shape[1])) for db in (many, few))
-    assert c_many["tight"] and c_many["from_groups"] == n // 64, c_many
-    assert c_many["spread"] and c_many["visited_share"] > 0.25 and c_many["count"] == int(np.sqrt(n)), c_many
-    assert c_few["tight"] and not c_few["spread"] and 0 < c_few["visited_share"] < 0.05, c_few
+    assert c_many["tight"] and c_many["from_groups"] == n // 64 and c_many["visited_share"] > 1 / 16, c_many
+    assert c_many["groups_cost"] > c_many["size_cost"] > 0, c_many
+    assert c_many["fell_back"] and c_many["count"] == int(np.sqrt(n)), c_many
+    assert c_few["tight"] and 0 < c_few["visited_share"] < 1 / 16 and not c_few["fell_back"], c_few
+    assert c_few["groups_cost"] == c_few["size_cost"] == 0, c_few
     assert c_few["count"] == c_few["from_groups"] > int(np.sqrt(n)), c_few
     # The share is what single 10-NN walks of the probed codes (32, evenly spread) visit.
     probed = many[np.arange(32) * n // 32]

@@ -77,19 +77,21 @@ class ClusterScan : public CodeIndex {
   // nbits / 4 (count_leaders), or sqrt(n), each at most one cluster per 64 codes and 2^17 (each
   // query reads every centre), and what picks between them: the share of the sampled codes that
   // joined a group within nbits / 4 - 0.4 sqrt(nbits) of its leader (tight groups); then, where
-  // tight groups ask for more clusters than sqrt(n), the share of those clusters that k-NN walks of
-  // a few of the codes visit once built (spread: more than 1/4, the clusters do not separate the
-  // codes, as where the groups outnumber the clusters allowed).
+  // tight groups ask for more clusters than sqrt(n), probe walks (10-NN of a few stored codes) over
+  // their clusters once built. Where those visit over 1/16 of the clusters, sqrt(n)'s clusters are
+  // built and probed too, and the cheaper by the walks' cost (centres read, clusters visited, codes
+  // verified) is kept: the groups lose where they outnumber the clusters allowed.
   struct AutoChoice {
     size_t from_groups, from_size;
     double tight_share;
     bool tight;
-    double visited_share;  // 0 where the groups' clusters were not built
-    bool spread;
-    size_t count() const { return tight && !spread ? from_groups : from_size; }
+    double visited_share;            // of the groups' clusters, by the probe walks (0: not built)
+    double groups_cost, size_cost;   // the probe walks' mean cost on each (0: not probed)
+    bool fell_back;                  // tight groups, but sqrt(n) probed cheaper
+    size_t count() const { return tight && !fell_back ? from_groups : from_size; }
   };
   // The choice, with the clusters it picked built into `built` where given (the check may build
-  // the groups' clusters: auto_choice costs up to a build, and up to two with `built`).
+  // both counts' clusters: auto_choice costs up to two builds).
   static AutoChoice auto_choice(const uint8_t* codes, size_t n, int nbits, std::unique_ptr<Clusters>* built = nullptr);
   static size_t auto_clusters(const uint8_t* codes, size_t n, int nbits) { return auto_choice(codes, n, nbits).count(); }
 

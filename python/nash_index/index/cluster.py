@@ -28,8 +28,9 @@ class ClusterScanIndex(CoreIndex):
 
     Where it pays: codes in well separated clusters (the shape approximate indexes such as faiss's
     ``IndexBinaryIVF`` are built for). A query reads every centre (by default about twice as many
-    as the groups the codes form, or sqrt(n) where those groups are loose: see
-    :meth:`auto_clusters`), visits the nearest centre's cluster
+    as the groups the codes form, or sqrt(n) where those groups are loose or outnumber the clusters
+    allowed: see :meth:`auto_clusters`; :attr:`clusters` gives the count in use), visits the
+    nearest centre's cluster
     first and then only the clusters its bound cannot rule out. Measured
     (``bench/bench_exact_vs_approx.py``, ``bench/results/exact_vs_approx*.md``, 2 shared cores,
     faiss in the same run at its best of 1 / 2 threads): 200k 64-bit codes around 1,000 centres with
@@ -84,11 +85,12 @@ class ClusterScanIndex(CoreIndex):
         or wider, clusters that overlap, uniform codes), the groups pile up with the sample, not
         with the data, and the count is sqrt(n). At most n / 64 and 2^17, at least 1. Where tight
         groups ask for more clusters than sqrt(n), their clusters are built and probed by 10-NN
-        walks of 32 of the codes: if those visit over 1/4 of the clusters on average (the groups
-        outnumber the clusters allowed, so clusters mix groups and the bound prunes nothing), the
-        count is sqrt(n) after all. So this may cost a build of the clusters. Measured with
-        ``bench/bench_cluster_count.py`` (``bench/results/cluster_count*.md``), including where
-        neither choice is right.
+        walks of 32 of the codes; where those visit over 1/16 of the clusters, sqrt(n)'s clusters
+        are built and probed too, and the count with the cheaper walks (centres read, clusters
+        visited, codes verified) wins: groups that outnumber the clusters allowed leave clusters
+        that mix groups, and the bound prunes little. So this may cost up to two builds. Measured
+        with ``bench/bench_cluster_count.py`` (``bench/results/cluster_count*.md``), including
+        where neither choice is right.
         """
         rows = as_code_rows(codes, None, "codes")
         return int(_core.cluster_auto_count(rows, rows.shape[1]))
