@@ -123,7 +123,9 @@ def markdown(rows: List[Dict], meta: Dict) -> str:
              "wall (CPU), faiss at its best thread count; share: q/s / the best caller count's q/s, wall (and "
              "queries per CPU second over the best count's); the caller rows also give, in brackets, the p99 "
              "and share (of the default's best count) with the search gate set to twice the CPU count "
-             "(`ni.set_search_slots`; open by default), alternated in the same run. "
+             "(`ni.set_search_slots`; open by default), alternated in the same run; sha256 ref: the CPU share "
+             "that `hashlib.sha256` of 40 kB a call (CPython's own call releasing the GIL) keeps at the same "
+             "caller count in the same run. "
              "The compute bound of the batch rows is the fastest of plain reference loops (scalar POPCNT, "
              "an AVX2 nibble table and, where the CPU has it, AVX-512 VPOPCNTQ over word planes; 8 queries "
              "per loaded code, codes in L1): where a ratio is below 1 "
@@ -138,9 +140,13 @@ def markdown(rows: List[Dict], meta: Dict) -> str:
         gate = r.get("gate")
         if gate:  # the same callers with the search gate set, alternated in the same run
             lat += f" (gate {gate['slots']}: p99 {gate['p99_ms']:.3f}, share {fmt(gate['share_of_best'], '%.2f')})"
+        share = pair(r, "share_of_best")
+        ref = r.get("gil_reference")
+        if ref:  # CPython's own GIL-releasing call at the same caller count, same run (CPU share)
+            share += f" [sha256 ref {fmt(ref['share_of_best_cpu'], '%.2f')}]"
         lines.append(f"| {r['group']} | {r['shape']} | {r['unit']} | {fmt(r['ours'])} | {fmt(r['faiss'])} | "
                      f"{fmt(r['bound'])} | {pair(r, 'x_bound')} | {pair(r, 'x_faiss')} | {lat} | "
-                     f"{pair(r, 'share_of_best')} | {r['goal']} | {'yes' if r['met'] else '**no**'} |")
+                     f"{share} | {r['goal']} | {'yes' if r['met'] else '**no**'} |")
     return "\n".join(lines)
 
 
