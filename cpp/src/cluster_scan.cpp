@@ -38,7 +38,7 @@ constexpr size_t kRemovedFraction = 4;
 // Tight groups still misled it where they outnumber the clusters allowed (2 * 10^6 codes around
 // 3-5 * 10^4 centres: ~40-70 codes a group, at most n / 64 clusters): clusters then mix groups,
 // their radii reach the gaps, and walks visited 15-92% of the 31,250 clusters (0.25-0.45x sqrt(n)'s
-// single q/s), where groups that fit visited 0-10% (up to 72x sqrt(n)'s). So where the groups ask
+// single q/s), where groups that fit visited 0-10% (up to 77x sqrt(n)'s). So where the groups ask
 // for more clusters than sqrt(n), their clusters are built and probed by 32 walks of stored codes
 // (10-NN, one thread); visiting over 1/16 of them on average, sqrt(n)'s clusters are built and
 // probed too and the one with the cheaper walks kept. A walk's cost, in 64-bit codes read: centres
