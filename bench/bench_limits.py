@@ -152,13 +152,15 @@ def markdown(rows: List[Dict], meta: Dict) -> str:
 
 def merged(payload: Dict, others: List[Path]) -> Dict:
     """``payload`` with the rows of other runs' JSON: a group measured there replaces the group
-    here (or is appended); their command lines are kept in ``meta["merged"]``."""
+    here (or is appended); their command lines are kept in ``meta["merged"]``, once per file (a file
+    merged again replaces its earlier line)."""
     for path in others:
         other = json.loads(path.read_text())
         groups = {r["group"] for r in other["rows"]}
         payload["rows"] = [r for r in payload["rows"] if r["group"] not in groups] + other["rows"]
-        payload["meta"].setdefault("merged", []).append(dict(file=path.name, argv=other["meta"].get("argv"),
-                                                             load_before=other["meta"].get("load_before")))
+        earlier = [m for m in payload["meta"].get("merged", []) if m["file"] != path.name]
+        payload["meta"]["merged"] = earlier + [dict(file=path.name, argv=other["meta"].get("argv"),
+                                                    load_before=other["meta"].get("load_before"))]
     return payload
 
 

@@ -35,20 +35,20 @@ class ClusterScanIndex(CoreIndex):
     (``bench/bench_exact_vs_approx.py``, ``bench/results/exact_vs_approx*.md``, 2 shared cores,
     faiss in the same run at its best of 1 / 2 threads): 200k 64-bit codes around 1,000 centres with
     10% of bits flipped, exact 10-NN single queries 4.2x :class:`~nash_index.MultiIndexHashing`,
-    1.95x faiss IVF and 7.7x faiss HNSW at recall 0.95 (batches: 1.50x IVF, 9.3x HNSW); 10^7 codes
-    around 1,000 centres, 68k q/s single and 152k batched, 2.3x / 2.9x IVF and 4.1x / 5.1x MIH;
-    around 10,000 centres with 5% flips 3.3x / 4.7x IVF, with 10% flips 1.15x / 1.19x IVF (48k /
-    84k q/s). Around 10,000 centres with 20% flips (clusters ~17 bits apart) the radii reach the
-    gaps between clusters and the bound prunes little: a query verifies ~15% of the codes. A batch
-    of 32 or more whose sampled walks would verify over 1/32 of the codes each then goes cluster
-    by cluster, reading each cluster once for all the queries that need it, and a lone query's
-    walk splits its clusters between the pool's threads once it has verified 2^15 codes: there,
-    with 3,162 clusters, 4,063-4,288 q/s in batches of 300 against faiss IVF's 3,040-3,196 in
-    the same runs (1.29-1.41x; MIH 2,631-2,793), single queries 1,112-1,146 q/s against IVF's
-    1,353-1,392 (0.82-0.83x; three runs, the last in ``bench/results/exact_vs_approx_10M_20_batched.md``).
-    That is the automatic count on such diffuse codes, sqrt(n) (built in 13 s; 1,317 single and
-    4,337 batch q/s in ``bench/results/cluster_count.md``); following the groups there gave 57,636
-    clusters, built in 152 s, 490 and 2,551 q/s.
+    1.95x faiss IVF and 7.7x faiss HNSW at recall 0.95 (batches: 1.50x IVF, 9.3x HNSW). 10^7 codes
+    (``bench/results/exact_vs_approx_10M.md``, the automatic count, an Intel Xeon): around 1,000
+    centres with 10% flips, 121k q/s single and 247k batched, 2.15x / 3.31x IVF and 4.9x / 5.4x
+    MIH; around 10,000 centres with 5% flips 2.21x / 3.24x IVF; with 10% flips 0.78x / 0.90x
+    IVF (59k / 99k q/s: IVF reads one list at recall 0.979, an exact walk reads ~22,000 centres
+    and visits ~120 clusters). Around 10,000 centres with 20% flips (clusters ~17 bits apart) the
+    radii reach the gaps between clusters and the bound prunes little: a query verifies ~40% of
+    the codes, at ~2.5 * 10^9 codes a second a thread. A batch of 32 or more whose sampled walks
+    would verify over 1/32 of the codes each then goes cluster by cluster, reading each cluster
+    once for all the queries that need it, and a lone query's walk splits its clusters between
+    the pool's threads once it has verified 2^15 codes: there, with sqrt(n) = 3,162 clusters
+    (the automatic count), 4,721 q/s in batches of 300 and 1,326 single against faiss IVF's
+    3,324 and 1,392 in the same run (1.42x / 0.95x; MIH 2,959 / 675); following the groups there
+    gave 57,636 clusters, built in 152 s, 490 and 2,551 q/s (``bench/results/cluster_count.md``).
     On uniform codes it costs a scan of every code plus the centres. ``make_index(kind="auto")``
     never picks it: ask for it by name.
 
