@@ -74,9 +74,11 @@ def cell(shape: str, n: int, nbits: int, args: Any) -> Dict[str, Any]:
     choice = dict(_core.cluster_auto_choice(db, db.shape[1]))
     groups = speeds(db, queries, int(choice["from_groups"]), args.repeats)
     size = speeds(db, queries, int(choice["from_size"]), args.repeats)
-    picked, other = (groups, size) if choice["count"] == choice["from_groups"] else (size, groups)
+    pick = "groups" if choice["count"] == choice["from_groups"] else "size"
+    picked, other = (groups, size) if pick == "groups" else (size, groups)
     right = all(picked[key] * SLACK >= other[key] for key in ("single_qps", "batch_qps"))
-    return {"shape": shape, "n": n, "nbits": nbits, "choice": choice, "groups": groups, "size": size, "ok": right}
+    return {"shape": shape, "n": n, "nbits": nbits, "choice": choice, "pick": pick, "groups": groups, "size": size,
+            "ok": right}
 
 
 def markdown(rows: List[Dict[str, Any]], args: Any, machine: Dict[str, Any]) -> str:
@@ -95,15 +97,14 @@ def markdown(rows: List[Dict[str, Any]], args: Any, machine: Dict[str, Any]) -> 
                                              "pick / other, single", "pick / other, batch", "ok"])
     for r in rows:
         g, s, choice = r["groups"], r["size"], r["choice"]
-        tight = choice["count"] == choice["from_groups"]
-        picked, other = (g, s) if tight else (s, g)
-        visited = f"{choice['visited_share']:.3f}" if choice["tight"] and choice["from_groups"] > choice["from_size"] else "-"
+        picked, other = (g, s) if r["pick"] == "groups" else (s, g)
+        visited = f"{choice['visited_share']:.3f}" if choice["visited_share"] else "-"  # a probe visits >= 1 cluster
         cost = f"{choice['groups_cost']:,.0f} / {choice['size_cost']:,.0f}" if choice["size_cost"] else "-"
 
         def cells(x: Dict[str, float]) -> str:
             return f"{x['clusters']:,} / {x['build_s']:.0f} / {x['single_qps']:,.0f} / {x['batch_qps']:,.0f}"
         lines.append(f"| {r['shape']} | {r['n']:.0e} | {r['nbits']} | {choice['tight_share']:.2f} | {visited} | {cost} | "
-                     f"{'groups' if tight else 'size'} | {cells(g)} | {cells(s)} | "
+                     f"{r['pick']} | {cells(g)} | {cells(s)} | "
                      f"{picked['single_qps'] / other['single_qps']:.2f} | {picked['batch_qps'] / other['batch_qps']:.2f} | "
                      f"{'yes' if r['ok'] else '**no**'} |")
     return "\n".join(lines)

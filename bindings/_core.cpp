@@ -434,13 +434,8 @@ void bind_mih_builder(py::module_& m) {
 }
 
 void bind_runtime(py::module_& m) {
-  m.def("cluster_auto_count", [](const py::array& codes, size_t code_size) {
-    size_t n = 0;
-    const uint8_t* rows = code_rows(codes, code_size, "codes", &n);
-    py::gil_scoped_release release;
-    return ni::ClusterScan::auto_clusters(rows, n, static_cast<int>(code_size * 8));
-  }, py::arg("codes"), py::arg("code_size"));
-  // The automatic count's two choices and the shares that pick one (bench/bench_cluster_count.py).
+  // The automatic count (`count`), its two choices and what picked one (ClusterScanIndex.auto_clusters,
+  // bench/bench_cluster_count.py).
   m.def("cluster_auto_choice", [](const py::array& codes, size_t code_size) {
     size_t n = 0;
     const uint8_t* rows = code_rows(codes, code_size, "codes", &n);

@@ -93,7 +93,6 @@ class ClusterScan : public CodeIndex {
   // The choice, with the clusters it picked built into `built` where given (the check may build
   // both counts' clusters: auto_choice costs up to two builds).
   static AutoChoice auto_choice(const uint8_t* codes, size_t n, int nbits, std::unique_ptr<Clusters>* built = nullptr);
-  static size_t auto_clusters(const uint8_t* codes, size_t n, int nbits) { return auto_choice(codes, n, nbits).count(); }
 
  private:
   ClusterScan(const std::shared_ptr<IndexFile>& file, int clusters);

@@ -30,8 +30,7 @@ class ClusterScanIndex(CoreIndex):
     ``IndexBinaryIVF`` are built for). A query reads every centre (by default about twice as many
     as the groups the codes form, or sqrt(n) where those groups are loose or outnumber the clusters
     allowed: see :meth:`auto_clusters`; :attr:`clusters` gives the count in use), visits the
-    nearest centre's cluster
-    first and then only the clusters its bound cannot rule out. Measured
+    nearest centre's cluster first and then only the clusters its bound cannot rule out. Measured
     (``bench/bench_exact_vs_approx.py``, ``bench/results/exact_vs_approx*.md``, 2 shared cores,
     faiss in the same run at its best of 1 / 2 threads): 200k 64-bit codes around 1,000 centres with
     10% of bits flipped, exact 10-NN single queries 4.2x :class:`~nash_index.MultiIndexHashing`,
@@ -93,7 +92,7 @@ class ClusterScanIndex(CoreIndex):
         where neither choice is right.
         """
         rows = as_code_rows(codes, None, "codes")
-        return int(_core.cluster_auto_count(rows, rows.shape[1]))
+        return int(_core.cluster_auto_choice(rows, rows.shape[1])["count"])
 
     def __repr__(self) -> str:
         return f"ClusterScanIndex(nbits={self.nbits}, ntotal={self.ntotal})"
