@@ -70,6 +70,13 @@ struct RangeSink {
 constexpr size_t kRowAhead = 6;
 constexpr size_t kCodesAhead = 3;
 
+// A far cluster's ring starts some 16 entries into its row (d(q, c) - tau): both of the row's first lines.
+inline void prefetch_row(const ClusterScan::Clusters& cl, uint32_t c) {
+  const uint32_t* row = cl.shell_row(c);
+  __builtin_prefetch(row);
+  __builtin_prefetch(row + 16);
+}
+
 inline void prefetch_ring(const ClusterScan::Clusters& cl, uint32_t c, dist_t dq, dist_t tau) {
   size_t first = 0, last = 0;
   cl.ring(c, int64_t(dq) - tau, int64_t(dq) + tau, first, last);
@@ -148,7 +155,7 @@ void walk_clusters(const KernelTable& kt, const ClusterScan::Clusters& cl, const
       const uint32_t c = order[i];
       if (bound(c) > to.tau()) return m;  // every later cluster's bound is at least this one's
       if (pause(i, codes)) return i;
-      if (i + kRowAhead * stride < last) __builtin_prefetch(cl.shell_row(order[i + kRowAhead * stride]));
+      if (i + kRowAhead * stride < last) prefetch_row(cl, order[i + kRowAhead * stride]);
       if (i + kCodesAhead * stride < last) {
         const uint32_t ahead = order[i + kCodesAhead * stride];
         prefetch_ring(cl, ahead, dist_t(dq_of[ahead]), to.tau());

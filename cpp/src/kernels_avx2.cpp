@@ -16,6 +16,7 @@ namespace {
 #include "sliced_lanes.hpp"
 #include "sliced_scan.hpp"
 #include "sliced_transpose.hpp"
+#include "least_u8.hpp"
 
 void scan_sliced(const nash_index::SlicedBlock& b, nash_index::HitSink& sink) { scan_sliced_lanes<Lanes256>(b, sink); }
 
@@ -332,24 +333,7 @@ uint8_t all_distances_u8_vec(const uint8_t* query, const uint8_t* sliced, size_t
     case 16: least = sliced_groups<16>(query, sliced, groups, whole, code_size, out); break;
     default: least = sliced_groups<0>(query, sliced, groups, whole, code_size, out);
   }
-  // The least over the real codes (whole groups, then the last group's real lanes), then its first code.
-  alignas(32) uint8_t lanes[32];
-  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), least);
-  uint8_t result = 255;
-  for (uint8_t l : lanes) result = std::min(result, l);
-  for (size_t i = whole * 32; i < count; ++i) result = std::min(result, out[i]);
-  if (!nearest) return result;
-  const __m256i target = _mm256_set1_epi8(static_cast<char>(result));
-  for (size_t g = 0; g < groups; ++g) {  // padding lies after every real code: the first match is real
-    const __m256i d = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(out + 32 * g));
-    const unsigned mask = static_cast<unsigned>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(d, target)));
-    if (mask) {
-      *nearest = 32 * g + static_cast<size_t>(__builtin_ctz(mask));
-      return result;
-    }
-  }
-  *nearest = 0;  // not reached: the least is some real code's
-  return result;
+  return least_and_first_u8(least, count, out, nearest);
 }
 
 // KernelTable::within_u8: lower - minus <= tau as lower <= minus + tau (saturating), 32 a compare.

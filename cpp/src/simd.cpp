@@ -31,7 +31,7 @@ SimdLevel detected_simd_level() {
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vpopcntdq") &&
-      __builtin_cpu_supports("avx512vbmi"))
+      __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512bitalg"))
     return SimdLevel::Avx512;
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt")) return SimdLevel::Avx2;
   if (__builtin_cpu_supports("popcnt")) return SimdLevel::Popcnt;

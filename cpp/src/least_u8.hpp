@@ -1,0 +1,24 @@
+// Included inside a kernel TU's anonymous namespace (AVX2 or AVX-512): the end of
+// KernelTable::all_distances_u8, shared by both. From the lane-wise least of the first `whole`
+// groups of 32 byte distances, the least over the `count` real codes and, with `nearest`, its
+// first code.
+inline uint8_t least_and_first_u8(__m256i least, size_t count, const uint8_t* out, size_t* nearest) {
+  const size_t groups = (count + 31) / 32, whole = count / 32;
+  alignas(32) uint8_t lanes[32];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), least);
+  uint8_t result = 255;
+  for (uint8_t l : lanes) result = std::min(result, l);
+  for (size_t i = whole * 32; i < count; ++i) result = std::min(result, out[i]);
+  if (!nearest) return result;
+  const __m256i target = _mm256_set1_epi8(static_cast<char>(result));
+  for (size_t g = 0; g < groups; ++g) {  // padding lies after every real code: the first match is real
+    const __m256i d = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(out + 32 * g));
+    const unsigned mask = static_cast<unsigned>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(d, target)));
+    if (mask) {
+      *nearest = 32 * g + static_cast<size_t>(__builtin_ctz(mask));
+      return result;
+    }
+  }
+  *nearest = 0;  // not reached: the least is some real code's
+  return result;
+}
