@@ -2,7 +2,7 @@
 
     python bench/bench_exact_vs_approx.py --quick                    # 200k codes, 2 shapes (~2 min)
     python bench/bench_exact_vs_approx.py --out bench/results        # 1M codes, 5 shapes (the tracked figures)
-    python bench/bench_exact_vs_approx.py --n 10M --centres 10000 --flips 0.1 --no-hnsw
+    python bench/bench_exact_vs_approx.py --n 10M --centres 10000 --flips 0.1 --no-hnsw --rounds 3
 
 Data: clustered 64-bit codes (``synthetic.clustered_codes``: random centres, every bit flipped
 with probability ``flip``); queries are new codes drawn around the same centres. Per shape it
@@ -12,6 +12,8 @@ the cluster-pruned scan, and ``mih``), checked equal to FlatIndex; faiss ``Index
 recall) and ``IndexBinaryHNSW`` (M = 32, efSearch likewise). Recall is tie-aware recall@k
 (``mih_tools.recall_at_k``). Every index is timed at 1 and 2 threads and reported at its best:
 single queries (one call per query; q/s = 1 / median latency) and one batch of all queries.
+With ``--rounds R`` every index is built once and timed R times in turn; the figures are the
+medians over the rounds.
 
 :func:`rows` returns the comparison rows (keys ``shape, ours, reference, bound, ratio, unit,
 target, met``) for ``bench/bench_limits.py``.
@@ -57,6 +59,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="200k codes, two shapes")
     p.add_argument("--budget", type=float, default=8.0, help="seconds per single-query timing before stopping")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rounds", type=int, default=1,
+                   help="time every index this many times in turn (medians reported; builds once)")
     p.add_argument("--clusters", type=int, default=None,
                    help="cluster count of the cluster index (default: automatic, ClusterScanIndex.auto_clusters)")
     p.add_argument("--omp-active", action="store_true", help="keep OpenMP's active wait policy for faiss")
@@ -134,7 +138,8 @@ def tune(index, param: str, values: List[int], queries, k, exact_d, target) -> D
     return {param: hi, "recall": recall(hi), "reached": True}
 
 
-def measure_ours(kind: str, db, queries, k, ref, budget, **options) -> Dict[str, Any]:
+def build_ours(kind: str, db, queries, k, ref, **options):
+    """Our exact index, checked equal to the flat scan: (its facts, search(q), set_threads(t))."""
     t0 = time.perf_counter()
     index = new_index(kind, NBITS, **options)
     index.add(db)
@@ -142,12 +147,11 @@ def measure_ours(kind: str, db, queries, k, ref, budget, **options) -> Dict[str,
     got = index.search(queries, k)
     check_equal(kind, ref, got.distances, got.ids)
     threads = {"t": 1}
-    timing = best_timing(lambda q: index.search(q, k, num_threads=threads["t"]), queries,
-                         lambda t: threads.__setitem__("t", t), budget)
-    return dict(build_s=build, recall=1.0, **timing)
+    return (dict(build_s=build, recall=1.0), lambda q: index.search(q, k, num_threads=threads["t"]),
+            lambda t: threads.__setitem__("t", t))
 
 
-def measure_ivf(faiss, db, queries, k, exact_d, args) -> Dict[str, Any]:
+def build_ivf(faiss, db, queries, k, exact_d, args):
     n = len(db)
     nlist = int(4 * math.sqrt(n))
     t0 = time.perf_counter()
@@ -157,19 +161,27 @@ def measure_ivf(faiss, db, queries, k, exact_d, args) -> Dict[str, Any]:
     build = time.perf_counter() - t0
     nprobes = [1 << i for i in range(int(math.log2(nlist)) + 1)]
     tuned = tune(index, "nprobe", nprobes, queries, k, exact_d, args.target_recall)
-    timing = best_timing(lambda q: index.search(q, k), queries, faiss.omp_set_num_threads, args.budget)
-    return dict(build_s=build, nlist=nlist, **tuned, **timing)
+    return dict(build_s=build, nlist=nlist, **tuned), lambda q: index.search(q, k), faiss.omp_set_num_threads
 
 
-def measure_hnsw(faiss, db, queries, k, exact_d, args) -> Dict[str, Any]:
+def build_hnsw(faiss, db, queries, k, exact_d, args):
     t0 = time.perf_counter()
     index = faiss.IndexBinaryHNSW(NBITS, args.hnsw_m)
     index.add(db)
     build = time.perf_counter() - t0
     tuned = tune(_Tunable(index, index.hnsw, "efSearch"), "efSearch", [16 << i for i in range(9)], queries, k,
                  exact_d, args.target_recall)
-    timing = best_timing(lambda q: index.search(q, k), queries, faiss.omp_set_num_threads, args.budget)
-    return dict(build_s=build, M=args.hnsw_m, **tuned, **timing)
+    return dict(build_s=build, M=args.hnsw_m, **tuned), lambda q: index.search(q, k), faiss.omp_set_num_threads
+
+
+def median_timing(rounds: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """The median of each timing over the rounds (threads: those of the round with the median q/s)."""
+    out: Dict[str, Any] = {key: float(np.median([r[key] for r in rounds]))
+                           for key in ("single_qps", "batch_qps", "p50_us", "p99_us")}
+    for mode in ("single", "batch"):
+        by_qps = sorted(rounds, key=lambda r: r[f"{mode}_qps"])
+        out[f"{mode}_threads"] = by_qps[len(by_qps) // 2][f"{mode}_threads"]
+    return out
 
 
 class _Tunable:
@@ -186,6 +198,8 @@ class _Tunable:
 
 
 def run_shape(faiss, args, centres: int, flip: float, with_hnsw: bool) -> Dict[str, Any]:
+    """Every index built once, then timed in turn, round after round (the machine's drift then
+    falls on all of them alike); each timing is the median over the rounds."""
     db, queries = make_data(args.n, args.nq, centres, flip, args.seed)
     flat = ni.FlatIndex(NBITS)
     flat.add(db)
@@ -194,13 +208,19 @@ def run_shape(faiss, args, centres: int, flip: float, with_hnsw: bool) -> Dict[s
     rec: Dict[str, Any] = dict(n=args.n, centres=centres, flip=flip, k=args.k, nq=len(queries))
     rec["exact_d_mean"] = float(exact.distances[:, -1].mean())
     options = {} if args.clusters is None else {"clusters": args.clusters}
-    rec["cluster"] = measure_ours("cluster", db, queries, args.k, ref, args.budget, **options)
-    rec["cluster"]["clusters"] = args.clusters
-    rec["mih"] = measure_ours("mih", db, queries, args.k, ref, args.budget)
+    built = {"cluster": build_ours("cluster", db, queries, args.k, ref, **options),
+             "mih": build_ours("mih", db, queries, args.k, ref)}
     if faiss is not None:
-        rec["ivf"] = measure_ivf(faiss, db, queries, args.k, exact.distances, args)
+        built["ivf"] = build_ivf(faiss, db, queries, args.k, exact.distances, args)
         if with_hnsw:
-            rec["hnsw"] = measure_hnsw(faiss, db, queries, args.k, exact.distances, args)
+            built["hnsw"] = build_hnsw(faiss, db, queries, args.k, exact.distances, args)
+    rounds: Dict[str, List[Dict[str, Any]]] = {name: [] for name in built}
+    for _ in range(args.rounds):
+        for name, (_, search, set_threads) in built.items():
+            rounds[name].append(best_timing(search, queries, set_threads, args.budget))
+    for name, (facts, _, _) in built.items():
+        rec[name] = dict(facts, **median_timing(rounds[name]), rounds=rounds[name])
+    rec["cluster"]["clusters"] = args.clusters
     return rec
 
 
@@ -264,7 +284,8 @@ def cluster_note(report: Dict[str, Any]) -> str:
 def markdown(report: Dict[str, Any], target: float) -> str:
     lines = ["# Exact 10-NN vs faiss approximate indexes at recall " + str(target), "",
              "`python bench/bench_exact_vs_approx.py " + report["args"].get("cmd", "") + "` "
-             "(clustered 64-bit codes; q/s at each index's best of 1 / 2 threads; ratio = ours / faiss, same run)", "",
+             "(clustered 64-bit codes; q/s at each index's best of 1 / 2 threads, the median of "
+             + report["args"].get("rounds", "1") + " round(s) timing every index in turn; ratio = ours / faiss, same run)", "",
              "| shape | cluster (exact" + cluster_note(report) + ") single / batch q/s | mih (exact) | faiss IVF (nprobe, recall) | "
              "faiss HNSW (ef, recall) | best exact / IVF, single / batch | best exact / HNSW |",
              "|---|---|---|---|---|---|---|"]

@@ -12,13 +12,15 @@ ROW_KEYS = {"shape", "ours", "reference", "bound", "ratio", "unit", "target", "m
 def test_smoke_run_writes_rows(bench_module, tmp_path, capsys):
     pytest.importorskip("faiss")
     bench = bench_module("bench_exact_vs_approx")
-    bench.main(["--n", "4000", "--centres", "40", "--flips", "0.08", "--nq", "30", "--budget", "0.5",
+    bench.main(["--n", "4000", "--centres", "40", "--flips", "0.08", "--nq", "30", "--budget", "0.3", "--rounds", "2",
                 "--name", "smoke", "--out", str(tmp_path)])
     assert "cluster: single" in capsys.readouterr().out
     report = strict_json(tmp_path / "smoke.json")
     (record,) = report["records"]
     for name in ("cluster", "mih", "ivf", "hnsw"):
         assert record[name]["single_qps"] > 0 and record[name]["batch_qps"] > 0
+        rounds = [r["single_qps"] for r in record[name]["rounds"]]
+        assert len(rounds) == 2 and record[name]["single_qps"] == pytest.approx(sum(rounds) / 2)  # median of 2
     assert record["ivf"]["recall"] >= 0.95 or not record["ivf"]["reached"]
     rows = report["rows"]
     assert len(rows) == 4 and all(set(r) == ROW_KEYS for r in rows)

@@ -35,19 +35,21 @@ class ClusterScanIndex(CoreIndex):
     faiss in the same run at its best of 1 / 2 threads): 200k 64-bit codes around 1,000 centres with
     10% of bits flipped, exact 10-NN single queries 4.2x :class:`~nash_index.MultiIndexHashing`,
     1.95x faiss IVF and 7.7x faiss HNSW at recall 0.95 (batches: 1.50x IVF, 9.3x HNSW). 10^7 codes
-    (``bench/results/exact_vs_approx_10M.md``, the automatic count, an Intel Xeon): around 1,000
-    centres with 10% flips, 121k q/s single and 247k batched, 2.15x / 3.31x IVF and 4.9x / 5.4x
-    MIH; around 10,000 centres with 5% flips 2.21x / 3.24x IVF; with 10% flips 0.78x / 0.90x
-    IVF (59k / 99k q/s: IVF reads one list at recall 0.979, an exact walk reads ~22,000 centres
-    and visits ~120 clusters). Around 10,000 centres with 20% flips (clusters ~17 bits apart) the
-    radii reach the gaps between clusters and the bound prunes little: a query verifies ~40% of
-    the codes, at ~2.5 * 10^9 codes a second a thread. A batch of 32 or more whose sampled walks
-    would verify over 1/32 of the codes each then goes cluster by cluster, reading each cluster
-    once for all the queries that need it, and a lone query's walk splits its clusters between
-    the pool's threads once it has verified 2^15 codes: there, with sqrt(n) = 3,162 clusters
-    (the automatic count), 4,721 q/s in batches of 300 and 1,326 single against faiss IVF's
-    3,324 and 1,392 in the same run (1.42x / 0.95x; MIH 2,959 / 675); following the groups there
-    gave 57,636 clusters, built in 152 s, 490 and 2,551 q/s (``bench/results/cluster_count.md``).
+    (``bench/results/exact_vs_approx_10M.md``, the automatic count, an Intel Xeon with AVX-512,
+    medians of 3 rounds timing every index in turn): around 1,000 centres with 10% flips, 118k q/s
+    single and 247k batched, 3.34x / 3.92x IVF; around 10,000 centres with 5% flips 4.43x / 5.76x;
+    with 10% flips 1.19x / 1.34x (72k / 129k q/s: IVF reads one list at recall 0.979, an exact walk
+    reads ~22,000 centres and visits ~144 clusters, most for one to three codes of their outer
+    shell, a chunk of 16 visits' reads in flight at once). Around 10,000 centres with 20% flips
+    (clusters ~17 bits apart) the radii reach the gaps between clusters and the bound prunes
+    little: a query verifies ~40% of the codes, at ~2.5 * 10^9 codes a second a thread. A batch of
+    32 or more whose sampled walks would verify over 1/32 of the codes each then goes cluster by
+    cluster, reading each cluster once for all the queries that need it, and a lone query's walk
+    splits its clusters between the pool's threads once it has verified 2^15 codes: there, with
+    sqrt(n) = 3,162 clusters (the automatic count), 3,934 q/s in batches of 300 and 1,250 single
+    against faiss IVF's 3,023 and 1,226 (1.30x / 1.02x: at parity single, 0.91-1.06x over the
+    rounds; MIH 2,534 / 643); following the groups there gave 57,636 clusters, built in 152 s, 490
+    and 2,551 q/s (``bench/results/cluster_count.md``).
     On uniform codes it costs a scan of every code plus the centres. ``make_index(kind="auto")``
     never picks it: ask for it by name.
 
