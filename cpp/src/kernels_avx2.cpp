@@ -16,7 +16,7 @@ namespace {
 #include "sliced_lanes.hpp"
 #include "sliced_scan.hpp"
 #include "sliced_transpose.hpp"
-#include "least_u8.hpp"
+#include "centre_least.hpp"
 
 void scan_sliced(const nash_index::SlicedBlock& b, nash_index::HitSink& sink) { scan_sliced_lanes<Lanes256>(b, sink); }
 
@@ -237,18 +237,8 @@ nash_index::dist_t all_distances_vec(const uint8_t* query, const uint8_t* codes,
     at = _mm256_blendv_epi8(at, index, closer);
     index = _mm256_add_epi32(index, step);
   }
-  alignas(32) nash_index::dist_t lanes[8];
-  alignas(32) uint32_t where[8];
-  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), least);
-  _mm256_store_si256(reinterpret_cast<__m256i*>(where), at);
-  nash_index::dist_t result = lanes[0];
-  size_t first = where[0];
-  for (int l = 1; l < 8; ++l) {
-    if (lanes[l] < result || (lanes[l] == result && where[l] < first)) {
-      result = lanes[l];
-      first = where[l];
-    }
-  }
+  size_t first = 0;
+  nash_index::dist_t result = least_of_lanes(least, at, &first);
   if (i < count) {
     size_t rest_at = 0;
     const nash_index::dist_t rest = all_distances<PopHw>(query, codes + i * 8, count - i, 8, out + i, &rest_at);

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "centre_kernels512.hpp"
 #include "kernels.hpp"
 #include "sliced_codes.hpp"
 
@@ -15,7 +16,7 @@ namespace {
 #include "sliced_scan.hpp"
 #include "sliced_transpose.hpp"
 #include "sliced_transpose512.hpp"
-#include "least_u8.hpp"
+#include "planes512.hpp"
 
 void scan_sliced(const nash_index::SlicedBlock& b, nash_index::HitSink& sink) { scan_sliced_lanes<Lanes512>(b, sink); }
 
@@ -34,40 +35,6 @@ inline __m512i code_distances(__m512i x) {
   if (W >= 2) p = _mm512_add_epi64(p, _mm512_shuffle_epi32(p, _MM_PERM_BADC));
   if (W >= 4) p = _mm512_add_epi64(p, _mm512_shuffle_i64x2(p, p, _MM_SHUFFLE(2, 3, 0, 1)));
   return p;
-}
-
-// Codes of W words (W in {1, 2, 4}) are handled 8 at a time as W "word planes":
-// plane j holds word j of each of the 8 codes, so lane i is code i. The
-// transposition costs a few shuffles per 8 codes and is shared by a tile of T
-// queries; per query a group then costs W xor + W popcnt + (W-1) add + 1 compare,
-// with the query words and thresholds held in registers across the block.
-template <int W>
-inline void load_planes(const uint8_t* p, __m512i* planes) {
-  if (W == 1) {
-    planes[0] = _mm512_loadu_si512(p);
-  } else if (W == 2) {
-    const __m512i a = _mm512_loadu_si512(p), b = _mm512_loadu_si512(p + 64);
-    planes[0] = _mm512_permutex2var_epi64(a, _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14), b);
-    planes[1] = _mm512_permutex2var_epi64(a, _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15), b);
-  } else {
-    const __m512i v0 = _mm512_loadu_si512(p), v1 = _mm512_loadu_si512(p + 64);
-    const __m512i v2 = _mm512_loadu_si512(p + 128), v3 = _mm512_loadu_si512(p + 192);
-    const __m512i i01 = _mm512_setr_epi64(0, 4, 8, 12, 1, 5, 9, 13), i23 = _mm512_setr_epi64(2, 6, 10, 14, 3, 7, 11, 15);
-    // a01: words 0 and 1 of codes 0..3, a23: words 2 and 3; b*: codes 4..7.
-    const __m512i a01 = _mm512_permutex2var_epi64(v0, i01, v1), a23 = _mm512_permutex2var_epi64(v0, i23, v1);
-    const __m512i b01 = _mm512_permutex2var_epi64(v2, i01, v3), b23 = _mm512_permutex2var_epi64(v2, i23, v3);
-    planes[0] = _mm512_shuffle_i64x2(a01, b01, _MM_SHUFFLE(1, 0, 1, 0));
-    planes[1] = _mm512_shuffle_i64x2(a01, b01, _MM_SHUFFLE(3, 2, 3, 2));
-    planes[2] = _mm512_shuffle_i64x2(a23, b23, _MM_SHUFFLE(1, 0, 1, 0));
-    planes[3] = _mm512_shuffle_i64x2(a23, b23, _MM_SHUFFLE(3, 2, 3, 2));
-  }
-}
-
-template <int W>
-inline __m512i group_distances(const __m512i* planes, const __m512i* q) {
-  __m512i s = _mm512_popcnt_epi64(_mm512_xor_si512(planes[0], q[0]));
-  for (int w = 1; w < W; ++w) s = _mm512_add_epi64(s, _mm512_popcnt_epi64(_mm512_xor_si512(planes[w], q[w])));
-  return s;
 }
 
 // Rare path, kept out of the loop: passes each lane in `mask` to the sink.
@@ -278,77 +245,18 @@ void gather(const nash_index::GatherBlock& g) {
         __builtin_popcountll(load_word(g.codes + size_t(g.positions[i]) * 8) ^ load_word(g.query)));
 }
 
-// KernelTable::all_distances_u8 with VPOPCNTB: a load holds bytes b and b + 1 of a group's 32 codes
-// (slice_by_32), so a pair of bytes costs a xor, a popcount and an add, where AVX2's nibble tables
-// cost seven instructions a byte (the centre pass was a quarter of a walk at 10^7 codes).
-template <size_t CS>  // the code size, or 0: read at run time
-__m256i sliced_groups_512(const uint8_t* query, const uint8_t* sliced, size_t groups, size_t whole,
-                          size_t code_size, uint8_t* out) {
-  const size_t cs = CS ? CS : code_size, pairs = cs / 2;
-  __m512i pair_of[15];  // bytes 2p (low half) and 2p + 1 (high half) of the query, broadcast
-  for (size_t p = 0; p < pairs; ++p)
-    pair_of[p] = _mm512_inserti64x4(_mm512_set1_epi8(char(query[2 * p])), _mm256_set1_epi8(char(query[2 * p + 1])), 1);
-  const __m256i last = _mm256_set1_epi8(char(cs % 2 ? query[cs - 1] : 0));
-  __m256i least = _mm256_set1_epi8(-1);
-  for (size_t g = 0; g < groups; ++g) {
-    const uint8_t* group = sliced + g * cs * 32;
-    __m512i sums = _mm512_setzero_si512();
-    for (size_t p = 0; p < pairs; ++p) {
-      const __m512i x = _mm512_loadu_si512(group + 64 * p);
-      sums = _mm512_add_epi8(sums, _mm512_popcnt_epi8(_mm512_xor_si512(x, pair_of[p])));
-    }
-    __m256i sum = _mm256_add_epi8(_mm512_castsi512_si256(sums), _mm512_extracti64x4_epi64(sums, 1));
-    if (cs % 2) {
-      const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(group + 32 * (cs - 1)));
-      sum = _mm256_add_epi8(sum, _mm256_popcnt_epi8(_mm256_xor_si256(x, last)));
-    }
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 32 * g), sum);
-    if (g < whole) least = _mm256_min_epu8(least, sum);
-  }
-  return least;
-}
-
-uint8_t all_distances_u8(const uint8_t* query, const uint8_t* sliced, size_t count, size_t code_size, uint8_t* out,
-                         size_t* nearest) {
-  const size_t groups = (count + 31) / 32, whole = count / 32;
-  __m256i least;
-  switch (code_size) {
-    case 8: least = sliced_groups_512<8>(query, sliced, groups, whole, code_size, out); break;
-    case 16: least = sliced_groups_512<16>(query, sliced, groups, whole, code_size, out); break;
-    default: least = sliced_groups_512<0>(query, sliced, groups, whole, code_size, out);
-  }
-  return least_and_first_u8(least, count, out, nearest);
-}
-
-// KernelTable::within_u8: lower <= minus + tau (saturating), 64 bounds a compare into a mask.
-size_t within_u8(const uint8_t* lower, const uint8_t* minus, size_t count, nash_index::dist_t tau, uint32_t* out) {
-  if (tau < 0) return within_any(lower, minus, count, tau, out);  // never from a walk (tau >= 0)
-  const __m512i limit = _mm512_set1_epi8(static_cast<char>(std::min<nash_index::dist_t>(tau, 255)));
-  size_t m = 0, i = 0;
-  for (; i + 64 <= count; i += 64) {
-    const __m512i reach = _mm512_adds_epu8(_mm512_loadu_si512(minus + i), limit);
-    uint64_t mask = _mm512_cmple_epu8_mask(_mm512_loadu_si512(lower + i), reach);
-    while (__builtin_expect(mask != 0, 0)) {
-      out[m++] = static_cast<uint32_t>(i + size_t(__builtin_ctzll(mask)));
-      mask &= mask - 1;
-    }
-  }
-  const size_t tail = within_any(lower + i, minus + i, count - i, tau, out + m);
-  for (size_t j = m; j < m + tail; ++j) out[j] += static_cast<uint32_t>(i);
-  return m + tail;
-}
 }  // namespace
 
 namespace nash_index {
 const KernelTable& avx512_kernels() {
-  // The int32 centre kernels are AVX2's (every AVX-512 CPU has AVX2): called through pointers.
+  // The centre kernels are in kernels_avx512_centres.cpp; `within` is AVX2's (every AVX-512 CPU has AVX2).
   static const KernelTable table{&scan,
                                  &gather,
                                  &distance_fn<PopHw>,
-                                 avx2_kernels().all_distances,
+                                 &avx512_centres::all_distances,
                                  avx2_kernels().within,
-                                 &all_distances_u8,
-                                 &within_u8,
+                                 &avx512_centres::all_distances_u8,
+                                 &avx512_centres::within_u8,
                                  &scan_sliced,  // vpternlog adders over 512 codes a plane
                                  &slice_group_512,
                                  Lanes512::kLanes};

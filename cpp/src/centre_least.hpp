@@ -1,7 +1,27 @@
-// Included inside a kernel TU's anonymous namespace (AVX2 or AVX-512): the end of
-// KernelTable::all_distances_u8, shared by both. From the lane-wise least of the first `whole`
-// groups of 32 byte distances, the least over the `count` real codes and, with `nearest`, its
-// first code.
+// Included inside a kernel TU's anonymous namespace (AVX2 or AVX-512): the ends of
+// KernelTable::all_distances and all_distances_u8, shared by both levels.
+
+// From 8 lanes' least int32 distance and the first code that had it (`at`), the overall least
+// and its first code.
+inline nash_index::dist_t least_of_lanes(__m256i least, __m256i at, size_t* first_out) {
+  alignas(32) nash_index::dist_t lanes[8];
+  alignas(32) uint32_t where[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), least);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(where), at);
+  nash_index::dist_t result = lanes[0];
+  size_t first = where[0];
+  for (int l = 1; l < 8; ++l) {
+    if (lanes[l] < result || (lanes[l] == result && where[l] < first)) {
+      result = lanes[l];
+      first = where[l];
+    }
+  }
+  *first_out = first;
+  return result;
+}
+
+// From the lane-wise least of the first `whole` groups of 32 byte distances, the least over the
+// `count` real codes and, with `nearest`, its first code.
 inline uint8_t least_and_first_u8(__m256i least, size_t count, const uint8_t* out, size_t* nearest) {
   const size_t groups = (count + 31) / 32, whole = count / 32;
   alignas(32) uint8_t lanes[32];
