@@ -42,3 +42,17 @@ inline uint8_t least_and_first_u8(__m256i least, size_t count, const uint8_t* ou
   *nearest = 0;  // not reached: the least is some real code's
   return result;
 }
+
+// KernelTable::all_distances_u8 around a level's loop over groups of 32 codes: `groups(cs)` runs it
+// with the code size as a compile-time constant where it is a common one (a
+// std::integral_constant; 0: read at run time) and returns its lane-wise least.
+template <class Groups>
+uint8_t sliced_distances(size_t count, size_t code_size, const uint8_t* out, size_t* nearest, Groups groups) {
+  __m256i least;
+  switch (code_size) {
+    case 8: least = groups(std::integral_constant<size_t, 8>{}); break;
+    case 16: least = groups(std::integral_constant<size_t, 16>{}); break;
+    default: least = groups(std::integral_constant<size_t, 0>{});
+  }
+  return least_and_first_u8(least, count, out, nearest);
+}

@@ -265,9 +265,7 @@ size_t within(const nash_index::dist_t* lower, const nash_index::dist_t* minus, 
       mask &= mask - 1;
     }
   }
-  const size_t tail = within_any(lower + i, minus + i, count - i, tau, out + m);  // the last 0..7
-  for (size_t j = m; j < m + tail; ++j) out[j] += static_cast<uint32_t>(i);
-  return m + tail;
+  return within_rest(lower, minus, i, count, tau, out, m);
 }
 
 void scan(const nash_index::ScanBlock& b, nash_index::HitSink& sink) {
@@ -317,13 +315,9 @@ __m256i sliced_groups(const uint8_t* query, const uint8_t* sliced, size_t groups
 uint8_t all_distances_u8_vec(const uint8_t* query, const uint8_t* sliced, size_t count, size_t code_size,
                              uint8_t* out, size_t* nearest) {
   const size_t groups = (count + 31) / 32, whole = count / 32;
-  __m256i least;
-  switch (code_size) {
-    case 8: least = sliced_groups<8>(query, sliced, groups, whole, code_size, out); break;
-    case 16: least = sliced_groups<16>(query, sliced, groups, whole, code_size, out); break;
-    default: least = sliced_groups<0>(query, sliced, groups, whole, code_size, out);
-  }
-  return least_and_first_u8(least, count, out, nearest);
+  return sliced_distances(count, code_size, out, nearest, [&](auto cs) {
+    return sliced_groups<decltype(cs)::value>(query, sliced, groups, whole, code_size, out);
+  });
 }
 
 // KernelTable::within_u8: lower - minus <= tau as lower <= minus + tau (saturating), 32 a compare.
@@ -340,9 +334,7 @@ size_t within_u8(const uint8_t* lower, const uint8_t* minus, size_t count, nash_
       mask &= mask - 1;
     }
   }
-  const size_t tail = within_any(lower + i, minus + i, count - i, tau, out + m);
-  for (size_t j = m; j < m + tail; ++j) out[j] += static_cast<uint32_t>(i);
-  return m + tail;
+  return within_rest(lower, minus, i, count, tau, out, m);
 }
 }  // namespace
 

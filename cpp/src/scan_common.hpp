@@ -199,6 +199,16 @@ size_t within_any(const Dist* lower, const Dist* minus, size_t count, nash_index
   return m;
 }
 
+// The end of a vector `within`: the indexes from `done` on (fewer than a vector's lanes) appended
+// after the `m` found before them; returns how many in all.
+template <class Dist>
+size_t within_rest(const Dist* lower, const Dist* minus, size_t done, size_t count, nash_index::dist_t tau,
+                   uint32_t* out, size_t m) {
+  const size_t tail = within_any(lower + done, minus + done, count - done, tau, out + m);
+  for (size_t j = m; j < m + tail; ++j) out[j] += static_cast<uint32_t>(done);
+  return m + tail;
+}
+
 template <class Pop>
 nash_index::dist_t distance_fn(const uint8_t* a, const uint8_t* b, size_t code_size) {
   return distance_any<Pop>(a, b, code_size);
