@@ -253,10 +253,10 @@ const KernelTable& avx512_kernels() {
   static const KernelTable table{&scan,
                                  &gather,
                                  &distance_fn<PopHw>,
-                                 &avx512_centres::all_distances,
+                                 avx512_centres_kernels().all_distances,
                                  avx2_kernels().within,
-                                 &avx512_centres::all_distances_u8,
-                                 &avx512_centres::within_u8,
+                                 avx512_centres_kernels().all_distances_u8,
+                                 avx512_centres_kernels().within_u8,
                                  &scan_sliced,  // vpternlog adders over 512 codes a plane
                                  &slice_group_512,
                                  Lanes512::kLanes};

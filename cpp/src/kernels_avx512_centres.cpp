@@ -133,31 +133,22 @@ size_t within_u8_impl(const uint8_t* lower, const uint8_t* minus, size_t count, 
   }
   return within_rest(lower, minus, i, count, tau, out, m);
 }
-}  // namespace
-
-namespace nash_index {
-namespace avx512_centres {
-
-dist_t all_distances(const uint8_t* query, const uint8_t* codes, size_t count, size_t code_size, dist_t* out,
-                     size_t* nearest) {
+nash_index::dist_t all_distances(const uint8_t* query, const uint8_t* codes, size_t count, size_t code_size,
+                                 nash_index::dist_t* out, size_t* nearest) {
   switch (code_size) {
     case 8: return planes_distances<1>(query, codes, count, out, nearest);
     case 16: return planes_distances<2>(query, codes, count, out, nearest);
     case 32: return planes_distances<4>(query, codes, count, out, nearest);
     default:
       if (code_size % 64 == 0) return vector_distances(query, codes, count, code_size, out, nearest);
-      return ::all_distances<PopHw>(query, codes, count, code_size, out, nearest);
+      return all_distances<PopHw>(query, codes, count, code_size, out, nearest);
   }
 }
+}  // namespace
 
-uint8_t all_distances_u8(const uint8_t* query, const uint8_t* sliced, size_t count, size_t code_size, uint8_t* out,
-                         size_t* nearest) {
-  return all_distances_u8_impl(query, sliced, count, code_size, out, nearest);
+namespace nash_index {
+const CentreKernels& avx512_centres_kernels() {
+  static const CentreKernels table{&::all_distances, &all_distances_u8_impl, &within_u8_impl};
+  return table;
 }
-
-size_t within_u8(const uint8_t* lower, const uint8_t* minus, size_t count, dist_t tau, uint32_t* out) {
-  return within_u8_impl(lower, minus, count, tau, out);
-}
-
-}  // namespace avx512_centres
 }  // namespace nash_index
