@@ -168,10 +168,7 @@ void walk_clusters(const KernelTable& kt, const ClusterScan::Clusters& cl, const
       }
       for (size_t r = 0; r < rings; ++r) {  // tau may fall meanwhile: the rings found at the chunk's tau hold those within it
         if (bound(ring_of[r]) > to.tau()) return m;
-        const uint32_t* positions = cl.positions.data() + from[r];
-        verify(kt, query, cl.codes.data() + from[r] * cl.code_size, to_end[r] - from[r], cl.code_size, to, to.tau(),
-               [positions](size_t j) { return size_t(positions[j]); });
-        codes += to_end[r] - from[r];
+        verify_members(kt, cl, query, from[r], to_end[r], to, codes);
       }
       if (passed) return m;
     }

@@ -87,6 +87,17 @@ dist_t verify(const KernelTable& kt, const uint8_t* query, const uint8_t* codes,
   return hits.tau();
 }
 
+// Verifies the clustered codes [first, last) (a ring) at the sink's tau of the moment.
+template <class Sink>
+void verify_members(const KernelTable& kt, const ClusterScan::Clusters& cl, const uint8_t* query, size_t first,
+                    size_t last, Sink& sink, uint64_t& verified) {
+  if (first == last) return;
+  const uint32_t* positions = cl.positions.data() + first;
+  verify(kt, query, cl.codes.data() + first * cl.code_size, last - first, cl.code_size, sink, sink.tau(),
+         [positions](size_t j) { return size_t(positions[j]); });
+  verified += last - first;
+}
+
 // Visits cluster c: verifies its members within the window |d(x, c) - dq| <= tau.
 template <class Sink>
 void visit(const KernelTable& kt, const ClusterScan::Clusters& cl, const uint8_t* query, uint32_t c, dist_t dq,
@@ -94,11 +105,7 @@ void visit(const KernelTable& kt, const ClusterScan::Clusters& cl, const uint8_t
   const dist_t tau = sink.tau();
   size_t first = 0, last = 0;
   cl.ring(c, int64_t(dq) - tau, int64_t(dq) + tau, first, last);
-  if (first == last) return;
-  const uint32_t* positions = cl.positions.data() + first;
-  verify(kt, query, cl.codes.data() + first * cl.code_size, last - first, cl.code_size, sink, tau,
-         [positions](size_t j) { return size_t(positions[j]); });
-  verified += last - first;
+  verify_members(kt, cl, query, first, last, sink, verified);
 }
 
 // The centre pass with distances of either width: int32, or bytes for codes of at most 248 bits

@@ -222,9 +222,7 @@ nash_index::dist_t all_distances_vec(const uint8_t* query, const uint8_t* codes,
   if (code_size != 8 || count < 8) return all_distances<PopHw>(query, codes, count, code_size, out, nearest);
   const __m256i q = _mm256_set1_epi64x(static_cast<long long>(load_word(query)));
   const __m256i in_order = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);  // lanes d0 d4 d1 d5 .. -> d0 .. d7
-  __m256i least = _mm256_set1_epi32(std::numeric_limits<nash_index::dist_t>::max());
-  __m256i at = _mm256_setzero_si256(), index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  const __m256i step = _mm256_set1_epi32(8);
+  LeastLanes lanes;
   size_t i = 0;
   for (; i + 8 <= count; i += 8) {
     const __m256i* from = reinterpret_cast<const __m256i*>(codes + i * 8);
@@ -232,23 +230,9 @@ nash_index::dist_t all_distances_vec(const uint8_t* query, const uint8_t* codes,
     const __m256i b = popcount_epi64(_mm256_xor_si256(_mm256_loadu_si256(from + 1), q));
     const __m256i d = _mm256_permutevar8x32_epi32(_mm256_or_si256(a, _mm256_slli_epi64(b, 32)), in_order);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), d);
-    const __m256i closer = _mm256_cmpgt_epi32(least, d);
-    least = _mm256_min_epi32(least, d);
-    at = _mm256_blendv_epi8(at, index, closer);
-    index = _mm256_add_epi32(index, step);
+    lanes.take(d);
   }
-  size_t first = 0;
-  nash_index::dist_t result = least_of_lanes(least, at, &first);
-  if (i < count) {
-    size_t rest_at = 0;
-    const nash_index::dist_t rest = all_distances<PopHw>(query, codes + i * 8, count - i, 8, out + i, &rest_at);
-    if (rest < result) {
-      result = rest;
-      first = i + rest_at;
-    }
-  }
-  if (nearest) *nearest = first;
-  return result;
+  return lanes.finish(query, codes, i, count, 8, out, nearest);
 }
 
 // KernelTable::within: eight bounds per compare; only the (few) lanes within tau are written out.

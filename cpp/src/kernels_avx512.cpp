@@ -244,7 +244,6 @@ void gather(const nash_index::GatherBlock& g) {
     g.out[i] = static_cast<nash_index::dist_t>(
         __builtin_popcountll(load_word(g.codes + size_t(g.positions[i]) * 8) ^ load_word(g.query)));
 }
-
 }  // namespace
 
 namespace nash_index {

@@ -25,36 +25,19 @@ inline __m256i eight_distances(const uint8_t* codes, const __m512i* q) {
 
 // KernelTable::all_distances for codes of W words (W in {1, 2, 4}), 8 codes a step as word planes
 // (the scalar loop of AVX2 cost a popcount a word: half of a walk over 2 * 10^6 256-bit codes).
-// Each lane keeps its least and the first code that had it; the first code at the overall least wins.
 template <int W>
 nash_index::dist_t planes_distances(const uint8_t* query, const uint8_t* codes, size_t count,
                                     nash_index::dist_t* out, size_t* nearest) {
   __m512i q[W];
   for (int w = 0; w < W; ++w) q[w] = _mm512_set1_epi64(static_cast<long long>(load_word(query + 8 * w)));
-  __m256i least = _mm256_set1_epi32(std::numeric_limits<nash_index::dist_t>::max());
-  __m256i at = _mm256_setzero_si256(), index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  const __m256i step = _mm256_set1_epi32(8);
+  LeastLanes lanes;
   size_t i = 0;
   for (; i + 8 <= count; i += 8) {
     const __m256i d = eight_distances<W>(codes + i * 8 * W, q);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), d);
-    const __m256i closer = _mm256_cmpgt_epi32(least, d);
-    least = _mm256_min_epi32(least, d);
-    at = _mm256_blendv_epi8(at, index, closer);
-    index = _mm256_add_epi32(index, step);
+    lanes.take(d);
   }
-  size_t first = 0;
-  nash_index::dist_t result = i ? least_of_lanes(least, at, &first) : std::numeric_limits<nash_index::dist_t>::max();
-  if (i < count) {
-    size_t rest_at = 0;
-    const nash_index::dist_t rest = all_distances<PopHw>(query, codes + i * 8 * W, count - i, 8 * W, out + i, &rest_at);
-    if (rest < result) {
-      result = rest;
-      first = i + rest_at;
-    }
-  }
-  if (nearest) *nearest = first;
-  return result;
+  return lanes.finish(query, codes, i, count, 8 * W, out, nearest);
 }
 
 // Codes of whole vectors (512 bits and up): a popcount of each vector, summed per code.
