@@ -12,10 +12,14 @@ queries, as in bench_mih.py) this builds the index
 with both counts over the same codes and times exact 10-NN on fresh queries of the same
 distribution: single queries (one per call) and one batch of every query, all threads, the best of
 --repeats passes. The report gives the tight share, the pick, both speeds, and whether the pick was
-the faster (within 10%), and the probe walks' visited share. Writes ``<out>/<name>.{json,md}``.
+the faster (within 10%), and the probe walks' visited share. ``--grid 2,4,8`` also times those
+multiples of sqrt(n) on the same codes and reports the fastest count of them all (single queries)
+against the pick: how far the automatic count is from the best one measured. Writes
+``<out>/<name>.{json,md}``.
 
     python bench/bench_cluster_count.py                                   # 12 shapes at 10^7 (~20 min, 2 cores)
     python bench/bench_cluster_count.py --n 1M --nbits 128 --shapes 1000:0.1,10000:0.2
+    python bench/bench_cluster_count.py --n 2M --nbits 64,128,256 --shapes 2000:0.17,uniform --grid 2,4,8
 """
 from __future__ import annotations
 
@@ -77,8 +81,18 @@ def cell(shape: str, n: int, nbits: int, args: Any) -> Dict[str, Any]:
     pick = "groups" if choice["count"] == choice["from_groups"] else "size"
     picked, other = (groups, size) if pick == "groups" else (size, groups)
     right = all(picked[key] * SLACK >= other[key] for key in ("single_qps", "batch_qps"))
-    return {"shape": shape, "n": n, "nbits": nbits, "choice": choice, "pick": pick, "groups": groups, "size": size,
-            "ok": right}
+    row = {"shape": shape, "n": n, "nbits": nbits, "choice": choice, "pick": pick, "groups": groups, "size": size,
+           "ok": right}
+    if args.grid:
+        counts = sorted({max(1, min(n, round(f * choice["from_size"]))) for f in args.grid} - {groups["clusters"],
+                                                                                                size["clusters"]})
+        row["grid"] = [speeds(db, queries, c, args.repeats) for c in counts]
+    return row
+
+
+def best_of_grid(row: Dict[str, Any]) -> Dict[str, float]:
+    """The fastest count timed for this row (single queries): groups, size or a --grid count."""
+    return max([row["groups"], row["size"], *row.get("grid", [])], key=lambda x: x["single_qps"])
 
 
 def markdown(rows: List[Dict[str, Any]], args: Any, machine: Dict[str, Any]) -> str:
@@ -92,9 +106,15 @@ def markdown(rows: List[Dict[str, Any]], args: Any, machine: Dict[str, Any]) -> 
              "of them (visited; - where not built) and the same walks cost less on sqrt(n)'s clusters (walk cost, "
              "in 64-bit codes read: groups / size; - where not probed). "
              f"ok: the pick is within {SLACK - 1:.0%} of the other choice, single and batch.", ""]
+    grid = any("grid" in r for r in rows)
+    if grid:
+        lines[-1:-1] = [f"Best count: the fastest single queries of groups, size and the counts of --grid "
+                        f"({', '.join(f'{f:g}' for f in args.grid)} x sqrt(n)); pick / best: the pick's single q/s over "
+                        "that count's."]
     lines += harness.md_table_head("shape", ["N", "nbits", "tight share", "visited", "walk cost", "pick", "groups: clusters / build s / "
                                              "single / batch q/s", "size: clusters / build s / single / batch q/s",
-                                             "pick / other, single", "pick / other, batch", "ok"])
+                                             "pick / other, single", "pick / other, batch", "ok"]
+                                   + (["best count: clusters / single q/s", "pick / best, single"] if grid else []))
     for r in rows:
         g, s, choice = r["groups"], r["size"], r["choice"]
         picked, other = (g, s) if r["pick"] == "groups" else (s, g)
@@ -106,8 +126,13 @@ def markdown(rows: List[Dict[str, Any]], args: Any, machine: Dict[str, Any]) -> 
         lines.append(f"| {r['shape']} | {r['n']:.0e} | {r['nbits']} | {choice['tight_share']:.2f} | {visited} | {cost} | "
                      f"{r['pick']} | {cells(g)} | {cells(s)} | "
                      f"{picked['single_qps'] / other['single_qps']:.2f} | {picked['batch_qps'] / other['batch_qps']:.2f} | "
-                     f"{'yes' if r['ok'] else '**no**'} |")
+                     f"{'yes' if r['ok'] else '**no**'} |" + (best_cells(r, picked) if grid else ""))
     return "\n".join(lines)
+
+
+def best_cells(row: Dict[str, Any], picked: Dict[str, float]) -> str:
+    best = best_of_grid(row)
+    return f" {best['clusters']:,} / {best['single_qps']:,.0f} | {picked['single_qps'] / best['single_qps']:.2f} |"
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -116,6 +141,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--shapes", type=lambda s: s.split(","), default=SHAPES.split(","))
     p.add_argument("--queries", type=int, default=300)
     p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--grid", type=lambda s: [float(x) for x in s.split(",")], default=[],
+                   help="also time these multiples of sqrt(n) clusters (e.g. 2,4,8) and report the best count")
     p.add_argument("--name", default="cluster_count")
     args = p.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)

@@ -1,5 +1,6 @@
 """bench/bench_cluster_count.py at a tiny size: both counts built and timed on the same codes, the
-pick equal to the index's own automatic count, the report written (no speed is asserted)."""
+pick equal to the index's own automatic count, the --grid counts timed beside them and the best of
+all reported, the report written (no speed is asserted)."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,7 +12,7 @@ import nash_index as ni
 def test_bench_cluster_count_smoke(bench_module, tmp_path, capsys):
     bench = bench_module("bench_cluster_count")
     code = bench.main(["--n", "20000", "--nbits", "64", "--shapes", "200:0.05,uniform", "--queries", "20",
-                       "--repeats", "1", "--out", str(tmp_path)])
+                       "--repeats", "1", "--grid", "2", "--out", str(tmp_path)])
     assert code in (0, 2)  # 2: a pick slower than the other count (timings at this size are noise)
     payload = strict_json(tmp_path / "cluster_count.json")
     rows = {r["shape"]: r for r in payload["rows"]}
@@ -22,8 +23,12 @@ def test_bench_cluster_count_smoke(bench_module, tmp_path, capsys):
         assert choice["count"] == ni.ClusterScanIndex.auto_clusters(db)
         assert row["groups"]["clusters"] == choice["from_groups"] and row["size"]["clusters"] == choice["from_size"]
         assert all(row[k]["single_qps"] > 0 and row[k]["batch_qps"] > 0 for k in ("groups", "size"))
+        timed = [row["groups"], row["size"], *row["grid"]]
+        assert 2 * choice["from_size"] in {x["clusters"] for x in timed}  # twice sqrt(n), unless groups had it
+        assert bench.best_of_grid(row)["single_qps"] == max(x["single_qps"] for x in timed)
     assert rows["200:0.05"]["choice"]["tight"] and not rows["uniform"]["choice"]["tight"]
     assert rows["uniform"]["size"]["clusters"] == int(np.sqrt(20000))
     md = (tmp_path / "cluster_count.md").read_text()
     assert "| 200:0.05 | 2e+04 | 64 |" in md and "| uniform |" in md
+    assert "pick / best, single" in md and "2 x sqrt(n)" in md
     assert "uniform" in capsys.readouterr().out

@@ -49,7 +49,9 @@ class ClusterScanIndex(CoreIndex):
     sqrt(n) = 3,162 clusters (the automatic count), 3,934 q/s in batches of 300 and 1,250 single
     against faiss IVF's 3,023 and 1,226 (1.30x / 1.02x: at parity single, 0.91-1.06x over the
     rounds; MIH 2,534 / 643); following the groups there gave 57,636 clusters, built in 152 s, 490
-    and 2,551 q/s (``bench/results/cluster_count.md``).
+    and 2,551 q/s (``bench/results/cluster_count.md``). faiss HNSW (M 32) on that shape needed
+    efSearch 1,152 for recall 0.953 and ran 101 single / 214 batched q/s after a 1,909 s build:
+    the exact scan ran 13x / 20x that (``bench/results/exact_vs_approx_10M_hnsw.md``).
     On uniform codes it costs a scan of every code plus the centres. ``make_index(kind="auto")``
     never picks it: ask for it by name.
 
