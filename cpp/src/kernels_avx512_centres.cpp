@@ -116,8 +116,8 @@ size_t within_u8_impl(const uint8_t* lower, const uint8_t* minus, size_t count, 
   }
   return within_rest(lower, minus, i, count, tau, out, m);
 }
-nash_index::dist_t all_distances(const uint8_t* query, const uint8_t* codes, size_t count, size_t code_size,
-                                 nash_index::dist_t* out, size_t* nearest) {
+nash_index::dist_t all_distances_impl(const uint8_t* query, const uint8_t* codes, size_t count, size_t code_size,
+                                      nash_index::dist_t* out, size_t* nearest) {
   switch (code_size) {
     case 8: return planes_distances<1>(query, codes, count, out, nearest);
     case 16: return planes_distances<2>(query, codes, count, out, nearest);
@@ -131,7 +131,7 @@ nash_index::dist_t all_distances(const uint8_t* query, const uint8_t* codes, siz
 
 namespace nash_index {
 const CentreKernels& avx512_centres_kernels() {
-  static const CentreKernels table{&::all_distances, &all_distances_u8_impl, &within_u8_impl};
+  static const CentreKernels table{&all_distances_impl, &all_distances_u8_impl, &within_u8_impl};
   return table;
 }
 }  // namespace nash_index
